@@ -1,0 +1,119 @@
+/* zoomrtms — signatures and webhooks: HMAC handshake signature, x-zm-signature
+ * verification, endpoint.url_validation, and the webhook envelope.
+ *
+ * Rules: rtms-protocol.md §2 (webhooks) and §3.2 (handshake signature); test
+ * vectors in §9.3. Crypto is OpenSSL's one-shot HMAC (gstreamer-guide.md §6.5),
+ * compares are constant-time (CRYPTO_memcmp). No function here logs or returns
+ * a secret.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include <cstdint>
+#include <string>
+
+#include "rtms-messages.h"
+
+namespace rtms {
+
+/** hmac_sha256_hex:
+ * Returns: lowercase hex (64 chars) of HMAC-SHA256(@key, @data).
+ */
+std::string hmac_sha256_hex (const std::string &key, const char *data,
+    gsize len);
+
+/** handshake_signature:
+ * rtms-protocol.md §3.2: hex(HMAC_SHA256(client_secret,
+ * client_id + "," + id + "," + rtms_stream_id)). @id is used verbatim
+ * (meeting UUIDs keep `/`, `+`, `=`).
+ * Returns: 64 lowercase hex chars.
+ */
+std::string handshake_signature (const std::string &client_id,
+    const std::string &client_secret, const std::string &id,
+    const std::string &rtms_stream_id);
+
+/** constant_time_equal:
+ * Returns: true if @a equals @b; the time depends only on the lengths.
+ */
+bool constant_time_equal (const std::string &a, const std::string &b);
+
+/** webhook_signature:
+ * rtms-protocol.md §2.5: "v0=" + hex(HMAC_SHA256(secret_token,
+ * "v0:" + timestamp + ":" + body)). Used by the sim to sign, and by
+ * verify_webhook() to check.
+ */
+std::string webhook_signature (const std::string &secret_token,
+    const std::string &timestamp_header, const char *body, gsize len);
+
+/* Limits of webhook verification. */
+struct WebhookVerifyOptions {
+  gint64 window_s = 300;          /* |now − x-zm-request-timestamp|, §2.5 */
+  gsize max_body_bytes = 64 * 1024;
+};
+
+/** verify_webhook:
+ * @secret_token: the app's Secret Token (not the client secret)
+ * @timestamp_header: `x-zm-request-timestamp` (epoch seconds, verbatim)
+ * @signature_header: `x-zm-signature` ("v0=<hex>")
+ * @body, @len: the raw request body bytes
+ * @now_s: current epoch seconds
+ *
+ * rtms-protocol.md §2.5 and §11 #18: verifies over the raw bytes first, then
+ * over a compact key-order-preserving re-serialisation of the parsed body.
+ * Returns: false with RTMS_ERROR_TOO_LARGE (body over the limit),
+ * RTMS_ERROR_STALE (timestamp missing, not a number, or outside the window) or
+ * RTMS_ERROR_SIGNATURE (missing or wrong signature). Messages never contain the
+ * secret or the expected signature.
+ */
+bool verify_webhook (const std::string &secret_token,
+    const char *timestamp_header, const char *signature_header,
+    const char *body, gsize len, gint64 now_s,
+    const WebhookVerifyOptions &opts, GError **error);
+
+/** url_validation_response:
+ * rtms-protocol.md §2.4: the JSON body
+ * {"plainToken":"…","encryptedToken":"<hex HMAC(secret_token, plainToken)>"}.
+ */
+std::string url_validation_response (const std::string &secret_token,
+    const std::string &plain_token);
+
+/* A parsed webhook (rtms-protocol.md §2.1–§2.3). RTMS fields sit directly
+ * under `payload`; a `payload.object` wrapper is also accepted (§2.1). */
+struct Webhook {
+  std::string event;              /* e.g. "contact_center.voice_rtms_started" */
+  gint64 event_ts = 0;            /* epoch ms */
+  /* identity: the product follows the event prefix */
+  Product product = Product::CONTACT_CENTER;
+  std::string id_key;             /* "engagement_id", "meeting_uuid", … */
+  std::string id_value;
+  std::string rtms_stream_id;
+  std::string server_urls_raw;    /* string value, or compact JSON of an object */
+  std::string signaling_url;      /* select_signaling_url(server_urls_raw) */
+  bool has_stop_reason = false;
+  int stop_reason = 0;
+  std::string plain_token;        /* endpoint.url_validation */
+  std::string signature;          /* optional payload.signature (§2.2) */
+
+  enum class Kind { URL_VALIDATION, STARTED, STOPPED, INTERRUPTED, OTHER };
+  Kind kind = Kind::OTHER;
+};
+
+/** parse_webhook:
+ * Returns: false with RTMS_ERROR_PARSE (not a JSON object, no `event` string)
+ * or RTMS_ERROR_FIELD (a started event without rtms_stream_id, id or
+ * server_urls; a url_validation without plainToken).
+ */
+bool parse_webhook (const char *body, gsize len, Webhook *out, GError **error);
+
+/** encode_webhook:
+ * Builds the compact JSON body of an RTMS webhook (what the sim sends):
+ * {"event":…,"event_ts":…,"payload":{<id_key>:…,"rtms_stream_id":…,
+ *  ["server_urls":…], ["stop_reason":…]}} in the key order of §9.3.
+ */
+std::string encode_webhook (const std::string &event, gint64 event_ts,
+    const std::string &id_key, const std::string &id_value,
+    const std::string &rtms_stream_id, const std::string &server_urls,
+    int stop_reason /* < 0 = omitted */);
+
+} // namespace rtms

@@ -1,0 +1,166 @@
+/* zoomrtms — the RTMS client: signaling + media WebSockets over libsoup 3.
+ *
+ * One Client is one RTMS stream (one engagement or meeting). It runs the state
+ * machine of rtms-protocol.md §1 / §9.2:
+ *
+ *   CONNECTING_SIGNALING → msg 1 → msg 2 → msg 5 (event subscription)
+ *   → CONNECTING_MEDIA → msg 3 → msg 4 → msg 7 on signaling → STREAMING
+ *   → (msg 8 TERMINATED | msg 9 STOPPED | close()) → CLOSED
+ *
+ * It answers keep-alives (msg 12 → 13, echoing the timestamp) on both sockets,
+ * runs the idle watchdog (no message of any kind for idle_timeout_ms, §3.9),
+ * and delivers audio, transcripts, events and state changes through the
+ * callbacks. Reconnection (§4.9) is driven from outside through reconnect();
+ * the state machine keeps the last msg 2 URLs for a media-only reconnect.
+ *
+ * Threading: every libsoup object and every callback lives on the
+ * GMainContext given to the constructor (the shared I/O context of the
+ * process, design.md "Threads"). The constructor, start(), close() and the
+ * destructor must be called on that context's thread (use
+ * IoContext::invoke_sync() from elsewhere).
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <glib.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rtms-messages.h"
+
+namespace rtms {
+
+struct ClientConfig {
+  std::string signaling_url;  /* wss:// or ws:// from the webhook server_urls */
+  Product product = Product::CONTACT_CENTER;
+  std::string id_value;       /* engagement_id / meeting_uuid / … verbatim */
+  std::string rtms_stream_id;
+  std::string client_id;
+  std::string client_secret;  /* used only to sign; never logged */
+  std::string signature;      /* optional precomputed signature (§2.2) */
+
+  AudioParams audio;          /* requested; the msg 4 echo wins */
+  bool want_audio = true;
+  bool want_transcripts = true;
+  TranscriptParams transcript;
+  bool buffer_data = true;    /* §3.3 */
+  /* event types sent in msg 5; empty = the product's defaults
+   * (ZCC: 8–13, 18, 21; meeting: 2, 3, 4, 7). */
+  std::vector<int> subscribe_events;
+
+  std::string ca_file;        /* extra trusted CA (PEM) for wss://; "" = system */
+  guint handshake_timeout_ms = 10000;
+  guint idle_timeout_ms = 30000; /* §3.9 watchdog */
+  StatusTable status_table = StatusTable::NEW; /* to name status codes */
+  gsize max_incoming_payload = 4 * 1024 * 1024; /* bytes per frame */
+};
+
+enum class ClientState {
+  IDLE,
+  CONNECTING_SIGNALING,
+  CONNECTING_MEDIA,
+  STREAMING,
+  CLOSING,
+  CLOSED,
+  FAILED,
+};
+const char *client_state_name (ClientState s);
+
+/* One decoded audio packet (msg 14). `pcm` is borrowed: valid only during the
+ * callback (the client reuses its decode buffer). */
+struct AudioFrame {
+  const std::string *channel_key; /* channel_id (ZCC) or user_id (meetings) */
+  const AudioData *packet;        /* the parsed message (user_name, …) */
+  gint64 timestamp_ms;            /* RTMS epoch ms */
+  const guint8 *pcm;              /* encoded bytes: S16LE for L16, one Opus
+                                     packet for Opus */
+  gsize size;                     /* bytes */
+};
+
+/* Why a client stopped for good. */
+struct ClientError {
+  int code = 0;                /* RTMS_ERROR_* (rtms-messages.h) */
+  int status_code = -1;        /* server status_code of msg 2/4, or -1 */
+  int stop_reason = -1;        /* msg 8/9 reason, or -1 */
+  std::string message;         /* for people; never contains secrets */
+};
+
+struct ClientCallbacks {
+  /* media handshake done: @negotiated is the msg 4 echo (defaults filled) */
+  std::function<void (const AudioParams &negotiated)> on_ready;
+  std::function<void (const AudioFrame &frame)> on_audio;
+  std::function<void (const TranscriptData &t)> on_transcript;
+  std::function<void (const EventUpdate &e)> on_event;
+  std::function<void (const StreamStateUpdate &s)> on_stream_state;
+  std::function<void (const SessionStateUpdate &s)> on_session_state;
+  /* malformed frame skipped (bad JSON, bad base64): counted, stream goes on */
+  std::function<void (const std::string &what)> on_malformed;
+  /* the stream ended: @error is null after TERMINATED/STOPPED or close() */
+  std::function<void (const ClientError *error)> on_closed;
+};
+
+/* Counters, readable from any thread. */
+struct ClientCounters {
+  guint64 frames = 0;          /* msg 14 received */
+  guint64 transcripts = 0;     /* msg 17 */
+  guint64 events = 0;          /* msg 6 */
+  guint64 keep_alives = 0;     /* msg 12 answered */
+  guint64 malformed = 0;       /* frames skipped */
+};
+
+class Client
+{
+public:
+  Client (GMainContext *context, ClientConfig config, ClientCallbacks callbacks);
+  ~Client ();
+  Client (const Client &) = delete;
+  Client &operator= (const Client &) = delete;
+
+  /* Opens the signaling WebSocket; the rest follows from the server. */
+  void start ();
+  /* Graceful close: with @send_close_req sends msg 21 and waits up to
+   * @wait_ms for msg 22 before closing both sockets (§3.8). on_closed fires
+   * with a null error. */
+  void close (bool send_close_req, guint wait_ms = 1000);
+  /* §4.9 rows 1–2: close both sockets and run the full handshake again, on
+   * @new_signaling_url if not empty. Keeps counters. */
+  void reconnect (const std::string &new_signaling_url);
+
+  ClientState state () const;
+  ClientCounters counters () const;
+  const AudioParams &negotiated () const;
+
+  struct Impl;
+
+private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/* The shared I/O context (design.md "Threads"): one GMainContext driven by one
+ * thread, shared by every client of the process, reference-counted. */
+class IoContext
+{
+public:
+  /* Returns the process-wide instance, starting its thread on first use. */
+  static std::shared_ptr<IoContext> get ();
+  ~IoContext ();
+
+  GMainContext *context () const { return context_; }
+  /* Runs @fn on the I/O thread and waits for it (runs inline if already on
+   * it). */
+  void invoke_sync (const std::function<void ()> &fn);
+  /* Queues @fn on the I/O thread. */
+  void invoke_async (std::function<void ()> fn);
+
+  IoContext ();
+
+private:
+  GMainContext *context_ = nullptr;
+  GMainLoop *loop_ = nullptr;
+  GThread *thread_ = nullptr;
+};
+
+} // namespace rtms
