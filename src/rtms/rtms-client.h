@@ -98,7 +98,9 @@ struct ClientCallbacks {
   std::function<void (const SessionStateUpdate &s)> on_session_state;
   /* malformed frame skipped (bad JSON, bad base64): counted, stream goes on */
   std::function<void (const std::string &what)> on_malformed;
-  /* the stream ended: @error is null after TERMINATED/STOPPED or close() */
+  /* the stream ended: @error is null after TERMINATED/STOPPED or close().
+   * Fires once. Do not destroy the Client from inside a callback: defer it
+   * (IoContext::invoke_async). */
   std::function<void (const ClientError *error)> on_closed;
 };
 

@@ -1,0 +1,893 @@
+/* zoomrtms — RTMS client state machine over libsoup 3 WebSockets.
+ * See rtms-client.h; rules from rtms-protocol.md §3, §4, §9.2, §9.4. */
+#include "rtms-client.h"
+
+#include <libsoup/soup.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "rtms-auth.h"
+
+#define G_LOG_DOMAIN_CLIENT "zoomrtms-client"
+
+namespace rtms {
+
+const char *
+client_state_name (ClientState s)
+{
+  switch (s) {
+    case ClientState::IDLE: return "IDLE";
+    case ClientState::CONNECTING_SIGNALING: return "CONNECTING_SIGNALING";
+    case ClientState::CONNECTING_MEDIA: return "CONNECTING_MEDIA";
+    case ClientState::STREAMING: return "STREAMING";
+    case ClientState::CLOSING: return "CLOSING";
+    case ClientState::CLOSED: return "CLOSED";
+    case ClientState::FAILED: return "FAILED";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+std::vector<int>
+default_subscriptions (Product product)
+{
+  if (product == Product::CONTACT_CENTER)
+    return { ZCC_CONSUMER_ANSWERED, ZCC_CONSUMER_END, ZCC_USER_ANSWERED,
+      ZCC_USER_END, ZCC_USER_HOLD, ZCC_USER_UNHOLD, ZCC_TRANSFER_INITIATED,
+      ZCC_TRANSFER_COMPLETED };
+  return { EVENT_ACTIVE_SPEAKER_CHANGE, EVENT_PARTICIPANT_JOIN,
+    EVENT_PARTICIPANT_LEAVE, EVENT_MEDIA_CONNECTION_INTERRUPTED };
+}
+
+/* Backoff of rtms-protocol.md §4.9: 3 s, doubling, capped at 30 s. */
+guint
+backoff_ms (guint attempt)
+{
+  guint ms = 3000;
+  for (guint i = 0; i < attempt && ms < 30000; i++)
+    ms *= 2;
+  return std::min<guint> (ms, 30000);
+}
+
+/* Grace windows of rtms-protocol.md §3.9 / §4.9. */
+constexpr gint64 SIGNALING_GRACE_US = 60 * G_USEC_PER_SEC;
+constexpr gint64 MEDIA_GRACE_US = 30 * G_USEC_PER_SEC;
+
+} // namespace
+
+struct MediaConn {
+  MediaConnectionPlan plan;
+  SoupWebsocketConnection *conn = nullptr;
+  bool handshaken = false;
+};
+
+struct Client::Impl {
+  GMainContext *ctx;
+  ClientConfig cfg;
+  ClientCallbacks cb;
+  std::string id_key;
+  std::string signature;
+
+  SoupSession *session = nullptr;
+  GCancellable *cancellable = nullptr;
+  SoupWebsocketConnection *sig = nullptr;
+  std::vector<MediaConn> media;
+  MediaServerUrls media_urls;
+  guint media_generation = 0;
+
+  std::atomic<ClientState> state { ClientState::IDLE };
+  AudioParams negotiated;
+  bool ever_streamed = false;
+  bool finished = false;
+  bool closing = false;
+
+  /* counters read from other threads */
+  std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
+      n_keep_alives { 0 }, n_malformed { 0 };
+
+  GSource *handshake_timer = nullptr;
+  GSource *watchdog = nullptr;
+  GSource *retry_timer = nullptr;
+  GSource *close_timer = nullptr;
+  gint64 last_rx_us = 0;
+  guint attempt = 0;
+  gint64 outage_since_us = 0;   /* 0 = no outage in progress */
+  bool media_only_outage = false;
+
+  Message rx;                   /* reused: keeps string capacities */
+  std::vector<guint8> pcm;      /* reused decode buffer */
+
+  Impl (GMainContext *c, ClientConfig config, ClientCallbacks callbacks)
+      : ctx (g_main_context_ref (c)), cfg (std::move (config)),
+        cb (std::move (callbacks))
+  {
+    id_key = product_id_key (cfg.product);
+    signature = cfg.signature.empty ()
+        ? handshake_signature (cfg.client_id, cfg.client_secret, cfg.id_value,
+              cfg.rtms_stream_id)
+        : cfg.signature;
+    if (cfg.subscribe_events.empty ())
+      cfg.subscribe_events = default_subscriptions (cfg.product);
+    negotiated = cfg.audio;
+  }
+
+  ~Impl ()
+  {
+    stop_timer (&handshake_timer);
+    stop_timer (&watchdog);
+    stop_timer (&retry_timer);
+    stop_timer (&close_timer);
+    drop_connections ();
+    if (session)
+      g_object_unref (session);
+    g_main_context_unref (ctx);
+  }
+
+  /* ---- helpers ---- */
+
+  static void
+  stop_timer (GSource **s)
+  {
+    if (*s) {
+      g_source_destroy (*s);
+      g_source_unref (*s);
+      *s = nullptr;
+    }
+  }
+
+  GSource *
+  add_timer (guint ms, GSourceFunc fn)
+  {
+    GSource *s = g_timeout_source_new (ms);
+    g_source_set_callback (s, fn, this, nullptr);
+    g_source_attach (s, ctx);
+    return s;
+  }
+
+  void
+  drop_ws (SoupWebsocketConnection **conn)
+  {
+    if (!*conn)
+      return;
+    g_signal_handlers_disconnect_by_data (*conn, this);
+    if (soup_websocket_connection_get_state (*conn) ==
+        SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_close (*conn, SOUP_WEBSOCKET_CLOSE_NORMAL,
+          nullptr);
+    g_object_unref (*conn);
+    *conn = nullptr;
+  }
+
+  void
+  drop_media ()
+  {
+    media_generation++;         /* late connects of older attempts are dropped */
+    for (auto &m : media)
+      drop_ws (&m.conn);
+    media.clear ();
+  }
+
+  void
+  drop_connections ()
+  {
+    if (cancellable) {
+      g_cancellable_cancel (cancellable);
+      g_object_unref (cancellable);
+      cancellable = nullptr;
+    }
+    drop_media ();
+    drop_ws (&sig);
+  }
+
+  static bool
+  send (SoupWebsocketConnection *conn, const std::string &text)
+  {
+    if (!conn ||
+        soup_websocket_connection_get_state (conn) != SOUP_WEBSOCKET_STATE_OPEN)
+      return false;
+    soup_websocket_connection_send_text (conn, text.c_str ());
+    return true;
+  }
+
+  HandshakeIdentity
+  identity () const
+  {
+    HandshakeIdentity id;
+    id.id_key = id_key;
+    id.id_value = cfg.id_value;
+    id.rtms_stream_id = cfg.rtms_stream_id;
+    id.signature = signature;
+    return id;
+  }
+
+  void
+  ensure_session (GError **error)
+  {
+    if (session)
+      return;
+    session = soup_session_new_with_options ("user-agent", "zoomrtms/"
+        "0.1", "timeout", (guint) (cfg.handshake_timeout_ms / 1000 + 1),
+        nullptr);
+    if (!cfg.ca_file.empty ()) {
+      GTlsDatabase *db = g_tls_file_database_new (cfg.ca_file.c_str (), error);
+      if (!db)
+        return;
+      soup_session_set_tls_database (session, db);
+      g_object_unref (db);
+    }
+  }
+
+  /* ---- terminal states ---- */
+
+  void
+  finish (const ClientError *err)
+  {
+    if (finished)
+      return;
+    finished = true;
+    stop_timer (&handshake_timer);
+    stop_timer (&watchdog);
+    stop_timer (&retry_timer);
+    stop_timer (&close_timer);
+    drop_connections ();
+    state = err ? ClientState::FAILED : ClientState::CLOSED;
+    if (err)
+      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_DEBUG, "stream %s failed: %s",
+          cfg.rtms_stream_id.c_str (), err->message.c_str ());
+    if (cb.on_closed)
+      cb.on_closed (err);
+  }
+
+  void
+  fail (int code, const std::string &message, int status_code = -1,
+      int stop_reason = -1)
+  {
+    ClientError e;
+    e.code = code;
+    e.status_code = status_code;
+    e.stop_reason = stop_reason;
+    e.message = message;
+    finish (&e);
+  }
+
+  /* ---- connection set-up ---- */
+
+  void
+  connect_signaling ()
+  {
+    g_autoptr (GError) error = nullptr;
+    ensure_session (&error);
+    if (error) {
+      fail (ERROR_CONNECT, std::string ("cannot load ca-file: ") +
+          error->message);
+      return;
+    }
+    SoupMessage *msg = soup_message_new ("GET", cfg.signaling_url.c_str ());
+    if (!msg) {
+      fail (ERROR_CONNECT, "invalid signaling URL '" + cfg.signaling_url + "'");
+      return;
+    }
+    state = ClientState::CONNECTING_SIGNALING;
+    if (!cancellable)
+      cancellable = g_cancellable_new ();
+    stop_timer (&handshake_timer);
+    handshake_timer = add_timer (cfg.handshake_timeout_ms, on_handshake_timeout);
+    soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
+        G_PRIORITY_DEFAULT, cancellable, on_sig_connected, this);
+    g_object_unref (msg);
+  }
+
+  void
+  setup_ws (SoupWebsocketConnection *conn, GCallback on_message)
+  {
+    g_object_set (conn, "max-incoming-payload-size",
+        (guint64) cfg.max_incoming_payload, nullptr);
+    g_signal_connect (conn, "message", on_message, this);
+    g_signal_connect (conn, "closed", G_CALLBACK (on_ws_closed), this);
+  }
+
+  static void
+  on_sig_connected (GObject *source, GAsyncResult *res, gpointer data)
+  {
+    g_autoptr (GError) error = nullptr;
+    SoupWebsocketConnection *conn = soup_session_websocket_connect_finish (
+        SOUP_SESSION (source), res, &error);
+    if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      return;                   /* Impl may be gone: touch nothing */
+    auto self = static_cast<Impl *> (data);
+    if (!conn) {
+      self->connection_lost (std::string ("cannot open signaling WebSocket: ") +
+          error->message, false);
+      return;
+    }
+    self->sig = conn;
+    self->setup_ws (conn, G_CALLBACK (on_sig_message));
+    self->last_rx_us = g_get_monotonic_time ();
+    SignalingHandshakeReq req;
+    req.id = self->identity ();
+    req.buffer_data = self->cfg.buffer_data;
+    send (conn, encode (req));
+  }
+
+  void
+  connect_media ()
+  {
+    drop_media ();
+    auto plans = plan_media_connections (media_urls, cfg.want_audio,
+        cfg.want_transcripts);
+    if (plans.empty ()) {
+      fail (ERROR_HANDSHAKE, "signaling handshake offered no usable media URL");
+      return;
+    }
+    state = ClientState::CONNECTING_MEDIA;
+    stop_timer (&handshake_timer);
+    handshake_timer = add_timer (cfg.handshake_timeout_ms, on_handshake_timeout);
+    media.resize (plans.size ());
+    for (size_t i = 0; i < plans.size (); i++) {
+      media[i].plan = plans[i];
+      SoupMessage *msg = soup_message_new ("GET", plans[i].url.c_str ());
+      if (!msg) {
+        fail (ERROR_CONNECT, "invalid media URL '" + plans[i].url + "'");
+        return;
+      }
+      soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
+          G_PRIORITY_DEFAULT, cancellable, on_media_connected,
+          new MediaConnect { this, i, media_generation });
+      g_object_unref (msg);
+    }
+  }
+
+  struct MediaConnect {
+    Impl *self;
+    size_t index;
+    guint generation;
+  };
+
+  static void
+  on_media_connected (GObject *source, GAsyncResult *res, gpointer data)
+  {
+    std::unique_ptr<MediaConnect> mc (static_cast<MediaConnect *> (data));
+    g_autoptr (GError) error = nullptr;
+    SoupWebsocketConnection *conn = soup_session_websocket_connect_finish (
+        SOUP_SESSION (source), res, &error);
+    if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      return;                   /* Impl may be gone: touch nothing */
+    auto self = mc->self;
+    if (!conn) {
+      self->connection_lost (std::string ("cannot open media WebSocket: ") +
+          error->message, true);
+      return;
+    }
+    if (mc->generation != self->media_generation ||
+        mc->index >= self->media.size () || self->media[mc->index].conn) {
+      g_object_unref (conn);
+      return;
+    }
+    MediaConn *slot = &self->media[mc->index];
+    slot->conn = conn;
+    self->setup_ws (conn, G_CALLBACK (on_media_message));
+    MediaParams params;
+    if (slot->plan.media_type & (MEDIA_AUDIO | MEDIA_ALL))
+      params.audio = self->cfg.audio;
+    if (self->cfg.want_transcripts &&
+        (slot->plan.media_type & (MEDIA_TRANSCRIPT | MEDIA_ALL)))
+      params.transcript = self->cfg.transcript;
+    send (conn, encode_data_handshake_req (self->identity (),
+            slot->plan.media_type, false, params));
+  }
+
+  /* ---- incoming frames ---- */
+
+  bool
+  parse (GBytes *bytes)
+  {
+    gsize len = 0;
+    auto data = static_cast<const char *> (g_bytes_get_data (bytes, &len));
+    last_rx_us = g_get_monotonic_time ();
+    g_autoptr (GError) error = nullptr;
+    if (!parse_message (data, (gssize) len, &rx, &error)) {
+      n_malformed++;
+      if (cb.on_malformed)
+        cb.on_malformed (error->message);
+      return false;
+    }
+    return true;
+  }
+
+  static void
+  on_sig_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes,
+      gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    if (self->finished || !self->parse (bytes))
+      return;
+    self->handle_signaling (conn);
+  }
+
+  void
+  handle_signaling (SoupWebsocketConnection *conn)
+  {
+    switch (rx.kind) {
+      case Message::Kind::SIGNALING_HANDSHAKE_RESP:
+        on_signaling_handshake ();
+        break;
+      case Message::Kind::KEEP_ALIVE_REQ:
+        n_keep_alives++;
+        send (conn, encode_keep_alive (MSG_KEEP_ALIVE_RESP,
+                rx.keep_alive.timestamp));
+        break;
+      case Message::Kind::EVENT_UPDATE:
+        n_events++;
+        if (cb.on_event)
+          cb.on_event (rx.event);
+        if (cfg.product != Product::CONTACT_CENTER &&
+            rx.event.event_type == EVENT_MEDIA_CONNECTION_INTERRUPTED)
+          media_interrupted ();
+        break;
+      case Message::Kind::STREAM_STATE_UPDATE:{
+        StreamStateUpdate s = rx.stream_state;
+        if (cb.on_stream_state)
+          cb.on_stream_state (s);
+        if (s.state == STREAM_TERMINATED) {
+          if (stop_reason_wants_restart (s.reason) && !closing)
+            fail (ERROR_CLOSED, std::string ("stream terminated: ") +
+                stop_reason_name (s.reason), -1, s.reason);
+          else
+            finish (nullptr);
+        } else if (s.state == STREAM_INTERRUPTED &&
+            s.reason == STOP_DATA_CONNECTION_INTERRUPTED) {
+          media_interrupted ();
+        }
+        break;
+      }
+      case Message::Kind::SESSION_STATE_UPDATE:{
+        SessionStateUpdate s = rx.session_state;
+        if (cb.on_session_state)
+          cb.on_session_state (s);
+        if (s.state == SESSION_STOPPED)
+          finish (nullptr);
+        break;
+      }
+      case Message::Kind::STREAM_CLOSE_RESP:
+        if (closing)
+          finish (nullptr);
+        break;
+      default:
+        break;                  /* unknown or unused: ignore (§9.4) */
+    }
+  }
+
+  void
+  on_signaling_handshake ()
+  {
+    const auto &r = rx.sig_resp;
+    if (r.status_code != 0) {
+      const auto &codes = status_codes (cfg.status_table);
+      std::string msg = "signaling handshake refused: status " +
+          std::to_string (r.status_code) + " (" +
+          status_code_name (r.status_code, cfg.status_table) + ")" +
+          (r.reason.empty () ? "" : ": " + r.reason);
+      if (r.status_code == codes.duplicate_signal_request &&
+          outage_since_us != 0) {
+        /* the server still holds our old connection (§3.4): retry later */
+        connection_lost (msg, false);
+        return;
+      }
+      fail (ERROR_HANDSHAKE, msg, r.status_code);
+      return;
+    }
+    media_urls = r.media_server;
+    EventSubscription sub;
+    for (int e : cfg.subscribe_events)
+      sub.events.push_back ({ e, true });
+    send (sig, encode (sub));
+    connect_media ();
+  }
+
+  static void
+  on_media_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes,
+      gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    if (self->finished || !self->parse (bytes))
+      return;
+    self->handle_media (conn);
+  }
+
+  void
+  handle_media (SoupWebsocketConnection *conn)
+  {
+    switch (rx.kind) {
+      case Message::Kind::AUDIO:{
+        g_autoptr (GError) error = nullptr;
+        const auto &a = rx.audio;
+        if (!decode_audio_payload (a.data_base64.data (), a.data_base64.size (),
+                &pcm, &error)) {
+          n_malformed++;
+          if (cb.on_malformed)
+            cb.on_malformed (error->message);
+          return;
+        }
+        n_frames++;
+        if (cb.on_audio) {
+          AudioFrame f;
+          f.channel_key = a.channel_id.empty () ? &a.user_id : &a.channel_id;
+          f.packet = &a;
+          f.timestamp_ms = a.timestamp;
+          f.pcm = pcm.data ();
+          f.size = pcm.size ();
+          cb.on_audio (f);
+        }
+        break;
+      }
+      case Message::Kind::TRANSCRIPT:
+        n_transcripts++;
+        if (cb.on_transcript)
+          cb.on_transcript (rx.transcript);
+        break;
+      case Message::Kind::KEEP_ALIVE_REQ:
+        n_keep_alives++;
+        send (conn, encode_keep_alive (MSG_KEEP_ALIVE_RESP,
+                rx.keep_alive.timestamp));
+        break;
+      case Message::Kind::DATA_HANDSHAKE_RESP:
+        on_data_handshake (conn);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void
+  on_data_handshake (SoupWebsocketConnection *conn)
+  {
+    if (rx.status_code != 0) {
+      fail (ERROR_HANDSHAKE, "media handshake refused: status " +
+          std::to_string (rx.status_code) + " (" +
+          status_code_name (rx.status_code, cfg.status_table) + ")" +
+          (rx.reason.empty () ? "" : ": " + rx.reason), rx.status_code);
+      return;
+    }
+    MediaConn *mc = nullptr;
+    for (auto &m : media)
+      if (m.conn == conn)
+        mc = &m;
+    if (!mc)
+      return;
+    if (mc->plan.media_type & (MEDIA_AUDIO | MEDIA_ALL)) {
+      negotiated = rx.media_params.audio ? *rx.media_params.audio : cfg.audio;
+      if (sample_rate_hz (negotiated.sample_rate) == 0 ||
+          (negotiated.codec != CODEC_L16 && negotiated.codec != CODEC_OPUS)) {
+        fail (ERROR_PARAMS, std::string ("server negotiated unusable audio: "
+                "codec ") + codec_name (negotiated.codec) + ", sample_rate " +
+            std::to_string (negotiated.sample_rate));
+        return;
+      }
+    }
+    mc->handshaken = true;
+    /* §3.7: CLIENT_READY_ACK on the signaling socket after every msg 4 */
+    ClientReadyAck ack;
+    ack.rtms_stream_id = cfg.rtms_stream_id;
+    send (sig, encode (ack));
+    for (auto &m : media)
+      if (!m.handshaken)
+        return;
+    streaming ();
+  }
+
+  void
+  streaming ()
+  {
+    stop_timer (&handshake_timer);
+    state = ClientState::STREAMING;
+    attempt = 0;
+    outage_since_us = 0;
+    media_only_outage = false;
+    ever_streamed = true;
+    if (!watchdog)
+      watchdog = add_timer (std::max<guint> (cfg.idle_timeout_ms / 4, 100),
+          on_watchdog);
+    if (cb.on_ready)
+      cb.on_ready (negotiated);
+  }
+
+  /* ---- loss of connection and reconnection (§4.9) ---- */
+
+  static void
+  on_ws_closed (SoupWebsocketConnection *conn, gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    if (self->finished)
+      return;
+    if (self->closing) {
+      if (conn == self->sig)
+        self->finish (nullptr);
+      return;
+    }
+    gushort code = soup_websocket_connection_get_close_code (conn);
+    const char *why = soup_websocket_connection_get_close_data (conn);
+    std::string what = std::string (conn == self->sig ? "signaling" : "media") +
+        " WebSocket closed (code " + std::to_string (code) +
+        (why && *why ? std::string (", ") + why : std::string ()) + ")";
+    self->connection_lost (what, conn != self->sig);
+  }
+
+  void
+  media_interrupted ()
+  {
+    if (state != ClientState::STREAMING)
+      return;
+    connection_lost ("media connection interrupted", true);
+  }
+
+  /* A connection dropped or could not be opened. Before the first successful
+   * handshake this is fatal; afterwards retry with the §4.9 backoff within the
+   * server's grace window (60 s signaling, 30 s media). */
+  void
+  connection_lost (const std::string &what, bool media_only)
+  {
+    if (finished)
+      return;
+    if (!ever_streamed) {
+      fail (ERROR_CONNECT, what);
+      return;
+    }
+    gint64 now = g_get_monotonic_time ();
+    bool sig_alive = sig && soup_websocket_connection_get_state (sig) ==
+        SOUP_WEBSOCKET_STATE_OPEN;
+    media_only = media_only && sig_alive;
+    if (outage_since_us == 0) {
+      outage_since_us = now;
+      media_only_outage = media_only;
+    } else if (!media_only) {
+      media_only_outage = false;
+    }
+    gint64 grace = media_only_outage ? MEDIA_GRACE_US : SIGNALING_GRACE_US;
+    if (now - outage_since_us > grace) {
+      fail (ERROR_CLOSED, what + "; no reconnection within the grace window",
+          -1, STOP_AWAIT_RECONNECTION_TIMEOUT);
+      return;
+    }
+    g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
+        "stream %s: %s; reconnecting %s in %u ms", cfg.rtms_stream_id.c_str (),
+        what.c_str (), media_only ? "media" : "signaling and media",
+        backoff_ms (attempt));
+    stop_timer (&handshake_timer);
+    if (media_only) {
+      drop_media ();
+    } else {
+      if (cancellable) {
+        g_cancellable_cancel (cancellable);
+        g_object_unref (cancellable);
+        cancellable = nullptr;
+      }
+      drop_media ();
+      drop_ws (&sig);
+    }
+    state = media_only ? ClientState::CONNECTING_MEDIA :
+        ClientState::CONNECTING_SIGNALING;
+    stop_timer (&retry_timer);
+    retry_timer = add_timer (backoff_ms (attempt++), on_retry);
+  }
+
+  static gboolean
+  on_retry (gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    g_source_unref (self->retry_timer);
+    self->retry_timer = nullptr;
+    if (self->media_only_outage && self->sig)
+      self->connect_media ();
+    else
+      self->connect_signaling ();
+    return G_SOURCE_REMOVE;
+  }
+
+  static gboolean
+  on_handshake_timeout (gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    g_source_unref (self->handshake_timer);
+    self->handshake_timer = nullptr;
+    if (!self->ever_streamed)
+      self->fail (ERROR_TIMEOUT, "handshake timed out after " +
+          std::to_string (self->cfg.handshake_timeout_ms) + " ms");
+    else
+      self->connection_lost ("handshake timed out",
+          self->state == ClientState::CONNECTING_MEDIA);
+    return G_SOURCE_REMOVE;
+  }
+
+  /* §3.9: no message of any kind for idle_timeout_ms → re-handshake. */
+  static gboolean
+  on_watchdog (gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    if (self->state != ClientState::STREAMING)
+      return G_SOURCE_CONTINUE;
+    gint64 idle = g_get_monotonic_time () - self->last_rx_us;
+    if (idle > (gint64) self->cfg.idle_timeout_ms * 1000)
+      self->connection_lost ("no message for " + std::to_string (idle / 1000) +
+          " ms (idle watchdog)", false);
+    return G_SOURCE_CONTINUE;
+  }
+
+  static gboolean
+  on_close_timeout (gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    g_source_unref (self->close_timer);
+    self->close_timer = nullptr;
+    self->finish (nullptr);
+    return G_SOURCE_REMOVE;
+  }
+};
+
+/* ---- Client ---- */
+
+Client::Client (GMainContext *context, ClientConfig config,
+    ClientCallbacks callbacks)
+    : impl_ (new Impl (context, std::move (config), std::move (callbacks)))
+{
+}
+
+Client::~Client () = default;
+
+void
+Client::start ()
+{
+  if (impl_->state != ClientState::IDLE)
+    return;
+  impl_->connect_signaling ();
+}
+
+void
+Client::close (bool send_close_req, guint wait_ms)
+{
+  auto p = impl_.get ();
+  if (p->finished || p->closing)
+    return;
+  p->closing = true;
+  p->state = ClientState::CLOSING;
+  Impl::stop_timer (&p->retry_timer);
+  Impl::stop_timer (&p->handshake_timer);
+  StreamCloseReq req;
+  req.rtms_stream_id = p->cfg.rtms_stream_id;
+  if (send_close_req && Impl::send (p->sig, encode (req))) {
+    p->close_timer = p->add_timer (wait_ms, Impl::on_close_timeout);
+    return;
+  }
+  p->finish (nullptr);
+}
+
+void
+Client::reconnect (const std::string &new_signaling_url)
+{
+  auto p = impl_.get ();
+  if (p->finished || p->closing)
+    return;
+  if (!new_signaling_url.empty ())
+    p->cfg.signaling_url = new_signaling_url;
+  Impl::stop_timer (&p->retry_timer);
+  Impl::stop_timer (&p->handshake_timer);
+  if (p->cancellable) {
+    g_cancellable_cancel (p->cancellable);
+    g_object_unref (p->cancellable);
+    p->cancellable = nullptr;
+  }
+  p->drop_media ();
+  p->drop_ws (&p->sig);
+  p->attempt = 0;
+  p->outage_since_us = g_get_monotonic_time ();
+  p->media_only_outage = false;
+  p->connect_signaling ();
+}
+
+ClientState
+Client::state () const
+{
+  return impl_->state;
+}
+
+ClientCounters
+Client::counters () const
+{
+  ClientCounters c;
+  c.frames = impl_->n_frames;
+  c.transcripts = impl_->n_transcripts;
+  c.events = impl_->n_events;
+  c.keep_alives = impl_->n_keep_alives;
+  c.malformed = impl_->n_malformed;
+  return c;
+}
+
+const AudioParams &
+Client::negotiated () const
+{
+  return impl_->negotiated;
+}
+
+/* ---- IoContext ---- */
+
+IoContext::IoContext ()
+{
+  context_ = g_main_context_new ();
+  loop_ = g_main_loop_new (context_, FALSE);
+  thread_ = g_thread_new ("zoomrtms-io", [] (gpointer data) -> gpointer {
+        auto self = static_cast<IoContext *> (data);
+        g_main_context_push_thread_default (self->context_);
+        g_main_loop_run (self->loop_);
+        g_main_context_pop_thread_default (self->context_);
+        return nullptr;
+      }, this);
+}
+
+IoContext::~IoContext ()
+{
+  g_main_loop_quit (loop_);
+  if (g_thread_self () != thread_)
+    g_thread_join (thread_);
+  else
+    g_thread_unref (thread_);
+  g_main_loop_unref (loop_);
+  g_main_context_unref (context_);
+}
+
+std::shared_ptr<IoContext>
+IoContext::get ()
+{
+  /* Process-wide and immortal: it is never destroyed, so no client callback
+   * can run into a joined thread, and the last user may be the I/O thread
+   * itself. */
+  static std::shared_ptr<IoContext> instance = std::make_shared<IoContext> ();
+  return instance;
+}
+
+void
+IoContext::invoke_sync (const std::function<void ()> &fn)
+{
+  if (g_main_context_is_owner (context_)) {
+    fn ();
+    return;
+  }
+  struct Call {
+    const std::function<void ()> *fn;
+    std::mutex lock;
+    std::condition_variable cond;
+    bool done = false;
+  } call;
+  call.fn = &fn;
+  g_main_context_invoke_full (context_, G_PRIORITY_DEFAULT,
+      [] (gpointer data) -> gboolean {
+        auto c = static_cast<Call *> (data);
+        (*c->fn) ();
+        std::lock_guard<std::mutex> lk (c->lock);
+        c->done = true;
+        c->cond.notify_one ();
+        return G_SOURCE_REMOVE;
+      }, &call, nullptr);
+  std::unique_lock<std::mutex> lk (call.lock);
+  call.cond.wait (lk, [&] { return call.done; });
+}
+
+void
+IoContext::invoke_async (std::function<void ()> fn)
+{
+  auto heap = new std::function<void ()> (std::move (fn));
+  GSource *s = g_idle_source_new ();
+  g_source_set_priority (s, G_PRIORITY_DEFAULT);
+  g_source_set_callback (s, [] (gpointer data) -> gboolean {
+        (*static_cast<std::function<void ()> *> (data)) ();
+        return G_SOURCE_REMOVE;
+      }, heap, [] (gpointer data) {
+        delete static_cast<std::function<void ()> *> (data);
+      });
+  g_source_attach (s, context_);
+  g_source_unref (s);
+}
+
+} // namespace rtms

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what zoomrtms needs to build, run and test on Debian 12 (run as root,
+# or with sudo available). Safe to run again.
+set -euo pipefail
+pkgs=(
+  build-essential meson ninja-build pkg-config
+  libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libssl-dev glib-networking
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  libgtest-dev libsndfile1-dev libopus-dev
+  pocketsphinx-testdata
+  sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-debian: all ${#pkgs[@]} packages already installed"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "setup-debian: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q "${missing[@]}"
