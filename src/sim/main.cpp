@@ -1,0 +1,536 @@
+/* zoomrtms-sim — Zoom's side of RTMS for demos, tests and benchmarks.
+ *
+ *   zoomrtms-sim serve    [opts]   signaling + media server only
+ *   zoomrtms-sim run      --webhook-url URL [opts]   server + signed webhooks
+ *   zoomrtms-sim validate --webhook-url URL          endpoint.url_validation
+ *   zoomrtms-sim webhook  --webhook-url URL --event EVENT [...]  one webhook
+ *
+ * The CLI contract is fixed in the project brief; the protocol behaviour is
+ * rtms-protocol.md §9. Credentials come from --client-id/--client-secret/
+ * --secret-token, else ZOOM_APP_CLIENT_ID / ZOOM_APP_CLIENT_SECRET /
+ * ZOOM_SECRET_TOKEN (a .env file in the cwd is read too), else the test
+ * vectors of rtms-protocol.md §9.3. Secrets are never printed.
+ */
+#define G_LOG_DOMAIN "zoomrtms-sim"
+
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "rtms-auth.h"
+#include "sim-call.h"
+#include "sim-options.h"
+#include "sim-server.h"
+#include "sim-webhook.h"
+
+using namespace sim;
+
+namespace {
+
+/* KEY=VALUE lines; existing environment variables win. */
+void
+read_dotenv ()
+{
+  g_autofree char *contents = nullptr;
+  if (!g_file_get_contents (".env", &contents, nullptr, nullptr))
+    return;
+  g_auto (GStrv) lines = g_strsplit (contents, "\n", -1);
+  for (char **l = lines; *l; l++) {
+    char *line = g_strstrip (*l);
+    if (!*line || *line == '#')
+      continue;
+    if (g_str_has_prefix (line, "export "))
+      line += 7;
+    char *eq = strchr (line, '=');
+    if (!eq)
+      continue;
+    *eq = '\0';
+    char *key = g_strstrip (line);
+    char *val = g_strstrip (eq + 1);
+    size_t n = strlen (val);
+    if (n >= 2 && (val[0] == '"' || val[0] == '\'') && val[n - 1] == val[0]) {
+      val[n - 1] = '\0';
+      val++;
+    }
+    g_setenv (key, val, FALSE);
+  }
+}
+
+std::string
+env_or (const char *name, const char *fallback)
+{
+  const char *v = g_getenv (name);
+  return (v && *v) ? v : fallback;
+}
+
+bool
+parse_mute (const char *spec, MuteWindow *out)
+{
+  /* CH:START_MS-END_MS */
+  const char *colon = strchr (spec, ':');
+  if (!colon)
+    return false;
+  out->role.assign (spec, colon - spec);
+  if (out->role != "customer" && out->role != "agent" && out->role != "mixed")
+    return false;
+  char *end = nullptr;
+  out->start_ms = g_ascii_strtoll (colon + 1, &end, 10);
+  if (!end || *end != '-')
+    return false;
+  const char *s2 = end + 1;
+  out->end_ms = g_ascii_strtoll (s2, &end, 10);
+  if (end == s2 || *end != '\0' || out->end_ms <= out->start_ms ||
+      out->start_ms < 0)
+    return false;
+  return true;
+}
+
+void
+print_summary (Server &server)
+{
+  bool meeting = false;
+  for (auto &sp : server.streams ()) {
+    Stream &s = *sp;
+    meeting = s.id_key == "meeting_uuid";
+    g_print ("summary: %s %s rtms_stream_id %s:", meeting ? "meeting" :
+        "engagement", s.id_value.c_str (), s.rtms_stream_id.c_str ());
+    if (s.channels.empty ())
+      g_print (" no frames sent");
+    for (const auto &ch : s.channels)
+      g_print (" %s %" G_GUINT64_FORMAT " frames (muted %" G_GUINT64_FORMAT
+          ", duplicated %" G_GUINT64_FORMAT ", malformed %" G_GUINT64_FORMAT
+          ");", ch.role.c_str (), ch.sent, ch.muted, ch.duplicated,
+          ch.malformed);
+    g_print (" transcripts %" G_GUINT64_FORMAT ";", s.transcripts_sent);
+    if (s.stop_reason >= 0)
+      g_print (" stop_reason %d %s;", s.stop_reason,
+          rtms::stop_reason_name (s.stop_reason));
+    if (s.failed)
+      g_print (" FAILED: %s\n", s.failure.c_str ());
+    else if (s.state != Stream::State::ENDED)
+      g_print (" NOT ENDED\n");
+    else
+      g_print (" ok\n");
+  }
+}
+
+struct App {
+  Options opts;
+  std::unique_ptr<Call> call;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<WebhookSender> webhooks;
+  GMainLoop *loop = nullptr;
+  int pending_webhooks = 0;
+  int stopped_sent = 0;
+  bool webhook_failed = false;
+  bool interrupted = false;
+};
+
+void
+quit_soon (App *app)
+{
+  /* let the close frames go out */
+  g_timeout_add (200, [](gpointer p) -> gboolean {
+        g_main_loop_quit (static_cast<App *> (p)->loop);
+        return G_SOURCE_REMOVE;
+      }, app);
+}
+
+void
+maybe_done (App *app)
+{
+  if (app->opts.forever || !app->server->all_ended ())
+    return;
+  if (app->opts.command == "run" &&
+      (app->pending_webhooks > 0 ||
+          app->stopped_sent < (int) app->server->streams ().size ()))
+    return;
+  quit_soon (app);
+}
+
+gboolean
+on_signal (gpointer data)
+{
+  auto *app = static_cast<App *> (data);
+  app->interrupted = true;
+  g_main_loop_quit (app->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+cmd_server (App *app)
+{
+  Options &o = app->opts;
+  std::string call_file = o.call_file.empty () ? default_call_file () :
+      o.call_file;
+  g_autoptr (GError) err = nullptr;
+  app->call = load_call (call_file, o.duration_s, &err);
+  if (!app->call) {
+    g_printerr ("zoomrtms-sim: %s\n", err->message);
+    return 2;
+  }
+  app->server = std::make_unique<Server> (o, *app->call);
+  bool run = o.command == "run";
+  if (run)
+    app->webhooks = std::make_unique<WebhookSender> (o);
+  app->server->set_stream_ended_cb ([app, run](Stream &s) {
+        if (run) {
+          std::string body = rtms::encode_webhook (
+              app->opts.meeting ? "meeting.rtms_stopped" :
+              "contact_center.voice_rtms_stopped",
+              g_get_real_time () / 1000, s.id_key, s.id_value,
+              s.rtms_stream_id, std::string (), s.stop_reason);
+          app->pending_webhooks++;
+          app->stopped_sent++;
+          app->webhooks->post (body, [app](guint status, const std::string &) {
+                app->pending_webhooks--;
+                if (status < 200 || status >= 300) {
+                  g_warning ("stopped webhook answered HTTP %u", status);
+                  app->webhook_failed = true;
+                }
+                maybe_done (app);
+              });
+        }
+        maybe_done (app);
+      });
+  if (!app->server->start (&err)) {
+    g_printerr ("zoomrtms-sim: %s\n", err->message);
+    return 2;
+  }
+  if (!run) {
+    for (auto &sp : app->server->streams ()) {
+      g_print ("%s\n%s\n", sp->webhook_started.c_str (),
+          app->server->gst_launch_line (*sp).c_str ());
+    }
+  } else {
+    /* started webhooks, staggered; each client must connect in time */
+    int i = 0;
+    for (auto &sp : app->server->streams ()) {
+      struct Ctx {
+        App *app;
+        Stream *s;
+      };
+      auto *ctx = new Ctx{ app, sp.get () };
+      guint delay = (guint) (i++ * 20);
+      g_timeout_add_full (G_PRIORITY_DEFAULT, delay, [](gpointer p) -> gboolean {
+            auto *c = static_cast<Ctx *> (p);
+            App *a = c->app;
+            Stream *s = c->s;
+            s->connect_deadline_us = g_get_monotonic_time () +
+                (gint64) a->opts.connect_timeout_s * G_USEC_PER_SEC;
+            a->pending_webhooks++;
+            a->webhooks->post (s->webhook_started,
+                [a, s](guint status, const std::string &) {
+                  a->pending_webhooks--;
+                  if (status < 200 || status >= 300) {
+                    g_warning ("started webhook for %s answered HTTP %u",
+                        s->rtms_stream_id.c_str (), status);
+                    a->webhook_failed = true;
+                  }
+                  maybe_done (a);
+                });
+            return G_SOURCE_REMOVE;
+          }, ctx, [](gpointer p) { delete static_cast<Ctx *> (p); });
+    }
+  }
+  fflush (stdout);
+
+  app->loop = g_main_loop_new (nullptr, FALSE);
+  g_unix_signal_add (SIGINT, on_signal, app);
+  g_unix_signal_add (SIGTERM, on_signal, app);
+  g_main_loop_run (app->loop);
+  g_main_loop_unref (app->loop);
+
+  print_summary (*app->server);
+  bool failed = app->webhook_failed || app->interrupted;
+  for (auto &sp : app->server->streams ())
+    if (sp->failed || sp->state != Stream::State::ENDED)
+      failed = true;
+  return failed ? 1 : 0;
+}
+
+int
+cmd_validate (App *app)
+{
+  WebhookSender sender (app->opts);
+  g_autofree char *uuid = g_uuid_string_random ();
+  std::string plain;
+  for (const char *p = uuid; *p && plain.size () < 22; p++)
+    if (*p != '-')
+      plain += *p;
+  std::string body = url_validation_body (plain, g_get_real_time () / 1000);
+  std::string resp;
+  g_autoptr (GError) err = nullptr;
+  guint status = sender.post_sync (body, &resp, &err);
+  if (status == 0) {
+    g_printerr ("zoomrtms-sim: %s\n", err ? err->message : "not sent");
+    return 1;
+  }
+  if (status != 200) {
+    g_printerr ("zoomrtms-sim: url_validation answered HTTP %u\n", status);
+    return 1;
+  }
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, resp.c_str (), (gssize) resp.size (),
+          nullptr) || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+    g_printerr ("zoomrtms-sim: url_validation answer is not a JSON object\n");
+    return 1;
+  }
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  const char *pt = json_object_get_string_member_with_default (o, "plainToken",
+      "");
+  const char *et = json_object_get_string_member_with_default (o,
+      "encryptedToken", "");
+  std::string expected = rtms::hmac_sha256_hex (app->opts.secret_token,
+      plain.data (), plain.size ());
+  if (plain != pt) {
+    g_printerr ("zoomrtms-sim: url_validation: plainToken not echoed\n");
+    return 1;
+  }
+  if (!rtms::constant_time_equal (expected, et)) {
+    g_printerr ("zoomrtms-sim: url_validation: wrong encryptedToken\n");
+    return 1;
+  }
+  g_print ("url_validation ok\n");
+  return 0;
+}
+
+int
+cmd_webhook (App *app)
+{
+  Options &o = app->opts;
+  if (o.event.empty ()) {
+    g_printerr ("zoomrtms-sim: webhook needs --event\n");
+    return 2;
+  }
+  std::string event = o.event;
+  gint64 ts = g_get_real_time () / 1000;
+  std::string body;
+  if (event == "endpoint.url_validation") {
+    body = url_validation_body ("qgg8vlvZRS6UYooatFL8Aw", ts);
+  } else {
+    if (event.find ('.') == std::string::npos)
+      event = std::string (o.meeting ? "meeting.rtms_" :
+          "contact_center.voice_rtms_") + event;
+    bool meeting = g_str_has_prefix (event.c_str (), "meeting.");
+    std::string id = o.engagement_id;
+    if (id.empty ()) {
+      g_autofree char *u = g_uuid_string_random ();
+      id = u;
+    }
+    std::string sid = o.rtms_stream_id;
+    if (sid.empty ()) {
+      g_autofree char *u = g_uuid_string_random ();
+      for (const char *p = u; *p; p++)
+        if (*p != '-')
+          sid += *p;
+    }
+    bool started = event.find ("rtms_started") != std::string::npos;
+    bool stopped = event.find ("rtms_stopped") != std::string::npos;
+    std::string urls = o.server_urls;
+    if (started && urls.empty ())
+      urls = "wss://127.0.0.1:9443/signaling";
+    int reason = -1;
+    if (stopped)
+      reason = o.stop_reason >= 0 ? o.stop_reason : (meeting ?
+          rtms::STOP_MEETING_ENDED : rtms::STOP_CUSTOMER_DISCONNECTED);
+    body = rtms::encode_webhook (event, ts, meeting ? "meeting_uuid" :
+        "engagement_id", id, sid, started ? urls : std::string (), reason);
+  }
+  WebhookSender sender (o);
+  g_autoptr (GError) err = nullptr;
+  guint status = sender.post_sync (body, nullptr, &err);
+  if (status == 0) {
+    g_printerr ("zoomrtms-sim: %s\n", err ? err->message : "not sent");
+    return 1;
+  }
+  return status >= 200 && status < 300 ? 0 : 1;
+}
+
+} // namespace
+
+int
+main (int argc, char **argv)
+{
+  App app;
+  Options &o = app.opts;
+  g_autofree char *listen = nullptr, *ca_out = nullptr, *client_id = nullptr,
+      *client_secret = nullptr, *secret_token = nullptr, *product = nullptr,
+      *data_opt = nullptr, *codec = nullptr, *spelling = nullptr,
+      *table = nullptr, *ready = nullptr, *dump = nullptr, *call = nullptr,
+      *url = nullptr, *event = nullptr, *eid = nullptr, *sid = nullptr,
+      *urls = nullptr;
+  g_auto (GStrv) mutes = nullptr;
+  int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
+      keepalive = 10000, stop_reason = -1, connect_timeout = 30,
+      sig_grace = 60, media_grace = 30;
+  double speed = 1.0, duration = 0;
+  gboolean tls = FALSE, bad_sig = FALSE, stale = FALSE, duplicate = FALSE,
+      forever = FALSE;
+  GOptionEntry entries[] = {
+    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Listen address (127.0.0.1)", "ADDR" },
+    { "port", 0, 0, G_OPTION_ARG_INT, &port, "Port (0 = ephemeral)", "N" },
+    { "tls", 0, 0, G_OPTION_ARG_NONE, &tls, "wss:// with a generated self-signed certificate", nullptr },
+    { "ca-out", 0, 0, G_OPTION_ARG_FILENAME, &ca_out, "Write the certificate PEM here", "FILE" },
+    { "client-id", 0, 0, G_OPTION_ARG_STRING, &client_id, "Client id (env ZOOM_APP_CLIENT_ID)", "ID" },
+    { "client-secret", 0, 0, G_OPTION_ARG_STRING, &client_secret, "Client secret (env ZOOM_APP_CLIENT_SECRET)", "S" },
+    { "secret-token", 0, 0, G_OPTION_ARG_STRING, &secret_token, "Webhook secret token (env ZOOM_SECRET_TOKEN)", "S" },
+    { "product", 0, 0, G_OPTION_ARG_STRING, &product, "zcc|meeting (zcc)", "P" },
+    { "data-opt", 0, 0, G_OPTION_ARG_STRING, &data_opt, "mixed|multi: meeting default data_opt", "D" },
+    { "codec", 0, 0, G_OPTION_ARG_STRING, &codec, "l16|opus: default codec when msg 3 has no audio params", "C" },
+    { "engagements", 0, 0, G_OPTION_ARG_INT, &engagements, "Number of streams (1)", "N" },
+    { "speed", 0, 0, G_OPTION_ARG_DOUBLE, &speed, "Playback speed (1.0; 0 = as fast as possible)", "X" },
+    { "duration", 0, 0, G_OPTION_ARG_DOUBLE, &duration, "Loop the call up to S seconds", "S" },
+    { "mute", 0, 0, G_OPTION_ARG_STRING_ARRAY, &mutes, "No packets on a channel in a window (repeatable)", "CH:START_MS-END_MS" },
+    { "duplicate-every", 0, 0, G_OPTION_ARG_INT, &dup_every, "Re-send every Nth packet", "N" },
+    { "malformed-every", 0, 0, G_OPTION_ARG_INT, &bad_every, "Send a broken frame before every Nth packet", "N" },
+    { "participant-spelling", 0, 0, G_OPTION_ARG_STRING, &spelling, "participant_info|paticipant_info", "S" },
+    { "status-table", 0, 0, G_OPTION_ARG_STRING, &table, "new|old status codes", "T" },
+    { "keepalive-ms", 0, 0, G_OPTION_ARG_INT, &keepalive, "Idle keep-alive cadence (10000)", "N" },
+    { "ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready, "Write the streams as JSON once listening", "FILE" },
+    { "dump-dir", 0, 0, G_OPTION_ARG_FILENAME, &dump, "Write the PCM sent per stream and channel", "DIR" },
+    { "call", 0, 0, G_OPTION_ARG_FILENAME, &call, "Call file (data/default-call.conf)", "FILE" },
+    { "forever", 0, 0, G_OPTION_ARG_NONE, &forever, "serve: keep running, streams can be replayed", nullptr },
+    { "webhook-url", 0, 0, G_OPTION_ARG_STRING, &url, "Webhook endpoint", "URL" },
+    { "event", 0, 0, G_OPTION_ARG_STRING, &event, "webhook: event name (or started|stopped|interrupted)", "EVENT" },
+    { "engagement-id", 0, 0, G_OPTION_ARG_STRING, &eid, "Engagement id (or meeting uuid)", "ID" },
+    { "rtms-stream-id", 0, 0, G_OPTION_ARG_STRING, &sid, "rtms_stream_id", "S" },
+    { "server-urls", 0, 0, G_OPTION_ARG_STRING, &urls, "webhook: server_urls", "U" },
+    { "stop-reason", 0, 0, G_OPTION_ARG_INT, &stop_reason, "Stop reason (21 ZCC, 6 meeting)", "N" },
+    { "bad-signature", 0, 0, G_OPTION_ARG_NONE, &bad_sig, "Sign webhooks with a wrong token", nullptr },
+    { "stale", 0, 0, G_OPTION_ARG_NONE, &stale, "Webhook timestamp 10 minutes old", nullptr },
+    { "duplicate", 0, 0, G_OPTION_ARG_NONE, &duplicate, "Send each webhook twice", nullptr },
+    { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &connect_timeout, "run: seconds for a client to connect (30)", "S" },
+    { "signaling-grace", 0, 0, G_OPTION_ARG_INT, &sig_grace, "Seconds to wait for a signaling reconnect (60)", "S" },
+    { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
+    { nullptr }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (
+      "serve|run|validate|webhook - Zoom RTMS simulator");
+  g_option_context_add_main_entries (ctx, entries, nullptr);
+  g_autoptr (GError) err = nullptr;
+  if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
+    g_printerr ("zoomrtms-sim: %s\n", err->message);
+    return 2;
+  }
+  if (argc < 2) {
+    g_printerr ("zoomrtms-sim: missing command (serve|run|validate|webhook)\n");
+    return 2;
+  }
+  o.command = argv[1];
+  if (o.command != "serve" && o.command != "run" && o.command != "validate" &&
+      o.command != "webhook") {
+    g_printerr ("zoomrtms-sim: unknown command '%s'\n", o.command.c_str ());
+    return 2;
+  }
+  read_dotenv ();
+  auto bad = [](const char *what) {
+    g_printerr ("zoomrtms-sim: invalid %s\n", what);
+    return 2;
+  };
+  if (listen)
+    o.listen = listen;
+  if (port < 0 || port > 65535)
+    return bad ("--port");
+  o.port = port;
+  o.tls = tls;
+  if (ca_out)
+    o.ca_out = ca_out;
+  o.client_id = client_id ? client_id : env_or ("ZOOM_APP_CLIENT_ID",
+      "test_client_id");
+  o.client_secret = client_secret ? client_secret :
+      env_or ("ZOOM_APP_CLIENT_SECRET", "test_client_secret");
+  o.secret_token = secret_token ? secret_token : env_or ("ZOOM_SECRET_TOKEN",
+      "test_secret_token");
+  if (product) {
+    if (!strcmp (product, "meeting"))
+      o.meeting = true;
+    else if (strcmp (product, "zcc"))
+      return bad ("--product (zcc|meeting)");
+  }
+  if (data_opt) {
+    if (!strcmp (data_opt, "multi"))
+      o.default_data_opt = rtms::DATA_OPT_AUDIO_MULTI_STREAMS;
+    else if (strcmp (data_opt, "mixed"))
+      return bad ("--data-opt (mixed|multi)");
+  }
+  if (codec) {
+    if (!strcmp (codec, "opus"))
+      o.default_codec = rtms::CODEC_OPUS;
+    else if (strcmp (codec, "l16"))
+      return bad ("--codec (l16|opus)");
+  }
+  if (engagements < 1 || engagements > 100000)
+    return bad ("--engagements");
+  o.engagements = engagements;
+  if (speed < 0)
+    return bad ("--speed");
+  o.speed = speed;
+  if (duration < 0)
+    return bad ("--duration");
+  o.duration_s = duration;
+  for (char **m = mutes; m && *m; m++) {
+    MuteWindow w;
+    if (!parse_mute (*m, &w))
+      return bad ("--mute (customer|agent:START_MS-END_MS)");
+    o.mutes.push_back (w);
+  }
+  if (dup_every < 0 || bad_every < 0)
+    return bad ("--duplicate-every/--malformed-every");
+  o.duplicate_every = dup_every;
+  o.malformed_every = bad_every;
+  if (spelling) {
+    if (!strcmp (spelling, "paticipant_info"))
+      o.misspelled_participant_info = true;
+    else if (strcmp (spelling, "participant_info"))
+      return bad ("--participant-spelling");
+  }
+  if (table) {
+    if (!strcmp (table, "old"))
+      o.status_table = rtms::StatusTable::OLD;
+    else if (strcmp (table, "new"))
+      return bad ("--status-table (new|old)");
+  }
+  if (keepalive < 10)
+    return bad ("--keepalive-ms");
+  o.keepalive_ms = keepalive;
+  if (ready)
+    o.ready_file = ready;
+  if (dump)
+    o.dump_dir = dump;
+  if (call)
+    o.call_file = call;
+  o.forever = forever;
+  if (url)
+    o.webhook_url = url;
+  if (event)
+    o.event = event;
+  if (eid)
+    o.engagement_id = eid;
+  if (sid)
+    o.rtms_stream_id = sid;
+  if (urls)
+    o.server_urls = urls;
+  o.stop_reason = stop_reason;
+  o.bad_signature = bad_sig;
+  o.stale = stale;
+  o.duplicate = duplicate;
+  o.connect_timeout_s = MAX (connect_timeout, 1);
+  o.signaling_grace_s = MAX (sig_grace, 0);
+  o.media_grace_s = MAX (media_grace, 0);
+
+  if ((o.command == "run" || o.command == "validate" ||
+          o.command == "webhook") && o.webhook_url.empty ()) {
+    g_printerr ("zoomrtms-sim: %s needs --webhook-url\n", o.command.c_str ());
+    return 2;
+  }
+  if (o.command == "validate")
+    return cmd_validate (&app);
+  if (o.command == "webhook")
+    return cmd_webhook (&app);
+  return cmd_server (&app);
+}

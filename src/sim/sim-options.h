@@ -1,0 +1,70 @@
+/* zoomrtms-sim — command-line options shared by the sim's modules.
+ *
+ * The CLI contract is fixed in the project brief ("zoomrtms-sim CLI"); the
+ * behaviour behind each option follows rtms-protocol.md §9.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include <string>
+#include <vector>
+
+#include "rtms-types.h"
+
+namespace sim {
+
+/* --mute CH:START_MS-END_MS: no packets on @role's channel for frames whose
+ * start time (ms from the call start) lies in [start_ms, end_ms). */
+struct MuteWindow {
+  std::string role; /* "customer" | "agent" */
+  gint64 start_ms = 0;
+  gint64 end_ms = 0;
+};
+
+struct Options {
+  std::string command;            /* serve | run | validate | webhook */
+  std::string listen = "127.0.0.1";
+  int port = 0;
+  bool tls = false;
+  std::string ca_out;
+  std::string client_id, client_secret, secret_token; /* never logged */
+  bool meeting = false;           /* --product meeting (default zcc) */
+  int default_data_opt = rtms::DATA_OPT_AUDIO_MIXED_STREAM; /* --data-opt */
+  int default_codec = rtms::CODEC_L16; /* --codec */
+  int engagements = 1;
+  double speed = 1.0;             /* 0 = as fast as possible */
+  double duration_s = 0;          /* 0 = the call's own length */
+  std::vector<MuteWindow> mutes;
+  int duplicate_every = 0;
+  int malformed_every = 0;
+  bool misspelled_participant_info = false;
+  rtms::StatusTable status_table = rtms::StatusTable::NEW;
+  int keepalive_ms = 10000;
+  std::string ready_file;
+  std::string dump_dir;
+  std::string call_file;
+  bool forever = false;
+  /* run / webhook */
+  std::string webhook_url;
+  std::string event;
+  std::string engagement_id;
+  std::string rtms_stream_id;
+  std::string server_urls;
+  int stop_reason = -1;           /* -1 = product default (21 ZCC, 6 meeting) */
+  bool bad_signature = false;
+  bool stale = false;
+  bool duplicate = false;
+  int connect_timeout_s = 30;     /* run: client must connect within this */
+  int signaling_grace_s = 60;     /* rtms-protocol.md §3.9 / §4.9 row 2 */
+  int media_grace_s = 30;         /* rtms-protocol.md §4.8 / §4.9 row 3 */
+
+  int product_stop_reason () const
+  {
+    if (stop_reason >= 0)
+      return stop_reason;
+    return meeting ? rtms::STOP_MEETING_ENDED : rtms::STOP_CUSTOMER_DISCONNECTED;
+  }
+};
+
+} // namespace sim
