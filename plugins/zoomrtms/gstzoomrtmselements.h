@@ -1,0 +1,10 @@
+/* zoomrtms — element registrations of the zoomrtms plugin. */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+GST_ELEMENT_REGISTER_DECLARE (zoomrtmssrc);
+
+G_END_DECLS

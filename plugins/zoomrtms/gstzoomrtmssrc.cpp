@@ -1,0 +1,1559 @@
+/* zoomrtms — zoomrtmssrc, the live source of Zoom RTMS audio.
+ *
+ * Threads (design.md "Threads", gstreamer-guide.md §2.4): the rtms::Client
+ * lives on the process-wide I/O context (rtms::IoContext); its callbacks only
+ * copy data into a bounded queue (mutex + condition variable) and post bus
+ * messages. create() runs on the streaming thread: it feeds the packets to
+ * the Aligner (zoomrtms-aligner.h) and turns its blocks into buffers.
+ */
+
+/**
+ * SECTION:element-zoomrtmssrc
+ * @title: zoomrtmssrc
+ *
+ * zoomrtmssrc receives one Zoom Realtime Media Stream (a Zoom Contact Center
+ * engagement or a meeting): it runs the signaling and media handshakes of
+ * the RTMS protocol v1, answers keep-alives, and outputs the audio as a live
+ * stream.
+ *
+ * With codec=l16 the output is `audio/x-raw, format=S16LE`. Every RTMS
+ * channel (a ZCC `channel_id`, a meeting `user_id`) is placed on one timeline
+ * by its RTMS timestamps, never by arrival order: gaps (mute, hold, pause)
+ * become silence of the exact length (buffers flagged GAP when every channel
+ * is silent), duplicated or replayed packets are dropped, packets for audio
+ * already pushed are dropped as late, and every correction is counted in
+ * #GstZoomRtmsSrc:stats. layout=mix sums the channels into one; layout=stereo
+ * puts the customer (participant_mode "caller") left and the agent ("callee")
+ * right. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
+ * not filled: the timestamps jump, the next buffer is flagged DISCONT and a
+ * warning is posted.
+ *
+ * With codec=opus the Opus packets are passed through as `audio/x-opus`
+ * (with an OpusHead/OpusTags streamheader), one packet per buffer. Opus
+ * packets cannot be mixed without decoding, so only the first channel key
+ * seen is output; packets of other channels are counted as dropped
+ * (`frames-dropped` in the stats). Use meeting data-opt=mixed with Opus.
+ *
+ * Buffer timestamps come from the RTMS timestamps: PTS = the running time at
+ * which the first packet arrived + (position on the RTMS timeline); OFFSET
+ * and OFFSET_END are sample positions on that timeline. do-timestamp stays
+ * FALSE (setting it TRUE stamps arrival times instead). The latency is one
+ * packet (send-rate), the maximum the skew window of the channel aligner
+ * (10 packets).
+ *
+ * The stream ends with EOS when Zoom stops it (STREAM_STATE_UPDATE
+ * TERMINATED, SESSION_STATE_UPDATE STOPPED), after the received audio is
+ * drained. An application EOS (`gst-launch-1.0 -e`, gst_element_send_event())
+ * always finishes; the element then asks Zoom to close the stream
+ * (STREAM_CLOSE_REQ). Handshake and connection failures post an ERROR with
+ * the details fields `rtms-status-code` (gint, -1 if none), `rtms-stop-reason`
+ * (gint, -1 if none) and `rtms-stream-id` (string): RESOURCE/NOT_AUTHORIZED
+ * for a rejected signature, RESOURCE/OPEN_READ when the connection or the
+ * handshakes fail, RESOURCE/READ when an established stream is lost,
+ * STREAM/FORMAT when the negotiated media parameters cannot be output,
+ * RESOURCE/SETTINGS for missing properties.
+ *
+ * Setting #GstZoomRtmsSrc:server-urls while running is a failover
+ * (rtms-protocol.md §4.9 row 1): the element runs the full handshake against
+ * the new server and continues the same output stream; audio replayed by the
+ * new server is dropped as duplicate.
+ *
+ * ## Element messages
+ *
+ * When #GstZoomRtmsSrc:post-messages is TRUE (the default) the element posts
+ * these element messages on the bus (from its I/O thread):
+ *
+ * "zoomrtms/transcript" (msg 17 MEDIA_DATA_TRANSCRIPT; needs transcripts=true):
+ * - "channel" G_TYPE_STRING: the ZCC channel_id or the meeting user_id.
+ * - "participant-mode" G_TYPE_STRING: "caller", "callee", … or "" if unknown.
+ * - "speaker" G_TYPE_STRING: display name (ZCC participant_info) or
+ *   user_name, may be "".
+ * - "text" G_TYPE_STRING: the UTF-8 text.
+ * - "sentence-id" G_TYPE_INT64: sentence id, -1 if absent; a later message
+ *   with the same id revises the text.
+ * - "attribute" G_TYPE_INT: 1 = new sentence.
+ * - "language" G_TYPE_INT: RTMS_TRANSCRIPT_LANGUAGE id, -1 if absent.
+ * - "timestamp", "start-time", "end-time" G_TYPE_INT64: epoch ms (0 = absent).
+ * - "running-time" G_TYPE_UINT64: running time (ns) of start-time (or
+ *   timestamp) on the audio's timeline, GST_CLOCK_TIME_NONE before audio.
+ *
+ * "zoomrtms/participant" (msg 6 EVENT_UPDATE; one message per participant):
+ * - "event-type" G_TYPE_INT, "event-name" G_TYPE_STRING: e.g. 8
+ *   "CONSUMER_ANSWERED" (ZCC) or 3 "PARTICIPANT_JOIN" (meetings).
+ * - "timestamp" G_TYPE_INT64: epoch ms of the event.
+ * - "channel", "participant-mode", "user-id", "display-name", "queue-name"
+ *   G_TYPE_STRING: from participant_info (ZCC) or the participant (meetings),
+ *   "" when absent.
+ *
+ * "zoomrtms/stream-state" (msg 8 STREAM_STATE_UPDATE):
+ * - "state" G_TYPE_INT, "state-name" G_TYPE_STRING: RTMS_STREAM_STATE.
+ * - "reason" G_TYPE_INT, "reason-name" G_TYPE_STRING: RTMS_STOP_REASON.
+ *
+ * "zoomrtms/session-state" (msg 9 SESSION_STATE_UPDATE):
+ * - "state" G_TYPE_INT, "state-name" G_TYPE_STRING: RTMS_SESSION_STATE.
+ * - "stop-reason" G_TYPE_INT, "reason-name" G_TYPE_STRING: RTMS_STOP_REASON.
+ * - "rtms-session-id" G_TYPE_STRING.
+ *
+ * "zoomrtms/stats" (every #GstZoomRtmsSrc:stats-interval ms of output, and
+ * the value of #GstZoomRtmsSrc:stats):
+ * - "frames-received" G_TYPE_UINT64: audio packets (msg 14) received.
+ * - "frames-duplicated" G_TYPE_UINT64: dropped as duplicate or replay.
+ * - "frames-late" G_TYPE_UINT64: dropped because their audio was already
+ *   pushed.
+ * - "frames-malformed" G_TYPE_UINT64: frames skipped (bad JSON, base64, size).
+ * - "frames-dropped" G_TYPE_UINT64: dropped by queue overflow, or Opus
+ *   packets of a second channel.
+ * - "silence-samples" G_TYPE_UINT64: samples of silence inserted for gaps
+ *   inside channels (per channel, summed).
+ * - "samples-out" G_TYPE_UINT64: samples (per channel) pushed downstream.
+ * - "channels" G_TYPE_INT: RTMS channels (channel_id / user_id) seen.
+ * - "resyncs" G_TYPE_UINT64: timeline jumps (gaps over max-gap-fill).
+ * - "channel-stats" GST_TYPE_ARRAY of "zoomrtms/channel" structures with
+ *   "channel", "participant-mode" (strings), "frames", "duplicates", "late",
+ *   "silence-samples" (G_TYPE_UINT64).
+ *
+ * ## Example launch line
+ * |[
+ * ZOOM_APP_CLIENT_ID=… ZOOM_APP_CLIENT_SECRET=… gst-launch-1.0 -e \
+ *   zoomrtmssrc server-urls=wss://…/signaling engagement-id=… rtms-stream-id=… \
+ *   layout=stereo ! wavenc ! filesink location=call.wav
+ * ]| Records a ZCC engagement: customer left, agent right.
+ */
+
+#include "config.h"
+
+#include "gstzoomrtmssrc.h"
+#include "gstzoomrtmselements.h"
+#include "zoomrtms-aligner.h"
+
+#include <gst/audio/audio.h>
+#include <gst/pbutils/pbutils.h>
+#include <gst/tag/tag.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rtms-client.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
+#define GST_CAT_DEFAULT gst_zoom_rtms_src_debug
+
+#define DEFAULT_CODEC GST_ZOOM_RTMS_CODEC_L16
+#define DEFAULT_RATE 16000
+#define DEFAULT_SEND_RATE 20
+#define DEFAULT_DATA_OPT GST_ZOOM_RTMS_DATA_OPT_MIXED
+#define DEFAULT_LAYOUT GST_ZOOM_RTMS_LAYOUT_MIX
+#define DEFAULT_MAX_GAP_FILL 60000
+#define DEFAULT_TRANSCRIPTS TRUE
+#define DEFAULT_BUFFER_DATA TRUE
+#define DEFAULT_POST_MESSAGES TRUE
+#define DEFAULT_STATS_INTERVAL 0
+/* Skew window of the aligner, in packets (zoomrtms-aligner.h). */
+#define SKEW_PACKETS 10
+/* Bounded queue between the I/O thread and the streaming thread: 60 s of
+ * buffer_data backlog of 4 channels at 50 packets/s fits (≈ 13 MB of L16
+ * at 16 kHz). Past it the oldest packets are dropped with a warning. */
+#define MAX_QUEUE_ITEMS 12000
+#define CLOSE_WAIT_MS 1000
+
+enum
+{
+  PROP_0,
+  PROP_SERVER_URLS,
+  PROP_RTMS_STREAM_ID,
+  PROP_ENGAGEMENT_ID,
+  PROP_MEETING_UUID,
+  PROP_CLIENT_ID,
+  PROP_CLIENT_SECRET,
+  PROP_SIGNATURE,
+  PROP_CA_FILE,
+  PROP_CODEC,
+  PROP_RATE,
+  PROP_SEND_RATE,
+  PROP_DATA_OPT,
+  PROP_LAYOUT,
+  PROP_MAX_GAP_FILL,
+  PROP_TRANSCRIPTS,
+  PROP_BUFFER_DATA,
+  PROP_POST_MESSAGES,
+  PROP_STATS_INTERVAL,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS ("audio/x-raw, format = (string) S16LE, "
+        "layout = (string) interleaved, "
+        "rate = (int) { 8000, 16000, 32000, 48000 }, "
+        "channels = (int) [ 1, 2 ]; "
+        "audio/x-opus, channel-mapping-family = (int) 0, "
+        "channels = (int) [ 1, 2 ]"));
+
+/* *INDENT-OFF* */
+namespace {
+
+struct Settings {
+  std::string server_urls;
+  std::string rtms_stream_id;
+  std::string engagement_id;
+  std::string meeting_uuid;
+  std::string client_id;
+  std::string client_secret;
+  std::string signature;
+  std::string ca_file;
+  GstZoomRtmsCodec codec = DEFAULT_CODEC;
+  guint rate = DEFAULT_RATE;
+  guint send_rate = DEFAULT_SEND_RATE;
+  GstZoomRtmsDataOpt data_opt = DEFAULT_DATA_OPT;
+  GstZoomRtmsLayout layout = DEFAULT_LAYOUT;
+  guint max_gap_fill = DEFAULT_MAX_GAP_FILL;
+  gboolean transcripts = DEFAULT_TRANSCRIPTS;
+  gboolean buffer_data = DEFAULT_BUFFER_DATA;
+  guint stats_interval = DEFAULT_STATS_INTERVAL;
+};
+
+/* What the I/O thread hands to the streaming thread. */
+struct Item {
+  enum Kind { READY, AUDIO, FIRST_TS, MODE } kind = AUDIO;
+  std::string key;
+  std::string mode;
+  gint64 ts = 0;
+  std::vector<guint8> data;
+  rtms::AudioParams params;
+};
+
+} // namespace
+
+struct GstZoomRtmsSrcPrivate {
+  /* settings, guarded by lock */
+  std::mutex lock;
+  Settings settings;
+  std::atomic<bool> post_messages { DEFAULT_POST_MESSAGES };
+
+  /* I/O thread → streaming thread, guarded by qlock */
+  std::mutex qlock;
+  std::condition_variable qcond;
+  std::deque<Item> queue;
+  bool flushing = false;
+  bool closed = false;              /* on_closed fired */
+  bool have_error = false;
+  rtms::ClientError error;
+  bool ever_ready = false;
+  bool discont_pending = false;     /* queue overflow */
+  GstClockTime anchor = GST_CLOCK_TIME_NONE; /* running time of 1st packet */
+
+  /* counters written by the I/O thread */
+  std::atomic<guint64> frames_received { 0 };
+  std::atomic<guint64> frames_malformed { 0 };
+  std::atomic<guint64> frames_dropped { 0 };
+  std::atomic<gint64> t0_ms { G_MININT64 };
+
+  /* the client: created and destroyed on the I/O thread; the pointer is
+   * guarded by lock */
+  std::shared_ptr<rtms::IoContext> io;
+  std::unique_ptr<rtms::Client> client;
+  std::string stream_id;
+  bool zcc = true;
+
+  /* streaming-thread state; slock guards it against the stats getter */
+  std::mutex slock;
+  std::unique_ptr<zoomrtms::Aligner> aligner;
+  bool negotiated = false;
+  rtms::AudioParams params;
+  bool opus = false;
+  int rate = 0;
+  int channels = 1;
+  guint64 samples_out = 0;
+  guint64 next_stats_ms = 0;
+  guint stats_interval = 0;
+  /* Opus passthrough */
+  std::deque<GstBuffer *> opus_out;
+  std::string opus_key;
+  gint64 opus_t0 = G_MININT64;
+  gint64 opus_last_ts = G_MININT64;
+  guint64 opus_frames = 0, opus_duplicates = 0, opus_late = 0;
+  bool opus_discont = true;
+  bool overflow_discont = false;    /* packets were dropped: next DISCONT */
+};
+/* *INDENT-ON* */
+
+struct _GstZoomRtmsSrc
+{
+  GstPushSrc parent;
+  GstZoomRtmsSrcPrivate *priv;
+};
+
+#define gst_zoom_rtms_src_parent_class parent_class
+G_DEFINE_TYPE (GstZoomRtmsSrc, gst_zoom_rtms_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (zoomrtmssrc, "zoomrtmssrc", GST_RANK_NONE,
+    GST_TYPE_ZOOM_RTMS_SRC);
+
+/* ---------------------------------------------------------------- enums */
+
+GType
+gst_zoom_rtms_codec_get_type (void)
+{
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once (once,[&]() {
+        static const GEnumValue values[] = {
+          {GST_ZOOM_RTMS_CODEC_L16, "L16 raw PCM (S16LE)", "l16"},
+          {GST_ZOOM_RTMS_CODEC_OPUS, "Opus (48 kHz, passed through)", "opus"},
+          {0, nullptr, nullptr},
+        };
+        type = g_enum_register_static ("GstZoomRtmsCodec", values);
+      });
+  return type;
+}
+
+GType
+gst_zoom_rtms_data_opt_get_type (void)
+{
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once (once,[&]() {
+        static const GEnumValue values[] = {
+          {GST_ZOOM_RTMS_DATA_OPT_MIXED, "One mixed stream (data_opt 1)",
+              "mixed"},
+          {GST_ZOOM_RTMS_DATA_OPT_MULTI,
+              "One stream per participant (data_opt 2)", "multi"},
+          {0, nullptr, nullptr},
+        };
+        type = g_enum_register_static ("GstZoomRtmsDataOpt", values);
+      });
+  return type;
+}
+
+GType
+gst_zoom_rtms_layout_get_type (void)
+{
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once (once,[&]() {
+        static const GEnumValue values[] = {
+          {GST_ZOOM_RTMS_LAYOUT_MIX, "Mono: the sum of every channel", "mix"},
+          {GST_ZOOM_RTMS_LAYOUT_STEREO,
+              "Stereo: customer (caller) left, agent (callee) right",
+              "stereo"},
+          {0, nullptr, nullptr},
+        };
+        type = g_enum_register_static ("GstZoomRtmsLayout", values);
+      });
+  return type;
+}
+
+/* -------------------------------------------------------------- helpers */
+
+static GstClockTime
+current_running_time (GstZoomRtmsSrc * self)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock)
+    return GST_CLOCK_TIME_NONE;
+  GstClockTime now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
+  return now >= base ? now - base : 0;
+}
+
+static void
+post_element_message (GstZoomRtmsSrc * self, GstStructure * s)
+{
+  if (!self->priv->post_messages.load ()) {
+    gst_structure_free (s);
+    return;
+  }
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+static const char *
+nonnull (const std::string & s)
+{
+  return s.c_str ();
+}
+
+/* Builds the zoomrtms/stats structure. Caller holds slock. */
+static GstStructure *
+build_stats_locked (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  guint64 dup = 0, late = 0, silence = 0, resyncs = 0;
+  gint n_channels = 0;
+  GValue arr = G_VALUE_INIT;
+  g_value_init (&arr, GST_TYPE_ARRAY);
+  if (priv->aligner) {
+    for (const auto &c:priv->aligner->stats ()) {
+      dup += c.duplicates;
+      late += c.late;
+      silence += c.silence_samples;
+      n_channels++;
+      GValue v = G_VALUE_INIT;
+      g_value_init (&v, GST_TYPE_STRUCTURE);
+      GstStructure *cs = gst_structure_new ("zoomrtms/channel",
+          "channel", G_TYPE_STRING, c.key.c_str (),
+          "participant-mode", G_TYPE_STRING, c.participant_mode.c_str (),
+          "frames", G_TYPE_UINT64, (guint64) c.frames,
+          "duplicates", G_TYPE_UINT64, (guint64) c.duplicates,
+          "late", G_TYPE_UINT64, (guint64) c.late,
+          "silence-samples", G_TYPE_UINT64, (guint64) c.silence_samples,
+          nullptr);
+      g_value_take_boxed (&v, cs);
+      gst_value_array_append_and_take_value (&arr, &v);
+    }
+    resyncs = priv->aligner->resyncs ();
+  } else if (priv->opus) {
+    dup = priv->opus_duplicates;
+    late = priv->opus_late;
+    n_channels = priv->opus_key.empty ()? 0 : 1;
+  }
+  GstStructure *s = gst_structure_new ("zoomrtms/stats",
+      "frames-received", G_TYPE_UINT64, priv->frames_received.load (),
+      "frames-duplicated", G_TYPE_UINT64, dup,
+      "frames-late", G_TYPE_UINT64, late,
+      "frames-malformed", G_TYPE_UINT64, priv->frames_malformed.load (),
+      "frames-dropped", G_TYPE_UINT64, priv->frames_dropped.load (),
+      "silence-samples", G_TYPE_UINT64, silence,
+      "samples-out", G_TYPE_UINT64, priv->samples_out,
+      "channels", G_TYPE_INT, n_channels,
+      "resyncs", G_TYPE_UINT64, resyncs, nullptr);
+  gst_structure_take_value (s, "channel-stats", &arr);
+  return s;
+}
+
+/* ------------------------------------------------- I/O thread callbacks */
+
+static void
+push_item (GstZoomRtmsSrc * self, Item && item)
+{
+  auto priv = self->priv;
+  std::lock_guard < std::mutex > lk (priv->qlock);
+  if (item.kind == Item::AUDIO && priv->queue.size () >= MAX_QUEUE_ITEMS) {
+    for (auto it = priv->queue.begin (); it != priv->queue.end (); ++it) {
+      if (it->kind == Item::AUDIO) {
+        priv->queue.erase (it);
+        break;
+      }
+    }
+    if (priv->frames_dropped.fetch_add (1) == 0)
+      GST_ELEMENT_WARNING (self, RESOURCE, READ,
+          ("Audio arrives faster than the pipeline takes it"),
+          ("queue of %d packets full, dropping the oldest", MAX_QUEUE_ITEMS));
+    priv->discont_pending = true;
+  }
+  priv->queue.push_back (std::move (item));
+  priv->qcond.notify_all ();
+}
+
+static void
+on_ready (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
+{
+  GST_INFO_OBJECT (self, "media handshake done: codec %s, sample_rate %d, "
+      "channel %d, send_rate %d ms", rtms::codec_name (p.codec),
+      rtms::sample_rate_hz (p.sample_rate), p.channel, p.send_rate);
+  Item it;
+  it.kind = Item::READY;
+  it.params = p;
+  {
+    std::lock_guard < std::mutex > lk (self->priv->qlock);
+    self->priv->ever_ready = true;
+  }
+  push_item (self, std::move (it));
+}
+
+static void
+on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
+{
+  auto priv = self->priv;
+  priv->frames_received++;
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
+      priv->anchor = current_running_time (self);
+  }
+  gint64 unset = G_MININT64;
+  priv->t0_ms.compare_exchange_strong (unset, f.timestamp_ms);
+  Item it;
+  it.kind = Item::AUDIO;
+  it.key = *f.channel_key;
+  it.ts = f.timestamp_ms;
+  it.data.assign (f.pcm, f.pcm + f.size);
+  push_item (self, std::move (it));
+}
+
+static void
+on_transcript (GstZoomRtmsSrc * self, const rtms::TranscriptData & t)
+{
+  auto priv = self->priv;
+  GstClockTime rt = GST_CLOCK_TIME_NONE;
+  gint64 t0 = priv->t0_ms.load ();
+  GstClockTime anchor;
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    anchor = priv->anchor;
+  }
+  gint64 at = t.start_time > 0 ? t.start_time : t.timestamp;
+  if (GST_CLOCK_TIME_IS_VALID (anchor) && t0 != G_MININT64)
+    rt = anchor + (at > t0 ? (GstClockTime) (at - t0) * GST_MSECOND : 0);
+  const std::string & channel = t.channel_id.empty ()? t.user_id : t.channel_id;
+  post_element_message (self, gst_structure_new ("zoomrtms/transcript",
+          "channel", G_TYPE_STRING, channel.c_str (),
+          "participant-mode", G_TYPE_STRING, "",
+          "speaker", G_TYPE_STRING, nonnull (t.user_name),
+          "text", G_TYPE_STRING, t.text.c_str (),
+          "sentence-id", G_TYPE_INT64, t.sentence_id,
+          "attribute", G_TYPE_INT, t.attribute,
+          "language", G_TYPE_INT, t.language,
+          "timestamp", G_TYPE_INT64, t.timestamp,
+          "start-time", G_TYPE_INT64, t.start_time,
+          "end-time", G_TYPE_INT64, t.end_time,
+          "running-time", G_TYPE_UINT64, (guint64) rt, nullptr));
+}
+
+static void
+on_event (GstZoomRtmsSrc * self, const rtms::EventUpdate & e)
+{
+  auto priv = self->priv;
+  const char *name = rtms::event_type_name (e.event_type, priv->zcc);
+  if (e.event_type == rtms::EVENT_FIRST_PACKET_TIMESTAMP) {
+    Item it;
+    it.kind = Item::FIRST_TS;
+    it.ts = e.timestamp;
+    push_item (self, std::move (it));
+    return;
+  }
+  if (e.participant_info) {
+    const auto & pi = *e.participant_info;
+    if (!pi.channel_id.empty () && !pi.participant_mode.empty ()) {
+      Item it;
+      it.kind = Item::MODE;
+      it.key = pi.channel_id;
+      it.mode = pi.participant_mode;
+      push_item (self, std::move (it));
+    }
+    post_element_message (self, gst_structure_new ("zoomrtms/participant",
+            "event-type", G_TYPE_INT, e.event_type,
+            "event-name", G_TYPE_STRING, name,
+            "timestamp", G_TYPE_INT64, e.timestamp,
+            "channel", G_TYPE_STRING, pi.channel_id.c_str (),
+            "participant-mode", G_TYPE_STRING, pi.participant_mode.c_str (),
+            "user-id", G_TYPE_STRING, pi.user_id.c_str (),
+            "display-name", G_TYPE_STRING, pi.display_name.c_str (),
+            "queue-name", G_TYPE_STRING, pi.queue_name.c_str (), nullptr));
+    return;
+  }
+  std::vector < rtms::Participant > people = e.participants;
+  if (people.empty () && (!e.user_id.empty () || !e.user_name.empty ()))
+    people.push_back ({e.user_id, e.user_name});
+  if (people.empty ())
+    people.push_back ({});
+  for (const auto &p:people) {
+    post_element_message (self, gst_structure_new ("zoomrtms/participant",
+            "event-type", G_TYPE_INT, e.event_type,
+            "event-name", G_TYPE_STRING, name,
+            "timestamp", G_TYPE_INT64, e.timestamp,
+            "channel", G_TYPE_STRING, p.user_id.c_str (),
+            "participant-mode", G_TYPE_STRING, "",
+            "user-id", G_TYPE_STRING, p.user_id.c_str (),
+            "display-name", G_TYPE_STRING, p.user_name.c_str (),
+            "queue-name", G_TYPE_STRING, "", nullptr));
+  }
+}
+
+static void
+on_stream_state (GstZoomRtmsSrc * self, const rtms::StreamStateUpdate & s)
+{
+  GST_INFO_OBJECT (self, "stream state %s, reason %s",
+      rtms::stream_state_name (s.state), rtms::stop_reason_name (s.reason));
+  post_element_message (self, gst_structure_new ("zoomrtms/stream-state",
+          "state", G_TYPE_INT, s.state,
+          "state-name", G_TYPE_STRING, rtms::stream_state_name (s.state),
+          "reason", G_TYPE_INT, s.reason,
+          "reason-name", G_TYPE_STRING, rtms::stop_reason_name (s.reason),
+          nullptr));
+}
+
+static void
+on_session_state (GstZoomRtmsSrc * self, const rtms::SessionStateUpdate & s)
+{
+  GST_INFO_OBJECT (self, "session %s state %s", s.rtms_session_id.c_str (),
+      rtms::session_state_name (s.state));
+  post_element_message (self, gst_structure_new ("zoomrtms/session-state",
+          "state", G_TYPE_INT, s.state,
+          "state-name", G_TYPE_STRING, rtms::session_state_name (s.state),
+          "stop-reason", G_TYPE_INT, s.stop_reason,
+          "reason-name", G_TYPE_STRING,
+          rtms::stop_reason_name (s.stop_reason),
+          "rtms-session-id", G_TYPE_STRING, s.rtms_session_id.c_str (),
+          nullptr));
+}
+
+static void
+on_malformed (GstZoomRtmsSrc * self, const std::string & what)
+{
+  auto priv = self->priv;
+  guint64 n = priv->frames_malformed.fetch_add (1) + 1;
+  GST_DEBUG_OBJECT (self, "malformed frame skipped: %s", what.c_str ());
+  /* one warning for the first, then one per 100 */
+  if (n == 1 || n % 100 == 0)
+    GST_ELEMENT_WARNING (self, STREAM, DECODE,
+        ("Skipped a malformed RTMS frame"),
+        ("%s (%" G_GUINT64_FORMAT " so far)", what.c_str (), n));
+}
+
+static void
+on_closed (GstZoomRtmsSrc * self, const rtms::ClientError * err)
+{
+  auto priv = self->priv;
+  std::lock_guard < std::mutex > lk (priv->qlock);
+  if (err) {
+    GST_INFO_OBJECT (self, "client failed: %s", err->message.c_str ());
+    priv->have_error = true;
+    priv->error = *err;
+  } else {
+    GST_INFO_OBJECT (self, "stream ended");
+  }
+  priv->closed = true;
+  priv->qcond.notify_all ();
+}
+
+/* --------------------------------------------------------- streaming */
+
+/* Posts the error for a failed client (details: rtms-status-code,
+ * rtms-stop-reason, rtms-stream-id). */
+static void
+post_client_error (GstZoomRtmsSrc * self, const rtms::ClientError & e,
+    bool ever_ready)
+{
+  const auto & now = rtms::status_codes (rtms::StatusTable::NEW);
+  const auto & old = rtms::status_codes (rtms::StatusTable::OLD);
+  const char *sid = self->priv->stream_id.c_str ();
+  int sc = e.status_code, sr = e.stop_reason;
+  bool auth = (e.code == rtms::ERROR_HANDSHAKE &&
+      (sc == now.invalid_signature || sc == old.invalid_signature)) ||
+      sr == rtms::STOP_AUTHENTICATION_FAILURE;
+  bool format = e.code == rtms::ERROR_PARAMS ||
+      (e.code == rtms::ERROR_HANDSHAKE &&
+      (sc == now.invalid_media_params || sc == now.invalid_audio_sample_rate
+          || sc == now.invalid_audio_codec || sc == now.invalid_audio_channel
+          || sc == now.invalid_audio_data_opt
+          || sc == now.invalid_audio_send_rate));
+  if (auth) {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED,
+        ("Zoom RTMS refused the credentials of stream %s", sid),
+        ("%s", e.message.c_str ()), ("rtms-status-code", G_TYPE_INT, sc,
+            "rtms-stop-reason", G_TYPE_INT, sr, "rtms-stream-id",
+            G_TYPE_STRING, sid, nullptr));
+  } else if (format) {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, STREAM, FORMAT,
+        ("Zoom RTMS media parameters cannot be used"),
+        ("%s", e.message.c_str ()), ("rtms-status-code", G_TYPE_INT, sc,
+            "rtms-stop-reason", G_TYPE_INT, sr, "rtms-stream-id",
+            G_TYPE_STRING, sid, nullptr));
+  } else if (ever_ready) {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, READ,
+        ("Lost the Zoom RTMS stream %s", sid),
+        ("%s", e.message.c_str ()), ("rtms-status-code", G_TYPE_INT, sc,
+            "rtms-stop-reason", G_TYPE_INT, sr, "rtms-stream-id",
+            G_TYPE_STRING, sid, nullptr));
+  } else {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, OPEN_READ,
+        ("Could not open the Zoom RTMS stream %s", sid),
+        ("%s", e.message.c_str ()), ("rtms-status-code", G_TYPE_INT, sc,
+            "rtms-stop-reason", G_TYPE_INT, sr, "rtms-stream-id",
+            G_TYPE_STRING, sid, nullptr));
+  }
+}
+
+/* Sets the caps from the negotiated msg 4 params. Streaming thread. */
+static gboolean
+negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
+{
+  auto priv = self->priv;
+  Settings s;
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    s = priv->settings;
+  }
+  const char *sid = priv->stream_id.c_str ();
+  if (priv->negotiated) {
+    if (!(p == priv->params))
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Zoom changed the media parameters after a reconnection"),
+          ("keeping the first ones (codec %d, rate %d, send_rate %d)",
+              priv->params.codec, priv->params.sample_rate,
+              priv->params.send_rate));
+    return TRUE;
+  }
+  int rate = rtms::sample_rate_hz (p.sample_rate);
+  bool opus = p.codec == rtms::CODEC_OPUS;
+  if (rate == 0 || p.send_rate <= 0 || p.channel != rtms::CHANNEL_MONO ||
+      (p.codec != rtms::CODEC_L16 && !opus)) {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, STREAM, FORMAT,
+        ("Zoom RTMS media parameters cannot be output"),
+        ("codec %s, sample_rate %d, channel %d, send_rate %d",
+            rtms::codec_name (p.codec), p.sample_rate, p.channel, p.send_rate),
+        ("rtms-status-code", G_TYPE_INT, -1, "rtms-stop-reason", G_TYPE_INT,
+            -1, "rtms-stream-id", G_TYPE_STRING, sid, nullptr));
+    return FALSE;
+  }
+  GstCaps *caps;
+  int channels = 1;
+  if (opus) {
+    guint8 mapping[1] = { 0 };
+    caps = gst_codec_utils_opus_create_caps (48000, 1, 0, 1, 0, mapping);
+    GstBuffer *head =
+        gst_codec_utils_opus_create_header (48000, 1, 0, 1, 0, mapping, 0, 0);
+    GstTagList *tags = gst_tag_list_new_empty ();
+    GstBuffer *comments = gst_tag_list_to_vorbiscomment_buffer (tags,
+        (const guint8 *) "OpusTags", 8, "zoomrtms " VERSION);
+    gst_tag_list_unref (tags);
+    GValue array = G_VALUE_INIT, v = G_VALUE_INIT;
+    g_value_init (&array, GST_TYPE_ARRAY);
+    for (GstBuffer * b:{head, comments}) {
+      GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_HEADER);
+      g_value_init (&v, GST_TYPE_BUFFER);
+      gst_value_set_buffer (&v, b);
+      gst_value_array_append_value (&array, &v);
+      g_value_unset (&v);
+      gst_buffer_unref (b);
+    }
+    gst_caps_set_value (caps, "streamheader", &array);
+    g_value_unset (&array);
+  } else {
+    channels = s.layout == GST_ZOOM_RTMS_LAYOUT_STEREO ? 2 : 1;
+    GstAudioInfo info;
+    gst_audio_info_init (&info);
+    gst_audio_info_set_format (&info, GST_AUDIO_FORMAT_S16LE, rate, channels,
+        nullptr);
+    caps = gst_audio_info_to_caps (&info);
+  }
+  GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
+  gboolean ok = gst_base_src_set_caps (GST_BASE_SRC (self), caps);
+  gst_caps_unref (caps);
+  if (!ok) {
+    GST_ELEMENT_ERROR_WITH_DETAILS (self, CORE, NEGOTIATION, (nullptr),
+        ("downstream refused the caps"), ("rtms-status-code", G_TYPE_INT, -1,
+            "rtms-stop-reason", G_TYPE_INT, -1, "rtms-stream-id",
+            G_TYPE_STRING, sid, nullptr));
+    return FALSE;
+  }
+  bool latency_changed = p.send_rate != (int) s.send_rate;
+  std::lock_guard < std::mutex > lk (priv->slock);
+  priv->negotiated = true;
+  priv->params = p;
+  priv->rate = rate;
+  priv->opus = opus;
+  priv->channels = channels;
+  priv->stats_interval = s.stats_interval;
+  priv->next_stats_ms = s.stats_interval;
+  if (!opus) {
+    zoomrtms::AlignerConfig ac;
+    ac.rate = rate;
+    ac.packet_ms = p.send_rate;
+    ac.layout = channels == 2 ? zoomrtms::Layout::STEREO :
+        zoomrtms::Layout::MIX;
+    ac.max_gap_fill_ms = s.max_gap_fill;
+    ac.skew_packets = SKEW_PACKETS;
+    priv->aligner = std::make_unique < zoomrtms::Aligner > (ac);
+  }
+  if (latency_changed)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+  return TRUE;
+}
+
+/* Feeds one queue item to the aligner or the Opus path. Streaming thread,
+ * slock held. */
+static void
+process_item_locked (GstZoomRtmsSrc * self, Item & it)
+{
+  auto priv = self->priv;
+  switch (it.kind) {
+    case Item::FIRST_TS:
+      if (priv->aligner)
+        priv->aligner->set_first_packet_timestamp (it.ts);
+      else if (priv->opus && priv->opus_t0 == G_MININT64)
+        priv->opus_t0 = it.ts;
+      break;
+    case Item::MODE:
+      if (priv->aligner)
+        priv->aligner->set_participant_mode (it.key, it.mode);
+      break;
+    case Item::AUDIO:{
+      if (priv->aligner) {
+        auto r = priv->aligner->push (it.key, it.ts, it.data.data (),
+            it.data.size ());
+        if (r == zoomrtms::PushResult::INVALID) {
+          priv->frames_malformed++;
+          GST_WARNING_OBJECT (self, "packet of %" G_GSIZE_FORMAT " bytes "
+              "on channel %s skipped", it.data.size (), it.key.c_str ());
+        } else if (r == zoomrtms::PushResult::RESYNC) {
+          GST_ELEMENT_WARNING (self, STREAM, FAILED,
+              ("Every channel of the stream stopped for longer than "
+                  "max-gap-fill; the timeline jumps"),
+              ("packet at %" G_GINT64_FORMAT " ms on channel %s", it.ts,
+                  it.key.c_str ()));
+        } else if (r != zoomrtms::PushResult::ACCEPTED) {
+          GST_LOG_OBJECT (self, "packet %" G_GINT64_FORMAT " of %s dropped: "
+              "%s", it.ts, it.key.c_str (), zoomrtms::push_result_name (r));
+        }
+      } else if (priv->opus) {
+        if (priv->opus_key.empty ())
+          priv->opus_key = it.key;
+        if (it.key != priv->opus_key) {
+          priv->frames_dropped++;
+          break;
+        }
+        if (it.ts <= priv->opus_last_ts) {
+          priv->opus_duplicates++;
+          break;
+        }
+        if (priv->opus_t0 == G_MININT64 || (priv->opus_frames == 0
+                && it.ts < priv->opus_t0))
+          priv->opus_t0 = it.ts;
+        if (it.ts < priv->opus_t0 || it.data.empty ()) {
+          priv->opus_late++;
+          break;
+        }
+        priv->opus_last_ts = it.ts;
+        priv->opus_frames++;
+        GstBuffer *buf = gst_buffer_new_memdup (it.data.data (),
+            it.data.size ());
+        GstClockTime rel = (GstClockTime) (it.ts - priv->opus_t0) * GST_MSECOND;
+        GST_BUFFER_PTS (buf) = rel;     /* anchored in create() */
+        GST_BUFFER_DURATION (buf) =
+            (GstClockTime) priv->params.send_rate * GST_MSECOND;
+        if (priv->opus_discont) {
+          GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+          priv->opus_discont = false;
+        }
+        priv->opus_out.push_back (buf);
+      }
+      break;
+    }
+    case Item::READY:
+      break;
+  }
+}
+
+/* Takes one ready output buffer. Streaming thread, slock held. */
+static GstBuffer *
+take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
+{
+  auto priv = self->priv;
+  if (!GST_CLOCK_TIME_IS_VALID (anchor))
+    anchor = 0;
+  if (priv->opus) {
+    if (priv->opus_out.empty ())
+      return nullptr;
+    GstBuffer *buf = priv->opus_out.front ();
+    priv->opus_out.pop_front ();
+    GST_BUFFER_PTS (buf) += anchor;
+    priv->samples_out += (guint64) 48 * priv->params.send_rate;
+    return buf;
+  }
+  if (!priv->aligner)
+    return nullptr;
+  zoomrtms::AlignedBlock b;
+  if (!priv->aligner->pop (&b))
+    return nullptr;
+  gsize n = b.samples.size ();
+  GstBuffer *buf = gst_buffer_new_allocate (nullptr, n * 2, nullptr);
+  GstMapInfo map;
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  auto out = reinterpret_cast < guint16 * >(map.data);
+  for (gsize i = 0; i < n; i++)
+    out[i] = GUINT16_TO_LE ((guint16) b.samples[i]);
+  gst_buffer_unmap (buf, &map);
+  guint64 pos = (guint64) b.position, end = pos + b.frames ();
+  GstClockTime t0 = gst_util_uint64_scale_int (pos, GST_SECOND, priv->rate);
+  GstClockTime t1 = gst_util_uint64_scale_int (end, GST_SECOND, priv->rate);
+  GST_BUFFER_PTS (buf) = anchor + t0;
+  GST_BUFFER_DURATION (buf) = t1 - t0;
+  GST_BUFFER_OFFSET (buf) = pos;
+  GST_BUFFER_OFFSET_END (buf) = end;
+  if (b.discont)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  if (b.gap)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
+  if (priv->overflow_discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    priv->overflow_discont = false;
+  }
+  priv->samples_out += b.frames ();
+  return buf;
+}
+
+static void
+maybe_post_stats (GstZoomRtmsSrc * self, GstBuffer * buf)
+{
+  auto priv = self->priv;
+  GstStructure *s = nullptr;
+  {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    if (priv->stats_interval == 0 || priv->rate == 0)
+      return;
+    guint64 out_ms = priv->opus ? priv->samples_out / 48 :
+        priv->samples_out * 1000 / (guint64) priv->rate;
+    if (out_ms < priv->next_stats_ms)
+      return;
+    while (priv->next_stats_ms <= out_ms)
+      priv->next_stats_ms += priv->stats_interval;
+    s = build_stats_locked (self);
+  }
+  (void) buf;
+  post_element_message (self, s);
+}
+
+static GstFlowReturn
+gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  auto self = GST_ZOOM_RTMS_SRC (psrc);
+  auto priv = self->priv;
+  std::unique_lock < std::mutex > lk (priv->qlock);
+  for (;;) {
+    if (priv->flushing)
+      return GST_FLOW_FLUSHING;
+    if (!priv->queue.empty ()) {
+      std::deque < Item > items;
+      items.swap (priv->queue);
+      bool discont = priv->discont_pending;
+      priv->discont_pending = false;
+      lk.unlock ();
+      if (discont) {
+        std::lock_guard < std::mutex > slk (priv->slock);
+        priv->overflow_discont = true;
+      }
+      for (auto &it:items) {
+        if (it.kind == Item::READY) {
+          if (!negotiate_params (self, it.params))
+            return GST_FLOW_NOT_NEGOTIATED;
+          continue;
+        }
+        std::lock_guard < std::mutex > slk (priv->slock);
+        process_item_locked (self, it);
+      }
+      lk.lock ();
+    }
+    GstClockTime anchor = priv->anchor;
+    if (!GST_CLOCK_TIME_IS_VALID (anchor) && priv->negotiated) {
+      anchor = priv->anchor = current_running_time (self);
+    }
+    GstBuffer *buf;
+    {
+      std::lock_guard < std::mutex > slk (priv->slock);
+      buf = take_output_locked (self, anchor);
+      if (!buf && priv->closed && priv->queue.empty () && priv->aligner) {
+        priv->aligner->drain ();
+        buf = take_output_locked (self, anchor);
+      }
+    }
+    if (buf) {
+      lk.unlock ();
+      if (priv->aligner)
+        priv->t0_ms.store (priv->aligner->t0_ms ());
+      maybe_post_stats (self, buf);
+      *outbuf = buf;
+      return GST_FLOW_OK;
+    }
+    if (priv->closed && priv->queue.empty ()) {
+      if (priv->have_error) {
+        rtms::ClientError e = priv->error;
+        bool ever = priv->ever_ready;
+        lk.unlock ();
+        post_client_error (self, e, ever);
+        return GST_FLOW_ERROR;
+      }
+      GST_INFO_OBJECT (self, "remote end of stream: EOS");
+      return GST_FLOW_EOS;
+    }
+    if (priv->queue.empty ())
+      priv->qcond.wait (lk);
+  }
+}
+
+/* ------------------------------------------------------ base class */
+
+static gboolean
+gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
+{
+  auto self = GST_ZOOM_RTMS_SRC (bsrc);
+  auto priv = self->priv;
+  Settings s;
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    s = priv->settings;
+  }
+  if (s.client_id.empty ())
+    s.client_id = g_getenv ("ZOOM_APP_CLIENT_ID") ? : "";
+  if (s.client_secret.empty ())
+    s.client_secret = g_getenv ("ZOOM_APP_CLIENT_SECRET") ? : "";
+
+  std::string url = rtms::select_signaling_url (s.server_urls);
+  const char *missing = nullptr;
+  if (url.empty ())
+    missing = "server-urls (a ws:// or wss:// signaling URL)";
+  else if (s.rtms_stream_id.empty ())
+    missing = "rtms-stream-id";
+  else if (s.engagement_id.empty () == s.meeting_uuid.empty ())
+    missing = "exactly one of engagement-id and meeting-uuid";
+  else if (s.signature.empty () &&
+      (s.client_id.empty () || s.client_secret.empty ()))
+    missing = "client-id and client-secret (or ZOOM_APP_CLIENT_ID and "
+        "ZOOM_APP_CLIENT_SECRET), or signature";
+  int rate_enum = rtms::sample_rate_enum ((int) s.rate);
+  if (!missing && rate_enum < 0)
+    missing = "rate as one of 8000, 16000, 32000, 48000";
+  if (!missing && (s.send_rate < 20 || s.send_rate % 20 != 0))
+    missing = "send-rate as a multiple of 20 ms";
+  if (missing) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("zoomrtmssrc needs %s", missing), (nullptr));
+    return FALSE;
+  }
+
+  rtms::ClientConfig cfg;
+  cfg.signaling_url = url;
+  cfg.product = s.engagement_id.empty ()? rtms::Product::MEETING :
+      rtms::Product::CONTACT_CENTER;
+  cfg.id_value = s.engagement_id.empty ()? s.meeting_uuid : s.engagement_id;
+  cfg.rtms_stream_id = s.rtms_stream_id;
+  cfg.client_id = s.client_id;
+  cfg.client_secret = s.client_secret;
+  cfg.signature = s.signature;
+  cfg.ca_file = s.ca_file;
+  cfg.audio.content_type = rtms::CONTENT_RAW_AUDIO;
+  cfg.audio.codec = s.codec == GST_ZOOM_RTMS_CODEC_OPUS ? rtms::CODEC_OPUS :
+      rtms::CODEC_L16;
+  /* Opus is always 48 kHz on RTMS (rtms-protocol.md §9.1) */
+  cfg.audio.sample_rate = s.codec == GST_ZOOM_RTMS_CODEC_OPUS ?
+      rtms::SR_48K : rate_enum;
+  cfg.audio.channel = rtms::CHANNEL_MONO;
+  cfg.audio.data_opt = s.data_opt == GST_ZOOM_RTMS_DATA_OPT_MULTI ?
+      rtms::DATA_OPT_AUDIO_MULTI_STREAMS : rtms::DATA_OPT_AUDIO_MIXED_STREAM;
+  cfg.audio.send_rate = (int) s.send_rate;
+  cfg.want_audio = true;
+  cfg.want_transcripts = s.transcripts;
+  cfg.buffer_data = s.buffer_data;
+
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    priv->queue.clear ();
+    priv->closed = false;
+    priv->have_error = false;
+    priv->error = rtms::ClientError ();
+    priv->ever_ready = false;
+    priv->discont_pending = false;
+    priv->anchor = GST_CLOCK_TIME_NONE;
+  }
+  {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    priv->aligner.reset ();
+    priv->negotiated = false;
+    priv->opus = false;
+    priv->rate = 0;
+    priv->samples_out = 0;
+    for (auto b:priv->opus_out)
+      gst_buffer_unref (b);
+    priv->opus_out.clear ();
+    priv->opus_key.clear ();
+    priv->opus_t0 = priv->opus_last_ts = G_MININT64;
+    priv->opus_frames = priv->opus_duplicates = priv->opus_late = 0;
+    priv->opus_discont = true;
+    priv->overflow_discont = false;
+  }
+  priv->frames_received = 0;
+  priv->frames_malformed = 0;
+  priv->frames_dropped = 0;
+  priv->t0_ms = G_MININT64;
+  priv->stream_id = s.rtms_stream_id;
+  priv->zcc = cfg.product == rtms::Product::CONTACT_CENTER;
+
+  rtms::ClientCallbacks cb;
+  cb.on_ready =[self] (const rtms::AudioParams & p) {
+    on_ready (self, p);
+  };
+  cb.on_audio =[self] (const rtms::AudioFrame & f) {
+    on_audio (self, f);
+  };
+  cb.on_transcript =[self] (const rtms::TranscriptData & t) {
+    on_transcript (self, t);
+  };
+  cb.on_event =[self] (const rtms::EventUpdate & e) {
+    on_event (self, e);
+  };
+  cb.on_stream_state =[self] (const rtms::StreamStateUpdate & st) {
+    on_stream_state (self, st);
+  };
+  cb.on_session_state =[self] (const rtms::SessionStateUpdate & st) {
+    on_session_state (self, st);
+  };
+  cb.on_malformed =[self] (const std::string & w) {
+    on_malformed (self, w);
+  };
+  cb.on_closed =[self] (const rtms::ClientError * e) {
+    on_closed (self, e);
+  };
+
+  GST_INFO_OBJECT (self, "connecting to %s for stream %s", url.c_str (),
+      s.rtms_stream_id.c_str ());
+  priv->io = rtms::IoContext::get ();
+  auto io = priv->io;
+  io->invoke_sync ([&]() {
+        auto client = std::make_unique < rtms::Client > (io->context (),
+            std::move (cfg), std::move (cb));
+        client->start ();
+        std::lock_guard < std::mutex > lk (priv->lock);
+        priv->client = std::move (client);
+      });
+  return TRUE;
+}
+
+static gboolean
+gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
+{
+  auto self = GST_ZOOM_RTMS_SRC (bsrc);
+  auto priv = self->priv;
+  std::unique_ptr < rtms::Client > client;
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    client = std::move (priv->client);
+  }
+  if (client) {
+    bool remote_closed;
+    {
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      remote_closed = priv->closed;
+    }
+    /* the application ends the stream: ask Zoom to close it (§3.8) */
+    bool send_close_req = !remote_closed &&
+        client->state () == rtms::ClientState::STREAMING;
+    GST_INFO_OBJECT (self, "closing the client%s",
+        send_close_req ? " with STREAM_CLOSE_REQ" : "");
+    auto io = priv->io;
+    io->invoke_sync ([&]() {
+          client->close (send_close_req, CLOSE_WAIT_MS);
+        });
+    {
+      std::unique_lock < std::mutex > lk (priv->qlock);
+      priv->qcond.wait_for (lk,
+          std::chrono::milliseconds (CLOSE_WAIT_MS + 500),
+          [&]() { return priv->closed; });
+    }
+    io->invoke_sync ([&]() {
+          client.reset ();
+        });
+  }
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    priv->queue.clear ();
+  }
+  {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    for (auto b:priv->opus_out)
+      gst_buffer_unref (b);
+    priv->opus_out.clear ();
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_zoom_rtms_src_unlock (GstBaseSrc * bsrc)
+{
+  auto priv = GST_ZOOM_RTMS_SRC (bsrc)->priv;
+  std::lock_guard < std::mutex > lk (priv->qlock);
+  priv->flushing = true;
+  priv->qcond.notify_all ();
+  return TRUE;
+}
+
+static gboolean
+gst_zoom_rtms_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  auto priv = GST_ZOOM_RTMS_SRC (bsrc)->priv;
+  std::lock_guard < std::mutex > lk (priv->qlock);
+  priv->flushing = false;
+  return TRUE;
+}
+
+static gboolean
+gst_zoom_rtms_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  auto self = GST_ZOOM_RTMS_SRC (bsrc);
+  auto priv = self->priv;
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    guint send_rate;
+    {
+      std::lock_guard < std::mutex > lk (priv->slock);
+      send_rate = priv->negotiated ? (guint) priv->params.send_rate : 0;
+    }
+    if (send_rate == 0) {
+      std::lock_guard < std::mutex > lk (priv->lock);
+      send_rate = priv->settings.send_rate;
+    }
+    GstClockTime min = (GstClockTime) send_rate * GST_MSECOND;
+    GstClockTime max = min * SKEW_PACKETS;
+    GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
+        GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
+    gst_query_set_latency (query, gst_base_src_is_live (bsrc), min, max);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+}
+
+/* ------------------------------------------------------- properties */
+
+static void
+gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  auto self = GST_ZOOM_RTMS_SRC (object);
+  auto priv = self->priv;
+  std::lock_guard < std::mutex > lk (priv->lock);
+  auto & s = priv->settings;
+  auto str =[value] () {
+    const char *v = g_value_get_string (value);
+    return std::string (v ? v : "");
+  };
+  switch (prop_id) {
+    case PROP_SERVER_URLS:{
+      s.server_urls = str ();
+      if (priv->client && priv->io) {
+        /* failover (rtms-protocol.md §4.9 row 1) */
+        std::string url = rtms::select_signaling_url (s.server_urls);
+        GST_INFO_OBJECT (self, "failover to %s", url.c_str ());
+        GstZoomRtmsSrc *ref = GST_ZOOM_RTMS_SRC (gst_object_ref (self));
+        priv->io->invoke_async ([ref, url]() {
+              auto p = ref->priv;
+              rtms::Client * c;
+              {
+                std::lock_guard < std::mutex > l (p->lock);
+                c = p->client.get ();
+              }
+              /* the client is destroyed on this thread only, so it
+               * stays valid here */
+              if (c && !url.empty ())
+                c->reconnect (url);
+              gst_object_unref (ref);
+            });
+      }
+      break;
+    }
+    case PROP_RTMS_STREAM_ID:
+      s.rtms_stream_id = str ();
+      break;
+    case PROP_ENGAGEMENT_ID:
+      s.engagement_id = str ();
+      break;
+    case PROP_MEETING_UUID:
+      s.meeting_uuid = str ();
+      break;
+    case PROP_CLIENT_ID:
+      s.client_id = str ();
+      break;
+    case PROP_CLIENT_SECRET:
+      s.client_secret = str ();
+      break;
+    case PROP_SIGNATURE:
+      s.signature = str ();
+      break;
+    case PROP_CA_FILE:
+      s.ca_file = str ();
+      break;
+    case PROP_CODEC:
+      s.codec = (GstZoomRtmsCodec) g_value_get_enum (value);
+      break;
+    case PROP_RATE:
+      s.rate = g_value_get_uint (value);
+      break;
+    case PROP_SEND_RATE:
+      s.send_rate = g_value_get_uint (value);
+      break;
+    case PROP_DATA_OPT:
+      s.data_opt = (GstZoomRtmsDataOpt) g_value_get_enum (value);
+      break;
+    case PROP_LAYOUT:
+      s.layout = (GstZoomRtmsLayout) g_value_get_enum (value);
+      break;
+    case PROP_MAX_GAP_FILL:
+      s.max_gap_fill = g_value_get_uint (value);
+      break;
+    case PROP_TRANSCRIPTS:
+      s.transcripts = g_value_get_boolean (value);
+      break;
+    case PROP_BUFFER_DATA:
+      s.buffer_data = g_value_get_boolean (value);
+      break;
+    case PROP_POST_MESSAGES:
+      priv->post_messages = g_value_get_boolean (value);
+      break;
+    case PROP_STATS_INTERVAL:
+      s.stats_interval = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_zoom_rtms_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  auto self = GST_ZOOM_RTMS_SRC (object);
+  auto priv = self->priv;
+  if (prop_id == PROP_STATS) {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    g_value_take_boxed (value, build_stats_locked (self));
+    return;
+  }
+  std::lock_guard < std::mutex > lk (priv->lock);
+  const auto & s = priv->settings;
+  auto set_str =[value] (const std::string & v) {
+    g_value_set_string (value, v.empty ()? nullptr : v.c_str ());
+  };
+  switch (prop_id) {
+    case PROP_SERVER_URLS:
+      set_str (s.server_urls);
+      break;
+    case PROP_RTMS_STREAM_ID:
+      set_str (s.rtms_stream_id);
+      break;
+    case PROP_ENGAGEMENT_ID:
+      set_str (s.engagement_id);
+      break;
+    case PROP_MEETING_UUID:
+      set_str (s.meeting_uuid);
+      break;
+    case PROP_CLIENT_ID:
+      set_str (s.client_id);
+      break;
+    case PROP_SIGNATURE:
+      set_str (s.signature);
+      break;
+    case PROP_CA_FILE:
+      set_str (s.ca_file);
+      break;
+    case PROP_CODEC:
+      g_value_set_enum (value, s.codec);
+      break;
+    case PROP_RATE:
+      g_value_set_uint (value, s.rate);
+      break;
+    case PROP_SEND_RATE:
+      g_value_set_uint (value, s.send_rate);
+      break;
+    case PROP_DATA_OPT:
+      g_value_set_enum (value, s.data_opt);
+      break;
+    case PROP_LAYOUT:
+      g_value_set_enum (value, s.layout);
+      break;
+    case PROP_MAX_GAP_FILL:
+      g_value_set_uint (value, s.max_gap_fill);
+      break;
+    case PROP_TRANSCRIPTS:
+      g_value_set_boolean (value, s.transcripts);
+      break;
+    case PROP_BUFFER_DATA:
+      g_value_set_boolean (value, s.buffer_data);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, priv->post_messages.load ());
+      break;
+    case PROP_STATS_INTERVAL:
+      g_value_set_uint (value, s.stats_interval);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+/* ------------------------------------------------------ GObject */
+
+static void
+gst_zoom_rtms_src_init (GstZoomRtmsSrc * self)
+{
+  self->priv = new GstZoomRtmsSrcPrivate ();
+  const char *id = g_getenv ("ZOOM_APP_CLIENT_ID");
+  const char *secret = g_getenv ("ZOOM_APP_CLIENT_SECRET");
+  self->priv->settings.client_id = id ? id : "";
+  self->priv->settings.client_secret = secret ? secret : "";
+  gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+  gst_base_src_set_do_timestamp (GST_BASE_SRC (self), FALSE);
+}
+
+static void
+gst_zoom_rtms_src_finalize (GObject * object)
+{
+  auto self = GST_ZOOM_RTMS_SRC (object);
+  auto priv = self->priv;
+  if (priv->client && priv->io) {
+    auto io = priv->io;
+    io->invoke_sync ([&]() {
+          priv->client.reset ();
+        });
+  }
+  for (auto b:priv->opus_out)
+    gst_buffer_unref (b);
+  delete priv;
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
+{
+  auto object_class = G_OBJECT_CLASS (klass);
+  auto element_class = GST_ELEMENT_CLASS (klass);
+  auto basesrc_class = GST_BASE_SRC_CLASS (klass);
+  auto pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_zoom_rtms_src_debug, "zoomrtmssrc", 0,
+      "Zoom RTMS source");
+
+  object_class->set_property = gst_zoom_rtms_src_set_property;
+  object_class->get_property = gst_zoom_rtms_src_get_property;
+  object_class->finalize = gst_zoom_rtms_src_finalize;
+
+  const auto rw = (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  const auto rw_ready = (GParamFlags) (rw | GST_PARAM_MUTABLE_READY);
+
+  /**
+   * GstZoomRtmsSrc:server-urls:
+   *
+   * The webhook's `server_urls`: a comma-separated list of signaling URLs
+   * (the first wss://, else ws://, is used) or the JSON object form. Setting
+   * it while the element runs is a failover: full re-handshake on the new
+   * URL, same output stream (rtms-protocol.md §4.9).
+   */
+  g_object_class_install_property (object_class, PROP_SERVER_URLS,
+      g_param_spec_string ("server-urls", "Server URLs",
+          "Signaling URL(s) from the rtms_started webhook's server_urls "
+          "(ws:// or wss://). Setting it while PLAYING fails over to the "
+          "new server, continuing the same output", nullptr,
+          (GParamFlags) (rw | GST_PARAM_MUTABLE_PLAYING)));
+  g_object_class_install_property (object_class, PROP_RTMS_STREAM_ID,
+      g_param_spec_string ("rtms-stream-id", "RTMS stream id",
+          "rtms_stream_id from the rtms_started webhook (required)", nullptr,
+          rw_ready));
+  g_object_class_install_property (object_class, PROP_ENGAGEMENT_ID,
+      g_param_spec_string ("engagement-id", "Engagement id",
+          "Zoom Contact Center engagement_id (selects the ZCC product; set "
+          "this or meeting-uuid)", nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_MEETING_UUID,
+      g_param_spec_string ("meeting-uuid", "Meeting UUID",
+          "Meeting meeting_uuid (selects the meeting product; set this or "
+          "engagement-id)", nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_CLIENT_ID,
+      g_param_spec_string ("client-id", "Client id",
+          "Zoom app client id used to sign the handshakes (default: "
+          "environment variable ZOOM_APP_CLIENT_ID)", nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_CLIENT_SECRET,
+      g_param_spec_string ("client-secret", "Client secret",
+          "Zoom app client secret used to sign the handshakes; write-only, "
+          "never logged (default: environment variable "
+          "ZOOM_APP_CLIENT_SECRET)", nullptr,
+          (GParamFlags) (G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property (object_class, PROP_SIGNATURE,
+      g_param_spec_string ("signature", "Signature",
+          "Precomputed handshake signature (lowercase hex HMAC-SHA256 of "
+          "client_id,id,rtms_stream_id); replaces client-secret when set",
+          nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_CA_FILE,
+      g_param_spec_string ("ca-file", "CA file",
+          "Extra trusted CA certificate (PEM file) for wss:// servers; "
+          "NULL = system trust store", nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_CODEC,
+      g_param_spec_enum ("codec", "Codec",
+          "Audio codec requested in the media handshake: l16 (raw PCM, "
+          "output S16LE) or opus (48 kHz, output passed through)",
+          GST_TYPE_ZOOM_RTMS_CODEC, DEFAULT_CODEC, rw_ready));
+  g_object_class_install_property (object_class, PROP_RATE,
+      g_param_spec_uint ("rate", "Sample rate",
+          "Sample rate requested for L16, in Hz: 8000, 16000, 32000 or "
+          "48000 (Opus is always 48000)", 8000, 48000, DEFAULT_RATE,
+          rw_ready));
+  g_object_class_install_property (object_class, PROP_SEND_RATE,
+      g_param_spec_uint ("send-rate", "Send rate",
+          "Audio packet duration requested (send_rate), in ms: a multiple of "
+          "20 up to 1000. It is the output buffer duration and the minimum "
+          "latency", 20, 1000, DEFAULT_SEND_RATE, rw_ready));
+  g_object_class_install_property (object_class, PROP_DATA_OPT,
+      g_param_spec_enum ("data-opt", "Data option",
+          "Meeting audio: one mixed stream (user_id 0) or one stream per "
+          "participant (ZCC always sends one channel per party)",
+          GST_TYPE_ZOOM_RTMS_DATA_OPT, DEFAULT_DATA_OPT, rw_ready));
+  g_object_class_install_property (object_class, PROP_LAYOUT,
+      g_param_spec_enum ("layout", "Layout",
+          "Output channel layout for L16: mix = one channel, the saturated "
+          "sum of every RTMS channel aligned by timestamp; stereo = customer "
+          "(caller, or the first channel seen) left, agent (callee) right",
+          GST_TYPE_ZOOM_RTMS_LAYOUT, DEFAULT_LAYOUT, rw_ready));
+  g_object_class_install_property (object_class, PROP_MAX_GAP_FILL,
+      g_param_spec_uint ("max-gap-fill", "Max gap fill",
+          "Longest pause of every channel filled with silence, in ms; a "
+          "longer one jumps the timestamps (DISCONT, warning) instead. "
+          "0 = fill every gap. Gaps of single channels are always filled",
+          0, G_MAXUINT, DEFAULT_MAX_GAP_FILL, rw_ready));
+  g_object_class_install_property (object_class, PROP_TRANSCRIPTS,
+      g_param_spec_boolean ("transcripts", "Transcripts",
+          "Subscribe to transcripts and post them as zoomrtms/transcript "
+          "element messages", DEFAULT_TRANSCRIPTS, rw_ready));
+  g_object_class_install_property (object_class, PROP_BUFFER_DATA,
+      g_param_spec_boolean ("buffer-data", "Buffer data",
+          "Ask Zoom to buffer up to 60 s of media from the stream start "
+          "(msg 1 buffer_data); the backlog arrives in a burst",
+          DEFAULT_BUFFER_DATA, rw_ready));
+  g_object_class_install_property (object_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post zoomrtms/* element messages (transcripts, participants, "
+          "stream and session state, stats) on the bus",
+          DEFAULT_POST_MESSAGES, rw));
+  g_object_class_install_property (object_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint ("stats-interval", "Stats interval",
+          "Post a zoomrtms/stats element message every this many ms of "
+          "output audio (0 = never)", 0, G_MAXUINT, DEFAULT_STATS_INTERVAL,
+          rw_ready));
+  g_object_class_install_property (object_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "zoomrtms/stats structure: frames-received, frames-duplicated, "
+          "frames-late, frames-malformed, frames-dropped (guint64), "
+          "silence-samples and samples-out (guint64, samples), channels "
+          "(gint), resyncs, channel-stats (array of per-channel structures)",
+          GST_TYPE_STRUCTURE,
+          (GParamFlags) (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "Zoom RTMS source",
+      "Source/Audio/Network",
+      "Receives Zoom Realtime Media Streams (Contact Center engagements, "
+      "meetings) as live audio aligned by RTMS timestamps",
+      "zoomrtms project <https://github.com/zoomrtms/zoomrtms>");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock);
+  basesrc_class->unlock_stop =
+      GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock_stop);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_query);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_create);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_CODEC,
+      (GstPluginAPIFlags) 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_DATA_OPT,
+      (GstPluginAPIFlags) 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_LAYOUT,
+      (GstPluginAPIFlags) 0);
+}

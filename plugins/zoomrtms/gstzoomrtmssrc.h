@@ -1,0 +1,55 @@
+/* zoomrtms — zoomrtmssrc: live source of Zoom RTMS audio (see the SECTION
+ * comment in gstzoomrtmssrc.cpp). */
+#pragma once
+
+#include <gst/base/gstpushsrc.h>
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_ZOOM_RTMS_SRC (gst_zoom_rtms_src_get_type ())
+G_DECLARE_FINAL_TYPE (GstZoomRtmsSrc, gst_zoom_rtms_src, GST, ZOOM_RTMS_SRC,
+    GstPushSrc)
+
+#define GST_TYPE_ZOOM_RTMS_CODEC (gst_zoom_rtms_codec_get_type ())
+GType gst_zoom_rtms_codec_get_type (void);
+#define GST_TYPE_ZOOM_RTMS_DATA_OPT (gst_zoom_rtms_data_opt_get_type ())
+GType gst_zoom_rtms_data_opt_get_type (void);
+#define GST_TYPE_ZOOM_RTMS_LAYOUT (gst_zoom_rtms_layout_get_type ())
+GType gst_zoom_rtms_layout_get_type (void);
+
+/**
+ * GstZoomRtmsCodec:
+ * @GST_ZOOM_RTMS_CODEC_L16: raw 16-bit PCM (RTMS codec 1), output S16LE
+ * @GST_ZOOM_RTMS_CODEC_OPUS: Opus (RTMS codec 4), 48 kHz, output passed through
+ */
+typedef enum
+{
+  GST_ZOOM_RTMS_CODEC_L16,
+  GST_ZOOM_RTMS_CODEC_OPUS,
+} GstZoomRtmsCodec;
+
+/**
+ * GstZoomRtmsDataOpt:
+ * @GST_ZOOM_RTMS_DATA_OPT_MIXED: one mixed stream (meetings: user_id 0; ZCC
+ *   still sends one channel per party)
+ * @GST_ZOOM_RTMS_DATA_OPT_MULTI: one stream per participant
+ */
+typedef enum
+{
+  GST_ZOOM_RTMS_DATA_OPT_MIXED,
+  GST_ZOOM_RTMS_DATA_OPT_MULTI,
+} GstZoomRtmsDataOpt;
+
+/**
+ * GstZoomRtmsLayout:
+ * @GST_ZOOM_RTMS_LAYOUT_MIX: one mono channel, the sum of all RTMS channels
+ * @GST_ZOOM_RTMS_LAYOUT_STEREO: customer (caller) left, agent (callee) right
+ */
+typedef enum
+{
+  GST_ZOOM_RTMS_LAYOUT_MIX,
+  GST_ZOOM_RTMS_LAYOUT_STEREO,
+} GstZoomRtmsLayout;
+
+G_END_DECLS

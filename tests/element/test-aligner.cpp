@@ -1,0 +1,440 @@
+/* Unit tests of zoomrtms::Aligner (plugins/zoomrtms/zoomrtms-aligner.h):
+ * channel alignment by RTMS timestamp, gap silence, duplicates, late and
+ * reordered packets, resync, mix and stereo layouts. No GStreamer. */
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "zoomrtms-aligner.h"
+
+using namespace zoomrtms;
+
+namespace {
+
+constexpr int kRate = 16000;
+constexpr int kPacketMs = 20;
+constexpr int kBlock = kRate * kPacketMs / 1000; /* 320 samples */
+constexpr int64_t kT0 = 1738392033000;           /* epoch ms */
+
+/* A recognisable non-zero sample value of channel @ch at absolute timeline
+ * sample @pos (so misplacement by even one sample is detected). */
+int16_t
+val (int ch, int64_t pos)
+{
+  return (int16_t) (1 + ch * 5000 + (pos * 7919) % 4000);
+}
+
+/* One 20 ms S16LE packet of channel @ch starting at @ts_ms. */
+std::vector<uint8_t>
+packet (int ch, int64_t ts_ms, int samples = kBlock)
+{
+  std::vector<uint8_t> b ((size_t) samples * 2);
+  int64_t pos = (ts_ms - kT0) * kRate / 1000;
+  for (int i = 0; i < samples; i++) {
+    uint16_t v = (uint16_t) val (ch, pos + i);
+    b[2 * i] = (uint8_t) (v & 0xff);
+    b[2 * i + 1] = (uint8_t) (v >> 8);
+  }
+  return b;
+}
+
+std::vector<uint8_t>
+constant_packet (int16_t v, int samples = kBlock)
+{
+  std::vector<uint8_t> b ((size_t) samples * 2);
+  for (int i = 0; i < samples; i++) {
+    b[2 * i] = (uint8_t) ((uint16_t) v & 0xff);
+    b[2 * i + 1] = (uint8_t) ((uint16_t) v >> 8);
+  }
+  return b;
+}
+
+PushResult
+push (Aligner &a, const std::string &key, int ch, int64_t ts_ms)
+{
+  auto p = packet (ch, ts_ms);
+  return a.push (key, ts_ms, p.data (), p.size ());
+}
+
+struct Output {
+  std::vector<AlignedBlock> blocks;
+  std::vector<int16_t> samples; /* concatenated, interleaved */
+};
+
+Output
+take_all (Aligner &a)
+{
+  Output o;
+  AlignedBlock b;
+  while (a.pop (&b)) {
+    o.samples.insert (o.samples.end (), b.samples.begin (), b.samples.end ());
+    o.blocks.push_back (b);
+  }
+  return o;
+}
+
+AlignerConfig
+config (Layout layout, unsigned max_gap_ms = 60000)
+{
+  AlignerConfig c;
+  c.rate = kRate;
+  c.packet_ms = kPacketMs;
+  c.layout = layout;
+  c.max_gap_fill_ms = max_gap_ms;
+  c.skew_packets = 10;
+  return c;
+}
+
+const ChannelStats &
+stats_of (const std::vector<ChannelStats> &v, const std::string &key)
+{
+  for (auto &s : v)
+    if (s.key == key)
+      return s;
+  static ChannelStats none;
+  ADD_FAILURE () << "no stats for " << key;
+  return none;
+}
+
+} // namespace
+
+/* Block positions are contiguous and cover the whole input, first block
+ * discont, PTS-relevant positions are multiples of one packet. */
+TEST (Aligner, SingleChannelContiguousBlocks)
+{
+  Aligner a (config (Layout::MIX));
+  for (int i = 0; i < 50; i++)
+    ASSERT_EQ (push (a, "0", 0, kT0 + i * kPacketMs), PushResult::ACCEPTED);
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.blocks.size (), 50u);
+  for (size_t i = 0; i < o.blocks.size (); i++) {
+    EXPECT_EQ (o.blocks[i].position, (int64_t) i * kBlock);
+    EXPECT_EQ (o.blocks[i].frames (), (size_t) kBlock);
+    EXPECT_EQ (o.blocks[i].discont, i == 0);
+    EXPECT_FALSE (o.blocks[i].gap);
+  }
+  for (int64_t p = 0; p < 50 * kBlock; p++)
+    ASSERT_EQ (o.samples[p], val (0, p)) << "sample " << p;
+}
+
+/* Two channels, the agent starts 100 ms after the customer; in stereo the
+ * customer is left, the agent right, and the agent's first sample lands at
+ * exactly 100 ms (1600 samples), whatever the arrival order of the first
+ * packets. */
+static void
+check_offset_start (bool agent_first)
+{
+  Aligner a (config (Layout::STEREO));
+  a.set_participant_mode ("C-cust", "caller");
+  a.set_participant_mode ("C-agent", "callee");
+  const int n = 50;
+  if (agent_first)
+    push (a, "C-agent", 1, kT0 + 100);
+  for (int i = 0; i < n; i++) {
+    push (a, "C-cust", 0, kT0 + i * kPacketMs);
+    int64_t ts = kT0 + 100 + i * kPacketMs;
+    if (i < n - 5 && !(agent_first && i == 0))
+      push (a, "C-agent", 1, ts);
+  }
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.blocks.size (), (size_t) n);
+  EXPECT_EQ (a.t0_ms (), kT0);
+  for (int64_t p = 0; p < n * kBlock; p++) {
+    ASSERT_EQ (o.samples[2 * p], val (0, p)) << "left sample " << p;
+    int16_t want_right = p < 1600 ? 0 : val (1, p);
+    ASSERT_EQ (o.samples[2 * p + 1], want_right) << "right sample " << p;
+  }
+  auto st = a.stats ();
+  EXPECT_EQ (stats_of (st, "C-cust").frames, (uint64_t) n);
+  EXPECT_EQ (stats_of (st, "C-agent").frames, (uint64_t) n - 5);
+  EXPECT_EQ (stats_of (st, "C-agent").silence_samples, 0u);
+  EXPECT_EQ (stats_of (st, "C-agent").late, 0u);
+}
+
+TEST (Aligner, TwoChannelsAlignedWithOffsetStart)
+{
+  check_offset_start (false);
+}
+
+TEST (Aligner, OffsetStartLaterChannelArrivesFirst)
+{
+  check_offset_start (true);
+}
+
+/* The customer is muted from 500 ms to 1000 ms: exactly 8000 samples of zeros
+ * on the left, nothing changes on the right, and the blocks are not GAP. */
+TEST (Aligner, MuteWindowExactSilenceInThatChannelOnly)
+{
+  Aligner a (config (Layout::STEREO));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  const int n = 100;
+  for (int i = 0; i < n; i++) {
+    int64_t ts = kT0 + i * kPacketMs;
+    if (!(ts >= kT0 + 500 && ts < kT0 + 1000))
+      push (a, "cust", 0, ts);
+    push (a, "agent", 1, ts);
+  }
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.samples.size (), (size_t) n * kBlock * 2);
+  size_t zeros_left = 0;
+  for (int64_t p = 0; p < n * kBlock; p++) {
+    bool muted = p >= 8000 && p < 16000;
+    ASSERT_EQ (o.samples[2 * p], muted ? 0 : val (0, p)) << "left " << p;
+    ASSERT_EQ (o.samples[2 * p + 1], val (1, p)) << "right " << p;
+    zeros_left += o.samples[2 * p] == 0;
+  }
+  EXPECT_EQ (zeros_left, 8000u);
+  for (auto &b : o.blocks)
+    EXPECT_FALSE (b.gap);
+  auto st = a.stats ();
+  EXPECT_EQ (stats_of (st, "cust").silence_samples, 8000u);
+  EXPECT_EQ (stats_of (st, "agent").silence_samples, 0u);
+  EXPECT_EQ (stats_of (st, "cust").frames, (uint64_t) n - 25);
+}
+
+/* A muted channel does not stall the other: blocks come out once the other
+ * channel is the skew window (10 packets) past their end. */
+TEST (Aligner, MutedChannelDoesNotStall)
+{
+  Aligner a (config (Layout::STEREO));
+  for (int i = 0; i < 5; i++) {
+    push (a, "a", 0, kT0 + i * kPacketMs);
+    push (a, "b", 1, kT0 + i * kPacketMs);
+  }
+  for (int i = 5; i < 40; i++)
+    push (a, "a", 0, kT0 + i * kPacketMs);
+  /* a has 40 packets; block k is out when 40*B - (k+1)*B >= 10*B */
+  Output o = take_all (a);
+  EXPECT_EQ (o.blocks.size (), 30u);
+}
+
+/* Every 5th packet sent twice: output unchanged, duplicates counted. */
+TEST (Aligner, DuplicatesDropped)
+{
+  Aligner clean (config (Layout::STEREO));
+  Aligner dup (config (Layout::STEREO));
+  const int n = 100;
+  int dups = 0;
+  for (int i = 0; i < n; i++) {
+    int64_t ts = kT0 + i * kPacketMs;
+    for (Aligner *a : { &clean, &dup }) {
+      push (*a, "cust", 0, ts);
+      push (*a, "agent", 1, ts);
+    }
+    if (i % 5 == 4) {
+      EXPECT_EQ (push (dup, "cust", 0, ts), PushResult::DUPLICATE);
+      dups++;
+    }
+  }
+  /* a replay of the first second after a failover (§4.9) */
+  for (int i = 0; i < 50; i++)
+    EXPECT_EQ (push (dup, "agent", 1, kT0 + i * kPacketMs),
+        PushResult::DUPLICATE);
+  clean.drain ();
+  dup.drain ();
+  Output oc = take_all (clean), od = take_all (dup);
+  EXPECT_EQ (oc.samples, od.samples);
+  auto st = dup.stats ();
+  EXPECT_EQ (stats_of (st, "cust").duplicates, (uint64_t) dups);
+  EXPECT_EQ (stats_of (st, "agent").duplicates, 50u);
+  EXPECT_EQ (stats_of (st, "cust").frames, (uint64_t) n);
+}
+
+/* A packet for a block already emitted is dropped as late. */
+TEST (Aligner, LateDropped)
+{
+  Aligner a (config (Layout::STEREO));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  for (int i = 0; i < 40; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    if (i != 3)
+      push (a, "agent", 1, kT0 + i * kPacketMs);
+  }
+  /* block 3 went out with the agent silent; its packet now comes too late */
+  EXPECT_EQ (push (a, "agent", 1, kT0 + 3 * kPacketMs), PushResult::LATE);
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.blocks.size (), 40u);
+  for (int64_t p = 3 * kBlock; p < 4 * kBlock; p++)
+    ASSERT_EQ (o.samples[2 * p + 1], 0);
+  ASSERT_EQ (o.samples[2 * (4 * kBlock) + 1], val (1, 4 * kBlock));
+  auto st = a.stats ();
+  EXPECT_EQ (stats_of (st, "agent").late, 1u);
+  EXPECT_EQ (stats_of (st, "agent").duplicates, 0u);
+  EXPECT_EQ (stats_of (st, "agent").silence_samples, (uint64_t) kBlock);
+}
+
+/* Packets swapped in pairs (and one 5 packets out of order) land in place. */
+TEST (Aligner, ReorderWithinWindow)
+{
+  Aligner a (config (Layout::MIX));
+  std::vector<int> order;
+  for (int i = 0; i < 60; i += 2) {
+    order.push_back (i + 1);
+    order.push_back (i);
+  }
+  /* move packet 30 five places later */
+  auto it = std::find (order.begin (), order.end (), 30);
+  order.erase (it);
+  order.insert (order.begin () + 35, 30);
+  for (int i : order)
+    ASSERT_EQ (push (a, "0", 0, kT0 + i * kPacketMs), PushResult::ACCEPTED)
+        << "packet " << i;
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.samples.size (), 60u * kBlock);
+  for (int64_t p = 0; p < 60 * kBlock; p++)
+    ASSERT_EQ (o.samples[p], val (0, p)) << "sample " << p;
+  auto st = a.stats ();
+  EXPECT_EQ (st[0].late, 0u);
+  EXPECT_EQ (st[0].duplicates, 0u);
+  EXPECT_EQ (st[0].silence_samples, 0u);
+}
+
+/* All channels stop: a 500 ms pause is filled with GAP blocks; a 5 s pause
+ * beyond max-gap-fill (1 s) jumps the timeline with DISCONT and no filling. */
+TEST (Aligner, MaxGapFillResync)
+{
+  Aligner a (config (Layout::MIX, 1000));
+  int64_t ts = kT0;
+  for (int i = 0; i < 20; i++, ts += kPacketMs)
+    push (a, "0", 0, ts);
+  ts += 500;                    /* pause < max-gap-fill */
+  for (int i = 0; i < 20; i++, ts += kPacketMs)
+    ASSERT_EQ (push (a, "0", 0, ts), PushResult::ACCEPTED);
+  ts += 5000;                   /* pause > max-gap-fill */
+  int64_t resume = ts;
+  EXPECT_EQ (push (a, "0", 0, ts), PushResult::RESYNC);
+  ts += kPacketMs;
+  for (int i = 1; i < 20; i++, ts += kPacketMs)
+    ASSERT_EQ (push (a, "0", 0, ts), PushResult::ACCEPTED);
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (a.resyncs (), 1u);
+  /* 20 + 25 gap + 20 + 20 blocks */
+  ASSERT_EQ (o.blocks.size (), 85u);
+  int gaps = 0;
+  for (size_t i = 0; i < o.blocks.size (); i++) {
+    auto &b = o.blocks[i];
+    bool in_gap = i >= 20 && i < 45;
+    EXPECT_EQ (b.gap, in_gap) << "block " << i;
+    if (in_gap) {
+      gaps++;
+      for (auto s : b.samples)
+        ASSERT_EQ (s, 0);
+    }
+    EXPECT_EQ (b.discont, i == 0 || i == 65) << "block " << i;
+    if (i < 65) {
+      EXPECT_EQ (b.position, (int64_t) i * kBlock);
+    }
+  }
+  EXPECT_EQ (gaps, 25);
+  /* after the jump, positions follow the stream time again */
+  EXPECT_EQ (o.blocks[65].position, (resume - kT0) * kRate / 1000);
+  EXPECT_EQ (o.blocks[84].position, o.blocks[65].position + 19 * kBlock);
+  for (int64_t k = 0; k < kBlock; k++)
+    ASSERT_EQ (o.blocks[65].samples[k], val (0, o.blocks[65].position + k));
+  /* the filled 500 ms count as silence, the jump does not */
+  EXPECT_EQ (a.stats ()[0].silence_samples, 8000u);
+}
+
+/* layout=mix sums the channels with saturation. */
+TEST (Aligner, MixSaturation)
+{
+  Aligner a (config (Layout::MIX));
+  const int16_t cases[][3] = { { 30000, 10000, 32767 },
+    { -30000, -10000, -32768 }, { 100, 200, 300 }, { -5, 3, -2 } };
+  for (int i = 0; i < 4; i++) {
+    auto p1 = constant_packet (cases[i][0]);
+    auto p2 = constant_packet (cases[i][1]);
+    a.push ("x", kT0 + i * kPacketMs, p1.data (), p1.size ());
+    a.push ("y", kT0 + i * kPacketMs, p2.data (), p2.size ());
+  }
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.blocks.size (), 4u);
+  for (int i = 0; i < 4; i++) {
+    EXPECT_EQ (o.blocks[i].channels, 1);
+    for (auto s : o.blocks[i].samples)
+      ASSERT_EQ (s, cases[i][2]) << "block " << i;
+  }
+}
+
+/* layout=stereo: caller left, callee right, whatever order they appear in;
+ * without modes the first channel seen is left; a mode learned late applies
+ * to pending audio; a third channel goes to its mode's side. */
+TEST (Aligner, StereoInterleaveOrder)
+{
+  {
+    Aligner a (config (Layout::STEREO));
+    auto pa = constant_packet (222), pc = constant_packet (111);
+    a.push ("agent", kT0, pa.data (), pa.size ());
+    a.push ("cust", kT0, pc.data (), pc.size ());
+    a.set_participant_mode ("agent", "callee");
+    a.set_participant_mode ("cust", "caller");
+    a.drain ();
+    Output o = take_all (a);
+    ASSERT_EQ (o.samples.size (), 2u * kBlock);
+    for (int i = 0; i < kBlock; i++) {
+      ASSERT_EQ (o.samples[2 * i], 111);
+      ASSERT_EQ (o.samples[2 * i + 1], 222);
+    }
+  }
+  {
+    Aligner a (config (Layout::STEREO));
+    auto p1 = constant_packet (1), p2 = constant_packet (2),
+         p3 = constant_packet (4);
+    a.push ("first", kT0, p1.data (), p1.size ());
+    a.push ("second", kT0, p2.data (), p2.size ());
+    a.drain ();
+    Output o = take_all (a);
+    EXPECT_EQ (o.samples[0], 1);
+    EXPECT_EQ (o.samples[1], 2);
+    /* a supervisor joins: agent side */
+    a.set_participant_mode ("third", "supervisor");
+    a.push ("third", kT0 + 20, p3.data (), p3.size ());
+    a.push ("first", kT0 + 20, p1.data (), p1.size ());
+    a.push ("second", kT0 + 20, p2.data (), p2.size ());
+    a.drain ();
+    o = take_all (a);
+    ASSERT_EQ (o.samples.size (), 2u * kBlock);
+    EXPECT_EQ (o.samples[0], 1);
+    EXPECT_EQ (o.samples[1], 6);
+  }
+}
+
+/* The FIRST_PACKET_TIMESTAMP event sets t0 when it comes first: audio that
+ * starts 40 ms later is preceded by 40 ms of silence. */
+TEST (Aligner, FirstPacketTimestampEvent)
+{
+  Aligner a (config (Layout::MIX));
+  a.set_first_packet_timestamp (kT0);
+  for (int i = 0; i < 20; i++)
+    push (a, "0", 0, kT0 + 40 + i * kPacketMs);
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.samples.size (), 22u * kBlock);
+  for (int64_t p = 0; p < 640; p++)
+    ASSERT_EQ (o.samples[p], 0);
+  EXPECT_TRUE (o.blocks[0].gap);
+  EXPECT_TRUE (o.blocks[1].gap);
+  EXPECT_FALSE (o.blocks[2].gap);
+  for (int64_t p = 640; p < 22 * kBlock; p++)
+    ASSERT_EQ (o.samples[p], val (0, p));
+}
+
+TEST (Aligner, InvalidPayload)
+{
+  Aligner a (config (Layout::MIX));
+  uint8_t odd[3] = { 1, 2, 3 };
+  EXPECT_EQ (a.push ("0", kT0, odd, 3), PushResult::INVALID);
+  EXPECT_EQ (a.push ("0", kT0, odd, 0), PushResult::INVALID);
+  EXPECT_FALSE (a.has_ready ());
+}
