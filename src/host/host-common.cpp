@@ -1,0 +1,92 @@
+/* zoomrtms-host — shared helpers. */
+#include "host-common.h"
+
+GST_DEBUG_CATEGORY (zoomrtms_host_debug);
+
+namespace zhost {
+
+GQuark
+error_quark ()
+{
+  return g_quark_from_static_string ("zoomrtms-host-error");
+}
+
+void
+debug_init ()
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once)) {
+    GST_DEBUG_CATEGORY_INIT (zoomrtms_host_debug, "zoomrtms-host", 0,
+        "zoomrtms-host daemon");
+    g_once_init_leave (&once, 1);
+  }
+}
+
+std::string
+iso8601_utc (gint64 epoch_us)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (epoch_us / G_USEC_PER_SEC);
+  if (!dt)
+    return "";
+  g_autofree gchar *base = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
+  int ms = static_cast<int> ((epoch_us % G_USEC_PER_SEC) / 1000);
+  g_autofree gchar *s = g_strdup_printf ("%s.%03dZ", base, ms < 0 ? 0 : ms);
+  return s;
+}
+
+std::string
+json_to_compact (JsonNode *node, bool pretty)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, node);
+  json_generator_set_pretty (gen, pretty);
+  gsize len = 0;
+  g_autofree gchar *txt = json_generator_to_data (gen, &len);
+  return std::string (txt, len);
+}
+
+static gboolean
+add_field (GQuark field, const GValue *v, gpointer user_data)
+{
+  auto *b = static_cast<JsonBuilder *> (user_data);
+  std::string name = g_quark_to_string (field);
+  for (char &c : name)
+    if (c == '-')
+      c = '_';
+  json_builder_set_member_name (b, name.c_str ());
+  GType t = G_VALUE_TYPE (v);
+  if (t == G_TYPE_INT)
+    json_builder_add_int_value (b, g_value_get_int (v));
+  else if (t == G_TYPE_UINT)
+    json_builder_add_int_value (b, g_value_get_uint (v));
+  else if (t == G_TYPE_INT64)
+    json_builder_add_int_value (b, g_value_get_int64 (v));
+  else if (t == G_TYPE_UINT64)
+    json_builder_add_int_value (b, static_cast<gint64> (g_value_get_uint64 (v)));
+  else if (t == G_TYPE_LONG)
+    json_builder_add_int_value (b, g_value_get_long (v));
+  else if (t == G_TYPE_BOOLEAN)
+    json_builder_add_boolean_value (b, g_value_get_boolean (v));
+  else if (t == G_TYPE_DOUBLE)
+    json_builder_add_double_value (b, g_value_get_double (v));
+  else if (t == G_TYPE_FLOAT)
+    json_builder_add_double_value (b, g_value_get_float (v));
+  else if (t == G_TYPE_STRING) {
+    const gchar *s = g_value_get_string (v);
+    json_builder_add_string_value (b, s ? s : "");
+  } else if (G_TYPE_IS_ENUM (t))
+    json_builder_add_int_value (b, g_value_get_enum (v));
+  else {
+    g_autofree gchar *s = gst_value_serialize (v);
+    json_builder_add_string_value (b, s ? s : "");
+  }
+  return TRUE;
+}
+
+void
+structure_to_json (const GstStructure *s, JsonBuilder *b)
+{
+  gst_structure_foreach (s, add_field, b);
+}
+
+} // namespace zhost

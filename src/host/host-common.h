@@ -1,0 +1,58 @@
+/* zoomrtms-host — shared helpers: error domain, debug category, time and
+ * JSON helpers (design.md "Components and boundaries": src/host/).
+ */
+#pragma once
+
+#include <gst/gst.h>
+#include <json-glib/json-glib.h>
+
+#include <memory>
+#include <string>
+
+GST_DEBUG_CATEGORY_EXTERN (zoomrtms_host_debug);
+
+namespace zhost {
+
+#define ZHOST_ERROR (zhost::error_quark ())
+GQuark error_quark ();
+
+enum ErrorCode {
+  ERROR_TEMPLATE = 1,   /* a pipeline template is broken or a variable is bad */
+  ERROR_CONFIG,         /* configuration file, option or environment is bad */
+  ERROR_IO,             /* a file could not be read or written */
+  ERROR_WAV,            /* a WAV file cannot be repaired */
+};
+
+/** debug_init:
+ * Registers the `zoomrtms-host` debug category (GST_DEBUG drives it). Call
+ * once after gst_init(). Idempotent.
+ */
+void debug_init ();
+
+/** iso8601_utc:
+ * @epoch_us: microseconds since the epoch (g_get_real_time())
+ * Returns: "2026-05-01T12:34:56.789Z".
+ */
+std::string iso8601_utc (gint64 epoch_us);
+
+/** json_to_compact:
+ * Returns: compact JSON text of @node (no trailing newline). Takes no ownership.
+ */
+std::string json_to_compact (JsonNode *node, bool pretty = false);
+
+/** structure_to_json:
+ * Adds every field of @s as a member of the object being built by @b
+ * (which must be inside begin_object). Field names have '-' replaced by '_'.
+ * Integers, booleans, doubles and strings keep their JSON type; anything else
+ * is serialised with gst_value_serialize().
+ */
+void structure_to_json (const GstStructure *s, JsonBuilder *b);
+
+struct GObjectUnref {
+  void operator() (gpointer p) const { if (p) g_object_unref (p); }
+};
+struct GstObjectUnref {
+  void operator() (gpointer p) const { if (p) gst_object_unref (p); }
+};
+
+} // namespace zhost

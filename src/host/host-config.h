@@ -1,0 +1,118 @@
+/* zoomrtms-host — configuration.
+ *
+ * Layers, lowest first (design.md "Conventions"): built-in defaults → the
+ * GKeyFile given with --config → a `.env` file in the working directory →
+ * the process environment → command-line options. Environment names are
+ * those of Zoom's sample apps: ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET,
+ * ZOOM_SECRET_TOKEN, PORT.
+ *
+ * GKeyFile keys:
+ *   [server]    address, port
+ *   [recording] output-root, pipeline-dir, default-pipeline,
+ *               pipeline-for-<event or product> (e.g.
+ *               pipeline-for-meeting.rtms_started=record-opus or
+ *               pipeline-for-contact_center=record-all)
+ *   [limits]    max-body-bytes, max-engagements, stop-timeout-ms,
+ *               webhook-window-s
+ *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
+ *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
+ * Secrets are only read from the environment or `.env`, never from argv.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include <map>
+#include <string>
+
+namespace zhost {
+
+struct HostConfig {
+  std::string address = "127.0.0.1";
+  int port = 8080;                       /* 0 = ephemeral */
+  std::string output_root = "recordings";
+  std::string pipeline_dir;              /* default: default_pipeline_dir() */
+  std::string default_pipeline = "record-wav";
+  std::map<std::string, std::string> pipeline_for;  /* event/product → name */
+  gsize max_body_bytes = 64 * 1024;
+  int max_engagements = 64;
+  int stop_timeout_ms = 10000;
+  int webhook_window_s = 300;
+  std::string ca_file;
+  std::string rtp_host = "127.0.0.1";
+  int rtp_port = 5004;
+  /* secrets: never logged */
+  std::string client_id;
+  std::string client_secret;
+  std::string secret_token;
+  /* run-time options */
+  std::string ready_file;
+  std::string summary_dir;
+};
+
+/* Values given on the command line; empty / negative = not given. */
+struct CliOptions {
+  std::string config_file;
+  std::string address;
+  int port = -1;
+  std::string output_root;
+  std::string pipeline_dir;
+  std::string pipeline;
+  std::string ca_file;
+  std::string ready_file;
+  std::string summary_dir;
+  int stop_timeout_ms = -1;
+};
+
+using EnvMap = std::map<std::string, std::string>;
+
+/** parse_dotenv:
+ * Parses `.env` text: KEY=VALUE lines, blank lines and lines starting with
+ * '#' ignored, an optional leading "export ", values optionally in single or
+ * double quotes (quotes removed), surrounding blanks trimmed.
+ * Returns: false with ZHOST_ERROR_CONFIG naming the line number for a line
+ * that is not KEY=VALUE (the line's content is not echoed: it may hold a
+ * secret).
+ */
+bool parse_dotenv (const std::string &text, EnvMap *out, GError **error);
+
+/** load_config_file:
+ * Applies the GKeyFile @path on top of @cfg (see the key list above).
+ * Returns: false with ZHOST_ERROR_CONFIG for an unreadable file or a value of
+ * the wrong type (the message names the key).
+ */
+bool load_config_file (const std::string &path, HostConfig *cfg, GError **error);
+
+/** resolve_config:
+ * Builds the final configuration from @cli, the `.env` values @dotenv and
+ * the environment @env (which wins over @dotenv), then @cli over both.
+ * Makes output_root absolute. Does not check secrets (see check_secrets).
+ * Returns: false with ZHOST_ERROR_CONFIG.
+ */
+bool resolve_config (const CliOptions &cli, const EnvMap &dotenv,
+    const EnvMap &env, HostConfig *cfg, GError **error);
+
+/** check_secrets:
+ * Returns: false with ZHOST_ERROR_CONFIG naming the missing variables
+ * (never their values) if the secret token or client credentials are empty.
+ */
+bool check_secrets (const HostConfig &cfg, GError **error);
+
+/** default_pipeline_dir:
+ * Returns: ZOOMRTMS_DATADIR/pipelines if it exists, else the source tree's
+ * pipelines/ directory.
+ */
+std::string default_pipeline_dir ();
+
+/** pipeline_for_event:
+ * Returns: the pipeline name configured for @event (exact event name first,
+ * then its product prefix before the first '.'), else default_pipeline.
+ */
+std::string pipeline_for_event (const HostConfig &cfg, const std::string &event);
+
+/** environ_map:
+ * Returns: the process environment as a map.
+ */
+EnvMap environ_map ();
+
+} // namespace zhost

@@ -1,0 +1,101 @@
+/* zoomrtms-host — the daemon: HTTP server (webhooks, health, engagements API)
+ * and the engagement registry keyed by rtms_stream_id.
+ *
+ * Rules: rtms-protocol.md §2.4–§2.6 (url_validation, x-zm-signature,
+ * idempotent delivery) and §4.9 (failover); gstreamer-guide.md §3.3 (one main
+ * context runs the SoupServer and every bus watch). Webhooks are answered at
+ * once; the work runs from an idle source on the main context.
+ *
+ * Endpoints:
+ *   POST /webhook, POST /api/webhooks/zoom   Zoom webhooks
+ *   GET  /health                             {"status","activeEngagements","engagements","timestamp"}
+ *   GET  /engagements                        {"engagements":[engagement.json objects]}
+ *   GET  /engagements/{id}                   one engagement.json + "live" (id = engagement id,
+ *                                            meeting uuid, directory name or rtms_stream_id)
+ *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ */
+#pragma once
+
+#include "host-config.h"
+#include "host-engagement.h"
+#include "host-template.h"
+
+#include "rtms-auth.h"
+
+#include <libsoup/soup.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace zhost {
+
+class Daemon {
+ public:
+  Daemon (HostConfig cfg, const TemplateStore *templates);
+  ~Daemon ();
+
+  /** start:
+   * Repairs engagements left "running" by a killed host, listens on
+   * address:port, installs SIGINT/SIGTERM handlers and writes the ready file
+   * ({"port":N}). Returns: false with a GError if the server cannot listen.
+   */
+  bool start (GError **error);
+
+  /** run:
+   * Runs the main loop until shutdown completes. Returns: the exit status (0).
+   */
+  int run ();
+
+  /** shutdown:
+   * Stops accepting new engagements (503), sends EOS to all, waits up to
+   * stop-timeout-ms, then quits the main loop. A second call forces NULL.
+   */
+  void shutdown ();
+
+  int port () const { return port_; }
+
+ private:
+  static void webhook_cb (SoupServer *server, SoupServerMessage *msg,
+      const char *path, GHashTable *query, gpointer data);
+  static void early_cb (SoupServer *server, SoupServerMessage *msg,
+      const char *path, GHashTable *query, gpointer data);
+  static void health_cb (SoupServer *server, SoupServerMessage *msg,
+      const char *path, GHashTable *query, gpointer data);
+  static void engagements_cb (SoupServer *server, SoupServerMessage *msg,
+      const char *path, GHashTable *query, gpointer data);
+  static void default_cb (SoupServer *server, SoupServerMessage *msg,
+      const char *path, GHashTable *query, gpointer data);
+  static gboolean signal_cb (gpointer data);
+  static gboolean shutdown_timeout_cb (gpointer data);
+
+  void handle_webhook (SoupServerMessage *msg);
+  void process (const rtms::Webhook &wh);
+  void on_started (const rtms::Webhook &wh);
+  void on_stopped (const rtms::Webhook &wh);
+  void on_interrupted (const rtms::Webhook &wh);
+  void on_finished (Engagement *e);
+  Engagement *find_any (const std::string &id);
+  std::string engagement_dir_name (const std::string &id_value);
+  void repair_left_over ();
+  void maybe_quit ();
+
+  HostConfig cfg_;
+  const TemplateStore *templates_;
+  SoupServer *server_ = nullptr;
+  GMainLoop *loop_ = nullptr;
+  int port_ = 0;
+  bool shutting_down_ = false;
+  int pending_starts_ = 0;
+  guint sigint_id_ = 0, sigterm_id_ = 0, shutdown_timeout_id_ = 0;
+  std::map<std::string, std::unique_ptr<Engagement>> active_;  /* by rtms_stream_id */
+  std::vector<std::unique_ptr<Engagement>> finished_;
+};
+
+/** json_response:
+ * Sets @status and a JSON body on @msg.
+ */
+void json_response (SoupServerMessage *msg, guint status, const std::string &body);
+
+} // namespace zhost

@@ -1,0 +1,149 @@
+/* zoomrtms-host — receives Zoom's RTMS webhooks and records each engagement
+ * with a pipeline from pipelines/NAME.pipeline (design.md, issue 4).
+ *
+ *   zoomrtms-host [--config host.conf] [--port N] [--output-root DIR]
+ *                 [--pipeline-dir DIR] [--pipeline NAME] [--ca-file PEM]
+ *                 [--ready-file FILE]
+ *   zoomrtms-host --summary DIR
+ *
+ * Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start-up
+ * failure (bad pipeline template, cannot listen), 2 on a configuration error
+ * (missing secrets, bad option or config file).
+ */
+#include "host-common.h"
+#include "host-config.h"
+#include "host-daemon.h"
+#include "host-summary.h"
+#include "host-template.h"
+
+#include "config.h"
+
+#include <gst/gst.h>
+
+#include <cstdlib>
+
+using namespace zhost;
+
+int
+main (int argc, char **argv)
+{
+  CliOptions cli;
+  gchar *config_file = nullptr, *address = nullptr, *output_root = nullptr,
+      *pipeline_dir = nullptr, *pipeline = nullptr, *ca_file = nullptr,
+      *ready_file = nullptr, *summary = nullptr;
+  gint port = -1, stop_timeout = -1;
+  gboolean version = FALSE;
+  GOptionEntry entries[] = {
+    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
+        "GKeyFile configuration (see data/zoomrtms-host.conf.example)", "FILE"},
+    {"address", 0, 0, G_OPTION_ARG_STRING, &address,
+        "Listen address (default 127.0.0.1)", "ADDR"},
+    {"port", 'p', 0, G_OPTION_ARG_INT, &port,
+        "Listen port; 0 = ephemeral (default 8080, env PORT)", "N"},
+    {"output-root", 'o', 0, G_OPTION_ARG_FILENAME, &output_root,
+        "Directory for the engagement directories (default ./recordings)", "DIR"},
+    {"pipeline-dir", 0, 0, G_OPTION_ARG_FILENAME, &pipeline_dir,
+        "Directory of *.pipeline templates", "DIR"},
+    {"pipeline", 0, 0, G_OPTION_ARG_STRING, &pipeline,
+        "Default pipeline template name (default record-wav)", "NAME"},
+    {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file,
+        "PEM CA for wss:// to an RTMS server with a private CA", "FILE"},
+    {"ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready_file,
+        "Write {\"port\":N} here once listening", "FILE"},
+    {"stop-timeout-ms", 0, 0, G_OPTION_ARG_INT, &stop_timeout,
+        "How long to wait for EOS after a stop (default 10000)", "MS"},
+    {"summary", 0, 0, G_OPTION_ARG_FILENAME, &summary,
+        "Print what was recorded under DIR and exit", "DIR"},
+    {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", nullptr},
+    {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (
+      "- record Zoom RTMS engagements announced by webhooks");
+  g_option_context_add_main_entries (ctx, entries, nullptr);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  g_option_context_set_description (ctx,
+      "Environment: ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET, ZOOM_SECRET_TOKEN, "
+      "PORT (a .env file in the working directory is read too; the environment "
+      "wins over .env, options over both).\n");
+  GError *err = nullptr;
+  if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
+    g_printerr ("zoomrtms-host: %s\n", err->message);
+    g_error_free (err);
+    return 2;
+  }
+  if (version) {
+    g_print ("zoomrtms-host %s\n", VERSION);
+    return 0;
+  }
+  gst_init (&argc, &argv);
+  debug_init ();
+
+  auto take = [] (gchar *s) {
+    std::string r = s ? s : "";
+    g_free (s);
+    return r;
+  };
+  cli.config_file = take (config_file);
+  cli.address = take (address);
+  cli.port = port;
+  cli.output_root = take (output_root);
+  cli.pipeline_dir = take (pipeline_dir);
+  cli.pipeline = take (pipeline);
+  cli.ca_file = take (ca_file);
+  cli.ready_file = take (ready_file);
+  cli.summary_dir = take (summary);
+  cli.stop_timeout_ms = stop_timeout;
+
+  if (!cli.summary_dir.empty ())
+    return print_summary (cli.summary_dir) < 0 ? 1 : 0;
+
+  EnvMap dotenv;
+  g_autofree gchar *dotenv_text = nullptr;
+  gsize dotenv_len = 0;
+  if (g_file_get_contents (".env", &dotenv_text, &dotenv_len, nullptr) &&
+      !parse_dotenv (std::string (dotenv_text, dotenv_len), &dotenv, &err)) {
+    g_printerr ("zoomrtms-host: %s\n", err->message);
+    g_error_free (err);
+    return 2;
+  }
+  HostConfig cfg;
+  if (!resolve_config (cli, dotenv, environ_map (), &cfg, &err) ||
+      !check_secrets (cfg, &err)) {
+    g_printerr ("zoomrtms-host: %s\n", err->message);
+    g_error_free (err);
+    return 2;
+  }
+
+  TemplateStore templates;
+  if (!templates.load_dir (cfg.pipeline_dir, &err)) {
+    g_printerr ("zoomrtms-host: broken pipeline template, refusing to start: %s\n",
+        err->message);
+    g_error_free (err);
+    return 1;
+  }
+  std::vector<std::pair<std::string, std::string>> wanted = {
+    {"default-pipeline", cfg.default_pipeline}};
+  for (const auto &kv : cfg.pipeline_for)
+    wanted.push_back ({"pipeline-for-" + kv.first, kv.second});
+  for (const auto &w : wanted) {
+    if (!templates.find (w.second)) {
+      std::string have;
+      for (const auto &n : templates.names ())
+        have += (have.empty () ? "" : ", ") + n;
+      g_printerr ("zoomrtms-host: %s \"%s\" has no %s/%s.pipeline (have: %s)\n",
+          w.first.c_str (), w.second.c_str (), cfg.pipeline_dir.c_str (),
+          w.second.c_str (), have.c_str ());
+      return 2;
+    }
+  }
+
+  Daemon daemon (cfg, &templates);
+  if (!daemon.start (&err)) {
+    g_printerr ("zoomrtms-host: %s\n", err->message);
+    g_error_free (err);
+    return 1;
+  }
+  int status = daemon.run ();
+  g_message ("exiting");
+  return status;
+}
