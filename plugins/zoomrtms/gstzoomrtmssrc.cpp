@@ -1185,6 +1185,23 @@ gst_zoom_rtms_src_unlock_stop (GstBaseSrc * bsrc)
   return TRUE;
 }
 
+/* The caps are known only after the media handshake (msg 4): no default
+ * negotiation before that (it would fix caps downstream, e.g. in wavenc,
+ * that the real ones could not replace). */
+static gboolean
+gst_zoom_rtms_src_negotiate (GstBaseSrc * bsrc)
+{
+  auto self = GST_ZOOM_RTMS_SRC (bsrc);
+  GstCaps *caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
+  if (!caps) {
+    GST_DEBUG_OBJECT (self, "no caps before the media handshake");
+    return TRUE;
+  }
+  gboolean ok = gst_base_src_set_caps (bsrc, caps);
+  gst_caps_unref (caps);
+  return ok;
+}
+
 static gboolean
 gst_zoom_rtms_src_query (GstBaseSrc * bsrc, GstQuery * query)
 {
@@ -1548,6 +1565,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
   basesrc_class->unlock_stop =
       GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock_stop);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_query);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_negotiate);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_CODEC,
