@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "rtms-auth.h"
 
@@ -84,6 +85,8 @@ struct Client::Impl {
   bool ever_streamed = false;
   bool finished = false;
   bool closing = false;
+  bool draining = false;
+  std::optional<ClientError> drain_error;
 
   /* counters read from other threads */
   std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
@@ -252,6 +255,50 @@ struct Client::Impl {
     e.stop_reason = stop_reason;
     e.message = message;
     finish (&e);
+  }
+
+  /* The stream ended remotely (msg 8 TERMINATED / msg 9 STOPPED). Frames
+   * already sent on the media sockets may still be queued behind it (the two
+   * sockets are not ordered with each other), so keep reading them until the
+   * server closes the media sockets, or for DRAIN_MS at most. */
+  static constexpr guint DRAIN_MS = 2000;
+
+  void
+  drain (const ClientError *err)
+  {
+    if (draining || finished)
+      return;
+    draining = true;
+    if (err)
+      drain_error = *err;
+    stop_timer (&watchdog);
+    stop_timer (&retry_timer);
+    stop_timer (&handshake_timer);
+    if (media_all_closed ()) {
+      finish_drained ();
+      return;
+    }
+    stop_timer (&close_timer);
+    close_timer = add_timer (DRAIN_MS, on_close_timeout);
+  }
+
+  bool
+  media_all_closed () const
+  {
+    for (auto &m : media)
+      if (m.conn && soup_websocket_connection_get_state (m.conn) ==
+          SOUP_WEBSOCKET_STATE_OPEN)
+        return false;
+    return true;
+  }
+
+  void
+  finish_drained ()
+  {
+    if (drain_error)
+      finish (&*drain_error);
+    else
+      finish (nullptr);
   }
 
   /* ---- connection set-up ---- */
@@ -433,11 +480,16 @@ struct Client::Impl {
         if (cb.on_stream_state)
           cb.on_stream_state (s);
         if (s.state == STREAM_TERMINATED) {
-          if (stop_reason_wants_restart (s.reason) && !closing)
-            fail (ERROR_CLOSED, std::string ("stream terminated: ") +
-                stop_reason_name (s.reason), -1, s.reason);
-          else
-            finish (nullptr);
+          if (stop_reason_wants_restart (s.reason) && !closing) {
+            ClientError e;
+            e.code = ERROR_CLOSED;
+            e.stop_reason = s.reason;
+            e.message = std::string ("stream terminated: ") +
+                stop_reason_name (s.reason);
+            drain (&e);
+          } else {
+            drain (nullptr);
+          }
         } else if (s.state == STREAM_INTERRUPTED &&
             s.reason == STOP_DATA_CONNECTION_INTERRUPTED) {
           media_interrupted ();
@@ -449,7 +501,7 @@ struct Client::Impl {
         if (cb.on_session_state)
           cb.on_session_state (s);
         if (s.state == SESSION_STOPPED)
-          finish (nullptr);
+          drain (nullptr);
         break;
       }
       case Message::Kind::STREAM_CLOSE_RESP:
@@ -603,6 +655,11 @@ struct Client::Impl {
     auto self = static_cast<Impl *> (data);
     if (self->finished)
       return;
+    if (self->draining) {
+      if (self->media_all_closed ())
+        self->finish_drained ();
+      return;
+    }
     if (self->closing) {
       if (conn == self->sig)
         self->finish (nullptr);
@@ -722,7 +779,10 @@ struct Client::Impl {
     auto self = static_cast<Impl *> (data);
     g_source_unref (self->close_timer);
     self->close_timer = nullptr;
-    self->finish (nullptr);
+    if (self->draining)
+      self->finish_drained ();
+    else
+      self->finish (nullptr);
     return G_SOURCE_REMOVE;
   }
 };

@@ -131,11 +131,11 @@ TEST (Client, ZccCallPcmEqualsWhatTheSimSentPerChannel)
 TEST (Client, AnswersKeepAlivesWhileIdle)
 {
   TempDir dump;
-  /* both parties muted for 1.5 s in a real-time call: the sim goes idle and
+  /* both parties muted for 3.5 s in a real-time call: the sim goes idle and
    * sends keep-alives every 200 ms; it closes the socket after 3 misses. */
-  SimProcess sim (sim_args ({ "--speed", "1", "--duration", "3",
-          "--keepalive-ms", "200", "--mute", "customer:500-2000",
-          "--mute", "agent:500-2000" }, dump));
+  SimProcess sim (sim_args ({ "--speed", "1", "--duration", "5",
+          "--keepalive-ms", "200", "--mute", "customer:500-4000",
+          "--mute", "agent:500-4000" }, dump));
   ASSERT_TRUE (sim.ok ());
   Capture cap;
   run_client (sim.signaling_url (), sim.streams ()[0], CLIENT_SECRET, &cap);
