@@ -45,6 +45,8 @@ json_to_compact (JsonNode *node, bool pretty)
   return std::string (txt, len);
 }
 
+static void add_value (JsonBuilder *b, const GValue *v);
+
 static gboolean
 add_field (GQuark field, const GValue *v, gpointer user_data)
 {
@@ -54,6 +56,13 @@ add_field (GQuark field, const GValue *v, gpointer user_data)
     if (c == '-')
       c = '_';
   json_builder_set_member_name (b, name.c_str ());
+  add_value (b, v);
+  return TRUE;
+}
+
+static void
+add_value (JsonBuilder *b, const GValue *v)
+{
   GType t = G_VALUE_TYPE (v);
   if (t == G_TYPE_INT)
     json_builder_add_int_value (b, g_value_get_int (v));
@@ -76,11 +85,24 @@ add_field (GQuark field, const GValue *v, gpointer user_data)
     json_builder_add_string_value (b, s ? s : "");
   } else if (G_TYPE_IS_ENUM (t))
     json_builder_add_int_value (b, g_value_get_enum (v));
-  else {
+  else if (GST_VALUE_HOLDS_ARRAY (v) || GST_VALUE_HOLDS_LIST (v)) {
+    bool arr = GST_VALUE_HOLDS_ARRAY (v);
+    guint n = arr ? gst_value_array_get_size (v) : gst_value_list_get_size (v);
+    json_builder_begin_array (b);
+    for (guint i = 0; i < n; i++)
+      add_value (b, arr ? gst_value_array_get_value (v, i) :
+          gst_value_list_get_value (v, i));
+    json_builder_end_array (b);
+  } else if (GST_VALUE_HOLDS_STRUCTURE (v)) {
+    const GstStructure *s = gst_value_get_structure (v);
+    json_builder_begin_object (b);
+    if (s)
+      gst_structure_foreach (s, add_field, b);
+    json_builder_end_object (b);
+  } else {
     g_autofree gchar *s = gst_value_serialize (v);
     json_builder_add_string_value (b, s ? s : "");
   }
-  return TRUE;
 }
 
 void
