@@ -1,0 +1,524 @@
+/* Sim suite: zoomrtms-sim against a hand-written RTMS client.
+ *
+ * Each test spawns `zoomrtms-sim serve --port 0 --ready-file …` and talks to it
+ * with raw libsoup WebSockets, building the JSON by hand (rtms-protocol.md
+ * §3–§4), so the sim is checked against the protocol document, not against
+ * the encoders it shares with the client.
+ */
+#include <map>
+#include <set>
+
+#include "sim-test-util.h"
+
+using namespace simtest;
+
+namespace {
+
+const char kClientId[] = "test_client_id";
+const char kClientSecret[] = "test_client_secret";
+
+std::vector<std::string>
+base_args (std::vector<std::string> extra)
+{
+  std::vector<std::string> a = { "serve", "--port", "0", "--client-id",
+      kClientId, "--client-secret", kClientSecret };
+  a.insert (a.end (), extra.begin (), extra.end ());
+  return a;
+}
+
+std::string
+signature (const std::string &id, const std::string &sid)
+{
+  std::string msg = std::string (kClientId) + "," + id + "," + sid;
+  g_autofree char *hex = g_compute_hmac_for_string (G_CHECKSUM_SHA256,
+      (const guchar *) kClientSecret, strlen (kClientSecret), msg.c_str (), -1);
+  return hex;
+}
+
+struct Ids {
+  std::string id_key, id, sid;
+};
+
+Ids
+ids_of (Sim &sim, int i = 0)
+{
+  JsonObject *s = sim.stream (i);
+  Ids r;
+  r.id_key = obj_str (s, "id_key");
+  r.id = obj_str (s, r.id_key.c_str ());
+  r.sid = obj_str (s, "rtms_stream_id");
+  return r;
+}
+
+std::string
+msg1 (const Ids &ids, const std::string &sig)
+{
+  return "{\"msg_type\":1,\"protocol_version\":1,\"sequence\":0,\"" +
+      ids.id_key + "\":\"" + ids.id + "\",\"rtms_stream_id\":\"" + ids.sid +
+      "\",\"signature\":\"" + sig + "\"}";
+}
+
+std::string
+msg3 (const Ids &ids, int media_type, const std::string &audio_params)
+{
+  std::string m = "{\"msg_type\":3,\"protocol_version\":1,\"sequence\":0,\"" +
+      ids.id_key + "\":\"" + ids.id + "\",\"rtms_stream_id\":\"" + ids.sid +
+      "\",\"signature\":\"" + signature (ids.id, ids.sid) +
+      "\",\"media_type\":" + std::to_string (media_type) +
+      ",\"payload_encryption\":false";
+  if (!audio_params.empty ())
+    m += ",\"media_params\":{\"audio\":" + audio_params +
+        ",\"transcript\":{\"content_type\":5,\"src_language\":9,"
+        "\"enable_lid\":true}}";
+  return m + "}";
+}
+
+const char kL16[] = "{\"content_type\":2,\"sample_rate\":1,\"channel\":1,"
+    "\"codec\":1,\"data_opt\":1,\"send_rate\":20}";
+
+/* msg 1 → msg 2 OK; returns msg 2's media_server.server_urls.all */
+std::string
+signaling_handshake (Ws &sig, const Ids &ids)
+{
+  sig.send (msg1 (ids, signature (ids.id, ids.sid)));
+  std::string r = sig.next_of (2);
+  JsonDoc d (r);
+  EXPECT_EQ (d.integer ("status_code"), 0) << r;
+  JsonObject *ms = d.object ("media_server");
+  JsonObject *urls = ms ? json_object_get_object_member (ms, "server_urls")
+      : nullptr;
+  EXPECT_TRUE (urls) << r;
+  EXPECT_FALSE (obj_str (urls, "audio").empty ()) << r;
+  EXPECT_FALSE (obj_str (urls, "transcript").empty ()) << r;
+  return obj_str (urls, "all");
+}
+
+std::string
+read_file (const std::string &path)
+{
+  g_autofree char *c = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents (path.c_str (), &c, &len, nullptr))
+    return "";
+  return std::string (c, len);
+}
+
+std::string
+b64decode (const std::string &s)
+{
+  gsize len = 0;
+  g_autofree guchar *d = g_base64_decode (s.c_str (), &len);
+  return std::string ((const char *) d, len);
+}
+
+/* Everything a full stream delivered. */
+struct Capture {
+  std::map<std::string, std::string> pcm;          /* channel_id → bytes */
+  std::map<std::string, std::vector<gint64>> ts;   /* channel_id → timestamps */
+  std::vector<std::string> transcripts;            /* raw msg 17 */
+  std::vector<std::string> signaling;              /* raw signaling messages */
+};
+
+/* Full ZCC handshake on /media/all, then collect until both sockets close. */
+void
+run_stream (Sim &sim, Capture *cap, const std::string &subscribe = "")
+{
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  ASSERT_TRUE (sig.ok ());
+  std::string all = signaling_handshake (sig, ids);
+  if (!subscribe.empty ())
+    sig.send (subscribe);
+  Ws media (all);
+  ASSERT_TRUE (media.ok ());
+  media.send (msg3 (ids, 32, kL16));
+  std::string r4 = media.next_of (4);
+  JsonDoc d4 (r4);
+  ASSERT_EQ (d4.integer ("status_code"), 0) << r4;
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (spin_until ([&] { return media.closed () && sig.closed (); },
+          30000)) << "sim did not end the stream";
+  for (auto &m : media.queue ()) {
+    JsonDoc d (m);
+    if (d.integer ("msg_type") == 14) {
+      JsonObject *c = d.object ("content");
+      std::string ch = obj_str (c, "channel_id");
+      cap->pcm[ch] += b64decode (obj_str (c, "data"));
+      cap->ts[ch].push_back (obj_int (c, "timestamp"));
+    } else if (d.integer ("msg_type") == 17) {
+      cap->transcripts.push_back (m);
+    }
+  }
+  for (auto &m : sig.skipped)
+    cap->signaling.push_back (m);
+  for (auto &m : sig.queue ())
+    cap->signaling.push_back (m);
+}
+
+std::string
+channel_of_role (Sim &sim, const char *role)
+{
+  JsonArray *chs = json_object_get_array_member (sim.stream (), "channels");
+  for (guint i = 0; i < json_array_get_length (chs); i++) {
+    JsonObject *c = json_array_get_object_element (chs, i);
+    if (obj_str (c, "role") == role)
+      return obj_str (c, "channel_id");
+  }
+  return "";
+}
+
+} // namespace
+
+TEST (Sim, WrongSignatureNewTable)
+{
+  Sim sim (base_args ({}));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  ASSERT_TRUE (sig.ok ());
+  sig.send (msg1 (ids, std::string (64, '0')));
+  JsonDoc d (sig.next_of (2));
+  EXPECT_EQ (d.integer ("status_code"), 3); /* INVALID_SIGNATURE, table A */
+  EXPECT_NE (d.str ("reason"), "");
+  EXPECT_TRUE (sig.wait_closed (5000));
+}
+
+TEST (Sim, WrongSignatureOldTable)
+{
+  Sim sim (base_args ({ "--status-table", "old" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  ASSERT_TRUE (sig.ok ());
+  sig.send (msg1 (ids, signature (ids.id, ids.sid + "x")));
+  JsonDoc d (sig.next_of (2));
+  EXPECT_EQ (d.integer ("status_code"), 15); /* STATUS_INVALID_SIGNATURE, table B */
+  EXPECT_TRUE (sig.wait_closed (5000));
+}
+
+TEST (Sim, UnknownStreamRefused)
+{
+  Sim sim (base_args ({}));
+  Ids ids = ids_of (sim);
+  ids.sid = "0123456789abcdef0123456789abcdef";
+  Ws sig (sim.signaling_url ());
+  sig.send (msg1 (ids, signature (ids.id, ids.sid)));
+  JsonDoc d (sig.next_of (2));
+  EXPECT_EQ (d.integer ("status_code"), 2); /* INVALID_RTMS_STREAM_ID */
+}
+
+TEST (Sim, DuplicateSignaling)
+{
+  Sim sim (base_args ({}));
+  Ids ids = ids_of (sim);
+  Ws first (sim.signaling_url ());
+  signaling_handshake (first, ids);
+  Ws second (sim.signaling_url ());
+  second.send (msg1 (ids, signature (ids.id, ids.sid)));
+  JsonDoc d (second.next_of (2));
+  EXPECT_EQ (d.integer ("status_code"), 8); /* DUPLICATE_SIGNAL_REQUEST */
+  EXPECT_TRUE (second.wait_closed (5000));
+  EXPECT_FALSE (first.closed ());
+}
+
+TEST (Sim, BadMediaParams)
+{
+  Sim sim (base_args ({}));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  struct Case {
+    const char *params;
+    int status; /* table A */
+  } cases[] = {
+    /* OPUS needs 48 kHz */
+    { "{\"content_type\":2,\"sample_rate\":1,\"channel\":1,\"codec\":4,"
+      "\"data_opt\":1,\"send_rate\":20}", 20 },
+    /* send_rate must be a multiple of 20 */
+    { "{\"content_type\":2,\"sample_rate\":1,\"channel\":1,\"codec\":1,"
+      "\"data_opt\":1,\"send_rate\":30}", 24 },
+    /* sample_rate is an enum 0..3 */
+    { "{\"content_type\":2,\"sample_rate\":16000,\"channel\":1,\"codec\":1,"
+      "\"data_opt\":1,\"send_rate\":20}", 20 },
+    /* unsupported codec G711 */
+    { "{\"content_type\":2,\"sample_rate\":0,\"channel\":1,\"codec\":2,"
+      "\"data_opt\":1,\"send_rate\":20}", 22 },
+  };
+  for (const auto &c : cases) {
+    Ws media (all);
+    ASSERT_TRUE (media.ok ());
+    media.send (msg3 (ids, 32, c.params));
+    std::string r = media.next_of (4);
+    JsonDoc d (r);
+    EXPECT_EQ (d.integer ("status_code"), c.status) << c.params << " → " << r;
+    EXPECT_TRUE (media.wait_closed (5000));
+  }
+  /* media_type that does not fit the path */
+  std::string audio_url = all.substr (0, all.rfind ('/')) + "/audio";
+  Ws media (audio_url);
+  media.send (msg3 (ids, 8, kL16));
+  JsonDoc d (media.next_of (4));
+  EXPECT_EQ (d.integer ("status_code"), 7); /* INVALID_MEDIA_TYPE */
+}
+
+TEST (Sim, MediaParamsEchoedAndClamped)
+{
+  Sim sim (base_args ({}));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  Ws media (all);
+  media.send (msg3 (ids, 32, "{\"content_type\":2,\"sample_rate\":1,"
+          "\"channel\":1,\"codec\":1,\"data_opt\":1,\"send_rate\":2000}"));
+  std::string r = media.next_of (4);
+  JsonDoc d (r);
+  ASSERT_EQ (d.integer ("status_code"), 0) << r;
+  JsonObject *mp = d.object ("media_params");
+  ASSERT_TRUE (mp);
+  JsonObject *a = json_object_get_object_member (mp, "audio");
+  EXPECT_EQ (obj_int (a, "send_rate"), 1000) << r;
+  EXPECT_EQ (obj_int (a, "sample_rate"), 1);
+  EXPECT_EQ (obj_int (a, "codec"), 1);
+  EXPECT_TRUE (json_object_has_member (d.obj, "payload_encrypted"));
+  EXPECT_FALSE (json_object_get_boolean_member (d.obj, "payload_encrypted"));
+  EXPECT_TRUE (json_object_has_member (mp, "transcript"));
+}
+
+TEST (Sim, KeepAliveWhileIdleEchoAccepted)
+{
+  Sim sim (base_args ({ "--keepalive-ms", "150" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  signaling_handshake (sig, ids);
+  std::set<gint64> seen;
+  for (int i = 0; i < 5; i++) {
+    std::string ka = sig.next_of (12, 3000);
+    ASSERT_FALSE (ka.empty ()) << "no keep-alive #" << i;
+    JsonDoc d (ka);
+    gint64 ts = d.integer ("timestamp");
+    EXPECT_GT (ts, 0);
+    EXPECT_TRUE (seen.insert (ts).second) << "timestamps must differ";
+    sig.send ("{\"msg_type\":13,\"timestamp\":" + std::to_string (ts) + "}");
+  }
+  /* 5 answered rounds: more than 3 intervals, still open */
+  EXPECT_FALSE (sig.closed ());
+  /* a client keep-alive is answered with the same timestamp */
+  sig.send ("{\"msg_type\":12,\"timestamp\":1234567890123}");
+  JsonDoc r (sig.next_of (13, 3000));
+  EXPECT_EQ (r.integer ("timestamp"), 1234567890123);
+}
+
+TEST (Sim, KeepAliveMissesCloseSocket)
+{
+  Sim sim (base_args ({ "--keepalive-ms", "100" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  signaling_handshake (sig, ids);
+  gint64 t0 = g_get_monotonic_time ();
+  ASSERT_TRUE (sig.wait_closed (5000)) << "3 unanswered keep-alives must close";
+  gint64 elapsed_ms = (g_get_monotonic_time () - t0) / 1000;
+  EXPECT_GE (elapsed_ms, 250); /* not before the third miss */
+  int n = 0;
+  for (auto &m : sig.queue ())
+    n += JsonDoc (m).integer ("msg_type") == 12;
+  EXPECT_EQ (n, 3);
+}
+
+TEST (Sim, FullZccStream)
+{
+  char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+  std::string dump = tmp;
+  g_free (tmp);
+  {
+    Sim sim (base_args ({ "--speed", "0", "--dump-dir", dump }));
+    Capture cap;
+    run_stream (sim, &cap,
+        "{\"msg_type\":5,\"events\":[{\"event_type\":8,\"subscribe\":true},"
+        "{\"event_type\":10,\"subscribe\":true},"
+        "{\"event_type\":9,\"subscribe\":true}]}");
+    Ids ids = ids_of (sim);
+    std::string cust = channel_of_role (sim, "customer");
+    std::string agent = channel_of_role (sim, "agent");
+    ASSERT_EQ (cap.pcm.size (), 2u);
+    for (auto [role, ch] : { std::make_pair ("customer", cust),
+             std::make_pair ("agent", agent) }) {
+      std::string want = read_file (dump + "/" + ids.sid + "/" + role +
+          ".pcm");
+      ASSERT_GT (want.size (), 16000u * 2 * 20) << role; /* > 20 s */
+      EXPECT_EQ (cap.pcm[ch].size (), want.size ()) << role;
+      EXPECT_TRUE (cap.pcm[ch] == want) << role << ": PCM differs from dump";
+      /* 640 B per 20 ms packet, timestamps +20 ms each */
+      const auto &ts = cap.ts[ch];
+      EXPECT_EQ (cap.pcm[ch].size (), ts.size () * 640);
+      for (size_t i = 1; i < ts.size (); i++)
+        ASSERT_EQ (ts[i] - ts[i - 1], 20) << role << " packet " << i;
+    }
+    /* sent.json agrees */
+    JsonDoc sent (read_file (dump + "/" + ids.sid + "/sent.json"));
+    ASSERT_TRUE (sent.obj);
+    JsonArray *chs = json_object_get_array_member (sent.obj, "channels");
+    ASSERT_EQ (json_array_get_length (chs), 2u);
+    for (guint i = 0; i < 2; i++) {
+      JsonObject *c = json_array_get_object_element (chs, i);
+      std::string ch = obj_str (c, "channel_id");
+      EXPECT_EQ ((size_t) obj_int (c, "frames_sent"), cap.ts[ch].size ());
+      EXPECT_EQ (obj_int (c, "first_timestamp"), cap.ts[ch].front ());
+    }
+
+    /* signaling: event 1, 8 (caller, customer channel), 10 (callee, agent
+     * channel), 9 at the end, msg 8 TERMINATED reason 21, msg 9 STOPPED */
+    std::map<int, JsonObject *> events;
+    std::vector<std::unique_ptr<JsonDoc>> docs;
+    bool terminated = false, stopped = false;
+    for (auto &m : cap.signaling) {
+      docs.push_back (std::make_unique<JsonDoc> (m));
+      JsonDoc &d = *docs.back ();
+      if (d.integer ("msg_type") == 6) {
+        JsonObject *ev = d.object ("event");
+        events[obj_int (ev, "event_type")] = ev;
+      } else if (d.integer ("msg_type") == 8) {
+        EXPECT_EQ (d.integer ("state"), 4) << m;
+        EXPECT_EQ (d.integer ("reason"), 21) << m;
+        terminated = true;
+      } else if (d.integer ("msg_type") == 9 && d.integer ("state") == 5) {
+        EXPECT_EQ (d.integer ("stop_reason"), 21) << m;
+        stopped = true;
+      }
+    }
+    EXPECT_TRUE (terminated);
+    EXPECT_TRUE (stopped);
+    ASSERT_TRUE (events.count (1));
+    EXPECT_EQ (obj_int (events[1], "timestamp"), cap.ts[cust].front ());
+    ASSERT_TRUE (events.count (8));
+    JsonObject *pi8 = json_object_get_object_member (events[8],
+        "participant_info");
+    EXPECT_EQ (obj_str (pi8, "participant_mode"), "caller");
+    EXPECT_EQ (obj_str (pi8, "channel_id"), cust);
+    ASSERT_TRUE (events.count (10));
+    JsonObject *pi10 = json_object_get_object_member (events[10],
+        "participant_info");
+    EXPECT_EQ (obj_str (pi10, "participant_mode"), "callee");
+    EXPECT_EQ (obj_str (pi10, "channel_id"), agent);
+    EXPECT_TRUE (events.count (9));
+    EXPECT_FALSE (events.count (2)); /* not subscribed, not ZCC */
+
+    /* transcripts: 5 sentences + 1 revision of the first */
+    ASSERT_EQ (cap.transcripts.size (), 6u);
+    std::map<gint64, int> per_sentence;
+    for (auto &t : cap.transcripts) {
+      JsonDoc d (t);
+      JsonObject *c = d.object ("content");
+      per_sentence[obj_int (c, "sentence_id")]++;
+      EXPECT_EQ (obj_int (c, "language"), 9);
+      EXPECT_GT (obj_int (c, "end_time"), obj_int (c, "start_time"));
+      std::string ch = obj_str (c, "channel_id");
+      EXPECT_TRUE (ch == cust || ch == agent) << t;
+      EXPECT_FALSE (obj_str (c, "data").empty ());
+    }
+    EXPECT_EQ (per_sentence.size (), 5u);
+    JsonDoc first (cap.transcripts[0]);
+    JsonObject *fc = first.object ("content");
+    EXPECT_EQ (obj_str (fc, "channel_id"), cust);
+    EXPECT_EQ (per_sentence[obj_int (fc, "sentence_id")], 2);
+
+    EXPECT_EQ (sim.wait_exit (10000), 0) << "serve exits 0 once every stream ended";
+  }
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
+  EXPECT_EQ (system (cmd), 0);
+}
+
+TEST (Sim, MuteWindowLeavesExactGap)
+{
+  Sim sim (base_args ({ "--speed", "0", "--mute", "customer:2000-3000",
+          "--duration", "6" }));
+  Capture cap;
+  run_stream (sim, &cap);
+  std::string cust = channel_of_role (sim, "customer");
+  std::string agent = channel_of_role (sim, "agent");
+  const auto &ct = cap.ts[cust];
+  const auto &at = cap.ts[agent];
+  ASSERT_FALSE (ct.empty ());
+  ASSERT_FALSE (at.empty ());
+  /* 6 s = 300 packets; the customer misses 1000 ms = 50 of them */
+  EXPECT_EQ (at.size (), 300u);
+  EXPECT_EQ (ct.size (), 250u);
+  int gaps = 0;
+  for (size_t i = 1; i < ct.size (); i++) {
+    gint64 d = ct[i] - ct[i - 1];
+    if (d != 20) {
+      gaps++;
+      EXPECT_EQ (d - 20, 1000) << "gap must be exactly the window";
+      EXPECT_EQ (ct[i - 1] - ct[0], 2000 - 20);
+    }
+  }
+  EXPECT_EQ (gaps, 1);
+  for (size_t i = 1; i < at.size (); i++)
+    ASSERT_EQ (at[i] - at[i - 1], 20);
+}
+
+TEST (Sim, DuplicateAndMalformedFaults)
+{
+  Sim sim (base_args ({ "--speed", "0", "--duration", "2",
+          "--duplicate-every", "10", "--malformed-every", "25" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  ASSERT_FALSE (media.next_of (4).empty ());
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (20000));
+  int audio = 0, broken = 0;
+  for (auto &m : media.queue ()) {
+    JsonDoc d (m);
+    if (!d.obj)
+      broken++;
+    else if (d.integer ("msg_type") == 14)
+      audio++;
+  }
+  /* 2 s = 100 packets per channel; +10 duplicates each; 4 broken each */
+  EXPECT_EQ (audio, 2 * (100 + 10));
+  EXPECT_EQ (broken, 2 * 4);
+}
+
+TEST (Sim, ClientCloseRequest)
+{
+  Sim sim (base_args ({ "--speed", "1" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  ASSERT_FALSE (media.next_of (4).empty ());
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_FALSE (media.next_of (14).empty ());
+  sig.send ("{\"msg_type\":19,\"rtms_stream_id\":\"" + ids.sid +
+      "\",\"timestamp\":42}");
+  JsonDoc st (sig.next_of (20));
+  EXPECT_EQ (st.integer ("state"), 1);
+  EXPECT_EQ (st.integer ("timestamp"), 42);
+  sig.send ("{\"msg_type\":21,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  JsonDoc r22 (sig.next_of (22));
+  EXPECT_EQ (r22.integer ("status_code"), 0);
+  JsonDoc r8 (sig.next_of (8));
+  EXPECT_EQ (r8.integer ("state"), 4);
+  EXPECT_EQ (r8.integer ("reason"), 20); /* RECEIVER_REQUEST_CLOSE */
+  EXPECT_TRUE (sig.wait_closed (5000));
+}
+
+TEST (Sim, MisspelledParticipantInfo)
+{
+  Sim sim (base_args ({ "--speed", "0", "--duration", "1",
+          "--participant-spelling", "paticipant_info" }));
+  Capture cap;
+  run_stream (sim, &cap);
+  bool seen = false;
+  for (auto &m : cap.signaling) {
+    JsonDoc d (m);
+    JsonObject *ev = d.object ("event");
+    if (ev && obj_int (ev, "event_type") == 8) {
+      EXPECT_TRUE (json_object_has_member (ev, "paticipant_info")) << m;
+      EXPECT_FALSE (json_object_has_member (ev, "participant_info")) << m;
+      seen = true;
+    }
+  }
+  EXPECT_TRUE (seen);
+}
