@@ -162,6 +162,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
  * at 16 kHz). Past it the oldest packets are dropped with a warning. */
 #define MAX_QUEUE_ITEMS 12000
 #define CLOSE_WAIT_MS 1000
+/* OpusHead pre-skip for the passthrough streamheader: RTMS does not say how
+ * its packets were encoded; 312 samples (6.5 ms at 48 kHz) is libopus's
+ * encoder look-ahead, what opusenc writes. */
+#define OPUS_PRE_SKIP 312
 
 enum
 {
@@ -711,7 +715,8 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     guint8 mapping[1] = { 0 };
     caps = gst_codec_utils_opus_create_caps (48000, 1, 0, 1, 0, mapping);
     GstBuffer *head =
-        gst_codec_utils_opus_create_header (48000, 1, 0, 1, 0, mapping, 0, 0);
+        gst_codec_utils_opus_create_header (48000, 1, 0, 1, 0, mapping,
+        OPUS_PRE_SKIP, 0);
     GstTagList *tags = gst_tag_list_new_empty ();
     GstBuffer *comments = gst_tag_list_to_vorbiscomment_buffer (tags,
         (const guint8 *) "OpusTags", 8, "zoomrtms " VERSION);

@@ -1,0 +1,808 @@
+/* Tests of the zoomrtmssrc element: GstHarness (and small pipelines) against
+ * the real simulator `zoomrtms-sim serve` run as a subprocess (from
+ * $ZOOMRTMS_BUILD_DIR/src/sim/zoomrtms-sim). The sim's --dump-dir holds the
+ * exact PCM it sent per channel; captures are compared with it sample for
+ * sample. Nothing here depends on wall-clock timing for correctness: the sim
+ * runs with --speed 0 and the harness uses its test clock, so PTS start at 0.
+ */
+#include <gtest/gtest.h>
+
+#include <gst/audio/audio.h>
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <json-glib/json-glib.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char *kClientId = "test_client_id";
+const char *kClientSecret = "test_client_secret";
+
+std::string
+build_dir ()
+{
+  const char *b = g_getenv ("ZOOMRTMS_BUILD_DIR");
+  return b ? b : "";
+}
+
+std::string
+sim_path ()
+{
+  return build_dir () + "/src/sim/zoomrtms-sim";
+}
+
+std::vector<int16_t>
+read_pcm (const std::string &path)
+{
+  std::ifstream f (path, std::ios::binary);
+  std::vector<char> bytes ((std::istreambuf_iterator<char> (f)),
+      std::istreambuf_iterator<char> ());
+  std::vector<int16_t> s (bytes.size () / 2);
+  for (size_t i = 0; i < s.size (); i++)
+    s[i] = (int16_t) (uint16_t) ((uint8_t) bytes[2 * i] |
+        ((uint8_t) bytes[2 * i + 1] << 8));
+  return s;
+}
+
+JsonNode *
+parse_json_file (const std::string &path)
+{
+  g_autoptr (JsonParser) p = json_parser_new ();
+  if (!json_parser_load_from_file (p, path.c_str (), nullptr))
+    return nullptr;
+  return json_node_copy (json_parser_get_root (p));
+}
+
+/* zoomrtms-sim serve as a subprocess, one stream. */
+class Sim
+{
+public:
+  ~Sim () { stop (); if (!dir.empty ()) fs::remove_all (dir); }
+
+  /* Starts the sim with @extra options; returns false (with a message in
+   * @why) if it did not get ready within 10 s. */
+  bool
+  start (const std::vector<std::string> &extra, std::string *why)
+  {
+    char tmpl[] = "/tmp/zoomrtms-element-XXXXXX";
+    dir = g_mkdtemp (tmpl);
+    ready = dir + "/ready.json";
+    dump = dir + "/dump";
+    std::vector<std::string> args = { sim_path (), "serve", "--port", "0",
+      "--ready-file", ready, "--dump-dir", dump, "--client-id", kClientId,
+      "--client-secret", kClientSecret };
+    args.insert (args.end (), extra.begin (), extra.end ());
+    std::vector<char *> argv;
+    for (auto &a : args)
+      argv.push_back ((char *) a.c_str ());
+    argv.push_back (nullptr);
+    g_autoptr (GError) err = nullptr;
+    std::string log = dir + "/sim.log";
+    if (!g_spawn_async (dir.c_str (), argv.data (), nullptr,
+            (GSpawnFlags) (G_SPAWN_DO_NOT_REAP_CHILD |
+                G_SPAWN_STDOUT_TO_DEV_NULL), nullptr, nullptr, &pid, &err)) {
+      *why = err->message;
+      return false;
+    }
+    for (int i = 0; i < 200 && !fs::exists (ready); i++)
+      g_usleep (50000);
+    g_usleep (50000);           /* let the writer finish the file */
+    JsonNode *root = parse_json_file (ready);
+    if (!root) {
+      *why = "no ready file from zoomrtms-sim";
+      return false;
+    }
+    JsonObject *o = json_node_get_object (root);
+    JsonArray *streams = json_object_get_array_member (o, "streams");
+    JsonObject *s = json_array_get_object_element (streams, 0);
+    server_urls = json_object_get_string_member (s, "server_urls");
+    stream_id = json_object_get_string_member (s, "rtms_stream_id");
+    id_key = json_object_get_string_member (s, "id_key");
+    id_value = json_object_get_string_member (s, id_key.c_str ());
+    json_node_unref (root);
+    return true;
+  }
+
+  /* Waits up to @ms for the sim to exit by itself (every stream ended). */
+  bool
+  wait_exit (int ms)
+  {
+    if (!pid)
+      return true;
+    for (int i = 0; i < ms / 20; i++) {
+      int status;
+      if (waitpid (pid, &status, WNOHANG) == pid) {
+        g_spawn_close_pid (pid);
+        pid = 0;
+        return true;
+      }
+      g_usleep (20000);
+    }
+    return false;
+  }
+
+  void
+  stop ()
+  {
+    if (!pid)
+      return;
+    kill (pid, SIGTERM);
+    if (!wait_exit (3000)) {
+      kill (pid, SIGKILL);
+      waitpid (pid, nullptr, 0);
+      g_spawn_close_pid (pid);
+      pid = 0;
+    }
+  }
+
+  std::string stream_dir () const { return dump + "/" + stream_id + "/"; }
+
+  /* sent.json, written by the sim when the stream ended. */
+  JsonNode *
+  sent ()
+  {
+    return parse_json_file (stream_dir () + "sent.json");
+  }
+
+  /* Sets the identity properties of a zoomrtmssrc. */
+  void
+  configure (GstElement *src, const char *secret = kClientSecret) const
+  {
+    std::string prop = id_key == "engagement_id" ? "engagement-id" :
+        "meeting-uuid";
+    g_object_set (src, "server-urls", server_urls.c_str (),
+        prop.c_str (), id_value.c_str (), "rtms-stream-id",
+        stream_id.c_str (), "client-id", kClientId, "client-secret", secret,
+        nullptr);
+  }
+
+  GPid pid = 0;
+  std::string dir, ready, dump;
+  std::string server_urls, stream_id, id_key, id_value;
+};
+
+/* Everything a harness capture produced. */
+struct Capture {
+  std::vector<int16_t> samples;  /* interleaved */
+  std::vector<GstBuffer *> buffers;
+  GstCaps *caps = nullptr;
+  bool eos = false;
+  ~Capture ()
+  {
+    for (auto b : buffers)
+      gst_buffer_unref (b);
+    if (caps)
+      gst_caps_unref (caps);
+  }
+};
+
+/* Pulls every buffer until EOS (60 s harness timeout per pull). */
+void
+capture_until_eos (GstHarness *h, Capture *c)
+{
+  for (;;) {
+    GstBuffer *buf = nullptr;
+    if (!gst_harness_pull_until_eos (h, &buf))
+      break;                    /* timeout */
+    if (!buf) {
+      c->eos = true;
+      break;
+    }
+    GstMapInfo map;
+    gst_buffer_map (buf, &map, GST_MAP_READ);
+    size_t n = map.size / 2;
+    for (size_t i = 0; i < n; i++)
+      c->samples.push_back ((int16_t) (uint16_t) (map.data[2 * i] |
+              (map.data[2 * i + 1] << 8)));
+    gst_buffer_unmap (buf, &map);
+    c->buffers.push_back (buf);
+  }
+  c->caps = gst_pad_get_current_caps (h->sinkpad);
+}
+
+GstHarness *
+new_harness (const Sim &sim, const char *layout, GstBus **bus,
+    const char *secret = kClientSecret)
+{
+  GstHarness *h = gst_harness_new ("zoomrtmssrc");
+  sim.configure (h->element, secret);
+  if (layout)
+    gst_util_set_object_arg (G_OBJECT (h->element), "layout", layout);
+  *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, *bus);
+  return h;
+}
+
+/* Pops element messages named @name from @bus. */
+std::vector<GstStructure *>
+element_messages (GstBus *bus, const char *name, GstMessage **error = nullptr)
+{
+  std::vector<GstStructure *> v;
+  GstMessage *m;
+  while ((m = gst_bus_pop (bus))) {
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT &&
+        gst_message_has_name (m, name))
+      v.push_back (gst_structure_copy (gst_message_get_structure (m)));
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR && error && !*error)
+      *error = gst_message_ref (m);
+    gst_message_unref (m);
+  }
+  return v;
+}
+
+guint64
+stats_field (GstElement *src, const char *field)
+{
+  GstStructure *s = nullptr;
+  g_object_get (src, "stats", &s, nullptr);
+  guint64 v = 0;
+  if (s)
+    gst_structure_get_uint64 (s, field, &v);
+  gst_structure_free (s);
+  return v;
+}
+
+/* Per-channel stats of @key from the stats property. */
+guint64
+channel_stat (GstElement *src, const std::string &key, const char *field)
+{
+  GstStructure *s = nullptr;
+  g_object_get (src, "stats", &s, nullptr);
+  guint64 v = G_MAXUINT64;
+  const GValue *arr = gst_structure_get_value (s, "channel-stats");
+  for (guint i = 0; arr && i < gst_value_array_get_size (arr); i++) {
+    const GstStructure *cs = gst_value_get_structure (
+        gst_value_array_get_value (arr, i));
+    if (key == gst_structure_get_string (cs, "channel"))
+      gst_structure_get_uint64 (cs, field, &v);
+  }
+  gst_structure_free (s);
+  return v;
+}
+
+gint64
+json_int (JsonNode *root, const char *member)
+{
+  return json_object_get_int_member (json_node_get_object (root), member);
+}
+
+/* channels[i] of sent.json with the given role */
+JsonObject *
+sent_channel (JsonNode *root, const char *role)
+{
+  JsonArray *a = json_object_get_array_member (json_node_get_object (root),
+      "channels");
+  for (guint i = 0; i < json_array_get_length (a); i++) {
+    JsonObject *o = json_array_get_object_element (a, i);
+    if (g_strcmp0 (json_object_get_string_member (o, "role"), role) == 0)
+      return o;
+  }
+  return nullptr;
+}
+
+std::string
+run_command (const std::string &cmd, int *status)
+{
+  gchar *out = nullptr;
+  gint st = -1;
+  g_autoptr (GError) err = nullptr;
+  if (!g_spawn_command_line_sync (cmd.c_str (), &out, nullptr, &st, &err)) {
+    *status = -1;
+    return err->message;
+  }
+  *status = st;
+  std::string s = out ? out : "";
+  g_free (out);
+  return s;
+}
+
+class ZoomRtmsSrc : public ::testing::Test
+{
+protected:
+  static void
+  SetUpTestSuite ()
+  {
+    gst_init (nullptr, nullptr);
+    g_log_set_always_fatal ((GLogLevelFlags) (G_LOG_LEVEL_CRITICAL |
+            G_LOG_LEVEL_ERROR));
+  }
+
+  void
+  SetUp () override
+  {
+    if (!fs::exists (sim_path ()))
+      GTEST_SKIP () << "zoomrtms-sim not built at " << sim_path ();
+  }
+
+  /* Runs a stereo or mix capture against a sim started with @extra. */
+  void
+  capture (Sim &sim, const std::vector<std::string> &extra,
+      const char *layout, Capture *c, GstHarness **h_out, GstBus **bus_out)
+  {
+    std::string why;
+    ASSERT_TRUE (sim.start (extra, &why)) << why;
+    GstBus *bus;
+    GstHarness *h = new_harness (sim, layout, &bus);
+    gst_harness_play (h);
+    capture_until_eos (h, c);
+    *h_out = h;
+    *bus_out = bus;
+  }
+};
+
+} // namespace
+
+/* ---------------------------------------------------------- no server */
+
+TEST (ZoomRtmsSrcNoServer, MissingSettingsFailsStart)
+{
+  gst_init (nullptr, nullptr);
+  GstElement *src = gst_element_factory_make ("zoomrtmssrc", nullptr);
+  ASSERT_NE (src, nullptr) << "plugin not found (GST_PLUGIN_PATH_1_0)";
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (src, bus);
+  /* no server-urls, no ids */
+  EXPECT_EQ (gst_element_set_state (src, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  ASSERT_NE (m, nullptr);
+  g_autoptr (GError) err = nullptr;
+  gst_message_parse_error (m, &err, nullptr);
+  EXPECT_TRUE (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS)) << err->message;
+  gst_message_unref (m);
+  gst_element_set_state (src, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (src);
+}
+
+TEST (ZoomRtmsSrcNoServer, PropertiesAndLatency)
+{
+  gst_init (nullptr, nullptr);
+  GstHarness *h = gst_harness_new ("zoomrtmssrc");
+  guint send_rate = 0, rate = 0, gap = 0;
+  gboolean live = FALSE;
+  g_object_get (h->element, "send-rate", &send_rate, "rate", &rate,
+      "max-gap-fill", &gap, nullptr);
+  EXPECT_EQ (send_rate, 20u);
+  EXPECT_EQ (rate, 16000u);
+  EXPECT_EQ (gap, 60000u);
+  /* client-secret is write-only */
+  GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS
+      (h->element), "client-secret");
+  ASSERT_NE (ps, nullptr);
+  EXPECT_FALSE (ps->flags & G_PARAM_READABLE);
+  g_object_set (h->element, "send-rate", 40, nullptr);
+  GstQuery *q = gst_query_new_latency ();
+  ASSERT_TRUE (gst_element_query (h->element, q));
+  GstClockTime min, max;
+  gst_query_parse_latency (q, &live, &min, &max);
+  EXPECT_TRUE (live);
+  EXPECT_EQ (min, 40 * GST_MSECOND);
+  EXPECT_EQ (max, 400 * GST_MSECOND);
+  gst_query_unref (q);
+  gst_harness_teardown (h);
+}
+
+/* ------------------------------------------------------------ L16 */
+
+/* layout=stereo: caps, timestamps, and left/right equal sample for sample
+ * the customer/agent PCM the sim sent; EOS on remote stop. */
+TEST_F (ZoomRtmsSrc, StereoEqualsInterleaveOfSentChannels)
+{
+  Sim sim;
+  Capture c;
+  GstHarness *h;
+  GstBus *bus;
+  capture (sim, { "--speed", "0" }, "stereo", &c, &h, &bus);
+  ASSERT_TRUE (c.eos) << "no EOS after the remote stop";
+  ASSERT_NE (c.caps, nullptr);
+  GstAudioInfo info;
+  ASSERT_TRUE (gst_audio_info_from_caps (&info, c.caps));
+  EXPECT_EQ (GST_AUDIO_INFO_FORMAT (&info), GST_AUDIO_FORMAT_S16LE);
+  EXPECT_EQ (GST_AUDIO_INFO_RATE (&info), 16000);
+  EXPECT_EQ (GST_AUDIO_INFO_CHANNELS (&info), 2);
+
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_GT (cust.size (), 16000u);
+  ASSERT_EQ (cust.size (), agent.size ());
+  ASSERT_EQ (c.samples.size (), 2 * cust.size ());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < cust.size (); i++) {
+    mismatches += c.samples[2 * i] != cust[i];
+    mismatches += c.samples[2 * i + 1] != agent[i];
+  }
+  EXPECT_EQ (mismatches, 0u) << "of " << 2 * cust.size () << " samples";
+
+  /* timestamps from the sample counter, anchored at running time 0 */
+  guint64 offset = 0;
+  for (size_t i = 0; i < c.buffers.size (); i++) {
+    GstBuffer *b = c.buffers[i];
+    ASSERT_EQ (GST_BUFFER_OFFSET (b), offset) << "buffer " << i;
+    guint64 frames = gst_buffer_get_size (b) / 4;
+    EXPECT_EQ (frames, 320u);
+    EXPECT_EQ (GST_BUFFER_OFFSET_END (b), offset + frames);
+    EXPECT_EQ (GST_BUFFER_PTS (b),
+        gst_util_uint64_scale_int (offset, GST_SECOND, 16000));
+    EXPECT_EQ (GST_BUFFER_DURATION (b), 20 * GST_MSECOND);
+    EXPECT_EQ (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT), i == 0);
+    EXPECT_FALSE (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_GAP));
+    offset += frames;
+  }
+
+  JsonNode *sent = nullptr;
+  ASSERT_TRUE (sim.wait_exit (10000));
+  sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  guint64 frames_sent = 0;
+  for (const char *role : { "customer", "agent" })
+    frames_sent += json_object_get_int_member (sent_channel (sent, role),
+        "frames_sent");
+  EXPECT_EQ (stats_field (h->element, "frames-received"), frames_sent);
+  EXPECT_EQ (stats_field (h->element, "frames-duplicated"), 0u);
+  EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
+  EXPECT_EQ (stats_field (h->element, "samples-out"), cust.size ());
+  json_node_unref (sent);
+
+  /* the remote stop was announced on the bus */
+  auto states = element_messages (bus, "zoomrtms/stream-state");
+  bool terminated = false;
+  for (auto s : states) {
+    gint st = -1;
+    gst_structure_get_int (s, "state", &st);
+    terminated |= st == 4;
+    gst_structure_free (s);
+  }
+  EXPECT_TRUE (terminated);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* layout=mix: the saturated sum of both channels. */
+TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
+{
+  Sim sim;
+  Capture c;
+  GstHarness *h;
+  GstBus *bus;
+  capture (sim, { "--speed", "0" }, "mix", &c, &h, &bus);
+  ASSERT_TRUE (c.eos);
+  GstAudioInfo info;
+  ASSERT_TRUE (gst_audio_info_from_caps (&info, c.caps));
+  EXPECT_EQ (GST_AUDIO_INFO_CHANNELS (&info), 1);
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_EQ (c.samples.size (), cust.size ());
+  size_t mismatches = 0, both = 0;
+  for (size_t i = 0; i < cust.size (); i++) {
+    int sum = std::clamp ((int) cust[i] + agent[i], -32768, 32767);
+    mismatches += c.samples[i] != sum;
+    both += cust[i] != 0 && agent[i] != 0;
+  }
+  EXPECT_EQ (mismatches, 0u) << "of " << cust.size () << " samples";
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* --mute customer:2000-3000: exactly one second of silence inserted in the
+ * left channel, nothing else changes. */
+TEST_F (ZoomRtmsSrc, MuteWindowIsExactSilenceInThatChannelOnly)
+{
+  Sim sim;
+  Capture c;
+  GstHarness *h;
+  GstBus *bus;
+  capture (sim, { "--speed", "0", "--mute", "customer:2000-3000" },
+      "stereo", &c, &h, &bus);
+  ASSERT_TRUE (c.eos);
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_EQ (c.samples.size (), 2 * agent.size ());
+  size_t left_bad = 0, right_bad = 0, zeros_in_window = 0;
+  for (size_t i = 0; i < agent.size (); i++) {
+    bool muted = i >= 32000 && i < 48000;
+    if (muted)
+      zeros_in_window += c.samples[2 * i] == 0;
+    else
+      left_bad += c.samples[2 * i] != cust[i];
+    right_bad += c.samples[2 * i + 1] != agent[i];
+  }
+  EXPECT_EQ (zeros_in_window, 16000u);
+  EXPECT_EQ (left_bad, 0u);
+  EXPECT_EQ (right_bad, 0u);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  JsonObject *cu = sent_channel (sent, "customer");
+  JsonObject *ag = sent_channel (sent, "agent");
+  EXPECT_EQ (json_object_get_int_member (cu, "packets_muted"), 50);
+  /* the gap was counted as inserted silence on that channel only */
+  EXPECT_EQ (channel_stat (h->element,
+          json_object_get_string_member (cu, "channel_id"),
+          "silence-samples"), 16000u);
+  EXPECT_EQ (channel_stat (h->element,
+          json_object_get_string_member (ag, "channel_id"),
+          "silence-samples"), 0u);
+  json_node_unref (sent);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* --duplicate-every 5: output unchanged, every duplicate counted. */
+TEST_F (ZoomRtmsSrc, DuplicatesDroppedAndCounted)
+{
+  Sim sim;
+  Capture c;
+  GstHarness *h;
+  GstBus *bus;
+  capture (sim, { "--speed", "0", "--duplicate-every", "5" }, "stereo", &c,
+      &h, &bus);
+  ASSERT_TRUE (c.eos);
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_EQ (c.samples.size (), 2 * cust.size ());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < cust.size (); i++) {
+    mismatches += c.samples[2 * i] != cust[i];
+    mismatches += c.samples[2 * i + 1] != agent[i];
+  }
+  EXPECT_EQ (mismatches, 0u);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  gint64 dups = 0;
+  for (const char *role : { "customer", "agent" })
+    dups += json_object_get_int_member (sent_channel (sent, role),
+        "packets_duplicated");
+  EXPECT_GT (dups, 0);
+  EXPECT_EQ (stats_field (h->element, "frames-duplicated"), (guint64) dups);
+  EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
+  json_node_unref (sent);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* An application EOS while create() waits for the next packet finishes the
+ * stream, and the element asks the server to close it (STREAM_CLOSE_REQ →
+ * stop reason 20 RECEIVER_REQUEST_CLOSE). */
+TEST_F (ZoomRtmsSrc, ApplicationEosWhileBlocked)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "600" }, &why))
+      << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  GstBuffer *first = gst_harness_pull (h);
+  ASSERT_NE (first, nullptr);
+  gst_buffer_unref (first);
+  ASSERT_TRUE (gst_element_send_event (h->element, gst_event_new_eos ()));
+  bool eos = false;
+  for (;;) {
+    GstBuffer *b = nullptr;
+    if (!gst_harness_pull_until_eos (h, &b))
+      break;
+    if (!b) {
+      eos = true;
+      break;
+    }
+    gst_buffer_unref (b);
+  }
+  EXPECT_TRUE (eos);
+  gst_harness_teardown (h);       /* stop(): STREAM_CLOSE_REQ */
+  gst_object_unref (bus);
+  ASSERT_TRUE (sim.wait_exit (10000)) << "sim did not see the stream end";
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "stop_reason"), 20);
+  json_node_unref (sent);
+}
+
+/* A wrong client secret: ERROR RESOURCE/NOT_AUTHORIZED with the RTMS status
+ * code, stop reason and stream id in the details. */
+TEST_F (ZoomRtmsSrc, BadSecretGivesErrorWithDetails)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "0" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus, "not-the-secret");
+  gst_harness_play (h);
+  Capture c;
+  capture_until_eos (h, &c);
+  EXPECT_TRUE (c.samples.empty ());
+  GstMessage *err_msg = nullptr;
+  element_messages (bus, "none", &err_msg);
+  ASSERT_NE (err_msg, nullptr);
+  g_autoptr (GError) err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error (err_msg, &err, &dbg);
+  EXPECT_TRUE (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_AUTHORIZED)) << err->message;
+  EXPECT_EQ (std::string (err->message).find ("not-the-secret"),
+      std::string::npos);
+  EXPECT_EQ (std::string (dbg ? dbg : "").find ("not-the-secret"),
+      std::string::npos);
+  g_free (dbg);
+  const GstStructure *details = nullptr;
+  gst_message_parse_error_details (err_msg, &details);
+  ASSERT_NE (details, nullptr);
+  gint status = -1, reason = 0;
+  EXPECT_TRUE (gst_structure_get_int (details, "rtms-status-code", &status));
+  EXPECT_GT (status, 0);
+  EXPECT_TRUE (gst_structure_get_int (details, "rtms-stop-reason", &reason));
+  EXPECT_STREQ (gst_structure_get_string (details, "rtms-stream-id"),
+      sim.stream_id.c_str ());
+  gst_message_unref (err_msg);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* ------------------------------------------------------------ Opus */
+
+/* codec=opus, meeting mixed audio: audio/x-opus passthrough; oggmux makes a
+ * file that opusinfo accepts and oggdemux ! opusdec decodes to the call's
+ * length. */
+TEST_F (ZoomRtmsSrc, OpusPassthroughToOgg)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "0", "--codec", "opus", "--product",
+              "meeting", "--data-opt", "mixed" }, &why)) << why;
+  std::string ogg = sim.dir + "/call.ogg";
+  g_autoptr (GError) err = nullptr;
+  std::string desc = "zoomrtmssrc name=src codec=opus ! oggmux ! "
+      "filesink location=" + ogg;
+  GstElement *pipe = gst_parse_launch_full (desc.c_str (), nullptr,
+      GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  ASSERT_NE (pipe, nullptr) << err->message;
+  GstElement *src = gst_bin_get_by_name (GST_BIN (pipe), "src");
+  sim.configure (src);
+  GstPad *pad = gst_element_get_static_pad (src, "src");
+  GstCaps *caps = nullptr;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      [] (GstPad *, GstPadProbeInfo *pi, gpointer data) {
+        GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (pi);
+        if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS) {
+          GstCaps *c;
+          gst_event_parse_caps (ev, &c);
+          gst_caps_replace ((GstCaps **) data, c);
+        }
+        return GST_PAD_PROBE_OK;
+      }, &caps, nullptr);
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  GstBus *bus = gst_element_get_bus (pipe);
+  GstMessage *m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+      (GstMessageType) (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  ASSERT_NE (m, nullptr);
+  EXPECT_EQ (GST_MESSAGE_TYPE (m), GST_MESSAGE_EOS);
+  gst_message_unref (m);
+  GstStructure *stats = nullptr;
+  g_object_get (src, "stats", &stats, nullptr);
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  ASSERT_NE (caps, nullptr);
+  GstStructure *cs = gst_caps_get_structure (caps, 0);
+  EXPECT_TRUE (gst_structure_has_name (cs, "audio/x-opus"));
+  gint ch = 0;
+  EXPECT_TRUE (gst_structure_get_int (cs, "channels", &ch));
+  EXPECT_EQ (ch, 1);
+  gst_caps_unref (caps);
+  guint64 received = 0, dropped = 0;
+  gst_structure_get_uint64 (stats, "frames-received", &received);
+  gst_structure_get_uint64 (stats, "frames-dropped", &dropped);
+  gst_structure_free (stats);
+  gst_object_unref (pad);
+  gst_object_unref (src);
+  gst_object_unref (bus);
+  gst_object_unref (pipe);
+
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  gint64 frames = json_object_get_int_member (json_array_get_object_element
+      (json_object_get_array_member (json_node_get_object (sent),
+              "channels"), 0), "frames_sent");
+  json_node_unref (sent);
+  EXPECT_GT (frames, 100);
+  EXPECT_EQ (received - dropped, (guint64) frames);
+
+  int status;
+  std::string info = run_command ("opusinfo " + ogg, &status);
+  EXPECT_EQ (status, 0) << info;
+  EXPECT_EQ (info.find ("WARNING"), std::string::npos) << info;
+  EXPECT_NE (info.find ("Channels: 1"), std::string::npos) << info;
+
+  /* decode it again: as many 48 kHz samples as packets × 20 ms */
+  std::string dec = "filesrc location=" + ogg +
+      " ! oggdemux ! opusdec ! fakesink name=sink sync=false";
+  GstElement *p2 = gst_parse_launch (dec.c_str (), nullptr);
+  ASSERT_NE (p2, nullptr);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (p2), "sink");
+  GstPad *sp = gst_element_get_static_pad (sink, "sink");
+  guint64 decoded = 0;
+  gst_pad_add_probe (sp, GST_PAD_PROBE_TYPE_BUFFER,
+      [] (GstPad *, GstPadProbeInfo *pi, gpointer data) {
+        *(guint64 *) data += gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER
+            (pi)) / 2;
+        return GST_PAD_PROBE_OK;
+      }, &decoded, nullptr);
+  gst_element_set_state (p2, GST_STATE_PLAYING);
+  GstBus *b2 = gst_element_get_bus (p2);
+  m = gst_bus_timed_pop_filtered (b2, 60 * GST_SECOND,
+      (GstMessageType) (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  ASSERT_NE (m, nullptr);
+  EXPECT_EQ (GST_MESSAGE_TYPE (m), GST_MESSAGE_EOS);
+  gst_message_unref (m);
+  gst_element_set_state (p2, GST_STATE_NULL);
+  /* 20 ms = 960 samples per packet; the decoder may trim the pre-skip */
+  EXPECT_LE (decoded, (guint64) frames * 960);
+  EXPECT_GE (decoded, (guint64) frames * 960 - 312);
+  gst_object_unref (sp);
+  gst_object_unref (sink);
+  gst_object_unref (b2);
+  gst_object_unref (p2);
+}
+
+/* ------------------------------------------------------ gst-launch */
+
+/* The README's one-off line, as a real gst-launch-1.0 -e subprocess with the
+ * credentials in the environment; soxi reads the WAV. */
+TEST_F (ZoomRtmsSrc, GstLaunchOneOffCaptureToWav)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "4" }, &why)) << why;
+  std::string wav = sim.dir + "/call.wav";
+  std::string id_prop = sim.id_key == "engagement_id" ? "engagement-id" :
+      "meeting-uuid";
+  g_setenv ("ZOOM_APP_CLIENT_ID", kClientId, TRUE);
+  g_setenv ("ZOOM_APP_CLIENT_SECRET", kClientSecret, TRUE);
+  std::string cmd = "timeout 120 gst-launch-1.0 -e zoomrtmssrc server-urls=" +
+      sim.server_urls + " " + id_prop + "=" + sim.id_value +
+      " rtms-stream-id=" + sim.stream_id +
+      " layout=stereo ! wavenc ! filesink location=" + wav;
+  int status;
+  std::string out = run_command (cmd, &status);
+  g_unsetenv ("ZOOM_APP_CLIENT_ID");
+  g_unsetenv ("ZOOM_APP_CLIENT_SECRET");
+  ASSERT_EQ (status, 0) << out;
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  double expect_s = cust.size () / 16000.0;
+  std::string d = run_command ("soxi -D " + wav, &status);
+  ASSERT_EQ (status, 0) << d;
+  EXPECT_NEAR (g_ascii_strtod (d.c_str (), nullptr), expect_s, 0.0005);
+  std::string r = run_command ("soxi -r " + wav, &status);
+  EXPECT_EQ (std::stoi (r), 16000);
+  std::string ch = run_command ("soxi -c " + wav, &status);
+  EXPECT_EQ (std::stoi (ch), 2);
+  /* and the samples are the ones sent */
+  std::ifstream f (wav, std::ios::binary);
+  std::vector<char> bytes ((std::istreambuf_iterator<char> (f)),
+      std::istreambuf_iterator<char> ());
+  ASSERT_EQ (bytes.size (), 44 + cust.size () * 4);
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  size_t mismatches = 0;
+  for (size_t i = 0; i < cust.size (); i++) {
+    auto at = [&] (size_t k) {
+      return (int16_t) (uint16_t) ((uint8_t) bytes[44 + 2 * k] |
+          ((uint8_t) bytes[44 + 2 * k + 1] << 8));
+    };
+    mismatches += at (2 * i) != cust[i];
+    mismatches += at (2 * i + 1) != agent[i];
+  }
+  EXPECT_EQ (mismatches, 0u);
+}
