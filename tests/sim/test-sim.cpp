@@ -522,3 +522,345 @@ TEST (Sim, MisspelledParticipantInfo)
   }
   EXPECT_TRUE (seen);
 }
+
+/* ---- webhooks: run, validate, webhook --------------------------------- */
+
+namespace {
+
+const char kSecretToken[] = "test_secret_token";
+
+/* A webhook endpoint in the test process (the daemon's role). */
+class Receiver {
+ public:
+  struct Request {
+    std::string body, timestamp, signature;
+  };
+  Receiver ()
+  {
+    server_ = soup_server_new (nullptr, nullptr);
+    soup_server_add_handler (server_, "/webhook", on_request, this, nullptr);
+    g_autoptr (GError) err = nullptr;
+    EXPECT_TRUE (soup_server_listen_local (server_, 0,
+            SOUP_SERVER_LISTEN_IPV4_ONLY, &err));
+    GSList *uris = soup_server_get_uris (server_);
+    port_ = g_uri_get_port ((GUri *) uris->data);
+    g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  }
+  ~Receiver ()
+  {
+    soup_server_disconnect (server_);
+    g_object_unref (server_);
+  }
+  std::string url () const
+  {
+    return "http://127.0.0.1:" + std::to_string (port_) + "/webhook";
+  }
+  /* url_validation answers: correct, or with a wrong encryptedToken */
+  bool wrong_token = false;
+  std::vector<Request> requests;
+
+  static std::string sign (const std::string &ts, const std::string &body)
+  {
+    std::string msg = "v0:" + ts + ":" + body;
+    g_autofree char *hex = g_compute_hmac_for_string (G_CHECKSUM_SHA256,
+        (const guchar *) kSecretToken, strlen (kSecretToken), msg.c_str (),
+        (gssize) msg.size ());
+    return std::string ("v0=") + hex;
+  }
+
+ private:
+  static void on_request (SoupServer *, SoupServerMessage *msg, const char *,
+      GHashTable *, gpointer data)
+  {
+    auto *self = static_cast<Receiver *> (data);
+    SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+    SoupMessageBody *b = soup_server_message_get_request_body (msg);
+    Request r;
+    r.body.assign (b->data ? b->data : "", b->length);
+    const char *ts = soup_message_headers_get_one (h, "x-zm-request-timestamp");
+    const char *sig = soup_message_headers_get_one (h, "x-zm-signature");
+    r.timestamp = ts ? ts : "";
+    r.signature = sig ? sig : "";
+    EXPECT_STREQ (soup_message_headers_get_content_type (h, nullptr),
+        "application/json");
+    self->requests.push_back (r);
+    JsonDoc d (r.body);
+    std::string reply = "{\"received\":true}";
+    if (d.str ("event") == "endpoint.url_validation") {
+      std::string plain = obj_str (d.object ("payload"), "plainToken");
+      g_autofree char *hex = g_compute_hmac_for_string (G_CHECKSUM_SHA256,
+          (const guchar *) kSecretToken, strlen (kSecretToken),
+          plain.c_str (), -1);
+      std::string enc = hex;
+      if (self->wrong_token)
+        enc[0] = enc[0] == '0' ? '1' : '0';
+      reply = "{\"plainToken\":\"" + plain + "\",\"encryptedToken\":\"" + enc +
+          "\"}";
+    }
+    soup_server_message_set_status (msg, 200, nullptr);
+    soup_server_message_set_response (msg, "application/json",
+        SOUP_MEMORY_COPY, reply.c_str (), reply.size ());
+  }
+  SoupServer *server_ = nullptr;
+  int port_ = 0;
+};
+
+std::vector<std::string>
+cmd_args (const char *cmd, const Receiver &rx, std::vector<std::string> extra)
+{
+  std::vector<std::string> a = { cmd, "--webhook-url", rx.url (),
+      "--secret-token", kSecretToken, "--client-id", kClientId,
+      "--client-secret", kClientSecret, "--port", "0" };
+  a.insert (a.end (), extra.begin (), extra.end ());
+  return a;
+}
+
+} // namespace
+
+TEST (SimWebhook, RunStartedStreamStopped)
+{
+  Receiver rx;
+  Sim sim (cmd_args ("run", rx, { "--speed", "0", "--duration", "2" }));
+  ASSERT_TRUE (spin_until ([&] { return rx.requests.size () >= 1; }, 10000));
+  Receiver::Request started = rx.requests[0];
+  EXPECT_EQ (started.signature, Receiver::sign (started.timestamp,
+          started.body));
+  gint64 ts = g_ascii_strtoll (started.timestamp.c_str (), nullptr, 10);
+  EXPECT_LE (ABS (g_get_real_time () / G_USEC_PER_SEC - ts), 5);
+  JsonDoc d (started.body);
+  EXPECT_EQ (d.str ("event"), "contact_center.voice_rtms_started");
+  EXPECT_GT (d.integer ("event_ts"), 1000000000000);
+  JsonObject *p = d.object ("payload");
+  Ids ids{ "engagement_id", obj_str (p, "engagement_id"),
+      obj_str (p, "rtms_stream_id") };
+  std::string url = obj_str (p, "server_urls");
+  ASSERT_FALSE (ids.id.empty ());
+  ASSERT_EQ (url, sim.signaling_url ());
+
+  Ws sig (url);
+  std::string all = signaling_handshake (sig, ids);
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  ASSERT_FALSE (media.next_of (4).empty ());
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (20000));
+  ASSERT_TRUE (spin_until ([&] { return rx.requests.size () >= 2; }, 10000));
+  Receiver::Request stopped = rx.requests[1];
+  EXPECT_EQ (stopped.signature, Receiver::sign (stopped.timestamp,
+          stopped.body));
+  JsonDoc s (stopped.body);
+  EXPECT_EQ (s.str ("event"), "contact_center.voice_rtms_stopped");
+  JsonObject *sp = s.object ("payload");
+  EXPECT_EQ (obj_str (sp, "engagement_id"), ids.id);
+  EXPECT_EQ (obj_str (sp, "rtms_stream_id"), ids.sid);
+  EXPECT_EQ (obj_int (sp, "stop_reason"), 21);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+}
+
+TEST (SimWebhook, RunFailsWhenNoClientConnects)
+{
+  Receiver rx;
+  Sim sim (cmd_args ("run", rx, { "--connect-timeout", "1" }));
+  EXPECT_EQ (sim.wait_exit (10000), 1);
+  ASSERT_GE (rx.requests.size (), 1u);
+}
+
+TEST (SimWebhook, ValidateChecksAnswer)
+{
+  {
+    Receiver rx;
+    Sim sim (cmd_args ("validate", rx, {}), false);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+    ASSERT_EQ (rx.requests.size (), 1u);
+    EXPECT_EQ (rx.requests[0].signature, Receiver::sign (
+            rx.requests[0].timestamp, rx.requests[0].body));
+  }
+  {
+    Receiver rx;
+    rx.wrong_token = true;
+    Sim sim (cmd_args ("validate", rx, {}), false);
+    EXPECT_EQ (sim.wait_exit (10000), 1);
+  }
+}
+
+TEST (SimWebhook, FaultFlags)
+{
+  Receiver rx;
+  {
+    Sim sim (cmd_args ("webhook", rx, { "--event", "stopped",
+            "--engagement-id", "E1", "--rtms-stream-id", "S1",
+            "--stop-reason", "22", "--duplicate" }), false);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+  }
+  ASSERT_EQ (rx.requests.size (), 2u);
+  EXPECT_EQ (rx.requests[0].body, rx.requests[1].body);
+  EXPECT_EQ (rx.requests[0].body,
+      "{\"event\":\"contact_center.voice_rtms_stopped\",\"event_ts\":" +
+      std::to_string (JsonDoc (rx.requests[0].body).integer ("event_ts")) +
+      ",\"payload\":{\"engagement_id\":\"E1\",\"rtms_stream_id\":\"S1\","
+      "\"stop_reason\":22}}");
+  EXPECT_EQ (rx.requests[1].signature, Receiver::sign (
+          rx.requests[1].timestamp, rx.requests[1].body));
+  rx.requests.clear ();
+  {
+    Sim sim (cmd_args ("webhook", rx, { "--event", "started",
+            "--bad-signature" }), false);
+    EXPECT_EQ (sim.wait_exit (10000), 0); /* our receiver answers 200 */
+  }
+  ASSERT_EQ (rx.requests.size (), 1u);
+  EXPECT_NE (rx.requests[0].signature, Receiver::sign (
+          rx.requests[0].timestamp, rx.requests[0].body));
+  EXPECT_EQ (rx.requests[0].signature.rfind ("v0=", 0), 0u);
+  rx.requests.clear ();
+  {
+    Sim sim (cmd_args ("webhook", rx, { "--event", "started", "--stale" }),
+        false);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+  }
+  ASSERT_EQ (rx.requests.size (), 1u);
+  gint64 ts = g_ascii_strtoll (rx.requests[0].timestamp.c_str (), nullptr, 10);
+  EXPECT_NEAR ((double) (g_get_real_time () / G_USEC_PER_SEC - ts), 600, 5);
+  EXPECT_EQ (rx.requests[0].signature, Receiver::sign (
+          rx.requests[0].timestamp, rx.requests[0].body));
+}
+
+/* ---- TLS, meeting, Opus --------------------------------------------- */
+
+TEST (Sim, TlsWithGeneratedCertificate)
+{
+  char *tmp = g_dir_make_tmp ("zoomrtms-ca-XXXXXX", nullptr);
+  std::string ca = std::string (tmp) + "/ca.pem";
+  {
+    Sim sim (base_args ({ "--tls", "--ca-out", ca }));
+    ASSERT_EQ (sim.signaling_url ().rfind ("wss://", 0), 0u);
+    g_autoptr (GError) err = nullptr;
+    g_autoptr (GTlsDatabase) db = g_tls_file_database_new (ca.c_str (), &err);
+    ASSERT_TRUE (db) << (err ? err->message : "");
+    /* connect with certificate verification against the written CA */
+    g_autoptr (SoupSession) session = soup_session_new ();
+    soup_session_set_tls_database (session, db);
+    SoupMessage *msg = soup_message_new (SOUP_METHOD_GET,
+        sim.signaling_url ().c_str ());
+    SoupWebsocketConnection *conn = nullptr;
+    bool done = false;
+    struct Ctx {
+      SoupWebsocketConnection **conn;
+      bool *done;
+      std::string error;
+    } ctx{ &conn, &done, "" };
+    soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
+        G_PRIORITY_DEFAULT, nullptr, [](GObject *src, GAsyncResult *res,
+            gpointer d) {
+          auto *c = static_cast<Ctx *> (d);
+          GError *e = nullptr;
+          *c->conn = soup_session_websocket_connect_finish (SOUP_SESSION (src),
+              res, &e);
+          if (e) {
+            c->error = e->message;
+            g_error_free (e);
+          }
+          *c->done = true;
+        }, &ctx);
+    g_object_unref (msg);
+    ASSERT_TRUE (spin_until ([&] { return done; }, 10000));
+    ASSERT_TRUE (conn) << ctx.error;
+    Ids ids = ids_of (sim);
+    bool got = false;
+    g_signal_connect (conn, "message", G_CALLBACK (+[](SoupWebsocketConnection *,
+            gint, GBytes *b, gpointer d) {
+          gsize len = 0;
+          const char *p = (const char *) g_bytes_get_data (b, &len);
+          JsonDoc doc (std::string (p, len));
+          if (doc.integer ("msg_type") == 2 && doc.integer ("status_code") == 0)
+            *static_cast<bool *> (d) = true;
+        }), &got);
+    soup_websocket_connection_send_text (conn, msg1 (ids, signature (ids.id,
+                ids.sid)).c_str ());
+    EXPECT_TRUE (spin_until ([&] { return got; }, 5000));
+    g_signal_handlers_disconnect_by_data (conn, &got);
+    soup_websocket_connection_close (conn, 1000, nullptr);
+    g_object_unref (conn);
+  }
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp);
+  EXPECT_EQ (system (cmd), 0);
+  g_free (tmp);
+}
+
+TEST (Sim, MeetingMixedAndMulti)
+{
+  for (int data_opt : { 1, 2 }) {
+    Sim sim (base_args ({ "--product", "meeting", "--speed", "0",
+            "--duration", "1" }));
+    Ids ids = ids_of (sim);
+    ASSERT_EQ (ids.id_key, "meeting_uuid");
+    Ws sig (sim.signaling_url ());
+    std::string all = signaling_handshake (sig, ids);
+    Ws media (all);
+    media.send (msg3 (ids, 32, "{\"content_type\":2,\"sample_rate\":1,"
+            "\"channel\":1,\"codec\":1,\"data_opt\":" +
+            std::to_string (data_opt) + ",\"send_rate\":100}"));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    ASSERT_TRUE (media.wait_closed (10000));
+    std::map<gint64, int> per_user;
+    for (auto &m : media.queue ()) {
+      JsonDoc d (m);
+      if (d.integer ("msg_type") != 14)
+        continue;
+      JsonObject *c = d.object ("content");
+      per_user[obj_int (c, "user_id")]++;
+      EXPECT_EQ (b64decode (obj_str (c, "data")).size (), 3200u); /* 100 ms */
+      EXPECT_EQ (obj_int (c, "length"), 3200);
+    }
+    if (data_opt == 1) {
+      ASSERT_EQ (per_user.size (), 1u);
+      EXPECT_EQ (per_user.begin ()->first, 0); /* mixed: user_id 0 */
+      EXPECT_EQ (per_user.begin ()->second, 10);
+    } else {
+      ASSERT_EQ (per_user.size (), 2u);
+      for (auto &[u, n] : per_user) {
+        EXPECT_NE (u, 0);
+        EXPECT_EQ (n, 10);
+      }
+    }
+    JsonDoc r8 (sig.next_of (8));
+    EXPECT_EQ (r8.integer ("reason"), 6); /* MEETING_ENDED */
+  }
+}
+
+TEST (Sim, OpusPackets)
+{
+  Sim sim (base_args ({ "--speed", "0", "--duration", "1" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  Ws media (all);
+  media.send (msg3 (ids, 32, "{\"content_type\":2,\"sample_rate\":3,"
+          "\"channel\":1,\"codec\":4,\"data_opt\":1,\"send_rate\":20}"));
+  JsonDoc r4 (media.next_of (4));
+  ASSERT_EQ (r4.integer ("status_code"), 0);
+  JsonObject *a = json_object_get_object_member (r4.object ("media_params"),
+      "audio");
+  EXPECT_EQ (obj_int (a, "codec"), 4);
+  EXPECT_EQ (obj_int (a, "sample_rate"), 3);
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (10000));
+  int n = 0;
+  for (auto &m : media.queue ()) {
+    JsonDoc d (m);
+    if (d.integer ("msg_type") != 14)
+      continue;
+    std::string pkt = b64decode (obj_str (d.object ("content"), "data"));
+    ASSERT_GT (pkt.size (), 0u);
+    ASSERT_LT (pkt.size (), 640u); /* compressed, not PCM */
+    /* TOC byte: config of a 20 ms frame (RFC 6716 §3.1) */
+    int config = (guint8) pkt[0] >> 3;
+    int frame_ms_x10[] = { 100, 200, 400, 600 };
+    int dur = config < 12 ? frame_ms_x10[config & 3] :
+        config < 16 ? ((config & 1) ? 200 : 100) :
+        (int[]){ 25, 50, 100, 200 }[config & 3];
+    EXPECT_EQ (dur, 200) << "config " << config;
+    n++;
+  }
+  EXPECT_EQ (n, 2 * 50);
+}
