@@ -329,12 +329,14 @@ protected:
   /* Runs a stereo or mix capture against a sim started with @extra. */
   void
   capture (Sim &sim, const std::vector<std::string> &extra,
-      const char *layout, Capture *c, GstHarness **h_out, GstBus **bus_out)
+      const char *layout, Capture *c, GstHarness **h_out, GstBus **bus_out,
+      guint stats_interval = 0)
   {
     std::string why;
     ASSERT_TRUE (sim.start (extra, &why)) << why;
     GstBus *bus;
     GstHarness *h = new_harness (sim, layout, &bus);
+    g_object_set (h->element, "stats-interval", stats_interval, nullptr);
     gst_harness_play (h);
     capture_until_eos (h, c);
     *h_out = h;
@@ -455,10 +457,44 @@ TEST_F (ZoomRtmsSrc, StereoEqualsInterleaveOfSentChannels)
   EXPECT_EQ (stats_field (h->element, "frames-duplicated"), 0u);
   EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
   EXPECT_EQ (stats_field (h->element, "samples-out"), cust.size ());
+  gint64 transcripts_sent = json_int (sent, "transcripts_sent");
+  std::string cust_channel = json_object_get_string_member (sent_channel
+      (sent, "customer"), "channel_id");
   json_node_unref (sent);
 
-  /* the remote stop was announced on the bus */
-  auto states = element_messages (bus, "zoomrtms/stream-state");
+  /* side data on the bus: every transcript, the participants, the stop */
+  GstMessage *none = nullptr;
+  std::vector<GstStructure *> transcripts, participants, states;
+  GstMessage *m;
+  while ((m = gst_bus_pop (bus))) {
+    const GstStructure *st = gst_message_get_structure (m);
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT) {
+      if (gst_structure_has_name (st, "zoomrtms/transcript"))
+        transcripts.push_back (gst_structure_copy (st));
+      else if (gst_structure_has_name (st, "zoomrtms/participant"))
+        participants.push_back (gst_structure_copy (st));
+      else if (gst_structure_has_name (st, "zoomrtms/stream-state"))
+        states.push_back (gst_structure_copy (st));
+    }
+    gst_message_unref (m);
+  }
+  (void) none;
+  EXPECT_EQ ((gint64) transcripts.size (), transcripts_sent);
+  for (auto t : transcripts) {
+    EXPECT_STRNE (gst_structure_get_string (t, "text"), "");
+    guint64 rt = GST_CLOCK_TIME_NONE;
+    EXPECT_TRUE (gst_structure_get_uint64 (t, "running-time", &rt));
+    EXPECT_TRUE (GST_CLOCK_TIME_IS_VALID (rt));
+    gst_structure_free (t);
+  }
+  bool caller_seen = false;
+  for (auto p : participants) {
+    caller_seen |= cust_channel == gst_structure_get_string (p, "channel") &&
+        g_strcmp0 (gst_structure_get_string (p, "participant-mode"),
+        "caller") == 0;
+    gst_structure_free (p);
+  }
+  EXPECT_TRUE (caller_seen);
   bool terminated = false;
   for (auto s : states) {
     gint st = -1;
@@ -478,7 +514,7 @@ TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
   Capture c;
   GstHarness *h;
   GstBus *bus;
-  capture (sim, { "--speed", "0" }, "mix", &c, &h, &bus);
+  capture (sim, { "--speed", "0" }, "mix", &c, &h, &bus, 1000);
   ASSERT_TRUE (c.eos);
   GstAudioInfo info;
   ASSERT_TRUE (gst_audio_info_from_caps (&info, c.caps));
@@ -493,6 +529,20 @@ TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
     both += cust[i] != 0 && agent[i] != 0;
   }
   EXPECT_EQ (mismatches, 0u) << "of " << cust.size () << " samples";
+  /* one zoomrtms/stats message per second of output */
+  auto stats = element_messages (bus, "zoomrtms/stats");
+  EXPECT_EQ (stats.size (), cust.size () / 16000);
+  guint64 prev = 0;
+  for (auto st : stats) {
+    guint64 out = 0;
+    gint channels = 0;
+    EXPECT_TRUE (gst_structure_get_uint64 (st, "samples-out", &out));
+    EXPECT_TRUE (gst_structure_get_int (st, "channels", &channels));
+    EXPECT_EQ (channels, 2);
+    EXPECT_GT (out, prev);
+    prev = out;
+    gst_structure_free (st);
+  }
   gst_harness_teardown (h);
   gst_object_unref (bus);
 }
@@ -571,6 +621,40 @@ TEST_F (ZoomRtmsSrc, DuplicatesDroppedAndCounted)
   EXPECT_EQ (stats_field (h->element, "frames-duplicated"), (guint64) dups);
   EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
   json_node_unref (sent);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+/* --malformed-every 7: broken frames are skipped and counted, the audio is
+ * unchanged. */
+TEST_F (ZoomRtmsSrc, MalformedFramesSkippedAndCounted)
+{
+  Sim sim;
+  Capture c;
+  GstHarness *h;
+  GstBus *bus;
+  capture (sim, { "--speed", "0", "--malformed-every", "7" }, "stereo", &c,
+      &h, &bus);
+  ASSERT_TRUE (c.eos);
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_EQ (c.samples.size (), 2 * cust.size ());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < cust.size (); i++) {
+    mismatches += c.samples[2 * i] != cust[i];
+    mismatches += c.samples[2 * i + 1] != agent[i];
+  }
+  EXPECT_EQ (mismatches, 0u);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  gint64 bad = 0;
+  for (const char *role : { "customer", "agent" })
+    bad += json_object_get_int_member (sent_channel (sent, role),
+        "packets_malformed");
+  json_node_unref (sent);
+  EXPECT_GT (bad, 0);
+  EXPECT_EQ (stats_field (h->element, "frames-malformed"), (guint64) bad);
   gst_harness_teardown (h);
   gst_object_unref (bus);
 }
