@@ -696,6 +696,71 @@ TEST_F (ZoomRtmsSrc, ApplicationEosWhileBlocked)
   json_node_unref (sent);
 }
 
+/* Failover (rtms-protocol.md §4.9 row 1): setting server-urls while PLAYING
+ * re-runs the handshakes against a second server for the same stream; the
+ * output goes on without a jump (OFFSET contiguous, one DISCONT), and it ends
+ * with exactly the second server's audio, placed by its timestamps. */
+TEST_F (ZoomRtmsSrc, FailoverToNewServerContinuesOutput)
+{
+  Sim a, b;
+  std::string why;
+  ASSERT_TRUE (a.start ({ "--speed", "1", "--duration", "600" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (a, "stereo", &bus);
+  gst_harness_play (h);
+  Capture c;
+  for (int i = 0; i < 25; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    c.buffers.push_back (buf);
+  }
+  ASSERT_TRUE (b.start ({ "--speed", "0", "--engagement-id",
+              a.id_value.c_str (), "--rtms-stream-id", a.stream_id.c_str () },
+          &why)) << why;
+  ASSERT_EQ (b.stream_id, a.stream_id);
+  g_object_set (h->element, "server-urls", b.server_urls.c_str (), nullptr);
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos);
+  /* all samples, including the 25 buffers pulled before the failover */
+  std::vector<int16_t> all;
+  guint64 offset = 0;
+  int disconts = 0;
+  for (auto buf : c.buffers) {
+    EXPECT_EQ (GST_BUFFER_OFFSET (buf), offset);
+    offset = GST_BUFFER_OFFSET_END (buf);
+    disconts += GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    GstMapInfo map;
+    gst_buffer_map (buf, &map, GST_MAP_READ);
+    for (size_t i = 0; i + 1 < map.size; i += 2)
+      all.push_back ((int16_t) (uint16_t) (map.data[i] |
+              (map.data[i + 1] << 8)));
+    gst_buffer_unmap (buf, &map);
+  }
+  EXPECT_EQ (disconts, 1);
+  ASSERT_TRUE (b.wait_exit (10000));
+  auto cust = read_pcm (b.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (b.stream_dir () + "agent.pcm");
+  size_t frames = all.size () / 2, n = cust.size ();
+  ASSERT_GT (frames, n);
+  bool found = false;
+  for (size_t pad = 0; pad < 320 && !found; pad++) {
+    size_t start = frames - n - pad;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++)
+      ok = all[2 * (start + i)] == cust[i] &&
+          all[2 * (start + i) + 1] == agent[i];
+    for (size_t i = frames - pad; i < frames && ok; i++)
+      ok = all[2 * i] == 0 && all[2 * i + 1] == 0;
+    found = ok;
+  }
+  EXPECT_TRUE (found) << "the second server's audio is not at the end of "
+      "the output";
+  EXPECT_EQ (stats_field (h->element, "resyncs"), 0u);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  a.stop ();
+}
+
 /* A wrong client secret: ERROR RESOURCE/NOT_AUTHORIZED with the RTMS status
  * code, stop reason and stream id in the details. */
 TEST_F (ZoomRtmsSrc, BadSecretGivesErrorWithDetails)
