@@ -197,6 +197,19 @@ cmd_server (App *app)
         }
         maybe_done (app);
       });
+  if (run)
+    app->server->set_stream_interrupted_cb ([app](Stream &s) {
+          std::string body = rtms::encode_webhook (
+              app->opts.meeting ? "meeting.rtms_interrupted" :
+              "contact_center.voice_rtms_interrupted",
+              g_get_real_time () / 1000, s.id_key, s.id_value,
+              s.rtms_stream_id, std::string (), -1);
+          app->pending_webhooks++;
+          app->webhooks->post (body, [app](guint, const std::string &) {
+                app->pending_webhooks--;
+                maybe_done (app);
+              });
+        });
   if (!app->server->start (&err)) {
     g_printerr ("zoomrtms-sim: %s\n", err->message);
     return 2;
@@ -363,7 +376,7 @@ main (int argc, char **argv)
       *data_opt = nullptr, *codec = nullptr, *spelling = nullptr,
       *table = nullptr, *ready = nullptr, *dump = nullptr, *call = nullptr,
       *url = nullptr, *event = nullptr, *eid = nullptr, *sid = nullptr,
-      *urls = nullptr;
+      *urls = nullptr, *dup_signal = nullptr;
   g_auto (GStrv) mutes = nullptr;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
@@ -389,6 +402,7 @@ main (int argc, char **argv)
     { "duplicate-every", 0, 0, G_OPTION_ARG_INT, &dup_every, "Re-send every Nth packet", "N" },
     { "malformed-every", 0, 0, G_OPTION_ARG_INT, &bad_every, "Send a broken frame before every Nth packet", "N" },
     { "participant-spelling", 0, 0, G_OPTION_ARG_STRING, &spelling, "participant_info|paticipant_info", "S" },
+    { "duplicate-signal", 0, 0, G_OPTION_ARG_STRING, &dup_signal, "reject|kick: a second signaling handshake is refused (DUPLICATE_SIGNAL_REQUEST) or replaces the first", "M" },
     { "status-table", 0, 0, G_OPTION_ARG_STRING, &table, "new|old status codes", "T" },
     { "keepalive-ms", 0, 0, G_OPTION_ARG_INT, &keepalive, "Idle keep-alive cadence (10000)", "N" },
     { "ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready, "Write the streams as JSON once listening", "FILE" },
@@ -440,6 +454,9 @@ main (int argc, char **argv)
   o.tls = tls;
   if (ca_out)
     o.ca_out = ca_out;
+  if (!client_id && !g_getenv ("ZOOM_APP_CLIENT_ID"))
+    g_message ("ZOOM_APP_CLIENT_ID/ZOOM_APP_CLIENT_SECRET/ZOOM_SECRET_TOKEN "
+        "unset: using the test credentials of rtms-protocol.md §9.3");
   o.client_id = client_id ? client_id : env_or ("ZOOM_APP_CLIENT_ID",
       "test_client_id");
   o.client_secret = client_secret ? client_secret :
@@ -488,6 +505,12 @@ main (int argc, char **argv)
       o.misspelled_participant_info = true;
     else if (strcmp (spelling, "participant_info"))
       return bad ("--participant-spelling");
+  }
+  if (dup_signal) {
+    if (!strcmp (dup_signal, "kick"))
+      o.kick_old_signaling = true;
+    else if (strcmp (dup_signal, "reject"))
+      return bad ("--duplicate-signal (reject|kick)");
   }
   if (table) {
     if (!strcmp (table, "old"))

@@ -39,6 +39,7 @@ struct Options {
   int duplicate_every = 0;
   int malformed_every = 0;
   bool misspelled_participant_info = false;
+  bool kick_old_signaling = false; /* --duplicate-signal kick */
   rtms::StatusTable status_table = rtms::StatusTable::NEW;
   int keepalive_ms = 10000;
   std::string ready_file;

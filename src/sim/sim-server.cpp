@@ -409,34 +409,37 @@ Server::on_closed (Conn *c)
   c->stream = nullptr;
   if (s) {
     gint64 now = g_get_monotonic_time ();
-    if (s->sig == c) {
-      s->sig = nullptr;
-      if (s->state != Stream::State::ENDED) {
-        /* rtms-protocol.md §3.9/§4.9 row 2: the server interrupts signaling
-         * and media, then waits for a reconnection. */
-        g_message ("stream %s: signaling connection lost, waiting %d s",
-            s->rtms_stream_id.c_str (), opts_.signaling_grace_s);
-        s->sig_lost_us = now;
-        s->ready = false;
-        for (Conn *m : std::vector<Conn *> (s->media))
-          close_conn (m, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
-              "signaling interrupted");
-        if (s->state == Stream::State::CONNECTED && !s->started)
-          s->state = Stream::State::PREPARED;
+    if (c->signaling) {
+      if (s->sig == c) {
+        s->sig = nullptr;
+        if (s->state != Stream::State::ENDED) {
+          /* rtms-protocol.md §3.9/§4.9 row 2: the server interrupts
+           * signaling and media, then waits for a reconnection. */
+          g_message ("stream %s: signaling connection lost, waiting %d s",
+              s->rtms_stream_id.c_str (), opts_.signaling_grace_s);
+          s->sig_lost_us = now;
+          s->ready = false;
+          for (Conn *m : std::vector<Conn *> (s->media))
+            close_conn (m, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
+                "signaling interrupted");
+          if (s->state == Stream::State::CONNECTED && !s->started)
+            s->state = Stream::State::PREPARED;
+          if (s->started && interrupted_cb_)
+            interrupted_cb_ (*s);
+        }
       }
     } else {
       s->media.erase (std::remove (s->media.begin (), s->media.end (), c),
           s->media.end ());
-      if (s->state != Stream::State::ENDED && s->media.empty () && s->started) {
+      if (s->state != Stream::State::ENDED && s->media.empty () && s->started &&
+          s->sig) {
         s->media_lost_us = now;
         s->ready = false;
-        if (s->sig) {
-          /* rtms-protocol.md §4.9 row 3: event 7 on signaling */
-          rtms::EventUpdate ev;
-          ev.event_type = rtms::EVENT_MEDIA_CONNECTION_INTERRUPTED;
-          ev.timestamp = now_ms ();
-          send (s->sig, rtms::encode (ev));
-        }
+        /* rtms-protocol.md §4.9 row 3: event 7 on signaling */
+        rtms::EventUpdate ev;
+        ev.event_type = rtms::EVENT_MEDIA_CONNECTION_INTERRUPTED;
+        ev.timestamp = now_ms ();
+        send (s->sig, rtms::encode (ev));
       }
     }
   }
@@ -568,8 +571,27 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
   int status = check_identity (id, s, opts_, codes_);
   if (status == 0 && s->state == Stream::State::ENDED)
     status = codes_.invalid_stream_id;
-  if (status == 0 && s->sig && !s->sig->closing)
-    status = codes_.duplicate_signal_request; /* one per stream (§3.4) */
+  if (status == 0 && s->sig && !s->sig->closing) {
+    if (opts_.kick_old_signaling) {
+      /* "kick old" mode (rtms-protocol.md §9.1): the newer connection wins */
+      Conn *old = s->sig;
+      g_message ("stream %s: new signaling connection replaces the old one",
+          s->rtms_stream_id.c_str ());
+      old->stream = nullptr;
+      close_conn (old, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION,
+          "replaced by a new signaling connection");
+      for (Conn *mc : std::vector<Conn *> (s->media)) {
+        mc->stream = nullptr;
+        close_conn (mc, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
+            "replaced by a new signaling connection");
+      }
+      s->media.clear ();
+      s->sig = nullptr;
+      s->ready = false;
+    } else {
+      status = codes_.duplicate_signal_request; /* one per stream (§3.4) */
+    }
+  }
   if (status != 0) {
     reject_signaling (c, status);
     return;

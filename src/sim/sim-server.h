@@ -107,6 +107,12 @@ class Server {
   bool start (GError **error);
 
   void set_stream_ended_cb (StreamEnded cb) { ended_cb_ = std::move (cb); }
+  /* Called when a started stream lost its signaling connection
+   * (the *_rtms_interrupted webhook, rtms-protocol.md §4.9 row 2). */
+  void set_stream_interrupted_cb (StreamEnded cb)
+  {
+    interrupted_cb_ = std::move (cb);
+  }
   std::vector<std::unique_ptr<Stream>> &streams () { return streams_; }
   const std::string &signaling_url () const { return signaling_url_; }
   std::string stream_json (const Stream &s) const; /* ready-file entry */
@@ -160,7 +166,7 @@ class Server {
   std::list<std::unique_ptr<Conn>> conns_;
   guint tick_id_ = 0, housekeeping_id_ = 0;
   std::string buf_;                      /* reused msg 14 text */
-  StreamEnded ended_cb_;
+  StreamEnded ended_cb_, interrupted_cb_;
 };
 
 /** json_escape:

@@ -218,6 +218,14 @@ class Ws {
     }
     return "";
   }
+  /* client-initiated close; keeps receiving until the server's close */
+  bool close_and_wait (int timeout_ms)
+  {
+    if (conn_ && soup_websocket_connection_get_state (conn_) ==
+        SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_close (conn_, 1000, nullptr);
+    return wait_closed (timeout_ms);
+  }
   bool wait_closed (int timeout_ms)
   {
     return spin_until ([this] { return closed_; }, timeout_ms);

@@ -864,3 +864,120 @@ TEST (Sim, OpusPackets)
   }
   EXPECT_EQ (n, 2 * 50);
 }
+
+/* ---- reconnection (rtms-protocol.md §4.9) ----------------------------- */
+
+namespace {
+
+void
+collect_ts (Ws &media, std::map<std::string, std::set<gint64>> *ts)
+{
+  for (auto &m : media.queue ()) {
+    JsonDoc d (m);
+    if (d.integer ("msg_type") == 14) {
+      JsonObject *c = d.object ("content");
+      (*ts)[obj_str (c, "channel_id")].insert (obj_int (c, "timestamp"));
+    }
+  }
+  media.queue ().clear ();
+}
+
+void
+expect_contiguous (const std::map<std::string, std::set<gint64>> &ts,
+    size_t frames)
+{
+  ASSERT_EQ (ts.size (), 2u);
+  for (auto &[ch, set] : ts) {
+    EXPECT_EQ (set.size (), frames) << ch;
+    EXPECT_EQ (*set.rbegin () - *set.begin (), (gint64) (frames - 1) * 20)
+        << ch;
+  }
+}
+
+} // namespace
+
+TEST (Sim, SignalingReconnectReplaysBufferedAudio)
+{
+  Sim sim (base_args ({ "--speed", "5", "--duration", "4" }));
+  Ids ids = ids_of (sim);
+  std::map<std::string, std::set<gint64>> ts;
+  {
+    auto sig = std::make_unique<Ws> (sim.signaling_url ());
+    std::string all = signaling_handshake (*sig, ids);
+    Ws media (all);
+    media.send (msg3 (ids, 32, kL16));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    sig->send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    std::string first14 = media.next_of (14);
+    ASSERT_FALSE (first14.empty ());
+    media.queue ().push_front (first14);
+    sig.reset (); /* the client drops signaling */
+    /* the sim interrupts media too (§4.9 row 2) */
+    ASSERT_TRUE (media.wait_closed (5000));
+    collect_ts (media, &ts);
+  }
+  g_usleep (200 * 1000); /* frames pile up meanwhile */
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  ASSERT_FALSE (media.next_of (4).empty ());
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (20000));
+  collect_ts (media, &ts);
+  /* buffer_data (default true): nothing lost across the reconnect */
+  expect_contiguous (ts, 200);
+  JsonDoc r8 (sig.next_of (8));
+  EXPECT_EQ (r8.integer ("state"), 4);
+}
+
+TEST (Sim, MediaReconnectAfterEvent7)
+{
+  Sim sim (base_args ({ "--speed", "5", "--duration", "4" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  std::map<std::string, std::set<gint64>> ts;
+  {
+    Ws media (all);
+    media.send (msg3 (ids, 32, kL16));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    std::string first14 = media.next_of (14);
+    ASSERT_FALSE (first14.empty ());
+    media.queue ().push_front (first14);
+    ASSERT_TRUE (media.close_and_wait (5000)); /* the client drops media only */
+    collect_ts (media, &ts);
+  }
+  std::string ev;
+  for (;;) {
+    std::string m = sig.next_of (6, 5000);
+    ASSERT_FALSE (m.empty ()) << "no event 7";
+    JsonDoc d (m);
+    if (obj_int (d.object ("event"), "event_type") == 7)
+      break;
+  }
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  ASSERT_FALSE (media.next_of (4).empty ());
+  /* nothing flows before msg 7 again */
+  spin_until ([] { return false; }, 100);
+  for (auto &m : media.queue ())
+    EXPECT_NE (JsonDoc (m).integer ("msg_type"), 14);
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (20000));
+  collect_ts (media, &ts);
+  expect_contiguous (ts, 200);
+}
+
+TEST (Sim, DuplicateSignalKickMode)
+{
+  Sim sim (base_args ({ "--duplicate-signal", "kick" }));
+  Ids ids = ids_of (sim);
+  Ws first (sim.signaling_url ());
+  signaling_handshake (first, ids);
+  Ws second (sim.signaling_url ());
+  signaling_handshake (second, ids);
+  EXPECT_TRUE (first.wait_closed (5000));
+  EXPECT_FALSE (second.closed ());
+}
