@@ -440,6 +440,10 @@ Engagement::on_transcript (const GstStructure *s)
 
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
+  /* the message's own fields first; derived ones below replace same names */
+  structure_to_json (s, b);
+  json_builder_set_member_name (b, "speaker_raw");
+  json_builder_add_string_value (b, raw_speaker.c_str ());
   json_builder_set_member_name (b, "sentence_id");
   json_builder_add_int_value (b, sent.sentence_id);
   json_builder_set_member_name (b, "revision");
@@ -452,7 +456,6 @@ Engagement::on_transcript (const GstStructure *s)
   json_builder_add_string_value (b, sent.speaker.c_str ());
   json_builder_set_member_name (b, "received");
   json_builder_add_string_value (b, iso8601_utc (g_get_real_time ()).c_str ());
-  structure_to_json (s, b);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   append_line (&transcript_jsonl_, "transcript.jsonl", json_to_compact (root));
@@ -605,6 +608,16 @@ Engagement::finish (bool got_eos)
     eos_timeout_id_ = 0;
   }
   read_stats ();
+  if (src_) {
+    GstPad *pad = gst_element_get_static_pad (src_, "src");
+    GstCaps *caps = pad ? gst_pad_get_current_caps (pad) : nullptr;
+    if (caps) {
+      gst_structure_get_int (gst_caps_get_structure (caps, 0), "rate", &rate_);
+      gst_caps_unref (caps);
+    }
+    if (pad)
+      gst_object_unref (pad);
+  }
   gst_element_set_state (pipeline_, GST_STATE_NULL);
   GstBus *bus = gst_element_get_bus (pipeline_);
   gst_bus_remove_watch (bus);
@@ -658,6 +671,15 @@ Engagement::finish (bool got_eos)
     on_finished_ (this);
 }
 
+gint64
+Engagement::audio_duration_ms () const
+{
+  guint64 samples = 0;
+  if (rate_ <= 0 || !stats_ || !gst_structure_get_uint64 (stats_, "samples-out", &samples))
+    return -1;
+  return static_cast<gint64> (samples * 1000 / static_cast<guint64> (rate_));
+}
+
 void
 Engagement::write_transcript_txt () const
 {
@@ -674,7 +696,9 @@ Engagement::write_transcript_txt () const
         printable (s.text) + "\n";
   t += "----------------------------------------\n";
   t += "Ended: " + iso8601_utc (stop_us_) + "\n";
-  t += "Duration: " + hhmmss ((stop_us_ - start_us_) / 1000) + "\n";
+  gint64 audio_ms = audio_duration_ms ();
+  t += "Duration: " + hhmmss (audio_ms >= 0 ? audio_ms : (stop_us_ - start_us_) / 1000) +
+      (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n";
   t += "Lines: " + std::to_string (sentences_.size ()) + "\n";
   g_autofree gchar *path = g_build_filename (p_.dir.c_str (), "transcript.txt",
       nullptr);
@@ -766,6 +790,11 @@ Engagement::to_json (bool live) const
     gst_structure_free (st);
   }
   json_builder_end_object (b);
+  json_builder_set_member_name (b, "audio_duration_s");
+  if (rate_ > 0)
+    json_builder_add_double_value (b, static_cast<double> (samples) / rate_);
+  else
+    json_builder_add_null_value (b);
   num ("transcript_messages", static_cast<gint64> (transcript_messages_));
   num ("transcript_lines", static_cast<gint64> (sentences_.size ()));
   num ("event_messages", static_cast<gint64> (event_messages_));

@@ -124,6 +124,7 @@ class Engagement {
   void finish (bool got_eos);
   void write_engagement_json () const;
   void write_transcript_txt () const;
+  gint64 audio_duration_ms () const;  /* samples-out / rate, -1 unknown */
   void append_line (GOutputStream **stream, const char *file,
       const std::string &line);
   std::string speaker_for (const std::string &channel,
@@ -136,6 +137,7 @@ class Engagement {
   GstElement *src_ = nullptr;
   guint eos_timeout_id_ = 0;
   bool has_level_ = false;
+  int rate_ = 0;                       /* Hz of src's caps, 0 unknown */
   std::string server_urls_;
   gint64 last_event_ts_ = 0;
   gint64 start_us_ = 0;

@@ -1,0 +1,1106 @@
+/* End-to-end tests of zoomrtms-host with real processes on loopback:
+ * zoomrtms-sim → zoomrtms-host → files, checked sample for sample against the
+ * PCM the sim dumped, and with independent tools (soxi, opusinfo, ffprobe,
+ * a GStreamer RTP receiver). Issue 4 "Tests".
+ */
+#include "rtms-auth.h"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *kClientId = "test_client_id";
+const char *kClientSecret = "test_client_secret";
+const char *kSecretToken = "test_secret_token";
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp () override { gst_init (nullptr, nullptr); }
+};
+const auto *const env_ = ::testing::AddGlobalTestEnvironment (new Env);
+
+std::string
+env_or (const char *name, const char *dflt)
+{
+  const char *v = g_getenv (name);
+  return v ? v : dflt;
+}
+
+std::string
+build_path (const char *rel)
+{
+  g_autofree gchar *p = g_build_filename (env_or ("ZOOMRTMS_BUILD_DIR", ".").c_str (),
+      rel, nullptr);
+  return p;
+}
+
+std::string
+source_path (const char *rel)
+{
+  g_autofree gchar *p = g_build_filename (env_or ("ZOOMRTMS_SOURCE_DIR", ".").c_str (),
+      rel, nullptr);
+  return p;
+}
+
+std::string
+host_bin ()
+{
+  return build_path ("src/host/zoomrtms-host");
+}
+
+std::string
+sim_bin ()
+{
+  return build_path ("src/sim/zoomrtms-sim");
+}
+
+std::string
+read_file (const std::string &path)
+{
+  g_autofree gchar *c = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents (path.c_str (), &c, &len, nullptr))
+    return "";
+  return std::string (c, len);
+}
+
+void
+rm_rf (const std::string &path)
+{
+  if (g_file_test (path.c_str (), G_FILE_TEST_IS_DIR) &&
+      !g_file_test (path.c_str (), G_FILE_TEST_IS_SYMLINK)) {
+    g_autoptr (GDir) d = g_dir_open (path.c_str (), 0, nullptr);
+    while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
+      g_autofree gchar *f = g_build_filename (path.c_str (), n, nullptr);
+      rm_rf (f);
+    }
+    g_rmdir (path.c_str ());
+  } else {
+    g_remove (path.c_str ());
+  }
+}
+
+struct TempDir {
+  std::string path;
+  TempDir ()
+  {
+    g_autofree gchar *p = g_dir_make_tmp ("zoomrtms-host-e2e-XXXXXX", nullptr);
+    path = p;
+  }
+  ~TempDir ()
+  {
+    if (!::testing::Test::HasFailure ())
+      rm_rf (path);
+    else
+      g_printerr ("keeping %s for inspection\n", path.c_str ());
+  }
+  std::string operator/ (const std::string &rel) const
+  {
+    g_autofree gchar *p = g_build_filename (path.c_str (), rel.c_str (), nullptr);
+    return p;
+  }
+};
+
+std::vector<std::string>
+list_dir (const std::string &path)
+{
+  std::vector<std::string> v;
+  g_autoptr (GDir) d = g_dir_open (path.c_str (), 0, nullptr);
+  while (const gchar *n = d ? g_dir_read_name (d) : nullptr)
+    v.push_back (n);
+  std::sort (v.begin (), v.end ());
+  return v;
+}
+
+/* Iterates the default main context until @pred or @timeout_ms. */
+bool
+spin_until (const std::function<bool ()> &pred, int timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + static_cast<gint64> (timeout_ms) * 1000;
+  while (!pred ()) {
+    if (g_get_monotonic_time () > end)
+      return false;
+    while (g_main_context_iteration (nullptr, FALSE)) {
+    }
+    g_usleep (10000);
+  }
+  return true;
+}
+
+/* A child process with its output in a log file. */
+class Proc {
+ public:
+  Proc (const std::vector<std::string> &argv, const std::string &cwd,
+      const std::string &log, const std::vector<std::pair<std::string, std::string>> &env = {})
+      : log_ (log)
+  {
+    g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
+        G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    g_subprocess_launcher_set_cwd (l, cwd.c_str ());
+    g_subprocess_launcher_set_stdout_file_path (l, log.c_str ());
+    for (const auto &kv : env) {
+      if (kv.second.empty ())
+        g_subprocess_launcher_unsetenv (l, kv.first.c_str ());
+      else
+        g_subprocess_launcher_setenv (l, kv.first.c_str (), kv.second.c_str (), TRUE);
+    }
+    std::vector<const gchar *> args;
+    for (const auto &a : argv)
+      args.push_back (a.c_str ());
+    args.push_back (nullptr);
+    GError *err = nullptr;
+    proc_ = g_subprocess_launcher_spawnv (l, args.data (), &err);
+    if (!proc_) {
+      ADD_FAILURE () << "spawn " << argv[0] << ": " << err->message;
+      g_error_free (err);
+      return;
+    }
+    g_subprocess_wait_async (proc_, nullptr, [] (GObject *, GAsyncResult *, gpointer d) {
+          static_cast<Proc *> (d)->exited_ = true;
+        }, this);
+  }
+  ~Proc ()
+  {
+    if (proc_ && !exited_) {
+      g_subprocess_force_exit (proc_);
+      spin_until ([this] { return exited_; }, 5000);
+    }
+    if (proc_)
+      g_object_unref (proc_);
+  }
+  bool ok () const { return proc_ != nullptr; }
+  bool wait (int timeout_ms)
+  {
+    return proc_ && spin_until ([this] { return exited_; }, timeout_ms);
+  }
+  bool exited () const { return exited_; }
+  void send_signal (int sig)
+  {
+    if (proc_ && !exited_)
+      g_subprocess_send_signal (proc_, sig);
+  }
+  /* exit status, or -1 if killed by a signal / still running */
+  int exit_status () const
+  {
+    if (!proc_ || !exited_ || !g_subprocess_get_if_exited (proc_))
+      return -1;
+    return g_subprocess_get_exit_status (proc_);
+  }
+  std::string log () const { return read_file (log_); }
+
+ private:
+  GSubprocess *proc_ = nullptr;
+  std::string log_;
+  bool exited_ = false;
+};
+
+std::vector<std::pair<std::string, std::string>>
+cred_env ()
+{
+  return {{"ZOOM_APP_CLIENT_ID", kClientId}, {"ZOOM_APP_CLIENT_SECRET", kClientSecret},
+      {"ZOOM_SECRET_TOKEN", kSecretToken}, {"PORT", ""}};
+}
+
+JsonNode *
+parse_json (const std::string &text)
+{
+  g_autoptr (JsonParser) p = json_parser_new ();
+  if (!json_parser_load_from_data (p, text.data (), static_cast<gssize> (text.size ()),
+          nullptr))
+    return nullptr;
+  return json_parser_steal_root (p);
+}
+
+struct JsonDoc {
+  JsonNode *node = nullptr;
+  explicit JsonDoc (const std::string &text) : node (parse_json (text)) {}
+  ~JsonDoc () { if (node) json_node_unref (node); }
+  JsonObject *obj () const
+  {
+    return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : nullptr;
+  }
+};
+
+/* A running zoomrtms-host. */
+class Host {
+ public:
+  Host (const TempDir &tmp, const std::vector<std::string> &extra = {},
+      const std::string &name = "host")
+      : out_ (tmp / "out"), ready_ (tmp / (name + "-ready.json"))
+  {
+    std::vector<std::string> argv = {host_bin (), "--port", "0", "--ready-file", ready_,
+        "--output-root", out_, "--pipeline-dir", source_path ("pipelines"),
+        "--stop-timeout-ms", "5000"};
+    argv.insert (argv.end (), extra.begin (), extra.end ());
+    g_remove (ready_.c_str ());
+    proc_ = std::make_unique<Proc> (argv, tmp.path, tmp / (name + ".log"), cred_env ());
+    bool up = spin_until ([this] {
+          return proc_->exited () || g_file_test (ready_.c_str (), G_FILE_TEST_EXISTS);
+        }, 15000);
+    JsonDoc d (read_file (ready_));
+    if (up && d.obj ())
+      port_ = static_cast<int> (json_object_get_int_member (d.obj (), "port"));
+  }
+  int port () const { return port_; }
+  std::string url (const char *path) const
+  {
+    return "http://127.0.0.1:" + std::to_string (port_) + path;
+  }
+  const std::string &out () const { return out_; }
+  Proc &proc () { return *proc_; }
+
+ private:
+  std::string out_, ready_;
+  std::unique_ptr<Proc> proc_;
+  int port_ = 0;
+};
+
+struct Resp {
+  guint status = 0;
+  std::string body;
+};
+
+Resp
+http (const char *method, const std::string &url, const std::string &body = "",
+    const std::vector<std::pair<std::string, std::string>> &headers = {})
+{
+  g_autoptr (SoupSession) s = soup_session_new ();
+  g_autoptr (SoupMessage) m = soup_message_new (method, url.c_str ());
+  Resp r;
+  if (!m)
+    return r;
+  for (const auto &h : headers)
+    soup_message_headers_replace (soup_message_get_request_headers (m), h.first.c_str (),
+        h.second.c_str ());
+  if (!body.empty () || g_str_equal (method, "POST")) {
+    g_autoptr (GBytes) b = g_bytes_new (body.data (), body.size ());
+    soup_message_set_request_body_from_bytes (m, "application/json", b);
+  }
+  GError *err = nullptr;
+  g_autoptr (GBytes) out = soup_session_send_and_read (s, m, nullptr, &err);
+  if (!out) {
+    g_clear_error (&err);
+    return r;
+  }
+  r.status = soup_message_get_status (m);
+  gsize len = 0;
+  const char *d = static_cast<const char *> (g_bytes_get_data (out, &len));
+  r.body.assign (d ? d : "", len);
+  return r;
+}
+
+Resp
+post_webhook (const Host &h, const std::string &body, gint64 ts_s = 0,
+    const char *token = kSecretToken, const char *path = "/webhook")
+{
+  if (ts_s == 0)
+    ts_s = g_get_real_time () / G_USEC_PER_SEC;
+  std::string ts = std::to_string (ts_s);
+  std::string sig = rtms::webhook_signature (token, ts, body.data (), body.size ());
+  return http ("POST", h.url (path), body,
+      {{"x-zm-request-timestamp", ts}, {"x-zm-signature", sig}});
+}
+
+/* --- audio helpers --- */
+
+struct Wav {
+  int channels = 0, rate = 0, bits = 0;
+  gint64 riff_size = -1, data_size = -1, data_offset = -1, file_size = 0;
+  std::vector<gint16> samples;
+};
+
+Wav
+read_wav (const std::string &path)
+{
+  Wav w;
+  std::string c = read_file (path);
+  w.file_size = static_cast<gint64> (c.size ());
+  auto rd32 = [&c] (gsize o) -> gint64 {
+    auto *u = reinterpret_cast<const guint8 *> (c.data ());
+    return u[o] | (u[o + 1] << 8) | (u[o + 2] << 16) |
+        (static_cast<gint64> (u[o + 3]) << 24);
+  };
+  if (c.size () < 12 || c.compare (0, 4, "RIFF") != 0 || c.compare (8, 4, "WAVE") != 0)
+    return w;
+  w.riff_size = rd32 (4);
+  gsize pos = 12;
+  while (pos + 8 <= c.size ()) {
+    gint64 size = rd32 (pos + 4);
+    if (c.compare (pos, 4, "fmt ") == 0 && pos + 24 <= c.size ()) {
+      auto *u = reinterpret_cast<const guint8 *> (c.data ()) + pos + 8;
+      w.channels = u[2] | (u[3] << 8);
+      w.rate = static_cast<int> (rd32 (pos + 12));
+      w.bits = u[14] | (u[15] << 8);
+    } else if (c.compare (pos, 4, "data") == 0) {
+      w.data_size = size;
+      w.data_offset = static_cast<gint64> (pos + 8);
+      gsize n = std::min<gsize> (static_cast<gsize> (size), c.size () - pos - 8) / 2;
+      w.samples.resize (n);
+      memcpy (w.samples.data (), c.data () + pos + 8, n * 2);
+      break;
+    }
+    pos += 8 + static_cast<gsize> (size) + (size & 1);
+  }
+  return w;
+}
+
+std::vector<gint16>
+read_pcm (const std::string &path)
+{
+  std::string c = read_file (path);
+  std::vector<gint16> v (c.size () / 2);
+  memcpy (v.data (), c.data (), v.size () * 2);
+  return v;
+}
+
+/* Stereo layout: customer left, agent right (zoomrtmssrc layout=stereo). */
+std::vector<gint16>
+interleave (const std::string &dump_stream_dir)
+{
+  auto cu = read_pcm (dump_stream_dir + "/customer.pcm");
+  auto ag = read_pcm (dump_stream_dir + "/agent.pcm");
+  std::vector<gint16> out (2 * std::max (cu.size (), ag.size ()), 0);
+  for (gsize i = 0; i < cu.size (); i++)
+    out[2 * i] = cu[i];
+  for (gsize i = 0; i < ag.size (); i++)
+    out[2 * i + 1] = ag[i];
+  return out;
+}
+
+/* Runs a command, returns its exit status and output. */
+int
+run_tool (const std::vector<std::string> &argv, std::string *output)
+{
+  std::vector<const gchar *> args;
+  for (const auto &a : argv)
+    args.push_back (a.c_str ());
+  args.push_back (nullptr);
+  g_autofree gchar *out = nullptr;
+  gint status = -1;
+  GError *err = nullptr;
+  if (!g_spawn_sync (nullptr, const_cast<gchar **> (args.data ()), nullptr,
+          static_cast<GSpawnFlags> (G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL),
+          nullptr, nullptr, &out, nullptr, &status, &err)) {
+    g_clear_error (&err);
+    return -1;
+  }
+  if (output)
+    *output = out ? out : "";
+  return g_spawn_check_wait_status (status, nullptr) ? 0 : 1;
+}
+
+double
+soxi_duration (const std::string &path)
+{
+  std::string out;
+  if (run_tool ({"soxi", "-D", path}, &out) != 0)
+    return -1;
+  return g_ascii_strtod (out.c_str (), nullptr);
+}
+
+double
+ffprobe_duration (const std::string &path)
+{
+  std::string out;
+  if (run_tool ({"ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+          "default=nw=1:nk=1", path}, &out) != 0)
+    return -1;
+  return g_ascii_strtod (out.c_str (), nullptr);
+}
+
+/* The sim's ready file: engagement id and rtms_stream_id of each stream. */
+struct SimStream {
+  std::string engagement_id, rtms_stream_id, server_urls, webhook;
+};
+
+std::vector<SimStream>
+sim_streams (const std::string &ready)
+{
+  std::vector<SimStream> v;
+  JsonDoc d (read_file (ready));
+  if (!d.obj () || !json_object_has_member (d.obj (), "streams"))
+    return v;
+  JsonArray *a = json_object_get_array_member (d.obj (), "streams");
+  for (guint i = 0; i < json_array_get_length (a); i++) {
+    JsonObject *s = json_array_get_object_element (a, i);
+    SimStream st;
+    st.engagement_id = json_object_get_string_member_with_default (s, "engagement_id", "");
+    st.rtms_stream_id = json_object_get_string_member_with_default (s, "rtms_stream_id", "");
+    st.server_urls = json_object_get_string_member_with_default (s, "server_urls", "");
+    if (json_object_has_member (s, "webhook")) {
+      g_autofree gchar *w = json_to_string (json_object_get_member (s, "webhook"), FALSE);
+      st.webhook = w;
+    }
+    v.push_back (st);
+  }
+  return v;
+}
+
+JsonDoc *
+engagement_json (const std::string &dir)
+{
+  return new JsonDoc (read_file (dir + "/engagement.json"));
+}
+
+bool
+have_tools ()
+{
+  return g_file_test (host_bin ().c_str (), G_FILE_TEST_IS_EXECUTABLE) &&
+      g_file_test (sim_bin ().c_str (), G_FILE_TEST_IS_EXECUTABLE);
+}
+
+#define REQUIRE_BINARIES()                                                     \
+  do {                                                                         \
+    ASSERT_TRUE (have_tools ()) << "build zoomrtms-host and zoomrtms-sim first"; \
+  } while (0)
+
+/* Runs `zoomrtms-sim run` against @host and waits for it. */
+std::unique_ptr<Proc>
+run_sim (const TempDir &tmp, const Host &host, const std::vector<std::string> &extra,
+    const std::string &name = "sim")
+{
+  std::vector<std::string> argv = {sim_bin (), "run", "--webhook-url",
+      host.url ("/webhook"), "--dump-dir", tmp / (name + "-dump"),
+      "--ready-file", tmp / (name + "-ready.json")};
+  argv.insert (argv.end (), extra.begin (), extra.end ());
+  return std::make_unique<Proc> (argv, tmp.path, tmp / (name + ".log"), cred_env ());
+}
+
+/* Waits until the host has no active engagement. */
+bool
+host_idle (const Host &h, int timeout_ms)
+{
+  return spin_until ([&h] {
+        Resp r = http ("GET", h.url ("/health"));
+        JsonDoc d (r.body);
+        return r.status == 200 && d.obj () &&
+            json_object_get_int_member (d.obj (), "activeEngagements") == 0;
+      }, timeout_ms);
+}
+
+void
+expect_wav_equals_dump (const std::string &wav_path, const std::string &dump_dir)
+{
+  Wav w = read_wav (wav_path);
+  ASSERT_EQ (w.channels, 2) << wav_path;
+  ASSERT_EQ (w.rate, 16000);
+  ASSERT_EQ (w.bits, 16);
+  EXPECT_EQ (w.data_size, w.file_size - w.data_offset) << "header not finalized";
+  auto expected = interleave (dump_dir);
+  ASSERT_GT (expected.size (), 0u);
+  ASSERT_EQ (w.samples.size (), expected.size ());
+  gsize first_diff = 0;
+  while (first_diff < expected.size () && w.samples[first_diff] == expected[first_diff])
+    first_diff++;
+  EXPECT_EQ (first_diff, expected.size ()) << "first differing sample " << first_diff;
+  EXPECT_GT (soxi_duration (wav_path), 0.0) << "soxi refused " << wav_path;
+}
+
+} // namespace
+
+/* ---- start-up errors ---- */
+
+TEST (HostStartup, MissingSecretsExit2WithoutPrintingValues)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Proc p ({host_bin (), "--port", "0", "--output-root", tmp / "out"}, tmp.path,
+      tmp / "h.log", {{"ZOOM_APP_CLIENT_ID", "visible_client_id"},
+          {"ZOOM_APP_CLIENT_SECRET", "hidden_client_secret"}, {"ZOOM_SECRET_TOKEN", ""}});
+  ASSERT_TRUE (p.wait (10000));
+  EXPECT_EQ (p.exit_status (), 2);
+  std::string log = p.log ();
+  EXPECT_NE (log.find ("ZOOM_SECRET_TOKEN"), std::string::npos) << log;
+  EXPECT_EQ (log.find ("hidden_client_secret"), std::string::npos) << log;
+  EXPECT_EQ (log.find ("visible_client_id"), std::string::npos) << log;
+}
+
+TEST (HostStartup, DotenvSuppliesSecrets)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  std::string dotenv = std::string ("ZOOM_APP_CLIENT_ID=") + kClientId +
+      "\nZOOM_APP_CLIENT_SECRET=" + kClientSecret + "\nZOOM_SECRET_TOKEN=" + kSecretToken + "\n";
+  ASSERT_TRUE (g_file_set_contents ((tmp / ".env").c_str (), dotenv.c_str (), -1, nullptr));
+  Proc p ({host_bin (), "--port", "0", "--output-root", tmp / "out", "--pipeline-dir",
+          source_path ("pipelines"), "--ready-file", tmp / "ready.json"}, tmp.path,
+      tmp / "h.log", {{"ZOOM_APP_CLIENT_ID", ""}, {"ZOOM_APP_CLIENT_SECRET", ""},
+          {"ZOOM_SECRET_TOKEN", ""}, {"PORT", ""}});
+  ASSERT_TRUE (spin_until ([&] {
+        return p.exited () || g_file_test ((tmp / "ready.json").c_str (), G_FILE_TEST_EXISTS);
+      }, 15000));
+  EXPECT_FALSE (p.exited ()) << p.log ();
+  p.send_signal (SIGTERM);
+  ASSERT_TRUE (p.wait (10000));
+  EXPECT_EQ (p.exit_status (), 0);
+  EXPECT_EQ (p.log ().find (kClientSecret), std::string::npos);
+}
+
+TEST (HostStartup, BrokenTemplateRefused)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  g_mkdir (tmp.operator/ ("pipes").c_str (), 0700);
+  g_file_set_contents ((tmp / "pipes/record-wav.pipeline").c_str (),
+      "zoomrtmssrc name=src ! wavenc ! filesink location=${OUTPUT_DIR}/a.wav\n", -1, nullptr);
+  g_file_set_contents ((tmp / "pipes/broken.pipeline").c_str (),
+      "# a typo\nzoomrtmssrc name=src ! wavenc ! filesinc location=x\n", -1, nullptr);
+  Proc p ({host_bin (), "--port", "0", "--output-root", tmp / "out", "--pipeline-dir",
+          tmp / "pipes"}, tmp.path, tmp / "h.log", cred_env ());
+  ASSERT_TRUE (p.wait (10000));
+  EXPECT_EQ (p.exit_status (), 1);
+  std::string log = p.log ();
+  EXPECT_NE (log.find ("broken.pipeline"), std::string::npos) << log;
+  EXPECT_NE (log.find ("filesinc"), std::string::npos) << log;
+}
+
+/* ---- webhook endpoint ---- */
+
+TEST (HostWebhooks, ValidationSignaturesAndLimits)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+
+  /* url_validation: rtms-protocol.md §9.3 vector 2, on both paths */
+  std::string val = "{\"event\":\"endpoint.url_validation\",\"event_ts\":1654503849680,"
+      "\"payload\":{\"plainToken\":\"qgg8vlvZRS6UYooatFL8Aw\"}}";
+  for (const char *path : {"/webhook", "/api/webhooks/zoom"}) {
+    Resp r = post_webhook (h, val, 0, kSecretToken, path);
+    EXPECT_EQ (r.status, 200u) << path;
+    JsonDoc d (r.body);
+    ASSERT_NE (d.obj (), nullptr) << r.body;
+    EXPECT_STREQ (json_object_get_string_member (d.obj (), "encryptedToken"),
+        "4efea922935c335d972476de138d2208a0d46ab28c79ee592d497a1b216419b8");
+    EXPECT_STREQ (json_object_get_string_member (d.obj (), "plainToken"),
+        "qgg8vlvZRS6UYooatFL8Aw");
+  }
+  /* answered even with a bad signature (§2.4), but logged */
+  Resp rv = post_webhook (h, val, 0, "wrong_token");
+  EXPECT_EQ (rv.status, 200u);
+  EXPECT_NE (rv.body.find ("4efea922935c"), std::string::npos);
+
+  /* the sim's own validator agrees */
+  Proc v ({sim_bin (), "validate", "--webhook-url", h.url ("/webhook")}, tmp.path,
+      tmp / "validate.log", cred_env ());
+  ASSERT_TRUE (v.wait (15000));
+  EXPECT_EQ (v.exit_status (), 0) << v.log ();
+
+  std::string start = "{\"event\":\"contact_center.voice_rtms_started\",\"event_ts\":1738392033000,"
+      "\"payload\":{\"engagement_id\":\"E401\",\"rtms_stream_id\":\"s401\","
+      "\"server_urls\":\"ws://127.0.0.1:9/signaling\"}}";
+  Resp bad = post_webhook (h, start, 0, "wrong_token");
+  EXPECT_EQ (bad.status, 401u);
+  EXPECT_EQ (bad.body, "{\"error\":\"Invalid webhook signature\"}");
+  Resp nosig = http ("POST", h.url ("/webhook"), start);
+  EXPECT_EQ (nosig.status, 401u);
+  Resp stale = post_webhook (h, start, g_get_real_time () / G_USEC_PER_SEC - 3600);
+  EXPECT_EQ (stale.status, 401u);
+  /* the sim's fault flags give the same answers */
+  for (const char *flag : {"--bad-signature", "--stale"}) {
+    Proc w ({sim_bin (), "webhook", "--webhook-url", h.url ("/webhook"), "--event",
+            "started", "--engagement-id", "E401b", "--rtms-stream-id", "s401b",
+            "--server-urls", "ws://127.0.0.1:9/signaling", flag}, tmp.path,
+        tmp / "webhook.log", cred_env ());
+    ASSERT_TRUE (w.wait (15000));
+    EXPECT_NE (w.exit_status (), 0) << flag;
+    EXPECT_NE (w.log ().find ("401"), std::string::npos) << flag << ": " << w.log ();
+  }
+
+  Resp malformed = post_webhook (h, "{\"event\":\"contact_center.voice_rtms_started\",");
+  EXPECT_EQ (malformed.status, 400u);
+  Resp not_object = post_webhook (h, "[1,2,3]");
+  EXPECT_EQ (not_object.status, 400u);
+  Resp no_stream = post_webhook (h, "{\"event\":\"contact_center.voice_rtms_started\","
+      "\"event_ts\":1,\"payload\":{\"engagement_id\":\"x\"}}");
+  EXPECT_EQ (no_stream.status, 400u);
+
+  std::string big = "{\"event\":\"x\",\"pad\":\"" + std::string (100 * 1024, 'a') + "\"}";
+  Resp large = post_webhook (h, big);
+  EXPECT_EQ (large.status, 413u);
+
+  /* stop / interrupted for an unknown stream: 200, nothing happens */
+  Resp stop = post_webhook (h, "{\"event\":\"contact_center.voice_rtms_stopped\","
+      "\"event_ts\":1738392099000,\"payload\":{\"engagement_id\":\"nobody\","
+      "\"rtms_stream_id\":\"nostream\",\"stop_reason\":22}}");
+  EXPECT_EQ (stop.status, 200u);
+  Resp intr = post_webhook (h, "{\"event\":\"meeting.rtms_interrupted\","
+      "\"event_ts\":1738392099000,\"payload\":{\"meeting_uuid\":\"m==\","
+      "\"rtms_stream_id\":\"nostream\"}}");
+  EXPECT_EQ (intr.status, 200u);
+
+  Resp health = http ("GET", h.url ("/health"));
+  EXPECT_EQ (health.status, 200u);
+  JsonDoc hd (health.body);
+  ASSERT_NE (hd.obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member (hd.obj (), "status"), "ok");
+  EXPECT_EQ (json_object_get_int_member (hd.obj (), "activeEngagements"), 0);
+  EXPECT_TRUE (json_object_has_member (hd.obj (), "timestamp"));
+  EXPECT_EQ (http ("GET", h.url ("/engagements/nostream")).status, 404u);
+  EXPECT_EQ (http ("GET", h.url ("/nothing")).status, 404u);
+  EXPECT_EQ (http ("GET", h.url ("/webhook")).status, 405u);
+
+  /* nothing was started by any rejected request */
+  g_usleep (200000);
+  EXPECT_TRUE (list_dir (h.out ()).empty ());
+
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+  std::string log = h.proc ().log ();
+  EXPECT_EQ (log.find (kSecretToken), std::string::npos);
+  EXPECT_EQ (log.find (kClientSecret), std::string::npos);
+}
+
+/* ---- recording ---- */
+
+/* The default pipeline: the WAV is the interleave of what the sim sent, the
+ * transcript and events are written, --summary shows it. */
+TEST (HostRecord, DefaultPipelineWavEqualsSentPcm)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  auto sim = run_sim (tmp, h, {"--speed", "0"});
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  std::string dir = h.out () + "/" + streams[0].engagement_id;
+  expect_wav_equals_dump (dir + "/audio.wav", tmp / ("sim-dump/" + streams[0].rtms_stream_id));
+
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  JsonObject *o = ej->obj ();
+  EXPECT_STREQ (json_object_get_string_member (o, "state"), "stopped");
+  EXPECT_STREQ (json_object_get_string_member (o, "engagement_id"),
+      streams[0].engagement_id.c_str ());
+  EXPECT_STREQ (json_object_get_string_member (o, "rtms_stream_id"),
+      streams[0].rtms_stream_id.c_str ());
+  EXPECT_STREQ (json_object_get_string_member (o, "pipeline"), "record-wav");
+  JsonObject *sr = json_object_get_object_member (o, "stop_reason");
+  ASSERT_NE (sr, nullptr);
+  EXPECT_EQ (json_object_get_int_member (sr, "code"), 21);
+  EXPECT_GT (json_object_get_int_member (o, "frames"), 0);
+  EXPECT_EQ (json_object_get_int_member (o, "duplicates_dropped"), 0);
+  EXPECT_EQ (json_array_get_length (json_object_get_array_member (o, "errors")), 0u);
+
+  std::string txt = read_file (dir + "/transcript.txt");
+  EXPECT_NE (txt.find ("Engagement: " + streams[0].engagement_id), std::string::npos);
+  EXPECT_NE (txt.find ("Duration: "), std::string::npos);
+  int lines = 0;
+  for (gsize p = 0; (p = txt.find ("\n[", p)) != std::string::npos; p++)
+    lines++;
+  EXPECT_GE (lines, 3) << txt;
+  /* speakers come from the participant events' display names */
+  EXPECT_NE (txt.find ("] Jane Doe: "), std::string::npos) << txt;
+  EXPECT_NE (txt.find ("] Tom Agent: "), std::string::npos) << txt;
+  /* every transcript message is a JSON line; revisions are flagged */
+  std::string jl = read_file (dir + "/transcript.jsonl");
+  int jlines = 0;
+  g_auto (GStrv) parts = g_strsplit (jl.c_str (), "\n", -1);
+  for (gchar **l = parts; *l; l++) {
+    if (!**l)
+      continue;
+    JsonDoc d (*l);
+    ASSERT_NE (d.obj (), nullptr) << *l;
+    EXPECT_TRUE (json_object_has_member (d.obj (), "revision"));
+    EXPECT_TRUE (json_object_has_member (d.obj (), "text"));
+    jlines++;
+  }
+  EXPECT_GE (jlines, lines);
+  std::string ev = read_file (dir + "/events.jsonl");
+  EXPECT_NE (ev.find ("\"type\":\"participant\""), std::string::npos);
+  EXPECT_NE (ev.find ("\"type\":\"session-state\""), std::string::npos);
+
+  /* the status API still knows the finished engagement */
+  Resp r = http ("GET", h.url (("/engagements/" + streams[0].rtms_stream_id).c_str ()));
+  EXPECT_EQ (r.status, 200u);
+  EXPECT_NE (r.body.find ("\"state\":\"stopped\""), std::string::npos);
+
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+
+  std::string summary;
+  ASSERT_EQ (run_tool ({host_bin (), "--summary", h.out ()}, &summary), 0);
+  EXPECT_NE (summary.find (streams[0].engagement_id), std::string::npos) << summary;
+  EXPECT_NE (summary.find ("audio.wav"), std::string::npos) << summary;
+  EXPECT_NE (summary.find ("transcript: " + std::to_string (lines) + " line"),
+      std::string::npos) << summary;
+}
+
+TEST (HostRecord, TwoEngagementsAtOnce)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "5", "--engagements", "2"});
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 2u);
+  EXPECT_NE (streams[0].engagement_id, streams[1].engagement_id);
+  for (const auto &s : streams)
+    expect_wav_equals_dump (h.out () + "/" + s.engagement_id + "/audio.wav",
+        tmp / ("sim-dump/" + s.rtms_stream_id));
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+TEST (HostRecord, RecordOpus)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp, {"--pipeline", "record-opus"});
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "5"});
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  std::string opus = h.out () + "/" + streams[0].engagement_id + "/audio.opus";
+  std::string out;
+  EXPECT_EQ (run_tool ({"opusinfo", opus}, &out), 0) << out;
+  EXPECT_NE (out.find ("Channels: 2"), std::string::npos) << out;
+  EXPECT_NEAR (ffprobe_duration (opus), 5.0, 0.1);
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+TEST (HostRecord, RecordAll)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp, {"--pipeline", "record-all"});
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "5"});
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  std::string dir = h.out () + "/" + streams[0].engagement_id;
+  expect_wav_equals_dump (dir + "/audio.wav", tmp / ("sim-dump/" + streams[0].rtms_stream_id));
+  std::string out;
+  EXPECT_EQ (run_tool ({"opusinfo", dir + "/audio.opus"}, &out), 0) << out;
+  EXPECT_NEAR (ffprobe_duration (dir + "/audio.opus"), 5.0, 0.1);
+  /* level interval 0.5 s over 5 s: about 10 lines, 2 channels each */
+  std::string lv = read_file (dir + "/levels.jsonl");
+  g_auto (GStrv) lines = g_strsplit (lv.c_str (), "\n", -1);
+  int n = 0;
+  for (gchar **l = lines; *l; l++) {
+    if (!**l)
+      continue;
+    JsonDoc d (*l);
+    ASSERT_NE (d.obj (), nullptr) << *l;
+    EXPECT_EQ (json_array_get_length (json_object_get_array_member (d.obj (), "rms")), 2u);
+    EXPECT_EQ (json_array_get_length (json_object_get_array_member (d.obj (), "peak")), 2u);
+    n++;
+  }
+  EXPECT_GE (n, 8);
+  EXPECT_LE (n, 11);
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+TEST (HostRecord, RtpForwardReceived)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  /* a free UDP port for the receiver */
+  GError *err = nullptr;
+  g_autoptr (GSocket) probe = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, &err);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  ASSERT_TRUE (g_socket_bind (probe, any, FALSE, &err));
+  g_autoptr (GSocketAddress) bound = g_socket_get_local_address (probe, &err);
+  int port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_socket_close (probe, nullptr);
+
+  std::string rx = tmp / "rx.wav";
+  std::string desc = "udpsrc address=127.0.0.1 port=" + std::to_string (port) +
+      " caps=\"application/x-rtp,media=audio,clock-rate=16000,encoding-name=L16,"
+      "channels=2,payload=96\" ! rtpjitterbuffer latency=100 ! rtpL16depay ! "
+      "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! filesink location=\"" + rx + "\"";
+  GstElement *recv = gst_parse_launch (desc.c_str (), &err);
+  ASSERT_NE (recv, nullptr) << err->message;
+  ASSERT_NE (gst_element_set_state (recv, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  g_file_set_contents ((tmp / "rtp.conf").c_str (),
+      ("[rtp]\nhost=127.0.0.1\nport=" + std::to_string (port) + "\n").c_str (), -1, nullptr);
+  Host h (tmp, {"--pipeline", "rtp-forward", "--config", tmp / "rtp.conf"});
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "3"});
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  g_usleep (300000);
+  gst_element_send_event (recv, gst_event_new_eos ());
+  GstBus *bus = gst_element_get_bus (recv);
+  GstMessage *m = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND,
+      static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  EXPECT_NE (m, nullptr);
+  if (m) {
+    EXPECT_EQ (GST_MESSAGE_TYPE (m), GST_MESSAGE_EOS);
+    gst_message_unref (m);
+  }
+  gst_object_unref (bus);
+  gst_element_set_state (recv, GST_STATE_NULL);
+  gst_object_unref (recv);
+
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  expect_wav_equals_dump (rx, tmp / ("sim-dump/" + streams[0].rtms_stream_id));
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+/* ---- idempotency, failover, hostile ids ---- */
+
+TEST (HostLifecycle, DuplicateAndFailoverStarts)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  Proc serve ({sim_bin (), "serve", "--speed", "1", "--duration", "4", "--ready-file",
+          tmp / "serve-ready.json"}, tmp.path, tmp / "serve.log", cred_env ());
+  ASSERT_TRUE (spin_until ([&] {
+        return g_file_test ((tmp / "serve-ready.json").c_str (), G_FILE_TEST_EXISTS);
+      }, 15000));
+  auto streams = sim_streams (tmp / "serve-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  const SimStream &s = streams[0];
+  ASSERT_FALSE (s.webhook.empty ());
+  std::string dir = h.out () + "/" + s.engagement_id;
+
+  ASSERT_EQ (post_webhook (h, s.webhook).status, 200u);
+  ASSERT_TRUE (spin_until ([&] {
+        return g_file_test ((dir + "/engagement.json").c_str (), G_FILE_TEST_EXISTS);
+      }, 5000));
+  /* the same delivery again, and a newer one with the same server_urls */
+  EXPECT_EQ (post_webhook (h, s.webhook).status, 200u);
+  JsonDoc wh (s.webhook);
+  gint64 ts = json_object_get_int_member (wh.obj (), "event_ts");
+  json_object_set_int_member (wh.obj (), "event_ts", ts + 1000);
+  g_autofree gchar *newer = json_to_string (wh.node, FALSE);
+  EXPECT_EQ (post_webhook (h, newer).status, 200u);
+  g_usleep (300000);
+  Resp r = http ("GET", h.url (("/engagements/" + s.rtms_stream_id).c_str ()));
+  ASSERT_EQ (r.status, 200u);
+  JsonDoc live (r.body);
+  EXPECT_EQ (json_object_get_int_member (live.obj (), "failovers"), 0);
+  EXPECT_EQ (list_dir (h.out ()).size (), 1u);
+  /* interrupted without server_urls: the element reconnects by itself */
+  std::string intr = "{\"event\":\"contact_center.voice_rtms_interrupted\",\"event_ts\":" +
+      std::to_string (ts + 1500) + ",\"payload\":{\"engagement_id\":\"" + s.engagement_id +
+      "\",\"rtms_stream_id\":\"" + s.rtms_stream_id + "\"}}";
+  EXPECT_EQ (post_webhook (h, intr).status, 200u);
+
+  /* newer start with other server_urls: failover to the new URL */
+  std::string other = s.server_urls;
+  gsize at = other.find ("127.0.0.1");
+  ASSERT_NE (at, std::string::npos);
+  other.replace (at, strlen ("127.0.0.1"), "localhost");
+  JsonObject *payload = json_object_get_object_member (wh.obj (), "payload");
+  json_object_set_string_member (payload, "server_urls", other.c_str ());
+  json_object_set_int_member (wh.obj (), "event_ts", ts + 2000);
+  g_autofree gchar *failover = json_to_string (wh.node, FALSE);
+  EXPECT_EQ (post_webhook (h, failover).status, 200u);
+  ASSERT_TRUE (spin_until ([&] {
+        Resp x = http ("GET", h.url (("/engagements/" + s.rtms_stream_id).c_str ()));
+        JsonDoc d (x.body);
+        return d.obj () && json_object_get_int_member (d.obj (), "failovers") == 1;
+      }, 5000));
+
+  /* the stream ends by itself; one recording, still valid */
+  ASSERT_TRUE (serve.wait (60000)) << serve.log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  EXPECT_EQ (list_dir (h.out ()).size (), 1u);
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_EQ (json_object_get_int_member (ej->obj (), "failovers"), 1);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "server_urls"), other.c_str ());
+  Wav w = read_wav (dir + "/audio.wav");
+  EXPECT_EQ (w.data_size, w.file_size - w.data_offset);
+  EXPECT_GT (soxi_duration (dir + "/audio.wav"), 1.0);
+  std::string ev = read_file (dir + "/events.jsonl");
+  EXPECT_NE (ev.find ("\"type\":\"failover\""), std::string::npos);
+
+  /* a stop for a stream that has ended: 200, no new directory */
+  std::string stop = "{\"event\":\"contact_center.voice_rtms_stopped\",\"event_ts\":" +
+      std::to_string (ts + 9000) + ",\"payload\":{\"engagement_id\":\"" + s.engagement_id +
+      "\",\"rtms_stream_id\":\"" + s.rtms_stream_id + "\",\"stop_reason\":22}}";
+  EXPECT_EQ (post_webhook (h, stop).status, 200u);
+  /* a retried start for the finished stream (same event_ts) starts nothing */
+  EXPECT_EQ (post_webhook (h, failover).status, 200u);
+  g_usleep (300000);
+  EXPECT_EQ (list_dir (h.out ()).size (), 1u);
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+TEST (HostLifecycle, HostileEngagementIdsStayInsideOutputRoot)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  const char *ids[] = {"../../etc/x", "a/b", "==+", "..", "/abs/path"};
+  int n = 0;
+  for (const char *id : ids) {
+    g_autoptr (JsonBuilder) b = json_builder_new ();
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "event");
+    json_builder_add_string_value (b, "contact_center.voice_rtms_started");
+    json_builder_set_member_name (b, "event_ts");
+    json_builder_add_int_value (b, 1738392033000 + n);
+    json_builder_set_member_name (b, "payload");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "engagement_id");
+    json_builder_add_string_value (b, id);
+    json_builder_set_member_name (b, "rtms_stream_id");
+    json_builder_add_string_value (b, ("hostile" + std::to_string (n)).c_str ());
+    json_builder_set_member_name (b, "server_urls");
+    json_builder_add_string_value (b, "ws://127.0.0.1:9/signaling");
+    json_builder_end_object (b);
+    json_builder_end_object (b);
+    g_autoptr (JsonNode) root = json_builder_get_root (b);
+    g_autofree gchar *body = json_to_string (root, FALSE);
+    EXPECT_EQ (post_webhook (h, body).status, 200u) << id;
+    n++;
+  }
+  ASSERT_TRUE (spin_until ([&] { return list_dir (h.out ()).size () == 5; }, 5000));
+  /* graceful stop through the API (by rtms_stream_id) */
+  for (int i = 0; i < n; i++) {
+    Resp r = http ("DELETE", h.url (("/engagements/hostile" + std::to_string (i)).c_str ()));
+    EXPECT_TRUE (r.status == 202u || r.status == 200u) << r.status;
+  }
+  ASSERT_TRUE (host_idle (h, 15000));
+  /* every directory is a direct child of the output root with a safe name,
+   * and nothing appeared next to the output root */
+  auto dirs = list_dir (h.out ());
+  ASSERT_EQ (dirs.size (), 5u);
+  for (const auto &d : dirs) {
+    for (char c : d)
+      EXPECT_TRUE (g_ascii_isalnum (c) || c == '_' || c == '-') << d;
+    std::unique_ptr<JsonDoc> ej (engagement_json (h.out () + "/" + d));
+    ASSERT_NE (ej->obj (), nullptr) << d;
+  }
+  for (const auto &f : list_dir (tmp.path))
+    EXPECT_TRUE (f == "out" || g_str_has_suffix (f.c_str (), ".log") ||
+        g_str_has_suffix (f.c_str (), ".json")) << f;
+  EXPECT_FALSE (g_file_test ((tmp / "etc").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test ("/abs/path", G_FILE_TEST_EXISTS));
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+/* ---- signals ---- */
+
+TEST (HostLifecycle, SigtermMidCallFinalizesFiles)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "20"});
+  ASSERT_TRUE (spin_until ([&] {
+        return g_file_test ((tmp / "sim-ready.json").c_str (), G_FILE_TEST_EXISTS);
+      }, 15000));
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  std::string dir = h.out () + "/" + streams[0].engagement_id;
+  /* about 1.5 s of stereo audio on disk, then SIGTERM */
+  ASSERT_TRUE (spin_until ([&] {
+        GStatBuf st;
+        return g_stat ((dir + "/audio.wav").c_str (), &st) == 0 && st.st_size > 96000;
+      }, 15000));
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (8000));
+  EXPECT_EQ (h.proc ().exit_status (), 0) << h.proc ().log ();
+  Wav w = read_wav (dir + "/audio.wav");
+  EXPECT_EQ (w.channels, 2);
+  EXPECT_EQ (w.data_size, w.file_size - w.data_offset) << "WAV not finalized";
+  EXPECT_EQ (w.riff_size, w.file_size - 8);
+  double d = soxi_duration (dir + "/audio.wav");
+  EXPECT_GT (d, 1.0);
+  EXPECT_LT (d, 20.0);
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "stopped");
+  EXPECT_TRUE (json_object_get_boolean_member (ej->obj (), "eos"));
+  JsonObject *sr = json_object_get_object_member (ej->obj (), "stop_reason");
+  ASSERT_NE (sr, nullptr);
+  EXPECT_STREQ (json_object_get_string_member (sr, "source"), "shutdown");
+  EXPECT_NE (read_file (dir + "/transcript.txt").find ("Duration: "), std::string::npos);
+  sim->send_signal (SIGTERM);
+  sim->wait (10000);
+}
+
+TEST (HostLifecycle, SigkillLeftoversRepairedOnRestart)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  std::string dir;
+  {
+    Host h (tmp);
+    ASSERT_GT (h.port (), 0);
+    auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "20"});
+    ASSERT_TRUE (spin_until ([&] {
+          return g_file_test ((tmp / "sim-ready.json").c_str (), G_FILE_TEST_EXISTS);
+        }, 15000));
+    auto streams = sim_streams (tmp / "sim-ready.json");
+    ASSERT_EQ (streams.size (), 1u);
+    dir = h.out () + "/" + streams[0].engagement_id;
+    ASSERT_TRUE (spin_until ([&] {
+          GStatBuf st;
+          return g_stat ((dir + "/audio.wav").c_str (), &st) == 0 && st.st_size > 96000;
+        }, 15000));
+    h.proc ().send_signal (SIGKILL);
+    ASSERT_TRUE (h.proc ().wait (5000));
+    sim->send_signal (SIGTERM);
+    sim->wait (10000);
+  }
+  Wav before = read_wav (dir + "/audio.wav");
+  EXPECT_NE (before.data_size, before.file_size - before.data_offset);
+  Host h2 (tmp, {}, "host2");
+  ASSERT_GT (h2.port (), 0) << h2.proc ().log ();
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "recovered");
+  EXPECT_TRUE (json_object_get_boolean_member (ej->obj (), "wav_repaired"));
+  Wav w = read_wav (dir + "/audio.wav");
+  EXPECT_EQ (w.data_size % 4, 0);
+  EXPECT_LE (w.file_size - w.data_offset - w.data_size, 3);
+  EXPECT_GT (soxi_duration (dir + "/audio.wav"), 1.0);
+  h2.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h2.proc ().wait (10000));
+  EXPECT_EQ (h2.proc ().exit_status (), 0);
+}
