@@ -270,9 +270,9 @@ Engagement::bus_cb (GstBus *bus, GstMessage *msg, gpointer data)
       std::string e = std::string (path) + ": " + err->message;
       if (details) {
         gint code;
-        if (gst_structure_get_int (details, "rtms-status-code", &code))
+        if (gst_structure_get_int (details, "rtms-status-code", &code) && code >= 0)
           e += " (rtms-status-code " + std::to_string (code) + ")";
-        if (gst_structure_get_int (details, "rtms-stop-reason", &code)) {
+        if (gst_structure_get_int (details, "rtms-stop-reason", &code) && code >= 0) {
           e += " (rtms-stop-reason " + std::to_string (code) + " " +
               rtms::stop_reason_name (code) + ")";
           if (code > 0)

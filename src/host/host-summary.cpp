@@ -16,7 +16,8 @@ namespace zhost {
 static std::string
 describe_audio (GstDiscoverer *disc, const std::string &path)
 {
-  g_autofree gchar *uri = g_filename_to_uri (path.c_str (), nullptr, nullptr);
+  g_autofree gchar *abs = g_canonicalize_filename (path.c_str (), nullptr);
+  g_autofree gchar *uri = g_filename_to_uri (abs, nullptr, nullptr);
   if (!uri)
     return "?";
   GError *err = nullptr;

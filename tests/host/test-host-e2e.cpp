@@ -741,6 +741,7 @@ TEST (HostRecord, DefaultPipelineWavEqualsSentPcm)
   ASSERT_EQ (run_tool ({host_bin (), "--summary", h.out ()}, &summary), 0);
   EXPECT_NE (summary.find (streams[0].engagement_id), std::string::npos) << summary;
   EXPECT_NE (summary.find ("audio.wav"), std::string::npos) << summary;
+  EXPECT_NE (summary.find (" s, 16000 Hz, 2 ch"), std::string::npos) << summary;
   EXPECT_NE (summary.find ("transcript: " + std::to_string (lines) + " line"),
       std::string::npos) << summary;
 }
@@ -761,6 +762,43 @@ TEST (HostRecord, TwoEngagementsAtOnce)
   for (const auto &s : streams)
     expect_wav_equals_dump (h.out () + "/" + s.engagement_id + "/audio.wav",
         tmp / ("sim-dump/" + s.rtms_stream_id));
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+/* A pipeline ERROR ends that engagement only (recorded in its
+ * engagement.json); the other one keeps recording to the end. */
+TEST (HostRecord, PipelineErrorEndsOnlyThatEngagement)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "3"});
+  ASSERT_TRUE (spin_until ([&] { return list_dir (h.out ()).size () == 1; }, 15000));
+  /* nothing listens on port 9: the element fails at once */
+  std::string bad = "{\"event\":\"contact_center.voice_rtms_started\",\"event_ts\":1,"
+      "\"payload\":{\"engagement_id\":\"broken-one\",\"rtms_stream_id\":\"brokenstream\","
+      "\"server_urls\":\"ws://127.0.0.1:9/signaling\"}}";
+  EXPECT_EQ (post_webhook (h, bad).status, 200u);
+  ASSERT_TRUE (spin_until ([&] {
+        std::unique_ptr<JsonDoc> j (engagement_json (h.out () + "/broken-one"));
+        return j->obj () && g_str_equal (json_object_get_string_member (j->obj (), "state"),
+            "failed");
+      }, 10000));
+  ASSERT_TRUE (sim->wait (30000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  std::unique_ptr<JsonDoc> j (engagement_json (h.out () + "/broken-one"));
+  JsonArray *errs = json_object_get_array_member (j->obj (), "errors");
+  ASSERT_GE (json_array_get_length (errs), 1u);
+  EXPECT_NE (std::string (json_array_get_string_element (errs, 0)).find ("GstZoomRtmsSrc:src"),
+      std::string::npos);
+  auto streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams.size (), 1u);
+  expect_wav_equals_dump (h.out () + "/" + streams[0].engagement_id + "/audio.wav",
+      tmp / ("sim-dump/" + streams[0].rtms_stream_id));
   h.proc ().send_signal (SIGTERM);
   ASSERT_TRUE (h.proc ().wait (10000));
   EXPECT_EQ (h.proc ().exit_status (), 0);
