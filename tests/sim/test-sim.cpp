@@ -981,3 +981,44 @@ TEST (Sim, DuplicateSignalKickMode)
   EXPECT_TRUE (first.wait_closed (5000));
   EXPECT_FALSE (second.closed ());
 }
+
+TEST (Sim, L16ResampledRatesMatchDump)
+{
+  for (auto [sr, bytes] : { std::make_pair (0, 320u), std::make_pair (3, 1920u) }) {
+    char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+    std::string dump = tmp;
+    g_free (tmp);
+    {
+      Sim sim (base_args ({ "--speed", "0", "--duration", "1", "--dump-dir",
+              dump }));
+      Ids ids = ids_of (sim);
+      Ws sig (sim.signaling_url ());
+      std::string all = signaling_handshake (sig, ids);
+      Ws media (all.substr (0, all.rfind ('/')) + "/audio");
+      media.send (msg3 (ids, 1, "{\"content_type\":2,\"sample_rate\":" +
+              std::to_string (sr) + ",\"channel\":1,\"codec\":1,"
+              "\"data_opt\":1,\"send_rate\":20}"));
+      JsonDoc r4 (media.next_of (4));
+      ASSERT_EQ (r4.integer ("status_code"), 0);
+      sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+      ASSERT_TRUE (media.wait_closed (10000));
+      std::map<std::string, std::string> pcm;
+      for (auto &m : media.queue ()) {
+        JsonDoc d (m);
+        if (d.integer ("msg_type") != 14)
+          continue;
+        JsonObject *c = d.object ("content");
+        std::string data = b64decode (obj_str (c, "data"));
+        EXPECT_EQ (data.size (), bytes);
+        pcm[obj_str (c, "channel_id")] += data;
+      }
+      std::string want = read_file (dump + "/" + ids.sid + "/customer.pcm");
+      EXPECT_EQ (want.size (), 50 * bytes);
+      EXPECT_TRUE (pcm[channel_of_role (sim, "customer")] == want)
+          << "sample_rate " << sr << ": PCM differs from dump";
+      EXPECT_EQ (pcm[channel_of_role (sim, "agent")].size (), 50 * bytes);
+    }
+    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
+    EXPECT_EQ (system (cmd), 0);
+  }
+}
