@@ -804,6 +804,66 @@ TEST (HostRecord, PipelineErrorEndsOnlyThatEngagement)
   EXPECT_EQ (h.proc ().exit_status (), 0);
 }
 
+/* meeting.rtms_started: the meeting UUID (with '=' and maybe '/') names a
+ * sanitized directory, the raw UUID is kept in engagement.json. */
+TEST (HostRecord, MeetingProduct)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "3", "--product", "meeting"});
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 15000));
+  JsonDoc ready (read_file (tmp / "sim-ready.json"));
+  ASSERT_NE (ready.obj (), nullptr);
+  JsonObject *st = json_array_get_object_element (
+      json_object_get_array_member (ready.obj (), "streams"), 0);
+  std::string uuid = json_object_get_string_member (st, "meeting_uuid");
+  auto dirs = list_dir (h.out ());
+  ASSERT_EQ (dirs.size (), 1u);
+  EXPECT_EQ (dirs[0].find ('='), std::string::npos);
+  std::string dir = h.out () + "/" + dirs[0];
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "meeting_uuid"), uuid.c_str ());
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "product"), "meeting");
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "stopped");
+  EXPECT_NEAR (soxi_duration (dir + "/audio.wav"), 3.0, 0.05);
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+/* [limits] max-engagements: a start beyond the limit gets 503 (Zoom
+ * retries), a duplicate of a running one is still a 200 no-op. */
+TEST (HostLifecycle, MaxEngagements)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  g_file_set_contents ((tmp / "one.conf").c_str (), "[limits]\nmax-engagements=1\n", -1,
+      nullptr);
+  Host h (tmp, {"--config", tmp / "one.conf"});
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  Proc serve ({sim_bin (), "serve", "--speed", "1", "--duration", "2", "--engagements", "2",
+          "--connect-timeout", "5", "--ready-file", tmp / "serve-ready.json"}, tmp.path,
+      tmp / "serve.log", cred_env ());
+  ASSERT_TRUE (spin_until ([&] {
+        return g_file_test ((tmp / "serve-ready.json").c_str (), G_FILE_TEST_EXISTS);
+      }, 15000));
+  auto streams = sim_streams (tmp / "serve-ready.json");
+  ASSERT_EQ (streams.size (), 2u);
+  EXPECT_EQ (post_webhook (h, streams[0].webhook).status, 200u);
+  EXPECT_EQ (post_webhook (h, streams[1].webhook).status, 503u);
+  EXPECT_EQ (post_webhook (h, streams[0].webhook).status, 200u);
+  ASSERT_TRUE (host_idle (h, 20000));
+  EXPECT_EQ (list_dir (h.out ()).size (), 1u);
+  h.proc ().send_signal (SIGTERM);
+  ASSERT_TRUE (h.proc ().wait (10000));
+  EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
 TEST (HostRecord, RecordOpus)
 {
   REQUIRE_BINARIES ();
