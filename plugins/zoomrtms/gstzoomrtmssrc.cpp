@@ -135,6 +135,7 @@
 #include <climits>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -259,6 +260,8 @@ struct GstZoomRtmsSrcPrivate {
   std::atomic<guint64> frames_malformed { 0 };
   std::atomic<guint64> frames_dropped { 0 };
   std::atomic<gint64> t0_ms { G_MININT64 };
+  /* ZCC participant_info by channel_id, for transcripts (I/O thread only) */
+  std::map<std::string, rtms::ParticipantInfo> participants;
 
   /* the client: created and destroyed on the I/O thread; the pointer is
    * guarded by lock */
@@ -377,12 +380,6 @@ post_element_message (GstZoomRtmsSrc * self, GstStructure * s)
   }
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
-}
-
-static const char *
-nonnull (const std::string & s)
-{
-  return s.c_str ();
 }
 
 /* Builds the zoomrtms/stats structure. Caller holds slock. */
@@ -508,10 +505,17 @@ on_transcript (GstZoomRtmsSrc * self, const rtms::TranscriptData & t)
   if (GST_CLOCK_TIME_IS_VALID (anchor) && t0 != G_MININT64)
     rt = anchor + (at > t0 ? (GstClockTime) (at - t0) * GST_MSECOND : 0);
   const std::string & channel = t.channel_id.empty ()? t.user_id : t.channel_id;
+  std::string mode, speaker = t.user_name;
+  auto pi = priv->participants.find (channel);
+  if (pi != priv->participants.end ()) {
+    mode = pi->second.participant_mode;
+    if (speaker.empty ())
+      speaker = pi->second.display_name;
+  }
   post_element_message (self, gst_structure_new ("zoomrtms/transcript",
           "channel", G_TYPE_STRING, channel.c_str (),
-          "participant-mode", G_TYPE_STRING, "",
-          "speaker", G_TYPE_STRING, nonnull (t.user_name),
+          "participant-mode", G_TYPE_STRING, mode.c_str (),
+          "speaker", G_TYPE_STRING, speaker.c_str (),
           "text", G_TYPE_STRING, t.text.c_str (),
           "sentence-id", G_TYPE_INT64, t.sentence_id,
           "attribute", G_TYPE_INT, t.attribute,
@@ -536,6 +540,13 @@ on_event (GstZoomRtmsSrc * self, const rtms::EventUpdate & e)
   }
   if (e.participant_info) {
     const auto & pi = *e.participant_info;
+    if (!pi.channel_id.empty ()) {
+      auto & known = priv->participants[pi.channel_id];
+      if (!pi.participant_mode.empty ())
+        known.participant_mode = pi.participant_mode;
+      if (!pi.display_name.empty ())
+        known.display_name = pi.display_name;
+    }
     if (!pi.channel_id.empty () && !pi.participant_mode.empty ()) {
       Item it;
       it.kind = Item::MODE;
@@ -1080,6 +1091,7 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   priv->frames_malformed = 0;
   priv->frames_dropped = 0;
   priv->t0_ms = G_MININT64;
+  priv->participants.clear ();
   priv->stream_id = s.rtms_stream_id;
   priv->zcc = cfg.product == rtms::Product::CONTACT_CENTER;
 
@@ -1139,13 +1151,13 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
       std::lock_guard < std::mutex > lk (priv->qlock);
       remote_closed = priv->closed;
     }
-    /* the application ends the stream: ask Zoom to close it (§3.8) */
-    bool send_close_req = !remote_closed &&
-        client->state () == rtms::ClientState::STREAMING;
-    GST_INFO_OBJECT (self, "closing the client%s",
-        send_close_req ? " with STREAM_CLOSE_REQ" : "");
     auto io = priv->io;
     io->invoke_sync ([&]() {
+          /* the application ends the stream: ask Zoom to close it (§3.8) */
+          bool send_close_req = !remote_closed &&
+              client->state () == rtms::ClientState::STREAMING;
+          GST_INFO_OBJECT (self, "closing the client%s",
+              send_close_req ? " with STREAM_CLOSE_REQ" : "");
           client->close (send_close_req, CLOSE_WAIT_MS);
         });
     {
