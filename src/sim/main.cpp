@@ -456,7 +456,7 @@ main (int argc, char **argv)
     o.ca_out = ca_out;
   if (!client_id && !g_getenv ("ZOOM_APP_CLIENT_ID"))
     g_message ("ZOOM_APP_CLIENT_ID/ZOOM_APP_CLIENT_SECRET/ZOOM_SECRET_TOKEN "
-        "unset: using the test credentials of rtms-protocol.md §9.3");
+        "unset: using the test credentials of rtms-protocol.md section 9.3");
   o.client_id = client_id ? client_id : env_or ("ZOOM_APP_CLIENT_ID",
       "test_client_id");
   o.client_secret = client_secret ? client_secret :
