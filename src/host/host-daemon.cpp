@@ -421,10 +421,13 @@ Daemon::on_started (const rtms::Webhook &wh)
   }
   if (shutting_down_)
     return;
+  /* a retried delivery (Zoom retries after 5, 20, 60 min, §2.6) of a start
+   * no newer than what the finished engagement saw starts nothing; a newer
+   * start for the same stream is a restart (§2.7 restart policy) */
   for (auto &f : finished_)
     if (f->params ().rtms_stream_id == wh.rtms_stream_id &&
-        f->last_event_ts () == wh.event_ts) {
-      g_message ("duplicate %s for finished stream %s ignored", wh.event.c_str (),
+        wh.event_ts <= f->last_event_ts ()) {
+      g_message ("retried %s for finished stream %s ignored", wh.event.c_str (),
           f->params ().dir_name.c_str ());
       return;
     }

@@ -857,8 +857,32 @@ TEST (HostLifecycle, MaxEngagements)
   EXPECT_EQ (post_webhook (h, streams[0].webhook).status, 200u);
   EXPECT_EQ (post_webhook (h, streams[1].webhook).status, 503u);
   EXPECT_EQ (post_webhook (h, streams[0].webhook).status, 200u);
+  /* DELETE /engagements/{engagement_id}: graceful stop with EOS → 202 */
+  std::string dir0 = h.out () + "/" + streams[0].engagement_id;
+  ASSERT_TRUE (spin_until ([&] {
+        GStatBuf st;
+        return g_stat ((dir0 + "/audio.wav").c_str (), &st) == 0 && st.st_size > 44;
+      }, 10000));
+  Resp del = http ("DELETE", h.url (("/engagements/" + streams[0].engagement_id).c_str ()));
+  EXPECT_EQ (del.status, 202u) << del.body;
+  ASSERT_TRUE (host_idle (h, 10000));
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir0));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_TRUE (json_object_get_boolean_member (ej->obj (), "eos"));
+  EXPECT_STREQ (json_object_get_string_member (
+      json_object_get_object_member (ej->obj (), "stop_reason"), "source"), "api");
+  Wav w = read_wav (dir0 + "/audio.wav");
+  EXPECT_EQ (w.data_size, w.file_size - w.data_offset);
+  /* now there is room for the second stream */
+  EXPECT_EQ (post_webhook (h, streams[1].webhook).status, 200u);
+  ASSERT_TRUE (spin_until ([&] { return list_dir (h.out ()).size () == 2; }, 5000));
   ASSERT_TRUE (host_idle (h, 20000));
-  EXPECT_EQ (list_dir (h.out ()).size (), 1u);
+  Resp list = http ("GET", h.url ("/engagements"));
+  EXPECT_EQ (list.status, 200u);
+  JsonDoc ld (list.body);
+  ASSERT_NE (ld.obj (), nullptr);
+  EXPECT_EQ (json_array_get_length (json_object_get_array_member (ld.obj (), "engagements")),
+      2u);
   h.proc ().send_signal (SIGTERM);
   ASSERT_TRUE (h.proc ().wait (10000));
   EXPECT_EQ (h.proc ().exit_status (), 0);
@@ -1035,14 +1059,27 @@ TEST (HostLifecycle, DuplicateAndFailoverStarts)
         return d.obj () && json_object_get_int_member (d.obj (), "failovers") == 1;
       }, 5000));
 
+  /* interrupted carrying server_urls: reconnect there too (§4.9 row 2) */
+  std::string intr2 = "{\"event\":\"contact_center.voice_rtms_interrupted\",\"event_ts\":" +
+      std::to_string (ts + 3000) + ",\"payload\":{\"engagement_id\":\"" + s.engagement_id +
+      "\",\"rtms_stream_id\":\"" + s.rtms_stream_id + "\",\"server_urls\":\"" +
+      s.server_urls + "\"}}";
+  EXPECT_EQ (post_webhook (h, intr2).status, 200u);
+  ASSERT_TRUE (spin_until ([&] {
+        Resp x = http ("GET", h.url (("/engagements/" + s.rtms_stream_id).c_str ()));
+        JsonDoc d (x.body);
+        return d.obj () && json_object_get_int_member (d.obj (), "failovers") == 2;
+      }, 5000));
+
   /* the stream ends by itself; one recording, still valid */
   ASSERT_TRUE (serve.wait (60000)) << serve.log ();
   ASSERT_TRUE (host_idle (h, 15000));
   EXPECT_EQ (list_dir (h.out ()).size (), 1u);
   std::unique_ptr<JsonDoc> ej (engagement_json (dir));
   ASSERT_NE (ej->obj (), nullptr);
-  EXPECT_EQ (json_object_get_int_member (ej->obj (), "failovers"), 1);
-  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "server_urls"), other.c_str ());
+  EXPECT_EQ (json_object_get_int_member (ej->obj (), "failovers"), 2);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "server_urls"),
+      s.server_urls.c_str ());
   Wav w = read_wav (dir + "/audio.wav");
   EXPECT_EQ (w.data_size, w.file_size - w.data_offset);
   EXPECT_GT (soxi_duration (dir + "/audio.wav"), 1.0);
