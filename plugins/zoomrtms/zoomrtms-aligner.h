@@ -19,9 +19,10 @@
  *    negotiated send_rate), aligned on t0.
  *  - Per channel, a gap between packets (mute, hold, pause) is silence of the
  *    exact length. A packet whose timestamp was already received on its
- *    channel, or that is at or before the channel's last one and older than the
- *    duplicate history, is a duplicate or a replay (failover, §4.9): dropped
- *    and counted. A packet entirely inside a block that was already emitted is
+ *    channel (the last duplicate_history timestamps are remembered), or that
+ *    is at or before the channel's last one and older than that full
+ *    history, is a duplicate or a replay (failover, §4.9): dropped and
+ *    counted. A packet entirely inside a block that was already emitted is
  *    late: dropped and counted (a packet straddling the emitted edge keeps its
  *    unemitted part).
  *  - A block is emitted when every known channel has all of its samples, or
