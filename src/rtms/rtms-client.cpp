@@ -215,6 +215,10 @@ struct Client::Impl {
     session = soup_session_new_with_options ("user-agent", "zoomrtms/"
         "0.1", "timeout", (guint) (cfg.handshake_timeout_ms / 1000 + 1),
         nullptr);
+    /* No permessage-deflate: base64 PCM hardly compresses and inflating
+     * every frame costs CPU on the hot path. */
+    soup_session_remove_feature_by_type (session,
+        SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
     if (!cfg.ca_file.empty ()) {
       GTlsDatabase *db = g_tls_file_database_new (cfg.ca_file.c_str (), error);
       if (!db)

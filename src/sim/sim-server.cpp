@@ -1050,6 +1050,7 @@ Server::send_frames (Stream &s, gint64 now_us)
     ac = nullptr;
   Conn *tc = transcript_conn (s);
   char ts[64];
+  bool sent_any = false;        /* muted frames are not data: idle (§3.9) */
   for (size_t k = s.next_frame; k < target; k++) {
     const gint64 t_ms = (gint64) k * f.send_rate_ms;
     /* meeting event 2 ACTIVE_SPEAKER_CHANGE at each turn */
@@ -1095,17 +1096,19 @@ Server::send_frames (Stream &s, gint64 now_us)
         if (ch.first_ts < 0)
           ch.first_ts = stamp;
         ch.sent++;
+        sent_any = true;
         if (opts_.duplicate_every > 0 && seq % opts_.duplicate_every == 0) {
           soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
           ch.duplicated++;
         }
       }
-      ac->last_data_us = now_us;
+      if (sent_any)
+        ac->last_data_us = now_us;
     }
     send_transcripts_until (s, t_ms + f.send_rate_ms, tc);
   }
   s.next_frame = target;
-  if (s.sig)
+  if (s.sig && sent_any)
     s.sig->last_data_us = now_us;
   if (s.next_frame >= n) {
     send_transcripts_until (s, G_MAXINT64, tc);
