@@ -7,6 +7,7 @@ pkgs=(
   libglib2.0-dev libjson-glib-dev libsoup-3.0-dev libssl-dev glib-networking
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-base-apps
   libgtest-dev libsndfile1-dev libopus-dev
   pocketsphinx-testdata
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
