@@ -947,11 +947,13 @@ TEST (HostRecord, RecordAll)
   EXPECT_EQ (h.proc ().exit_status (), 0);
 }
 
-TEST (HostRecord, RtpForwardReceived)
+/* Runs @pipeline (an rtp-forward template) for a 3 s call with an in-process
+ * receiver `udpsrc ! rtpjitterbuffer ! <depay…> ! wavenc`; returns the
+ * received WAV path and the sim's dump directory. */
+static void
+run_rtp_forward (const TempDir &tmp, const char *pipeline, const std::string &caps,
+    const std::string &depay, std::string *rx_out, std::string *dump_out)
 {
-  REQUIRE_BINARIES ();
-  TempDir tmp;
-  /* a free UDP port for the receiver */
   GError *err = nullptr;
   g_autoptr (GSocket) probe = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
       G_SOCKET_PROTOCOL_UDP, &err);
@@ -964,16 +966,15 @@ TEST (HostRecord, RtpForwardReceived)
 
   std::string rx = tmp / "rx.wav";
   std::string desc = "udpsrc address=127.0.0.1 port=" + std::to_string (port) +
-      " caps=\"application/x-rtp,media=audio,clock-rate=16000,encoding-name=L16,"
-      "channels=2,payload=96\" ! rtpjitterbuffer latency=100 ! rtpL16depay ! "
-      "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! filesink location=\"" + rx + "\"";
+      " caps=\"" + caps + "\" ! rtpjitterbuffer latency=100 ! " + depay +
+      " ! audioconvert ! audio/x-raw,format=S16LE ! wavenc ! filesink location=\"" + rx + "\"";
   GstElement *recv = gst_parse_launch (desc.c_str (), &err);
   ASSERT_NE (recv, nullptr) << err->message;
   ASSERT_NE (gst_element_set_state (recv, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
 
   g_file_set_contents ((tmp / "rtp.conf").c_str (),
       ("[rtp]\nhost=127.0.0.1\nport=" + std::to_string (port) + "\n").c_str (), -1, nullptr);
-  Host h (tmp, {"--pipeline", "rtp-forward", "--config", tmp / "rtp.conf"});
+  Host h (tmp, {"--pipeline", pipeline, "--config", tmp / "rtp.conf"});
   ASSERT_GT (h.port (), 0) << h.proc ().log ();
   auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "3"});
   ASSERT_TRUE (sim->wait (60000));
@@ -995,10 +996,39 @@ TEST (HostRecord, RtpForwardReceived)
 
   auto streams = sim_streams (tmp / "sim-ready.json");
   ASSERT_EQ (streams.size (), 1u);
-  expect_wav_equals_dump (rx, tmp / ("sim-dump/" + streams[0].rtms_stream_id));
+  *rx_out = rx;
+  *dump_out = tmp / ("sim-dump/" + streams[0].rtms_stream_id);
   h.proc ().send_signal (SIGTERM);
   ASSERT_TRUE (h.proc ().wait (10000));
   EXPECT_EQ (h.proc ().exit_status (), 0);
+}
+
+/* RTP L16 over loopback arrives sample for sample. */
+TEST (HostRecord, RtpForwardReceived)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  std::string rx, dump;
+  run_rtp_forward (tmp, "rtp-forward",
+      "application/x-rtp,media=audio,clock-rate=16000,encoding-name=L16,channels=2,payload=96",
+      "rtpL16depay", &rx, &dump);
+  ASSERT_FALSE (rx.empty ());
+  expect_wav_equals_dump (rx, dump);
+}
+
+TEST (HostRecord, RtpForwardOpusReceived)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  std::string rx, dump;
+  run_rtp_forward (tmp, "rtp-forward-opus",
+      "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=97",
+      "rtpopusdepay ! opusdec", &rx, &dump);
+  ASSERT_FALSE (rx.empty ());
+  Wav w = read_wav (rx);
+  EXPECT_EQ (w.channels, 2);
+  EXPECT_EQ (w.data_size, w.file_size - w.data_offset);
+  EXPECT_NEAR (soxi_duration (rx), 3.0, 0.1);
 }
 
 /* ---- idempotency, failover, hostile ids ---- */

@@ -279,7 +279,7 @@ TEST (Templates, ShippedPipelinesLoad)
   TemplateStore store;
   GError *err = nullptr;
   ASSERT_TRUE (store.load_dir (dir, &err)) << (err ? err->message : "");
-  for (const char *n : {"record-wav", "record-opus", "record-all", "rtp-forward"})
+  for (const char *n : {"record-wav", "record-opus", "record-all", "rtp-forward", "rtp-forward-opus"})
     ASSERT_NE (store.find (n), nullptr) << n;
   EXPECT_TRUE (store.find ("record-all")->has_level);
   EXPECT_FALSE (store.find ("record-wav")->has_level);
