@@ -490,6 +490,20 @@ host_idle (const Host &h, int timeout_ms)
       }, timeout_ms);
 }
 
+/* gst-discoverer-1.0 (gstreamer1.0-plugins-base-apps, installed by the
+ * project's setup) reads the file as audio. */
+void
+expect_discoverer_accepts (const std::string &path)
+{
+  g_autofree gchar *tool = g_find_program_in_path ("gst-discoverer-1.0");
+  if (!tool)
+    return;
+  std::string out;
+  EXPECT_EQ (run_tool ({tool, path}, &out), 0) << out;
+  EXPECT_NE (out.find ("audio"), std::string::npos) << out;
+  EXPECT_EQ (out.find ("error"), std::string::npos) << out;
+}
+
 void
 expect_wav_equals_dump (const std::string &wav_path, const std::string &dump_dir)
 {
@@ -506,6 +520,7 @@ expect_wav_equals_dump (const std::string &wav_path, const std::string &dump_dir
     first_diff++;
   EXPECT_EQ (first_diff, expected.size ()) << "first differing sample " << first_diff;
   EXPECT_GT (soxi_duration (wav_path), 0.0) << "soxi refused " << wav_path;
+  expect_discoverer_accepts (wav_path);
 }
 
 } // namespace
@@ -905,6 +920,7 @@ TEST (HostRecord, RecordOpus)
   EXPECT_EQ (run_tool ({"opusinfo", opus}, &out), 0) << out;
   EXPECT_NE (out.find ("Channels: 2"), std::string::npos) << out;
   EXPECT_NEAR (ffprobe_duration (opus), 5.0, 0.1);
+  expect_discoverer_accepts (opus);
   h.proc ().send_signal (SIGTERM);
   ASSERT_TRUE (h.proc ().wait (10000));
   EXPECT_EQ (h.proc ().exit_status (), 0);
@@ -927,6 +943,7 @@ TEST (HostRecord, RecordAll)
   std::string out;
   EXPECT_EQ (run_tool ({"opusinfo", dir + "/audio.opus"}, &out), 0) << out;
   EXPECT_NEAR (ffprobe_duration (dir + "/audio.opus"), 5.0, 0.1);
+  expect_discoverer_accepts (dir + "/audio.opus");
   /* level interval 0.5 s over 5 s: about 10 lines, 2 channels each */
   std::string lv = read_file (dir + "/levels.jsonl");
   g_auto (GStrv) lines = g_strsplit (lv.c_str (), "\n", -1);
