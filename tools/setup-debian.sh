@@ -8,7 +8,7 @@ pkgs=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-base-apps
-  libgtest-dev libsndfile1-dev libopus-dev
+  libgtest-dev libsndfile1-dev libopus-dev libsimdjson-dev
   pocketsphinx-testdata
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
 )

@@ -10,6 +10,8 @@
 #include <string>
 
 namespace rtms {
+struct Message;
+
 namespace detail {
 
 /* Appends @s (@len bytes of UTF-8) as a JSON string literal, escaped the way
@@ -32,6 +34,11 @@ void json_append_node (std::string &out, JsonNode *node);
  * or a root that is not an object; @what names the input in the message. */
 JsonObject *parse_object (JsonParser *parser, const char *json, gssize len,
     const char *what, GError **error);
+
+/* msg 14 fast path (rtms-audio-fast.cpp, simdjson): true and @out filled for
+ * a valid msg 14 of the usual shape; false for anything else, which the
+ * json-glib path then parses or rejects with the field named. */
+bool parse_audio_fast (const char *json, size_t len, rtms::Message *out);
 
 /* Minimal compact JSON writer (keys in call order). */
 class JsonWriter

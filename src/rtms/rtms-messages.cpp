@@ -694,6 +694,9 @@ bool
 parse_message (const char *json, gssize len, Message *out, GError **error)
 {
   g_return_val_if_fail (out != nullptr, false);
+  if (json && detail::parse_audio_fast (json, len < 0 ? strlen (json) :
+          (size_t) len, out))
+    return true;                /* the hot path: msg 14 */
   reset_message (out);
   out->msg_type = -1;
 
