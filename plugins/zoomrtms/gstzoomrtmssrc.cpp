@@ -111,6 +111,32 @@
  * - "channel-stats" GST_TYPE_ARRAY of "zoomrtms/channel" structures with
  *   "channel", "participant-mode" (strings), "frames", "duplicates", "late",
  *   "silence-samples" (G_TYPE_UINT64).
+ * - "latency-p50-ms", "latency-p99-ms", "latency-max-ms" G_TYPE_DOUBLE: the
+ *   latency of the output buffers (see "Latency measurement" below); the
+ *   percentiles are the upper edges of 1 ms histogram buckets, 0 before any
+ *   buffer was measured.
+ * - "latency-samples" G_TYPE_UINT64: buffers in the histogram.
+ * - "latency-histogram-ms" G_TYPE_STRING: the sparse histogram,
+ *   "BUCKET:COUNT,…" with BUCKET the lower edge in ms of a 1 ms bucket;
+ *   bucket 2000 holds every latency of 2000 ms or more. Histograms of
+ *   several streams add up exactly.
+ *
+ * ## Latency measurement
+ *
+ * Every output buffer carries a #GstReferenceTimestampMeta with the caps
+ * `timestamp/x-unix`: its timestamp is the RTMS epoch time (ns since
+ * 1970-01-01 UTC) of the buffer's first sample, i.e. the RTMS timestamp of
+ * the newest packet that went into it (t0 + position × 1000 / rate ms; for
+ * Opus the packet's own timestamp), its duration the buffer's. When a buffer
+ * leaves the source pad (a pad probe: the moment it is handed to the next
+ * element, which for a pipeline without a queue is the moment the sink gets
+ * it), latency = g_get_real_time () − that epoch time. Against Zoom this
+ * includes the clock offset between Zoom's servers and this machine; against
+ * zoomrtms-sim at --speed 1 on the same machine the RTMS timestamp is the
+ * packet's scheduled send time, so it is "sim send time → sink". The first
+ * blocks of a stream are held back on purpose until the channel aligner's
+ * skew window (10 packets) has filled; those start-up blocks (the first 11)
+ * are left out of the histogram.
  *
  * ## Example launch line
  * |[
@@ -167,6 +193,14 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
  * its packets were encoded; 312 samples (6.5 ms at 48 kHz) is libopus's
  * encoder look-ahead, what opusenc writes. */
 #define OPUS_PRE_SKIP 312
+/* Latency histogram: 1 ms buckets 0..LATENCY_BUCKETS-1, then one overflow
+ * bucket. */
+#define LATENCY_BUCKETS 2000
+/* Blocks held back at start-up (the skew window + the first block). */
+#define LATENCY_STARTUP_BLOCKS (SKEW_PACKETS + 1)
+
+/* The reference of the GstReferenceTimestampMeta on every output buffer. */
+static GstCaps *unix_ts_caps = nullptr;
 
 enum
 {
@@ -289,6 +323,11 @@ struct GstZoomRtmsSrcPrivate {
   guint64 opus_frames = 0, opus_duplicates = 0, opus_late = 0;
   bool opus_discont = true;
   bool overflow_discont = false;    /* packets were dropped: next DISCONT */
+  /* latency of buffers leaving the src pad (pad probe, streaming thread) */
+  std::vector<guint32> latency_hist; /* LATENCY_BUCKETS + 1, lazily sized */
+  guint64 latency_samples = 0;
+  guint64 latency_skipped = 0;      /* start-up blocks not in the histogram */
+  double latency_max_ms = 0;
 };
 /* *INDENT-ON* */
 
@@ -382,6 +421,48 @@ post_element_message (GstZoomRtmsSrc * self, GstStructure * s)
       gst_message_new_element (GST_OBJECT (self), s));
 }
 
+/* Upper edge (ms) of the bucket holding the @q quantile (0..1). Caller
+ * holds slock. */
+static double
+latency_quantile_locked (GstZoomRtmsSrcPrivate * priv, double q)
+{
+  if (priv->latency_samples == 0)
+    return 0;
+  guint64 rank = (guint64) (q * (double) priv->latency_samples + 0.999999);
+  if (rank < 1)
+    rank = 1;
+  guint64 cum = 0;
+  for (size_t b = 0; b < priv->latency_hist.size (); b++) {
+    cum += priv->latency_hist[b];
+    if (cum >= rank)
+      return b < LATENCY_BUCKETS ? (double) (b + 1) : priv->latency_max_ms;
+  }
+  return priv->latency_max_ms;
+}
+
+/* Adds the latency fields to @s (see "Latency measurement" in the SECTION
+ * comment). Caller holds slock. */
+static void
+add_latency_stats_locked (GstZoomRtmsSrc * self, GstStructure * s)
+{
+  auto priv = self->priv;
+  std::string hist;
+  char tmp[48];
+  for (size_t b = 0; b < priv->latency_hist.size (); b++) {
+    if (!priv->latency_hist[b])
+      continue;
+    g_snprintf (tmp, sizeof tmp, "%s%u:%u", hist.empty ()? "" : ",",
+        (guint) b, priv->latency_hist[b]);
+    hist += tmp;
+  }
+  gst_structure_set (s,
+      "latency-p50-ms", G_TYPE_DOUBLE, latency_quantile_locked (priv, 0.50),
+      "latency-p99-ms", G_TYPE_DOUBLE, latency_quantile_locked (priv, 0.99),
+      "latency-max-ms", G_TYPE_DOUBLE, priv->latency_max_ms,
+      "latency-samples", G_TYPE_UINT64, priv->latency_samples,
+      "latency-histogram-ms", G_TYPE_STRING, hist.c_str (), nullptr);
+}
+
 /* Builds the zoomrtms/stats structure. Caller holds slock. */
 static GstStructure *
 build_stats_locked (GstZoomRtmsSrc * self)
@@ -427,6 +508,7 @@ build_stats_locked (GstZoomRtmsSrc * self)
       "channels", G_TYPE_INT, n_channels,
       "resyncs", G_TYPE_UINT64, resyncs, nullptr);
   gst_structure_take_value (s, "channel-stats", &arr);
+  add_latency_stats_locked (self, s);
   return s;
 }
 
@@ -848,6 +930,9 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
         GST_BUFFER_PTS (buf) = rel;     /* anchored in create() */
         GST_BUFFER_DURATION (buf) =
             (GstClockTime) priv->params.send_rate * GST_MSECOND;
+        if (it.ts > 0)
+          gst_buffer_add_reference_timestamp_meta (buf, unix_ts_caps,
+              (GstClockTime) it.ts * GST_MSECOND, GST_BUFFER_DURATION (buf));
         if (priv->opus_discont) {
           GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
           priv->opus_discont = false;
@@ -897,6 +982,10 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
   GST_BUFFER_DURATION (buf) = t1 - t0;
   GST_BUFFER_OFFSET (buf) = pos;
   GST_BUFFER_OFFSET_END (buf) = end;
+  gint64 t0_ms = priv->aligner->t0_ms ();
+  if (t0_ms > 0 && b.position >= 0)
+    gst_buffer_add_reference_timestamp_meta (buf, unix_ts_caps,
+        (GstClockTime) t0_ms * GST_MSECOND + t0, t1 - t0);
   if (b.discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   if (b.gap)
@@ -907,6 +996,42 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
   }
   priv->samples_out += b.frames ();
   return buf;
+}
+
+/* Pad probe on the src pad: the latency of a buffer handed downstream,
+ * from its timestamp/x-unix reference timestamp (streaming thread). */
+static GstPadProbeReturn
+latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  auto self = GST_ZOOM_RTMS_SRC (user_data);
+  auto priv = self->priv;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  if (!buf)
+    return GST_PAD_PROBE_OK;
+  gpointer state = nullptr;
+  GstMeta *m;
+  while ((m = gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_REFERENCE_TIMESTAMP_META_API_TYPE))) {
+    auto rm = reinterpret_cast < GstReferenceTimestampMeta * >(m);
+    if (rm->reference != unix_ts_caps)
+      continue;
+    gint64 now_us = g_get_real_time ();
+    gint64 lat_us = now_us - (gint64) (rm->timestamp / 1000);
+    double lat_ms = lat_us > 0 ? lat_us / 1000.0 : 0.0;
+    std::lock_guard < std::mutex > lk (priv->slock);
+    if (priv->latency_skipped < LATENCY_STARTUP_BLOCKS) {
+      priv->latency_skipped++;
+      break;
+    }
+    if (priv->latency_hist.empty ())
+      priv->latency_hist.assign (LATENCY_BUCKETS + 1, 0);
+    size_t bucket = (size_t) (lat_us > 0 ? lat_us / 1000 : 0);
+    priv->latency_hist[MIN (bucket, (size_t) LATENCY_BUCKETS)]++;
+    priv->latency_samples++;
+    priv->latency_max_ms = MAX (priv->latency_max_ms, lat_ms);
+    break;
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 static void
@@ -1086,6 +1211,9 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->opus_frames = priv->opus_duplicates = priv->opus_late = 0;
     priv->opus_discont = true;
     priv->overflow_discont = false;
+    priv->latency_hist.clear ();
+    priv->latency_samples = priv->latency_skipped = 0;
+    priv->latency_max_ms = 0;
   }
   priv->frames_received = 0;
   priv->frames_malformed = 0;
@@ -1426,6 +1554,8 @@ gst_zoom_rtms_src_init (GstZoomRtmsSrc * self)
   gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_do_timestamp (GST_BASE_SRC (self), FALSE);
+  gst_pad_add_probe (GST_BASE_SRC_PAD (self), GST_PAD_PROBE_TYPE_BUFFER,
+      latency_probe, self, nullptr);
 }
 
 static void
@@ -1455,6 +1585,8 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
 
   GST_DEBUG_CATEGORY_INIT (gst_zoom_rtms_src_debug, "zoomrtmssrc", 0,
       "Zoom RTMS source");
+  unix_ts_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
+  GST_MINI_OBJECT_FLAG_SET (unix_ts_caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
 
   object_class->set_property = gst_zoom_rtms_src_set_property;
   object_class->get_property = gst_zoom_rtms_src_get_property;

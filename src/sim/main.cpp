@@ -118,6 +118,93 @@ print_summary (Server &server)
   }
 }
 
+/* --summary-json FILE: what print_summary prints, machine-readable:
+ * {"engagements":N,"frames_sent":TOTAL,"streams":[{"id_key","id","rtms_stream_id",
+ *   "ok","failure","stop_reason","started_ms","ended_ms" (epoch ms, 0 = never),
+ *   "transcripts","channels":[{"role","channel_id","frames_sent","muted",
+ *   "duplicated","malformed"}]}],
+ *  "send_lag_ms":{"BUCKET":COUNT,...}}  (sent − scheduled, 1 ms buckets, 1000 = ≥ 1 s)
+ * Returns: false (with a warning) if the file cannot be written. */
+bool
+write_summary_json (Server &server, const std::string &path)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "engagements");
+  json_builder_add_int_value (b, (gint64) server.streams ().size ());
+  guint64 total = 0;
+  json_builder_set_member_name (b, "streams");
+  json_builder_begin_array (b);
+  for (auto &sp : server.streams ()) {
+    Stream &s = *sp;
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "id_key");
+    json_builder_add_string_value (b, s.id_key.c_str ());
+    json_builder_set_member_name (b, "id");
+    json_builder_add_string_value (b, s.id_value.c_str ());
+    json_builder_set_member_name (b, "rtms_stream_id");
+    json_builder_add_string_value (b, s.rtms_stream_id.c_str ());
+    json_builder_set_member_name (b, "ok");
+    json_builder_add_boolean_value (b, !s.failed &&
+        s.state == Stream::State::ENDED);
+    json_builder_set_member_name (b, "failure");
+    json_builder_add_string_value (b, s.failure.c_str ());
+    json_builder_set_member_name (b, "stop_reason");
+    json_builder_add_int_value (b, s.stop_reason);
+    json_builder_set_member_name (b, "started_ms");
+    json_builder_add_int_value (b, s.started_real_ms);
+    json_builder_set_member_name (b, "ended_ms");
+    json_builder_add_int_value (b, s.ended_real_ms);
+    json_builder_set_member_name (b, "transcripts");
+    json_builder_add_int_value (b, (gint64) s.transcripts_sent);
+    json_builder_set_member_name (b, "channels");
+    json_builder_begin_array (b);
+    for (const auto &ch : s.channels) {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "role");
+      json_builder_add_string_value (b, ch.role.c_str ());
+      json_builder_set_member_name (b, "channel_id");
+      json_builder_add_string_value (b, ch.channel_id.c_str ());
+      json_builder_set_member_name (b, "frames_sent");
+      json_builder_add_int_value (b, (gint64) ch.sent);
+      json_builder_set_member_name (b, "muted");
+      json_builder_add_int_value (b, (gint64) ch.muted);
+      json_builder_set_member_name (b, "duplicated");
+      json_builder_add_int_value (b, (gint64) ch.duplicated);
+      json_builder_set_member_name (b, "malformed");
+      json_builder_add_int_value (b, (gint64) ch.malformed);
+      json_builder_end_object (b);
+      total += ch.sent;
+    }
+    json_builder_end_array (b);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "frames_sent");
+  json_builder_add_int_value (b, (gint64) total);
+  json_builder_set_member_name (b, "send_lag_ms");
+  json_builder_begin_object (b);
+  const auto &lag = server.send_lag_histogram ();
+  for (size_t i = 0; i < lag.size (); i++) {
+    if (!lag[i])
+      continue;
+    std::string key = std::to_string (i);
+    json_builder_set_member_name (b, key.c_str ());
+    json_builder_add_int_value (b, (gint64) lag[i]);
+  }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autoptr (GError) err = nullptr;
+  if (!json_generator_to_file (gen, path.c_str (), &err)) {
+    g_warning ("cannot write --summary-json: %s", err->message);
+    return false;
+  }
+  return true;
+}
+
 struct App {
   Options opts;
   std::unique_ptr<Call> call;
@@ -228,7 +315,7 @@ cmd_server (App *app)
         Stream *s;
       };
       auto *ctx = new Ctx{ app, sp.get () };
-      guint delay = (guint) (i++ * 20);
+      guint delay = (guint) (i++ * app->opts.stagger_ms);
       g_timeout_add_full (G_PRIORITY_DEFAULT, delay, [](gpointer p) -> gboolean {
             auto *c = static_cast<Ctx *> (p);
             App *a = c->app;
@@ -259,6 +346,8 @@ cmd_server (App *app)
   g_main_loop_unref (app->loop);
 
   print_summary (*app->server);
+  if (!o.summary_json.empty ())
+    write_summary_json (*app->server, o.summary_json);
   bool failed = app->webhook_failed || app->interrupted;
   for (auto &sp : app->server->streams ())
     if (sp->failed || sp->state != Stream::State::ENDED)
@@ -376,11 +465,11 @@ main (int argc, char **argv)
       *data_opt = nullptr, *codec = nullptr, *spelling = nullptr,
       *table = nullptr, *ready = nullptr, *dump = nullptr, *call = nullptr,
       *url = nullptr, *event = nullptr, *eid = nullptr, *sid = nullptr,
-      *urls = nullptr, *dup_signal = nullptr;
+      *urls = nullptr, *dup_signal = nullptr, *summary_json = nullptr;
   g_auto (GStrv) mutes = nullptr;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
-      sig_grace = 60, media_grace = 30;
+      sig_grace = 60, media_grace = 30, stagger = 20;
   double speed = 1.0, duration = 0;
   gboolean tls = FALSE, bad_sig = FALSE, stale = FALSE, duplicate = FALSE,
       forever = FALSE;
@@ -420,6 +509,8 @@ main (int argc, char **argv)
     { "duplicate", 0, 0, G_OPTION_ARG_NONE, &duplicate, "Send each webhook twice", nullptr },
     { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &connect_timeout, "run: seconds for a client to connect (30)", "S" },
     { "signaling-grace", 0, 0, G_OPTION_ARG_INT, &sig_grace, "Seconds to wait for a signaling reconnect (60)", "S" },
+    { "stagger-ms", 0, 0, G_OPTION_ARG_INT, &stagger, "run: ms between the engagements' started webhooks (20)", "MS" },
+    { "summary-json", 0, 0, G_OPTION_ARG_FILENAME, &summary_json, "serve/run: write the summary (frames sent per channel, start/end times) as JSON", "FILE" },
     { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
     { nullptr }
   };
@@ -545,6 +636,11 @@ main (int argc, char **argv)
   o.connect_timeout_s = MAX (connect_timeout, 1);
   o.signaling_grace_s = MAX (sig_grace, 0);
   o.media_grace_s = MAX (media_grace, 0);
+  if (stagger < 0 || stagger > 60000)
+    return bad ("--stagger-ms");
+  o.stagger_ms = stagger;
+  if (summary_json)
+    o.summary_json = summary_json;
 
   if ((o.command == "run" || o.command == "validate" ||
           o.command == "webhook") && o.webhook_url.empty ()) {

@@ -59,6 +59,8 @@ struct Options {
   int connect_timeout_s = 30;     /* run: client must connect within this */
   int signaling_grace_s = 60;     /* rtms-protocol.md §3.9 / §4.9 row 2 */
   int media_grace_s = 30;         /* rtms-protocol.md §4.8 / §4.9 row 3 */
+  int stagger_ms = 20;            /* run: delay between started webhooks */
+  std::string summary_json;       /* --summary-json FILE (serve/run) */
 
   int product_stop_reason () const
   {

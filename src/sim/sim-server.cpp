@@ -957,6 +957,7 @@ Server::maybe_start_streaming (Stream &s)
     s.started = true;
     s.start_us = now;
     gint64 t0 = now_ms ();
+    s.started_real_ms = t0;
     for (auto &ch : s.channels)
       ch.base_ts = t0;
     send_start_events (s);
@@ -1049,6 +1050,7 @@ Server::send_frames (Stream &s, gint64 now_us)
       SOUP_WEBSOCKET_STATE_OPEN)
     ac = nullptr;
   Conn *tc = transcript_conn (s);
+  const gint64 real_ms = now_ms ();
   char ts[64];
   bool sent_any = false;        /* muted frames are not data: idle (§3.9) */
   for (size_t k = s.next_frame; k < target; k++) {
@@ -1093,6 +1095,7 @@ Server::send_frames (Stream &s, gint64 now_us)
           ch.malformed++;
         }
         soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
+        lag_hist_[(size_t) CLAMP (real_ms - stamp, 0, 1000)]++;
         if (ch.first_ts < 0)
           ch.first_ts = stamp;
         ch.sent++;
@@ -1199,6 +1202,7 @@ Server::end_stream (Stream &s, int reason, bool notify_client)
     return;
   s.stop_reason = reason;
   gint64 t = now_ms ();
+  s.ended_real_ms = t;
   if (notify_client && s.sig) {
     if (opts_.meeting) {
       rtms::EventUpdate leave;

@@ -85,6 +85,8 @@ struct Stream {
   std::string failure;
   gint64 connect_deadline_us = 0;        /* run: client must connect by then */
   std::string webhook_started;           /* the started webhook body */
+  gint64 started_real_ms = 0;            /* epoch ms of frame 0 (0 = never) */
+  gint64 ended_real_ms = 0;              /* epoch ms of the end (msg 8) */
 
   bool wants_event (int event_type) const;
 };
@@ -118,6 +120,9 @@ class Server {
   std::string stream_json (const Stream &s) const; /* ready-file entry */
   std::string gst_launch_line (const Stream &s) const;
   bool all_ended () const;
+  /* Send lag of the audio frames: epoch ms sent − scheduled (the packet's
+   * timestamp), 1 ms buckets, the last one = 1000 ms or more. */
+  const std::vector<guint64> &send_lag_histogram () const { return lag_hist_; }
   /* ends @s now as failed, with @reason (a stop reason) */
   void fail_stream (Stream &s, const std::string &why, int reason);
 
@@ -166,6 +171,7 @@ class Server {
   std::list<std::unique_ptr<Conn>> conns_;
   guint tick_id_ = 0, housekeeping_id_ = 0;
   std::string buf_;                      /* reused msg 14 text */
+  std::vector<guint64> lag_hist_ = std::vector<guint64> (1001, 0);
   StreamEnded ended_cb_, interrupted_cb_;
 };
 
