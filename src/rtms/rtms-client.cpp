@@ -333,11 +333,11 @@ struct Client::Impl {
   }
 
   void
-  setup_ws (SoupWebsocketConnection *conn, GCallback on_message)
+  setup_ws (SoupWebsocketConnection *conn)
   {
     g_object_set (conn, "max-incoming-payload-size",
         (guint64) cfg.max_incoming_payload, nullptr);
-    g_signal_connect (conn, "message", on_message, this);
+    g_signal_connect (conn, "message", G_CALLBACK (on_message), this);
     g_signal_connect (conn, "closed", G_CALLBACK (on_ws_closed), this);
   }
 
@@ -356,7 +356,7 @@ struct Client::Impl {
       return;
     }
     self->sig = conn;
-    self->setup_ws (conn, G_CALLBACK (on_sig_message));
+    self->setup_ws (conn);
     self->last_rx_us = g_get_monotonic_time ();
     SignalingHandshakeReq req;
     req.id = self->identity ();
@@ -420,7 +420,7 @@ struct Client::Impl {
     }
     MediaConn *slot = &self->media[mc->index];
     slot->conn = conn;
-    self->setup_ws (conn, G_CALLBACK (on_media_message));
+    self->setup_ws (conn);
     MediaParams params;
     if (slot->plan.media_type & (MEDIA_AUDIO | MEDIA_ALL))
       params.audio = self->cfg.audio;
@@ -449,14 +449,27 @@ struct Client::Impl {
     return true;
   }
 
+  /* Both sockets: text frames, and binary frames parsed as UTF-8 JSON too
+   * (rtms-protocol.md §4.7). */
   static void
-  on_sig_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes,
+  on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes,
       gpointer data)
   {
     auto self = static_cast<Impl *> (data);
     if (self->finished || !self->parse (bytes))
       return;
-    self->handle_signaling (conn);
+    if (conn == self->sig)
+      self->handle_signaling (conn);
+    else
+      self->handle_media (conn);
+  }
+
+  /* msg 12 → msg 13 on the same socket, echoing the timestamp (§3.9). */
+  void
+  answer_keep_alive (SoupWebsocketConnection *conn)
+  {
+    n_keep_alives++;
+    send (conn, encode_keep_alive (MSG_KEEP_ALIVE_RESP, rx.keep_alive.timestamp));
   }
 
   void
@@ -467,9 +480,7 @@ struct Client::Impl {
         on_signaling_handshake ();
         break;
       case Message::Kind::KEEP_ALIVE_REQ:
-        n_keep_alives++;
-        send (conn, encode_keep_alive (MSG_KEEP_ALIVE_RESP,
-                rx.keep_alive.timestamp));
+        answer_keep_alive (conn);
         break;
       case Message::Kind::EVENT_UPDATE:
         n_events++;
@@ -544,15 +555,6 @@ struct Client::Impl {
     connect_media ();
   }
 
-  static void
-  on_media_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes,
-      gpointer data)
-  {
-    auto self = static_cast<Impl *> (data);
-    if (self->finished || !self->parse (bytes))
-      return;
-    self->handle_media (conn);
-  }
 
   void
   handle_media (SoupWebsocketConnection *conn)
@@ -586,9 +588,7 @@ struct Client::Impl {
           cb.on_transcript (rx.transcript);
         break;
       case Message::Kind::KEEP_ALIVE_REQ:
-        n_keep_alives++;
-        send (conn, encode_keep_alive (MSG_KEEP_ALIVE_RESP,
-                rx.keep_alive.timestamp));
+        answer_keep_alive (conn);
         break;
       case Message::Kind::DATA_HANDSHAKE_RESP:
         on_data_handshake (conn);
