@@ -101,6 +101,8 @@ class Sampler(threading.Thread):
         self.peak_rss_kb = 0
         self._halt = threading.Event()
         self.t0 = time.monotonic()
+        self.threads = {}  # tid -> [comm, cpu s], threads seen alive
+        self.n = 0
 
     def run(self):
         while not self._halt.is_set():
@@ -115,10 +117,37 @@ class Sampler(threading.Thread):
         sim_cpu = proc_cpu_s(self.sim_pid) if self.sim_pid else None
         self.peak_threads = max(self.peak_threads, st.get("Threads", 0))
         self.peak_rss_kb = max(self.peak_rss_kb, st.get("VmRSS", 0))
+        if self.n % 4 == 0:
+            self.sample_threads()
+        self.n += 1
         self.samples.append({
             "t": round(time.monotonic() - self.t0, 3),
             "host_cpu_s": cpu, "host_rss_kb": st.get("VmRSS"),
             "host_threads": st.get("Threads"), "sim_cpu_s": sim_cpu})
+
+    def sample_threads(self):
+        try:
+            tids = os.listdir(f"/proc/{self.host_pid}/task")
+        except OSError:
+            return
+        for tid in tids:
+            try:
+                with open(f"/proc/{self.host_pid}/task/{tid}/stat") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            fl = st[st.rindex(")") + 2:].split()
+            self.threads[tid] = [comm, (int(fl[11]) + int(fl[12])) / CLK_TCK]
+
+    def cpu_by_thread(self):
+        """{comm: [threads, cpu s]} (a thread's CPU up to its last sample)."""
+        out = {}
+        for comm, cpu in self.threads.values():
+            e = out.setdefault(comm, [0, 0.0])
+            e[0] += 1
+            e[1] = round(e[1] + cpu, 2)
+        return out
 
     def stop(self):
         self._halt.set()
@@ -267,17 +296,19 @@ def run_one(args, build, n, out_root):
                    "--speed", "1", "--stagger-ms", str(stagger),
                    "--connect-timeout", "120", "--summary-json", summary]
         sim_log = open(os.path.join(run_dir, "sim.log"), "w")
+        if args.perf is not None and (args.perf == 0 or args.perf == n):
+            perf_data = os.path.join(run_dir, "perf.data")
+            perf = subprocess.Popen(
+                ["perf", "record", "-e", "cpu-clock", "--call-graph",
+                 "dwarf,16384", "-F", "499", "-p", str(host.pid),
+                 "-o", perf_data], stdout=subprocess.DEVNULL,
+                stderr=open(os.path.join(run_dir, "perf.log"), "w"))
+            time.sleep(2.0)
         cpu_start = proc_cpu_s(host.pid)
         t_start = time.monotonic()
         sim = subprocess.Popen(sim_cmd, cwd=run_dir, env=env, stdout=sim_log,
                                stderr=subprocess.STDOUT)
         sampler.sim_pid = sim.pid
-        if args.perf is not None and (args.perf == 0 or args.perf == n):
-            perf_data = os.path.join(run_dir, "perf.data")
-            perf = subprocess.Popen(
-                ["perf", "record", "-g", "-F", "499", "-p", str(host.pid),
-                 "-o", perf_data], stdout=subprocess.DEVNULL,
-                stderr=open(os.path.join(run_dir, "perf.log"), "w"))
         sim_cpu = 0.0
         while sim.poll() is None:
             c = proc_cpu_s(sim.pid)
@@ -327,6 +358,7 @@ def run_one(args, build, n, out_root):
                 cpu_start, cpu_end, sim_cpu, sim_rc,
                 t_sim_end - t_start, t_all_done - t_sim_end, stagger)
     r["run_dir"] = os.path.relpath(run_dir, SRC)
+    r["host_cpu_by_thread"] = sampler.cpu_by_thread()
     if perf:
         r["perf_data"] = os.path.relpath(os.path.join(run_dir, "perf.data"), SRC)
     with open(os.path.join(run_dir, "samples.json"), "w") as f:
