@@ -262,7 +262,8 @@ struct Settings {
 /* What the I/O thread hands to the streaming thread. */
 struct Item {
   enum Kind { READY, AUDIO, FIRST_TS, MODE } kind = AUDIO;
-  std::string key;
+  const std::string *keyp = nullptr; /* AUDIO: interned channel key */
+  std::string key;                   /* MODE */
   std::string mode;
   gint64 ts = 0;
   std::vector<guint8> data;
@@ -277,10 +278,23 @@ struct GstZoomRtmsSrcPrivate {
   Settings settings;
   std::atomic<bool> post_messages { DEFAULT_POST_MESSAGES };
 
-  /* I/O thread → streaming thread, guarded by qlock */
+  /* I/O thread → streaming thread, guarded by qlock. The streaming thread
+   * is woken only when it waits and either a packet advanced the oldest
+   * of the channels' newest timestamps (it may complete a block), or
+   * 2 × channels packets are queued (a muted channel: the aligner's skew
+   * window decides), or for any other item: about once per block, not once
+   * per packet. */
   std::mutex qlock;
   std::condition_variable qcond;
-  std::deque<Item> queue;
+  std::vector<Item> queue;
+  std::vector<Item> spare;          /* streaming thread: swapped with queue */
+  std::vector<std::vector<guint8>> data_pool; /* recycled packet buffers */
+  bool consumer_waiting = false;
+  size_t queued_audio = 0;
+  /* channel keys, interned by the I/O thread (never shrinks while running;
+   * items point into it) */
+  std::deque<std::string> keys;
+  std::vector<gint64> keys_last_ts; /* newest timestamp per key */
   bool flushing = false;
   bool closed = false;              /* on_closed fired */
   bool have_error = false;
@@ -514,15 +528,17 @@ build_stats_locked (GstZoomRtmsSrc * self)
 
 /* ------------------------------------------------- I/O thread callbacks */
 
-static void
-push_item (GstZoomRtmsSrc * self, Item && item)
+/* Queues @item; caller holds qlock. Returns: whether to wake the
+ * streaming thread (notify after unlocking). */
+static bool
+push_item_locked (GstZoomRtmsSrc * self, Item && item, bool completes = true)
 {
   auto priv = self->priv;
-  std::lock_guard < std::mutex > lk (priv->qlock);
   if (item.kind == Item::AUDIO && priv->queue.size () >= MAX_QUEUE_ITEMS) {
     for (auto it = priv->queue.begin (); it != priv->queue.end (); ++it) {
       if (it->kind == Item::AUDIO) {
         priv->queue.erase (it);
+        priv->queued_audio--;
         break;
       }
     }
@@ -532,8 +548,29 @@ push_item (GstZoomRtmsSrc * self, Item && item)
           ("queue of %d packets full, dropping the oldest", MAX_QUEUE_ITEMS));
     priv->discont_pending = true;
   }
+  bool audio = item.kind == Item::AUDIO;
   priv->queue.push_back (std::move (item));
-  priv->qcond.notify_all ();
+  if (audio)
+    priv->queued_audio++;
+  if (!priv->consumer_waiting)
+    return false;
+  if (audio && !completes && priv->queued_audio < 2 * priv->keys.size ())
+    return false;
+  priv->consumer_waiting = false;
+  return true;
+}
+
+static void
+push_item (GstZoomRtmsSrc * self, Item && item)
+{
+  auto priv = self->priv;
+  bool wake;
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    wake = push_item_locked (self, std::move (item));
+  }
+  if (wake)
+    priv->qcond.notify_one ();
 }
 
 static void
@@ -557,19 +594,42 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
 {
   auto priv = self->priv;
   priv->frames_received++;
-  {
-    std::lock_guard < std::mutex > lk (priv->qlock);
-    if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
-      priv->anchor = current_running_time (self);
-  }
   gint64 unset = G_MININT64;
   priv->t0_ms.compare_exchange_strong (unset, f.timestamp_ms);
   Item it;
   it.kind = Item::AUDIO;
-  it.key = *f.channel_key;
   it.ts = f.timestamp_ms;
-  it.data.assign (f.pcm, f.pcm + f.size);
-  push_item (self, std::move (it));
+  bool wake;
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
+      priv->anchor = current_running_time (self);
+    size_t ki = 0;
+    for (; ki < priv->keys.size (); ki++)
+      if (priv->keys[ki] == *f.channel_key)
+        break;
+    if (ki == priv->keys.size ()) {
+      priv->keys.push_back (*f.channel_key);
+      priv->keys_last_ts.push_back (G_MININT64);
+    }
+    it.keyp = &priv->keys[ki];
+    /* does this packet advance the oldest channel? */
+    gint64 old_min = G_MAXINT64, new_min = G_MAXINT64;
+    for (gint64 t:priv->keys_last_ts)
+      old_min = MIN (old_min, t);
+    priv->keys_last_ts[ki] = MAX (priv->keys_last_ts[ki], f.timestamp_ms);
+    for (gint64 t:priv->keys_last_ts)
+      new_min = MIN (new_min, t);
+    bool completes = new_min > old_min;
+    if (!priv->data_pool.empty ()) {
+      it.data = std::move (priv->data_pool.back ());
+      priv->data_pool.pop_back ();
+    }
+    it.data.assign (f.pcm, f.pcm + f.size);
+    wake = push_item_locked (self, std::move (it), completes);
+  }
+  if (wake)
+    priv->qcond.notify_one ();
 }
 
 static void
@@ -888,26 +948,26 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
       break;
     case Item::AUDIO:{
       if (priv->aligner) {
-        auto r = priv->aligner->push (it.key, it.ts, it.data.data (),
+        auto r = priv->aligner->push (*it.keyp, it.ts, it.data.data (),
             it.data.size ());
         if (r == zoomrtms::PushResult::INVALID) {
           priv->frames_malformed++;
           GST_WARNING_OBJECT (self, "packet of %" G_GSIZE_FORMAT " bytes "
-              "on channel %s skipped", it.data.size (), it.key.c_str ());
+              "on channel %s skipped", it.data.size (), it.keyp->c_str ());
         } else if (r == zoomrtms::PushResult::RESYNC) {
           GST_ELEMENT_WARNING (self, STREAM, FAILED,
               ("Every channel of the stream stopped for longer than "
                   "max-gap-fill; the timeline jumps"),
               ("packet at %" G_GINT64_FORMAT " ms on channel %s", it.ts,
-                  it.key.c_str ()));
+                  it.keyp->c_str ()));
         } else if (r != zoomrtms::PushResult::ACCEPTED) {
           GST_LOG_OBJECT (self, "packet %" G_GINT64_FORMAT " of %s dropped: "
-              "%s", it.ts, it.key.c_str (), zoomrtms::push_result_name (r));
+              "%s", it.ts, it.keyp->c_str (), zoomrtms::push_result_name (r));
         }
       } else if (priv->opus) {
         if (priv->opus_key.empty ())
-          priv->opus_key = it.key;
-        if (it.key != priv->opus_key) {
+          priv->opus_key = *it.keyp;
+        if (*it.keyp != priv->opus_key) {
           priv->frames_dropped++;
           break;
         }
@@ -1065,8 +1125,10 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (priv->flushing)
       return GST_FLOW_FLUSHING;
     if (!priv->queue.empty ()) {
-      std::deque < Item > items;
+      std::vector < Item > items;
+      items.swap (priv->spare);
       items.swap (priv->queue);
+      priv->queued_audio = 0;
       bool discont = priv->discont_pending;
       priv->discont_pending = false;
       lk.unlock ();
@@ -1084,6 +1146,12 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         process_item_locked (self, it);
       }
       lk.lock ();
+      /* recycle the packet buffers, keep the vector's capacity */
+      for (auto &it:items)
+        if (it.kind == Item::AUDIO && priv->data_pool.size () < 64)
+          priv->data_pool.push_back (std::move (it.data));
+      items.clear ();
+      priv->spare.swap (items);
     }
     GstClockTime anchor = priv->anchor;
     if (!GST_CLOCK_TIME_IS_VALID (anchor) && priv->negotiated) {
@@ -1117,8 +1185,11 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       GST_INFO_OBJECT (self, "remote end of stream: EOS");
       return GST_FLOW_EOS;
     }
-    if (priv->queue.empty ())
+    if (priv->queue.empty () && !priv->flushing) {
+      priv->consumer_waiting = true;
       priv->qcond.wait (lk);
+      priv->consumer_waiting = false;
+    }
   }
 }
 
@@ -1189,6 +1260,10 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   {
     std::lock_guard < std::mutex > lk (priv->qlock);
     priv->queue.clear ();
+    priv->spare.clear ();
+    priv->queued_audio = 0;
+    priv->keys.clear ();
+    priv->keys_last_ts.clear ();
     priv->closed = false;
     priv->have_error = false;
     priv->error = rtms::ClientError ();
@@ -1301,6 +1376,7 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
   {
     std::lock_guard < std::mutex > lk (priv->qlock);
     priv->queue.clear ();
+    priv->queued_audio = 0;
   }
   {
     std::lock_guard < std::mutex > lk (priv->slock);

@@ -18,7 +18,26 @@ struct Aligner::Channel {
   bool have_first = false;
   int64_t first_pos = 0;         /* absolute sample of the first accepted one */
   int64_t progress = INT64_MIN;  /* absolute sample after the furthest data */
-  std::set<int64_t> history;     /* timestamps accepted (bounded) */
+  /* timestamps accepted (bounded), ascending: packets arrive in order, so
+   * an insert is a push_back and the oldest is popped from the front — no
+   * allocation per packet, unlike a node-based set */
+  std::deque<int64_t> history;
+
+  bool
+  seen (int64_t ts) const
+  {
+    return std::binary_search (history.begin (), history.end (), ts);
+  }
+
+  void
+  remember (int64_t ts)
+  {
+    if (history.empty () || ts > history.back ())
+      history.push_back (ts);
+    else
+      history.insert (std::lower_bound (history.begin (), history.end (), ts),
+          ts);
+  }
   uint64_t emitted_filled = 0;   /* received samples emitted since first_pos */
   uint64_t silence_base = 0;     /* silence folded at resyncs */
   ChannelStats stats;
@@ -262,10 +281,10 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   Channel &c = channel (key);
 
   /* duplicates and replays (rtms-protocol.md §4.9) */
-  if (c.history.count (timestamp_ms) ||
+  if (c.seen (timestamp_ms) ||
       (c.have_data && timestamp_ms <= c.last_ts &&
           c.history.size () >= config_.duplicate_history &&
-          timestamp_ms < *c.history.begin ())) {
+          timestamp_ms < c.history.front ())) {
     c.stats.duplicates++;
     return PushResult::DUPLICATE;
   }
@@ -305,9 +324,9 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   c.stats.frames++;
   c.have_data = true;
   c.last_ts = std::max (c.last_ts, timestamp_ms);
-  c.history.insert (timestamp_ms);
+  c.remember (timestamp_ms);
   while (c.history.size () > config_.duplicate_history)
-    c.history.erase (c.history.begin ());
+    c.history.pop_front ();
   c.progress = std::max (c.progress, end);
   if (!c.have_first) {
     c.have_first = true;
