@@ -490,6 +490,7 @@ def analyse(n, args, sim_sum, states, sampler, idle, idle_cpu, final,
         "host_cpu_pct_avg":
             round(100 * host_cpu / (sim_wall + drain_wall), 1) if host_cpu else None,
         "host_cpu_pct_peak": peak_cpu_pct(sampler.samples, "host_cpu_s"),
+        "sim_cpu_pct_peak": peak_cpu_pct(sampler.samples, "sim_cpu_s"),
         "host_idle_rss_mib": round(idle_rss / 1024, 1),
         "host_peak_rss_mib": round(hwm / 1024, 1),
         "host_rss_per_engagement_mib":
@@ -518,15 +519,16 @@ def analyse(n, args, sim_sum, states, sampler, idle, idle_cpu, final,
 
 
 def peak_cpu_pct(samples, key, window=2.0):
-    """Highest CPU % over any @window s of the samples."""
+    """Highest CPU % over any span of at least @window s between samples."""
     best = 0.0
-    j = 0
     for i in range(len(samples)):
-        while samples[i]["t"] - samples[j]["t"] > window:
-            j += 1
-        dt = samples[i]["t"] - samples[j]["t"]
-        if dt >= window * 0.8 and samples[i][key] is not None and samples[j][key] is not None:
-            best = max(best, 100 * (samples[i][key] - samples[j][key]) / dt)
+        if samples[i][key] is None:
+            continue
+        for j in range(i - 1, -1, -1):
+            dt = samples[i]["t"] - samples[j]["t"]
+            if dt >= window and samples[j][key] is not None:
+                best = max(best, 100 * (samples[i][key] - samples[j][key]) / dt)
+                break
     return round(best, 1)
 
 
@@ -552,6 +554,7 @@ COLUMNS = [
     ("sim lag p99 ms", "sim_send_lag_p99_ms", "{:.0f}"),
     ("end lag max s", "end_lag_max_s", "{:.2f}"),
     ("sim CPU ms / eng-s", "sim_cpu_ms_per_engagement_s", "{:.3f}"),
+    ("sim CPU % (peak 2 s)", "sim_cpu_pct_peak", "{:.0f}"),
     ("kept up", "kept_up", "{}"),
 ]
 
@@ -589,15 +592,15 @@ def plot(runs, png):
         for r in runs:
             f.write("%d %s %s %s\n" % (
                 r["engagements"],
-                r["host_cpu_pct_avg"] if r["host_cpu_pct_avg"] is not None else "NaN",
+                r.get("host_cpu_pct_peak") or "NaN",
                 r["latency_p99_ms"] if r["latency_p99_ms"] is not None else "NaN",
-                r["host_cpu_ms_per_engagement_s"] or "NaN"))
+                r.get("sim_cpu_pct_peak") or "NaN"))
     script = f"""
 set terminal pngcairo size 720,400 font ",10"
 set output '{png}'
 set title 'zoomrtms-host: CPU and p99 frame latency vs concurrent engagements'
 set xlabel 'engagements (N)'
-set ylabel 'host CPU, % of one core (run average)'
+set ylabel 'CPU, % of one core (busiest 2 s)'
 set y2label 'p99 latency sim send -> sink (ms)'
 set ytics nomirror
 set y2tics
@@ -606,6 +609,7 @@ set y2range [0:*]
 set key left top
 set grid
 plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title 'host CPU %', \\
+     '{dat}' using 1:4 with linespoints lw 1 dt 2 pt 6 title 'sim CPU %', \\
      '{dat}' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'p99 latency ms'
 """
     try:
@@ -617,6 +621,28 @@ plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title 'host CPU %', \\
     finally:
         os.unlink(dat)
     return True
+
+
+def compare_md(before, after):
+    """Before/after table of the N both result sets have."""
+    b = {r["engagements"]: r for r in before["runs"]}
+    rows = ["| N | CPU ms / eng-s | µs / msg | host CPU % (peak 2 s) | RSS MiB / eng "
+            "| p50 ms | p99 ms | end lag max s | kept up |", "|" + "---|" * 9]
+    for r in after["runs"]:
+        o = b.get(r["engagements"])
+        if not o:
+            continue
+
+        def pair(key, f):
+            return f"{fmt(o.get(key), f)} → {fmt(r.get(key), f)}"
+        rows.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["engagements"], pair("host_cpu_ms_per_engagement_s", "{:.2f}"),
+            pair("host_cpu_us_per_message", "{:.1f}"),
+            pair("host_cpu_pct_peak", "{:.0f}"),
+            pair("host_rss_per_engagement_mib", "{:.3f}"),
+            pair("latency_p50_ms", "{:.0f}"), pair("latency_p99_ms", "{:.0f}"),
+            pair("end_lag_max_s", "{:.2f}"), pair("kept_up", "{}")))
+    return "\n".join(rows)
 
 
 def generated_md(res):
@@ -633,8 +659,11 @@ def generated_md(res):
         "",
         "![host CPU and p99 latency vs engagements](benchmarks.png)",
         "",
-        GEN_END,
     ]
+    if res.get("before"):
+        lines += [f"Before → after ({res['before'].get('label', 'before')}):", "",
+                  compare_md(res["before"], res), ""]
+    lines.append(GEN_END)
     return "\n".join(lines)
 
 
@@ -701,7 +730,29 @@ def main():
                     help="s to wait for the host to finish after the sim")
     ap.add_argument("--keep-audio", action="store_true",
                     help="keep the recorded WAV files")
+    ap.add_argument("--compare", metavar="RESULTS.json",
+                    help="add a before/after table against an older results.json")
+    ap.add_argument("--compare-label", default="before",
+                    help="what the --compare results were (a commit, a change)")
+    ap.add_argument("--report-only", metavar="RESULTS.json",
+                    help="no runs: re-render the table, plot and docs from a "
+                    "results.json")
     args = ap.parse_args()
+    if args.report_only:
+        with open(args.report_only) as f:
+            res = json.load(f)
+        if args.compare:
+            with open(args.compare) as f:
+                res["before"] = json.load(f)
+                res["before"]["label"] = args.compare_label
+        out = os.path.dirname(os.path.abspath(args.report_only))
+        png = os.path.join(out, "benchmarks.png")
+        if not plot(res["runs"], png):
+            png = None
+        print(table(res["runs"]))
+        if not args.no_docs:
+            update_docs(res, png)
+        return 0
     if args.quick:
         args.engagements = args.engagements or "50,100"
         args.duration = args.duration or 10
@@ -726,6 +777,11 @@ def main():
            "command": "python3 bench/run.py " + " ".join(sys.argv[1:]),
            "buildtype": buildtype(build), "machine": machine_info(),
            "duration_s": args.duration, "runs": []}
+    if args.compare:
+        with open(args.compare) as f:
+            res["before"] = json.load(f)
+            res["before"]["label"] = args.compare_label
+            res["before"].pop("before", None)
     ok = True
     for n in ns:
         log(f"N={n}: {args.duration:g} s of speech per engagement ...")

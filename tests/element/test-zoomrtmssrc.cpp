@@ -979,3 +979,71 @@ TEST_F (ZoomRtmsSrc, GstLaunchOneOffCaptureToWav)
   }
   EXPECT_EQ (mismatches, 0u);
 }
+
+/* Latency instrumentation (docs/benchmarks.md): every buffer carries its
+ * RTMS epoch time as a timestamp/x-unix reference timestamp (t0 + position),
+ * and the stats hold a latency histogram of the buffers pushed, without the
+ * start-up blocks held for the skew window. */
+TEST_F (ZoomRtmsSrc, ReferenceTimestampMetaAndLatencyStats)
+{
+  Sim sim;
+  Capture c;
+  GstHarness *h;
+  GstBus *bus;
+  capture (sim, { "--speed", "1", "--duration", "2" }, "stereo", &c, &h, &bus);
+  ASSERT_TRUE (c.eos);
+  ASSERT_GT (c.buffers.size (), 20u);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  gint64 t0 = G_MAXINT64;
+  for (const char *role : { "customer", "agent" })
+    t0 = MIN (t0, json_object_get_int_member (sent_channel (sent, role),
+            "first_timestamp"));
+  json_node_unref (sent);
+
+  GstCaps *unix_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
+  for (size_t i = 0; i < c.buffers.size (); i++) {
+    GstBuffer *b = c.buffers[i];
+    GstReferenceTimestampMeta *m =
+        gst_buffer_get_reference_timestamp_meta (b, unix_caps);
+    ASSERT_NE (m, nullptr) << "buffer " << i;
+    EXPECT_EQ (m->timestamp, (GstClockTime) t0 * GST_MSECOND +
+        gst_util_uint64_scale_int (GST_BUFFER_OFFSET (b), GST_SECOND, 16000))
+        << "buffer " << i;
+    EXPECT_EQ (m->duration, GST_BUFFER_DURATION (b));
+  }
+  gst_caps_unref (unix_caps);
+
+  GstStructure *s = nullptr;
+  g_object_get (h->element, "stats", &s, nullptr);
+  ASSERT_NE (s, nullptr);
+  guint64 n = 0;
+  ASSERT_TRUE (gst_structure_get_uint64 (s, "latency-samples", &n));
+  EXPECT_EQ (n, c.buffers.size () - 11) << "start-up blocks excluded";
+  const char *hist = gst_structure_get_string (s, "latency-histogram-ms");
+  ASSERT_NE (hist, nullptr);
+  guint64 total = 0, last_bucket = 0;
+  g_auto (GStrv) parts = g_strsplit (hist, ",", -1);
+  for (char **p = parts; *p; p++) {
+    guint bucket = 0, count = 0;
+    ASSERT_EQ (sscanf (*p, "%u:%u", &bucket, &count), 2) << *p;
+    EXPECT_GT (count, 0u);
+    EXPECT_LE (bucket, 2000u);
+    total += count;
+    last_bucket = bucket;
+  }
+  EXPECT_EQ (total, n);
+  gdouble p50 = -1, p99 = -1, max = -1;
+  ASSERT_TRUE (gst_structure_get_double (s, "latency-p50-ms", &p50));
+  ASSERT_TRUE (gst_structure_get_double (s, "latency-p99-ms", &p99));
+  ASSERT_TRUE (gst_structure_get_double (s, "latency-max-ms", &max));
+  EXPECT_GT (p50, 0);
+  EXPECT_LE (p50, p99);
+  EXPECT_LE (p99, last_bucket + 1.0);
+  EXPECT_GE (max, (double) last_bucket);
+  EXPECT_LT (max, (double) last_bucket + 1.0);
+  gst_structure_free (s);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
