@@ -790,19 +790,16 @@ static void
 post_client_error (GstZoomRtmsSrc * self, const rtms::ClientError & e,
     bool ever_ready)
 {
-  const auto & now = rtms::status_codes (rtms::StatusTable::NEW);
-  const auto & old = rtms::status_codes (rtms::StatusTable::OLD);
   const char *sid = self->priv->stream_id.c_str ();
   int sc = e.status_code, sr = e.stop_reason;
+  /* the client classified status_code with both tables and the reason text
+   * (rtms-protocol.md §3.10) */
   bool auth = (e.code == rtms::ERROR_HANDSHAKE &&
-      (sc == now.invalid_signature || sc == old.invalid_signature)) ||
+      e.status_class == rtms::StatusClass::SIGNATURE) ||
       sr == rtms::STOP_AUTHENTICATION_FAILURE;
   bool format = e.code == rtms::ERROR_PARAMS ||
       (e.code == rtms::ERROR_HANDSHAKE &&
-      (sc == now.invalid_media_params || sc == now.invalid_audio_sample_rate
-          || sc == now.invalid_audio_codec || sc == now.invalid_audio_channel
-          || sc == now.invalid_audio_data_opt
-          || sc == now.invalid_audio_send_rate));
+      e.status_class == rtms::StatusClass::MEDIA_PARAMS);
   if (auth) {
     GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED,
         ("Zoom RTMS refused the credentials of stream %s", sid),

@@ -86,6 +86,8 @@ struct Client::Impl {
   bool finished = false;
   bool closing = false;
   bool draining = false;
+  guint duplicate_retries = 0;  /* DUPLICATE_SIGNAL_REQUEST on first connect */
+  static constexpr guint MAX_DUPLICATE_RETRIES = 3; /* 1.5, 3, 6 s (§3.4) */
   std::optional<ClientError> drain_error;
 
   /* counters read from other threads */
@@ -251,12 +253,13 @@ struct Client::Impl {
 
   void
   fail (int code, const std::string &message, int status_code = -1,
-      int stop_reason = -1)
+      int stop_reason = -1, StatusClass status_class = StatusClass::OTHER)
   {
     ClientError e;
     e.code = code;
     e.status_code = status_code;
     e.stop_reason = stop_reason;
+    e.status_class = status_class;
     e.message = message;
     finish (&e);
   }
@@ -533,18 +536,32 @@ struct Client::Impl {
   {
     const auto &r = rx.sig_resp;
     if (r.status_code != 0) {
-      const auto &codes = status_codes (cfg.status_table);
+      StatusClass cls = classify_status (r.status_code, r.reason.c_str (),
+          true, cfg.status_table);
       std::string msg = "signaling handshake refused: status " +
-          std::to_string (r.status_code) + " (" +
-          status_code_name (r.status_code, cfg.status_table) + ")" +
-          (r.reason.empty () ? "" : ": " + r.reason);
-      if (r.status_code == codes.duplicate_signal_request &&
-          outage_since_us != 0) {
-        /* the server still holds our old connection (§3.4): retry later */
-        connection_lost (msg, false);
-        return;
+          status_description (r.status_code, r.reason.c_str ());
+      if (cls == StatusClass::DUPLICATE_SIGNAL) {
+        /* The server still holds an older connection for this stream
+         * (after a failover, a reconnect or a duplicate webhook): retry
+         * later (§3.4, §4.9). */
+        if (outage_since_us != 0) {
+          connection_lost (msg, false);
+          return;
+        }
+        if (duplicate_retries < MAX_DUPLICATE_RETRIES) {
+          guint delay = 1500u << duplicate_retries++;
+          g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
+              "stream %s: %s; retrying in %u ms", cfg.rtms_stream_id.c_str (),
+              msg.c_str (), delay);
+          stop_timer (&handshake_timer);
+          drop_ws (&sig);
+          stop_timer (&retry_timer);
+          media_only_outage = false;
+          retry_timer = add_timer (delay, on_retry);
+          return;
+        }
       }
-      fail (ERROR_HANDSHAKE, msg, r.status_code);
+      fail (ERROR_HANDSHAKE, msg, r.status_code, -1, cls);
       return;
     }
     media_urls = r.media_server;
@@ -603,9 +620,9 @@ struct Client::Impl {
   {
     if (rx.status_code != 0) {
       fail (ERROR_HANDSHAKE, "media handshake refused: status " +
-          std::to_string (rx.status_code) + " (" +
-          status_code_name (rx.status_code, cfg.status_table) + ")" +
-          (rx.reason.empty () ? "" : ": " + rx.reason), rx.status_code);
+          status_description (rx.status_code, rx.reason.c_str ()),
+          rx.status_code, -1, classify_status (rx.status_code,
+              rx.reason.c_str (), false, cfg.status_table));
       return;
     }
     MediaConn *mc = nullptr;

@@ -85,6 +85,8 @@ struct ClientError {
   int code = 0;                /* RTMS_ERROR_* (rtms-messages.h) */
   int status_code = -1;        /* server status_code of msg 2/4, or -1 */
   int stop_reason = -1;        /* msg 8/9 reason, or -1 */
+  /* what status_code means (classify_status(), rtms-protocol.md §3.10) */
+  StatusClass status_class = StatusClass::OTHER;
   std::string message;         /* for people; never contains secrets */
 };
 

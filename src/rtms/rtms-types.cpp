@@ -7,6 +7,10 @@
  */
 #include "rtms-types.h"
 
+#include <glib.h>
+
+#include <cstring>
+
 #include <cstddef>
 
 namespace rtms {
@@ -416,6 +420,69 @@ stop_reason_wants_restart (int reason)
   return (reason >= STOP_INTERNAL_EXCEPTION
       && reason <= STOP_AWAIT_RECONNECTION_TIMEOUT)
       || reason == STOP_KEEP_ALIVE_TIMEOUT;
+}
+
+/* ---- status classification (§3.10) ---- */
+
+namespace {
+
+bool
+contains_ci (const char *haystack, const char *needle)
+{
+  if (!haystack || !*haystack)
+    return false;
+  g_autofree char *h = g_ascii_strdown (haystack, -1);
+  return strstr (h, needle) != nullptr;
+}
+
+StatusClass
+classify_code (int code, bool signaling, StatusTable table)
+{
+  const StatusCodes &c = status_codes (table);
+  if (code == c.invalid_signature)
+    return StatusClass::SIGNATURE;
+  if (signaling && code == c.duplicate_signal_request)
+    return StatusClass::DUPLICATE_SIGNAL;
+  if (!signaling) {
+    if (table == StatusTable::NEW ? (code >= 17 && code <= 24) :
+        (code >= 32 && code <= 47))
+      return StatusClass::MEDIA_PARAMS;
+  }
+  return StatusClass::OTHER;
+}
+
+} // namespace
+
+StatusClass
+classify_status (int code, const char *reason, bool signaling,
+    StatusTable table)
+{
+  if (code == 0)
+    return StatusClass::OK;
+  if (contains_ci (reason, "signature"))
+    return StatusClass::SIGNATURE;
+  if (contains_ci (reason, "duplicate signal") ||
+      contains_ci (reason, "duplicate_signal"))
+    return StatusClass::DUPLICATE_SIGNAL;
+  if (!signaling && (contains_ci (reason, "param") ||
+          contains_ci (reason, "sample_rate") ||
+          contains_ci (reason, "codec") || contains_ci (reason, "send_rate")))
+    return StatusClass::MEDIA_PARAMS;
+  /* msg 2 codes above 8 exist only in the old table (the new one has no
+   * signaling-handshake failure past DUPLICATE_SIGNAL_REQUEST = 8) */
+  if (signaling && code > 8)
+    return classify_code (code, signaling, StatusTable::OLD);
+  return classify_code (code, signaling, table);
+}
+
+std::string
+status_description (int code, const char *reason)
+{
+  std::string s = std::to_string (code);
+  if (reason && *reason)
+    return s + " (" + reason + ")";
+  return s + " (new: " + status_code_name (code, StatusTable::NEW) +
+      ", old: " + status_code_name (code, StatusTable::OLD) + ")";
 }
 
 } // namespace rtms

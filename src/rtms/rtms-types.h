@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace rtms {
 
@@ -220,6 +221,36 @@ struct StatusCodes {
  * Returns: the codes of @table (rtms-protocol.md §3.10 tables A and B).
  */
 const StatusCodes &status_codes (StatusTable table);
+
+/* What a non-zero status_code of msg 2 / msg 4 / msg 22 means to a client. */
+enum class StatusClass {
+  OK,               /* 0 */
+  SIGNATURE,        /* bad signature or credentials: never retry */
+  DUPLICATE_SIGNAL, /* the server still holds a signaling connection for the
+                       stream: retry later (§3.4, §4.9) */
+  MEDIA_PARAMS,     /* requested media params refused: never retry */
+  OTHER,
+};
+
+/** classify_status:
+ * @code: status_code of the answer; @reason: its `reason` text (may be empty)
+ * @signaling: true for msg 2 (signaling handshake), false for msg 4
+ * @table: the table to read @code in when @reason says nothing
+ *
+ * rtms-protocol.md §3.10: two incompatible tables are in use, so the reason
+ * text decides first ("signature", "duplicate", "param"…); then codes that
+ * exist for this answer in only one table (e.g. 15 or 17 on msg 2 can only be
+ * the old table's INVALID_SIGNATURE / DUPLICATE_SIGNAL_REQUEST); then @table.
+ */
+StatusClass classify_status (int code, const char *reason, bool signaling,
+    StatusTable table);
+
+/** status_description:
+ * Returns: text for logs: the reason when the server gave one, else the
+ * code's names in both tables ("15 (new: MEDIA_DATA_ALL_CONNECTION_EXIST,
+ * old: INVALID_SIGNATURE)").
+ */
+std::string status_description (int code, const char *reason);
 
 /* Names for logs. Unknown values give "UNKNOWN" (never NULL). */
 const char *msg_type_name (int msg_type);
