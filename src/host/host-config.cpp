@@ -142,6 +142,10 @@ load_config_file (const std::string &path, HostConfig *cfg, GError **error)
   if (!get_int (kf, "limits", "stop-timeout-ms", 100, 600000, &v, error))
     return false;
   cfg->stop_timeout_ms = static_cast<int> (v);
+  v = cfg->stop_grace_ms;
+  if (!get_int (kf, "limits", "stop-grace-ms", 0, 600000, &v, error))
+    return false;
+  cfg->stop_grace_ms = static_cast<int> (v);
   v = cfg->webhook_window_s;
   if (!get_int (kf, "limits", "webhook-window-s", 1, 86400, &v, error))
     return false;

@@ -12,7 +12,7 @@
  *               pipeline-for-<event or product> (e.g.
  *               pipeline-for-meeting.rtms_started=record-opus or
  *               pipeline-for-contact_center=record-all)
- *   [limits]    max-body-bytes, max-engagements, stop-timeout-ms,
+ *   [limits]    max-body-bytes, max-engagements, stop-timeout-ms, stop-grace-ms,
  *               webhook-window-s
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
@@ -37,6 +37,9 @@ struct HostConfig {
   gsize max_body_bytes = 64 * 1024;
   int max_engagements = 64;
   int stop_timeout_ms = 10000;
+  /* after a stopped webhook, how long the element may take to reach its
+   * own EOS (msg 8 TERMINATED, media drained) before the host sends EOS */
+  int stop_grace_ms = 3000;
   int webhook_window_s = 300;
   std::string ca_file;
   std::string rtp_host = "127.0.0.1";

@@ -457,6 +457,7 @@ Daemon::on_started (const rtms::Webhook &wh)
   p.client_secret = cfg_.client_secret;
   p.ca_file = cfg_.ca_file;
   p.stop_timeout_ms = cfg_.stop_timeout_ms;
+  p.stop_grace_ms = cfg_.stop_grace_ms;
   auto e = std::make_unique<Engagement> (std::move (p),
       [this] (Engagement *x) { on_finished (x); });
   Engagement *raw = e.get ();
@@ -480,9 +481,10 @@ Daemon::on_stopped (const rtms::Webhook &wh)
   int reason = wh.has_stop_reason ? wh.stop_reason : -1;
   auto it = active_.find (wh.rtms_stream_id);
   if (it != active_.end ()) {
-    g_message ("%s for stream %s (stop_reason %d): sending EOS", wh.event.c_str (),
-        it->second->params ().dir_name.c_str (), reason);
-    it->second->stop ("webhook", reason);
+    g_message ("%s for stream %s (stop_reason %d): EOS within %d ms",
+        wh.event.c_str (), it->second->params ().dir_name.c_str (), reason,
+        cfg_.stop_grace_ms);
+    it->second->stop_after_grace ("webhook", reason);
     return;
   }
   for (auto f = finished_.rbegin (); f != finished_.rend (); ++f)

@@ -74,6 +74,8 @@ Engagement::~Engagement ()
 {
   if (eos_timeout_id_)
     g_source_remove (eos_timeout_id_);
+  if (grace_timeout_id_)
+    g_source_remove (grace_timeout_id_);
   if (pipeline_) {
     GstBus *bus = gst_element_get_bus (pipeline_);
     gst_bus_remove_watch (bus);
@@ -218,6 +220,31 @@ Engagement::stop (const char *source, int stop_reason)
   gst_element_send_event (pipeline_, gst_event_new_eos ());
   eos_timeout_id_ = g_timeout_add (static_cast<guint> (p_.stop_timeout_ms),
       eos_timeout_cb, this);
+}
+
+void
+Engagement::stop_after_grace (const char *source, int stop_reason)
+{
+  if (p_.stop_grace_ms <= 0 || (state_ != State::RUNNING &&
+          state_ != State::STARTING)) {
+    stop (source, stop_reason);
+    return;
+  }
+  if (stop_reason >= 0)
+    stop_reason_ = stop_reason;
+  stop_source_ = source;
+  if (grace_timeout_id_)
+    return;
+  grace_source_ = source;
+  grace_timeout_id_ = g_timeout_add (static_cast<guint> (p_.stop_grace_ms),
+      [] (gpointer data) -> gboolean {
+        auto self = static_cast<Engagement *> (data);
+        self->grace_timeout_id_ = 0;
+        GST_INFO ("engagement %s: no EOS %d ms after the stopped webhook",
+            self->p_.dir_name.c_str (), self->p_.stop_grace_ms);
+        self->stop (self->grace_source_.c_str (), -1);
+        return G_SOURCE_REMOVE;
+      }, this);
 }
 
 void
@@ -606,6 +633,10 @@ Engagement::finish (bool got_eos)
   if (eos_timeout_id_) {
     g_source_remove (eos_timeout_id_);
     eos_timeout_id_ = 0;
+  }
+  if (grace_timeout_id_) {
+    g_source_remove (grace_timeout_id_);
+    grace_timeout_id_ = 0;
   }
   read_stats ();
   if (src_) {

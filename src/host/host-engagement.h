@@ -45,6 +45,7 @@ struct EngagementParams {
   std::string client_secret;
   std::string ca_file;
   int stop_timeout_ms = 10000;
+  int stop_grace_ms = 3000;
 };
 
 class Engagement {
@@ -78,6 +79,14 @@ class Engagement {
    * @stop_reason < 0 = none given.
    */
   void stop (const char *source, int stop_reason);
+
+  /** stop_after_grace:
+   * For a stopped webhook: Zoom ends the stream on signaling too (msg 8
+   * TERMINATED), and the element then drains every frame still in flight
+   * and posts EOS by itself. The webhook can overtake those frames, so wait
+   * stop_grace_ms for that EOS before stop() (rtms-protocol.md §4.9 row 5).
+   */
+  void stop_after_grace (const char *source, int stop_reason);
 
   /** force_stop:
    * NULL now (WAV headers are then repaired from the file size).
@@ -136,6 +145,8 @@ class Engagement {
   GstElement *pipeline_ = nullptr;
   GstElement *src_ = nullptr;
   guint eos_timeout_id_ = 0;
+  guint grace_timeout_id_ = 0;
+  std::string grace_source_;
   bool has_level_ = false;
   int rate_ = 0;                       /* Hz of src's caps, 0 unknown */
   std::string server_urls_;
