@@ -894,38 +894,77 @@ Client::negotiated () const
 
 /* ---- IoContext ---- */
 
-IoContext::IoContext ()
+IoContext::IoContext (const char *name, gulong coalesce_us)
+    : coalesce_us_ (coalesce_us)
 {
   context_ = g_main_context_new ();
-  loop_ = g_main_loop_new (context_, FALSE);
-  thread_ = g_thread_new ("zoomrtms-io", [] (gpointer data) -> gpointer {
-        auto self = static_cast<IoContext *> (data);
-        g_main_context_push_thread_default (self->context_);
-        g_main_loop_run (self->loop_);
-        g_main_context_pop_thread_default (self->context_);
-        return nullptr;
-      }, this);
+  thread_ = g_thread_new (name, thread_main, this);
+}
+
+gpointer
+IoContext::thread_main (gpointer data)
+{
+  auto self = static_cast<IoContext *> (data);
+  g_main_context_push_thread_default (self->context_);
+  while (!self->quit_.load (std::memory_order_relaxed)) {
+    /* blocks while idle; returns after dispatching what was ready */
+    if (g_main_context_iteration (self->context_, TRUE) && self->coalesce_us_)
+      g_usleep (self->coalesce_us_);
+  }
+  g_main_context_pop_thread_default (self->context_);
+  return nullptr;
 }
 
 IoContext::~IoContext ()
 {
-  g_main_loop_quit (loop_);
+  quit_ = true;
+  g_main_context_wakeup (context_);
   if (g_thread_self () != thread_)
     g_thread_join (thread_);
   else
     g_thread_unref (thread_);
-  g_main_loop_unref (loop_);
   g_main_context_unref (context_);
 }
+
+namespace {
+
+gulong
+env_ulong (const char *name, gulong fallback, gulong max)
+{
+  const char *v = g_getenv (name);
+  if (!v || !*v)
+    return fallback;
+  char *end = nullptr;
+  guint64 n = g_ascii_strtoull (v, &end, 10);
+  if (*end || n > max) {
+    g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_WARNING,
+        "ignoring %s=%s (not a number up to %lu)", name, v, max);
+    return fallback;
+  }
+  return (gulong) n;
+}
+
+} // namespace
 
 std::shared_ptr<IoContext>
 IoContext::get ()
 {
-  /* Process-wide and immortal: it is never destroyed, so no client callback
-   * can run into a joined thread, and the last user may be the I/O thread
-   * itself. */
-  static std::shared_ptr<IoContext> instance = std::make_shared<IoContext> ();
-  return instance;
+  /* Process-wide and immortal: never destroyed, so no client callback can
+   * run into a joined thread, and the last user may be an I/O thread. */
+  static std::vector<std::shared_ptr<IoContext>> *pool = [] {
+    auto p = new std::vector<std::shared_ptr<IoContext>> ();
+    gulong n = env_ulong ("ZOOMRTMS_IO_THREADS",
+        std::min<guint> (4, std::max<guint> (1, g_get_num_processors ())), 64);
+    gulong coalesce = env_ulong ("ZOOMRTMS_IO_COALESCE_US", 1000, 100000);
+    for (gulong i = 0; i < std::max<gulong> (n, 1); i++) {
+      char name[16];
+      g_snprintf (name, sizeof name, "zoomrtms-io%lu", i);
+      p->push_back (std::make_shared<IoContext> (name, coalesce));
+    }
+    return p;
+  } ();
+  static std::atomic<size_t> next { 0 };
+  return (*pool)[next++ % pool->size ()];
 }
 
 void

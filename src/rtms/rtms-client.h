@@ -24,6 +24,7 @@
 #include <gio/gio.h>
 #include <glib.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -143,12 +144,21 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-/* The shared I/O context (design.md "Threads"): one GMainContext driven by one
- * thread, shared by every client of the process, reference-counted. */
+/* The shared I/O contexts (design.md "Threads"): a small pool of threads,
+ * each driving one GMainContext, shared by every client of the process.
+ * get() hands them out round-robin, so N clients cost N/threads sockets per
+ * context and never a thread per client.
+ *
+ * Pool size: $ZOOMRTMS_IO_THREADS, default the number of processors (at most
+ * 4). Each thread runs its context, then sleeps $ZOOMRTMS_IO_COALESCE_US
+ * (default 1000 µs) before polling again when it had work: every main-loop
+ * pass costs O(sockets) (prepare, poll, check), so under load one pass
+ * should serve many messages; the price is at most that much extra latency.
+ * The threads are never stopped (the pool lives as long as the process). */
 class IoContext
 {
 public:
-  /* Returns the process-wide instance, starting its thread on first use. */
+  /* Returns the next context of the pool, starting the pool on first use. */
   static std::shared_ptr<IoContext> get ();
   ~IoContext ();
 
@@ -159,12 +169,15 @@ public:
   /* Queues @fn on the I/O thread. */
   void invoke_async (std::function<void ()> fn);
 
-  IoContext ();
+  IoContext (const char *name, gulong coalesce_us);
 
 private:
+  static gpointer thread_main (gpointer data);
+
   GMainContext *context_ = nullptr;
-  GMainLoop *loop_ = nullptr;
   GThread *thread_ = nullptr;
+  gulong coalesce_us_ = 0;
+  std::atomic<bool> quit_ { false };
 };
 
 } // namespace rtms
