@@ -894,8 +894,7 @@ Client::negotiated () const
 
 /* ---- IoContext ---- */
 
-IoContext::IoContext (const char *name, gulong coalesce_us)
-    : coalesce_us_ (coalesce_us)
+IoContext::IoContext (const char *name)
 {
   context_ = g_main_context_new ();
   thread_ = g_thread_new (name, thread_main, this);
@@ -906,11 +905,8 @@ IoContext::thread_main (gpointer data)
 {
   auto self = static_cast<IoContext *> (data);
   g_main_context_push_thread_default (self->context_);
-  while (!self->quit_.load (std::memory_order_relaxed)) {
-    /* blocks while idle; returns after dispatching what was ready */
-    if (g_main_context_iteration (self->context_, TRUE) && self->coalesce_us_)
-      g_usleep (self->coalesce_us_);
-  }
+  while (!self->quit_.load (std::memory_order_relaxed))
+    g_main_context_iteration (self->context_, TRUE);
   g_main_context_pop_thread_default (self->context_);
   return nullptr;
 }
@@ -955,11 +951,10 @@ IoContext::get ()
     auto p = new std::vector<std::shared_ptr<IoContext>> ();
     gulong n = env_ulong ("ZOOMRTMS_IO_THREADS",
         std::min<guint> (4, std::max<guint> (1, g_get_num_processors ())), 64);
-    gulong coalesce = env_ulong ("ZOOMRTMS_IO_COALESCE_US", 1000, 100000);
     for (gulong i = 0; i < std::max<gulong> (n, 1); i++) {
       char name[16];
       g_snprintf (name, sizeof name, "zoomrtms-io%lu", i);
-      p->push_back (std::make_shared<IoContext> (name, coalesce));
+      p->push_back (std::make_shared<IoContext> (name));
     }
     return p;
   } ();

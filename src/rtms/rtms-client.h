@@ -150,10 +150,8 @@ private:
  * context and never a thread per client.
  *
  * Pool size: $ZOOMRTMS_IO_THREADS, default the number of processors (at most
- * 4). Each thread runs its context, then sleeps $ZOOMRTMS_IO_COALESCE_US
- * (default 1000 µs) before polling again when it had work: every main-loop
- * pass costs O(sockets) (prepare, poll, check), so under load one pass
- * should serve many messages; the price is at most that much extra latency.
+ * 4): one I/O thread saturates a core near 1000 engagements
+ * (docs/benchmarks.md).
  * The threads are never stopped (the pool lives as long as the process). */
 class IoContext
 {
@@ -169,14 +167,13 @@ public:
   /* Queues @fn on the I/O thread. */
   void invoke_async (std::function<void ()> fn);
 
-  IoContext (const char *name, gulong coalesce_us);
+  explicit IoContext (const char *name);
 
 private:
   static gpointer thread_main (gpointer data);
 
   GMainContext *context_ = nullptr;
   GThread *thread_ = nullptr;
-  gulong coalesce_us_ = 0;
   std::atomic<bool> quit_ { false };
 };
 
