@@ -24,7 +24,9 @@
  * already pushed are dropped as late, and every correction is counted in
  * #GstZoomRtmsSrc:stats. layout=mix sums the channels into one; layout=stereo
  * puts the customer (participant_mode "caller") left and the agent ("callee")
- * right. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
+ * right; for a Contact Center engagement the output starts only once the
+ * participant events told which channel is which, or after
+ * #GstZoomRtmsSrc:role-timeout. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
  * not filled: the timestamps jump, the next buffer is flagged DISCONT and a
  * warning is posted.
  *
@@ -135,8 +137,10 @@
  * zoomrtms-sim at --speed 1 on the same machine the RTMS timestamp is the
  * packet's scheduled send time, so it is "sim send time → sink". The first
  * blocks of a stream are held back on purpose until the channel aligner's
- * skew window (10 packets) has filled; those start-up blocks (the first 11)
- * are left out of the histogram.
+ * skew window (10 packets) has filled, and for a Contact Center stereo
+ * capture until the participant roles are known (#GstZoomRtmsSrc:role-timeout);
+ * those start-up blocks (the burst emitted with the first block, at least
+ * the first 11) are left out of the histogram.
  *
  * ## Example launch line
  * |[
@@ -158,6 +162,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <deque>
@@ -182,6 +187,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
 #define DEFAULT_BUFFER_DATA TRUE
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_STATS_INTERVAL 0
+/* Contact Center, layout=stereo: longest wait (wall clock, ms after the
+ * first audio packet) for the participant events that say which channel is
+ * the customer and which the agent (#GstZoomRtmsSrc:role-timeout). */
+#define DEFAULT_ROLE_TIMEOUT 2000
 /* Skew window of the aligner, in packets (zoomrtms-aligner.h). */
 #define SKEW_PACKETS 10
 /* Bounded queue between the I/O thread and the streaming thread: 60 s of
@@ -224,6 +233,7 @@ enum
   PROP_POST_MESSAGES,
   PROP_STATS_INTERVAL,
   PROP_STATS,
+  PROP_ROLE_TIMEOUT,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -257,6 +267,7 @@ struct Settings {
   gboolean transcripts = DEFAULT_TRANSCRIPTS;
   gboolean buffer_data = DEFAULT_BUFFER_DATA;
   guint stats_interval = DEFAULT_STATS_INTERVAL;
+  guint role_timeout = DEFAULT_ROLE_TIMEOUT;
 };
 
 /* What the I/O thread hands to the streaming thread. */
@@ -302,6 +313,8 @@ struct GstZoomRtmsSrcPrivate {
   bool ever_ready = false;
   bool discont_pending = false;     /* queue overflow */
   GstClockTime anchor = GST_CLOCK_TIME_NONE; /* running time of 1st packet */
+  bool have_first_audio = false;
+  std::chrono::steady_clock::time_point first_audio; /* arrival, 1st packet */
 
   /* counters written by the I/O thread */
   std::atomic<guint64> frames_received { 0 };
@@ -337,6 +350,9 @@ struct GstZoomRtmsSrcPrivate {
   guint64 opus_frames = 0, opus_duplicates = 0, opus_late = 0;
   bool opus_discont = true;
   bool overflow_discont = false;    /* packets were dropped: next DISCONT */
+  /* start-up hold for the ZCC roles (zoomrtms-aligner.h), ms; 0 = none */
+  guint role_timeout = 0;
+  bool hold_timed_out = false;
   /* latency of buffers leaving the src pad (pad probe, streaming thread) */
   std::vector<guint32> latency_hist; /* LATENCY_BUCKETS + 1, lazily sized */
   guint64 latency_samples = 0;
@@ -604,6 +620,10 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
     std::lock_guard < std::mutex > lk (priv->qlock);
     if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
       priv->anchor = current_running_time (self);
+    if (!priv->have_first_audio) {
+      priv->have_first_audio = true;
+      priv->first_audio = std::chrono::steady_clock::now ();
+    }
     size_t ki = 0;
     for (; ki < priv->keys.size (); ki++)
       if (priv->keys[ki] == *f.channel_key)
@@ -910,6 +930,8 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   priv->channels = channels;
   priv->stats_interval = s.stats_interval;
   priv->next_stats_ms = s.stats_interval;
+  priv->role_timeout = 0;
+  priv->hold_timed_out = false;
   if (!opus) {
     zoomrtms::AlignerConfig ac;
     ac.rate = rate;
@@ -918,6 +940,11 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
         zoomrtms::Layout::MIX;
     ac.max_gap_fill_ms = s.max_gap_fill;
     ac.skew_packets = SKEW_PACKETS;
+    /* ZCC stereo: hold the start until the roles are known (the backlog
+     * burst may come before the participant events) */
+    ac.hold_for_modes = priv->zcc && channels == 2 && s.role_timeout > 0;
+    if (ac.hold_for_modes)
+      priv->role_timeout = s.role_timeout;
     priv->aligner = std::make_unique < zoomrtms::Aligner > (ac);
   }
   if (latency_changed)
@@ -1076,7 +1103,10 @@ latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     gint64 lat_us = now_us - (gint64) (rm->timestamp / 1000);
     double lat_ms = lat_us > 0 ? lat_us / 1000.0 : 0.0;
     std::lock_guard < std::mutex > lk (priv->slock);
-    if (priv->latency_skipped < LATENCY_STARTUP_BLOCKS) {
+    guint64 startup = LATENCY_STARTUP_BLOCKS;
+    if (priv->aligner)
+      startup = MAX (startup, priv->aligner->startup_blocks ());
+    if (priv->latency_skipped < startup) {
       priv->latency_skipped++;
       break;
     }
@@ -1150,6 +1180,43 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       items.clear ();
       priv->spare.swap (items);
     }
+    /* ZCC stereo start-up hold (zoomrtms-aligner.h): it ends when the
+     * roles are known, at drain, or role-timeout ms (wall clock) after the
+     * first packet; the wait below ends at that deadline, so the timeout
+     * fires even when nothing else arrives. */
+    bool hold_wait = false;
+    std::chrono::steady_clock::time_point hold_deadline;
+    std::string timed_out_channels;
+    {
+      std::lock_guard < std::mutex > slk (priv->slock);
+      if (priv->aligner && priv->role_timeout > 0 && priv->have_first_audio
+          && priv->aligner->holding ()) {
+        hold_deadline = priv->first_audio +
+            std::chrono::milliseconds (priv->role_timeout);
+        if (std::chrono::steady_clock::now () >= hold_deadline) {
+          for (const auto &c:priv->aligner->stats ())
+            if (c.participant_mode.empty ())
+              timed_out_channels += (timed_out_channels.empty ()? "" : ", ")
+                  + c.key;
+          priv->aligner->release_hold ();
+          if (priv->hold_timed_out)
+            timed_out_channels.clear ();
+          priv->hold_timed_out = true;
+        } else {
+          hold_wait = true;
+        }
+      }
+    }
+    if (!timed_out_channels.empty ()) {
+      lk.unlock ();
+      GST_ELEMENT_WARNING (self, STREAM, FAILED,
+          ("No participant roles from Zoom within role-timeout; the first "
+              "channel seen is output as the customer (left)"),
+          ("after %u ms no participant_mode for channel(s) %s",
+              priv->role_timeout, timed_out_channels.c_str ()));
+      lk.lock ();
+      continue;
+    }
     GstClockTime anchor = priv->anchor;
     if (!GST_CLOCK_TIME_IS_VALID (anchor) && priv->negotiated) {
       anchor = priv->anchor = current_running_time (self);
@@ -1184,7 +1251,10 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
     if (priv->queue.empty () && !priv->flushing) {
       priv->consumer_waiting = true;
-      priv->qcond.wait (lk);
+      if (hold_wait)
+        priv->qcond.wait_until (lk, hold_deadline);
+      else
+        priv->qcond.wait (lk);
       priv->consumer_waiting = false;
     }
   }
@@ -1267,10 +1337,13 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->ever_ready = false;
     priv->discont_pending = false;
     priv->anchor = GST_CLOCK_TIME_NONE;
+    priv->have_first_audio = false;
   }
   {
     std::lock_guard < std::mutex > lk (priv->slock);
     priv->aligner.reset ();
+    priv->role_timeout = 0;
+    priv->hold_timed_out = false;
     priv->negotiated = false;
     priv->opus = false;
     priv->rate = 0;
@@ -1534,6 +1607,9 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
     case PROP_STATS_INTERVAL:
       s.stats_interval = g_value_get_uint (value);
       break;
+    case PROP_ROLE_TIMEOUT:
+      s.role_timeout = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1607,6 +1683,9 @@ gst_zoom_rtms_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_STATS_INTERVAL:
       g_value_set_uint (value, s.stats_interval);
+      break;
+    case PROP_ROLE_TIMEOUT:
+      g_value_set_uint (value, s.role_timeout);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1765,6 +1844,28 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "Post a zoomrtms/stats element message every this many ms of "
           "output audio (0 = never)", 0, G_MAXUINT, DEFAULT_STATS_INTERVAL,
           rw_ready));
+  /**
+   * GstZoomRtmsSrc:role-timeout:
+   *
+   * Contact Center engagements with layout=stereo only: Zoom may send the
+   * buffered backlog (buffer_data, up to 60 s, rtms-protocol.md §3.3) before
+   * the participant events (8 CONSUMER_ANSWERED, 10 USER_ANSWERED) that
+   * say which channel_id is the customer ("caller") and which the agent
+   * ("callee"). The output is held (no audio is lost) until every channel's
+   * participant_mode is known, at most this many ms of wall-clock time after
+   * the first audio packet; then the first channel seen is output left, a
+   * warning is posted, and a mode learned later applies from then on. A
+   * remote end of stream ends the wait. 0 = no wait (the first-seen rule
+   * from the start). Meetings and layout=mix never wait.
+   */
+  g_object_class_install_property (object_class, PROP_ROLE_TIMEOUT,
+      g_param_spec_uint ("role-timeout", "Role timeout",
+          "Contact Center, layout=stereo: hold the output at most this many "
+          "ms (wall clock, after the first audio packet) until the "
+          "participant events say which channel is the customer (caller) "
+          "and which the agent (callee); then the first channel seen is the "
+          "customer, with a warning. 0 = no hold. Meetings and layout=mix "
+          "never hold", 0, 60000, DEFAULT_ROLE_TIMEOUT, rw_ready));
   g_object_class_install_property (object_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "zoomrtms/stats structure: frames-received, frames-duplicated, "

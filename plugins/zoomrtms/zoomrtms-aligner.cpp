@@ -117,6 +117,39 @@ Aligner::set_participant_mode (const std::string &key, const std::string &mode)
     it->second->mode = mode;
   else
     pending_modes_[key] = mode;
+  emit_ready ();                /* may end the start-up hold */
+}
+
+bool
+Aligner::holding () const
+{
+  if (!config_.hold_for_modes || config_.layout != Layout::STEREO ||
+      hold_released_ || emitted_blocks_ > 0 || channels_.empty ())
+    return false;
+  for (auto &c : channels_)
+    if (c->mode.empty ())
+      return true;
+  return false;
+}
+
+void
+Aligner::release_hold ()
+{
+  if (hold_released_)
+    return;
+  hold_released_ = true;
+  emit_ready ();
+}
+
+void
+Aligner::emit_ready ()
+{
+  bool first = emitted_blocks_ == 0;
+  uint64_t before = emitted_blocks_;
+  while (block_ready ())
+    emit_block ();
+  if (first && emitted_blocks_ > before)
+    startup_blocks_ = emitted_blocks_ - before;
 }
 
 void
@@ -163,7 +196,7 @@ Aligner::t0_ms () const
 bool
 Aligner::block_ready () const
 {
-  if (channels_.empty ())
+  if (channels_.empty () || holding ())
     return false;
   int64_t end = next_ + block_;
   int64_t maxp = max_progress ();
@@ -335,17 +368,21 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     c.first_pos = start;
   }
 
-  while (block_ready ())
-    emit_block ();
+  emit_ready ();
   return result;
 }
 
 void
 Aligner::drain ()
 {
+  hold_released_ = true;
+  bool first = emitted_blocks_ == 0;
+  uint64_t before = emitted_blocks_;
   int64_t maxp = max_progress ();
   while (maxp != INT64_MIN && next_ < maxp)
     emit_block ();
+  if (first && emitted_blocks_ > before)
+    startup_blocks_ = emitted_blocks_ - before;
 }
 
 bool

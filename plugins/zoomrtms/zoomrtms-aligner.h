@@ -49,6 +49,21 @@
  * are summed (saturated) into the side of their mode (unknown mode: right).
  * Sides are decided when a block is emitted, so a mode learned from a
  * participant event after the first packets still applies to pending audio.
+ *
+ * Start-up hold (STEREO with hold_for_modes, the element sets it for Contact
+ * Center engagements): Zoom may send the buffer_data backlog (up to 60 s,
+ * rtms-protocol.md §3.3) in a burst right after msg 7, before the
+ * participant events (ZCC 8/10, participant_info, §3.6.2) that say which
+ * channel_id is the caller and which the callee; the agent's first packet
+ * may also arrive before the customer's. So no block at all is emitted while
+ * any known channel has no participant_mode: every sample stays buffered
+ * (nothing is late while nothing was emitted, and t0 still moves back).
+ * The hold ends, for good, when the first block is emitted with every known
+ * channel's mode set (then the sides are right from sample 0), or on
+ * release_hold() (the caller's wall-clock timeout: the sides fall back to
+ * the rule above), or on drain(). It is a start-up rule only: a channel
+ * appearing later without a mode goes by the rule above. The Aligner has no
+ * clock; the timeout is the caller's.
  */
 #pragma once
 
@@ -72,6 +87,7 @@ struct AlignerConfig {
   unsigned max_gap_fill_ms = 60000; /* 0 = always fill */
   unsigned skew_packets = 10;  /* skew window, in packets */
   size_t duplicate_history = 4096; /* timestamps remembered per channel */
+  bool hold_for_modes = false; /* STEREO only: the start-up hold (above) */
 };
 
 /* Per-channel counters (zoomrtms/stats, the element's "stats" property). */
@@ -125,7 +141,20 @@ public:
   /* ZCC participant_mode of a channel ("caller"/"callee"/…), from
    * participant_info (§3.6.2). */
   void set_participant_mode (const std::string &key, const std::string &mode);
-  /* EOS: make every received sample ready (the last block padded). */
+  /* Ends the start-up hold (the caller's timeout): blocks that are ready by
+   * the usual rules are emitted, sides by the first-seen fallback for
+   * channels whose mode is still unknown. No-op when not holding. */
+  void release_hold ();
+  /* TRUE while the start-up hold keeps back audio that would otherwise be
+   * emitted or waits for it: hold_for_modes, nothing emitted yet, not
+   * released, at least one channel known and one of them without a mode. */
+  bool holding () const;
+  /* Blocks emitted by the call (push, set_participant_mode, release_hold,
+   * drain) that emitted the first block: the start-up burst held back by
+   * the skew window or the hold. 0 before the first block. */
+  uint64_t startup_blocks () const { return startup_blocks_; }
+  /* EOS: make every received sample ready (the last block padded); ends
+   * the start-up hold. */
   void drain ();
   /* Takes the next ready block. Returns: false if none is ready. */
   bool pop (AlignedBlock *out);
@@ -145,6 +174,7 @@ private:
   struct Channel;
   Channel &channel (const std::string &key);
   bool block_ready () const;
+  void emit_ready ();
   void emit_block ();
   void resync (int64_t pos);
   int side_of (const Channel &c) const;
@@ -160,6 +190,8 @@ private:
   uint64_t emitted_blocks_ = 0;
   bool discont_ = true;
   uint64_t resyncs_ = 0;
+  bool hold_released_ = false;
+  uint64_t startup_blocks_ = 0;
   std::vector<std::unique_ptr<Channel>> channels_; /* in order of appearance */
   std::map<std::string, Channel *> by_key_;
   std::map<std::string, std::string> pending_modes_;

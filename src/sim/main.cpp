@@ -469,7 +469,7 @@ main (int argc, char **argv)
   g_auto (GStrv) mutes = nullptr;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
-      sig_grace = 60, media_grace = 30, stagger = 20;
+      sig_grace = 60, media_grace = 30, stagger = 20, events_after = 0;
   double speed = 1.0, duration = 0;
   gboolean tls = FALSE, bad_sig = FALSE, stale = FALSE, duplicate = FALSE,
       forever = FALSE;
@@ -511,6 +511,7 @@ main (int argc, char **argv)
     { "signaling-grace", 0, 0, G_OPTION_ARG_INT, &sig_grace, "Seconds to wait for a signaling reconnect (60)", "S" },
     { "stagger-ms", 0, 0, G_OPTION_ARG_INT, &stagger, "run: ms between the engagements' started webhooks (20)", "MS" },
     { "summary-json", 0, 0, G_OPTION_ARG_FILENAME, &summary_json, "serve/run: write the summary (frames sent per channel, start/end times) as JSON", "FILE" },
+    { "events-after-ms", 0, 0, G_OPTION_ARG_INT, &events_after, "ZCC: send the participant events 8/10 N ms (wall clock) after msg 7, the audio (backlog) first; the end waits for them (0)", "N" },
     { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
     { nullptr }
   };
@@ -641,6 +642,9 @@ main (int argc, char **argv)
   o.stagger_ms = stagger;
   if (summary_json)
     o.summary_json = summary_json;
+  if (events_after < 0 || events_after > 600000)
+    return bad ("--events-after-ms");
+  o.events_after_ms = events_after;
 
   if ((o.command == "run" || o.command == "validate" ||
           o.command == "webhook") && o.webhook_url.empty ()) {

@@ -61,6 +61,10 @@ struct Options {
   int media_grace_s = 30;         /* rtms-protocol.md §4.8 / §4.9 row 3 */
   int stagger_ms = 20;            /* run: delay between started webhooks */
   std::string summary_json;       /* --summary-json FILE (serve/run) */
+  /* --events-after-ms N: ZCC events 8/10 (participant_info) sent N ms of
+   * wall time after msg 7 instead of at once, so the audio (the buffered
+   * backlog) comes first; the end of the stream waits for them. */
+  int events_after_ms = 0;
 
   int product_stop_reason () const
   {

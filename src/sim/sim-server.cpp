@@ -910,6 +910,17 @@ Server::send_start_events (Stream &s)
     send_event (s, join);
     return;
   }
+  if (opts_.events_after_ms > 0)
+    s.answered_due_us = g_get_monotonic_time () +
+        (gint64) opts_.events_after_ms * 1000;
+  else
+    send_answered_events (s);
+}
+
+void
+Server::send_answered_events (Stream &s)
+{
+  gint64 t0 = s.channels.empty () ? now_ms () : s.channels[0].base_ts;
   /* ZCC: 8 CONSUMER_ANSWERED (customer, "caller"), 10 USER_ANSWERED (agent,
    * "callee") with participant_info (rtms-protocol.md §3.6.2, §9.2). */
   const int types[2] = { rtms::ZCC_CONSUMER_ANSWERED,
@@ -1043,8 +1054,14 @@ Server::send_frames (Stream &s, gint64 now_us)
     target = std::min (target, s.next_frame + kBurstFrames);
   }
   target = std::min (target, n);
-  if (target <= s.next_frame)
+  if (target <= s.next_frame) {
+    if (s.next_frame >= n && s.answered_due_us == 0) {
+      /* every frame was sent before the delayed events 8/10: end now */
+      send_transcripts_until (s, G_MAXINT64, transcript_conn (s));
+      end_stream (s, opts_.product_stop_reason (), true);
+    }
     return;
+  }
   Conn *ac = audio_conn (s);
   if (ac && soup_websocket_connection_get_state (ac->ws) !=
       SOUP_WEBSOCKET_STATE_OPEN)
@@ -1113,7 +1130,7 @@ Server::send_frames (Stream &s, gint64 now_us)
   s.next_frame = target;
   if (s.sig && sent_any)
     s.sig->last_data_us = now_us;
-  if (s.next_frame >= n) {
+  if (s.next_frame >= n && s.answered_due_us == 0) {
     send_transcripts_until (s, G_MAXINT64, tc);
     end_stream (s, opts_.product_stop_reason (), true);
   }
@@ -1125,6 +1142,11 @@ Server::tick ()
   gint64 now = g_get_monotonic_time ();
   for (auto &sp : streams_) {
     Stream &s = *sp;
+    if (s.answered_due_us && now >= s.answered_due_us &&
+        s.state != Stream::State::ENDED && s.sig) {
+      s.answered_due_us = 0;
+      send_answered_events (s);
+    }
     if (s.state != Stream::State::STREAMING || !s.sig || !s.ready ||
         s.media.empty ())
       continue;

@@ -87,6 +87,8 @@ struct Stream {
   std::string webhook_started;           /* the started webhook body */
   gint64 started_real_ms = 0;            /* epoch ms of frame 0 (0 = never) */
   gint64 ended_real_ms = 0;              /* epoch ms of the end (msg 8) */
+  gint64 answered_due_us = 0;            /* --events-after-ms: monotonic time
+                                            events 8/10 are due, 0 = sent */
 
   bool wants_event (int event_type) const;
 };
@@ -142,6 +144,7 @@ class Server {
   Stream *find_stream (const std::string &rtms_stream_id);
   void maybe_start_streaming (Stream &s);
   void send_start_events (Stream &s);
+  void send_answered_events (Stream &s);
   void send_event (Stream &s, const rtms::EventUpdate &ev);
   void end_stream (Stream &s, int reason, bool notify_client);
   void finish_stream (Stream &s);

@@ -438,3 +438,167 @@ TEST (Aligner, InvalidPayload)
   EXPECT_EQ (a.push ("0", kT0, odd, 0), PushResult::INVALID);
   EXPECT_FALSE (a.has_ready ());
 }
+
+/* ---- start-up hold until the ZCC roles are known (hold_for_modes) ---- */
+
+namespace {
+
+AlignerConfig
+hold_config (Layout layout = Layout::STEREO)
+{
+  AlignerConfig c = config (layout);
+  c.hold_for_modes = true;
+  return c;
+}
+
+/* A 2 s backlog burst, agent's first packet first (ch 1 = agent, ch 0 =
+ * customer), no participant modes yet. */
+void
+push_backlog (Aligner &a, int packets = 100)
+{
+  for (int k = 0; k < packets; k++) {
+    int64_t ts = kT0 + k * kPacketMs;
+    push (a, "agent", 1, ts);
+    push (a, "cust", 0, ts);
+  }
+}
+
+/* Left = customer (ch 0), right = agent (ch 1) for every sample from 0. */
+void
+expect_sides_from_zero (const Output &o, size_t frames)
+{
+  ASSERT_GE (o.samples.size (), 2 * frames);
+  size_t bad = 0;
+  for (size_t i = 0; i < frames; i++) {
+    bad += o.samples[2 * i] != val (0, (int64_t) i);
+    bad += o.samples[2 * i + 1] != val (1, (int64_t) i);
+  }
+  EXPECT_EQ (bad, 0u) << "of " << 2 * frames << " samples";
+}
+
+} // namespace
+
+TEST (AlignerHold, HoldsWhileAChannelHasNoMode)
+{
+  Aligner a (hold_config ());
+  push_backlog (a);
+  EXPECT_TRUE (a.holding ());
+  EXPECT_FALSE (a.has_ready ());
+  EXPECT_EQ (a.emitted_end (), 0);
+  /* one role known: still held */
+  a.set_participant_mode ("cust", "caller");
+  EXPECT_TRUE (a.holding ());
+  EXPECT_FALSE (a.has_ready ());
+  /* nothing was dropped as late while held */
+  for (auto &s : a.stats ()) {
+    EXPECT_EQ (s.frames, 100u) << s.key;
+    EXPECT_EQ (s.late, 0u) << s.key;
+  }
+}
+
+TEST (AlignerHold, ModesForAllChannelsReleaseWithSidesFromSampleZero)
+{
+  Aligner a (hold_config ());
+  push_backlog (a);
+  a.set_participant_mode ("agent", "callee");
+  EXPECT_TRUE (a.holding ());
+  a.set_participant_mode ("cust", "caller");
+  EXPECT_FALSE (a.holding ());
+  Output o = take_all (a);
+  /* every complete block is emitted at once: the start-up burst */
+  EXPECT_EQ (o.blocks.size (), 100u);
+  EXPECT_EQ (a.startup_blocks (), 100u);
+  ASSERT_FALSE (o.blocks.empty ());
+  EXPECT_EQ (o.blocks[0].position, 0);
+  EXPECT_TRUE (o.blocks[0].discont);
+  a.drain ();
+  Output rest = take_all (a);
+  o.samples.insert (o.samples.end (), rest.samples.begin (),
+      rest.samples.end ());
+  EXPECT_EQ (o.samples.size (), (size_t) 2 * 100 * kBlock);
+  expect_sides_from_zero (o, (size_t) 100 * kBlock);
+}
+
+TEST (AlignerHold, ModesBeforeAudioNeverHold)
+{
+  Aligner a (hold_config ());
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  push_backlog (a, 20);
+  EXPECT_FALSE (a.holding ());
+  Output o = take_all (a);
+  EXPECT_EQ (o.blocks.size (), 20u);
+  expect_sides_from_zero (o, (size_t) 20 * kBlock);
+}
+
+TEST (AlignerHold, ReleaseHoldFallsBackToFirstSeen)
+{
+  Aligner a (hold_config ());
+  push_backlog (a);
+  a.release_hold ();             /* the element's role-timeout */
+  EXPECT_FALSE (a.holding ());
+  Output o = take_all (a);
+  EXPECT_EQ (o.blocks.size (), 100u);
+  /* first seen (the agent) is left */
+  size_t bad = 0;
+  for (size_t i = 0; i < (size_t) 100 * kBlock; i++) {
+    bad += o.samples[2 * i] != val (1, (int64_t) i);
+    bad += o.samples[2 * i + 1] != val (0, (int64_t) i);
+  }
+  EXPECT_EQ (bad, 0u);
+  /* released for good: a new channel without a mode does not hold again */
+  push (a, "third", 2, kT0 + 100 * kPacketMs);
+  EXPECT_FALSE (a.holding ());
+}
+
+TEST (AlignerHold, DrainReleasesAndKeepsEverySample)
+{
+  Aligner a (hold_config ());
+  push_backlog (a, 30);
+  EXPECT_TRUE (a.holding ());
+  a.drain ();
+  EXPECT_FALSE (a.holding ());
+  Output o = take_all (a);
+  EXPECT_EQ (o.samples.size (), (size_t) 2 * 30 * kBlock);
+  EXPECT_EQ (a.startup_blocks (), 30u);
+}
+
+TEST (AlignerHold, EarlierChannelArrivingDuringHoldStillInPlace)
+{
+  /* the agent's packets arrive first with a later start; the customer's
+   * (earlier timestamps) arrive after the skew window would have passed:
+   * during the hold t0 still moves back, nothing is late */
+  Aligner a (hold_config ());
+  for (int k = 5; k < 40; k++)
+    push (a, "agent", 1, kT0 + k * kPacketMs);
+  for (int k = 0; k < 40; k++)
+    push (a, "cust", 0, kT0 + k * kPacketMs);
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (a.t0_ms (), kT0);
+  ASSERT_EQ (o.samples.size (), (size_t) 2 * 40 * kBlock);
+  size_t bad = 0;
+  for (size_t i = 0; i < (size_t) 40 * kBlock; i++) {
+    bad += o.samples[2 * i] != val (0, (int64_t) i);
+    int16_t right = i < (size_t) 5 * kBlock ? 0 : val (1, (int64_t) i);
+    bad += o.samples[2 * i + 1] != right;
+  }
+  EXPECT_EQ (bad, 0u);
+  for (auto &s : a.stats ())
+    EXPECT_EQ (s.late, 0u) << s.key;
+}
+
+TEST (AlignerHold, MixAndUnflaggedStereoNeverHold)
+{
+  Aligner mix (hold_config (Layout::MIX));
+  push_backlog (mix, 20);
+  EXPECT_FALSE (mix.holding ());
+  EXPECT_EQ (take_all (mix).blocks.size (), 20u);
+
+  Aligner meeting (config (Layout::STEREO)); /* meeting: no hold_for_modes */
+  push_backlog (meeting, 20);
+  EXPECT_FALSE (meeting.holding ());
+  EXPECT_EQ (take_all (meeting).blocks.size (), 20u);
+}
