@@ -46,8 +46,9 @@
  * The stream ends with EOS when Zoom stops it (STREAM_STATE_UPDATE
  * TERMINATED, SESSION_STATE_UPDATE STOPPED), after the received audio is
  * drained. An application EOS (`gst-launch-1.0 -e`, gst_element_send_event())
- * always finishes; the element then asks Zoom to close the stream
- * (STREAM_CLOSE_REQ). Handshake and connection failures post an ERROR with
+ * always finishes: the audio received until then is output first (nothing
+ * held for alignment is dropped), then EOS; the element then asks Zoom to
+ * close the stream (STREAM_CLOSE_REQ). Handshake and connection failures post an ERROR with
  * the details fields `rtms-status-code` (gint, -1 if none), `rtms-stop-reason`
  * (gint, -1 if none) and `rtms-stream-id` (string): RESOURCE/NOT_AUTHORIZED
  * for a rejected signature, RESOURCE/OPEN_READ when the connection or the
@@ -308,6 +309,9 @@ struct GstZoomRtmsSrcPrivate {
   std::vector<gint64> keys_last_ts; /* newest timestamp per key */
   bool flushing = false;
   bool closed = false;              /* on_closed fired */
+  /* application EOS (send_event): output what was received, then EOS */
+  bool app_eos = false;
+  bool app_eos_draining = false;
   bool have_error = false;
   rtms::ClientError error;
   bool ever_ready = false;
@@ -1151,6 +1155,24 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   for (;;) {
     if (priv->flushing)
       return GST_FLOW_FLUSHING;
+    if (priv->app_eos_draining) {
+      /* after an application EOS: what the aligner still holds, then EOS;
+       * audio that arrives from now on is not taken */
+      priv->queue.clear ();
+      priv->queued_audio = 0;
+      GstBuffer *buf;
+      {
+        std::lock_guard < std::mutex > slk (priv->slock);
+        buf = take_output_locked (self, priv->anchor);
+      }
+      lk.unlock ();
+      if (!buf) {
+        GST_INFO_OBJECT (self, "application EOS: drained");
+        return GST_FLOW_EOS;
+      }
+      *outbuf = buf;
+      return GST_FLOW_OK;
+    }
     if (!priv->queue.empty ()) {
       std::vector < Item > items;
       items.swap (priv->spare);
@@ -1179,6 +1201,14 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
           priv->data_pool.push_back (std::move (it.data));
       items.clear ();
       priv->spare.swap (items);
+    }
+    if (priv->app_eos) {
+      /* everything received before the EOS is in the aligner now */
+      priv->app_eos_draining = true;
+      std::lock_guard < std::mutex > slk (priv->slock);
+      if (priv->aligner)
+        priv->aligner->drain ();
+      continue;
     }
     /* ZCC stereo start-up hold (zoomrtms-aligner.h): it ends when the
      * roles are known, at drain, or role-timeout ms (wall clock) after the
@@ -1332,6 +1362,8 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->keys.clear ();
     priv->keys_last_ts.clear ();
     priv->closed = false;
+    priv->app_eos = false;
+    priv->app_eos_draining = false;
     priv->have_error = false;
     priv->error = rtms::ClientError ();
     priv->ever_ready = false;
@@ -1455,6 +1487,35 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
     priv->opus_out.clear ();
   }
   return TRUE;
+}
+
+/* An application EOS (gst-launch-1.0 -e, the host's stop) while the client
+ * runs: instead of GstBaseSrc's immediate EOS, which would drop the audio
+ * the aligner still holds (its skew window, the ZCC role hold), create()
+ * outputs everything received so far and then returns EOS. stop() then sends
+ * STREAM_CLOSE_REQ. */
+static gboolean
+gst_zoom_rtms_src_send_event (GstElement * element, GstEvent * event)
+{
+  auto self = GST_ZOOM_RTMS_SRC (element);
+  auto priv = self->priv;
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    bool running;
+    {
+      std::lock_guard < std::mutex > lk (priv->lock);
+      running = priv->client != nullptr;
+    }
+    if (running) {
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      GST_INFO_OBJECT (self, "application EOS: draining");
+      priv->app_eos = true;
+      priv->qcond.notify_all ();
+      gst_event_unref (event);
+      return TRUE;
+    }
+  }
+  return GST_ELEMENT_CLASS (gst_zoom_rtms_src_parent_class)->send_event
+      (element, event);
 }
 
 static gboolean
@@ -1882,6 +1943,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
       "meetings) as live audio aligned by RTMS timestamps",
       "zoomrtms project <https://github.com/zoomrtms/zoomrtms>");
 
+  element_class->send_event = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_send_event);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock);

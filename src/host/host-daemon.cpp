@@ -329,8 +329,11 @@ Daemon::handle_webhook (SoupServerMessage *msg)
     return;
   }
   bool counted = false;
+  /* a start for a stream that is running, or whose start is still queued
+   * below, is a duplicate or a failover: never counted against the limit */
   if (wh.kind == rtms::Webhook::Kind::STARTED &&
-      active_.find (wh.rtms_stream_id) == active_.end ()) {
+      active_.find (wh.rtms_stream_id) == active_.end () &&
+      pending_stream_ids_.count (wh.rtms_stream_id) == 0) {
     if (shutting_down_) {
       json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
           error_body ("Shutting down, not accepting new engagements"));
@@ -344,6 +347,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
       return;
     }
     pending_starts_++;
+    pending_stream_ids_.insert (wh.rtms_stream_id);
     counted = true;
   }
   GST_INFO ("webhook %s accepted", wh.event.c_str ());
@@ -351,8 +355,10 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   auto *job = new WebhookJob {this, std::move (wh), counted};
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, [] (gpointer d) -> gboolean {
         auto *j = static_cast<WebhookJob *> (d);
-        if (j->counted)
+        if (j->counted) {
           j->daemon->pending_starts_--;
+          j->daemon->pending_stream_ids_.erase (j->wh.rtms_stream_id);
+        }
         j->daemon->process (j->wh);
         return G_SOURCE_REMOVE;
       }, job, [] (gpointer d) { delete static_cast<WebhookJob *> (d); });

@@ -25,6 +25,7 @@
 #include <libsoup/soup.h>
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,6 +89,7 @@ class Daemon {
   int port_ = 0;
   bool shutting_down_ = false;
   int pending_starts_ = 0;
+  std::set<std::string> pending_stream_ids_;  /* starts accepted, not yet processed */
   guint sigint_id_ = 0, sigterm_id_ = 0, shutdown_timeout_id_ = 0;
   std::map<std::string, std::unique_ptr<Engagement>> active_;  /* by rtms_stream_id */
   std::vector<std::unique_ptr<Engagement>> finished_;

@@ -696,6 +696,33 @@ TEST_F (ZoomRtmsSrc, ApplicationEosWhileBlocked)
   json_node_unref (sent);
 }
 
+/* An application EOS outputs what the element already received, even audio
+ * the ZCC role hold still keeps back: here the roles never come, so before
+ * the EOS nothing has been output, after it about the received audio is. */
+TEST_F (ZoomRtmsSrc, ApplicationEosDrainsHeldAudio)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "600",
+              "--events-after-ms", "60000" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  g_object_set (h->element, "role-timeout", 30000u, nullptr);
+  gst_harness_play (h);
+  g_usleep (1500 * G_USEC_PER_SEC / 1000);
+  EXPECT_EQ (gst_harness_buffers_in_queue (h), 0u);
+  ASSERT_TRUE (gst_element_send_event (h->element, gst_event_new_eos ()));
+  Capture c;
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos);
+  gsize frames = c.samples.size () / 2;       /* S16 stereo */
+  /* ≈1.5 s were streamed before the EOS (the handshakes take a few ms) */
+  EXPECT_GT (frames, 16000u * 1);
+  EXPECT_LT (frames, 16000u * 3);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
 /* Failover (rtms-protocol.md §4.9 row 1): setting server-urls while PLAYING
  * re-runs the handshakes against a second server for the same stream; the
  * output goes on without a jump (OFFSET contiguous, one DISCONT), and it ends
