@@ -298,6 +298,8 @@ def run_one(args, build, n, out_root):
         sim_log = open(os.path.join(run_dir, "sim.log"), "w")
         if args.perf is not None and (args.perf == 0 or args.perf == n):
             perf_data = os.path.join(run_dir, "perf.data")
+            if shutil.which("perf") is None:
+                sys.exit("bench: --perf needs perf (apt-get install linux-perf)")
             perf = subprocess.Popen(
                 ["perf", "record", "-e", "cpu-clock", "--call-graph",
                  "dwarf,16384", "-F", "499", "-p", str(host.pid),

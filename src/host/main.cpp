@@ -7,8 +7,8 @@
  *   zoomrtms-host --summary DIR
  *
  * Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start-up
- * failure (bad pipeline template, cannot listen), 2 on a configuration error
- * (missing secrets, bad option or config file).
+ * failure (cannot listen), 2 on a configuration error (missing secrets, bad
+ * option, config or pipeline file): the systemd unit does not restart on 2.
  */
 #include "host-common.h"
 #include "host-config.h"
@@ -119,7 +119,7 @@ main (int argc, char **argv)
     g_printerr ("zoomrtms-host: broken pipeline template, refusing to start: %s\n",
         err->message);
     g_error_free (err);
-    return 1;
+    return 2;                   /* a configuration error (see the systemd unit) */
   }
   std::vector<std::pair<std::string, std::string>> wanted = {
     {"default-pipeline", cfg.default_pipeline}};

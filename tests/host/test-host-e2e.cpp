@@ -496,8 +496,11 @@ void
 expect_discoverer_accepts (const std::string &path)
 {
   g_autofree gchar *tool = g_find_program_in_path ("gst-discoverer-1.0");
-  if (!tool)
+  if (!tool) {
+    ADD_FAILURE () << "gst-discoverer-1.0 not found (tools/setup-debian.sh "
+        "installs gstreamer1.0-plugins-base-apps)";
     return;
+  }
   std::string out;
   EXPECT_EQ (run_tool ({tool, path}, &out), 0) << out;
   EXPECT_NE (out.find ("audio"), std::string::npos) << out;
@@ -575,7 +578,7 @@ TEST (HostStartup, BrokenTemplateRefused)
   Proc p ({host_bin (), "--port", "0", "--output-root", tmp / "out", "--pipeline-dir",
           tmp / "pipes"}, tmp.path, tmp / "h.log", cred_env ());
   ASSERT_TRUE (p.wait (10000));
-  EXPECT_EQ (p.exit_status (), 1);
+  EXPECT_EQ (p.exit_status (), 2);   /* configuration error */
   std::string log = p.log ();
   EXPECT_NE (log.find ("broken.pipeline"), std::string::npos) << log;
   EXPECT_NE (log.find ("filesinc"), std::string::npos) << log;
