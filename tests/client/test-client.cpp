@@ -6,10 +6,10 @@
 #include <map>
 
 #include "rtms-client.h"
-#include "sim-process.h"
+#include "sim-test-util.h"
 
-using testutil::SimProcess;
-using testutil::TempDir;
+using simtest::Sim;
+using simtest::obj_str;
 
 namespace {
 
@@ -32,8 +32,9 @@ struct Capture {
 
 /* Runs one client on a private context in this thread until on_closed. */
 void
-run_client (const std::string &url, const testutil::SimStream &stream,
-    const std::string &secret, Capture *cap, int timeout_s = 60)
+run_client (const std::string &url, const std::string &engagement_id,
+    const std::string &rtms_stream_id, const std::string &secret,
+    Capture *cap, int timeout_s = 60)
 {
   GMainContext *ctx = g_main_context_new ();
   g_main_context_push_thread_default (ctx);
@@ -41,8 +42,8 @@ run_client (const std::string &url, const testutil::SimStream &stream,
     rtms::ClientConfig cfg;
     cfg.signaling_url = url;
     cfg.product = rtms::Product::CONTACT_CENTER;
-    cfg.id_value = stream.engagement_id;
-    cfg.rtms_stream_id = stream.rtms_stream_id;
+    cfg.id_value = engagement_id;
+    cfg.rtms_stream_id = rtms_stream_id;
     cfg.client_id = CLIENT_ID;
     cfg.client_secret = secret;
     rtms::ClientCallbacks cb;
@@ -80,14 +81,53 @@ run_client (const std::string &url, const testutil::SimStream &stream,
   g_main_context_unref (ctx);
 }
 
+/* `zoomrtms-sim serve` with the test credentials and --dump-dir in the sim's
+ * temporary directory. */
 std::vector<std::string>
-sim_args (std::initializer_list<const char *> extra, const TempDir &dump)
+sim_args (std::initializer_list<const char *> extra)
 {
-  std::vector<std::string> a = { "serve", "--client-id", CLIENT_ID,
-    "--client-secret", CLIENT_SECRET, "--dump-dir", dump.path () };
+  std::vector<std::string> a = { "serve", "--port", "0", "--client-id",
+    CLIENT_ID, "--client-secret", CLIENT_SECRET };
   for (auto e : extra)
     a.push_back (e);
   return a;
+}
+
+struct Stream {
+  std::string engagement_id, rtms_stream_id;
+};
+
+Stream
+stream_of (Sim &sim)
+{
+  JsonObject *s = sim.stream (0);
+  return { obj_str (s, "engagement_id"), obj_str (s, "rtms_stream_id") };
+}
+
+/* A temporary directory, removed with its files. */
+struct TempDir {
+  std::string path;
+  TempDir ()
+  {
+    g_autofree char *p = g_dir_make_tmp ("zoomrtms-client-test-XXXXXX", nullptr);
+    path = p ? p : "";
+  }
+  ~TempDir ()
+  {
+    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", path.c_str ());
+    if (!path.empty () && system (cmd) != 0)
+      g_warning ("cannot remove %s", path.c_str ());
+  }
+};
+
+std::string
+read_file (const std::string &path)
+{
+  g_autofree char *data = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents (path.c_str (), &data, &len, nullptr))
+    return std::string ();
+  return std::string (data, len);
 }
 
 } // namespace
@@ -95,14 +135,17 @@ sim_args (std::initializer_list<const char *> extra, const TempDir &dump)
 TEST (Client, ZccCallPcmEqualsWhatTheSimSentPerChannel)
 {
   TempDir dump;
-  SimProcess sim (sim_args ({ "--speed", "0", "--duration", "6" }, dump));
-  ASSERT_TRUE (sim.ok ());
-  ASSERT_EQ (sim.streams ().size (), 1u);
-  const auto &stream = sim.streams ()[0];
-  ASSERT_EQ (stream.channels.size (), 2u);
+  Sim dsim (sim_args ({ "--speed", "0", "--duration", "6", "--dump-dir",
+          dump.path.c_str () }));
+  ASSERT_NE (dsim.stream (0), nullptr);
+  Stream stream = stream_of (dsim);
+  JsonArray *channels = json_object_get_array_member (dsim.stream (0),
+      "channels");
+  ASSERT_EQ (json_array_get_length (channels), 2u);
 
   Capture cap;
-  run_client (sim.signaling_url (), stream, CLIENT_SECRET, &cap);
+  run_client (dsim.signaling_url (), stream.engagement_id,
+      stream.rtms_stream_id, CLIENT_SECRET, &cap);
   ASSERT_TRUE (cap.closed);
   EXPECT_FALSE (cap.failed) << cap.error.message;
   EXPECT_TRUE (cap.ready);
@@ -111,34 +154,37 @@ TEST (Client, ZccCallPcmEqualsWhatTheSimSentPerChannel)
   EXPECT_EQ (cap.stream_state_terminated, 1);
   EXPECT_GE (cap.events, 3);    /* event 1 + participant events 8 and 10 */
 
-  for (const auto &ch : stream.channels) {
-    std::string sent = testutil::read_file (dump.path () + "/" +
-        stream.rtms_stream_id + "/" + ch.role + ".pcm");
-    ASSERT_FALSE (sent.empty ()) << ch.role;
-    const std::string &got = cap.pcm[ch.channel_id];
-    EXPECT_EQ (got.size (), sent.size ()) << ch.role;
-    EXPECT_TRUE (got == sent) << ch.role << ": PCM differs";
+  for (guint i = 0; i < 2; i++) {
+    JsonObject *ch = json_array_get_object_element (channels, i);
+    std::string role = obj_str (ch, "role"), id = obj_str (ch, "channel_id");
+    std::string sent = read_file (dump.path + "/" + stream.rtms_stream_id +
+        "/" + role + ".pcm");
+    ASSERT_FALSE (sent.empty ()) << role;
+    const std::string &got = cap.pcm[id];
+    EXPECT_EQ (got.size (), sent.size ()) << role;
+    EXPECT_TRUE (got == sent) << role << ": PCM differs";
     /* 20 ms packets, timestamps advancing by exactly 20 ms */
-    const auto &ts = cap.ts[ch.channel_id];
+    const auto &ts = cap.ts[id];
     ASSERT_GT (ts.size (), 100u);
-    for (size_t i = 1; i < ts.size (); i++)
-      ASSERT_EQ (ts[i] - ts[i - 1], 20) << ch.role << " packet " << i;
+    for (size_t k = 1; k < ts.size (); k++)
+      ASSERT_EQ (ts[k] - ts[k - 1], 20) << role << " packet " << k;
   }
   EXPECT_EQ (cap.counters.malformed, 0u);
-  EXPECT_EQ (sim.wait (10), 0);
+  EXPECT_EQ (dsim.wait_exit (10000), 0);
 }
 
 TEST (Client, AnswersKeepAlivesWhileIdle)
 {
-  TempDir dump;
   /* both parties muted for 3.5 s in a real-time call: the sim goes idle and
    * sends keep-alives every 200 ms; it closes the socket after 3 misses. */
-  SimProcess sim (sim_args ({ "--speed", "1", "--duration", "5",
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "5",
           "--keepalive-ms", "200", "--mute", "customer:500-4000",
-          "--mute", "agent:500-4000" }, dump));
-  ASSERT_TRUE (sim.ok ());
+          "--mute", "agent:500-4000" }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
   Capture cap;
-  run_client (sim.signaling_url (), sim.streams ()[0], CLIENT_SECRET, &cap);
+  run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+      CLIENT_SECRET, &cap);
   EXPECT_FALSE (cap.failed) << cap.error.message;
   EXPECT_EQ (cap.stream_state_terminated, 1);
   EXPECT_GE (cap.counters.keep_alives, 3u);
@@ -147,12 +193,12 @@ TEST (Client, AnswersKeepAlivesWhileIdle)
 TEST (Client, WrongSecretGivesTheSimsStatusAsACleanError)
 {
   for (const char *table : { "new", "old" }) {
-    TempDir dump;
-    SimProcess sim (sim_args ({ "--status-table", table }, dump));
-    ASSERT_TRUE (sim.ok ());
+    Sim sim (sim_args ({ "--status-table", table }));
+    ASSERT_NE (sim.stream (0), nullptr);
+    Stream st = stream_of (sim);
     Capture cap;
-    run_client (sim.signaling_url (), sim.streams ()[0], "not_the_secret", &cap,
-        20);
+    run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+        "not_the_secret", &cap, 20);
     ASSERT_TRUE (cap.closed);
     ASSERT_TRUE (cap.failed);
     EXPECT_EQ (cap.error.code, rtms::ERROR_HANDSHAKE);
@@ -167,8 +213,8 @@ TEST (Client, WrongSecretGivesTheSimsStatusAsACleanError)
 TEST (Client, UnreachableServerFailsWithConnectError)
 {
   Capture cap;
-  testutil::SimStream s { "E1", "S1", "", {} };
-  run_client ("ws://127.0.0.1:1/signaling", s, CLIENT_SECRET, &cap, 20);
+  run_client ("ws://127.0.0.1:1/signaling", "E1", "S1", CLIENT_SECRET, &cap,
+      20);
   ASSERT_TRUE (cap.failed);
   EXPECT_EQ (cap.error.code, rtms::ERROR_CONNECT);
 }

@@ -1,5 +1,5 @@
-/* Test helpers for the sim suite: spawn zoomrtms-sim, read its ready file, and
- * a raw libsoup WebSocket client that speaks RTMS by hand (JSON via json-glib,
+/* Test helpers (sim and client suites): spawn zoomrtms-sim, read its ready
+ * file, and a raw libsoup WebSocket client that speaks RTMS by hand (JSON via json-glib,
  * independent of the sim's encoders). */
 #pragma once
 
