@@ -93,6 +93,9 @@ Daemon::repair_left_over ()
         repaired = true;
       }
     }
+    int lines = Engagement::recover_transcript (dir, obj);
+    if (lines >= 0)
+      json_object_set_int_member (obj, "transcript_lines", lines);
     json_object_set_string_member (obj, "state", "recovered");
     json_object_set_string_member (obj, "recovered_time",
         iso8601_utc (g_get_real_time ()).c_str ());

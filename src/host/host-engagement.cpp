@@ -711,33 +711,121 @@ Engagement::audio_duration_ms () const
   return static_cast<gint64> (samples * 1000 / static_cast<guint64> (rate_));
 }
 
-void
-Engagement::write_transcript_txt () const
+/* transcript.txt, the seed app's readable format: a header, one
+ * `[HH:MM:SS] speaker: text` line per sentence, a footer. */
+static std::string
+transcript_text (const std::string &id_key, const std::string &id_value,
+    const std::string &stream_id, const std::string &started,
+    const std::string &pipeline, const std::string &lines,
+    const std::string &footer)
 {
   std::string t;
   t += "Zoom RTMS transcript\n";
-  t += std::string (p_.id_key == "engagement_id" ? "Engagement" : "Meeting") +
-      ": " + printable (p_.id_value) + "\n";
-  t += "RTMS stream: " + printable (p_.rtms_stream_id) + "\n";
-  t += "Started: " + iso8601_utc (start_us_) + "\n";
-  t += "Pipeline: " + p_.tmpl->name + "\n";
+  t += std::string (id_key == "engagement_id" ? "Engagement" : "Meeting") +
+      ": " + printable (id_value) + "\n";
+  t += "RTMS stream: " + printable (stream_id) + "\n";
+  t += "Started: " + started + "\n";
+  t += "Pipeline: " + printable (pipeline) + "\n";
   t += "----------------------------------------\n";
-  for (const Sentence &s : sentences_)
-    t += "[" + hhmmss (s.offset_ms) + "] " + printable (s.speaker) + ": " +
-        printable (s.text) + "\n";
+  t += lines;
   t += "----------------------------------------\n";
-  t += "Ended: " + iso8601_utc (stop_us_) + "\n";
-  gint64 audio_ms = audio_duration_ms ();
-  t += "Duration: " + hhmmss (audio_ms >= 0 ? audio_ms : (stop_us_ - start_us_) / 1000) +
-      (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n";
-  t += "Lines: " + std::to_string (sentences_.size ()) + "\n";
-  g_autofree gchar *path = g_build_filename (p_.dir.c_str (), "transcript.txt",
-      nullptr);
+  t += footer;
+  return t;
+}
+
+static std::string
+transcript_line (gint64 offset_ms, const std::string &speaker,
+    const std::string &text)
+{
+  return "[" + hhmmss (offset_ms) + "] " + printable (speaker) + ": " +
+      printable (text) + "\n";
+}
+
+static void
+write_file (const std::string &dir, const char *name, const std::string &text)
+{
+  g_autofree gchar *path = g_build_filename (dir.c_str (), name, nullptr);
   GError *err = nullptr;
-  if (!g_file_set_contents (path, t.data (), static_cast<gssize> (t.size ()), &err)) {
+  if (!g_file_set_contents (path, text.data (), static_cast<gssize> (text.size ()),
+          &err)) {
     g_warning ("%s", err->message);
     g_error_free (err);
   }
+}
+
+void
+Engagement::write_transcript_txt () const
+{
+  std::string lines;
+  for (const Sentence &s : sentences_)
+    lines += transcript_line (s.offset_ms, s.speaker, s.text);
+  gint64 audio_ms = audio_duration_ms ();
+  std::string footer = "Ended: " + iso8601_utc (stop_us_) + "\n" +
+      "Duration: " + hhmmss (audio_ms >= 0 ? audio_ms : (stop_us_ - start_us_) / 1000) +
+      (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n" +
+      "Lines: " + std::to_string (sentences_.size ()) + "\n";
+  write_file (p_.dir, "transcript.txt", transcript_text (p_.id_key, p_.id_value,
+          p_.rtms_stream_id, iso8601_utc (start_us_), p_.tmpl->name, lines, footer));
+}
+
+int
+Engagement::recover_transcript (const std::string &dir, JsonObject *ej)
+{
+  g_autofree gchar *path = g_build_filename (dir.c_str (), "transcript.jsonl",
+      nullptr);
+  g_autofree gchar *data = nullptr;
+  if (!g_file_get_contents (path, &data, nullptr, nullptr))
+    return -1;
+  struct Line {
+    gint64 offset_ms;
+    std::string speaker, text;
+  };
+  std::vector<Line> lines;
+  std::map<gint64, size_t> by_sentence;
+  g_auto (GStrv) rows = g_strsplit (data, "\n", -1);
+  for (gchar **row = rows; *row; row++) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    if (!**row || !json_parser_load_from_data (parser, *row, -1, nullptr))
+      continue;             /* a line cut by the kill */
+    JsonNode *root = json_parser_get_root (parser);
+    if (!JSON_NODE_HOLDS_OBJECT (root))
+      continue;
+    JsonObject *o = json_node_get_object (root);
+    Line l;
+    l.offset_ms = json_object_get_int_member_with_default (o, "offset_ms", 0);
+    l.speaker = json_object_get_string_member_with_default (o, "speaker", "");
+    l.text = json_object_get_string_member_with_default (o, "text", "");
+    if (l.speaker.empty ()) {
+      std::string mode = json_object_get_string_member_with_default (o,
+          "participant_mode", "");
+      l.speaker = mode == "caller" ? "Customer" : mode == "callee" ? "Agent" :
+          json_object_get_string_member_with_default (o, "channel", "");
+    }
+    gint64 id = json_object_get_int_member_with_default (o, "sentence_id", -1);
+    auto it = id >= 0 ? by_sentence.find (id) : by_sentence.end ();
+    if (it != by_sentence.end ()) {
+      lines[it->second].text = l.text;      /* a revision replaces the text */
+      continue;
+    }
+    if (id >= 0)
+      by_sentence[id] = lines.size ();
+    lines.push_back (std::move (l));
+  }
+  std::string text;
+  for (const Line &l : lines)
+    text += transcript_line (l.offset_ms, l.speaker, l.text);
+  const char *id_key = json_object_get_string_member_with_default (ej, "id_key",
+      "engagement_id");
+  std::string footer = "Ended: not recorded (the host stopped unexpectedly; "
+      "recovered " + iso8601_utc (g_get_real_time ()) + ")\n" +
+      "Lines: " + std::to_string (lines.size ()) + "\n";
+  write_file (dir, "transcript.txt", transcript_text (id_key,
+          json_object_get_string_member_with_default (ej, id_key, ""),
+          json_object_get_string_member_with_default (ej, "rtms_stream_id", ""),
+          json_object_get_string_member_with_default (ej, "start_time", ""),
+          json_object_get_string_member_with_default (ej, "pipeline", ""), text,
+          footer));
+  return static_cast<int> (lines.size ());
 }
 
 JsonNode *

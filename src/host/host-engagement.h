@@ -115,6 +115,15 @@ class Engagement {
   void set_last_event_ts (gint64 ts) { last_event_ts_ = ts; }
   static const char *state_name (State s);
 
+  /** recover_transcript:
+   * For an engagement a killed host left unfinished: writes
+   * @dir/transcript.txt from @dir/transcript.jsonl (the last text of each
+   * sentence_id, in order of first appearance) with the ids and start time
+   * of @engagement (its engagement.json object).
+   * Returns: the number of lines written, -1 if there is no transcript.jsonl.
+   */
+  static int recover_transcript (const std::string &dir, JsonObject *engagement);
+
  private:
   struct Sentence {
     gint64 sentence_id;

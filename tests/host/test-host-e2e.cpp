@@ -1257,7 +1257,8 @@ TEST (HostLifecycle, SigkillLeftoversRepairedOnRestart)
   {
     Host h (tmp);
     ASSERT_GT (h.port (), 0);
-    auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "20"});
+    /* ×4: the first sentence (7.1 s of speech) is transcribed ≈1.8 s in */
+    auto sim = run_sim (tmp, h, {"--speed", "4", "--duration", "20"});
     ASSERT_TRUE (spin_until ([&] {
           return g_file_test ((tmp / "sim-ready.json").c_str (), G_FILE_TEST_EXISTS);
         }, 15000));
@@ -1266,7 +1267,9 @@ TEST (HostLifecycle, SigkillLeftoversRepairedOnRestart)
     dir = h.out () + "/" + streams[0].engagement_id;
     ASSERT_TRUE (spin_until ([&] {
           GStatBuf st;
-          return g_stat ((dir + "/audio.wav").c_str (), &st) == 0 && st.st_size > 96000;
+          return g_stat ((dir + "/audio.wav").c_str (), &st) == 0 && st.st_size > 96000 &&
+              read_file (dir + "/transcript.jsonl").find ("\"sentence_id\":1") !=
+              std::string::npos;
         }, 15000));
     h.proc ().send_signal (SIGKILL);
     ASSERT_TRUE (h.proc ().wait (5000));
@@ -1285,6 +1288,12 @@ TEST (HostLifecycle, SigkillLeftoversRepairedOnRestart)
   EXPECT_EQ (w.data_size % 4, 0);
   EXPECT_LE (w.file_size - w.data_offset - w.data_size, 3);
   EXPECT_GT (soxi_duration (dir + "/audio.wav"), 1.0);
+  /* transcript.txt rebuilt from transcript.jsonl, the first sentence in it */
+  std::string txt = read_file (dir + "/transcript.txt");
+  EXPECT_NE (txt.find ("[00:00:00] Jane Doe: "), std::string::npos) << txt;
+  EXPECT_NE (txt.find ("dashwood"), std::string::npos) << txt;
+  EXPECT_NE (txt.find ("recovered"), std::string::npos) << txt;
+  EXPECT_GE (json_object_get_int_member (ej->obj (), "transcript_lines"), 1);
   h2.proc ().send_signal (SIGTERM);
   ASSERT_TRUE (h2.proc ().wait (10000));
   EXPECT_EQ (h2.proc ().exit_status (), 0);
