@@ -547,6 +547,35 @@ TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
   gst_object_unref (bus);
 }
 
+/* A multi-stream meeting (data_opt 2, rtms-protocol.md §4.4): one channel per
+ * user_id, aligned by timestamp and summed like the ZCC channels. */
+TEST_F (ZoomRtmsSrc, MeetingMultiStreamMixEqualsSum)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--product", "meeting", "--speed", "0",
+              "--duration", "8" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "mix", &bus);
+  gst_util_set_object_arg (G_OBJECT (h->element), "data-opt", "multi");
+  gst_harness_play (h);
+  Capture c;
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos);
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_EQ (cust.size (), 8u * 16000);
+  ASSERT_EQ (c.samples.size (), cust.size ());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < cust.size (); i++)
+    mismatches += c.samples[i] !=
+        std::clamp ((int) cust[i] + agent[i], -32768, 32767);
+  EXPECT_EQ (mismatches, 0u) << "of " << cust.size () << " samples";
+  EXPECT_EQ (stats_field (h->element, "frames-received"), 2u * 400);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
 /* --mute customer:2000-3000: exactly one second of silence inserted in the
  * left channel, nothing else changes. */
 TEST_F (ZoomRtmsSrc, MuteWindowIsExactSilenceInThatChannelOnly)
