@@ -10,8 +10,19 @@
  * It answers keep-alives (msg 12 → 13, echoing the timestamp) on both sockets,
  * runs the idle watchdog (no message of any kind for idle_timeout_ms, §3.9),
  * and delivers audio, transcripts, events and state changes through the
- * callbacks. Reconnection (§4.9) is driven from outside through reconnect();
- * the state machine keeps the last msg 2 URLs for a media-only reconnect.
+ * callbacks. After a remote stop it keeps reading the media sockets until
+ * the server closes them (at most 2 s), so frames queued behind msg 8 are
+ * delivered.
+ *
+ * Reconnection (rtms-protocol.md §4.9): once streaming, a lost socket (or the
+ * idle watchdog, or event 7 / stream state INTERRUPTED with reason 14 for
+ * media) is re-established with a 3 s → 30 s backoff within the server's
+ * grace window (60 s for signaling, which redoes the full handshake; 30 s
+ * for media only, new msg 3 + msg 7 on the last msg 2 URLs); past it the
+ * client fails with STOP_AWAIT_RECONNECTION_TIMEOUT. reconnect() is the
+ * failover of §4.9 row 1 (a newer rtms_started with new server_urls).
+ * Before the first successful handshake any failure is final, except
+ * DUPLICATE_SIGNAL_REQUEST, retried after 1.5, 3 and 6 s (§3.4).
  *
  * Threading: every libsoup object and every callback lives on the
  * GMainContext given to the constructor (the shared I/O context of the
