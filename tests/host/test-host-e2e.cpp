@@ -490,6 +490,32 @@ host_idle (const Host &h, int timeout_ms)
       }, timeout_ms);
 }
 
+/* Plays the sim's calls through @host to the end (`zoomrtms-sim run`
+ * exits 0, the host goes idle) and reads the sim's streams. Use with
+ * ASSERT_NO_FATAL_FAILURE. */
+void
+play_calls (const TempDir &tmp, const Host &host,
+    const std::vector<std::string> &extra, size_t n_streams,
+    std::vector<SimStream> *streams)
+{
+  auto sim = run_sim (tmp, host, extra);
+  ASSERT_TRUE (sim->wait (60000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (host, 15000));
+  *streams = sim_streams (tmp / "sim-ready.json");
+  ASSERT_EQ (streams->size (), n_streams);
+}
+
+/* SIGTERM: the host finalizes everything and exits 0. */
+void
+expect_clean_exit (Proc &host)
+{
+  host.send_signal (SIGTERM);
+  ASSERT_TRUE (host.wait (10000));
+  EXPECT_EQ (host.exit_status (), 0);
+}
+
+
 /* gst-discoverer-1.0 (gstreamer1.0-plugins-base-apps, installed by the
  * project's setup) reads the file as audio. */
 void
@@ -675,9 +701,7 @@ TEST (HostWebhooks, ValidationSignaturesAndLimits)
   g_usleep (200000);
   EXPECT_TRUE (list_dir (h.out ()).empty ());
 
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
   std::string log = h.proc ().log ();
   EXPECT_EQ (log.find (kSecretToken), std::string::npos);
   EXPECT_EQ (log.find (kClientSecret), std::string::npos);
@@ -693,12 +717,8 @@ TEST (HostRecord, DefaultPipelineWavEqualsSentPcm)
   TempDir tmp;
   Host h (tmp);
   ASSERT_GT (h.port (), 0) << h.proc ().log ();
-  auto sim = run_sim (tmp, h, {"--speed", "0"});
-  ASSERT_TRUE (sim->wait (60000));
-  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
-  ASSERT_TRUE (host_idle (h, 15000));
-  auto streams = sim_streams (tmp / "sim-ready.json");
-  ASSERT_EQ (streams.size (), 1u);
+  std::vector<SimStream> streams;
+  ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "0"}, 1, &streams));
   std::string dir = h.out () + "/" + streams[0].engagement_id;
   expect_wav_equals_dump (dir + "/audio.wav", tmp / ("sim-dump/" + streams[0].rtms_stream_id));
 
@@ -751,9 +771,7 @@ TEST (HostRecord, DefaultPipelineWavEqualsSentPcm)
   EXPECT_EQ (r.status, 200u);
   EXPECT_NE (r.body.find ("\"state\":\"stopped\""), std::string::npos);
 
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 
   std::string summary;
   ASSERT_EQ (run_tool ({host_bin (), "--summary", h.out ()}, &summary), 0);
@@ -770,19 +788,13 @@ TEST (HostRecord, TwoEngagementsAtOnce)
   TempDir tmp;
   Host h (tmp);
   ASSERT_GT (h.port (), 0);
-  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "5", "--engagements", "2"});
-  ASSERT_TRUE (sim->wait (60000));
-  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
-  ASSERT_TRUE (host_idle (h, 15000));
-  auto streams = sim_streams (tmp / "sim-ready.json");
-  ASSERT_EQ (streams.size (), 2u);
+  std::vector<SimStream> streams;
+  ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "0", "--duration", "5", "--engagements", "2"}, 2, &streams));
   EXPECT_NE (streams[0].engagement_id, streams[1].engagement_id);
   for (const auto &s : streams)
     expect_wav_equals_dump (h.out () + "/" + s.engagement_id + "/audio.wav",
         tmp / ("sim-dump/" + s.rtms_stream_id));
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 /* A pipeline ERROR ends that engagement only (recorded in its
@@ -817,9 +829,7 @@ TEST (HostRecord, PipelineErrorEndsOnlyThatEngagement)
   ASSERT_EQ (streams.size (), 1u);
   expect_wav_equals_dump (h.out () + "/" + streams[0].engagement_id + "/audio.wav",
       tmp / ("sim-dump/" + streams[0].rtms_stream_id));
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 /* meeting.rtms_started: the meeting UUID (with '=' and maybe '/') names a
@@ -849,9 +859,7 @@ TEST (HostRecord, MeetingProduct)
   EXPECT_STREQ (json_object_get_string_member (ej->obj (), "product"), "meeting");
   EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "stopped");
   EXPECT_NEAR (soxi_duration (dir + "/audio.wav"), 3.0, 0.05);
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 /* [limits] max-engagements: a start beyond the limit gets 503 (Zoom
@@ -901,9 +909,7 @@ TEST (HostLifecycle, MaxEngagements)
   ASSERT_NE (ld.obj (), nullptr);
   EXPECT_EQ (json_array_get_length (json_object_get_array_member (ld.obj (), "engagements")),
       2u);
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 TEST (HostRecord, RecordOpus)
@@ -912,21 +918,15 @@ TEST (HostRecord, RecordOpus)
   TempDir tmp;
   Host h (tmp, {"--pipeline", "record-opus"});
   ASSERT_GT (h.port (), 0) << h.proc ().log ();
-  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "5"});
-  ASSERT_TRUE (sim->wait (60000));
-  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
-  ASSERT_TRUE (host_idle (h, 15000));
-  auto streams = sim_streams (tmp / "sim-ready.json");
-  ASSERT_EQ (streams.size (), 1u);
+  std::vector<SimStream> streams;
+  ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "0", "--duration", "5"}, 1, &streams));
   std::string opus = h.out () + "/" + streams[0].engagement_id + "/audio.opus";
   std::string out;
   EXPECT_EQ (run_tool ({"opusinfo", opus}, &out), 0) << out;
   EXPECT_NE (out.find ("Channels: 2"), std::string::npos) << out;
   EXPECT_NEAR (ffprobe_duration (opus), 5.0, 0.1);
   expect_discoverer_accepts (opus);
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 TEST (HostRecord, RecordAll)
@@ -935,12 +935,8 @@ TEST (HostRecord, RecordAll)
   TempDir tmp;
   Host h (tmp, {"--pipeline", "record-all"});
   ASSERT_GT (h.port (), 0) << h.proc ().log ();
-  auto sim = run_sim (tmp, h, {"--speed", "0", "--duration", "5"});
-  ASSERT_TRUE (sim->wait (60000));
-  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
-  ASSERT_TRUE (host_idle (h, 15000));
-  auto streams = sim_streams (tmp / "sim-ready.json");
-  ASSERT_EQ (streams.size (), 1u);
+  std::vector<SimStream> streams;
+  ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "0", "--duration", "5"}, 1, &streams));
   std::string dir = h.out () + "/" + streams[0].engagement_id;
   expect_wav_equals_dump (dir + "/audio.wav", tmp / ("sim-dump/" + streams[0].rtms_stream_id));
   std::string out;
@@ -962,9 +958,7 @@ TEST (HostRecord, RecordAll)
   }
   EXPECT_GE (n, 8);
   EXPECT_LE (n, 11);
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 /* Runs @pipeline (an rtp-forward template) for a 3 s call with an in-process
@@ -1018,9 +1012,7 @@ run_rtp_forward (const TempDir &tmp, const char *pipeline, const std::string &ca
   ASSERT_EQ (streams.size (), 1u);
   *rx_out = rx;
   *dump_out = tmp / ("sim-dump/" + streams[0].rtms_stream_id);
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 /* RTP L16 over loopback arrives sample for sample. */
@@ -1145,9 +1137,7 @@ TEST (HostLifecycle, DuplicateAndFailoverStarts)
   EXPECT_EQ (post_webhook (h, failover).status, 200u);
   g_usleep (300000);
   EXPECT_EQ (list_dir (h.out ()).size (), 1u);
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 TEST (HostLifecycle, HostileEngagementIdsStayInsideOutputRoot)
@@ -1202,9 +1192,7 @@ TEST (HostLifecycle, HostileEngagementIdsStayInsideOutputRoot)
         g_str_has_suffix (f.c_str (), ".json")) << f;
   EXPECT_FALSE (g_file_test ((tmp / "etc").c_str (), G_FILE_TEST_EXISTS));
   EXPECT_FALSE (g_file_test ("/abs/path", G_FILE_TEST_EXISTS));
-  h.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h.proc ().wait (10000));
-  EXPECT_EQ (h.proc ().exit_status (), 0);
+  expect_clean_exit (h.proc ());
 }
 
 /* ---- signals ---- */
@@ -1294,7 +1282,5 @@ TEST (HostLifecycle, SigkillLeftoversRepairedOnRestart)
   EXPECT_NE (txt.find ("dashwood"), std::string::npos) << txt;
   EXPECT_NE (txt.find ("recovered"), std::string::npos) << txt;
   EXPECT_GE (json_object_get_int_member (ej->obj (), "transcript_lines"), 1);
-  h2.proc ().send_signal (SIGTERM);
-  ASSERT_TRUE (h2.proc ().wait (10000));
-  EXPECT_EQ (h2.proc ().exit_status (), 0);
+  expect_clean_exit (h2.proc ());
 }
