@@ -48,6 +48,25 @@ std::string json_to_compact (JsonNode *node, bool pretty = false);
  */
 void structure_to_json (const GstStructure *s, JsonBuilder *b);
 
+/** log_safe:
+ * @text, @len: bytes from outside (a webhook field, a header, a path), not
+ *   necessarily UTF-8 or NUL-terminated; @len -1 = NUL-terminated; NULL = "(none)"
+ * @max_bytes: how many input bytes to show at most (default 120)
+ *
+ * design.md "Webhooks": nothing from an unauthenticated request reaches the log
+ * unescaped. Printable ASCII other than `\` and `"` is kept; `\n`, `\r`,
+ * `\t`, `\\`, `\"` are escaped as in C, every other byte (controls, DEL,
+ * non-ASCII, invalid UTF-8, ESC of terminal sequences) becomes `\xHH`. Longer
+ * input is cut and ends in "…(N bytes)". The result is one line of ASCII.
+ * Returns: the escaped text, without quotes.
+ */
+std::string log_safe (const char *text, gssize len = -1, gsize max_bytes = 120);
+inline std::string
+log_safe (const std::string &text, gsize max_bytes = 120)
+{
+  return log_safe (text.data (), static_cast<gssize> (text.size ()), max_bytes);
+}
+
 struct GObjectUnref {
   void operator() (gpointer p) const { if (p) g_object_unref (p); }
 };
