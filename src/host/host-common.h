@@ -6,6 +6,8 @@
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 
+#include "rtms-json.h"
+
 #include <memory>
 #include <string>
 
@@ -47,6 +49,20 @@ std::string json_to_compact (JsonNode *node, bool pretty = false);
  * is serialised with gst_value_serialize().
  */
 void structure_to_json (const GstStructure *s, JsonBuilder *b);
+
+/** file_json_limits:
+ * Limits for the JSON files the host reads back from the output root
+ * (engagement.json, one transcript.jsonl line): 4 MiB, depth 32 (rtms-json.h;
+ * the files are ours, but a killed host or a user may have left anything).
+ */
+inline rtms::JsonLimits
+file_json_limits ()
+{
+  rtms::JsonLimits l;
+  l.max_bytes = 4 * 1024 * 1024;
+  l.max_depth = 32;
+  return l;
+}
 
 /** log_safe:
  * @text, @len: bytes from outside (a webhook field, a header, a path), not

@@ -70,9 +70,14 @@ Daemon::repair_left_over ()
     if (!g_file_test (json, G_FILE_TEST_IS_REGULAR))
       continue;
     g_autoptr (JsonParser) parser = json_parser_new ();
-    if (!json_parser_load_from_file (parser, json, nullptr))
+    GError *jerr = nullptr;
+    JsonNode *root = rtms::json_load_file (parser, json, file_json_limits (), &jerr);
+    if (!root) {
+      g_warning ("left-over %s/engagement.json not read: %s",
+          log_safe (name).c_str (), jerr->message);
+      g_error_free (jerr);
       continue;
-    JsonNode *root = json_parser_get_root (parser);
+    }
     if (!root || !JSON_NODE_HOLDS_OBJECT (root))
       continue;
     JsonObject *obj = json_node_get_object (root);
