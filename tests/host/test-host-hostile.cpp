@@ -31,7 +31,8 @@ peak_rss_kib (const std::string &pid)
   return g_ascii_strtoll (st.c_str () + at + 6, nullptr, 10);
 }
 
-/* A raw TCP connection to 127.0.0.1:@port (blocking, MSG_NOSIGNAL). */
+/* A raw TCP connection to 127.0.0.1:@port (blocking, MSG_NOSIGNAL; connect
+ * and send give up after 10 s). */
 class Raw {
  public:
   explicit Raw (int port)
@@ -41,6 +42,10 @@ class Raw {
     a.sin_family = AF_INET;
     a.sin_port = htons (static_cast<uint16_t> (port));
     a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    /* a bound of 10 s: a host that stopped accepting leaves connect()
+     * waiting for a backlog slot */
+    timeval tv {10, 0};
+    setsockopt (fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (connect (fd_, reinterpret_cast<sockaddr *> (&a), sizeof a) != 0) {
       close (fd_);
       fd_ = -1;
