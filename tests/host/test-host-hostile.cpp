@@ -473,6 +473,32 @@ TEST (HostHostile, FdExhaustionDoesNotStopTheListener)
   expect_clean_exit (h.proc ());
 }
 
+/* max-connections above the fd limit: accept() itself fails with EMFILE.
+ * The accept loop logs it, frees the oldest idle connection, backs off and
+ * goes on accepting: webhooks are answered while the idle connections are
+ * open and after. */
+TEST (HostHostile, EmfileDoesNotKillTheAcceptLoop)
+{
+  REQUIRE_HOST ();
+  TempDir tmp;
+  std::string conf = write_conf (tmp, "t.conf",
+      "[http]\nrequest-timeout-s=30\nmax-connections=1000\n");
+  Host h (tmp, {"--config", conf}, "host", {}, 256);
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  std::vector<std::unique_ptr<Raw>> idle;
+  for (int i = 0; i < 300; i++) {
+    idle.push_back (std::make_unique<Raw> (h.port ()));
+    ASSERT_TRUE (idle.back ()->ok ()) << i;
+  }
+  EXPECT_EQ (post_webhook (h, kStopUnknown).status, 200u) << h.proc ().log ();
+  idle.clear ();
+  EXPECT_EQ (post_webhook (h, kStopUnknown).status, 200u) << h.proc ().log ();
+  expect_clean_exit (h.proc ());
+  /* it was not silent */
+  EXPECT_NE (h.proc ().log ().find ("Too many open files"), std::string::npos)
+      << h.proc ().log ();
+}
+
 /* Slowloris: a connection that sends nothing, or a header a byte at a time,
  * is closed after request-timeout-s; others are answered meanwhile. */
 TEST (HostHostile, SlowRequestsClosed)
