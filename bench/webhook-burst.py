@@ -131,9 +131,16 @@ def main():
         host, port, path = u.hostname, u.port or 80, u.path or "/webhook"
     else:
         ap.error("give --url or --host-bin")
+    def cpu_s():
+        if not proc:
+            return 0.0
+        f = open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    cpu0 = cpu_s()
     try:
         results, wall = asyncio.run(burst(host, port, path, a.secret_token, a.n,
                                           a.timeout))
+        cpu = cpu_s() - cpu0
     finally:
         if proc:
             proc.terminate()
@@ -146,6 +153,10 @@ def main():
           f"p50 {pct(ms, 50):.0f} ms, p90 {pct(ms, 90):.0f} ms, "
           f"p99 {pct(ms, 99):.0f} ms, max {ms[-1]:.0f} ms; "
           f"over 3 s: {sum(1 for x in ms if x > 3000)}; statuses {statuses}")
+    if proc:
+        print(f"host CPU {cpu:.2f} s ({cpu / a.n * 1e6:.0f} us per webhook); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(the client shares them)")
     return 0 if statuses.get("200", 0) == a.n else 1
 
 
