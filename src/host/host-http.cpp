@@ -210,6 +210,11 @@ HttpFrontend::stop ()
     g_source_remove (sweep_id_);
     sweep_id_ = 0;
   }
+  if (reap_id_) {
+    g_source_remove (reap_id_);
+    reap_id_ = 0;
+  }
+  reap_.clear ();
   if (listen_socket_) {
     g_socket_close (listen_socket_, nullptr);
     g_clear_object (&listen_socket_);
@@ -473,16 +478,32 @@ HttpFrontend::request_done_cb (SoupServer *, SoupServerMessage *msg, gpointer da
 {
   auto *self = static_cast<HttpFrontend *> (data);
   g_signal_handlers_disconnect_by_data (msg, self);
-  /* libsoup closes the connection right after this signal; free the slot
-   * once it did */
-  if (!self->accept_source_ && !self->resume_id_ && self->listen_socket_)
-    self->resume_id_ = g_idle_add ([] (gpointer d) -> gboolean {
-          auto *fe = static_cast<HttpFrontend *> (d);
-          fe->resume_id_ = 0;
-          fe->sweep (false);
-          fe->resume_accept ();
-          return G_SOURCE_REMOVE;
-        }, self);
+  /* libsoup closes the connection right after this signal (soup-server.c
+   * request_finished()): free the slot then, without a full sweep */
+  if (Conn *c = self->conn_of (msg)) {
+    self->reap_.push_back (c->remote);
+    if (!self->reap_id_)
+      self->reap_id_ = g_idle_add (reap_cb, self);
+  }
+}
+
+gboolean
+HttpFrontend::reap_cb (gpointer data)
+{
+  auto *self = static_cast<HttpFrontend *> (data);
+  self->reap_id_ = 0;
+  std::vector<GSocketAddress *> keys;
+  keys.swap (self->reap_);
+  for (GSocketAddress *k : keys) {
+    auto it = self->conns_.find (k);
+    if (it != self->conns_.end () &&
+        g_io_stream_is_closed (G_IO_STREAM (it->second->stream)))
+      self->drop (it->second.get ());
+  }
+  if (!self->accept_source_ && !self->resume_id_ && self->listen_socket_ &&
+      self->conns_.size () - self->closing_ < static_cast<gsize> (self->limits_.max_connections))
+    self->resume_accept ();
+  return G_SOURCE_REMOVE;
 }
 
 void

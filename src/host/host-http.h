@@ -50,6 +50,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace zhost {
 
@@ -117,6 +118,7 @@ class HttpFrontend {
   static gboolean accept_cb (GSocket *socket, GIOCondition cond, gpointer data);
   static gboolean resume_cb (gpointer data);
   static gboolean sweep_cb (gpointer data);
+  static gboolean reap_cb (gpointer data);
   static gboolean linger_cb (GSocket *socket, GIOCondition cond, gpointer data);
   static void request_started_cb (SoupServer *server, SoupServerMessage *msg,
       gpointer data);
@@ -140,7 +142,9 @@ class HttpFrontend {
   HttpLimits limits_;
   GSocket *listen_socket_ = nullptr;
   GSource *accept_source_ = nullptr;
-  guint resume_id_ = 0, sweep_id_ = 0;
+  guint resume_id_ = 0, sweep_id_ = 0, reap_id_ = 0;
+  /* connections whose request finished: libsoup closes them right after */
+  std::vector<GSocketAddress *> reap_;
   gulong started_handler_ = 0, finished_handler_ = 0, aborted_handler_ = 0;
   int port_ = 0;
   /* by remote address object: soup_server_message_get_remote_address()
