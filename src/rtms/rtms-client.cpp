@@ -92,7 +92,15 @@ struct Client::Impl {
 
   /* counters read from other threads */
   std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
-      n_keep_alives { 0 }, n_malformed { 0 };
+      n_keep_alives { 0 }, n_malformed { 0 }, n_oversize { 0 },
+      n_reconnects { 0 };
+  /* rate limit of the skipped-frame warning (first, then one per 10 s) */
+  static constexpr gint64 SKIP_WARN_INTERVAL_US = 10 * G_USEC_PER_SEC;
+  gint64 skip_warned_us = 0;
+  guint64 skipped_since_warning = 0;
+  /* immediate reconnection after a 1009: at most once per 10 s */
+  static constexpr gint64 IMMEDIATE_RETRY_INTERVAL_US = 10 * G_USEC_PER_SEC;
+  gint64 immediate_retry_us = 0;
 
   GSource *handshake_timer = nullptr;
   GSource *watchdog = nullptr;
@@ -341,7 +349,31 @@ struct Client::Impl {
     g_object_set (conn, "max-incoming-payload-size",
         (guint64) cfg.max_incoming_payload, nullptr);
     g_signal_connect (conn, "message", G_CALLBACK (on_message), this);
+    g_signal_connect (conn, "error", G_CALLBACK (on_ws_error), this);
     g_signal_connect (conn, "closed", G_CALLBACK (on_ws_closed), this);
+  }
+
+  /* Why libsoup failed a connection on our side. When libsoup itself fails
+   * the connection (a frame over max-incoming-payload-size: 1009; invalid
+   * UTF-8 in a text frame: 1007; an I/O error), it emits "error" first and
+   * the peer close code stays 0 (soup-websocket-connection.c,
+   * emit_error_and_close()), so "closed" alone cannot tell why. */
+  struct LocalClose {
+    int code = 0;               /* SoupWebsocketCloseCode, 0 = I/O error */
+    std::string message;
+  };
+  static constexpr const char *LOCAL_CLOSE_KEY = "zoomrtms-local-close";
+
+  static void
+  on_ws_error (SoupWebsocketConnection *conn, GError *error, gpointer)
+  {
+    if (g_object_get_data (G_OBJECT (conn), LOCAL_CLOSE_KEY))
+      return;                   /* keep the first cause */
+    auto lc = new LocalClose;
+    lc->code = error->domain == SOUP_WEBSOCKET_ERROR ? error->code : 0;
+    lc->message = error->message;
+    g_object_set_data_full (G_OBJECT (conn), LOCAL_CLOSE_KEY, lc,
+        [] (gpointer p) { delete static_cast<LocalClose *> (p); });
   }
 
   static void
@@ -436,17 +468,46 @@ struct Client::Impl {
 
   /* ---- incoming frames ---- */
 
+  /* A frame was skipped: counted by the caller; reported to on_malformed
+   * and warned about (the first, then at most once per 10 s). */
+  void
+  skipped (const std::string &what)
+  {
+    n_malformed++;
+    skipped_since_warning++;
+    gint64 now = g_get_monotonic_time ();
+    if (skip_warned_us == 0 || now - skip_warned_us >= SKIP_WARN_INTERVAL_US) {
+      /* the text may quote the server's bytes: escaped, and cut */
+      g_autofree char *esc = g_strescape (what.substr (0, 200).c_str (),
+          nullptr);
+      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_WARNING,
+          "stream %s: skipped %" G_GUINT64_FORMAT " frame%s (%" G_GUINT64_FORMAT
+          " in all), the last: %s", cfg.rtms_stream_id.c_str (),
+          skipped_since_warning, skipped_since_warning == 1 ? "" : "s",
+          n_malformed.load (), esc);
+      skip_warned_us = now;
+      skipped_since_warning = 0;
+    }
+    if (cb.on_malformed)
+      cb.on_malformed (what);
+  }
+
   bool
   parse (GBytes *bytes)
   {
     gsize len = 0;
     auto data = static_cast<const char *> (g_bytes_get_data (bytes, &len));
     last_rx_us = g_get_monotonic_time ();
+    if (len > cfg.max_message_size) {
+      /* not parsed at all: a video frame we did not ask for, or junk */
+      n_oversize++;
+      skipped ("frame of " + std::to_string (len) + " bytes over the " +
+          std::to_string (cfg.max_message_size) + "-byte message limit");
+      return false;
+    }
     g_autoptr (GError) error = nullptr;
     if (!parse_message (data, (gssize) len, &rx, &error)) {
-      n_malformed++;
-      if (cb.on_malformed)
-        cb.on_malformed (error->message);
+      skipped (error->message);
       return false;
     }
     return true;
@@ -582,9 +643,7 @@ struct Client::Impl {
         const auto &a = rx.audio;
         if (!decode_audio_payload (a.data_base64.data (), a.data_base64.size (),
                 &pcm, &error)) {
-          n_malformed++;
-          if (cb.on_malformed)
-            cb.on_malformed (error->message);
+          skipped (error->message);
           return;
         }
         n_frames++;
@@ -658,6 +717,8 @@ struct Client::Impl {
     stop_timer (&handshake_timer);
     state = ClientState::STREAMING;
     attempt = 0;
+    if (outage_since_us != 0)
+      n_reconnects++;
     outage_since_us = 0;
     media_only_outage = false;
     ever_streamed = true;
@@ -686,12 +747,34 @@ struct Client::Impl {
         self->finish (nullptr);
       return;
     }
+    bool too_big = false;
+    std::string what = std::string (conn == self->sig ? "signaling" : "media") +
+        " WebSocket " + close_cause (conn, &too_big);
+    /* 1009: one frame over max_incoming_payload, the server is fine:
+     * reconnect at once, not after the 3 s backoff (rtms-client.h,
+     * "Frame limits") */
+    self->connection_lost (what, conn != self->sig, too_big);
+  }
+
+  /* "closed by the client: code 1009, <libsoup's message>", "closed by the
+   * server: code 1000, stream ended", or "closed without a close frame …". */
+  static std::string
+  close_cause (SoupWebsocketConnection *conn, bool *too_big)
+  {
+    auto lc = static_cast<LocalClose *> (g_object_get_data (G_OBJECT (conn),
+            LOCAL_CLOSE_KEY));
+    *too_big = lc && lc->code == SOUP_WEBSOCKET_CLOSE_TOO_BIG;
+    if (lc && lc->code != 0)
+      return "closed by the client: code " + std::to_string (lc->code) +
+          ", " + lc->message;
     gushort code = soup_websocket_connection_get_close_code (conn);
     const char *why = soup_websocket_connection_get_close_data (conn);
-    std::string what = std::string (conn == self->sig ? "signaling" : "media") +
-        " WebSocket closed (code " + std::to_string (code) +
-        (why && *why ? std::string (", ") + why : std::string ()) + ")";
-    self->connection_lost (what, conn != self->sig);
+    std::string reason = why && *why ? std::string (", ") + why : "";
+    if (code != 0)
+      return "closed by the server: code " + std::to_string (code) + reason;
+    if (lc)
+      return "lost: " + lc->message;
+    return "closed without a close frame";
   }
 
   void
@@ -706,7 +789,8 @@ struct Client::Impl {
    * handshake this is fatal; afterwards retry with the §4.9 backoff within the
    * server's grace window (60 s signaling, 30 s media). */
   void
-  connection_lost (const std::string &what, bool media_only)
+  connection_lost (const std::string &what, bool media_only,
+      bool immediate = false)
   {
     if (finished)
       return;
@@ -730,10 +814,15 @@ struct Client::Impl {
           -1, STOP_AWAIT_RECONNECTION_TIMEOUT);
       return;
     }
+    guint delay = backoff_ms (attempt);
+    if (immediate && (immediate_retry_us == 0 ||
+            now - immediate_retry_us >= IMMEDIATE_RETRY_INTERVAL_US)) {
+      immediate_retry_us = now;
+      delay = 0;
+    }
     g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
         "stream %s: %s; reconnecting %s in %u ms", cfg.rtms_stream_id.c_str (),
-        what.c_str (), media_only ? "media" : "signaling and media",
-        backoff_ms (attempt));
+        what.c_str (), media_only ? "media" : "signaling and media", delay);
     stop_timer (&handshake_timer);
     if (media_only) {
       drop_media ();
@@ -749,7 +838,9 @@ struct Client::Impl {
     state = media_only ? ClientState::CONNECTING_MEDIA :
         ClientState::CONNECTING_SIGNALING;
     stop_timer (&retry_timer);
-    retry_timer = add_timer (backoff_ms (attempt++), on_retry);
+    retry_timer = add_timer (delay, on_retry);
+    if (delay != 0)
+      attempt++;
   }
 
   static gboolean
@@ -883,6 +974,8 @@ Client::counters () const
   c.events = impl_->n_events;
   c.keep_alives = impl_->n_keep_alives;
   c.malformed = impl_->n_malformed;
+  c.oversize = impl_->n_oversize;
+  c.reconnects = impl_->n_reconnects;
   return c;
 }
 

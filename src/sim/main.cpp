@@ -17,6 +17,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -467,6 +468,7 @@ main (int argc, char **argv)
       *url = nullptr, *event = nullptr, *eid = nullptr, *sid = nullptr,
       *urls = nullptr, *dup_signal = nullptr, *summary_json = nullptr;
   g_auto (GStrv) mutes = nullptr;
+  g_auto (GStrv) hostile = nullptr;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
       sig_grace = 60, media_grace = 30, stagger = 20, events_after = 0;
@@ -513,11 +515,15 @@ main (int argc, char **argv)
     { "summary-json", 0, 0, G_OPTION_ARG_FILENAME, &summary_json, "serve/run: write the summary (frames sent per channel, start/end times) as JSON", "FILE" },
     { "events-after-ms", 0, 0, G_OPTION_ARG_INT, &events_after, "ZCC: send the participant events 8/10 N ms (wall clock) after msg 7, the audio (backlog) first; the end waits for them (0)", "N" },
     { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
+    { "hostile-frame", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hostile, "Send a hostile frame once per stream, before the first packet at call time MS, on the audio media socket (or signaling); in addition to the call (repeatable; kinds below)", "[signaling:]KIND[:BYTES]@MS" },
     { nullptr }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (
       "serve|run|validate|webhook - Zoom RTMS simulator");
   g_option_context_add_main_entries (ctx, entries, nullptr);
+  std::string hostile_help = std::string ("--hostile-frame kinds:\n") +
+      hostile_frame_kinds ();
+  g_option_context_set_description (ctx, hostile_help.c_str ());
   g_autoptr (GError) err = nullptr;
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
     g_printerr ("zoomrtms-sim: %s\n", err->message);
@@ -588,6 +594,20 @@ main (int argc, char **argv)
       return bad ("--mute (customer|agent:START_MS-END_MS)");
     o.mutes.push_back (w);
   }
+  for (char **h = hostile; h && *h; h++) {
+    HostileFrame f;
+    if (!parse_hostile_frame (*h, &f)) {
+      g_printerr ("zoomrtms-sim: invalid --hostile-frame '%s': "
+          "[signaling:]KIND[:BYTES]@MS with KIND one of\n%s", *h,
+          hostile_frame_kinds ());
+      return 2;
+    }
+    o.hostile_frames.push_back (f);
+  }
+  std::stable_sort (o.hostile_frames.begin (), o.hostile_frames.end (),
+      [](const HostileFrame &a, const HostileFrame &b) {
+        return a.at_ms < b.at_ms;
+      });
   if (dup_every < 0 || bad_every < 0)
     return bad ("--duplicate-every/--malformed-every");
   o.duplicate_every = dup_every;

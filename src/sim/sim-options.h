@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rtms-types.h"
+#include "sim-hostile.h"
 
 namespace sim {
 
@@ -65,6 +66,10 @@ struct Options {
    * wall time after msg 7 instead of at once, so the audio (the buffered
    * backlog) comes first; the end of the stream waits for them. */
   int events_after_ms = 0;
+  /* --hostile-frame [signaling:]KIND[:BYTES]@MS (repeatable), sorted by
+   * at_ms; each sent once per stream, in addition to the call
+   * (sim-hostile.h). */
+  std::vector<HostileFrame> hostile_frames;
 
   int product_stop_reason () const
   {
