@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -101,6 +102,17 @@ struct Client::Impl {
   /* immediate reconnection after a 1009: at most once per 10 s */
   static constexpr gint64 IMMEDIATE_RETRY_INTERVAL_US = 10 * G_USEC_PER_SEC;
   gint64 immediate_retry_us = 0;
+  /* retries after "duplicate connection" refusals during an outage */
+  guint duplicate_outage_retries = 0;
+
+  /* How soon connection_lost() tries again. */
+  enum class Retry {
+    BACKOFF,   /* §4.9: 3 s, doubling, capped at 30 s */
+    AT_ONCE,   /* after a 1009 (at most once per 10 s, else BACKOFF) */
+    SOON,      /* the server still holds our old connection (a duplicate
+                  refusal during an outage): 250 ms, doubling, at most the
+                  backoff */
+  };
 
   GSource *handshake_timer = nullptr;
   GSource *watchdog = nullptr;
@@ -606,7 +618,7 @@ struct Client::Impl {
          * (after a failover, a reconnect or a duplicate webhook): retry
          * later (§3.4, §4.9). */
         if (outage_since_us != 0) {
-          connection_lost (msg, false);
+          connection_lost (msg, false, Retry::SOON);
           return;
         }
         if (duplicate_retries < MAX_DUPLICATE_RETRIES) {
@@ -674,9 +686,38 @@ struct Client::Impl {
     }
   }
 
+  /* msg 4 refused because the server still holds a media connection of this
+   * stream (new 15 MEDIA_DATA_ALL_CONNECTION_EXIST / 16
+   * DUPLICATE_MEDIA_DATA_CONNECTION, old 30 / 31; rtms-protocol.md §4.1,
+   * §3.10): by its reason text, else by its name in the configured table. */
+  bool
+  duplicate_media_refusal () const
+  {
+    std::string r = rx.reason;
+    std::string name = status_code_name (rx.status_code, cfg.status_table);
+    for (const std::string *t : { &r, &name }) {
+      g_autofree char *low = g_ascii_strdown (t->c_str (), -1);
+      if (strstr (low, "duplicate_media") || strstr (low, "duplicate media") ||
+          strstr (low, "connection_exist") || strstr (low, "connection exist"))
+        return true;
+    }
+    return false;
+  }
+
   void
   on_data_handshake (SoupWebsocketConnection *conn)
   {
+    if (rx.status_code != 0 && outage_since_us != 0 &&
+        duplicate_media_refusal ()) {
+      /* After we dropped a media socket without a close frame (libsoup
+       * fails it that way on a 1009), the server may not have noticed yet:
+       * retry soon, within the grace window (§4.9). */
+      connection_lost ("media handshake refused: status " +
+          status_description (rx.status_code, rx.reason.c_str ()) +
+          " (the server still holds the old media connection)", true,
+          Retry::SOON);
+      return;
+    }
     if (rx.status_code != 0) {
       fail (ERROR_HANDSHAKE, "media handshake refused: status " +
           status_description (rx.status_code, rx.reason.c_str ()),
@@ -717,6 +758,7 @@ struct Client::Impl {
     stop_timer (&handshake_timer);
     state = ClientState::STREAMING;
     attempt = 0;
+    duplicate_outage_retries = 0;
     if (outage_since_us != 0)
       n_reconnects++;
     outage_since_us = 0;
@@ -753,7 +795,8 @@ struct Client::Impl {
     /* 1009: one frame over max_incoming_payload, the server is fine:
      * reconnect at once, not after the 3 s backoff (rtms-client.h,
      * "Frame limits") */
-    self->connection_lost (what, conn != self->sig, too_big);
+    self->connection_lost (what, conn != self->sig,
+        too_big ? Retry::AT_ONCE : Retry::BACKOFF);
   }
 
   /* "closed by the client: code 1009, <libsoup's message>", "closed by the
@@ -790,7 +833,7 @@ struct Client::Impl {
    * server's grace window (60 s signaling, 30 s media). */
   void
   connection_lost (const std::string &what, bool media_only,
-      bool immediate = false)
+      Retry retry = Retry::BACKOFF)
   {
     if (finished)
       return;
@@ -815,10 +858,18 @@ struct Client::Impl {
       return;
     }
     guint delay = backoff_ms (attempt);
-    if (immediate && (immediate_retry_us == 0 ||
+    bool count_attempt = true;
+    if (retry == Retry::AT_ONCE && (immediate_retry_us == 0 ||
             now - immediate_retry_us >= IMMEDIATE_RETRY_INTERVAL_US)) {
       immediate_retry_us = now;
       delay = 0;
+      count_attempt = false;
+    } else if (retry == Retry::SOON) {
+      guint soon = 250u << std::min<guint> (duplicate_outage_retries++, 4);
+      if (soon < delay) {
+        delay = soon;
+        count_attempt = false;
+      }
     }
     g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
         "stream %s: %s; reconnecting %s in %u ms", cfg.rtms_stream_id.c_str (),
@@ -839,7 +890,7 @@ struct Client::Impl {
         ClientState::CONNECTING_SIGNALING;
     stop_timer (&retry_timer);
     retry_timer = add_timer (delay, on_retry);
-    if (delay != 0)
+    if (count_attempt)
       attempt++;
   }
 

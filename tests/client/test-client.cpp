@@ -3,7 +3,9 @@
  * and a wrong client secret giving the sim's status code as a clean error. */
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
+#include <mutex>
 
 #include "rtms-client.h"
 #include "sim-test-util.h"
@@ -27,6 +29,7 @@ struct Capture {
   int stream_state_terminated = 0;
   int events = 0;
   int transcripts = 0;
+  std::vector<std::pair<std::string, std::string>> transcript_texts; /* channel, text */
   rtms::ClientCounters counters;
 };
 
@@ -34,7 +37,8 @@ struct Capture {
 void
 run_client (const std::string &url, const std::string &engagement_id,
     const std::string &rtms_stream_id, const std::string &secret,
-    Capture *cap, int timeout_s = 60)
+    Capture *cap, int timeout_s = 60,
+    const std::function<void (rtms::ClientConfig &)> &tweak = nullptr)
 {
   GMainContext *ctx = g_main_context_new ();
   g_main_context_push_thread_default (ctx);
@@ -46,6 +50,8 @@ run_client (const std::string &url, const std::string &engagement_id,
     cfg.rtms_stream_id = rtms_stream_id;
     cfg.client_id = CLIENT_ID;
     cfg.client_secret = secret;
+    if (tweak)
+      tweak (cfg);
     rtms::ClientCallbacks cb;
     cb.on_ready = [cap] (const rtms::AudioParams &p) {
       cap->ready = true;
@@ -56,8 +62,9 @@ run_client (const std::string &url, const std::string &engagement_id,
       cap->ts[*f.channel_key].push_back (f.timestamp_ms);
     };
     cb.on_event = [cap] (const rtms::EventUpdate &) { cap->events++; };
-    cb.on_transcript = [cap] (const rtms::TranscriptData &) {
+    cb.on_transcript = [cap] (const rtms::TranscriptData &t) {
       cap->transcripts++;
+      cap->transcript_texts.emplace_back (t.channel_id, t.text);
     };
     cb.on_stream_state = [cap] (const rtms::StreamStateUpdate &s) {
       if (s.state == rtms::STREAM_TERMINATED)
@@ -217,4 +224,219 @@ TEST (Client, UnreachableServerFailsWithConnectError)
       20);
   ASSERT_TRUE (cap.failed);
   EXPECT_EQ (cap.error.code, rtms::ERROR_CONNECT);
+}
+
+/* ---- hostile and unusual frames (issue 8) ------------------------------ */
+
+namespace {
+
+/* Messages the client logs (domain zoomrtms-client), collected while alive. */
+struct ClientLog {
+  std::mutex lock;
+  std::vector<std::string> lines;
+  guint handler = 0;
+  ClientLog ()
+  {
+    handler = g_log_set_handler ("zoomrtms-client", (GLogLevelFlags)
+        (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO),
+        [] (const char *domain, GLogLevelFlags level, const char *msg,
+            gpointer data) {
+          auto self = static_cast<ClientLog *> (data);
+          {
+            std::lock_guard<std::mutex> lk (self->lock);
+            self->lines.push_back (msg);
+          }
+          g_log_default_handler (domain, level, msg, nullptr);
+        }, this);
+  }
+  ~ClientLog () { g_log_remove_handler ("zoomrtms-client", handler); }
+  /* the first line containing @needle, "" if none */
+  std::string find (const std::string &needle)
+  {
+    std::lock_guard<std::mutex> lk (lock);
+    for (auto &l : lines)
+      if (l.find (needle) != std::string::npos)
+        return l;
+    return "";
+  }
+  std::string all ()
+  {
+    std::lock_guard<std::mutex> lk (lock);
+    std::string a;
+    for (auto &l : lines)
+      a += l + "\n";
+    return a;
+  }
+};
+
+/* Both channels' PCM equal, byte for byte, what the sim dumped. */
+void
+expect_pcm_equals_dump (Sim &sim, const std::string &dump_dir,
+    const Stream &stream, Capture &cap)
+{
+  JsonArray *channels = json_object_get_array_member (sim.stream (0),
+      "channels");
+  ASSERT_EQ (json_array_get_length (channels), 2u);
+  for (guint i = 0; i < 2; i++) {
+    JsonObject *ch = json_array_get_object_element (channels, i);
+    std::string role = obj_str (ch, "role"), id = obj_str (ch, "channel_id");
+    std::string sent = read_file (dump_dir + "/" + stream.rtms_stream_id +
+        "/" + role + ".pcm");
+    ASSERT_FALSE (sent.empty ()) << role;
+    const std::string &got = cap.pcm[id];
+    EXPECT_EQ (got.size (), sent.size ()) << role;
+    EXPECT_TRUE (got == sent) << role << ": PCM differs";
+  }
+}
+
+/* sent.json of the sim's stream (written when the stream ended). */
+std::unique_ptr<simtest::JsonDoc>
+sent_json (const std::string &dump_dir, const Stream &stream)
+{
+  return std::make_unique<simtest::JsonDoc> (read_file (dump_dir + "/" +
+          stream.rtms_stream_id + "/sent.json"));
+}
+
+/* What a client must make of each --hostile-frame kind: every one is skipped
+ * except `surrogate` and `nul`, which are valid JSON (a lone-surrogate
+ * escape, a \u0000 escape): those may be skipped or delivered, but then as
+ * valid UTF-8. */
+struct HostileCase {
+  const char *spec;
+  bool surely_malformed;
+};
+
+const HostileCase kHostileCases[] = {
+  { "deep@1000", true },                /* 300,000 × '[' (the crash report) */
+  { "deep-msg@1000", true },            /* msg 14 nested 300,000 deep */
+  { "bad-utf8@1000", true },            /* binary frame, invalid UTF-8 */
+  { "escape-377@1000", true },          /* "\377\376" */
+  { "nul-raw@1000", true },             /* raw NUL byte in a string */
+  { "binary@1000", true },              /* 4 KiB of junk */
+  { "surrogate@1000", false },          /* "\ud800 … \udc00" */
+  { "nul@1000", false },                /* "a\u0000b" */
+  { "signaling:deep@1000", true },      /* the same on the signaling socket */
+  { "signaling:deep-msg@1000", true },
+  { "signaling:escape-377@1000", true },
+  { "signaling:bad-utf8@1000", true },
+};
+
+} // namespace
+
+/* Each hostile frame, mid-call on the media (or signaling) socket: skipped
+ * and counted, both connections kept (one handshake each on the sim's side,
+ * no reconnection on ours), every PCM byte the sim sent received. Before the
+ * decoder fix the deep frames crashed the process (json-glib recursion). */
+TEST (Client, HostileFramesAreSkippedWithoutLosingConnectionOrAudio)
+{
+  for (const HostileCase &hc : kHostileCases) {
+    SCOPED_TRACE (hc.spec);
+    TempDir dump;
+    Sim sim (sim_args ({ "--speed", "0", "--duration", "3", "--dump-dir",
+            dump.path.c_str (), "--hostile-frame", hc.spec }));
+    ASSERT_NE (sim.stream (0), nullptr);
+    Stream st = stream_of (sim);
+    Capture cap;
+    run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+        CLIENT_SECRET, &cap);
+    ASSERT_TRUE (cap.closed);
+    EXPECT_FALSE (cap.failed) << cap.error.message;
+    EXPECT_EQ (cap.stream_state_terminated, 1);
+    EXPECT_EQ (cap.counters.reconnects, 0u);
+    ASSERT_NO_FATAL_FAILURE (expect_pcm_equals_dump (sim, dump.path, st, cap));
+    auto sent = sent_json (dump.path, st);
+    EXPECT_EQ (sent->integer ("hostile_frames_sent"), 1);
+    EXPECT_EQ (sent->integer ("signaling_handshakes"), 1);
+    EXPECT_EQ (sent->integer ("media_handshakes"), 1);
+    EXPECT_EQ (cap.counters.oversize, 0u);
+    if (hc.surely_malformed) {
+      EXPECT_EQ (cap.counters.malformed, 1u);
+    } else {
+      EXPECT_LE (cap.counters.malformed, 1u);
+      if (cap.counters.malformed == 0) {
+        /* delivered: then as a transcript of channel "hostile", valid UTF-8 */
+        bool seen = false;
+        for (auto &[ch, text] : cap.transcript_texts)
+          if (ch == "hostile") {
+            seen = true;
+            EXPECT_TRUE (g_utf8_validate (text.data (), (gssize) text.size (),
+                    nullptr)) << "invalid UTF-8 delivered";
+          }
+        EXPECT_TRUE (seen) << "neither skipped nor delivered";
+      }
+    }
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+  }
+}
+
+/* An 8 MiB frame (the original report: over the old 4 MiB libsoup limit,
+ * which closed the media socket with 1009, a 3 s hole and a lost packet) is
+ * now under libsoup's limit and over the message limit: skipped, counted as
+ * oversize, warned about; the connection stays and no audio is lost. */
+TEST (Client, EightMiBFrameIsSkippedAndTheConnectionKept)
+{
+  ClientLog log;
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "0", "--duration", "3", "--dump-dir",
+          dump.path.c_str (), "--hostile-frame", "oversize@1000",
+          "--hostile-frame", "oversize@2000" }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  Capture cap;
+  run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+      CLIENT_SECRET, &cap);
+  ASSERT_TRUE (cap.closed);
+  EXPECT_FALSE (cap.failed) << cap.error.message;
+  EXPECT_EQ (cap.counters.oversize, 2u);
+  EXPECT_EQ (cap.counters.malformed, 2u);
+  EXPECT_EQ (cap.counters.reconnects, 0u);
+  ASSERT_NO_FATAL_FAILURE (expect_pcm_equals_dump (sim, dump.path, st, cap));
+  auto sent = sent_json (dump.path, st);
+  EXPECT_EQ (sent->integer ("hostile_frames_sent"), 2);
+  EXPECT_EQ (sent->integer ("media_handshakes"), 1);
+  /* warned once (rate limit: one warning per 10 s), with the size */
+  std::string w = log.find ("8388608 bytes over the 1048576-byte message limit");
+  EXPECT_FALSE (w.empty ()) << log.all ();
+  int warnings = 0;
+  {
+    std::lock_guard<std::mutex> lk (log.lock);
+    for (auto &l : log.lines)
+      warnings += l.find ("skipped") != std::string::npos;
+  }
+  EXPECT_EQ (warnings, 1) << log.all ();
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+}
+
+/* A frame over libsoup's own limit (max_incoming_payload, lowered to 1 MiB
+ * here; the sim sends 2 MiB): libsoup fails the media socket with 1009. The
+ * client logs the real cause (not "code 0") and reconnects media at once
+ * (not after the 3 s backoff); the call then completes normally. */
+TEST (Client, FrameOverTheSocketLimitReconnectsAtOnceWithTheRealCloseCode)
+{
+  ClientLog log;
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "3", "--dump-dir",
+          dump.path.c_str (), "--hostile-frame", "oversize:2097152@1000" }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  Capture cap;
+  run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+      CLIENT_SECRET, &cap, 60, [] (rtms::ClientConfig &c) {
+        c.max_incoming_payload = 1024 * 1024;
+      });
+  ASSERT_TRUE (cap.closed);
+  EXPECT_FALSE (cap.failed) << cap.error.message;
+  EXPECT_EQ (cap.stream_state_terminated, 1);
+  EXPECT_EQ (cap.counters.reconnects, 1u);
+  std::string line = log.find ("media WebSocket closed by the client: code 1009");
+  EXPECT_FALSE (line.empty ()) << log.all ();
+  EXPECT_NE (line.find ("max-incoming-payload-size"), std::string::npos) << line;
+  EXPECT_NE (line.find ("reconnecting media in 0 ms"), std::string::npos)
+      << line;
+  EXPECT_TRUE (log.find ("code 0").empty ()) << log.all ();
+  auto sent = sent_json (dump.path, st);
+  EXPECT_EQ (sent->integer ("hostile_frames_sent"), 1);
+  EXPECT_EQ (sent->integer ("signaling_handshakes"), 1);
+  EXPECT_EQ (sent->integer ("media_handshakes"), 2);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
 }
