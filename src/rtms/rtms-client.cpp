@@ -12,10 +12,14 @@
 #include <optional>
 
 #include "rtms-auth.h"
+#include "rtms-json.h"
 
 #define G_LOG_DOMAIN_CLIENT "zoomrtms-client"
 
 namespace rtms {
+
+static_assert (MAX_MESSAGE_SIZE_DEFAULT == kMessageMaxBytes,
+    "the client's message limit is the decoder's (rtms-client.h)");
 
 const char *
 client_state_name (ClientState s)

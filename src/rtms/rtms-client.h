@@ -51,15 +51,18 @@ namespace rtms {
 /* Frame limits (bytes). rtms-protocol.md §4.7: every message is one JSON
  * object in one WebSocket frame, media as base64 inside it.
  *
- * MAX_MESSAGE_SIZE_DEFAULT (1 MiB) bounds what the client decodes. The
- * largest message it uses is a msg 14 at the most the protocol allows
- * (§4.2: L16 at 48 kHz, stereo, send_rate 1000 ms): 48000 × 2 channels × 2
- * bytes = 192,000 bytes of PCM, 256,000 of base64, plus the envelope — 4×
- * under the limit. Transcripts (msg 17) and
- * control messages are a few KB. A larger frame is skipped without being
- * parsed: counted (ClientCounters::oversize and ::malformed), reported through
- * on_malformed, and logged as a warning at most once per 10 s; the connection
- * stays up.
+ * MAX_MESSAGE_SIZE_DEFAULT (4 MiB) bounds what the client decodes; it is
+ * the decoder's own limit (rtms-json.h kMessageMaxBytes), checked here first
+ * so an oversize frame is not even scanned and is counted as such. The
+ * largest message the client uses is a msg 14 at the most the protocol
+ * allows (§4.2: L16 at 48 kHz, stereo, send_rate 1000 ms): 48000 × 2
+ * channels × 2 bytes = 192,000 bytes of PCM, 256,000 of base64, plus the
+ * envelope — 16× under the limit. Transcripts (msg 17) and control messages
+ * are a few KB. A larger frame is skipped without being parsed: counted
+ * (ClientCounters::oversize and ::malformed), reported through on_malformed,
+ * and logged as a warning (the first skipped frame, then at most one
+ * warning per 10 s with the count); the connection stays up. A value above
+ * kMessageMaxBytes has no effect: the decoder refuses those frames anyway.
  *
  * MAX_INCOMING_PAYLOAD_DEFAULT (32 MiB) is libsoup's per-frame limit
  * (max-incoming-payload-size), set above anything RTMS sends on a media
@@ -82,7 +85,7 @@ namespace rtms {
  * most once per 10 s — a server that repeats it gets the normal backoff.
  * Note: libsoup checks the limit per WebSocket frame, not per fragmented
  * message. */
-constexpr gsize MAX_MESSAGE_SIZE_DEFAULT = 1024 * 1024;
+constexpr gsize MAX_MESSAGE_SIZE_DEFAULT = 4 * 1024 * 1024;
 constexpr gsize MAX_INCOMING_PAYLOAD_DEFAULT = 32 * 1024 * 1024;
 
 struct ClientConfig {
