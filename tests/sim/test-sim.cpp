@@ -1045,6 +1045,70 @@ TEST (Sim, MediaResetLosesNoFrame)
   EXPECT_EQ (sim.wait_exit (10000), 0);  /* no CRITICAL, no crash */
 }
 
+/* --hostile-frame: each frame arrives once, before the packet at its call
+ * time, on the socket asked for; the call itself is complete; sent.json
+ * counts them; a bad spec is a usage error. */
+TEST (Sim, HostileFramesAreSentOnceBeforeTheirPacket)
+{
+  char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+  std::string dump = tmp;
+  g_free (tmp);
+  {
+    Sim sim (base_args ({ "--speed", "0", "--duration", "1", "--dump-dir",
+            dump, "--hostile-frame", "deep@0", "--hostile-frame",
+            "oversize:100000@500", "--hostile-frame", "signaling:nul@500" }));
+    Ids ids = ids_of (sim);
+    Ws sig (sim.signaling_url ());
+    std::string all = signaling_handshake (sig, ids);
+    Ws media (all);
+    media.send (msg3 (ids, 32, kL16));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    ASSERT_TRUE (media.wait_closed (10000));
+    size_t n14 = 0, deep_at = SIZE_MAX, big_at = SIZE_MAX, big_before = 0;
+    std::set<gint64> before_big;
+    for (size_t i = 0; i < media.queue ().size (); i++) {
+      const std::string &m = media.queue ()[i];
+      if (m == std::string (300000, '[')) {
+        EXPECT_EQ (deep_at, SIZE_MAX) << "deep sent twice";
+        deep_at = i;
+      } else if (m.size () == 100000) {
+        EXPECT_EQ (m.rfind ("{\"msg_type\":15,", 0), 0u);
+        EXPECT_EQ (big_at, SIZE_MAX) << "oversize sent twice";
+        big_at = i;
+        big_before = n14;
+      } else if (JsonDoc (m).integer ("msg_type") == 14) {
+        n14++;
+      }
+    }
+    ASSERT_NE (deep_at, SIZE_MAX);
+    ASSERT_NE (big_at, SIZE_MAX);
+    EXPECT_LT (deep_at, big_at);
+    EXPECT_EQ (n14, 100u);      /* 50 frames × 2 channels, none replaced */
+    EXPECT_EQ (big_before, 50u); /* before the packets of 500 ms */
+    bool nul_seen = false;
+    for (auto &m : sig.queue ())
+      nul_seen = nul_seen || m.find ("a\\u0000b") != std::string::npos;
+    for (auto &m : sig.skipped)
+      nul_seen = nul_seen || m.find ("a\\u0000b") != std::string::npos;
+    EXPECT_TRUE (nul_seen);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+    g_autofree char *text = nullptr;
+    ASSERT_TRUE (g_file_get_contents ((dump + "/" + ids.sid + "/sent.json")
+            .c_str (), &text, nullptr, nullptr));
+    JsonDoc sent (text);
+    EXPECT_EQ (sent.integer ("hostile_frames_sent"), 3);
+    EXPECT_EQ (sent.integer ("media_handshakes"), 1);
+  }
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
+  EXPECT_EQ (system (cmd), 0);
+
+  Sim bad (base_args ({ "--hostile-frame", "nope@1" }), false);
+  EXPECT_EQ (bad.wait_exit (10000), 2);
+  Sim bad2 (base_args ({ "--hostile-frame", "deep:5@1" }), false);
+  EXPECT_EQ (bad2.wait_exit (10000), 2);
+}
+
 TEST (Sim, DuplicateSignalKickMode)
 {
   Sim sim (base_args ({ "--duplicate-signal", "kick" }));
