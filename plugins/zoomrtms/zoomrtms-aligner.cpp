@@ -527,6 +527,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
       o->history.clear ();
       o->last_ts = INT64_MIN;
     }
+    have_newest_ = false;       /* the new timeline's reference */
     if (emitted_blocks_ == 0)
       rebase_empty (pos);
     else
@@ -554,6 +555,9 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   }
 
   if (end <= next_) {
+    /* a channel heard from is waited for from now on, even if this packet
+     * came too late (a late joiner's next packets) */
+    c.announced = true;
     c.stats.late++;
     c.stats.late_samples += (uint64_t) n;
     detail->dropped_samples = n;
