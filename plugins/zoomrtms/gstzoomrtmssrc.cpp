@@ -325,7 +325,7 @@ struct GstZoomRtmsSrcPrivate {
   /* I/O thread → streaming thread, guarded by qlock. The streaming thread
    * is woken only when it waits and either a packet advanced the oldest
    * of the channels' newest timestamps (it may complete a block), or
-   * 2 × channels packets are queued (a muted channel: the aligner's skew
+   * 2 × channels packets are queued (a muted channel: the aligner's hold
    * window decides), or for any other item: about once per block, not once
    * per packet. */
   std::mutex qlock;
@@ -1646,7 +1646,7 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
 
 /* An application EOS (gst-launch-1.0 -e, the host's stop) while the client
  * runs: instead of GstBaseSrc's immediate EOS, which would drop the audio
- * the aligner still holds (its skew window, the ZCC role hold), create()
+ * the aligner still holds (align-hold, the ZCC role hold), create()
  * outputs everything received so far and then returns EOS. stop() then sends
  * STREAM_CLOSE_REQ. */
 static gboolean
