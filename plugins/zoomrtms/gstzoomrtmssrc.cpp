@@ -162,11 +162,13 @@
  * includes the clock offset between Zoom's servers and this machine; against
  * zoomrtms-sim at --speed 1 on the same machine the RTMS timestamp is the
  * packet's scheduled send time, so it is "sim send time → sink". The first
- * blocks of a stream are held back on purpose for #GstZoomRtmsSrc:align-hold,
- * and for a Contact Center stereo capture until the participant roles are
- * known (#GstZoomRtmsSrc:role-timeout); those start-up blocks (the burst
- * emitted with the first block, at least align-hold / send-rate + 1) are
- * left out of the histogram. While a channel is muted or behind, the others
+ * blocks of a stream are held back on purpose (200 ms, or align-hold if
+ * smaller, so that a channel whose first packet comes a little later still
+ * sets the start; longer while a channel is behind), and for a Contact
+ * Center stereo capture until the participant roles are known
+ * (#GstZoomRtmsSrc:role-timeout); those start-up blocks (the burst emitted
+ * with the first block, at least 200 ms / send-rate + 1) are left out of
+ * the histogram. While a channel is muted or behind, the others
  * are output up to align-hold late, and the histogram shows it.
  *
  * ## Example launch line
@@ -1203,7 +1205,7 @@ latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     std::lock_guard < std::mutex > lk (priv->slock);
     guint64 startup = 1;
     if (priv->aligner)
-      startup = MAX ((guint64) (priv->aligner->hold_samples () /
+      startup = MAX ((guint64) (priv->aligner->startup_wait_samples () /
               MAX (1, priv->aligner->block_frames ()) + 1),
           priv->aligner->startup_blocks ());
     if (priv->latency_skipped < startup) {
@@ -2107,9 +2109,9 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * It is the maximum latency the element reports in the latency query (the
    * minimum is one packet, send-rate): while every channel sends, output
    * leaves within a packet; while a channel is muted, stalled or absent,
-   * the others are output this much late. The start of the stream is held
-   * this long too (a channel whose first packet is earlier but arrives
-   * later still lands in place).
+   * the others are output this much late. The first output waits 200 ms
+   * (or align-hold if smaller) so that a channel whose first packet has an
+   * earlier timestamp but arrives later still sets the start.
    *
    * Memory per engagement is bounded by (align-hold + send-rate + 1000 ms)
    * × rate × RTMS channels × 3 bytes, e.g. 5000 ms at 16 kHz with two

@@ -89,6 +89,9 @@ Aligner::Aligner (const AlignerConfig &config) : config_ (config)
       (int64_t) config_.skew_packets * config_.packet_ms;
   hold_ms = std::min<int64_t> (hold_ms, 600000);        /* 10 min */
   hold_ = hold_ms * config_.rate / 1000;
+  startup_wait_ = std::min<int64_t> (hold_,
+      (int64_t) std::min (config_.startup_wait_ms, 600000u) * config_.rate /
+      1000);
   max_gap_ = (int64_t) config_.rate * config_.max_gap_fill_ms / 1000;
   max_packet_ = config_.rate;   /* 1 s */
   config_.max_startup_ms = std::min (config_.max_startup_ms, 600000u);
@@ -272,8 +275,8 @@ Aligner::block_ready () const
     return false;
   if (maxp - end >= hold_)
     return true;
-  if (emitted_blocks_ == 0)
-    return false;               /* startup: wait for the hold */
+  if (emitted_blocks_ == 0 && maxp - end < startup_wait_)
+    return false;               /* start-up: t0 may still move back */
   const size_t mask = cap_ - 1;
   for (auto &c : channels_) {
     if (!c->active ())

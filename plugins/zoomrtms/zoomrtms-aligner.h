@@ -13,7 +13,9 @@
  *    t0 = the first packet's timestamp, or the FIRST_PACKET_TIMESTAMP event
  *    (msg 6 event 1, §3.6.1) when that came first. Until the first block is
  *    emitted t0 moves back to the earliest timestamp seen, so two channels
- *    whose first packets arrive in either order align. Arrival order and
+ *    whose first packets arrive in either order align (as far as the memory
+ *    bound below allows: a first packet more than the hold + 1 s before the
+ *    most advanced audio is late). Arrival order and
  *    sample counts never decide a position.
  *  - Output is cut into blocks of one packet duration (packet_ms, the
  *    negotiated send_rate), aligned on t0.
@@ -36,9 +38,11 @@
  *    its sender, a backlog replay of one channel, and the first packets of
  *    an announced late joiner are placed at their timestamps as long as they
  *    are less than the hold behind the most advanced channel. The first
- *    block waits for the hold (or drain()) in any case, so a channel whose
- *    first packet arrives later with an earlier timestamp still lands in
- *    place (t0 moves back).
+ *    block also waits for the start-up wait (startup_wait_ms, default
+ *    200 ms, at most the hold; or drain()), so a channel whose first
+ *    packet arrives that much later with an earlier timestamp still lands
+ *    in place (t0 moves back); so a recording with a long hold does not
+ *    start seconds late when every channel sends.
  *  - Only what is still more than the hold behind is dropped: a packet
  *    entirely inside a block that was already emitted is late (dropped,
  *    counted in ChannelStats::late and late_samples, reported in
@@ -65,7 +69,9 @@
  *    silence.
  *
  * Memory (bounded, allocated on demand and then reused; nothing per packet
- * once the buffers have grown): per channel one ring of S16 samples plus one
+ * once the buffers have grown): per channel that sent audio (channels are
+ * never forgotten; a hostile stream with many keys costs one ring each)
+ * one ring of S16 samples plus one
  * byte per sample, of at most (hold + one block + one packet of at most 1 s)
  * × rate samples rounded up to a power of two — e.g. hold 5000 ms, 16 kHz:
  * 2^17 slots × 3 bytes = 384 KiB per channel; during the Contact Center
@@ -128,6 +134,9 @@ struct AlignerConfig {
    * (see the model). 0 = skew_packets × packet_ms. */
   unsigned hold_ms = 0;
   unsigned skew_packets = 10;  /* the hold in packets when hold_ms is 0 */
+  /* The first block waits until the most advanced channel is this many ms
+   * past its end (at most the hold). */
+  unsigned startup_wait_ms = 200;
   size_t duplicate_history = 4096; /* timestamps remembered per channel */
   bool hold_for_modes = false; /* STEREO only: the start-up hold (above) */
   /* Timestamps more than this (ms) from the newest accepted one are
@@ -229,7 +238,8 @@ public:
   void release_hold ();
   /* TRUE while the start-up hold keeps back audio that would otherwise be
    * emitted or waits for it: hold_for_modes, nothing emitted yet, not
-   * released, at least one channel known and one of them without a mode. */
+   * released, at least one channel with audio, and an active channel
+   * (audio or announced) without a mode. */
   bool holding () const;
   /* Blocks emitted by the call (push, set_participant_mode, release_hold,
    * drain) that emitted the first block: the start-up burst held back by
@@ -248,6 +258,8 @@ public:
   int block_frames () const { return block_; }
   /* The hold, in samples. */
   int64_t hold_samples () const { return hold_; }
+  /* The start-up wait, in samples (<= the hold). */
+  int64_t startup_wait_samples () const { return startup_wait_; }
   /* Samples on the timeline emitted so far (end of the last block). */
   int64_t emitted_end () const;
   /* t0 in epoch ms, or INT64_MIN if not known yet. */
@@ -282,6 +294,7 @@ private:
   AlignerConfig config_;
   int block_;                  /* samples per block */
   int64_t hold_;               /* samples */
+  int64_t startup_wait_;       /* samples, <= hold_ */
   int64_t max_gap_;            /* samples, 0 = unlimited */
   int64_t max_packet_;         /* samples: 1 s */
   bool have_base_ = false;
