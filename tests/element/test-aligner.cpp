@@ -965,3 +965,35 @@ TEST (AlignerHoldMs, HostileTimestampsStayBounded)
   }
   EXPECT_LE (a.capacity (), 32768u);  /* 500 + 20 + 1000 ms at 16 kHz */
 }
+
+/* A long hold (5 s, the recording templates) does not delay a stream whose
+ * channels all send: the first block goes out after the start-up wait
+ * (200 ms), then every block as soon as both channels have it; a channel
+ * that falls silent delays the other by the hold, no more. */
+TEST (AlignerHoldMs, LongHoldStartsPromptly)
+{
+  Aligner a (hold_ms_config (5000));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  uint64_t out = 0;
+  for (int i = 0; i < 20; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    push (a, "agent", 1, kT0 + i * kPacketMs);
+    out += take_all (a).blocks.size ();
+    /* start-up: nothing until the data is 10 packets past the first
+     * block's end, then every complete block at once */
+    EXPECT_EQ (out, (uint64_t) (i < 10 ? 0 : i + 1)) << "packet " << i;
+  }
+  for (int i = 20; i < 40; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    push (a, "agent", 1, kT0 + i * kPacketMs);
+    out += take_all (a).blocks.size ();
+    EXPECT_EQ (out, (uint64_t) i + 1) << "packet " << i;
+  }
+  /* the agent is silent: the customer's blocks wait the hold (250 packets) */
+  for (int i = 40; i < 400; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    out += take_all (a).blocks.size ();
+    EXPECT_EQ (out, (uint64_t) std::max (40, i + 1 - 250)) << "packet " << i;
+  }
+}
