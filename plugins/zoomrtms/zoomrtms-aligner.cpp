@@ -503,7 +503,12 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     } else {
       oor_run_ = 0;
     }
-    if (!valid || config_.reanchor_packets == 0 ||
+    /* positions never go back: a backward re-anchor adds to shift_; keep
+     * it (and so every position) far from int64 overflow */
+    int64_t back = have_base_ && valid ?
+        next_ - timestamp_ms * config_.rate / 1000 : 0;
+    bool shift_ok = back <= 0 || shift_ <= INT64_MAX / 4 - back;
+    if (!valid || config_.reanchor_packets == 0 || !shift_ok ||
         oor_run_ < config_.reanchor_packets) {
       c.stats.out_of_range++;
       detail->dropped_samples = n;

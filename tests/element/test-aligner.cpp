@@ -997,3 +997,25 @@ TEST (AlignerHoldMs, LongHoldStartsPromptly)
     EXPECT_EQ (out, (uint64_t) std::max (40, i + 1 - 250)) << "packet " << i;
   }
 }
+
+/* Re-anchoring back and forth across the whole timestamp range (a fuzzer's
+ * favourite) keeps positions increasing and far from int64 overflow. */
+TEST (AlignerHoldMs, AlternatingReanchorsStayMonotonic)
+{
+  AlignerConfig c = hold_ms_config (200, Layout::MIX);
+  c.reanchor_packets = 1;
+  c.rate = 48000;
+  Aligner a (c);
+  int64_t last_end = 0;
+  std::vector<uint8_t> p (960 * 2, 1);
+  for (int i = 0; i < 10000; i++) {
+    int64_t ts = (i % 2) ? kMaxTimestampMs - i : i;
+    a.push ("k", ts, p.data (), p.size ());
+    AlignedBlock b;
+    while (a.pop (&b)) {
+      ASSERT_GE (b.position, last_end) << "packet " << i;
+      last_end = b.position + (int64_t) b.frames ();
+    }
+  }
+  EXPECT_LE (a.capacity (), 131072u);
+}
