@@ -1527,3 +1527,36 @@ TEST_F (ZoomRtmsSrc, TwentyEngagementsWithStallsAllBitExact)
     gst_object_unref (buses[i]);
   }
 }
+
+/* A multi-stream meeting (data_opt 2): a participant who joins 7.4 s in is
+ * announced by PARTICIPANT_JOIN (event 3) and its first packet is kept. */
+TEST_F (ZoomRtmsSrc, MeetingLateJoinerKept)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--product", "meeting", "--speed", "0",
+              "--duration", "10", "--join-late", "agent:7400" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "mix", &bus);
+  gst_util_set_object_arg (G_OBJECT (h->element), "data-opt", "multi");
+  gst_harness_play (h);
+  Capture c;
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos);
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_EQ (cust.size (), 10u * 16000);
+  size_t speech = 0;
+  for (size_t i = 118400; i < 118720; i++)
+    speech += agent[i] != 0;
+  EXPECT_GT (speech, 200u) << "the joiner's first packet is silence";
+  ASSERT_EQ (c.samples.size (), cust.size ());
+  size_t bad = 0;
+  for (size_t i = 0; i < cust.size (); i++)
+    bad += c.samples[i] != std::clamp ((int) cust[i] + agent[i], -32768,
+        32767);
+  EXPECT_EQ (bad, 0u) << "of " << cust.size () << " samples";
+  EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
