@@ -1370,10 +1370,20 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     bool hold_wait = false;
     std::chrono::steady_clock::time_point hold_deadline;
     std::string timed_out_channels;
+    bool hold_overflow = false;
     {
       std::lock_guard < std::mutex > slk (priv->slock);
       if (priv->aligner && priv->role_timeout > 0 && priv->have_first_audio
-          && priv->aligner->holding ()) {
+          && !priv->hold_timed_out && priv->aligner->startup_hold_overflowed ()) {
+        /* the backlog held for the roles reached its memory bound */
+        hold_overflow = true;
+        for (const auto &c:priv->aligner->stats ())
+          if (c.participant_mode.empty () && c.frames > 0)
+            timed_out_channels += (timed_out_channels.empty ()? "" : ", ")
+                + c.key;
+        priv->hold_timed_out = true;
+      } else if (priv->aligner && priv->role_timeout > 0
+          && priv->have_first_audio && priv->aligner->holding ()) {
         hold_deadline = priv->first_audio +
             std::chrono::milliseconds (priv->role_timeout);
         if (std::chrono::steady_clock::now () >= hold_deadline) {
@@ -1395,8 +1405,9 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       GST_ELEMENT_WARNING (self, STREAM, FAILED,
           ("No participant roles from Zoom within role-timeout; the first "
               "channel seen is output as the customer (left)"),
-          ("after %u ms no participant_mode for channel(s) %s",
-              priv->role_timeout, timed_out_channels.c_str ()));
+          ("%s no participant_mode for channel(s) %s", hold_overflow ?
+              "with the held backlog at its memory bound," : "after "
+              "role-timeout,", timed_out_channels.c_str ()));
       lk.lock ();
       continue;
     }

@@ -194,10 +194,10 @@ Aligner::span_limit () const
 bool
 Aligner::ensure_capacity (int64_t span)
 {
-  if (span <= (int64_t) cap_)
-    return true;
   if (span > span_limit ())
     return false;
+  if (span <= (int64_t) cap_)
+    return true;
   size_t ncap = cap_ ? cap_ : 1024;
   while ((int64_t) ncap < span)
     ncap *= 2;
@@ -584,6 +584,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     if (holding ()) {
       /* the start-up hold would grow past its bound: it ends here */
       hold_released_ = true;
+      hold_overflowed_ = true;
       emit_until (std::min (block_floor (start), maxp_after - hold_));
     }
     if (!ensure_capacity (end - next_)) {

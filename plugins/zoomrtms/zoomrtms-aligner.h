@@ -241,6 +241,9 @@ public:
    * released, at least one channel with audio, and an active channel
    * (audio or announced) without a mode. */
   bool holding () const;
+  /* TRUE once the start-up hold ended because the held audio reached its
+   * bound (max_startup_ms + the hold), not by modes, release or drain. */
+  bool startup_hold_overflowed () const { return hold_overflowed_; }
   /* Blocks emitted by the call (push, set_participant_mode, release_hold,
    * drain) that emitted the first block: the start-up burst held back by
    * the hold or the start-up hold. 0 before the first block. */
@@ -309,6 +312,7 @@ private:
   bool discont_ = true;
   uint64_t resyncs_ = 0;
   bool hold_released_ = false;
+  bool hold_overflowed_ = false;
   uint64_t startup_blocks_ = 0;
   size_t cap_ = 0;             /* ring slots per channel, a power of two */
   std::vector<std::unique_ptr<Channel>> channels_; /* in order of appearance */

@@ -1019,3 +1019,27 @@ TEST (AlignerHoldMs, AlternatingReanchorsStayMonotonic)
   }
   EXPECT_LE (a.capacity (), 131072u);
 }
+
+/* The Contact Center start-up hold keeps the backlog while the roles are
+ * unknown, but only up to its bound (max_startup_ms + the hold): then it
+ * ends by itself (first-seen sides), nothing is lost, memory stays bounded. */
+TEST (AlignerHold, StartupHoldEndsAtItsMemoryBound)
+{
+  AlignerConfig c = hold_config ();
+  c.max_startup_ms = 1000;
+  Aligner a (c);
+  push_backlog (a, 50);          /* 1 s: still held */
+  EXPECT_TRUE (a.holding ());
+  EXPECT_FALSE (a.startup_hold_overflowed ());
+  push_backlog (a, 200);         /* 4 s: past 1 s + 200 ms + 1 s */
+  EXPECT_FALSE (a.holding ());
+  EXPECT_TRUE (a.startup_hold_overflowed ());
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (o.samples.size (), (size_t) 2 * 200 * kBlock);
+  for (auto &s : a.stats ()) {
+    EXPECT_EQ (s.late, 0u) << s.key;
+    EXPECT_EQ (s.frames, 200u) << s.key;
+  }
+  EXPECT_LE (a.capacity (), 65536u);
+}
