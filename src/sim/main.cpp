@@ -90,6 +90,42 @@ parse_mute (const char *spec, MuteWindow *out)
   return true;
 }
 
+/* --stall CH:AT_MS+DUR_MS; --join-late CH:MS is --mute CH:0-MS */
+bool
+parse_stall (const char *spec, StallWindow *out)
+{
+  const char *colon = strchr (spec, ':');
+  if (!colon)
+    return false;
+  out->role.assign (spec, colon - spec);
+  if (out->role == "caller")
+    out->role = "customer";
+  else if (out->role == "callee")
+    out->role = "agent";
+  if (out->role != "customer" && out->role != "agent" && out->role != "mixed")
+    return false;
+  char *end = nullptr;
+  out->at_ms = g_ascii_strtoll (colon + 1, &end, 10);
+  if (!end || *end != '+' || out->at_ms < 0)
+    return false;
+  const char *s2 = end + 1;
+  out->dur_ms = g_ascii_strtoll (s2, &end, 10);
+  return end != s2 && *end == '\0' && out->dur_ms > 0;
+}
+
+bool
+parse_join_late (const char *spec, MuteWindow *out)
+{
+  StallWindow w;
+  std::string s = std::string (spec) + "+1";
+  if (!parse_stall (s.c_str (), &w) || w.at_ms <= 0)
+    return false;
+  out->role = w.role;
+  out->start_ms = 0;
+  out->end_ms = w.at_ms;
+  return true;
+}
+
 void
 print_summary (Server &server)
 {
@@ -469,6 +505,8 @@ main (int argc, char **argv)
       *urls = nullptr, *dup_signal = nullptr, *summary_json = nullptr;
   g_auto (GStrv) mutes = nullptr;
   g_auto (GStrv) hostile = nullptr;
+  g_auto (GStrv) stalls = nullptr;
+  g_auto (GStrv) joins = nullptr;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
       sig_grace = 60, media_grace = 30, stagger = 20, events_after = 0;
@@ -490,6 +528,8 @@ main (int argc, char **argv)
     { "speed", 0, 0, G_OPTION_ARG_DOUBLE, &speed, "Playback speed (1.0; 0 = as fast as possible)", "X" },
     { "duration", 0, 0, G_OPTION_ARG_DOUBLE, &duration, "Loop the call up to S seconds", "S" },
     { "mute", 0, 0, G_OPTION_ARG_STRING_ARRAY, &mutes, "No packets on a channel in a window (repeatable)", "CH:START_MS-END_MS" },
+    { "stall", 0, 0, G_OPTION_ARG_STRING_ARRAY, &stalls, "A channel's sender stalls: its packets in [AT, AT+DUR) ms are held, then sent in a burst (repeatable)", "CH:AT_MS+DUR_MS" },
+    { "join-late", 0, 0, G_OPTION_ARG_STRING_ARRAY, &joins, "A channel's party joins MS ms after the call start: no packets before (repeatable)", "CH:MS" },
     { "duplicate-every", 0, 0, G_OPTION_ARG_INT, &dup_every, "Re-send every Nth packet", "N" },
     { "malformed-every", 0, 0, G_OPTION_ARG_INT, &bad_every, "Send a broken frame before every Nth packet", "N" },
     { "participant-spelling", 0, 0, G_OPTION_ARG_STRING, &spelling, "participant_info|paticipant_info", "S" },
@@ -608,6 +648,18 @@ main (int argc, char **argv)
       [](const HostileFrame &a, const HostileFrame &b) {
         return a.at_ms < b.at_ms;
       });
+  for (char **m = stalls; m && *m; m++) {
+    StallWindow w;
+    if (!parse_stall (*m, &w))
+      return bad ("--stall (customer|agent:AT_MS+DUR_MS)");
+    o.stalls.push_back (w);
+  }
+  for (char **m = joins; m && *m; m++) {
+    MuteWindow w;
+    if (!parse_join_late (*m, &w))
+      return bad ("--join-late (customer|agent:MS)");
+    o.mutes.push_back (w);
+  }
   if (dup_every < 0 || bad_every < 0)
     return bad ("--duplicate-every/--malformed-every");
   o.duplicate_every = dup_every;

@@ -23,6 +23,17 @@ struct MuteWindow {
   gint64 end_ms = 0;
 };
 
+/* --stall CH:AT_MS+DUR_MS: @role's sender stalls: its packets whose start
+ * time (ms from the call start) lies in [at_ms, at_ms + dur_ms) are held and
+ * sent in a burst just before its first packet after the window (no audio
+ * lost). --join-late CH:MS: @role's party joins MS ms after the call start:
+ * no packets before (dumped as zeros, counted as muted). */
+struct StallWindow {
+  std::string role; /* "customer" | "agent" | "mixed" */
+  gint64 at_ms = 0;
+  gint64 dur_ms = 0;
+};
+
 struct Options {
   std::string command;            /* serve | run | validate | webhook */
   std::string listen = "127.0.0.1";
@@ -37,6 +48,7 @@ struct Options {
   double speed = 1.0;             /* 0 = as fast as possible */
   double duration_s = 0;          /* 0 = the call's own length */
   std::vector<MuteWindow> mutes;
+  std::vector<StallWindow> stalls; /* --stall */
   int duplicate_every = 0;
   int malformed_every = 0;
   bool misspelled_participant_info = false;

@@ -1006,6 +1006,15 @@ Server::is_muted (const StreamChannel &ch, gint64 t_ms) const
   return false;
 }
 
+bool
+Server::is_stalled (const StreamChannel &ch, gint64 t_ms) const
+{
+  for (const auto &w : opts_.stalls)
+    if (w.role == ch.role && t_ms >= w.at_ms && t_ms < w.at_ms + w.dur_ms)
+      return true;
+  return false;
+}
+
 void
 Server::send_transcripts_until (Stream &s, gint64 call_ms, Conn *tc)
 {
@@ -1087,7 +1096,6 @@ Server::send_frames (Stream &s, gint64 now_us)
   Conn *ac = audio_conn (s);
   Conn *tc = transcript_conn (s);
   const gint64 real_ms = now_ms ();
-  char ts[64];
   bool sent_any = false;        /* muted frames are not data: idle (§3.9) */
   size_t k = s.next_frame;
   for (; k < target; k++) {
@@ -1124,37 +1132,38 @@ Server::send_frames (Stream &s, gint64 now_us)
           closed = true;
           break;
         }
+        if (is_stalled (ch, t_ms) && k + 1 < n) {
+          /* --stall: held, sent in a burst after the window */
+          if (ch.stall_from < 0)
+            ch.stall_from = (gint64) k;
+          continue;
+        }
+        if (ch.stall_from >= 0) {
+          size_t from = (size_t) ch.stall_from;
+          ch.stall_from = -1;
+          for (size_t h = from; h < k; h++) {
+            if (is_muted (ch, (gint64) h * f.send_rate_ms)) {
+              ch.muted++;
+            } else if (send_frame (s, ci, h, ac, real_ms)) {
+              ch.stalled++;
+            } else {
+              ch.stall_from = (gint64) h; /* the rest after the reconnection */
+              closed = true;
+              break;
+            }
+          }
+          if (closed)
+            break;
+        }
         if (is_muted (ch, t_ms)) {
           ch.muted++;
           continue;
         }
-        const ChannelFrames &cf = s.audio->channels[ci];
-        gint64 stamp = ch.base_ts + t_ms;
-        buf_.assign (ch.prefix);
-        buf_.append (cf.b64[k]);
-        if (opts_.meeting)
-          g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT
-              ",\"length\":%u}}", stamp, cf.bytes[k]);
-        else
-          g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT "}}",
-              stamp);
-        buf_.append (ts);
-        guint64 seq = ch.sent + ch.muted + 1;
-        if (opts_.malformed_every > 0 && seq % opts_.malformed_every == 0) {
-          std::string broken = buf_.substr (0, buf_.size () / 2);
-          soup_websocket_connection_send_text (ac->ws, broken.c_str ());
-          ch.malformed++;
+        if (!send_frame (s, ci, k, ac, real_ms)) {
+          closed = true;
+          break;
         }
-        soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
-        lag_hist_[(size_t) CLAMP (real_ms - stamp, 0, 1000)]++;
-        if (ch.first_ts < 0)
-          ch.first_ts = stamp;
-        ch.sent++;
         sent_any = true;
-        if (opts_.duplicate_every > 0 && seq % opts_.duplicate_every == 0) {
-          soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
-          ch.duplicated++;
-        }
       }
       if (sent_any && !closed)
         ac->last_data_us = now_us;
@@ -1196,6 +1205,52 @@ Server::send_hostile_until (Stream &s, gint64 t_ms, Conn *ac, gint64 stamp)
         SOUP_WEBSOCKET_DATA_BINARY : SOUP_WEBSOCKET_DATA_TEXT, bytes);
     s.next_hostile++;
     s.hostile_sent++;
+  }
+  return true;
+}
+
+/* Sends frame @k of channel @ci (with --malformed-every / --duplicate-every)
+ * on @ac. The socket may close under any send (a failed write closes it at
+ * once), so each send checks it first. Returns: false if the packet itself
+ * could not be handed to the socket (not counted as sent: the caller keeps it
+ * for the reconnection). */
+bool
+Server::send_frame (Stream &s, size_t ci, size_t k, Conn *ac, gint64 real_ms)
+{
+  const AudioFormat &f = s.audio->format;
+  const gint64 t_ms = (gint64) k * f.send_rate_ms;
+  char ts[64];
+  StreamChannel &ch = s.channels[ci];
+  const ChannelFrames &cf = s.audio->channels[ci];
+  gint64 stamp = ch.base_ts + t_ms;
+  buf_.assign (ch.prefix);
+  buf_.append (cf.b64[k]);
+  if (opts_.meeting)
+    g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT
+        ",\"length\":%u}}", stamp, cf.bytes[k]);
+  else
+    g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT "}}",
+        stamp);
+  buf_.append (ts);
+  guint64 seq = ch.sent + ch.muted + 1;
+  if (opts_.malformed_every > 0 && seq % opts_.malformed_every == 0) {
+    if (!usable (ac))
+      return false;
+    std::string broken = buf_.substr (0, buf_.size () / 2);
+    soup_websocket_connection_send_text (ac->ws, broken.c_str ());
+    ch.malformed++;
+  }
+  if (!usable (ac))
+    return false;
+  soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
+  lag_hist_[(size_t) CLAMP (real_ms - stamp, 0, 1000)]++;
+  if (ch.first_ts < 0 || stamp < ch.first_ts)
+    ch.first_ts = stamp;
+  ch.sent++;
+  if (opts_.duplicate_every > 0 && seq % opts_.duplicate_every == 0 &&
+      usable (ac)) {
+    soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
+    ch.duplicated++;
   }
   return true;
 }
@@ -1482,6 +1537,7 @@ Server::write_dump_json (Stream &s)
     json_add (b, "frames_sent", (gint64) ch.sent);
     json_add (b, "packets_muted", (gint64) ch.muted);
     json_add (b, "packets_duplicated", (gint64) ch.duplicated);
+    json_add (b, "packets_stalled", (gint64) ch.stalled);
     json_add (b, "packets_malformed", (gint64) ch.malformed);
     json_add (b, "first_timestamp", ch.first_ts);
     json_add (b, "pcm", ch.role + ".pcm");

@@ -54,6 +54,9 @@ struct StreamChannel {
   gint64 base_ts = 0;                    /* epoch ms of frame 0 */
   guint64 sent = 0, muted = 0, duplicated = 0, malformed = 0;
   gint64 first_ts = -1;
+  /* --stall: frames held since this index (-1 = none), count */
+  gint64 stall_from = -1;
+  guint64 stalled = 0;
 };
 
 struct Stream {
@@ -162,8 +165,10 @@ class Server {
   bool housekeeping ();
   void send_frames (Stream &s, gint64 now_us);
   bool send_hostile_until (Stream &s, gint64 t_ms, Conn *ac, gint64 stamp);
+  bool send_frame (Stream &s, size_t ci, size_t k, Conn *ac, gint64 real_ms);
   void send_transcripts_until (Stream &s, gint64 call_ms, Conn *tc);
   bool is_muted (const StreamChannel &ch, gint64 t_ms) const;
+  bool is_stalled (const StreamChannel &ch, gint64 t_ms) const;
   std::string webhook_body (const Stream &s, const char *kind,
       int stop_reason) const;
 
