@@ -424,3 +424,181 @@ TEST (Client, FrameOverTheSocketLimitReconnectsAtOnceWithTheRealCloseCode)
   EXPECT_EQ (sent->integer ("media_handshakes"), 2);
   EXPECT_EQ (sim.wait_exit (10000), 0);
 }
+
+/* ---- a scripted RTMS server for the duplicate-media retry -------------- */
+
+namespace {
+
+/* A minimal RTMS server (libsoup, on the caller's thread-default context)
+ * that plays one script: media handshake 1 OK, then after msg 7 a frame
+ * over the client's socket limit; the next media handshake is refused with
+ * DUPLICATE_MEDIA_DATA_CONNECTION (status 16, the "server still holds the
+ * old connection" a dirty 1009 close can leave behind); the one after is
+ * accepted, and after msg 7 one audio packet and msg 8 TERMINATED end it. */
+class ScriptedServer {
+ public:
+  explicit ScriptedServer (gsize oversize_bytes) : oversize_ (oversize_bytes)
+  {
+    server_ = soup_server_new (nullptr, nullptr);
+    for (const char *p : { "/signaling", "/media" })
+      soup_server_add_websocket_handler (server_, p, nullptr, nullptr,
+          on_ws, this, nullptr);
+    g_autoptr (GError) err = nullptr;
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (
+        G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (lo, 0);
+    soup_server_listen (server_, sa, (SoupServerListenOptions) 0, &err);
+    GSList *uris = soup_server_get_uris (server_);
+    port_ = uris ? g_uri_get_port ((GUri *) uris->data) : 0;
+    g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  }
+  ~ScriptedServer ()
+  {
+    for (auto *c : conns_) {
+      g_signal_handlers_disconnect_by_data (c, this);
+      g_object_unref (c);
+    }
+    soup_server_disconnect (server_);
+    g_object_unref (server_);
+  }
+  std::string url () const
+  {
+    return "ws://127.0.0.1:" + std::to_string (port_) + "/signaling";
+  }
+  int media_handshakes = 0;
+
+ private:
+  static void on_ws (SoupServer *, SoupServerMessage *, const char *path,
+      SoupWebsocketConnection *ws, gpointer data)
+  {
+    auto self = static_cast<ScriptedServer *> (data);
+    self->conns_.push_back (SOUP_WEBSOCKET_CONNECTION (g_object_ref (ws)));
+    if (!strcmp (path, "/signaling")) {
+      self->sig_ = ws;
+      g_signal_connect (ws, "message", G_CALLBACK (on_sig_msg), self);
+    } else {
+      g_signal_connect (ws, "message", G_CALLBACK (on_media_msg), self);
+    }
+  }
+  static int msg_type (GBytes *b)
+  {
+    gsize len = 0;
+    auto p = (const char *) g_bytes_get_data (b, &len);
+    simtest::JsonDoc d (std::string (p, len));
+    return (int) d.integer ("msg_type");
+  }
+  static void send (SoupWebsocketConnection *ws, const std::string &text)
+  {
+    if (ws && soup_websocket_connection_get_state (ws) ==
+        SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_send_text (ws, text.c_str ());
+  }
+  static void on_sig_msg (SoupWebsocketConnection *ws, gint, GBytes *b,
+      gpointer data)
+  {
+    auto self = static_cast<ScriptedServer *> (data);
+    int t = msg_type (b);
+    if (t == 1) {
+      rtms::SignalingHandshakeResp r;
+      r.media_server.all = "ws://127.0.0.1:" + std::to_string (self->port_) +
+          "/media";
+      send (ws, rtms::encode (r));
+    } else if (t == 7 && self->media_ && self->media_handshakes == 1) {
+      /* over the client's max_incoming_payload: libsoup fails it (1009) */
+      std::string big = "{\"msg_type\":15,\"content\":{\"user_id\":0,"
+          "\"data\":\"" + std::string (self->oversize_, 'A') + "\"}}";
+      send (self->media_, big);
+    } else if (t == 7 && self->media_ && self->media_handshakes == 3) {
+      rtms::AudioData a;
+      a.channel_id = "c1";
+      a.data_base64 = std::string (852, 'A') + "AA==";  /* 640 bytes */
+      a.timestamp = 1738392033699;
+      send (self->media_, rtms::encode (a));
+      rtms::StreamStateUpdate st;
+      st.state = rtms::STREAM_TERMINATED;
+      st.reason = rtms::STOP_CUSTOMER_DISCONNECTED;
+      st.timestamp = 1738392033800;
+      send (ws, rtms::encode (st));
+      soup_websocket_connection_close (self->media_, 1000, "stream ended");
+    }
+  }
+  static void on_media_msg (SoupWebsocketConnection *ws, gint, GBytes *b,
+      gpointer data)
+  {
+    auto self = static_cast<ScriptedServer *> (data);
+    if (msg_type (b) != 3)
+      return;
+    self->media_handshakes++;
+    if (self->media_handshakes == 2) {
+      send (ws, rtms::encode_data_handshake_resp (16,
+              "DUPLICATE_MEDIA_DATA_CONNECTION", false, rtms::MediaParams ()));
+      soup_websocket_connection_close (ws, 1008,
+          "DUPLICATE_MEDIA_DATA_CONNECTION");
+      return;
+    }
+    self->media_ = ws;
+    rtms::MediaParams p;
+    p.audio = rtms::AudioParams ();
+    send (ws, rtms::encode_data_handshake_resp (0, "", false, p));
+  }
+
+  SoupServer *server_ = nullptr;
+  int port_ = 0;
+  gsize oversize_;
+  SoupWebsocketConnection *sig_ = nullptr, *media_ = nullptr;
+  std::vector<SoupWebsocketConnection *> conns_;
+};
+
+} // namespace
+
+/* After a 1009 the client reconnects media at once; a server that has not
+ * noticed the dirty close yet refuses with DUPLICATE_MEDIA_DATA_CONNECTION.
+ * That refusal during an outage is retried soon (250 ms), not fatal, and the
+ * stream completes. */
+TEST (Client, DuplicateMediaRefusalAfterA1009IsRetriedSoon)
+{
+  ClientLog log;
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  Capture cap;
+  {
+    ScriptedServer server (256 * 1024);
+    rtms::ClientConfig cfg;
+    cfg.signaling_url = server.url ();
+    cfg.id_value = "E1";
+    cfg.rtms_stream_id = "S1";
+    cfg.client_id = CLIENT_ID;
+    cfg.client_secret = CLIENT_SECRET;
+    cfg.want_transcripts = false;
+    cfg.max_incoming_payload = 64 * 1024;
+    rtms::ClientCallbacks cb;
+    cb.on_audio = [&cap] (const rtms::AudioFrame &f) {
+      cap.pcm[*f.channel_key].append ((const char *) f.pcm, f.size);
+    };
+    cb.on_closed = [&cap] (const rtms::ClientError *e) {
+      cap.closed = true;
+      if (e) {
+        cap.failed = true;
+        cap.error = *e;
+      }
+    };
+    rtms::Client client (ctx, cfg, cb);
+    client.start ();
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    while (!cap.closed && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (ctx, TRUE);
+    cap.counters = client.counters ();
+    EXPECT_EQ (server.media_handshakes, 3);
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  ASSERT_TRUE (cap.closed);
+  EXPECT_FALSE (cap.failed) << cap.error.message;
+  EXPECT_EQ (cap.counters.reconnects, 1u);
+  EXPECT_EQ (cap.counters.frames, 1u);
+  EXPECT_EQ (cap.pcm["c1"].size (), 640u);
+  EXPECT_FALSE (log.find ("code 1009").empty ()) << log.all ();
+  std::string line = log.find ("DUPLICATE_MEDIA_DATA_CONNECTION");
+  EXPECT_NE (line.find ("reconnecting media in 250 ms"), std::string::npos)
+      << log.all ();
+}
