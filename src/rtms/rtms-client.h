@@ -22,8 +22,13 @@
  * client fails with STOP_AWAIT_RECONNECTION_TIMEOUT. reconnect() is the
  * failover of §4.9 row 1 (a newer rtms_started with new server_urls).
  * A socket that libsoup failed for a frame over max_incoming_payload (1009)
- * is reconnected at once ("Frame limits" below). Every loss is logged with
- * its real cause: who closed (client or server), the close code and reason.
+ * is reconnected at once ("Frame limits" below). During an outage a refusal
+ * because the server still holds our old connection (msg 2
+ * DUPLICATE_SIGNAL_REQUEST, msg 4 MEDIA_DATA_ALL_CONNECTION_EXIST /
+ * DUPLICATE_MEDIA_DATA_CONNECTION, §3.10, §4.1) is retried after 250 ms,
+ * doubling up to the backoff — a dirty close (no close frame) is noticed by
+ * the server only when its TCP stack sees it. Every loss is logged with its
+ * real cause: who closed (client or server), the close code and reason.
  * Before the first successful handshake any failure is final, except
  * DUPLICATE_SIGNAL_REQUEST, retried after 1.5, 3 and 6 s (§3.4).
  *

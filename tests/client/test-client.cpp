@@ -1,6 +1,11 @@
 /* The RTMS client against zoomrtms-sim, end to end (issue: foundation, tests):
  * handshakes, keep-alives answered while idle, per-channel PCM byte for byte,
- * and a wrong client secret giving the sim's status code as a clean error. */
+ * and a wrong client secret giving the sim's status code as a clean error.
+ * Issue 8 (hostile and unusual input): hostile frames (--hostile-frame) are
+ * skipped without losing a connection or a PCM byte, an 8 MiB frame is
+ * skipped as oversize, a frame over libsoup's limit (1009) reconnects at once
+ * with the real close code logged, and a duplicate-connection refusal after
+ * it is retried soon (a scripted server). */
 #include <gtest/gtest.h>
 
 #include <functional>
