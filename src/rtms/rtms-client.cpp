@@ -364,6 +364,13 @@ struct Client::Impl {
   {
     g_object_set (conn, "max-incoming-payload-size",
         (guint64) cfg.max_incoming_payload, nullptr);
+#if SOUP_CHECK_VERSION(3, 8, 0)
+    /* libsoup ≥ 3.8 also bounds a message reassembled from fragments (each
+     * fragment alone is under max-incoming-payload-size); 3.2 (Debian 12)
+     * cannot (rtms-client.h, "Frame limits"). */
+    soup_websocket_connection_set_max_total_message_size (conn,
+        (guint64) cfg.max_incoming_payload);
+#endif
     g_signal_connect (conn, "message", G_CALLBACK (on_message), this);
     g_signal_connect (conn, "error", G_CALLBACK (on_ws_error), this);
     g_signal_connect (conn, "closed", G_CALLBACK (on_ws_closed), this);

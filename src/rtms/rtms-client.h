@@ -88,8 +88,10 @@ namespace rtms {
  * the client: code 1009 …") and reconnects that socket at once instead of
  * after the 3 s backoff (§4.9; one frame was refused, the server is fine), at
  * most once per 10 s — a server that repeats it gets the normal backoff.
- * Note: libsoup checks the limit per WebSocket frame, not per fragmented
- * message. */
+ * Note: libsoup 3.2 (Debian 12) checks the limit per WebSocket frame, not
+ * per message: a message fragmented into frames each under the limit is
+ * reassembled without bound. libsoup ≥ 3.8 bounds the whole message too
+ * (max-total-message-size), which the client then sets to the same value. */
 constexpr gsize MAX_MESSAGE_SIZE_DEFAULT = 4 * 1024 * 1024;
 constexpr gsize MAX_INCOMING_PAYLOAD_DEFAULT = 32 * 1024 * 1024;
 
