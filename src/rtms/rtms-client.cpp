@@ -491,8 +491,9 @@ struct Client::Impl {
 
   /* ---- incoming frames ---- */
 
-  /* A frame was skipped: counted by the caller; reported to on_malformed
-   * and warned about (the first, then at most once per 10 s). */
+  /* A frame was skipped (@what: why, for people): counted as malformed,
+   * reported to on_malformed and warned about (the first, then at most one
+   * warning per 10 s, with the count since the last one). */
   void
   skipped (const std::string &what)
   {

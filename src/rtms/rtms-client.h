@@ -183,7 +183,9 @@ struct ClientCounters {
   guint64 keep_alives = 0;     /* msg 12 answered */
   guint64 malformed = 0;       /* frames skipped (oversize included) */
   guint64 oversize = 0;        /* frames over max_message_size, skipped */
-  guint64 reconnects = 0;      /* sockets re-established after a loss */
+  guint64 reconnects = 0;      /* outages recovered: streaming again after a
+                                  lost socket, the idle watchdog or a
+                                  reconnect() (§4.9) */
 };
 
 class Client
