@@ -68,7 +68,9 @@ main (int argc, char **argv)
   g_option_context_set_description (ctx,
       "Environment: ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET, ZOOM_SECRET_TOKEN, "
       "PORT (a .env file in the working directory is read too; the environment "
-      "wins over .env, options over both).\n");
+      "wins over .env, options over both). Under systemd, the credentials "
+      "zoom-client-id, zoom-client-secret and zoom-secret-token in "
+      "$CREDENTIALS_DIRECTORY (LoadCredential=) win over the environment.\n");
   GError *err = nullptr;
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
     g_printerr ("zoomrtms-host: %s\n", err->message);
