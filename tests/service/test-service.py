@@ -269,6 +269,33 @@ class Layout(Installed):
                                   "/var/lib/zoomrtms"]])
         self.assertEqual(unit[("Service", "User")], ["zoomrtms"])
 
+    def test_sysusers_and_tmpfiles_make_the_user_and_directories(self):
+        """systemd-sysusers and systemd-tmpfiles (what install-config.sh runs
+        as root) applied to an empty root directory."""
+        need_systemd_analyze(self)
+        if os.geteuid() != 0:
+            self.skipTest("systemd-tmpfiles --root chowns: needs root")
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(os.path.join(root, "etc"))
+        r = subprocess.run(["systemd-sysusers", "--root", root,
+                            self.d(SYSUSERSDIR + "/zoomrtms.conf")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(root, "etc/passwd")) as f:
+            users = [l.strip().split(":") for l in f]
+        (user,) = [u for u in users if u[0] == "zoomrtms"]
+        self.assertEqual(user[5:], ["/var/lib/zoomrtms", "/usr/sbin/nologin"])
+        self.assertLess(int(user[2]), 1000, "a system user")
+        r = subprocess.run(["systemd-tmpfiles", "--root", root, "--create",
+                            self.d(TMPFILESDIR + "/zoomrtms.conf")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for d in ("var/lib/zoomrtms", "var/lib/zoomrtms/recordings"):
+            st = os.stat(os.path.join(root, d))
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o750, d)
+            self.assertEqual(st.st_uid, int(user[2]), d)
+            self.assertEqual(st.st_gid, int(user[3]), d)
+
     def test_existing_config_is_kept_on_reinstall(self):
         conf = self.d(SYSCONFDIR + "/zoomrtms/host.conf")
         with open(conf, "a") as f:
