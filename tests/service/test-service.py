@@ -8,7 +8,8 @@ verify` and `security --offline`), and the installed host run with the unit's
 ExecStart command line as the unit would run it: paths rewritten to the DESTDIR,
 the unit's Environment=, a credentials directory for LoadCredential=, a notify
 socket for Type=notify (READY/STATUS/WATCHDOG/STOPPING), UMask=, and the unit's
-SystemCallFilter= and MemoryDenyWriteExecute= applied with seccomp
+SystemCallFilter=, MemoryDenyWriteExecute= and RestrictAddressFamilies= applied
+with seccomp
 (seccomp-exec.c), as the current user with temporary state and output roots.
 
     test-service.py TestClass [TestClass...]
@@ -436,7 +437,9 @@ class Run(Installed):
         self.allow_file = os.path.join(self.work, "syscalls.allow")
         with open(self.allow_file, "w") as f:
             f.write("\n".join(sorted(unit_syscall_allow_list(self.unit))) + "\n")
+        self.families = self.unit[("Service", "RestrictAddressFamilies")][-1]
         probe = subprocess.run([SECCOMP_EXEC, "--probe", "--mdwe",
+                                "--families", self.families,
                                 "--allow-file", self.allow_file],
                                capture_output=True, text=True)
         self.assertEqual(probe.returncode, 0, "seccomp rules do not bite: " + probe.stdout)
@@ -495,7 +498,7 @@ class Run(Installed):
             env["WATCHDOG_USEC"] = "400000"   # pings every 200 ms
         umask = int(self.unit[("Service", "UMask")][0], 8)
         log = open(os.path.join(self.work, name + ".log"), "w+")
-        cmd = [SECCOMP_EXEC, "--allow-file", self.allow_file]
+        cmd = [SECCOMP_EXEC, "--allow-file", self.allow_file, "--families", self.families]
         if self.unit[("Service", "MemoryDenyWriteExecute")] == ["yes"]:
             cmd.append("--mdwe")
         p = subprocess.Popen(cmd + ["--"] + argv, cwd=wd, env=env, stdout=log,
