@@ -65,7 +65,6 @@ namespace {
 struct NotifyState {
   bool ready = false;
   bool stopping = false;
-  guint watchdog_id = 0;
 };
 NotifyState notify_state;
 
@@ -102,7 +101,7 @@ service_notify_ready (const std::string &status)
   uint64_t usec = 0;
   if (sd_watchdog_enabled (0, &usec) > 0 && usec > 0) {
     guint interval_ms = static_cast<guint> (MAX (usec / 2000, 1));
-    st.watchdog_id = g_timeout_add (interval_ms, watchdog_cb, nullptr);
+    g_timeout_add (interval_ms, watchdog_cb, nullptr);
     g_message ("systemd watchdog: pinging every %u ms", interval_ms);
   }
   g_unix_signal_add (SIGINT, stop_signal_cb, nullptr);
@@ -120,12 +119,6 @@ service_notify_stopping ()
   sd_notify (0, "STOPPING=1\nSTATUS=stopping: finishing the recordings");
 }
 
-bool
-service_notify_supported ()
-{
-  return true;
-}
-
 #else  /* !HAVE_LIBSYSTEMD */
 
 bool
@@ -137,12 +130,6 @@ service_notify_ready (const std::string &)
 void
 service_notify_stopping ()
 {
-}
-
-bool
-service_notify_supported ()
-{
-  return false;
 }
 
 #endif

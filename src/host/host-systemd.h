@@ -61,9 +61,4 @@ bool service_notify_ready (const std::string &status);
  */
 void service_notify_stopping ();
 
-/** service_notify_supported:
- * Returns: whether this build sends sd_notify messages (libsystemd found).
- */
-bool service_notify_supported ();
-
 } // namespace zhost
