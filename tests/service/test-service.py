@@ -15,7 +15,7 @@ with seccomp
     test-service.py TestClass [TestClass...]
 
 Exit status: 0 passed, 1 failed, 77 (meson's "skipped") when every test ran
-was skipped, which only happens without systemd-analyze or seccomp-exec.
+was skipped, which only happens without systemd-analyze.
 Configure-time facts come from the environment (tests/service/meson.build).
 """
 import json
@@ -420,8 +420,8 @@ class Run(Installed):
 
     def setUp(self):
         need_systemd_analyze(self)
-        if not SECCOMP_EXEC:
-            raise unittest.SkipTest("seccomp-exec not built (libseccomp-dev missing)")
+        self.assertTrue(SECCOMP_EXEC, "seccomp-exec not built: libseccomp-dev is "
+                        "missing (tools/setup-debian.sh installs it)")
         self.unit = parse_unit(self.unit_path)
         self.work = tempfile.mkdtemp(dir=self.tmp)
         self.state = os.path.join(self.work, "state")     # %S
