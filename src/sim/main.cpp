@@ -22,6 +22,7 @@
 #include <cstring>
 #include <memory>
 
+#include "config.h"
 #include "rtms-auth.h"
 #include "sim-call.h"
 #include "sim-options.h"
@@ -512,7 +513,7 @@ main (int argc, char **argv)
       sig_grace = 60, media_grace = 30, stagger = 20, events_after = 0;
   double speed = 1.0, duration = 0;
   gboolean tls = FALSE, bad_sig = FALSE, stale = FALSE, duplicate = FALSE,
-      forever = FALSE;
+      forever = FALSE, version = FALSE;
   GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Listen address (127.0.0.1)", "ADDR" },
     { "port", 0, 0, G_OPTION_ARG_INT, &port, "Port (0 = ephemeral)", "N" },
@@ -556,6 +557,7 @@ main (int argc, char **argv)
     { "events-after-ms", 0, 0, G_OPTION_ARG_INT, &events_after, "ZCC: send the participant events 8/10 N ms (wall clock) after msg 7, the audio (backlog) first; the end waits for them (0)", "N" },
     { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
     { "hostile-frame", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hostile, "Send a hostile frame once per stream, before the first packet at call time MS, on the audio media socket (or signaling); in addition to the call (repeatable; kinds below)", "[signaling:]KIND[:BYTES]@MS" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", nullptr },
     { nullptr }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (
@@ -568,6 +570,10 @@ main (int argc, char **argv)
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
     g_printerr ("zoomrtms-sim: %s\n", err->message);
     return 2;
+  }
+  if (version) {
+    g_print ("zoomrtms-sim %s\n", VERSION);
+    return 0;
   }
   if (argc < 2) {
     g_printerr ("zoomrtms-sim: missing command (serve|run|validate|webhook)\n");
