@@ -11,6 +11,7 @@ pkgs=(
   libgtest-dev libsndfile1-dev libopus-dev libsimdjson-dev
   pocketsphinx-testdata
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
+  libsystemd-dev systemd libseccomp-dev man-db
 )
 missing=()
 for p in "${pkgs[@]}"; do
