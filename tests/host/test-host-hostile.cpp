@@ -348,7 +348,10 @@ TEST (HostHostile, NoLogInjection)
   std::string signed_body = "{\"event\":\"evil\\nINJECTED-SIGNED.rtms_stopped\","
       "\"event_ts\":1,\"payload\":{\"rtms_stream_id\":\"nostream\"}}";
   EXPECT_EQ (post_webhook (h, signed_body).status, 200u);
-  g_usleep (300000);            /* processed from an idle source */
+  /* processed (and logged) from an idle source after the answer */
+  EXPECT_TRUE (spin_until ([&h] {
+        return h.proc ().log ().find ("unknown stream") != std::string::npos;
+      }, 20000)) << h.proc ().log ();
   expect_clean_exit (h.proc ());
   std::string log = h.proc ().log ();
   g_auto (GStrv) lines = g_strsplit (log.c_str (), "\n", -1);
