@@ -42,9 +42,13 @@ class Daemon {
   ~Daemon ();
 
   /** start:
-   * Repairs engagements left "running" by a killed host, listens on
-   * address:port, installs SIGINT/SIGTERM handlers and writes the ready file
-   * ({"port":N}). Returns: false with a GError if the server cannot listen.
+   * Repairs engagements left "running" by a killed host, raises the soft
+   * RLIMIT_NOFILE to the hard limit, listens on address:port through
+   * HttpFrontend (host-http.h: backlog, connection cap, request timeout, body
+   * limit), installs SIGINT/SIGTERM handlers and writes the ready file
+   * ({"port":N}). Returns: false with ZHOST_ERROR_CONFIG (address not an IP)
+   * or ZHOST_ERROR_IO (cannot create the output root, bind or listen), or a
+   * G_FILE_ERROR (the ready file cannot be written).
    */
   bool start (GError **error);
 

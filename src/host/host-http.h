@@ -40,7 +40,8 @@
  *   request is read and discarded for at most 2 s, so the client sees the
  *   answer rather than a reset; nginx's lingering_close). Nothing over the
  *   limit is ever buffered.
- * Everything runs on the thread-default main context of the caller.
+ * Everything runs on the global-default main context, the one that runs the
+ * SoupServer and every bus watch of the host (gstreamer-guide.md §3.3).
  */
 #pragma once
 
