@@ -24,6 +24,11 @@ const guint kBackoffMs = 100;                    /* after EMFILE & co */
 const int kAcceptsPerWakeup = 64;
 const int kClosingSlack = 64;                    /* closing, fd not yet freed */
 const gint64 kAcceptLogEveryUs = 10 * G_USEC_PER_SEC;
+/* At the cap, only a connection that has been waiting this long without a
+ * complete request header is closed for room: in a burst of real webhooks
+ * the young ones are about to send theirs (they wait in the backlog
+ * instead); an idle or slowloris connection is old. */
+const gint64 kReclaimAfterUs = 2 * G_USEC_PER_SEC;
 
 const char *
 reason_of (guint status)
@@ -284,9 +289,9 @@ HttpFrontend::accept_some ()
     gsize closing = closing_;
     gsize live = conns_.size () - closing;
     if (live >= static_cast<gsize> (limits_.max_connections) && !make_room (false)) {
-      /* every connection is busy with a request: new ones wait in the
-       * backlog; the sweep or a finished request resumes */
-      pause_accept (0);
+      /* every connection is busy with a request or young: new ones wait
+       * in the backlog; a finished request or the next try resumes */
+      pause_accept (kBackoffMs);
       return;
     }
     if (closing >= static_cast<gsize> (kClosingSlack)) {
@@ -351,7 +356,8 @@ HttpFrontend::accept_some ()
 
 /* At the cap (or, @force, when accept() ran out of fds): frees what is
  * closed already, else closes the oldest connection whose request header is
- * not complete (nginx closes "reusable" connections the same way).
+ * not complete after kReclaimAfterUs (nginx closes "reusable" connections
+ * the same way).
  * Returns: true if a slot is free now. */
 bool
 HttpFrontend::make_room (bool force)
@@ -359,12 +365,14 @@ HttpFrontend::make_room (bool force)
   sweep (false);
   gsize live = 0;
   Conn *oldest = nullptr;
+  gint64 young = g_get_monotonic_time () - kReclaimAfterUs;
   for (auto &kv : conns_) {
     Conn *c = kv.second.get ();
     if (c->state == Conn::State::CLOSING)
       continue;
     live++;
     if (c->state == Conn::State::REQUEST && !c->headers_done &&
+        c->accepted_us <= young &&
         (!oldest || c->accepted_us < oldest->accepted_us))
       oldest = c;
   }

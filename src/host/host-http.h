@@ -16,11 +16,12 @@
  * - owns the listening socket (backlog SOMAXCONN unless configured) and
  *   hands each accepted socket to soup_server_accept_iostream();
  * - an accept loop that never stops: on EMFILE/ENFILE/ENOBUFS/ENOMEM it logs
- *   (at most once per 10 s), closes the oldest connections that have not
- *   sent a complete request header yet, backs off 100 ms and accepts again;
+ *   (at most once per 10 s), closes the oldest connection that has not sent
+ *   a complete request header within 2 s, backs off 100 ms and accepts again;
  * - a cap on open connections below the fd limit (max-connections): at the
- *   cap, the oldest connection without a complete request header is closed
- *   to make room (nginx's "reusable" connections); if there is none, accepting
+ *   cap, the oldest connection without a complete request header after 2 s
+ *   is closed to make room (nginx's "reusable" connections; a younger one is
+ *   likely a real webhook about to arrive); if there is none, accepting
  *   pauses and new connections wait in the kernel's backlog;
  * - a request timeout: a request (headers and body) not complete within
  *   request-timeout-s of its connection's accept is closed (slowloris);
