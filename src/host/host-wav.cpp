@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
+
+#include <unistd.h>
 
 namespace zhost {
 
@@ -112,6 +115,156 @@ wav_repair (const char *path, gboolean *changed, GError **error)
   }
   g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: no data chunk", path);
   return false;
+}
+
+} // namespace zhost
+
+namespace zhost {
+
+bool
+wav_info (const char *path, WavInfo *info, GError **error)
+{
+  FilePtr f (g_fopen (path, "rb"));
+  if (!f) {
+    int e = errno;
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: %s", path, g_strerror (e));
+    return false;
+  }
+  if (fseeko (f.get (), 0, SEEK_END) != 0) {
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: cannot seek", path);
+    return false;
+  }
+  guint64 size = static_cast<guint64> (ftello (f.get ()));
+  guint8 hdr[12];
+  rewind (f.get ());
+  if (size < 12 || fread (hdr, 1, 12, f.get ()) != 12 ||
+      memcmp (hdr, "RIFF", 4) != 0 || memcmp (hdr + 8, "WAVE", 4) != 0) {
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: not a RIFF/WAVE file", path);
+    return false;
+  }
+  guint64 pos = 12;
+  bool have_fmt = false;
+  while (pos + 8 <= size) {
+    guint8 ch[8];
+    if (fseeko (f.get (), static_cast<off_t> (pos), SEEK_SET) != 0 ||
+        fread (ch, 1, 8, f.get ()) != 8)
+      break;
+    guint32 csize = rd32 (ch + 4);
+    if (memcmp (ch, "fmt ", 4) == 0) {
+      guint8 fmt[16];
+      if (csize < 16 || fread (fmt, 1, 16, f.get ()) != 16) {
+        g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: short fmt chunk", path);
+        return false;
+      }
+      info->channels = fmt[2] | (fmt[3] << 8);
+      info->rate = static_cast<int> (rd32 (fmt + 4));
+      info->block_align = fmt[12] | (fmt[13] << 8);
+      info->bits = fmt[14] | (fmt[15] << 8);
+      have_fmt = info->block_align > 0;
+    } else if (memcmp (ch, "data", 4) == 0) {
+      if (!have_fmt)
+        break;
+      info->data_offset = pos + 8;
+      guint64 avail = size - info->data_offset;
+      info->data_bytes = avail - avail % static_cast<guint64> (info->block_align);
+      return true;
+    }
+    pos += 8 + static_cast<guint64> (csize) + (csize & 1);
+  }
+  g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: no fmt or data chunk", path);
+  return false;
+}
+
+bool
+wav_concat (const std::vector<std::string> &parts, const std::string &out,
+    GError **error)
+{
+  if (parts.empty ()) {
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: nothing to concatenate",
+        out.c_str ());
+    return false;
+  }
+  std::vector<WavInfo> infos (parts.size ());
+  for (gsize i = 0; i < parts.size (); i++) {
+    if (!wav_info (parts[i].c_str (), &infos[i], error))
+      return false;
+    if (infos[i].channels != infos[0].channels || infos[i].rate != infos[0].rate ||
+        infos[i].bits != infos[0].bits) {
+      g_set_error (error, ZHOST_ERROR, ERROR_WAV,
+          "%s: format differs from %s (%d ch %d Hz %d bit vs %d ch %d Hz %d bit)",
+          parts[i].c_str (), parts[0].c_str (), infos[i].channels, infos[i].rate,
+          infos[i].bits, infos[0].channels, infos[0].rate, infos[0].bits);
+      return false;
+    }
+  }
+  std::string tmp = out + ".tmp";
+  FilePtr o (g_fopen (tmp.c_str (), "wb"));
+  if (!o) {
+    int e = errno;
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: %s", tmp.c_str (), g_strerror (e));
+    return false;
+  }
+  std::vector<char> buf (1 << 16);
+  bool ok = true;
+  auto copy = [&] (const std::string &path, guint64 from, guint64 len) {
+    FilePtr in (g_fopen (path.c_str (), "rb"));
+    if (!in || fseeko (in.get (), static_cast<off_t> (from), SEEK_SET) != 0)
+      return false;
+    while (len > 0) {
+      size_t n = static_cast<size_t> (MIN (len, static_cast<guint64> (buf.size ())));
+      if (fread (buf.data (), 1, n, in.get ()) != n ||
+          fwrite (buf.data (), 1, n, o.get ()) != n)
+        return false;
+      len -= n;
+    }
+    return true;
+  };
+  /* the first part's header (fmt and any other chunk before data) */
+  ok = copy (parts[0], 0, infos[0].data_offset);
+  for (gsize i = 0; ok && i < parts.size (); i++)
+    ok = copy (parts[i], infos[i].data_offset, infos[i].data_bytes);
+  ok = ok && fflush (o.get ()) == 0 && fsync (fileno (o.get ())) == 0;
+  o.reset ();
+  if (!ok) {
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "%s: cannot write the merged file",
+        tmp.c_str ());
+    g_remove (tmp.c_str ());
+    return false;
+  }
+  if (!wav_repair (tmp.c_str (), nullptr, error)) {
+    g_remove (tmp.c_str ());
+    return false;
+  }
+  if (g_rename (tmp.c_str (), out.c_str ()) != 0) {
+    int e = errno;
+    g_set_error (error, ZHOST_ERROR, ERROR_WAV, "rename to %s: %s", out.c_str (),
+        g_strerror (e));
+    g_remove (tmp.c_str ());
+    return false;
+  }
+  return true;
+}
+
+gint64
+wav_leading_zero_frames (const char *path)
+{
+  WavInfo info;
+  if (!wav_info (path, &info, nullptr))
+    return -1;
+  FilePtr f (g_fopen (path, "rb"));
+  if (!f || fseeko (f.get (), static_cast<off_t> (info.data_offset), SEEK_SET) != 0)
+    return -1;
+  gint64 frames = 0;
+  std::vector<guint8> frame (static_cast<size_t> (info.block_align));
+  for (guint64 k = 0; k < info.frames (); k++) {
+    if (fread (frame.data (), 1, frame.size (), f.get ()) != frame.size ())
+      break;
+    for (guint8 b : frame)
+      if (b != 0)
+        return frames;
+    frames++;
+  }
+  return frames;
 }
 
 } // namespace zhost
