@@ -671,7 +671,6 @@ Engagement::finish (bool got_eos)
   if (detaching_ && state_ != State::FAILED) {
     /* detached: the journal entry stays for the next host (issue 9) */
     state_ = State::DETACHED;
-    detached_ = true;
     jentry_.state = "detached";
     jentry_.detached = stop_us_ / 1000;
     gint64 rec = dir_->recorded_samples (jentry_.outputs, jentry_.parts);
@@ -687,6 +686,7 @@ Engagement::finish (bool got_eos)
         }
     }
     journal_write (true);
+    detached_ = true;             /* no more journal writes from here */
     stop_source_ = "detach";
     write_transcript_txt ();
     write_engagement_json ();
@@ -925,15 +925,15 @@ Engagement::find_outputs ()
 {
   /* the pipeline's file sinks writing into the engagement directory */
   jentry_.outputs.clear ();
-  GstIterator *it = gst_bin_iterate_sinks (GST_BIN (pipeline_));
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline_));
   GValue v = G_VALUE_INIT;
-  std::vector<GstElement *> stack;
   bool done = false;
   while (!done) {
     switch (gst_iterator_next (it, &v)) {
       case GST_ITERATOR_OK: {
         auto *el = GST_ELEMENT (g_value_get_object (&v));
-        if (g_object_class_find_property (G_OBJECT_GET_CLASS (el), "location")) {
+        if (!GST_IS_BIN (el) && GST_OBJECT_FLAG_IS_SET (el, GST_ELEMENT_FLAG_SINK) &&
+            g_object_class_find_property (G_OBJECT_GET_CLASS (el), "location")) {
           GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (el),
               "location");
           if (ps->value_type == G_TYPE_STRING) {
