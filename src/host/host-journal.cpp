@@ -213,14 +213,14 @@ Journal::remove_packet_logs (const std::string &rtms_stream_id, const std::strin
       continue;
     g_autofree gchar *p = g_build_filename (dir_.c_str (), n, nullptr);
     if (keep != p)
-      g_remove (p);
+      ::g_remove (p);
   }
 }
 
 void
 Journal::remove (const std::string &rtms_stream_id)
 {
-  g_remove (entry_path (rtms_stream_id).c_str ());
+  ::g_remove (entry_path (rtms_stream_id).c_str ());
   remove_packet_logs (rtms_stream_id);
 }
 
