@@ -56,7 +56,8 @@ print_summary (const std::string &output_root, int first_lines)
   std::vector<std::string> dirs;
   while (const gchar *n = g_dir_read_name (d)) {
     g_autofree gchar *p = g_build_filename (output_root.c_str (), n, nullptr);
-    if (g_file_test (p, G_FILE_TEST_IS_DIR))
+    /* ".state": the journal of live engagements (host-journal.h) */
+    if (n[0] != '.' && g_file_test (p, G_FILE_TEST_IS_DIR))
       dirs.push_back (n);
   }
   std::sort (dirs.begin (), dirs.end ());

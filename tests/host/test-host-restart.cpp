@@ -31,7 +31,11 @@ std::vector<std::string>
 journal_entries (const std::string &state_dir)
 {
   std::vector<std::string> v;
-  for (const auto &n : list_dir (state_dir))
+  g_autoptr (GDir) d = g_dir_open (state_dir.c_str (), 0, nullptr);
+  std::vector<std::string> names;
+  while (const gchar *n = d ? g_dir_read_name (d) : nullptr)
+    names.push_back (n);
+  for (const auto &n : names)
     if (g_str_has_suffix (n.c_str (), ".json"))
       v.push_back (state_dir + "/" + n);
   return v;
