@@ -253,7 +253,7 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
      * list when the unit names several: the first is ours) */
     auto sd = env.find ("STATE_DIRECTORY");
     if (sd != env.end () && !sd->second.empty ())
-      cfg->state_dir = sd->second.substr (0, sd->second.find (':'));
+      cfg->state_dir = sd->second.substr (0, sd->second.find (':')) + "/journal";
     else
       cfg->state_dir = cfg->output_root + "/.state";
   }

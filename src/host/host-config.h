@@ -15,7 +15,7 @@
  *   [limits]    max-body-bytes, max-engagements (0 = unlimited, the default),
  *               stop-timeout-ms, stop-grace-ms, webhook-window-s
  *   [host]      state-dir (journal of live engagements; default
- *               $STATE_DIRECTORY, else <output-root>/.state), rejoin-window-s
+ *               $STATE_DIRECTORY/journal, else <output-root>/.state), rejoin-window-s
  *               (60: Zoom's signaling grace, rtms-protocol.md §4.9)
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
@@ -55,7 +55,7 @@ struct HostConfig {
   std::string rtp_host = "127.0.0.1";
   int rtp_port = 5004;
   /* [host] the journal of live engagements (host-journal.h): default
-   * $STATE_DIRECTORY (systemd StateDirectory=), else <output-root>/.state */
+   * $STATE_DIRECTORY/journal (systemd StateDirectory=), else <output-root>/.state */
   std::string state_dir;
   /* [host] how long after a previous host's last journal update (crash) or
    * detach a journal entry is rejoined: Zoom's signaling grace, ≈60 s

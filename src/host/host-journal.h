@@ -2,7 +2,7 @@
  * "Lifetimes: detach is not stop").
  *
  * One JSON file per live engagement in the state directory
- * (`[host] state-dir`; default $STATE_DIRECTORY under systemd, else
+ * (`[host] state-dir`; default $STATE_DIRECTORY/journal under systemd, else
  * <output-root>/.state), named after the sanitized rtms_stream_id
  * (sanitize_engagement_id(): no '/', '.', so it stays in the directory) +
  * ".json", written atomically (temporary file + rename,

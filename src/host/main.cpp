@@ -60,7 +60,7 @@ main (int argc, char **argv)
         "Write {\"port\":N} here once listening", "FILE"},
     {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
         "Journal of live engagements, rejoined after a restart (default "
-        "$STATE_DIRECTORY, else OUTPUT_ROOT/.state)", "DIR"},
+        "$STATE_DIRECTORY/journal, else OUTPUT_ROOT/.state)", "DIR"},
     {"stop-timeout-ms", 0, 0, G_OPTION_ARG_INT, &stop_timeout,
         "How long to wait for EOS after a stop (default 10000)", "MS"},
     {"summary", 0, 0, G_OPTION_ARG_FILENAME, &summary,
