@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""ws-compare: libsoup's WebSocket receive path against rtms-ws (issue 12).
+
+Runs bench/ws-compare.cpp (built as build/bench/ws-compare): for each
+scenario and run, a sender process and a receiver process per
+implementation, alternating the order between runs so drift on this shared
+machine hits both alike. Prints the median CPU µs per message (getrusage of
+the receiver, from all connections open to the last message), user/sys
+split, context switches per message, the ratio soup/ws, and (with
+--strace) syscalls per message from `strace -c -f` of one extra receiver run
+per implementation (strace slows the process: its runs are not used for
+CPU figures).
+
+  python3 bench/ws-compare.py --build-dir build
+  python3 bench/ws-compare.py --build-dir build --runs 7 --strace --markdown
+
+Scenarios (both 1 KiB msg 14-shaped text frames, docs/protocol.md §4.4):
+  paced: 400 connections (200 engagements x 2 channels), one frame per
+         connection every 20 ms (the RTMS packet clock), 250 frames each;
+  burst: 200 connections, 2000 frames each, as fast as the receiver reads.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SCENARIOS = {
+    "paced": {"connections": 400, "messages": 250, "rate": 50},
+    "burst": {"connections": 200, "messages": 2000, "rate": 0},
+}
+
+
+def start_sender(exe, sc):
+    p = subprocess.Popen(
+        [exe, "sender", "--connections", str(sc["connections"]),
+         "--messages", str(sc["messages"]), "--rate", str(sc["rate"])],
+        stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    m = re.match(r"PORT (\d+)", line)
+    if not m:
+        p.kill()
+        sys.exit("ws-compare: sender did not start")
+    return p, int(m.group(1))
+
+
+def receive(exe, impl, sc, port, prefix=()):
+    cmd = list(prefix) + [
+        exe, "receive", "--impl", impl, "--port", str(port),
+        "--connections", str(sc["connections"]),
+        "--messages", str(sc["messages"]), "--rate", str(sc["rate"])]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def one_run(exe, impl, sc, prefix=()):
+    sender, port = start_sender(exe, sc)
+    try:
+        r = receive(exe, impl, sc, port, prefix)
+    finally:
+        try:
+            sender.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+    return r
+
+
+def strace_counts(exe, impl, sc):
+    """Syscalls per message of one receiver run (whole process lifetime:
+    connection setup included, a few per connection)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as f:
+        r = one_run(exe, impl, sc, ("strace", "-f", "-c", "-o", f.name))
+        text = open(f.name).read()
+    calls = {}
+    for line in text.splitlines():
+        parts = line.split()
+        # % time, seconds, usecs/call, calls, [errors], syscall
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+            try:
+                calls[parts[-1]] = int(parts[3])
+            except ValueError:
+                pass
+    n = r["messages"]
+    total = sum(calls.values())
+    top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+    return total / n, {k: v / n for k, v in top}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--scenarios", default="paced,burst")
+    ap.add_argument("--impls", default="soup,ws")
+    ap.add_argument("--strace", action="store_true")
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    exe = os.path.join(a.build_dir, "bench", "ws-compare")
+    if not os.access(exe, os.X_OK):
+        sys.exit(f"ws-compare: build {exe} first (meson compile -C {a.build_dir} ws-compare)")
+    impls = a.impls.split(",")
+    results = {}
+    for name in a.scenarios.split(","):
+        sc = SCENARIOS[name]
+        rows = {i: [] for i in impls}
+        for run in range(a.runs):
+            order = impls if run % 2 == 0 else list(reversed(impls))
+            for impl in order:
+                r = one_run(exe, impl, sc)
+                rows[impl].append(r)
+                print(f"{name} run {run + 1} {impl}: {r['cpu_us_per_msg']:.2f} µs/msg "
+                      f"(user {r['user_us_per_msg']:.2f}, sys {r['sys_us_per_msg']:.2f}), "
+                      f"wall {r['wall_s']:.2f} s", file=sys.stderr)
+        res = {}
+        for impl in impls:
+            cpu = [r["cpu_us_per_msg"] for r in rows[impl]]
+            res[impl] = {
+                "cpu_median": statistics.median(cpu),
+                "cpu_min": min(cpu), "cpu_max": max(cpu),
+                "user_median": statistics.median(r["user_us_per_msg"] for r in rows[impl]),
+                "sys_median": statistics.median(r["sys_us_per_msg"] for r in rows[impl]),
+                "csw_median": statistics.median(r["csw_per_msg"] for r in rows[impl]),
+                "runs": cpu,
+            }
+            if a.strace and shutil.which("strace"):
+                total, top = strace_counts(exe, impl, sc)
+                res[impl]["syscalls_per_msg"] = total
+                res[impl]["syscalls_top"] = top
+        results[name] = res
+
+    print(json.dumps(results, indent=1))
+    if a.markdown:
+        print()
+        print("| scenario | receiver | CPU µs/msg median (min–max) | user | sys "
+              "| ctx switches/msg | syscalls/msg (top) |")
+        print("|---|---|---|---|---|---|---|")
+        for name, res in results.items():
+            for impl in impls:
+                r = res[impl]
+                sc = r.get("syscalls_per_msg")
+                top = ", ".join(f"{k} {v:.2f}" for k, v in r.get("syscalls_top", {}).items())
+                print(f"| {name} | {impl} | {r['cpu_median']:.2f} ({r['cpu_min']:.2f}–{r['cpu_max']:.2f}) "
+                      f"| {r['user_median']:.2f} | {r['sys_median']:.2f} | {r['csw_median']:.4f} "
+                      f"| {'' if sc is None else f'{sc:.2f} ({top})'} |")
+            if "soup" in res and "ws" in res:
+                print(f"| {name} | ratio soup/ws | {res['soup']['cpu_median'] / res['ws']['cpu_median']:.2f}× "
+                      f"| | | | |")
+
+
+if __name__ == "__main__":
+    main()
