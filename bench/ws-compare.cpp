@@ -11,8 +11,11 @@
  *       20 ms packet clock); with R = 0, as fast as the receiver takes them
  *       (8 frames per write, round robin). Then waits for the receiver to
  *       close and exits.
- *   ws-compare receive --impl soup|ws --port P --connections N --messages M
- *       Opens N connections on the main thread's GMainContext and counts
+ *   ws-compare receive --impl soup|ws|ws-epoll --port P --connections N
+ *       --messages M
+ *       Opens N connections on the main thread's GMainContext (ws: one
+ *       GSource per connection; ws-epoll: all through one rtms::WsPoller;
+ *       soup: SoupSession + SoupWebsocketConnection) and counts
  *       messages until N*M arrived. Prints one JSON line: CPU µs per message
  *       (getrusage RUSAGE_SELF user+sys, from the moment all N are open to
  *       the last message), wall time, context switches per message.
@@ -252,9 +255,13 @@ run_receiver (const Opts &o)
       g_object_unref (msg);
     }
   } else {
+    std::shared_ptr<rtms::WsPoller> poller;
+    if (o.impl == "ws-epoll")
+      poller = std::make_shared<rtms::WsPoller> (ctx);
     for (int i = 0; i < o.connections; i++) {
       rtms::WsConfig cfg;
       cfg.url = url;
+      cfg.poller = poller;
       rtms::WsCallbacks cb;
       cb.on_open = [&rx] {
         if (++rx.open == rx.o->connections)
@@ -336,7 +343,8 @@ main (int argc, char **argv)
   }
   if (o.mode == "sender")
     return run_sender (o);
-  if (o.mode == "receive" && (o.impl == "soup" || o.impl == "ws"))
+  if (o.mode == "receive" && (o.impl == "soup" || o.impl == "ws" ||
+          o.impl == "ws-epoll"))
     return run_receiver (o);
   fprintf (stderr, "ws-compare: bad mode or --impl\n");
   return 2;

@@ -54,7 +54,8 @@ def receive(exe, impl, sc, port, prefix=()):
         exe, "receive", "--impl", impl, "--port", str(port),
         "--connections", str(sc["connections"]),
         "--messages", str(sc["messages"]), "--rate", str(sc["rate"])]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True,
+                         timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -97,7 +98,7 @@ def main():
     ap.add_argument("--build-dir", default="build")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--scenarios", default="paced,burst")
-    ap.add_argument("--impls", default="soup,ws")
+    ap.add_argument("--impls", default="soup,ws,ws-epoll")
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
@@ -148,9 +149,10 @@ def main():
                 print(f"| {name} | {impl} | {r['cpu_median']:.2f} ({r['cpu_min']:.2f}–{r['cpu_max']:.2f}) "
                       f"| {r['user_median']:.2f} | {r['sys_median']:.2f} | {r['csw_median']:.4f} "
                       f"| {'' if sc is None else f'{sc:.2f} ({top})'} |")
-            if "soup" in res and "ws" in res:
-                print(f"| {name} | ratio soup/ws | {res['soup']['cpu_median'] / res['ws']['cpu_median']:.2f}× "
-                      f"| | | | |")
+            for other in ("ws", "ws-epoll"):
+                if "soup" in res and other in res:
+                    print(f"| {name} | ratio soup/{other} | "
+                          f"{res['soup']['cpu_median'] / res[other]['cpu_median']:.2f}× | | | | |")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace rtms {
 
@@ -164,7 +167,141 @@ ws_accept_key (const char *key)
 
 /* ---------------------------------------------------------------------- */
 
-struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
+/* ---- WsPoller -------------------------------------------------------- */
+
+struct WsPoller::Impl {
+  GMainContext *ctx;
+  int epfd = -1;
+  GSource *source = nullptr;
+  gpointer tag = nullptr;
+  bool dispatching = false;
+  std::vector<Handler *> removed;   /* during dispatch: skip their events */
+  std::vector<Handler *> again, again_run;
+  epoll_event events[256];
+
+  struct Src {
+    GSource base;
+    Impl *impl;
+  };
+
+  static gboolean
+  dispatch (GSource *source, GSourceFunc, gpointer)
+  {
+    Impl *self = reinterpret_cast<Src *> (source)->impl;
+    if (self->dispatching)
+      return G_SOURCE_CONTINUE;
+    self->dispatching = true;
+    self->removed.clear ();
+    if (g_source_get_ready_time (source) != -1) {
+      g_source_set_ready_time (source, -1);
+      self->again_run.swap (self->again);
+      self->again.clear ();
+      for (Handler *h : self->again_run)
+        if (h && std::find (self->removed.begin (), self->removed.end (), h) ==
+            self->removed.end ())
+          h->on_io (G_IO_IN);
+      self->again_run.clear ();
+    }
+    int n = epoll_wait (self->epfd, self->events, G_N_ELEMENTS (self->events),
+        0);
+    for (int i = 0; i < n; i++) {
+      auto *h = static_cast<Handler *> (self->events[i].data.ptr);
+      if (!self->removed.empty () && std::find (self->removed.begin (),
+              self->removed.end (), h) != self->removed.end ())
+        continue;
+      guint32 e = self->events[i].events;
+      int c = 0;
+      if (e & EPOLLIN) c |= G_IO_IN;
+      if (e & EPOLLOUT) c |= G_IO_OUT;
+      if (e & EPOLLHUP) c |= G_IO_HUP;
+      if (e & EPOLLERR) c |= G_IO_ERR;
+      h->on_io ((GIOCondition) c);
+    }
+    self->dispatching = false;
+    return G_SOURCE_CONTINUE;
+  }
+};
+
+WsPoller::WsPoller (GMainContext *context) : impl_ (new Impl)
+{
+  static GSourceFuncs funcs = { nullptr, nullptr, Impl::dispatch, nullptr,
+                                nullptr, nullptr };
+  impl_->ctx = g_main_context_ref (context);
+  impl_->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  if (impl_->epfd < 0)
+    g_error ("epoll_create1: %s", g_strerror (errno));
+  impl_->source = g_source_new (&funcs, sizeof (Impl::Src));
+  reinterpret_cast<Impl::Src *> (impl_->source)->impl = impl_.get ();
+  impl_->tag = g_source_add_unix_fd (impl_->source, impl_->epfd, G_IO_IN);
+  g_source_set_name (impl_->source, "rtms-ws-poller");
+  g_source_set_can_recurse (impl_->source, TRUE);   /* see attach_io_source */
+  g_source_attach (impl_->source, context);
+}
+
+WsPoller::~WsPoller ()
+{
+  g_source_destroy (impl_->source);
+  g_source_unref (impl_->source);
+  close (impl_->epfd);
+  g_main_context_unref (impl_->ctx);
+}
+
+GMainContext *
+WsPoller::context () const
+{
+  return impl_->ctx;
+}
+
+static guint32
+to_epoll (GIOCondition events)
+{
+  return ((events & G_IO_IN) ? (guint32) EPOLLIN : 0u) |
+      ((events & G_IO_OUT) ? (guint32) EPOLLOUT : 0u);
+}
+
+bool
+WsPoller::add (int fd, Handler *h, GIOCondition events)
+{
+  epoll_event ev{};
+  ev.events = to_epoll (events);
+  ev.data.ptr = h;
+  return epoll_ctl (impl_->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool
+WsPoller::modify (int fd, Handler *h, GIOCondition events)
+{
+  epoll_event ev{};
+  ev.events = to_epoll (events);
+  ev.data.ptr = h;
+  return epoll_ctl (impl_->epfd, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void
+WsPoller::remove (int fd, Handler *h)
+{
+  epoll_ctl (impl_->epfd, EPOLL_CTL_DEL, fd, nullptr);
+  if (impl_->dispatching)
+    impl_->removed.push_back (h);
+  auto &a = impl_->again;
+  a.erase (std::remove (a.begin (), a.end (), h), a.end ());
+  auto &r = impl_->again_run;
+  std::replace (r.begin (), r.end (), h, (Handler *) nullptr);
+}
+
+void
+WsPoller::again (Handler *h)
+{
+  if (std::find (impl_->again.begin (), impl_->again.end (), h) ==
+      impl_->again.end ())
+    impl_->again.push_back (h);
+  g_source_set_ready_time (impl_->source, 0);
+}
+
+/* ---- WsConnection ----------------------------------------------------- */
+
+struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
+                            public WsPoller::Handler {
   GMainContext *ctx;
   WsConfig cfg;
   WsCallbacks cb;
@@ -186,6 +323,8 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
   GSource *close_timer = nullptr;
   GSource *idle_fail = nullptr;
 
+  bool in_dispatch = false;           /* see attach_io_source() */
+  bool polled = false;                /* fd is in cfg.poller's epoll set */
   bool handshaking = false;           /* reading the HTTP upgrade response */
   std::string accept_expected;
 
@@ -239,25 +378,32 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
   io_dispatch (GSource *source, GSourceFunc, gpointer)
   {
     auto *s = reinterpret_cast<FdSource *> (source);
+    if (s->impl->in_dispatch)
+      return G_SOURCE_CONTINUE;
     GIOCondition rev = g_source_query_unix_fd (source, s->tag);
     if (g_source_get_ready_time (source) != -1) {
       /* read_some() asked to come back (TLS records held in memory) */
       g_source_set_ready_time (source, -1);
       rev = (GIOCondition) (rev | G_IO_IN);
     }
+    s->impl->in_dispatch = true;
     s->impl->on_io (rev);
+    s->impl->in_dispatch = false;
     return G_SOURCE_CONTINUE;
   }
 
   void
   set_out_interest (bool want)
   {
-    if (!io_source)
+    if (!io_source && !polled)
       return;
     GIOCondition c = (GIOCondition) (G_IO_IN | (want ? G_IO_OUT : 0));
     if (c != io_cond) {
-      g_source_modify_unix_fd (io_source,
-          reinterpret_cast<FdSource *> (io_source)->tag, c);
+      if (polled)
+        cfg.poller->modify (fd, this, c);
+      else
+        g_source_modify_unix_fd (io_source,
+            reinterpret_cast<FdSource *> (io_source)->tag, c);
       io_cond = c;
     }
   }
@@ -265,6 +411,13 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
   void
   attach_io_source ()
   {
+    if (cfg.poller) {
+      io_cond = G_IO_IN;
+      polled = cfg.poller->add (fd, this, io_cond);
+      if (polled)
+        return;
+      g_warning ("rtms-ws: epoll_ctl: %s; using a GSource", g_strerror (errno));
+    }
     static GSourceFuncs funcs = { nullptr, nullptr, io_dispatch, nullptr,
                                   nullptr, nullptr };
     io_source = g_source_new (&funcs, sizeof (FdSource));
@@ -273,6 +426,12 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
     io_cond = G_IO_IN;
     s->tag = g_source_add_unix_fd (io_source, fd, io_cond);
     g_source_set_name (io_source, "rtms-ws");
+    /* GLib blocks a non-recursive source around its dispatch by removing
+     * its fds from the context and adding them back: two eventfd writes
+     * (g_wakeup_signal) per dispatch, measured with strace. Our dispatch
+     * never iterates the context, so it may be marked recursive; a nested
+     * dispatch (a callback iterating the context) is refused below. */
+    g_source_set_can_recurse (io_source, TRUE);
     g_source_attach (io_source, ctx);
   }
 
@@ -301,6 +460,10 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
   teardown ()
   {
     destroy_source (&io_source);
+    if (polled) {
+      cfg.poller->remove (fd, this);
+      polled = false;
+    }
     destroy_source (&connect_timer);
     destroy_source (&close_timer);
     destroy_source (&idle_fail);
@@ -749,7 +912,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
   /* ---- reading ---------------------------------------------------- */
 
   void
-  on_io (GIOCondition rev)
+  on_io (GIOCondition rev) override
   {
     if (rev & G_IO_OUT) {
       if (!flush ())
@@ -833,7 +996,9 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl> {
     }
     /* budget used up with data possibly left in TLS: come back next
      * iteration even if the fd shows nothing */
-    if (tls_in && io_source)
+    if (tls_in && polled)
+      cfg.poller->again (this);
+    else if (tls_in && io_source)
       g_source_set_ready_time (io_source, 0);
   }
 

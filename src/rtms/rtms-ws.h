@@ -47,6 +47,8 @@
 
 namespace rtms {
 
+class WsPoller;
+
 /* RFC 6455 §7.4.1 status codes used here. */
 enum WsCloseCode : gushort {
   WS_CLOSE_NORMAL = 1000,
@@ -90,6 +92,10 @@ struct WsConfig {
   gsize max_queued_bytes = 1024 * 1024;
   /* Largest HTTP response head accepted in the upgrade, bytes. */
   gsize max_handshake_bytes = 16 * 1024;
+  /* Optional: watch the socket through this shared epoll set (one GSource
+   * for every connection of the context) instead of a GSource of its own.
+   * Must have been made for the same GMainContext. See WsPoller. */
+  std::shared_ptr<WsPoller> poller;
 };
 
 enum class WsState {
@@ -202,6 +208,45 @@ public:
 
 private:
   std::shared_ptr<Impl> impl_;
+};
+
+/* One epoll set as one GSource on a GMainContext, shared by many
+ * WsConnections (WsConfig::poller). GLib's poll() scans every fd of the
+ * context on every wake-up; with hundreds of sockets per I/O thread that
+ * scan is most of the receive cost (docs/websocket.md, measured). With a
+ * WsPoller the context polls two fds (its wakeup and the epoll fd) and
+ * epoll_wait returns only the ready sockets. Level-triggered, so the
+ * behaviour is that of a per-connection unix-fd source.
+ *
+ * Create, use and destroy on the context's thread; destroy after every
+ * WsConnection using it (they hold a shared_ptr). Linux only. */
+class WsPoller
+{
+public:
+  /* Errors: aborts if epoll_create1 fails (out of fds at start-up). */
+  explicit WsPoller (GMainContext *context);
+  ~WsPoller ();
+  WsPoller (const WsPoller &) = delete;
+  WsPoller &operator= (const WsPoller &) = delete;
+  GMainContext *context () const;
+
+  /* Used by WsConnection. @events: G_IO_IN / G_IO_OUT. */
+  struct Handler {
+    virtual void on_io (GIOCondition revents) = 0;
+  protected:
+    virtual ~Handler () = default;
+  };
+  bool add (int fd, Handler *h, GIOCondition events);
+  bool modify (int fd, Handler *h, GIOCondition events);
+  void remove (int fd, Handler *h);
+  /* Dispatch @h again on the next iteration even if its fd shows nothing
+   * (TLS records already decrypted in memory). */
+  void again (Handler *h);
+
+  struct Impl;
+
+private:
+  std::unique_ptr<Impl> impl_;
 };
 
 /* Pure RFC 6455 helpers, exposed for tests and the benchmark. ------------ */

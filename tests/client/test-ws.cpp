@@ -714,6 +714,71 @@ TEST (WsSoupPeer, HandshakeRefusedNoSecretsInError)
   EXPECT_EQ (seen.info.error_message.find ("nothing-here"), std::string::npos);
 }
 
+TEST (WsSoupPeer, SharedPollerManyConnectionsAndTls)
+{
+  TlsFiles tls;
+  ASSERT_TRUE (tls.cert);
+  Ctx c;
+  auto poller = std::make_shared<rtms::WsPoller> (c.get ());
+  SoupPeer peer;
+  SoupPeer tls_peer (tls.cert);
+  const int N = 20;
+  std::vector<Seen> seen (N + 1);
+  std::vector<std::unique_ptr<WsConnection>> ws;
+  for (int i = 0; i < N; i++) {
+    WsConfig cfg = cfg_for (peer.url ());
+    cfg.poller = poller;
+    ws.push_back (make_client (c, cfg, &seen[i]));
+    ws.back ()->connect ();
+  }
+  WsConfig tcfg = cfg_for (tls_peer.url ("wss", "localhost"));
+  tcfg.ca_file = tls.ca;
+  tcfg.poller = poller;
+  tcfg.read_buffer_bytes = 4096;   /* TLS records larger than one read */
+  ws.push_back (make_client (c, tcfg, &seen[N]));
+  ws.back ()->connect ();
+  ASSERT_TRUE (c.spin ([&] {
+        for (auto &s : seen)
+          if (!s.opened && !s.closed)
+            return false;
+        return true;
+      }));
+  for (auto &s : seen)
+    ASSERT_TRUE (s.opened) << s.info.error_message;
+  for (int m = 0; m < 50; m++)
+    for (int i = 0; i < N; i++) {
+      std::string t = std::to_string (i) + "/" + std::to_string (m);
+      ASSERT_EQ (ws[i]->send_text (t.data (), t.size ()), WsSendResult::OK);
+    }
+  ASSERT_TRUE (c.spin ([&] {
+        for (int i = 0; i < N; i++)
+          if (seen[i].messages.size () < 50)
+            return false;
+        return true;
+      }));
+  for (int i = 0; i < N; i++)
+    for (int m = 0; m < 50; m++)
+      ASSERT_EQ (text_of (seen[i], m),
+          std::to_string (i) + "/" + std::to_string (m));
+  ASSERT_TRUE (c.spin ([&] { return !tls_peer.conns.empty (); }));
+  tls_peer.echo = false;
+  std::string big (300 * 1024, 'T');
+  for (int k = 0; k < 3; k++)
+    soup_websocket_connection_send_text (tls_peer.conns[0], big.c_str ());
+  ASSERT_TRUE (c.spin ([&] { return seen[N].messages.size () >= 3; }));
+  for (int k = 0; k < 3; k++)
+    EXPECT_EQ (text_of (seen[N], k), big);
+  /* one connection ends; the others keep working through the poller */
+  ws[0]->close ();
+  ASSERT_TRUE (c.spin ([&] { return seen[0].closed; }));
+  EXPECT_TRUE (seen[0].info.clean);
+  ws[0].reset ();
+  ASSERT_EQ (ws[1]->send_text ("still", 5), WsSendResult::OK);
+  ASSERT_TRUE (c.spin ([&] { return seen[1].messages.size () >= 51; }));
+  EXPECT_EQ (text_of (seen[1], 50), "still");
+  ws.clear ();
+}
+
 TEST (WsConnect, RefusedBadUrlAndTimeout)
 {
   Ctx c;
