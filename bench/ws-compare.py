@@ -6,17 +6,18 @@ scenario and run, a sender process and a receiver process per
 implementation, alternating the order between runs so drift on this shared
 machine hits both alike. Prints the median CPU µs per message (getrusage of
 the receiver, from all connections open to the last message), user/sys
-split, context switches per message, the ratio soup/ws, and (with
---strace) syscalls per message from `strace -c -f` of one extra receiver run
-per implementation (strace slows the process: its runs are not used for
-CPU figures).
+split, context switches per message, the ratios, and (with --syscalls)
+syscalls per message from one extra receiver run per implementation under
+`perf stat` syscall tracepoints (or `strace -c -f` without perf; those runs
+are not used for CPU figures).
 
   python3 bench/ws-compare.py --build-dir build
-  python3 bench/ws-compare.py --build-dir build --runs 7 --strace --markdown
+  python3 bench/ws-compare.py --build-dir build --runs 5 --syscalls --markdown
 
 Scenarios (both 1 KiB msg 14-shaped text frames, docs/protocol.md §4.4):
   paced: 400 connections (200 engagements x 2 channels), one frame per
          connection every 20 ms (the RTMS packet clock), 250 frames each;
+  paced1k: the same with 1000 connections (500 engagements), 150 frames each;
   burst: 200 connections, 2000 frames each, as fast as the receiver reads.
 """
 
@@ -32,6 +33,7 @@ import tempfile
 
 SCENARIOS = {
     "paced": {"connections": 400, "messages": 250, "rate": 50},
+    "paced1k": {"connections": 1000, "messages": 150, "rate": 50},
     "burst": {"connections": 200, "messages": 2000, "rate": 0},
 }
 
@@ -71,9 +73,33 @@ def one_run(exe, impl, sc, prefix=()):
     return r
 
 
+PERF_EVENTS = ["raw_syscalls:sys_enter"] + [
+    f"syscalls:sys_enter_{n}" for n in
+    ("recvfrom", "read", "poll", "epoll_wait", "write", "futex", "sendto")]
+
+
+def perf_counts(exe, impl, sc):
+    """Syscalls per message of one receiver run, counted by `perf stat`
+    tracepoints (cheap: the run keeps its timing). Whole process lifetime:
+    connection setup included (a few dozen per connection)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".perf") as f:
+        r = one_run(exe, impl, sc, ("perf", "stat", "-x,", "-o", f.name,
+                                    "-e", ",".join(PERF_EVENTS)))
+        text = open(f.name).read()
+    counts = {}
+    for line in text.splitlines():
+        parts = line.split(",")
+        if len(parts) > 3 and parts[0].strip().isdigit():
+            counts[parts[2].split(":")[-1].replace("sys_enter_", "")] = int(parts[0])
+    n = r["messages"]
+    total = counts.pop("sys_enter", 0)
+    top = {k: v / n for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if v}
+    return total / n, top
+
+
 def strace_counts(exe, impl, sc):
-    """Syscalls per message of one receiver run (whole process lifetime:
-    connection setup included, a few per connection)."""
+    """Fallback without perf: `strace -c -f` (slows the receiver, so it wakes
+    less often and polls less than in a real run)."""
     with tempfile.NamedTemporaryFile("r", suffix=".strace") as f:
         r = one_run(exe, impl, sc, ("strace", "-f", "-c", "-o", f.name))
         text = open(f.name).read()
@@ -92,14 +118,24 @@ def strace_counts(exe, impl, sc):
     return total / n, {k: v / n for k, v in top}
 
 
+def syscall_counts(exe, impl, sc):
+    if shutil.which("perf"):
+        try:
+            return perf_counts(exe, impl, sc)
+        except (subprocess.CalledProcessError, json.JSONDecodeError, IndexError):
+            pass
+    return strace_counts(exe, impl, sc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default="build")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--scenarios", default="paced,burst")
+    ap.add_argument("--scenarios", default="paced,paced1k,burst")
     ap.add_argument("--impls", default="soup,ws,ws-epoll")
-    ap.add_argument("--strace", action="store_true")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="one more run per receiver under perf stat (or strace -c)")
     ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
     exe = os.path.join(a.build_dir, "bench", "ws-compare")
@@ -129,8 +165,8 @@ def main():
                 "csw_median": statistics.median(r["csw_per_msg"] for r in rows[impl]),
                 "runs": cpu,
             }
-            if a.strace and shutil.which("strace"):
-                total, top = strace_counts(exe, impl, sc)
+            if a.syscalls:
+                total, top = syscall_counts(exe, impl, sc)
                 res[impl]["syscalls_per_msg"] = total
                 res[impl]["syscalls_top"] = top
         results[name] = res
