@@ -314,6 +314,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   GCancellable *cancellable = nullptr;
   GSocketConnection *tcp = nullptr;
   GTlsConnection *tls_conn = nullptr;
+  /* TLS (or a proxy wrapper): read/write these streams, not the fd */
   GPollableInputStream *tls_in = nullptr;
   GPollableOutputStream *tls_out = nullptr;
   int fd = -1;
@@ -607,6 +608,22 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     }
     self->tcp = conn;
     if (!self->tls) {
+      if (G_IS_TCP_WRAPPER_CONNECTION (conn)) {
+        /* through a proxy that wraps the stream: read and write the
+         * wrapper's pollable streams, not the fd (it may buffer) */
+        GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+        GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+        if (!G_IS_POLLABLE_INPUT_STREAM (in) ||
+            !G_IS_POLLABLE_OUTPUT_STREAM (out) ||
+            !g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (in)) ||
+            !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (out))) {
+          self->fail (G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, 0,
+              "proxy connection to " + self->origin + " is not pollable");
+          return;
+        }
+        self->tls_in = G_POLLABLE_INPUT_STREAM (in);
+        self->tls_out = G_POLLABLE_OUTPUT_STREAM (out);
+      }
       self->start_upgrade ();
       return;
     }
