@@ -163,6 +163,7 @@ def main():
                 "user_median": statistics.median(r["user_us_per_msg"] for r in rows[impl]),
                 "sys_median": statistics.median(r["sys_us_per_msg"] for r in rows[impl]),
                 "csw_median": statistics.median(r["csw_per_msg"] for r in rows[impl]),
+                "wall_median": statistics.median(r["wall_s"] for r in rows[impl]),
                 "runs": cpu,
             }
             if a.syscalls:
@@ -175,20 +176,23 @@ def main():
     if a.markdown:
         print()
         print("| scenario | receiver | CPU µs/msg median (min–max) | user | sys "
-              "| ctx switches/msg | syscalls/msg (top) |")
-        print("|---|---|---|---|---|---|---|")
+              "| ctx switches/msg | wall s (sender's pace) | syscalls/msg (top) |")
+        print("|---|---|---|---|---|---|---|---|")
         for name, res in results.items():
             for impl in impls:
                 r = res[impl]
                 sc = r.get("syscalls_per_msg")
                 top = ", ".join(f"{k} {v:.2f}" for k, v in r.get("syscalls_top", {}).items())
+                sc0 = SCENARIOS[name]
+                pace = f"{0.3 + sc0['messages'] / sc0['rate']:.1f}" if sc0["rate"] else "—"
                 print(f"| {name} | {impl} | {r['cpu_median']:.2f} ({r['cpu_min']:.2f}–{r['cpu_max']:.2f}) "
                       f"| {r['user_median']:.2f} | {r['sys_median']:.2f} | {r['csw_median']:.4f} "
+                      f"| {r['wall_median']:.2f} ({pace}) "
                       f"| {'' if sc is None else f'{sc:.2f} ({top})'} |")
             for other in ("ws", "ws-epoll"):
                 if "soup" in res and other in res:
                     print(f"| {name} | ratio soup/{other} | "
-                          f"{res['soup']['cpu_median'] / res[other]['cpu_median']:.2f}× | | | | |")
+                          f"{res['soup']['cpu_median'] / res[other]['cpu_median']:.2f}× | | | | | |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@
  * difference: docs/websocket.md.
  *
  * Receive path: one GSource per connection for its whole lifetime (a unix-fd
- * source on the socket); on each wake-up the socket is read in bulk (up to
+ * source on the socket), or one shared epoll GSource per context (WsPoller,
+ * WsConfig::poller); on each wake-up the socket is read in bulk (up to
  * WsConfig::read_buffer_bytes, 64 KiB by default) into one reusable buffer,
  * and every complete frame is parsed in place. A message that is a single
  * frame (the RTMS case, docs/protocol.md §4.7) is handed to on_message as a
@@ -142,8 +143,9 @@ struct WsCallbacks {
   /* A pong frame arrived (RFC 6455 §5.5.3); @data borrowed, ≤ 125 bytes. */
   std::function<void (const char *data, gsize len)> on_pong;
   /* The connection is over (after a close handshake, an error, EOF or
-   * close()). Fires exactly once if connect() was called, never from inside
-   * connect() itself. */
+   * close()). Fires exactly once if connect() was called; never from inside
+   * connect() itself, but possibly from inside close() (while CONNECTING)
+   * or send_*() (a write error). */
   std::function<void (const WsCloseInfo &info)> on_closed;
 };
 
@@ -230,7 +232,12 @@ public:
   WsPoller &operator= (const WsPoller &) = delete;
   GMainContext *context () const;
 
-  /* Used by WsConnection. @events: G_IO_IN / G_IO_OUT. */
+  /* Used by WsConnection (not needed by other callers). @fd: a socket;
+   * @events: G_IO_IN and/or G_IO_OUT; @h is called with the ready
+   * conditions (G_IO_IN/OUT/HUP/ERR) from the poller's GSource until
+   * remove(). add/modify return false with errno set if epoll_ctl fails
+   * (then the caller falls back to a GSource of its own). remove() may be
+   * called from inside a dispatch: @h gets no further event. */
   struct Handler {
     virtual void on_io (GIOCondition revents) = 0;
   protected:
