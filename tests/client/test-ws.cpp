@@ -907,6 +907,92 @@ TEST (WsRaw, FragmentedWithPingInsideTrickled)
   ws->close ();
 }
 
+TEST (WsRaw, RandomFragmentationAndReadBoundaries)
+{
+  /* 300 messages of 0..70,000 bytes (7-, 16- and 64-bit lengths), some
+   * fragmented in random pieces with pings between fragments, written in
+   * random chunk sizes: every message must arrive whole, in order, whatever
+   * the read boundaries. A 4 KiB read buffer forces the grow/compact paths. */
+  GRand *rnd = g_rand_new_with_seed (12);
+  std::vector<std::string> expected;
+  std::string wire;
+  int pings = 0;
+  for (int i = 0; i < 300; i++) {
+    int kind = g_rand_int_range (rnd, 0, 4);
+    gsize len = kind == 0 ? g_rand_int_range (rnd, 0, 126) :
+        kind == 1 ? g_rand_int_range (rnd, 126, 65536) :
+        kind == 2 ? g_rand_int_range (rnd, 65536, 70001) :
+        g_rand_int_range (rnd, 0, 3000);
+    std::string m = std::to_string (i) + ":";
+    while (m.size () < len)
+      m += (char) ('a' + g_rand_int_range (rnd, 0, 26));
+    m.resize (std::max (len, std::to_string (i).size () + 1));
+    expected.push_back (m);
+    if (g_rand_boolean (rnd)) {
+      wire += server_frame (true, 1, m);
+      continue;
+    }
+    size_t off = 0;
+    bool first = true;
+    while (true) {
+      size_t piece = g_rand_int_range (rnd, 0, (gint32) m.size () + 1);
+      bool last = off + piece >= m.size ();
+      if (last)
+        piece = m.size () - off;
+      wire += server_frame (last, first ? 1 : 0, m.substr (off, piece));
+      off += piece;
+      first = false;
+      if (last)
+        break;
+      if (g_rand_int_range (rnd, 0, 3) == 0) {
+        wire += server_frame (true, 9, "p" + std::to_string (pings++));
+      }
+    }
+  }
+  std::vector<std::pair<size_t, size_t>> chunks;
+  for (size_t off = 0; off < wire.size ();) {
+    size_t n = std::min<size_t> (wire.size () - off,
+        g_rand_int_range (rnd, 1, 9000));
+    chunks.emplace_back (off, n);
+    off += n;
+  }
+  g_rand_free (rnd);
+  Ctx c;
+  std::vector<std::string> pongs;
+  RawServer srv ([&](RawServer &s) {
+        for (size_t k = 0; k < chunks.size (); k++) {
+          s.write (wire.substr (chunks[k].first, chunks[k].second));
+          if (k % 50 == 0)
+            g_usleep (1000);   /* let some reads end mid-frame */
+        }
+        for (int i = 0; i < pings; i++) {
+          ClientFrame f = s.read_frame ();
+          if (!f.ok)
+            break;
+          pongs.push_back (f.payload);
+        }
+      });
+  Seen seen;
+  WsConfig cfg = cfg_for (srv.url ());
+  cfg.read_buffer_bytes = 4096;
+  auto ws = make_client (c, cfg, &seen);
+  ws->connect ();
+  ASSERT_TRUE (c.spin ([&] {
+        return seen.messages.size () >= expected.size () || seen.closed;
+      }, 30000));
+  EXPECT_FALSE (seen.closed) << seen.info.error_message;
+  ASSERT_EQ (seen.messages.size (), expected.size ());
+  for (size_t i = 0; i < expected.size (); i++)
+    ASSERT_EQ (seen.messages[i].second, expected[i]) << "message " << i;
+  ASSERT_TRUE (c.spin ([&] { return srv.done (); }));
+  ASSERT_EQ ((int) pongs.size (), pings);
+  for (int i = 0; i < pings; i++)
+    EXPECT_EQ (pongs[i], "p" + std::to_string (i));
+  EXPECT_EQ (ws->counters ().messages, expected.size ());
+  EXPECT_GT (ws->counters ().reads, 100u);
+  ws->close ();
+}
+
 TEST (WsRaw, MaskedServerFrameIsProtocolError)
 {
   Ctx c;
