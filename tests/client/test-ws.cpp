@@ -22,6 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
 #include "rtms-ws.h"
 #include "sim-tls.h"
 
@@ -777,6 +781,99 @@ TEST (WsSoupPeer, SharedPollerManyConnectionsAndTls)
   ASSERT_TRUE (c.spin ([&] { return seen[1].messages.size () >= 51; }));
   EXPECT_EQ (text_of (seen[1], 50), "still");
   ws.clear ();
+}
+
+/* A TLS server of another stack (OpenSSL) that records the SNI name the
+ * client sent, answers the upgrade and sends one frame split across two
+ * TLS records. */
+TEST (WsTls, SniSentAndFramesAcrossRecords)
+{
+  std::string cert_pem, key_pem;
+  ASSERT_TRUE (sim::generate_self_signed (&cert_pem, &key_pem, nullptr));
+  char *tmp = g_dir_make_tmp ("zoomrtms-ws-sni-XXXXXX", nullptr);
+  std::string ca = std::string (tmp) + "/ca.pem";
+  g_file_set_contents (ca.c_str (), cert_pem.c_str (), -1, nullptr);
+
+  SSL_CTX *sctx = SSL_CTX_new (TLS_server_method ());
+  BIO *cb = BIO_new_mem_buf (cert_pem.data (), (int) cert_pem.size ());
+  BIO *kb = BIO_new_mem_buf (key_pem.data (), (int) key_pem.size ());
+  X509 *x = PEM_read_bio_X509 (cb, nullptr, nullptr, nullptr);
+  EVP_PKEY *k = PEM_read_bio_PrivateKey (kb, nullptr, nullptr, nullptr);
+  ASSERT_EQ (SSL_CTX_use_certificate (sctx, x), 1);
+  ASSERT_EQ (SSL_CTX_use_PrivateKey (sctx, k), 1);
+  X509_free (x);
+  EVP_PKEY_free (k);
+  BIO_free (cb);
+  BIO_free (kb);
+
+  int lfd = socket (AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  bind (lfd, (sockaddr *) &a, sizeof a);
+  listen (lfd, 1);
+  socklen_t l = sizeof a;
+  getsockname (lfd, (sockaddr *) &a, &l);
+  int port = ntohs (a.sin_port);
+  std::string sni, request;
+  std::atomic<bool> served{ false };
+  std::thread th ([&] {
+        pollfd pf{ lfd, POLLIN, 0 };
+        if (poll (&pf, 1, 10000) <= 0)
+          return;
+        int fd = accept (lfd, nullptr, nullptr);
+        SSL *ssl = SSL_new (sctx);
+        SSL_set_fd (ssl, fd);
+        if (SSL_accept (ssl) == 1) {
+          const char *name = SSL_get_servername (ssl,
+              TLSEXT_NAMETYPE_host_name);
+          sni = name ? name : "";
+          char buf[4096];
+          while (request.find ("\r\n\r\n") == std::string::npos) {
+            int n = SSL_read (ssl, buf, sizeof buf);
+            if (n <= 0)
+              break;
+            request.append (buf, n);
+          }
+          size_t p = request.find ("Sec-WebSocket-Key: ");
+          std::string key = p == std::string::npos ? "" :
+              request.substr (p + 19, request.find ("\r\n", p) - p - 19);
+          std::string resp = "HTTP/1.1 101 Switching Protocols\r\n"
+              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Accept: " + rtms::ws_accept_key (key.c_str ()) +
+              "\r\n\r\n";
+          SSL_write (ssl, resp.data (), (int) resp.size ());
+          std::string f = server_frame (true, 1, std::string (3000, 'S'));
+          SSL_write (ssl, f.data (), 7);                 /* header + 3 B */
+          g_usleep (20000);
+          SSL_write (ssl, f.data () + 7, (int) f.size () - 7);
+          SSL_read (ssl, buf, sizeof buf);               /* the close frame */
+          served = true;
+        }
+        SSL_free (ssl);
+        close (fd);
+      });
+
+  Ctx c;
+  Seen seen;
+  WsConfig cfg = cfg_for ("wss://localhost:" + std::to_string (port) + "/m");
+  cfg.ca_file = ca;
+  auto ws = make_client (c, cfg, &seen);
+  ws->connect ();
+  ASSERT_TRUE (c.spin ([&] { return !seen.messages.empty () || seen.closed; }));
+  EXPECT_FALSE (seen.closed) << seen.info.error_message;
+  EXPECT_EQ (text_of (seen, 0), std::string (3000, 'S'));
+  EXPECT_EQ (sni, "localhost");
+  EXPECT_EQ (request.rfind ("GET /m HTTP/1.1\r\nHost: localhost:", 0), 0u);
+  ws->close ();
+  c.spin ([&] { return served.load (); }, 5000);
+  th.join ();
+  EXPECT_TRUE (served);
+  close (lfd);
+  SSL_CTX_free (sctx);
+  g_unlink (ca.c_str ());
+  g_rmdir (tmp);
+  g_free (tmp);
 }
 
 TEST (WsConnect, RefusedBadUrlAndTimeout)
