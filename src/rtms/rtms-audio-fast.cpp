@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rtms-json-private.h"
+#include "rtms-json.h"
 #include "rtms-messages.h"
 
 namespace rtms {
@@ -52,6 +53,7 @@ read_id (simdjson::dom::element v, std::string *out, bool *present)
 struct ThreadParser {
   simdjson::dom::parser parser;
   std::vector<char> padded;    /* input + SIMDJSON_PADDING, reused */
+  bool ready = false;
 };
 
 } // namespace
@@ -63,7 +65,18 @@ parse_audio_fast (const char *json, size_t len, Message *out)
 {
   if (len == 0 || len > 1024 * 1024)
     return false;
+  /* json_validate() (the slow path's gate, rtms-json.h) refuses \u0000 in
+   * strings, which simdjson accepts: leave any input holding that escape to
+   * the slow path (an escaped backslash before "u0000" only costs speed). */
+  if (memmem (json, len, "\\u0000", 6))
+    return false;
   static thread_local ThreadParser tp;
+  if (!tp.ready) {
+    /* the same depth limit as the slow path: the two paths agree */
+    if (tp.parser.allocate (64 * 1024, kMessageMaxDepth))
+      return false;
+    tp.ready = true;
+  }
   if (tp.padded.size () < len + simdjson::SIMDJSON_PADDING)
     tp.padded.resize (len + simdjson::SIMDJSON_PADDING);
   memcpy (tp.padded.data (), json, len);
@@ -110,7 +123,8 @@ parse_audio_fast (const char *json, size_t len, Message *out)
       seen_data = true;
     } else if (k == "timestamp") {
       int64_t ts;
-      if (seen_ts || field.value.get_int64 ().get (ts))
+      if (seen_ts || field.value.get_int64 ().get (ts) || ts < 0
+          || ts > kMaxAudioTimestampMs)
         return false;
       a.timestamp = ts;
       seen_ts = true;
@@ -140,7 +154,8 @@ parse_audio_fast (const char *json, size_t len, Message *out)
       if (field.value.is_null ())
         continue;
       int64_t l;
-      if (field.value.get_int64 ().get (l))
+      if (field.value.get_int64 ().get (l) || l < 0
+          || l > static_cast<int64_t> (kMessageMaxBytes))
         return false;
       a.length = l;
     }

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "rtms-json-private.h"
+#include "rtms-json.h"
 
 namespace rtms {
 
@@ -265,14 +266,17 @@ JsonObject *
 parse_object (JsonParser *parser, const char *json, gssize len,
     const char *what, GError **error)
 {
-  if (!json || len == 0 || (len < 0 && json[0] == '\0')) {
+  gsize n = json ? (len < 0 ? strlen (json) : static_cast<gsize> (len)) : 0;
+  if (n == 0) {
     g_set_error (error, RTMS_ERROR, ERROR_PARSE, "%s: empty input", what);
     return nullptr;
   }
+  JsonLimits limits;
+  limits.max_bytes = kMessageMaxBytes;
+  limits.max_depth = kMessageMaxDepth;
   GError *err = nullptr;
-  if (!json_parser_load_from_data (parser, json, len, &err)) {
-    g_set_error (error, RTMS_ERROR, ERROR_PARSE, "%s: invalid JSON: %s", what,
-        err->message);
+  if (!json_load (parser, json, n, limits, &err)) {
+    g_set_error (error, RTMS_ERROR, err->code, "%s: %s", what, err->message);
     g_error_free (err);
     return nullptr;
   }
@@ -371,6 +375,26 @@ public:
     *out = json_node_get_int (n);
     if (present)
       *present = true;
+    return true;
+  }
+
+  /* An epoch time (rtms-protocol.md §4.4, §4.5: s, ms or µs): an integer in
+   * [0, kMaxTimestamp], so no later unit conversion or sample arithmetic
+   * can overflow. */
+  bool time (const char *name, bool required, gint64 *out,
+      bool *present = nullptr, gint64 max = kMaxTimestamp) const
+  {
+    gint64 v = 0;
+    bool has = false;
+    if (!int64 (name, required, &v, &has))
+      return false;
+    if (present)
+      *present = has;
+    if (!has)
+      return true;
+    if (v < 0 || v > max)
+      return fail (name, "is out of range");
+    *out = v;
     return true;
   }
 
@@ -573,9 +597,9 @@ parse_event (JsonObject *root, Message *out, GError **error)
   EventUpdate &e = out->event;
   bool has_ts = false;
   if (!f.int32 ("event_type", true, &e.event_type)
-      || !f.int64 ("timestamp", false, &e.timestamp, &has_ts))
+      || !f.time ("timestamp", false, &e.timestamp, &has_ts))
     return false;
-  if (!has_ts && !f.int64 ("event_ts", false, &e.timestamp))
+  if (!has_ts && !f.time ("event_ts", false, &e.timestamp))
     return false;
 
   JsonObject *pi = nullptr;
@@ -642,11 +666,16 @@ parse_audio (JsonObject *root, Message *out, GError **error)
       || json_node_get_value_type (data) != G_TYPE_STRING)
     return f.fail ("data", "must be a string");
   a.data_base64.assign (json_node_get_string (data)); /* reuses capacity */
-  return f.int64 ("timestamp", true, &a.timestamp)
-      && f.id ("channel_id", false, &a.channel_id)
-      && f.id ("user_id", false, &a.user_id, &a.has_user_id)
-      && f.string ("user_name", false, &a.user_name)
-      && f.int64 ("length", false, &a.length);
+  bool has_length = false;
+  if (!f.time ("timestamp", true, &a.timestamp, nullptr, kMaxAudioTimestampMs)
+      || !f.id ("channel_id", false, &a.channel_id)
+      || !f.id ("user_id", false, &a.user_id, &a.has_user_id)
+      || !f.string ("user_name", false, &a.user_name)
+      || !f.int64 ("length", false, &a.length, &has_length))
+    return false;
+  if (has_length && (a.length < 0 || a.length > static_cast<gint64> (kMessageMaxBytes)))
+    return f.fail ("length", "is out of range");
+  return true;
 }
 
 bool
@@ -659,9 +688,9 @@ parse_transcript (JsonObject *root, Message *out, GError **error)
   Fields f (content, "msg 17", "content.", error);
   TranscriptData &t = out->transcript;
   if (!f.string ("data", true, &t.text)
-      || !f.int64 ("timestamp", true, &t.timestamp)
-      || !f.int64 ("start_time", false, &t.start_time)
-      || !f.int64 ("end_time", false, &t.end_time)
+      || !f.time ("timestamp", true, &t.timestamp)
+      || !f.time ("start_time", false, &t.start_time)
+      || !f.time ("end_time", false, &t.end_time)
       || !f.id ("channel_id", false, &t.channel_id)
       || !f.id ("user_id", false, &t.user_id, &t.has_user_id)
       || !f.string ("user_name", false, &t.user_name)
@@ -825,7 +854,7 @@ parse_message (const char *json, gssize len, Message *out, GError **error)
       StreamStateUpdate &s = out->stream_state;
       if (!f.int32 ("state", true, &s.state)
           || !f.int32 ("reason", false, &s.reason)
-          || !f.int64 ("timestamp", false, &s.timestamp)
+          || !f.time ("timestamp", false, &s.timestamp)
           || !f.string ("rtms_stream_id", false, &s.rtms_stream_id))
         return false;
       out->kind = K::STREAM_STATE_UPDATE;
@@ -840,7 +869,7 @@ parse_message (const char *json, gssize len, Message *out, GError **error)
         return false;
       if (!has_stop && !f.int32 ("reason", false, &s.stop_reason))
         return false;
-      if (!f.int64 ("timestamp", false, &s.timestamp)
+      if (!f.time ("timestamp", false, &s.timestamp)
           || !f.id ("rtms_session_id", false, &s.rtms_session_id))
         return false;
       out->kind = K::SESSION_STATE_UPDATE;
@@ -858,7 +887,7 @@ parse_message (const char *json, gssize len, Message *out, GError **error)
       SessionStateResp &s = out->session_resp;
       if (!f.id ("rtms_session_id", false, &s.rtms_session_id)
           || !f.int32 ("state", true, &s.state)
-          || !f.int64 ("timestamp", false, &s.timestamp))
+          || !f.time ("timestamp", false, &s.timestamp))
         return false;
       out->kind = K::SESSION_STATE_RESP;
       return true;
@@ -886,7 +915,7 @@ parse_message (const char *json, gssize len, Message *out, GError **error)
     case MSG_STREAM_STATE_REQ: {
       Fields f (root, "msg 19", "", error);
       if (!f.string ("rtms_stream_id", true, &out->stream_req.rtms_stream_id)
-          || !f.int64 ("timestamp", false, &out->stream_req.timestamp))
+          || !f.time ("timestamp", false, &out->stream_req.timestamp))
         return false;
       out->kind = K::STREAM_STATE_REQ;
       return true;
@@ -896,7 +925,7 @@ parse_message (const char *json, gssize len, Message *out, GError **error)
       StreamStateResp &s = out->stream_resp;
       if (!f.int32 ("state", true, &s.state)
           || !f.string ("rtms_stream_id", false, &s.rtms_stream_id)
-          || !f.int64 ("timestamp", false, &s.timestamp))
+          || !f.time ("timestamp", false, &s.timestamp))
         return false;
       out->kind = K::STREAM_STATE_RESP;
       return true;
@@ -1452,7 +1481,10 @@ decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
 gint64
 normalize_timestamp_ms (gint64 value)
 {
-  /* rtms-protocol.md §4.5: > 10^14 µs, > 10^11 ms, else seconds */
+  /* rtms-protocol.md §4.5: > 10^14 µs, > 10^11 ms, else seconds; a
+   * negative value (never decoded, see kMaxTimestamp) is 0 */
+  if (value <= 0)
+    return 0;
   if (value > G_GINT64_CONSTANT (100000000000000))
     return value / 1000;
   if (value > G_GINT64_CONSTANT (100000000000))
@@ -1511,9 +1543,10 @@ select_signaling_url (const std::string &server_urls)
     return select_from_list (s);
 
   g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, s.data (), s.size (), nullptr))
-    return std::string ();
-  JsonNode *root = json_parser_get_root (parser);
+  JsonLimits limits;
+  limits.max_bytes = kMessageMaxBytes;
+  limits.max_depth = kMessageMaxDepth;
+  JsonNode *root = json_load (parser, s.data (), s.size (), limits, nullptr);
   if (!root)
     return std::string ();
   if (JSON_NODE_HOLDS_VALUE (root)

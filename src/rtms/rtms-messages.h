@@ -48,6 +48,7 @@ enum ErrorCode {
   ERROR_CLOSED,         /* WebSocket closed unexpectedly */
   ERROR_TIMEOUT,        /* handshake or idle watchdog timeout */
   ERROR_PARAMS,         /* negotiated media params cannot be used */
+  ERROR_IO,             /* a file could not be read */
 };
 
 /* The product decides the identity key of msg 1 / msg 3 (§3.3). */
@@ -339,9 +340,21 @@ std::string encode (const StreamCloseResp &m);
 bool decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
     GError **error);
 
+/* The largest epoch time a message may carry: 10^17 (µs: the year 5138).
+ * Every decoded time (msg 6 event timestamp, msg 8/9/21/22 timestamp, msg 14
+ * and msg 17 timestamps) is an integer in [0, kMaxTimestamp], or the message
+ * is refused with ERROR_FIELD "is out of range", so normalize_timestamp_ms()
+ * and the sample arithmetic of its users (ms × rate ≤ 10^14 × 48) never
+ * overflow. Keep-alive timestamps are only echoed and are not limited. */
+constexpr gint64 kMaxTimestamp = G_GINT64_CONSTANT (100000000000000000);
+/* msg 14 timestamps are epoch ms as sent (§4.4, not normalised): [0, 10^14]
+ * (the year 5138), so timestamp × rate (≤ 48000) fits in an int64. */
+constexpr gint64 kMaxAudioTimestampMs = G_GINT64_CONSTANT (100000000000000);
+
 /** normalize_timestamp_ms:
  * rtms-protocol.md §4.5 heuristic: > 10^14 is µs, > 10^11 is ms, else seconds.
- * Returns: epoch milliseconds.
+ * @value: in [0, kMaxTimestamp]; a negative value gives 0.
+ * Returns: epoch milliseconds, in [0, 10^14]; never overflows.
  */
 gint64 normalize_timestamp_ms (gint64 value);
 

@@ -775,8 +775,7 @@ TEST (Msg14, MixedAudioUserZeroAndStringIds)
 TEST (Msg14, LargeTimestampsRoundTripExactly)
 {
   const gint64 values[] = { 0, 1, G_GINT64_CONSTANT (1738392033699),
-    G_GINT64_CONSTANT (4102444800000), G_GINT64_CONSTANT (9007199254740993),
-    G_MAXINT64, G_MININT64 };
+    G_GINT64_CONSTANT (4102444800000), rtms::kMaxAudioTimestampMs };
   for (gint64 v : values) {
     AudioData a;
     a.channel_id = "c";
@@ -785,6 +784,39 @@ TEST (Msg14, LargeTimestampsRoundTripExactly)
     Message m = parse_ok (encode (a));
     EXPECT_EQ (m.audio.timestamp, v);
   }
+}
+
+/* Timestamps outside [0, 10^14] ms would overflow timestamp × rate: refused
+ * with the field named, by both paths (the fast path falls back). */
+TEST (Msg14, OutOfRangeTimestampsAndLengthsRefused)
+{
+  const gint64 values[] = { -1, rtms::kMaxAudioTimestampMs + 1,
+    G_GINT64_CONSTANT (9007199254740993), G_MAXINT64, G_MININT64 };
+  for (gint64 v : values) {
+    AudioData a;
+    a.channel_id = "c";
+    a.data_base64 = "AAAA";
+    a.timestamp = v;
+    std::string m = parse_fails (encode (a), rtms::ERROR_FIELD);
+    EXPECT_NE (m.find ("content.timestamp"), std::string::npos) << m;
+  }
+  /* beyond int64: refused as JSON (json-glib would wrap it to -1) */
+  parse_fails (R"({"msg_type":14,"content":{"data":"AAAA","timestamp":18446744073709551615}})",
+      rtms::ERROR_PARSE);
+  for (const char *len : {"-1", "4194305"}) {
+    std::string j = std::string (R"({"msg_type":14,"content":{"data":"AAAA","timestamp":1,"length":)")
+        + len + "}}";
+    std::string m = parse_fails (j, rtms::ERROR_FIELD);
+    EXPECT_NE (m.find ("content.length"), std::string::npos) << m;
+  }
+  /* transcript and event times: [0, 10^17] (s, ms or µs, §4.5) */
+  parse_fails (R"({"msg_type":17,"content":{"data":"hi","timestamp":-5}})",
+      rtms::ERROR_FIELD);
+  parse_fails (R"({"msg_type":6,"event":{"event_type":2,"timestamp":100000000000000001}})",
+      rtms::ERROR_FIELD);
+  EXPECT_EQ (rtms::normalize_timestamp_ms (-7), 0);
+  EXPECT_EQ (rtms::normalize_timestamp_ms (rtms::kMaxTimestamp),
+      rtms::kMaxTimestamp / 1000);
 }
 
 TEST (Msg14, BadFields)
