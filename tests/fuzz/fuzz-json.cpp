@@ -167,6 +167,13 @@ agreed:
     FUZZ_CHECK (node != nullptr, "json-glib refuses a validated document: %s: %s",
         error ? error->message : "", fuzz_escape (doc).c_str ());
     g_autofree char *again = json_to_string (node, FALSE);
+    /* json-glib 1.6 (Debian 12) writes a double whose %.17g form has no '.'
+     * with ".0" appended after the exponent: 1e40 -> "1e+40.0", not JSON.
+     * Its bug, documented in tests/fuzz/README.md; zoomrtms writes JSON with
+     * its own writer (rtms-json-private.h). */
+    if (g_regex_match_simple ("e[+-]?[0-9]+\\.0", again, G_REGEX_DEFAULT,
+            G_REGEX_MATCH_DEFAULT))
+      return;
     FUZZ_CHECK (rtms::json_validate (again, strlen (again), limits, &error),
         "json-glib's re-serialisation %s does not validate: %s",
         fuzz_escape (again).c_str (), error ? error->message : "");

@@ -201,8 +201,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (s.ok && slow.kind == rtms::Message::Kind::AUDIO && !has_nul (slow.audio)) {
     std::string enc = rtms::encode (slow.audio);
     rtms::Message f2, s2;
-    FUZZ_CHECK (rtms::detail::parse_audio_fast_real (enc.data (), enc.size (), &f2),
-        "fast path declines our own encoding %s", fuzz_escape (enc).c_str ());
+    /* documented in rtms-audio-fast.cpp: the fast path leaves any frame
+     * holding the text \u0000 (even after an escaped backslash) to json-glib */
+    bool nul_text = enc.find ("\\u0000") != std::string::npos;
+    bool f2_ok = rtms::detail::parse_audio_fast_real (enc.data (), enc.size (), &f2);
+    FUZZ_CHECK (f2_ok || nul_text, "fast path declines our own encoding %s",
+        fuzz_escape (enc).c_str ());
     Result r2 = decode (Mode::SLOW_ONLY, enc.data (), enc.size (), &s2);
     FUZZ_CHECK (r2.ok, "json-glib rejects our own encoding %s: %s",
         fuzz_escape (enc).c_str (), r2.error.c_str ());
@@ -210,7 +214,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     rtms::AudioData expect = slow.audio;
     if (expect.length < 0)
       expect.length = -1;
-    check_same_audio (f2.audio, expect, "re-encoded (fast)", enc);
+    if (f2_ok)
+      check_same_audio (f2.audio, expect, "re-encoded (fast)", enc);
     check_same_audio (s2.audio, expect, "re-encoded (json-glib)", enc);
   }
   return 0;
