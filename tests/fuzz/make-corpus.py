@@ -94,6 +94,29 @@ put("messages", "deep-object-50k-closed", '{"a":' * 50000 + "1" + "}" * 50000)
 put("messages", "msg14-deep-content-300k", '{"msg_type":14,"content":{"data":"AAAA","timestamp":1,"x":' + "[" * 300000 + "}}")
 put("messages", "msg14-deep-1000", '{"msg_type":14,"content":{"data":"AAAA","timestamp":1,"x":' + "[" * 1000 + "]" * 1000 + "}}")
 
+# ---------------------------------------------------------------- json
+for name in ["msg01-handshake", "msg02-resp", "msg06-zcc", "msg14-zcc", "msg14-ts-2p63",
+             "msg14-ts-huge", "msg14-nul-key", "msg14-lone-surrogate", "msg14-surrogate-pair",
+             "msg14-bad-escape", "msg14-trailing", "msg14-trailing-comma", "msg14-bom",
+             "msg14-ts-minus0"]:
+    put("json", name, MESSAGES[name])
+for name in ["msg14-raw-377", "msg14-overlong-utf8", "deep-array-300k", "msg14-deep-1000",
+             "empty", "not-object"]:
+    with open(os.path.join(CORPUS, "messages", name), "rb") as f:
+        put("json", name, f.read())
+JSON = {
+    "scalar-int": "1", "scalar-string": ' "a" ', "uint64-max": "18446744073709551615",
+    "int64-min-minus1": "-9223372036854775809", "double-overflow": "1e400",
+    "double-underflow": "1e-400", "leading-zero": "01", "trailing-dot": "1.",
+    "leading-dot": ".5", "long-number": "[0." + "0" * 150 + "1]", "nul-key": '{"a\\u0000":1}',
+    "depth9": "[" * 9 + "]" * 9, "depth8": "[" * 8 + "]" * 8,
+    "max-surrogate": '"\\uDBFF\\uDFFF"', "bom": "\ufeff{}", "trailing-nul": "{}\x00",
+    "whitespace": "[1,\n2\t,\r3 ]", "two-values": "true false",
+    "escapes": '"\\/\\b\\f\\n\\r\\t\\"\\\\"',
+}
+for name, text in JSON.items():
+    put("json", name, text)
+
 # ---------------------------------------------------------------- webhook
 def webhook(flags, offset, header, body):
     if isinstance(body, str):
