@@ -7,6 +7,7 @@
 # (tests/fuzz/fuzz-aligner.cpp), to fuzz past the known unbounded-start bug.
 # Extra arguments after the seconds go to libFuzzer (e.g. -jobs=2).
 #
+# Seeds: tests/fuzz/corpus/<target> minus tests/fuzz/known-failing.txt.
 # Builds build-fuzz/ with clang, -fsanitize=fuzzer-no-link on every library
 # (coverage), ASan + UBSan on everything, and -Dfuzzing=enabled (the
 # <target>-fuzzer binaries of tests/fuzz/meson.build). Runs from a scratch
@@ -48,13 +49,18 @@ export GST_REGISTRY_1_0="$PWD/build-fuzz/registry.bin"
 rc=0
 for t in "${run[@]}"; do
   work=build-fuzz/corpus/$t; crashes=build-fuzz/crashes/$t
-  mkdir -p "$work" "$crashes"
+  bin=${t%-bounded}
+  # seeds: the committed corpus minus the files of known, unfixed bugs
+  seeds=build-fuzz/seeds/$bin
+  rm -rf "$seeds"; mkdir -p "$work" "$crashes" "$seeds"
+  for f in tests/fuzz/corpus/$bin/*; do
+    grep -qx "$bin/$(basename "$f")" tests/fuzz/known-failing.txt || cp "$f" "$seeds/"
+  done
   echo "== fuzz.sh: $t for ${secs}s (corpus $work, crashes $crashes)"
   # -rss_limit_mb / -malloc_limit_mb: an input that makes the code allocate
   # more than 2 GiB is reported as a crash (unbounded memory is a bug here).
-  bin=${t%-bounded}
   if [ "$t" = aligner-bounded ]; then export ZOOMRTMS_FUZZ_ALIGNER_BOUNDED_START=1; fi
-  build-fuzz/tests/fuzz/$bin-fuzzer "$work" tests/fuzz/corpus/$bin \
+  build-fuzz/tests/fuzz/$bin-fuzzer "$work" "$seeds" \
     -max_total_time="$secs" -rss_limit_mb=2560 -malloc_limit_mb=2048 \
     -max_len=1048576 -timeout=20 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$@" || rc=$?
