@@ -44,6 +44,9 @@ meson compile -C build-fuzz -j "${ZOOMRTMS_JOBS:-2}" \
 
 export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=0:allocator_may_return_null=0"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+# the targets do not report again the bugs of tests/fuzz/known-failing.txt
+# (ZOOMRTMS_FUZZ_SKIP_KNOWN=0 bash tools/fuzz.sh … to see them)
+if [ "${ZOOMRTMS_FUZZ_SKIP_KNOWN:-1}" = 1 ]; then export ZOOMRTMS_FUZZ_SKIP_KNOWN=1; else unset ZOOMRTMS_FUZZ_SKIP_KNOWN; fi
 export G_DEBUG=fatal-criticals G_SLICE=always-malloc GST_DEBUG='*:1'
 export GST_REGISTRY_1_0="$PWD/build-fuzz/registry.bin"
 rc=0

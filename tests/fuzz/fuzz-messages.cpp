@@ -147,6 +147,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   rtms::Message slow;
   Result s = decode (Mode::SLOW_ONLY, json, size, &slow);
 
+  /* known (tests/fuzz/known-failing.txt): the fast path does not apply
+   * json_validate's number rules to fields it ignores */
+  if (fast_ok && !s.ok && fuzz_skip_known ()
+      && (s.error.find ("number out of range") != std::string::npos
+          || s.error.find ("number too long") != std::string::npos))
+    return 0;
+
   /* 1. the fast path agrees with json-glib */
   if (fast_ok) {
     FUZZ_CHECK (fast.kind == rtms::Message::Kind::AUDIO && fast.msg_type == 14,

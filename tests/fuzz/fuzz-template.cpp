@@ -151,6 +151,11 @@ const char *const kTemplates[] = {
 void
 check_gst (unsigned which, const zhost::TemplateVars &vars)
 {
+  /* known (tests/fuzz/known-failing.txt): a non-UTF-8 OUTPUT_DIR passes
+   * validation and GStreamer refuses it */
+  if (fuzz_skip_known () && !g_utf8_validate (vars.at ("OUTPUT_DIR").data (),
+          (gssize) vars.at ("OUTPUT_DIR").size (), nullptr))
+    return;
   std::string desc;
   GError *error = nullptr;
   if (!zhost::substitute_template (kTemplates[which], vars, &desc, &error)) {
