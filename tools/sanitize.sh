@@ -33,10 +33,13 @@ export G_SLICE=always-malloc
 export GST_REGISTRY_FORK=no
 # a registry written by an earlier run may have blacklisted the plugin
 rm -f build-asan/tests/registry.bin
-libasan=$(gcc -print-file-name=libasan.so)
+# libstdc++ is preloaded with it: in a C program (gst-launch-1.0) libstdc++
+# arrives later (libproxy, through GIO's proxy resolver), and ASan's
+# __cxa_throw interceptor then has no real function to call (CHECK failure).
+preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libstdc++.so)"
 rc=0
 meson test -C build-asan --print-errorlogs --num-processes 2 \
-  --wrapper "env LD_PRELOAD=$libasan" \
+  --wrapper "env LD_PRELOAD=$preload" \
   --timeout-multiplier "${ZOOMRTMS_TIMEOUT_MULTIPLIER:-4}" "$@" || rc=$?
 python3 - build-asan/meson-logs/testlog-env.json <<'PY'
 import json, sys
