@@ -20,7 +20,7 @@ meson compile -C build-asan -j "${ZOOMRTMS_JOBS:-2}"
 here=$(pwd)
 # fast_unwind_on_malloc=0: GLib/GStreamer are built without frame pointers,
 # the fast unwinder stops at g_malloc and leak reports say nothing.
-export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=0:max_allocation_size_mb=3072:print_summary=1"
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=0:max_allocation_size_mb=3072:hard_rss_limit_mb=3072:print_summary=1"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:report_error_type=1"
 export LSAN_OPTIONS="suppressions=$here/tools/sanitizer/lsan.supp:print_suppressions=0"
 # GLib's slice allocator hides heap errors from ASan; always-malloc exposes them
