@@ -12,6 +12,7 @@ pkgs=(
   pocketsphinx-testdata
   clang libclang-rt-14-dev
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
+  libsystemd-dev systemd libseccomp-dev man-db
 )
 missing=()
 for p in "${pkgs[@]}"; do

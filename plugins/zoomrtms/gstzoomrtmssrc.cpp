@@ -20,9 +20,14 @@
  * channel (a ZCC `channel_id`, a meeting `user_id`) is placed on one timeline
  * by its RTMS timestamps, never by arrival order: gaps (mute, hold, pause)
  * become silence of the exact length (buffers flagged GAP when every channel
- * is silent), duplicated or replayed packets are dropped, packets for audio
- * already pushed are dropped as late, and every correction is counted in
- * #GstZoomRtmsSrc:stats. layout=mix sums the channels into one; layout=stereo
+ * is silent), duplicated or replayed packets are dropped, and every
+ * correction is counted in #GstZoomRtmsSrc:stats. The output waits up to
+ * #GstZoomRtmsSrc:align-hold for a channel that is behind (a sender's stall
+ * and burst, a replayed backlog, a party joining later), so such audio is
+ * placed at its timestamps; only audio later than that is dropped, counted,
+ * and reported with a zoomrtms/late-audio message and a warning. Timestamps
+ * more than 1 h from the stream's timeline are refused the same way, never
+ * buffered. layout=mix sums the channels into one; layout=stereo
  * puts the customer (participant_mode "caller") left and the agent ("callee")
  * right; for a Contact Center engagement the output starts only once the
  * participant events told which channel is which, or after
@@ -39,9 +44,9 @@
  * Buffer timestamps come from the RTMS timestamps: PTS = the running time at
  * which the first packet arrived + (position on the RTMS timeline); OFFSET
  * and OFFSET_END are sample positions on that timeline. do-timestamp stays
- * FALSE (setting it TRUE stamps arrival times instead). The latency is one
- * packet (send-rate), the maximum the skew window of the channel aligner
- * (10 packets).
+ * FALSE (setting it TRUE stamps arrival times instead). The latency query
+ * answers a minimum of one packet (send-rate) and a maximum of
+ * #GstZoomRtmsSrc:align-hold.
  *
  * The stream ends with EOS when Zoom stops it (STREAM_STATE_UPDATE
  * TERMINATED, SESSION_STATE_UPDATE STOPPED), after the received audio is
@@ -97,15 +102,35 @@
  * - "stop-reason" G_TYPE_INT, "reason-name" G_TYPE_STRING: RTMS_STOP_REASON.
  * - "rtms-session-id" G_TYPE_STRING.
  *
+ * "zoomrtms/late-audio" (a packet, or part of one, that was received but not
+ * output; one message per packet, and a GST_ELEMENT_WARNING for the first
+ * one of each reason and then every 100th):
+ * - "channel" G_TYPE_STRING: the ZCC channel_id or the meeting user_id.
+ * - "participant-mode" G_TYPE_STRING: "caller", "callee", … or "".
+ * - "reason" G_TYPE_STRING: "late" (more than align-hold behind the most
+ *   advanced channel: its audio was already output) or "out-of-range" (a
+ *   timestamp below 0, or more than 1 h from the newest accepted one;
+ *   after 100 such packets in a row that agree, the timeline follows them
+ *   with a DISCONT).
+ * - "timestamp" G_TYPE_INT64: the packet's RTMS timestamp, epoch ms.
+ * - "dropped-samples" G_TYPE_UINT64, "dropped-ms" G_TYPE_DOUBLE: how much
+ *   of its audio was dropped (part of it when it straddles the output).
+ * - "align-hold" G_TYPE_UINT: the hold in force, ms.
+ *
  * "zoomrtms/stats" (every #GstZoomRtmsSrc:stats-interval ms of output, and
  * the value of #GstZoomRtmsSrc:stats):
  * - "frames-received" G_TYPE_UINT64: audio packets (msg 14) received.
  * - "frames-duplicated" G_TYPE_UINT64: dropped as duplicate or replay.
  * - "frames-late" G_TYPE_UINT64: dropped because their audio was already
- *   pushed.
+ *   pushed (more than align-hold late).
+ * - "late-samples" G_TYPE_UINT64: samples of received audio dropped as
+ *   late (whole and partly late packets).
+ * - "frames-out-of-range" G_TYPE_UINT64: packets refused for a timestamp
+ *   far from the timeline.
  * - "frames-malformed" G_TYPE_UINT64: frames skipped (bad JSON, base64, size).
- * - "frames-dropped" G_TYPE_UINT64: dropped by queue overflow, or Opus
- *   packets of a second channel.
+ * - "frames-dropped" G_TYPE_UINT64: dropped by queue overflow, Opus
+ *   packets of a second channel, or packets received after an application
+ *   EOS.
  * - "silence-samples" G_TYPE_UINT64: samples of silence inserted for gaps
  *   inside channels (per channel, summed).
  * - "samples-out" G_TYPE_UINT64: samples (per channel) pushed downstream.
@@ -113,7 +138,7 @@
  * - "resyncs" G_TYPE_UINT64: timeline jumps (gaps over max-gap-fill).
  * - "channel-stats" GST_TYPE_ARRAY of "zoomrtms/channel" structures with
  *   "channel", "participant-mode" (strings), "frames", "duplicates", "late",
- *   "silence-samples" (G_TYPE_UINT64).
+ *   "late-samples", "out-of-range", "silence-samples" (G_TYPE_UINT64).
  * - "latency-p50-ms", "latency-p99-ms", "latency-max-ms" G_TYPE_DOUBLE: the
  *   latency of the output buffers (see "Latency measurement" below); the
  *   percentiles are the upper edges of 1 ms histogram buckets, 0 before any
@@ -137,11 +162,14 @@
  * includes the clock offset between Zoom's servers and this machine; against
  * zoomrtms-sim at --speed 1 on the same machine the RTMS timestamp is the
  * packet's scheduled send time, so it is "sim send time → sink". The first
- * blocks of a stream are held back on purpose until the channel aligner's
- * skew window (10 packets) has filled, and for a Contact Center stereo
- * capture until the participant roles are known (#GstZoomRtmsSrc:role-timeout);
- * those start-up blocks (the burst emitted with the first block, at least
- * the first 11) are left out of the histogram.
+ * blocks of a stream are held back on purpose (200 ms, or align-hold if
+ * smaller, so that a channel whose first packet comes a little later still
+ * sets the start; longer while a channel is behind), and for a Contact
+ * Center stereo capture until the participant roles are known
+ * (#GstZoomRtmsSrc:role-timeout); those start-up blocks (the burst emitted
+ * with the first block, at least 200 ms / send-rate + 1) are left out of
+ * the histogram. While a channel is muted or behind, the others
+ * are output up to align-hold late, and the histogram shows it.
  *
  * ## Example launch line
  * |[
@@ -192,8 +220,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
  * first audio packet) for the participant events that say which channel is
  * the customer and which the agent (#GstZoomRtmsSrc:role-timeout). */
 #define DEFAULT_ROLE_TIMEOUT 2000
-/* Skew window of the aligner, in packets (zoomrtms-aligner.h). */
-#define SKEW_PACKETS 10
+/* #GstZoomRtmsSrc:align-hold: how long (ms) the output waits for a channel
+ * that is behind (zoomrtms-aligner.h "the hold"). */
+#define DEFAULT_ALIGN_HOLD 1000
+#define MIN_ALIGN_HOLD 20
+#define MAX_ALIGN_HOLD 600000
 /* Bounded queue between the I/O thread and the streaming thread: 60 s of
  * buffer_data backlog of 4 channels at 50 packets/s fits (≈ 13 MB of L16
  * at 16 kHz). Past it the oldest packets are dropped with a warning. */
@@ -206,8 +237,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
 /* Latency histogram: 1 ms buckets 0..LATENCY_BUCKETS-1, then one overflow
  * bucket. */
 #define LATENCY_BUCKETS 2000
-/* Blocks held back at start-up (the skew window + the first block). */
-#define LATENCY_STARTUP_BLOCKS (SKEW_PACKETS + 1)
+/* zoomrtms/late-audio: a GST_ELEMENT_WARNING for the first dropped packet
+ * of each kind, then one per this many. */
+#define LATE_WARNING_EVERY 100
 
 /* The reference of the GstReferenceTimestampMeta on every output buffer. */
 static GstCaps *unix_ts_caps = nullptr;
@@ -235,6 +267,7 @@ enum
   PROP_STATS_INTERVAL,
   PROP_STATS,
   PROP_ROLE_TIMEOUT,
+  PROP_ALIGN_HOLD,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -269,13 +302,14 @@ struct Settings {
   gboolean buffer_data = DEFAULT_BUFFER_DATA;
   guint stats_interval = DEFAULT_STATS_INTERVAL;
   guint role_timeout = DEFAULT_ROLE_TIMEOUT;
+  guint align_hold = DEFAULT_ALIGN_HOLD;
 };
 
 /* What the I/O thread hands to the streaming thread. */
 struct Item {
-  enum Kind { READY, AUDIO, FIRST_TS, MODE } kind = AUDIO;
+  enum Kind { READY, AUDIO, FIRST_TS, MODE, EXPECT } kind = AUDIO;
   const std::string *keyp = nullptr; /* AUDIO: interned channel key */
-  std::string key;                   /* MODE */
+  std::string key;                   /* MODE, EXPECT */
   std::string mode;
   gint64 ts = 0;
   std::vector<guint8> data;
@@ -293,7 +327,7 @@ struct GstZoomRtmsSrcPrivate {
   /* I/O thread → streaming thread, guarded by qlock. The streaming thread
    * is woken only when it waits and either a packet advanced the oldest
    * of the channels' newest timestamps (it may complete a block), or
-   * 2 × channels packets are queued (a muted channel: the aligner's skew
+   * 2 × channels packets are queued (a muted channel: the aligner's hold
    * window decides), or for any other item: about once per block, not once
    * per packet. */
   std::mutex qlock;
@@ -309,7 +343,8 @@ struct GstZoomRtmsSrcPrivate {
   std::vector<gint64> keys_last_ts; /* newest timestamp per key */
   bool flushing = false;
   bool closed = false;              /* on_closed fired */
-  /* application EOS (send_event): output what was received, then EOS */
+  /* application EOS (send_event): output what was received, then EOS;
+   * audio arriving after it is not queued */
   bool app_eos = false;
   bool app_eos_draining = false;
   bool have_error = false;
@@ -321,7 +356,7 @@ struct GstZoomRtmsSrcPrivate {
   std::chrono::steady_clock::time_point first_audio; /* arrival, 1st packet */
 
   /* counters written by the I/O thread */
-  std::atomic<guint64> frames_received { 0 };
+  std::atomic<guint64> frames_received { 0 }; /* incremented under qlock */
   std::atomic<guint64> frames_malformed { 0 };
   std::atomic<guint64> frames_dropped { 0 };
   std::atomic<gint64> t0_ms { G_MININT64 };
@@ -334,6 +369,7 @@ struct GstZoomRtmsSrcPrivate {
   std::unique_ptr<rtms::Client> client;
   std::string stream_id;
   bool zcc = true;
+  bool multi = false;               /* meeting data_opt multi */
 
   /* streaming-thread state; slock guards it against the stats getter */
   std::mutex slock;
@@ -357,6 +393,18 @@ struct GstZoomRtmsSrcPrivate {
   /* start-up hold for the ZCC roles (zoomrtms-aligner.h), ms; 0 = none */
   guint role_timeout = 0;
   bool hold_timed_out = false;
+  /* the aligner's hold, ms, as negotiated (latency query) */
+  guint align_hold = 0;
+  /* packets the aligner dropped (late, out of range), posted as
+   * zoomrtms/late-audio after slock is released */
+  struct LateReport {
+    std::string channel, mode, reason;
+    gint64 timestamp;
+    guint64 samples;
+  };
+  std::vector<LateReport> late_reports;
+  guint64 late_reported = 0, oor_reported = 0;
+  zoomrtms::AlignedBlock out_block;   /* reused by take_output_locked */
   /* latency of buffers leaving the src pad (pad probe, streaming thread) */
   std::vector<guint32> latency_hist; /* LATENCY_BUCKETS + 1, lazily sized */
   guint64 latency_samples = 0;
@@ -502,7 +550,8 @@ static GstStructure *
 build_stats_locked (GstZoomRtmsSrc * self)
 {
   auto priv = self->priv;
-  guint64 dup = 0, late = 0, silence = 0, resyncs = 0;
+  guint64 dup = 0, late = 0, late_samples = 0, oor = 0, silence = 0,
+      resyncs = 0;
   gint n_channels = 0;
   GValue arr = G_VALUE_INIT;
   g_value_init (&arr, GST_TYPE_ARRAY);
@@ -510,6 +559,8 @@ build_stats_locked (GstZoomRtmsSrc * self)
     for (const auto &c:priv->aligner->stats ()) {
       dup += c.duplicates;
       late += c.late;
+      late_samples += c.late_samples;
+      oor += c.out_of_range;
       silence += c.silence_samples;
       n_channels++;
       GValue v = G_VALUE_INIT;
@@ -520,6 +571,8 @@ build_stats_locked (GstZoomRtmsSrc * self)
           "frames", G_TYPE_UINT64, (guint64) c.frames,
           "duplicates", G_TYPE_UINT64, (guint64) c.duplicates,
           "late", G_TYPE_UINT64, (guint64) c.late,
+          "late-samples", G_TYPE_UINT64, (guint64) c.late_samples,
+          "out-of-range", G_TYPE_UINT64, (guint64) c.out_of_range,
           "silence-samples", G_TYPE_UINT64, (guint64) c.silence_samples,
           nullptr);
       g_value_take_boxed (&v, cs);
@@ -535,6 +588,8 @@ build_stats_locked (GstZoomRtmsSrc * self)
       "frames-received", G_TYPE_UINT64, priv->frames_received.load (),
       "frames-duplicated", G_TYPE_UINT64, dup,
       "frames-late", G_TYPE_UINT64, late,
+      "late-samples", G_TYPE_UINT64, late_samples,
+      "frames-out-of-range", G_TYPE_UINT64, oor,
       "frames-malformed", G_TYPE_UINT64, priv->frames_malformed.load (),
       "frames-dropped", G_TYPE_UINT64, priv->frames_dropped.load (),
       "silence-samples", G_TYPE_UINT64, silence,
@@ -613,7 +668,6 @@ static void
 on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
 {
   auto priv = self->priv;
-  priv->frames_received++;
   gint64 unset = G_MININT64;
   priv->t0_ms.compare_exchange_strong (unset, f.timestamp_ms);
   Item it;
@@ -622,6 +676,13 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
   bool wake;
   {
     std::lock_guard < std::mutex > lk (priv->qlock);
+    /* counted under qlock: every packet counted before an application EOS
+     * (send_event takes qlock) is queued, and output before the EOS */
+    priv->frames_received++;
+    if (priv->app_eos) {
+      priv->frames_dropped++;   /* after the application EOS: not taken */
+      return;
+    }
     if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
       priv->anchor = current_running_time (self);
     if (!priv->have_first_audio) {
@@ -736,6 +797,18 @@ on_event (GstZoomRtmsSrc * self, const rtms::EventUpdate & e)
     people.push_back ({e.user_id, e.user_name});
   if (people.empty ())
     people.push_back ({});
+  if (e.event_type == rtms::EVENT_PARTICIPANT_JOIN && priv->multi) {
+    /* a multi-stream participant: its audio is waited for up to the hold
+     * (a late joiner's first packets keep their place) */
+    for (const auto &p:people) {
+      if (p.user_id.empty ())
+        continue;
+      Item it;
+      it.kind = Item::EXPECT;
+      it.key = p.user_id;
+      push_item (self, std::move (it));
+    }
+  }
   for (const auto &p:people) {
     post_element_message (self, gst_structure_new ("zoomrtms/participant",
             "event-type", G_TYPE_INT, e.event_type,
@@ -926,6 +999,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     return FALSE;
   }
   bool latency_changed = p.send_rate != (int) s.send_rate;
+  priv->out_block = zoomrtms::AlignedBlock ();
   std::lock_guard < std::mutex > lk (priv->slock);
   priv->negotiated = true;
   priv->params = p;
@@ -936,6 +1010,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   priv->next_stats_ms = s.stats_interval;
   priv->role_timeout = 0;
   priv->hold_timed_out = false;
+  priv->align_hold = s.align_hold;
   if (!opus) {
     zoomrtms::AlignerConfig ac;
     ac.rate = rate;
@@ -943,7 +1018,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     ac.layout = channels == 2 ? zoomrtms::Layout::STEREO :
         zoomrtms::Layout::MIX;
     ac.max_gap_fill_ms = s.max_gap_fill;
-    ac.skew_packets = SKEW_PACKETS;
+    ac.hold_ms = s.align_hold;
     /* ZCC stereo: hold the start until the roles are known (the backlog
      * burst may come before the participant events) */
     ac.hold_for_modes = priv->zcc && channels == 2 && s.role_timeout > 0;
@@ -974,10 +1049,31 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
       if (priv->aligner)
         priv->aligner->set_participant_mode (it.key, it.mode);
       break;
+    case Item::EXPECT:
+      if (priv->aligner)
+        priv->aligner->expect_channel (it.key);
+      break;
     case Item::AUDIO:{
       if (priv->aligner) {
+        zoomrtms::PushDetail detail;
         auto r = priv->aligner->push (*it.keyp, it.ts, it.data.data (),
-            it.data.size ());
+            it.data.size (), &detail);
+        if ((r == zoomrtms::PushResult::LATE ||
+                r == zoomrtms::PushResult::OUT_OF_RANGE ||
+                r == zoomrtms::PushResult::ACCEPTED) &&
+            detail.dropped_samples > 0) {
+          /* posted as zoomrtms/late-audio once slock is released */
+          GstZoomRtmsSrcPrivate::LateReport rep;
+          rep.channel = *it.keyp;
+          for (const auto &c:priv->aligner->stats ())
+            if (c.key == rep.channel)
+              rep.mode = c.participant_mode;
+          rep.reason = r == zoomrtms::PushResult::OUT_OF_RANGE ?
+              "out-of-range" : "late";
+          rep.timestamp = it.ts;
+          rep.samples = (guint64) detail.dropped_samples;
+          priv->late_reports.push_back (std::move (rep));
+        }
         if (r == zoomrtms::PushResult::INVALID) {
           priv->frames_malformed++;
           GST_WARNING_OBJECT (self, "packet of %" G_GSIZE_FORMAT " bytes "
@@ -1052,7 +1148,7 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
   }
   if (!priv->aligner)
     return nullptr;
-  zoomrtms::AlignedBlock b;
+  zoomrtms::AlignedBlock & b = priv->out_block;   /* storage reused */
   if (!priv->aligner->pop (&b))
     return nullptr;
   gsize n = b.samples.size ();
@@ -1107,9 +1203,11 @@ latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     gint64 lat_us = now_us - (gint64) (rm->timestamp / 1000);
     double lat_ms = lat_us > 0 ? lat_us / 1000.0 : 0.0;
     std::lock_guard < std::mutex > lk (priv->slock);
-    guint64 startup = LATENCY_STARTUP_BLOCKS;
+    guint64 startup = 1;
     if (priv->aligner)
-      startup = MAX (startup, priv->aligner->startup_blocks ());
+      startup = MAX ((guint64) (priv->aligner->startup_wait_samples () /
+              MAX (1, priv->aligner->block_frames ()) + 1),
+          priv->aligner->startup_blocks ());
     if (priv->latency_skipped < startup) {
       priv->latency_skipped++;
       break;
@@ -1123,6 +1221,56 @@ latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     break;
   }
   return GST_PAD_PROBE_OK;
+}
+
+/* Posts the zoomrtms/late-audio messages of the packets the aligner
+ * dropped (late or out of range), and a warning for the first of each kind
+ * and then one per LATE_WARNING_EVERY. Streaming thread, no lock held. */
+static void
+post_late_reports (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  std::vector < GstZoomRtmsSrcPrivate::LateReport > reports;
+  int rate;
+  guint hold;
+  {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    if (priv->late_reports.empty ())
+      return;
+    reports.swap (priv->late_reports);
+    rate = priv->rate > 0 ? priv->rate : 16000;
+    hold = priv->align_hold;
+  }
+  for (const auto &r:reports) {
+    double ms = (double) r.samples * 1000.0 / rate;
+    bool oor = r.reason == "out-of-range";
+    guint64 n = oor ? ++priv->oor_reported : ++priv->late_reported;
+    if (n == 1 || n % LATE_WARNING_EVERY == 0) {
+      if (oor)
+        GST_ELEMENT_WARNING (self, STREAM, DEMUX,
+            ("Refused audio with a timestamp far from the stream's timeline"),
+            ("channel %s, timestamp %" G_GINT64_FORMAT " ms, %.0f ms of audio "
+                "(%" G_GUINT64_FORMAT " refused so far)", r.channel.c_str (),
+                r.timestamp, ms, n));
+      else
+        GST_ELEMENT_WARNING (self, STREAM, DEMUX,
+            ("Dropped audio that arrived more than align-hold late"),
+            ("channel %s, timestamp %" G_GINT64_FORMAT " ms, %.0f ms of audio "
+                "dropped, align-hold %u ms (%" G_GUINT64_FORMAT " packets so "
+                "far)", r.channel.c_str (), r.timestamp, ms, hold, n));
+    }
+    GST_DEBUG_OBJECT (self, "%s packet on %s at %" G_GINT64_FORMAT
+        ": %.1f ms dropped", r.reason.c_str (), r.channel.c_str (),
+        r.timestamp, ms);
+    post_element_message (self, gst_structure_new ("zoomrtms/late-audio",
+            "channel", G_TYPE_STRING, r.channel.c_str (),
+            "participant-mode", G_TYPE_STRING, r.mode.c_str (),
+            "reason", G_TYPE_STRING, r.reason.c_str (),
+            "timestamp", G_TYPE_INT64, r.timestamp,
+            "dropped-samples", G_TYPE_UINT64, r.samples,
+            "dropped-ms", G_TYPE_DOUBLE, ms,
+            "align-hold", G_TYPE_UINT, hold, nullptr));
+  }
 }
 
 static void
@@ -1194,6 +1342,7 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         std::lock_guard < std::mutex > slk (priv->slock);
         process_item_locked (self, it);
       }
+      post_late_reports (self);
       lk.lock ();
       /* recycle the packet buffers, keep the vector's capacity */
       for (auto &it:items)
@@ -1203,6 +1352,10 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       priv->spare.swap (items);
     }
     if (priv->app_eos) {
+      /* audio queued before the EOS (while the items above were processed)
+       * goes in first; none is queued after it (on_audio) */
+      if (!priv->queue.empty ())
+        continue;
       /* everything received before the EOS is in the aligner now */
       priv->app_eos_draining = true;
       std::lock_guard < std::mutex > slk (priv->slock);
@@ -1217,10 +1370,20 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     bool hold_wait = false;
     std::chrono::steady_clock::time_point hold_deadline;
     std::string timed_out_channels;
+    bool hold_overflow = false;
     {
       std::lock_guard < std::mutex > slk (priv->slock);
       if (priv->aligner && priv->role_timeout > 0 && priv->have_first_audio
-          && priv->aligner->holding ()) {
+          && !priv->hold_timed_out && priv->aligner->startup_hold_overflowed ()) {
+        /* the backlog held for the roles reached its memory bound */
+        hold_overflow = true;
+        for (const auto &c:priv->aligner->stats ())
+          if (c.participant_mode.empty () && c.frames > 0)
+            timed_out_channels += (timed_out_channels.empty ()? "" : ", ")
+                + c.key;
+        priv->hold_timed_out = true;
+      } else if (priv->aligner && priv->role_timeout > 0
+          && priv->have_first_audio && priv->aligner->holding ()) {
         hold_deadline = priv->first_audio +
             std::chrono::milliseconds (priv->role_timeout);
         if (std::chrono::steady_clock::now () >= hold_deadline) {
@@ -1242,8 +1405,9 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       GST_ELEMENT_WARNING (self, STREAM, FAILED,
           ("No participant roles from Zoom within role-timeout; the first "
               "channel seen is output as the customer (left)"),
-          ("after %u ms no participant_mode for channel(s) %s",
-              priv->role_timeout, timed_out_channels.c_str ()));
+          ("%s no participant_mode for channel(s) %s", hold_overflow ?
+              "with the held backlog at its memory bound," : "after "
+              "role-timeout,", timed_out_channels.c_str ()));
       lk.lock ();
       continue;
     }
@@ -1391,6 +1555,9 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->latency_hist.clear ();
     priv->latency_samples = priv->latency_skipped = 0;
     priv->latency_max_ms = 0;
+    priv->align_hold = 0;
+    priv->late_reports.clear ();
+    priv->late_reported = priv->oor_reported = 0;
   }
   priv->frames_received = 0;
   priv->frames_malformed = 0;
@@ -1399,6 +1566,7 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   priv->participants.clear ();
   priv->stream_id = s.rtms_stream_id;
   priv->zcc = cfg.product == rtms::Product::CONTACT_CENTER;
+  priv->multi = !priv->zcc && s.data_opt == GST_ZOOM_RTMS_DATA_OPT_MULTI;
 
   rtms::ClientCallbacks cb;
   cb.on_ready =[self] (const rtms::AudioParams & p) {
@@ -1491,7 +1659,7 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
 
 /* An application EOS (gst-launch-1.0 -e, the host's stop) while the client
  * runs: instead of GstBaseSrc's immediate EOS, which would drop the audio
- * the aligner still holds (its skew window, the ZCC role hold), create()
+ * the aligner still holds (align-hold, the ZCC role hold), create()
  * outputs everything received so far and then returns EOS. stop() then sends
  * STREAM_CLOSE_REQ. */
 static gboolean
@@ -1560,17 +1728,21 @@ gst_zoom_rtms_src_query (GstBaseSrc * bsrc, GstQuery * query)
   auto self = GST_ZOOM_RTMS_SRC (bsrc);
   auto priv = self->priv;
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    guint send_rate;
+    guint send_rate, hold;
     {
       std::lock_guard < std::mutex > lk (priv->slock);
       send_rate = priv->negotiated ? (guint) priv->params.send_rate : 0;
+      hold = priv->negotiated ? priv->align_hold : 0;
     }
     if (send_rate == 0) {
       std::lock_guard < std::mutex > lk (priv->lock);
       send_rate = priv->settings.send_rate;
+      hold = priv->settings.align_hold;
     }
+    /* min: one packet; max: the hold (output waits that long at most for
+     * a channel that is behind, zoomrtms-aligner.h) */
     GstClockTime min = (GstClockTime) send_rate * GST_MSECOND;
-    GstClockTime max = min * SKEW_PACKETS;
+    GstClockTime max = MAX (min, (GstClockTime) hold * GST_MSECOND);
     GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
         GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
     gst_query_set_latency (query, gst_base_src_is_live (bsrc), min, max);
@@ -1671,6 +1843,9 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
     case PROP_ROLE_TIMEOUT:
       s.role_timeout = g_value_get_uint (value);
       break;
+    case PROP_ALIGN_HOLD:
+      s.align_hold = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1747,6 +1922,9 @@ gst_zoom_rtms_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_ROLE_TIMEOUT:
       g_value_set_uint (value, s.role_timeout);
+      break;
+    case PROP_ALIGN_HOLD:
+      g_value_set_uint (value, s.align_hold);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1927,11 +2105,49 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "and which the agent (callee); then the first channel seen is the "
           "customer, with a warning. 0 = no hold. Meetings and layout=mix "
           "never hold", 0, 60000, DEFAULT_ROLE_TIMEOUT, rw_ready));
+  /**
+   * GstZoomRtmsSrc:align-hold:
+   *
+   * How long, in ms, the output waits for an RTMS channel that is behind
+   * the others (zoomrtms-aligner.h, "the hold"). Packets of a channel
+   * whose sender stalled and then sent in a burst, a backlog replayed on
+   * one channel, the first packets of a party that joins later (announced
+   * by the participant events) are placed at their RTMS timestamps as long
+   * as they are less than this behind the most advanced channel; only
+   * audio still later than that is dropped, counted (frames-late,
+   * late-samples) and reported (zoomrtms/late-audio, a warning).
+   *
+   * It is the maximum latency the element reports in the latency query (the
+   * minimum is one packet, send-rate): while every channel sends, output
+   * leaves within a packet; while a channel is muted, stalled or absent,
+   * the others are output this much late. The first output waits 200 ms
+   * (or align-hold if smaller) so that a channel whose first packet has an
+   * earlier timestamp but arrives later still sets the start.
+   *
+   * Memory per engagement is bounded by (align-hold + send-rate + 1000 ms)
+   * × rate × RTMS channels × 3 bytes, e.g. 5000 ms at 16 kHz with two
+   * channels: 768 KiB (ring sizes are powers of two); the Contact Center
+   * start-up hold (#GstZoomRtmsSrc:role-timeout) adds up to 65 s of
+   * backlog.
+   *
+   * Default: 1000 ms (a 0.5 s stall of a sender is kept). Recording
+   * pipelines use several seconds; live forwarding (RTP) keeps it low.
+   */
+  g_object_class_install_property (object_class, PROP_ALIGN_HOLD,
+      g_param_spec_uint ("align-hold", "Align hold",
+          "How long, in ms, the output waits for an RTMS channel that is "
+          "behind (a stalled sender's burst, a replayed backlog, a late "
+          "joiner): audio within it is placed at its timestamps, later audio "
+          "is dropped and reported (zoomrtms/late-audio). It is the maximum "
+          "latency; memory per engagement is at most (align-hold + send-rate "
+          "+ 1000) ms x rate x channels x 3 bytes",
+          MIN_ALIGN_HOLD, MAX_ALIGN_HOLD, DEFAULT_ALIGN_HOLD, rw_ready));
   g_object_class_install_property (object_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "zoomrtms/stats structure: frames-received, frames-duplicated, "
-          "frames-late, frames-malformed, frames-dropped (guint64), "
-          "silence-samples and samples-out (guint64, samples), channels "
+          "frames-late, frames-out-of-range, frames-malformed, "
+          "frames-dropped (guint64), late-samples, silence-samples and "
+          "samples-out (guint64, samples), channels "
           "(gint), resyncs, channel-stats (array of per-channel structures)",
           GST_TYPE_STRUCTURE,
           (GParamFlags) (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));

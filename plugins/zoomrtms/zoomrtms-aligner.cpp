@@ -10,18 +10,29 @@ struct Aligner::Channel {
   std::string key;
   std::string mode;
   size_t order = 0;
-  /* Pending samples, anchored at Aligner::next_ (the next block's start). */
-  std::deque<int16_t> buf;
-  std::deque<uint8_t> filled;
+  bool announced = false;        /* expect_channel / a participant mode */
+  /* Ring of pending samples: absolute sample p lives in slot p & (cap-1);
+   * only slots in [next_, next_ + cap) are ever set, emitted slots are
+   * cleared. Empty until the first accepted packet. */
+  std::vector<int16_t> buf;
+  std::vector<uint8_t> filled;
   bool have_data = false;
   int64_t last_ts = INT64_MIN;   /* highest timestamp accepted, ms */
   bool have_first = false;
   int64_t first_pos = 0;         /* absolute sample of the first accepted one */
   int64_t progress = INT64_MIN;  /* absolute sample after the furthest data */
   /* timestamps accepted (bounded), ascending: packets arrive in order, so
-   * an insert is a push_back and the oldest is popped from the front — no
-   * allocation per packet, unlike a node-based set */
+   * an insert is a push_back and the oldest is popped from the front */
   std::deque<int64_t> history;
+  uint64_t emitted_filled = 0;   /* received samples emitted since first_pos */
+  uint64_t silence_base = 0;     /* silence folded at resyncs */
+  ChannelStats stats;
+
+  bool
+  active () const
+  {
+    return have_data || announced;
+  }
 
   bool
   seen (int64_t ts) const
@@ -37,19 +48,6 @@ struct Aligner::Channel {
     else
       history.insert (std::lower_bound (history.begin (), history.end (), ts),
           ts);
-  }
-  uint64_t emitted_filled = 0;   /* received samples emitted since first_pos */
-  uint64_t silence_base = 0;     /* silence folded at resyncs */
-  ChannelStats stats;
-
-  /* Makes buf/filled at least @n long. */
-  void
-  reserve (size_t n)
-  {
-    if (buf.size () < n) {
-      buf.resize (n, 0);
-      filled.resize (n, 0);
-    }
   }
 };
 
@@ -67,23 +65,36 @@ push_result_name (PushResult r)
       return "late";
     case PushResult::INVALID:
       return "invalid";
+    case PushResult::OUT_OF_RANGE:
+      return "out-of-range";
   }
   return "unknown";
 }
 
 Aligner::Aligner (const AlignerConfig &config) : config_ (config)
 {
-  if (config_.rate <= 0)
+  if (config_.rate <= 0 || config_.rate > 384000)
     config_.rate = 16000;
-  if (config_.packet_ms <= 0)
+  if (config_.packet_ms <= 0 || config_.packet_ms > 1000)
     config_.packet_ms = 20;
   if (config_.duplicate_history == 0)
     config_.duplicate_history = 1;
+  config_.max_jump_ms = std::min (config_.max_jump_ms, 86400000u);
+  if (config_.max_jump_ms == 0)
+    config_.max_jump_ms = 1;
   block_ = (int) ((int64_t) config_.rate * config_.packet_ms / 1000);
   if (block_ <= 0)
     block_ = 1;
-  skew_ = (int64_t) block_ * config_.skew_packets;
+  int64_t hold_ms = config_.hold_ms ? (int64_t) config_.hold_ms :
+      (int64_t) config_.skew_packets * config_.packet_ms;
+  hold_ms = std::min<int64_t> (hold_ms, 600000);        /* 10 min */
+  hold_ = hold_ms * config_.rate / 1000;
+  startup_wait_ = std::min<int64_t> (hold_,
+      (int64_t) std::min (config_.startup_wait_ms, 600000u) * config_.rate /
+      1000);
   max_gap_ = (int64_t) config_.rate * config_.max_gap_fill_ms / 1000;
+  max_packet_ = config_.rate;   /* 1 s */
+  config_.max_startup_ms = std::min (config_.max_startup_ms, 600000u);
 }
 
 Aligner::~Aligner () = default;
@@ -98,11 +109,6 @@ Aligner::channel (const std::string &key)
   c->key = key;
   c->order = channels_.size ();
   c->stats.key = key;
-  auto pm = pending_modes_.find (key);
-  if (pm != pending_modes_.end ()) {
-    c->mode = pm->second;
-    pending_modes_.erase (pm);
-  }
   Channel *raw = c.get ();
   channels_.push_back (std::move (c));
   by_key_[key] = raw;
@@ -110,13 +116,18 @@ Aligner::channel (const std::string &key)
 }
 
 void
+Aligner::expect_channel (const std::string &key)
+{
+  Channel &c = channel (key);
+  c.announced = true;
+}
+
+void
 Aligner::set_participant_mode (const std::string &key, const std::string &mode)
 {
-  auto it = by_key_.find (key);
-  if (it != by_key_.end ())
-    it->second->mode = mode;
-  else
-    pending_modes_[key] = mode;
+  Channel &c = channel (key);
+  c.announced = true;
+  c.mode = mode;
   emit_ready ();                /* may end the start-up hold */
 }
 
@@ -124,10 +135,18 @@ bool
 Aligner::holding () const
 {
   if (!config_.hold_for_modes || config_.layout != Layout::STEREO ||
-      hold_released_ || emitted_blocks_ > 0 || channels_.empty ())
+      hold_released_ || emitted_blocks_ > 0)
+    return false;
+  bool any = false;
+  for (auto &c : channels_) {
+    if (!c->have_data)
+      continue;
+    any = true;
+  }
+  if (!any)
     return false;
   for (auto &c : channels_)
-    if (c->mode.empty ())
+    if (c->active () && c->mode.empty ())
       return true;
   return false;
 }
@@ -152,9 +171,61 @@ Aligner::emit_ready ()
     startup_blocks_ = emitted_blocks_ - before;
 }
 
+int64_t
+Aligner::block_floor (int64_t pos) const
+{
+  /* the block boundary (on t0's grid) at or before @pos */
+  int64_t rel = pos - base_;
+  int64_t blk = rel >= 0 ? rel / block_ : -((-rel + block_ - 1) / block_);
+  return base_ + blk * block_;
+}
+
+int64_t
+Aligner::span_limit () const
+{
+  int64_t lim = hold_ + block_ + max_packet_;
+  if (holding ())
+    lim += (int64_t) config_.max_startup_ms * config_.rate / 1000;
+  return lim;
+}
+
+/* Makes the rings hold @span samples from next_ (a power of two). Returns
+ * false if @span is over the bound (nothing changed). */
+bool
+Aligner::ensure_capacity (int64_t span)
+{
+  if (span > span_limit ())
+    return false;
+  if (span <= (int64_t) cap_)
+    return true;
+  size_t ncap = cap_ ? cap_ : 1024;
+  while ((int64_t) ncap < span)
+    ncap *= 2;
+  const size_t omask = cap_ - 1, nmask = ncap - 1;
+  for (auto &c : channels_) {
+    if (c->buf.empty ())
+      continue;
+    std::vector<int16_t> nb (ncap, 0);
+    std::vector<uint8_t> nf (ncap, 0);
+    for (size_t i = 0; i < cap_; i++) {
+      uint64_t p = (uint64_t) next_ + i;
+      if (c->filled[p & omask]) {
+        nb[p & nmask] = c->buf[p & omask];
+        nf[p & nmask] = 1;
+      }
+    }
+    c->buf.swap (nb);
+    c->filled.swap (nf);
+  }
+  cap_ = ncap;
+  return true;
+}
+
 void
 Aligner::set_first_packet_timestamp (int64_t timestamp_ms)
 {
+  if (timestamp_ms < 0 || timestamp_ms > kMaxTimestampMs)
+    return;
   int64_t pos = timestamp_ms * config_.rate / 1000;
   if (!have_base_) {
     have_base_ = true;
@@ -162,11 +233,11 @@ Aligner::set_first_packet_timestamp (int64_t timestamp_ms)
     return;
   }
   if (emitted_blocks_ == 0 && pos < base_) {
-    size_t grow = (size_t) (next_ - pos);
-    for (auto &c : channels_) {
-      c->buf.insert (c->buf.begin (), grow, 0);
-      c->filled.insert (c->filled.begin (), grow, 0);
-    }
+    int64_t maxp = std::max (max_progress (), next_);
+    if (maxp - pos > span_limit () || !ensure_capacity (maxp - pos))
+      return;
+    /* the ring is indexed by absolute position: moving the start back
+     * only widens the window (those slots are clean) */
     base_ = next_ = pos;
   }
 }
@@ -184,13 +255,13 @@ Aligner::max_progress () const
 int64_t
 Aligner::emitted_end () const
 {
-  return have_base_ ? next_ - base_ : 0;
+  return have_base_ ? next_ - base_ + shift_ : 0;
 }
 
 int64_t
 Aligner::t0_ms () const
 {
-  return have_base_ ? base_ * 1000 / config_.rate : INT64_MIN;
+  return have_base_ ? (base_ - shift_) * 1000 / config_.rate : INT64_MIN;
 }
 
 bool
@@ -200,15 +271,20 @@ Aligner::block_ready () const
     return false;
   int64_t end = next_ + block_;
   int64_t maxp = max_progress ();
-  if (maxp != INT64_MIN && maxp - end >= skew_)
+  if (maxp == INT64_MIN)
+    return false;
+  if (maxp - end >= hold_)
     return true;
-  if (emitted_blocks_ == 0)
-    return false;               /* startup: wait for the skew window */
+  if (emitted_blocks_ == 0 && maxp - end < startup_wait_)
+    return false;               /* start-up: t0 may still move back */
+  const size_t mask = cap_ - 1;
   for (auto &c : channels_) {
-    if (c->buf.size () < (size_t) block_)
+    if (!c->active ())
+      continue;
+    if (!c->have_data || c->progress < end)
       return false;
-    for (int i = 0; i < block_; i++)
-      if (!c->filled[i])
+    for (int64_t p = next_; p < end; p++)
+      if (!c->filled[(uint64_t) p & mask])
         return false;
   }
   return true;
@@ -228,7 +304,7 @@ Aligner::side_of (const Channel &c) const
       return 1;
   }
   for (auto &o : channels_) {
-    if (o->mode.empty ())
+    if (o->mode.empty () && o->have_data)
       return o.get () == &c ? 0 : 1;
   }
   return 1;
@@ -244,94 +320,241 @@ void
 Aligner::emit_block ()
 {
   const int ch = channels ();
-  std::vector<int32_t> acc ((size_t) block_ * ch, 0);
+  const int64_t end = next_ + block_;
+  const size_t mask = cap_ - 1;
   bool any = false;
+  bool zeroed = false;
   for (auto &c : channels_) {
+    if (!c->have_data || c->progress <= next_ || c->buf.empty ())
+      continue;                 /* nothing pending in this block */
+    if (!zeroed) {
+      acc_.assign ((size_t) block_ * ch, 0);
+      zeroed = true;
+    }
     int side = ch == 2 ? side_of (*c) : 0;
-    size_t avail = std::min (c->buf.size (), (size_t) block_);
     uint64_t nfilled = 0;
-    for (size_t i = 0; i < avail; i++) {
-      if (c->filled[i]) {
+    int64_t stop = std::min (end, c->progress);
+    for (int64_t p = next_; p < stop; p++) {
+      size_t s = (size_t) ((uint64_t) p & mask);
+      if (c->filled[s]) {
         nfilled++;
-        acc[i * ch + side] += c->buf[i];
+        acc_[(size_t) (p - next_) * ch + side] += c->buf[s];
+        c->filled[s] = 0;
+        c->buf[s] = 0;
       }
     }
     if (nfilled)
       any = true;
     if (c->have_first)
       c->emitted_filled += nfilled;
-    c->buf.erase (c->buf.begin (), c->buf.begin () + avail);
-    c->filled.erase (c->filled.begin (), c->filled.begin () + avail);
   }
-  AlignedBlock b;
-  b.position = next_ - base_;
-  b.channels = ch;
-  b.samples.resize (acc.size ());
-  for (size_t i = 0; i < acc.size (); i++)
-    b.samples[i] = saturate (acc[i]);
-  b.gap = !any;
-  b.discont = discont_;
+  const int64_t position = next_ - base_ + shift_;
+  if (!any) {
+    /* a gap block: extend the silence run at the back, if contiguous */
+    if (!ready_.empty () && !discont_) {
+      Ready &r = ready_.back ();
+      if (r.run > 0 && r.block.position + (int64_t) r.run * block_ ==
+          position) {
+        r.run++;
+        next_ += block_;
+        emitted_blocks_++;
+        return;
+      }
+    }
+    Ready r;
+    r.block.position = position;
+    r.block.channels = ch;
+    r.block.gap = true;
+    r.block.discont = discont_;
+    r.run = 1;
+    discont_ = false;
+    ready_.push_back (std::move (r));
+    next_ += block_;
+    emitted_blocks_++;
+    return;
+  }
+  Ready r;
+  if (!spare_.empty ()) {
+    r.block.samples.swap (spare_.back ());
+    spare_.pop_back ();
+  }
+  r.block.samples.resize (acc_.size ());
+  for (size_t i = 0; i < acc_.size (); i++)
+    r.block.samples[i] = saturate (acc_[i]);
+  r.block.position = position;
+  r.block.channels = ch;
+  r.block.gap = false;
+  r.block.discont = discont_;
   discont_ = false;
-  ready_.push_back (std::move (b));
+  ready_.push_back (std::move (r));
   next_ += block_;
   emitted_blocks_++;
+}
+
+/* Emits blocks while a whole block fits before @limit (absolute). */
+void
+Aligner::emit_until (int64_t limit)
+{
+  bool first = emitted_blocks_ == 0;
+  uint64_t before = emitted_blocks_;
+  while (next_ + block_ <= limit)
+    emit_block ();
+  if (first && emitted_blocks_ > before)
+    startup_blocks_ = emitted_blocks_ - before;
+}
+
+/* Folds each channel's gap accounting before a jump of the timeline. */
+void
+Aligner::fold_silence ()
+{
+  for (auto &c : channels_) {
+    c->silence_base = c->stats.silence_samples =
+        c->silence_base +
+        (c->have_first
+                ? (uint64_t) std::max<int64_t> (0,
+                      std::min (c->progress, next_) - c->first_pos) -
+                    std::min<uint64_t> (c->emitted_filled,
+                      (uint64_t) std::max<int64_t> (0,
+                          std::min (c->progress, next_) - c->first_pos))
+                : 0);
+    c->have_first = false;
+    c->emitted_filled = 0;
+  }
 }
 
 void
 Aligner::resync (int64_t pos)
 {
   int64_t maxp = max_progress ();
+  bool first = emitted_blocks_ == 0;
+  uint64_t before = emitted_blocks_;
   while (maxp != INT64_MIN && next_ < maxp)
     emit_block ();
-  /* fold each channel's gap accounting before the jump */
+  if (first && emitted_blocks_ > before)
+    startup_blocks_ = emitted_blocks_ - before;
+  fold_silence ();
+  /* the channels stay active (waited for up to the hold): nothing pending */
   for (auto &c : channels_) {
-    c->silence_base = c->stats.silence_samples =
-        c->silence_base +
-        (c->have_first
-                ? (uint64_t) std::max<int64_t> (
-                      0, std::min (c->progress, next_) - c->first_pos) -
-                    c->emitted_filled
-                : 0);
-    c->have_first = false;
-    c->emitted_filled = 0;
-    c->buf.clear ();
-    c->filled.clear ();
+    std::fill (c->buf.begin (), c->buf.end (), 0);
+    std::fill (c->filled.begin (), c->filled.end (), 0);
+    c->progress = INT64_MIN;
   }
-  int64_t rel = pos - base_;
-  int64_t blk = rel >= 0 ? rel / block_ : -((-rel + block_ - 1) / block_);
-  next_ = std::max (next_, base_ + blk * block_);
+  int64_t target = block_floor (pos);
+  if (target < next_) {
+    /* backwards (a re-anchor): positions continue where they are */
+    shift_ += next_ - target;
+  }
+  next_ = target;
   discont_ = true;
   resyncs_++;
 }
 
+/* Before the first block: drops everything pending and starts the timeline
+ * at @pos (a re-anchor; the dropped packets count as out_of_range). */
+void
+Aligner::rebase_empty (int64_t pos)
+{
+  for (auto &c : channels_) {
+    std::fill (c->buf.begin (), c->buf.end (), 0);
+    std::fill (c->filled.begin (), c->filled.end (), 0);
+    if (c->have_data) {
+      c->stats.out_of_range += c->stats.frames;
+      c->stats.frames = 0;
+    }
+    c->have_data = false;
+    c->have_first = false;
+    c->emitted_filled = 0;
+    c->progress = INT64_MIN;
+  }
+  base_ = next_ = pos;
+  discont_ = true;
+}
+
 PushResult
 Aligner::push (const std::string &key, int64_t timestamp_ms,
-    const uint8_t *pcm, size_t bytes)
+    const uint8_t *pcm, size_t bytes, PushDetail *detail)
 {
-  if (bytes == 0 || bytes % 2 != 0 || !pcm)
+  PushDetail dummy;
+  if (!detail)
+    detail = &dummy;
+  detail->dropped_samples = 0;
+  if (bytes == 0 || bytes % 2 != 0 || !pcm ||
+      bytes / 2 > (size_t) max_packet_) {
+    detail->dropped_samples = (int64_t) (bytes / 2);
     return PushResult::INVALID;
+  }
   const int64_t n = (int64_t) (bytes / 2);
   Channel &c = channel (key);
 
+  /* far from the timeline: refused, never allocated (before anything
+   * else, so a wild timestamp cannot touch the duplicate history) */
+  bool reanchor = false;
+  const int64_t jump = config_.max_jump_ms;
+  if (timestamp_ms < 0 || timestamp_ms > kMaxTimestampMs ||
+      (have_newest_ && (timestamp_ms > newest_ms_ + jump ||
+              timestamp_ms < newest_ms_ - jump))) {
+    bool valid = timestamp_ms >= 0 && timestamp_ms <= kMaxTimestampMs;
+    if (valid && oor_run_ > 0 && timestamp_ms <= oor_first_ + jump &&
+        timestamp_ms >= oor_first_ - jump)
+      oor_run_++;
+    else if (valid) {
+      oor_run_ = 1;
+      oor_first_ = timestamp_ms;
+    } else {
+      oor_run_ = 0;
+    }
+    /* positions never go back: a backward re-anchor adds to shift_; keep
+     * it (and so every position) far from int64 overflow */
+    int64_t back = have_base_ && valid ?
+        next_ - timestamp_ms * config_.rate / 1000 : 0;
+    bool shift_ok = back <= 0 || shift_ <= INT64_MAX / 4 - back;
+    if (!valid || config_.reanchor_packets == 0 || !shift_ok ||
+        oor_run_ < config_.reanchor_packets) {
+      c.stats.out_of_range++;
+      detail->dropped_samples = n;
+      return PushResult::OUT_OF_RANGE;
+    }
+    reanchor = true;
+  }
+  oor_run_ = 0;
+
   /* duplicates and replays (rtms-protocol.md §4.9) */
-  if (c.seen (timestamp_ms) ||
-      (c.have_data && timestamp_ms <= c.last_ts &&
-          c.history.size () >= config_.duplicate_history &&
-          timestamp_ms < c.history.front ())) {
+  if (!reanchor && (c.seen (timestamp_ms) ||
+          (c.have_data && timestamp_ms <= c.last_ts &&
+              c.history.size () >= config_.duplicate_history &&
+              timestamp_ms < c.history.front ()))) {
     c.stats.duplicates++;
     return PushResult::DUPLICATE;
   }
 
-  int64_t pos = timestamp_ms * config_.rate / 1000;
-  if (!have_base_) {
+  const int64_t pos = timestamp_ms * config_.rate / 1000;
+  const int64_t end = pos + n;
+  PushResult result = PushResult::ACCEPTED;
+  if (reanchor) {
+    for (auto &o : channels_) {
+      o->history.clear ();
+      o->last_ts = INT64_MIN;
+    }
+    have_newest_ = false;       /* the new timeline's reference */
+    if (emitted_blocks_ == 0)
+      rebase_empty (pos);
+    else
+      resync (pos);
+    resyncs_ += emitted_blocks_ == 0 ? 1 : 0;
+    result = PushResult::RESYNC;
+  } else if (!have_base_) {
     have_base_ = true;
     base_ = next_ = pos;
   } else if (emitted_blocks_ == 0 && pos < base_) {
-    set_first_packet_timestamp (timestamp_ms);
+    /* before the first block t0 moves back to the earliest timestamp, as
+     * long as the span stays within the bound */
+    int64_t maxp = std::max (max_progress (), next_);
+    int64_t span = std::max (maxp, end) - pos;
+    if (span <= span_limit () && ensure_capacity (span))
+      base_ = next_ = pos;
   }
 
-  PushResult result = PushResult::ACCEPTED;
-  if (max_gap_ > 0 && emitted_blocks_ > 0) {
+  if (result == PushResult::ACCEPTED && max_gap_ > 0 && emitted_blocks_ > 0) {
     int64_t ref = std::max (max_progress (), next_);
     if (pos - ref > max_gap_) {
       resync (pos);
@@ -339,15 +562,48 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     }
   }
 
-  int64_t end = pos + n;
   if (end <= next_) {
+    /* a channel heard from is waited for from now on, even if this packet
+     * came too late (a late joiner's next packets) */
+    c.announced = true;
     c.stats.late++;
+    c.stats.late_samples += (uint64_t) n;
+    detail->dropped_samples = n;
     return PushResult::LATE;
   }
-  int64_t start = std::max (pos, next_);
-  c.reserve ((size_t) (end - next_));
-  for (int64_t p = start; p < end; p++) {
-    size_t i = (size_t) (p - next_);
+  const int64_t start = std::max (pos, next_);
+
+  /* room: blocks that this packet makes ready anyway (the most advanced
+   * channel would be the hold past them) and that it does not touch are
+   * emitted first, so a gap is never held in memory */
+  int64_t maxp_after = std::max (max_progress (), end);
+  if (!holding () && (emitted_blocks_ > 0 || maxp_after - hold_ >= next_ +
+          block_))
+    emit_until (std::min (block_floor (start), maxp_after - hold_));
+  if (!ensure_capacity (end - next_)) {
+    if (holding ()) {
+      /* the start-up hold would grow past its bound: it ends here */
+      hold_released_ = true;
+      hold_overflowed_ = true;
+      emit_until (std::min (block_floor (start), maxp_after - hold_));
+    }
+    if (!ensure_capacity (end - next_)) {
+      /* cannot happen with the bounds above; refuse rather than grow */
+      c.stats.out_of_range++;
+      detail->dropped_samples = n;
+      return PushResult::OUT_OF_RANGE;
+    }
+  }
+  if (c.buf.size () != cap_) {
+    c.buf.assign (cap_, 0);
+    c.filled.assign (cap_, 0);
+  }
+  const size_t mask = cap_ - 1;
+  const int64_t wstart = std::max (pos, next_);   /* may have moved */
+  detail->dropped_samples = wstart - pos;
+  c.stats.late_samples += (uint64_t) (wstart - pos);
+  for (int64_t p = wstart; p < end; p++) {
+    size_t i = (size_t) ((uint64_t) p & mask);
     if (c.filled[i])
       continue;                 /* the first writer keeps a sample */
     size_t s = (size_t) (p - pos) * 2;
@@ -363,10 +619,13 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   c.progress = std::max (c.progress, end);
   if (!c.have_first) {
     c.have_first = true;
-    c.first_pos = start;
-  } else if (start < c.first_pos) {
-    c.first_pos = start;
+    c.first_pos = wstart;
+  } else if (wstart < c.first_pos) {
+    c.first_pos = wstart;
   }
+  if (!have_newest_ || timestamp_ms > newest_ms_)
+    newest_ms_ = timestamp_ms;
+  have_newest_ = true;
 
   emit_ready ();
   return result;
@@ -376,13 +635,11 @@ void
 Aligner::drain ()
 {
   hold_released_ = true;
-  bool first = emitted_blocks_ == 0;
-  uint64_t before = emitted_blocks_;
   int64_t maxp = max_progress ();
-  while (maxp != INT64_MIN && next_ < maxp)
-    emit_block ();
-  if (first && emitted_blocks_ > before)
-    startup_blocks_ = emitted_blocks_ - before;
+  if (maxp == INT64_MIN)
+    return;
+  /* whole blocks up to the furthest sample, the last one padded */
+  emit_until (block_floor (maxp - 1) + block_);
 }
 
 bool
@@ -390,7 +647,25 @@ Aligner::pop (AlignedBlock *out)
 {
   if (ready_.empty ())
     return false;
-  *out = std::move (ready_.front ());
+  Ready &r = ready_.front ();
+  if (r.run > 0) {
+    /* one block of a silence run, in @out's own storage */
+    out->samples.assign ((size_t) block_ * r.block.channels, 0);
+    out->position = r.block.position;
+    out->channels = r.block.channels;
+    out->gap = true;
+    out->discont = r.block.discont;
+    r.block.discont = false;
+    r.block.position += block_;
+    if (--r.run == 0)
+      ready_.pop_front ();
+    return true;
+  }
+  if (out->samples.capacity () > 0 && spare_.size () < 8) {
+    spare_.push_back (std::move (out->samples));
+    spare_.back ().clear ();
+  }
+  *out = std::move (r.block);
   ready_.pop_front ();
   return true;
 }

@@ -13,7 +13,9 @@
  *    t0 = the first packet's timestamp, or the FIRST_PACKET_TIMESTAMP event
  *    (msg 6 event 1, §3.6.1) when that came first. Until the first block is
  *    emitted t0 moves back to the earliest timestamp seen, so two channels
- *    whose first packets arrive in either order align. Arrival order and
+ *    whose first packets arrive in either order align (as far as the memory
+ *    bound below allows: a first packet more than the hold + 1 s before the
+ *    most advanced audio is late). Arrival order and
  *    sample counts never decide a position.
  *  - Output is cut into blocks of one packet duration (packet_ms, the
  *    negotiated send_rate), aligned on t0.
@@ -22,25 +24,61 @@
  *    channel (the last duplicate_history timestamps are remembered), or that
  *    is at or before the channel's last one and older than that full
  *    history, is a duplicate or a replay (failover, §4.9): dropped and
- *    counted. A packet entirely inside a block that was already emitted is
- *    late: dropped and counted (a packet straddling the emitted edge keeps its
- *    unemitted part).
- *  - A block is emitted when every known channel has all of its samples, or
- *    when the most advanced channel has data more than the skew window
- *    (skew_packets × packet_ms, default 10 × 20 ms = 200 ms) past the block's
- *    end, so a muted or departed channel never stalls the others. Packets
- *    that arrive out of order within the skew window are put in place. The
- *    first block waits for the skew window (or drain()) in any case, so a
- *    channel whose first packet arrives a little later with an earlier
- *    timestamp still lands in place.
+ *    counted.
+ *  - The hold (hold_ms; the element's align-hold property) is how long the
+ *    output waits for a channel that is behind. A block is emitted when
+ *    every active channel has all of its samples, or when the most advanced
+ *    channel has data hold_ms or more past the block's end, so a muted or
+ *    departed channel delays the others by at most the hold. A channel is
+ *    active once a packet of it was accepted, or once it was announced
+ *    (expect_channel(), set_participant_mode(): a party that the
+ *    participant events say is there but whose audio has not started yet —
+ *    a late joiner — is waited for like a channel that is behind). So
+ *    packets that arrive out of order, a channel's burst after a stall of
+ *    its sender, a backlog replay of one channel, and the first packets of
+ *    an announced late joiner are placed at their timestamps as long as they
+ *    are less than the hold behind the most advanced channel. The first
+ *    block also waits for the start-up wait (startup_wait_ms, default
+ *    200 ms, at most the hold; or drain()), so a channel whose first
+ *    packet arrives that much later with an earlier timestamp still lands
+ *    in place (t0 moves back); so a recording with a long hold does not
+ *    start seconds late when every channel sends.
+ *  - Only what is still more than the hold behind is dropped: a packet
+ *    entirely inside a block that was already emitted is late (dropped,
+ *    counted in ChannelStats::late and late_samples, reported in
+ *    PushDetail); a packet straddling the emitted edge keeps its unemitted
+ *    part (the rest counted in late_samples).
  *  - A block in which no channel had any sample is flagged gap.
  *  - When a packet is more than max_gap_fill_ms past the most advanced
  *    channel (every channel stopped: pause, outage), the gap is not filled:
  *    pending data is flushed, the timeline jumps to the packet's block (the
  *    block positions jump too, so the element's PTS follow stream time) and
- *    the next block is flagged discont. max_gap_fill_ms = 0 fills any gap.
+ *    the next block is flagged discont. max_gap_fill_ms = 0 fills any gap
+ *    (up to max_jump_ms, below).
+ *  - Timestamps far from the stream's timeline are refused, never allocated:
+ *    a timestamp outside [0, kMaxTimestampMs], or more than max_jump_ms
+ *    (default 1 h) before or after the newest accepted timestamp, is
+ *    OUT_OF_RANGE (counted in ChannelStats::out_of_range). If
+ *    reanchor_packets such packets arrive in a row (no packet accepted in
+ *    between) and all lie within max_jump_ms of the first of them, the
+ *    stream really moved (or its first packet was the wrong one): the
+ *    timeline re-anchors on them like a resync (pending data flushed — or,
+ *    before the first block, discarded and counted as out_of_range —, next
+ *    block discont; positions never go back).
  *  - drain() (EOS) emits everything received, the last block padded with
  *    silence.
+ *
+ * Memory (bounded, allocated on demand and then reused; nothing per packet
+ * once the buffers have grown): per channel that sent audio (channels are
+ * never forgotten; a hostile stream with many keys costs one ring each)
+ * one ring of S16 samples plus one
+ * byte per sample, of at most (hold + one block + one packet of at most 1 s)
+ * × rate samples rounded up to a power of two — e.g. hold 5000 ms, 16 kHz:
+ * 2^17 slots × 3 bytes = 384 KiB per channel; during the Contact Center
+ * start-up hold below, at most (hold + max_startup_ms) × rate. Gaps are
+ * emitted as silence runs (one entry, not one block each). Packets longer
+ * than 1 s of audio are INVALID (send_rate is at most 1000 ms,
+ * rtms-protocol.md §4.2).
  *
  * Layouts: MIX = one channel, the saturated sum of every channel. STEREO =
  * two interleaved channels: left = the customer (participant_mode "caller",
@@ -61,7 +99,9 @@
  * The hold ends, for good, when the first block is emitted with every known
  * channel's mode set (then the sides are right from sample 0), or on
  * release_hold() (the caller's wall-clock timeout: the sides fall back to
- * the rule above), or on drain(). It is a start-up rule only: a channel
+ * the rule above), or on drain(), or when the held audio would span more
+ * than max_startup_ms + the hold (the memory bound; then as on
+ * release_hold()). It is a start-up rule only: a channel
  * appearing later without a mode goes by the rule above. The Aligner has no
  * clock; the timeout is the caller's.
  */
@@ -72,7 +112,6 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -80,23 +119,49 @@ namespace zoomrtms {
 
 enum class Layout { MIX, STEREO };
 
+/* Timestamps above this (epoch ms, year 5138) are refused as OUT_OF_RANGE,
+ * so that timestamp × rate and position arithmetic stay far from int64
+ * overflow (10^14 × 48 = 4.8 × 10^15 samples). RTMS timestamps are epoch
+ * ms (rtms-protocol.md §4.4). */
+constexpr int64_t kMaxTimestampMs = 100000000000000LL;
+
 struct AlignerConfig {
   int rate = 16000;            /* Hz, a multiple of 1000 (8/16/32/48 kHz) */
   int packet_ms = 20;          /* block length = send_rate, ms */
   Layout layout = Layout::MIX;
-  unsigned max_gap_fill_ms = 60000; /* 0 = always fill */
-  unsigned skew_packets = 10;  /* skew window, in packets */
+  unsigned max_gap_fill_ms = 60000; /* 0 = always fill (up to max_jump_ms) */
+  /* The hold, ms: how long the output waits for a channel that is behind
+   * (see the model). 0 = skew_packets × packet_ms. */
+  unsigned hold_ms = 0;
+  unsigned skew_packets = 10;  /* the hold in packets when hold_ms is 0 */
+  /* The first block waits until the most advanced channel is this many ms
+   * past its end (at most the hold). */
+  unsigned startup_wait_ms = 200;
   size_t duplicate_history = 4096; /* timestamps remembered per channel */
   bool hold_for_modes = false; /* STEREO only: the start-up hold (above) */
+  /* Timestamps more than this (ms) from the newest accepted one are
+   * refused (OUT_OF_RANGE); at most 24 h. */
+  unsigned max_jump_ms = 3600000;
+  /* Consecutive OUT_OF_RANGE packets, consistent among themselves, after
+   * which the timeline re-anchors on them; 0 = never. */
+  unsigned reanchor_packets = 100;
+  /* Start-up hold: most audio held (ms past t0, on top of the hold) before
+   * it ends by itself (buffer_data backlog: up to 60 s, §3.3). */
+  unsigned max_startup_ms = 65000;
 };
 
 /* Per-channel counters (zoomrtms/stats, the element's "stats" property). */
 struct ChannelStats {
   std::string key;             /* channel_id / user_id */
   std::string participant_mode; /* "caller", "callee", … or "" */
-  uint64_t frames = 0;         /* packets accepted */
+  uint64_t frames = 0;         /* packets accepted (also partly late ones) */
   uint64_t duplicates = 0;     /* packets dropped as duplicate/replay */
-  uint64_t late = 0;           /* packets dropped as late */
+  uint64_t late = 0;           /* packets dropped entirely as late */
+  uint64_t late_samples = 0;   /* samples of received audio dropped as
+                                  late (whole and partly late packets) */
+  uint64_t out_of_range = 0;   /* packets refused: timestamp far from the
+                                  timeline (or discarded by a re-anchor
+                                  before the first block) */
   uint64_t silence_samples = 0; /* samples of this channel's own gaps
                                    emitted as silence (between its first and
                                    last packet; resync jumps excluded) */
@@ -113,11 +178,26 @@ struct AlignedBlock {
 };
 
 enum class PushResult {
-  ACCEPTED,                    /* written on the timeline */
-  RESYNC,                      /* accepted after a timeline jump */
+  ACCEPTED,                    /* written on the timeline (all of it, or
+                                  its unemitted part: see dropped_samples) */
+  RESYNC,                      /* accepted after a timeline jump
+                                  (max_gap_fill_ms, or a re-anchor) */
   DUPLICATE,                   /* dropped: timestamp already seen */
-  LATE,                        /* dropped: its block was already emitted */
-  INVALID,                     /* dropped: empty or odd-sized payload */
+  LATE,                        /* dropped: its blocks were already emitted
+                                  (it is more than the hold behind) */
+  INVALID,                     /* dropped: empty, odd-sized, longer than
+                                  1 s of audio, or no pcm */
+  OUT_OF_RANGE,                /* refused: timestamp < 0, >
+                                  kMaxTimestampMs, or more than max_jump_ms
+                                  from the newest accepted one */
+};
+
+/* What push() did beyond its result. */
+struct PushDetail {
+  /* samples of this packet not placed: all of a LATE packet, the emitted
+   * part of a straddling one, all of an OUT_OF_RANGE/INVALID one (bytes /
+   * 2); 0 otherwise */
+  int64_t dropped_samples = 0;
 };
 
 class Aligner
@@ -129,73 +209,117 @@ public:
   Aligner &operator= (const Aligner &) = delete;
 
   /** push:
-   * @key: channel key; @timestamp_ms: RTMS epoch ms; @pcm: S16LE mono,
-   * @bytes long (an even number).
-   * Returns: what happened to the packet. Blocks that became ready are
-   * queued for pop().
+   * @key: channel key (ZCC channel_id, meeting user_id), any string;
+   * @timestamp_ms: RTMS timestamp, epoch ms (rtms-protocol.md §4.4), any
+   *   int64 (out-of-range values are refused, never allocated);
+   * @pcm: S16LE mono, @bytes long (even, 2 .. 2 × rate);
+   * @detail: optional, see PushDetail.
+   * Returns: what happened to the packet (PushResult); each result but
+   * ACCEPTED/RESYNC is counted in the channel's ChannelStats (INVALID is
+   * counted by the caller). Blocks that became ready are queued for pop().
+   * Never throws on input; allocation is bounded (see the model).
    */
   PushResult push (const std::string &key, int64_t timestamp_ms,
-      const uint8_t *pcm, size_t bytes);
-  /* msg 6 event 1 (§3.6.1): t0 if no packet came first. */
+      const uint8_t *pcm, size_t bytes, PushDetail *detail = nullptr);
+  /* msg 6 event 1 (§3.6.1): t0 if no packet came first. Ignored if out of
+   * range or if it would move t0 back further than the hold allows. */
   void set_first_packet_timestamp (int64_t timestamp_ms);
   /* ZCC participant_mode of a channel ("caller"/"callee"/…), from
-   * participant_info (§3.6.2). */
+   * participant_info (§3.6.2); also announces the channel
+   * (expect_channel()). */
   void set_participant_mode (const std::string &key, const std::string &mode);
+  /* A participant event says channel @key is there (ZCC participant_info,
+   * meeting multi-stream join): until its first packet, output waits for it
+   * up to the hold, so its first packets are placed at their timestamps. */
+  void expect_channel (const std::string &key);
   /* Ends the start-up hold (the caller's timeout): blocks that are ready by
    * the usual rules are emitted, sides by the first-seen fallback for
    * channels whose mode is still unknown. No-op when not holding. */
   void release_hold ();
   /* TRUE while the start-up hold keeps back audio that would otherwise be
    * emitted or waits for it: hold_for_modes, nothing emitted yet, not
-   * released, at least one channel known and one of them without a mode. */
+   * released, at least one channel with audio, and an active channel
+   * (audio or announced) without a mode. */
   bool holding () const;
+  /* TRUE once the start-up hold ended because the held audio reached its
+   * bound (max_startup_ms + the hold), not by modes, release or drain. */
+  bool startup_hold_overflowed () const { return hold_overflowed_; }
   /* Blocks emitted by the call (push, set_participant_mode, release_hold,
    * drain) that emitted the first block: the start-up burst held back by
-   * the skew window or the hold. 0 before the first block. */
+   * the hold or the start-up hold. 0 before the first block. */
   uint64_t startup_blocks () const { return startup_blocks_; }
   /* EOS: make every received sample ready (the last block padded); ends
    * the start-up hold. */
   void drain ();
-  /* Takes the next ready block. Returns: false if none is ready. */
+  /* Takes the next ready block into @out, reusing @out's sample storage
+   * (pass the same block back to avoid an allocation per block). Returns:
+   * false if none is ready. */
   bool pop (AlignedBlock *out);
   bool has_ready () const { return !ready_.empty (); }
 
   int channels () const { return config_.layout == Layout::STEREO ? 2 : 1; }
   int block_frames () const { return block_; }
+  /* The hold, in samples. */
+  int64_t hold_samples () const { return hold_; }
+  /* The start-up wait, in samples (<= the hold). */
+  int64_t startup_wait_samples () const { return startup_wait_; }
   /* Samples on the timeline emitted so far (end of the last block). */
   int64_t emitted_end () const;
   /* t0 in epoch ms, or INT64_MIN if not known yet. */
   int64_t t0_ms () const;
   bool started () const { return have_base_; }
   uint64_t resyncs () const { return resyncs_; }
+  /* Ring slots per channel now (memory: × 3 bytes × channels). */
+  size_t capacity () const { return cap_; }
   std::vector<ChannelStats> stats () const;
 
 private:
   struct Channel;
+  struct Ready {
+    AlignedBlock block;        /* a block, or the first of a silence run */
+    uint64_t run = 0;          /* > 0: this many gap blocks from
+                                  block.position (block.samples unused) */
+  };
   Channel &channel (const std::string &key);
   bool block_ready () const;
   void emit_ready ();
   void emit_block ();
+  void emit_until (int64_t limit);
   void resync (int64_t pos);
+  void rebase_empty (int64_t pos);
+  bool ensure_capacity (int64_t span);
+  int64_t span_limit () const;
   int side_of (const Channel &c) const;
   int64_t max_progress () const;
+  int64_t block_floor (int64_t pos) const;
+  void fold_silence ();
 
   AlignerConfig config_;
   int block_;                  /* samples per block */
-  int64_t skew_;               /* samples */
+  int64_t hold_;               /* samples */
+  int64_t startup_wait_;       /* samples, <= hold_ */
   int64_t max_gap_;            /* samples, 0 = unlimited */
+  int64_t max_packet_;         /* samples: 1 s */
   bool have_base_ = false;
   int64_t base_ = 0;           /* t0 in absolute samples (epoch ms × rate/1000) */
   int64_t next_ = 0;           /* absolute sample of the next block's start */
+  int64_t shift_ = 0;          /* positions: next_ - base_ + shift_ (re-anchors) */
+  int64_t newest_ms_ = 0;      /* newest accepted timestamp */
+  bool have_newest_ = false;
+  uint64_t oor_run_ = 0;       /* consecutive OUT_OF_RANGE packets */
+  int64_t oor_first_ = 0;      /* timestamp of the first of them */
   uint64_t emitted_blocks_ = 0;
   bool discont_ = true;
   uint64_t resyncs_ = 0;
   bool hold_released_ = false;
+  bool hold_overflowed_ = false;
   uint64_t startup_blocks_ = 0;
+  size_t cap_ = 0;             /* ring slots per channel, a power of two */
   std::vector<std::unique_ptr<Channel>> channels_; /* in order of appearance */
   std::map<std::string, Channel *> by_key_;
-  std::map<std::string, std::string> pending_modes_;
-  std::deque<AlignedBlock> ready_;
+  std::deque<Ready> ready_;
+  std::vector<int32_t> acc_;   /* emit_block scratch */
+  std::vector<std::vector<int16_t>> spare_; /* recycled block storage */
 };
 
 const char *push_result_name (PushResult r);

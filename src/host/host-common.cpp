@@ -1,5 +1,6 @@
 /* zoomrtms-host — shared helpers. */
 #include "host-common.h"
+#include <cstring>
 
 GST_DEBUG_CATEGORY (zoomrtms_host_debug);
 
@@ -109,6 +110,39 @@ void
 structure_to_json (const GstStructure *s, JsonBuilder *b)
 {
   gst_structure_foreach (s, add_field, b);
+}
+
+std::string
+log_safe (const char *text, gssize len, gsize max_bytes)
+{
+  if (!text)
+    return "(none)";
+  gsize n = len < 0 ? strlen (text) : static_cast<gsize> (len);
+  gsize shown = MIN (n, max_bytes);
+  std::string out;
+  out.reserve (shown + 16);
+  static const char hex[] = "0123456789abcdef";
+  for (gsize i = 0; i < shown; i++) {
+    auto c = static_cast<guchar> (text[i]);
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c >= 0x20 && c < 0x7f) {
+          out += static_cast<char> (c);
+        } else {
+          out += "\\x";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        }
+    }
+  }
+  if (shown < n)
+    out += "...(" + std::to_string (n) + " bytes)";
+  return out;
 }
 
 } // namespace zhost

@@ -6,6 +6,8 @@
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 
+#include "rtms-json.h"
+
 #include <memory>
 #include <string>
 
@@ -47,6 +49,39 @@ std::string json_to_compact (JsonNode *node, bool pretty = false);
  * is serialised with gst_value_serialize().
  */
 void structure_to_json (const GstStructure *s, JsonBuilder *b);
+
+/** file_json_limits:
+ * Limits for the JSON files the host reads back from the output root
+ * (engagement.json, one transcript.jsonl line): 4 MiB, depth 32 (rtms-json.h;
+ * the files are ours, but a killed host or a user may have left anything).
+ */
+inline rtms::JsonLimits
+file_json_limits ()
+{
+  rtms::JsonLimits l;
+  l.max_bytes = 4 * 1024 * 1024;
+  l.max_depth = 32;
+  return l;
+}
+
+/** log_safe:
+ * @text, @len: bytes from outside (a webhook field, a header, a path), not
+ *   necessarily UTF-8 or NUL-terminated; @len -1 = NUL-terminated; NULL = "(none)"
+ * @max_bytes: how many input bytes to show at most (default 120)
+ *
+ * design.md "Webhooks": nothing from an unauthenticated request reaches the log
+ * unescaped. Printable ASCII other than `\` and `"` is kept; `\n`, `\r`,
+ * `\t`, `\\`, `\"` are escaped as in C, every other byte (controls, DEL,
+ * non-ASCII, invalid UTF-8, ESC of terminal sequences) becomes `\xHH`. Longer
+ * input is cut and ends in "…(N bytes)". The result is one line of ASCII.
+ * Returns: the escaped text, without quotes.
+ */
+std::string log_safe (const char *text, gssize len = -1, gsize max_bytes = 120);
+inline std::string
+log_safe (const std::string &text, gsize max_bytes = 120)
+{
+  return log_safe (text.data (), static_cast<gssize> (text.size ()), max_bytes);
+}
 
 struct GObjectUnref {
   void operator() (gpointer p) const { if (p) g_object_unref (p); }

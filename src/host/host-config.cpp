@@ -157,6 +157,20 @@ load_config_file (const std::string &path, HostConfig *cfg, GError **error)
   if (!get_int (kf, "rtp", "port", 1, 65535, &v, error))
     return false;
   cfg->rtp_port = static_cast<int> (v);
+  if (!get_string (kf, "http", "api-token", &cfg->api_token, error))
+    return false;
+  v = cfg->http_backlog;
+  if (!get_int (kf, "http", "backlog", 0, 65535, &v, error))
+    return false;
+  cfg->http_backlog = static_cast<int> (v);
+  v = cfg->max_connections;
+  if (!get_int (kf, "http", "max-connections", 0, 1000000, &v, error))
+    return false;
+  cfg->max_connections = static_cast<int> (v);
+  v = cfg->request_timeout_s;
+  if (!get_int (kf, "http", "request-timeout-s", 1, 3600, &v, error))
+    return false;
+  cfg->request_timeout_s = static_cast<int> (v);
   return true;
 }
 
@@ -184,6 +198,8 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
     cfg->client_secret = *s;
   if (auto *s = lookup (env, dotenv, "ZOOM_SECRET_TOKEN"))
     cfg->secret_token = *s;
+  if (auto *s = lookup (env, dotenv, "ZOOMRTMS_API_TOKEN"))
+    cfg->api_token = *s;
   if (auto *s = lookup (env, dotenv, "PORT")) {
     gint64 p = 0;
     if (!g_ascii_string_to_signed (s->c_str (), 10, 0, 65535, &p, nullptr)) {

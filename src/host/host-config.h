@@ -16,7 +16,12 @@
  *               webhook-window-s
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
- * Secrets are only read from the environment or `.env`, never from argv.
+ *   [http]      api-token (Bearer token of /engagements; env ZOOMRTMS_API_TOKEN
+ *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
+ *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
+ *               request-timeout-s (accept → complete request, default 10)
+ * Secrets are only read from the environment, `.env` or (the API token) the
+ * config file, never from argv, and never logged.
  */
 #pragma once
 
@@ -48,6 +53,11 @@ struct HostConfig {
   std::string client_id;
   std::string client_secret;
   std::string secret_token;
+  /* [http]: the management API's Bearer token; empty = loopback clients only */
+  std::string api_token;
+  int http_backlog = 0;                  /* 0 = SOMAXCONN */
+  int max_connections = 0;               /* 0 = default_max_connections() */
+  int request_timeout_s = 10;            /* seconds */
   /* run-time options */
   std::string ready_file;
   std::string summary_dir;

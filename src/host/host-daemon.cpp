@@ -5,6 +5,7 @@
 #include "host-wav.h"
 
 #include <glib-unix.h>
+#include <sys/socket.h>
 #include <glib/gstdio.h>
 
 #include <cstring>
@@ -51,6 +52,7 @@ Daemon::~Daemon ()
     g_source_remove (shutdown_timeout_id_);
   if (server_) {
     soup_server_disconnect (server_);
+    http_.reset ();
     g_object_unref (server_);
   }
   active_.clear ();
@@ -68,9 +70,14 @@ Daemon::repair_left_over ()
     if (!g_file_test (json, G_FILE_TEST_IS_REGULAR))
       continue;
     g_autoptr (JsonParser) parser = json_parser_new ();
-    if (!json_parser_load_from_file (parser, json, nullptr))
+    GError *jerr = nullptr;
+    JsonNode *root = rtms::json_load_file (parser, json, file_json_limits (), &jerr);
+    if (!root) {
+      g_warning ("left-over %s/engagement.json not read: %s",
+          log_safe (name).c_str (), jerr->message);
+      g_error_free (jerr);
       continue;
-    JsonNode *root = json_parser_get_root (parser);
+    }
     if (!root || !JSON_NODE_HOLDS_OBJECT (root))
       continue;
     JsonObject *obj = json_node_get_object (root);
@@ -119,29 +126,36 @@ Daemon::start (GError **error)
   repair_left_over ();
 
   server_ = soup_server_new ("server-header", "zoomrtms-host ", nullptr);
-  for (const char *p : {"/webhook", "/api/webhooks/zoom"}) {
-    soup_server_add_early_handler (server_, p, early_cb, this, nullptr);
+  for (const char *p : {"/webhook", "/api/webhooks/zoom"})
     soup_server_add_handler (server_, p, webhook_cb, this, nullptr);
-  }
   soup_server_add_handler (server_, "/health", health_cb, this, nullptr);
   soup_server_add_handler (server_, "/engagements", engagements_cb, this, nullptr);
   soup_server_add_handler (server_, nullptr, default_cb, this, nullptr);
 
-  g_autoptr (GInetAddress) ia = g_inet_address_new_from_string (cfg_.address.c_str ());
-  if (!ia) {
-    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG,
-        "listen address %s is not an IP address", cfg_.address.c_str ());
+  /* host-http.h: our own listening socket, accept loop, connection cap and
+   * request timeout in front of libsoup */
+  guint64 nofile = raise_nofile_limit ();
+  HttpLimits limits;
+  limits.backlog = cfg_.http_backlog;
+  limits.max_connections = cfg_.max_connections > 0 ? cfg_.max_connections
+      : default_max_connections (nofile, cfg_.max_engagements);
+  limits.request_timeout_s = cfg_.request_timeout_s;
+  limits.max_body_bytes = cfg_.max_body_bytes;
+  http_ = std::make_unique<HttpFrontend> (server_, limits);
+  GError *lerr = nullptr;
+  if (!http_->listen (cfg_.address, cfg_.port, &lerr)) {
+    g_set_error (error, ZHOST_ERROR, lerr->code == G_IO_ERROR_INVALID_ARGUMENT ?
+        ERROR_CONFIG : ERROR_IO, "%s", lerr->message);
+    g_error_free (lerr);
     return false;
   }
-  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (ia,
-      static_cast<guint16> (cfg_.port));
-  if (!soup_server_listen (server_, sa, static_cast<SoupServerListenOptions> (0),
-          error))
-    return false;
-  GSList *uris = soup_server_get_uris (server_);
-  if (uris)
-    port_ = g_uri_get_port (static_cast<GUri *> (uris->data));
-  g_slist_free_full (uris, reinterpret_cast<GDestroyNotify> (g_uri_unref));
+  port_ = http_->port ();
+  g_message ("HTTP: backlog %d, max-connections %d (RLIMIT_NOFILE %" G_GUINT64_FORMAT
+      "), request timeout %d s, bodies up to %zu bytes, /engagements %s",
+      limits.backlog > 0 ? limits.backlog : SOMAXCONN, limits.max_connections,
+      nofile, limits.request_timeout_s, cfg_.max_body_bytes,
+      cfg_.api_token.empty () ? "for loopback clients only (no api-token)"
+      : "with the API token");
 
   sigint_id_ = g_unix_signal_add (SIGINT, signal_cb, this);
   sigterm_id_ = g_unix_signal_add (SIGTERM, signal_cb, this);
@@ -228,22 +242,6 @@ Daemon::maybe_quit ()
 }
 
 void
-Daemon::early_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
-    GHashTable *query, gpointer data)
-{
-  auto *self = static_cast<Daemon *> (data);
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-  goffset cl = soup_message_headers_get_content_length (h);
-  if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH &&
-      cl > static_cast<goffset> (self->cfg_.max_body_bytes)) {
-    json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-        error_body ("Payload too large"));
-    g_warning ("webhook rejected: body of %" G_GINT64_FORMAT " bytes over the "
-        "limit of %zu", static_cast<gint64> (cl), self->cfg_.max_body_bytes);
-  }
-}
-
-void
 Daemon::webhook_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
 {
@@ -262,73 +260,68 @@ struct WebhookJob {
   bool counted;
 };
 
+static std::string
+peer_of (SoupServerMessage *msg)
+{
+  GSocketAddress *a = soup_server_message_get_remote_address (msg);
+  if (!a || !G_IS_INET_SOCKET_ADDRESS (a))
+    return "?";
+  g_autofree gchar *ip = g_inet_address_to_string (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (a)));
+  return ip;
+}
+
 void
 Daemon::handle_webhook (SoupServerMessage *msg)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  /* the front end refused anything over the limit before buffering it */
+  if (static_cast<guint64> (body->length) > cfg_.max_body_bytes) {
+    json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+        error_body ("Payload too large"));
+    return;
+  }
   g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
   gsize len = 0;
   const char *data = static_cast<const char *> (g_bytes_get_data (bytes, &len));
   if (!data)
     data = "";
-  if (len > cfg_.max_body_bytes) {
-    json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-        error_body ("Payload too large"));
-    g_warning ("webhook rejected: body of %zu bytes over the limit", len);
-    return;
-  }
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   const char *ts = soup_message_headers_get_one (h, "x-zm-request-timestamp");
   const char *sig = soup_message_headers_get_one (h, "x-zm-signature");
   rtms::WebhookVerifyOptions opts;
   opts.window_s = cfg_.webhook_window_s;
   opts.max_body_bytes = cfg_.max_body_bytes;
-  GError *verr = nullptr;
-  bool verified = rtms::verify_webhook (cfg_.secret_token, ts, sig, data, len,
-      g_get_real_time () / G_USEC_PER_SEC, opts, &verr);
-  if (!verified && verr && g_error_matches (verr, RTMS_ERROR, rtms::ERROR_TOO_LARGE)) {
-    json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-        error_body ("Payload too large"));
-    g_error_free (verr);
-    return;
-  }
-  bool stale = !verified && verr && g_error_matches (verr, RTMS_ERROR, rtms::ERROR_STALE);
-  std::string why = verr ? verr->message : "invalid signature";
-  g_clear_error (&verr);
-
   rtms::Webhook wh;
-  GError *perr = nullptr;
-  bool parsed = rtms::parse_webhook (data, len, &wh, &perr);
-  if (!parsed && !verified) {
-    g_warning ("webhook rejected (401): %s", why.c_str ());
-    json_response (msg, SOUP_STATUS_UNAUTHORIZED,
-        error_body (stale ? "Stale webhook timestamp" : "Invalid webhook signature"));
-    g_clear_error (&perr);
-    return;
-  }
-  if (!parsed) {
-    std::string m = std::string ("Malformed webhook: ") +
-        (perr ? perr->message : "parse error");
-    g_warning ("webhook rejected (400): %s", m.c_str ());
-    json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
-    g_clear_error (&perr);
+  GError *err = nullptr;
+  /* rtms-protocol.md §2.4, §2.5: verified before anything else, over the raw
+   * bytes; parsed once, and deeply only once authenticated */
+  if (!rtms::verify_and_parse_webhook (cfg_.secret_token, ts, sig, data, len,
+          g_get_real_time () / G_USEC_PER_SEC, opts, &wh, &err)) {
+    if (g_error_matches (err, RTMS_ERROR, rtms::ERROR_TOO_LARGE)) {
+      json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+          error_body ("Payload too large"));
+    } else if (g_error_matches (err, RTMS_ERROR, rtms::ERROR_PARSE) ||
+        g_error_matches (err, RTMS_ERROR, rtms::ERROR_FIELD)) {
+      std::string m = std::string ("Malformed webhook: ") + err->message;
+      g_warning ("signed webhook rejected (400): %s", log_safe (m, 300).c_str ());
+      json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
+    } else {
+      bool stale = g_error_matches (err, RTMS_ERROR, rtms::ERROR_STALE);
+      /* nothing of the body is logged: it is not authenticated */
+      g_warning ("webhook from %s rejected (401): %s", peer_of (msg).c_str (),
+          log_safe (err->message, -1, 200).c_str ());
+      json_response (msg, SOUP_STATUS_UNAUTHORIZED, error_body (stale ?
+              "Stale webhook timestamp" : "Invalid webhook signature"));
+    }
+    g_error_free (err);
     return;
   }
   if (wh.kind == rtms::Webhook::Kind::URL_VALIDATION) {
-    /* rtms-protocol.md §2.4: answer even if the signature check fails */
-    if (!verified)
-      g_warning ("endpoint.url_validation with a failed signature check (%s); "
-          "answering anyway", why.c_str ());
-    else
-      g_message ("endpoint.url_validation answered");
+    /* only with a valid signature, or it is a signing oracle (§2.4) */
+    g_message ("endpoint.url_validation answered");
     json_response (msg, SOUP_STATUS_OK,
         rtms::url_validation_response (cfg_.secret_token, wh.plain_token));
-    return;
-  }
-  if (!verified) {
-    g_warning ("webhook %s rejected (401): %s", wh.event.c_str (), why.c_str ());
-    json_response (msg, SOUP_STATUS_UNAUTHORIZED,
-        error_body (stale ? "Stale webhook timestamp" : "Invalid webhook signature"));
     return;
   }
   bool counted = false;
@@ -344,7 +337,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
     }
     if (static_cast<int> (active_.size ()) + pending_starts_ >= cfg_.max_engagements) {
       g_warning ("webhook %s refused (503): %d engagements running (limit)",
-          wh.event.c_str (), cfg_.max_engagements);
+          log_safe (wh.event).c_str (), cfg_.max_engagements);
       json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
           error_body ("Too many engagements"));
       return;
@@ -353,7 +346,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
     pending_stream_ids_.insert (wh.rtms_stream_id);
     counted = true;
   }
-  GST_INFO ("webhook %s accepted", wh.event.c_str ());
+  GST_INFO ("webhook %s accepted", log_safe (wh.event).c_str ());
   json_response (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}");
   auto *job = new WebhookJob {this, std::move (wh), counted};
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, [] (gpointer d) -> gboolean {
@@ -381,7 +374,7 @@ Daemon::process (const rtms::Webhook &wh)
       on_interrupted (wh);
       break;
     default:
-      GST_INFO ("webhook %s ignored", wh.event.c_str ());
+      GST_INFO ("webhook %s ignored", log_safe (wh.event).c_str ());
       break;
   }
 }
@@ -416,12 +409,12 @@ Daemon::on_started (const rtms::Webhook &wh)
   if (it != active_.end ()) {
     Engagement *e = it->second.get ();
     if (wh.event_ts == e->last_event_ts () || urls == e->server_urls ()) {
-      g_message ("duplicate %s for stream %s ignored", wh.event.c_str (),
+      g_message ("duplicate %s for stream %s ignored", log_safe (wh.event).c_str (),
           e->params ().dir_name.c_str ());
       return;
     }
     if (wh.event_ts < e->last_event_ts ()) {
-      g_message ("older %s for stream %s ignored", wh.event.c_str (),
+      g_message ("older %s for stream %s ignored", log_safe (wh.event).c_str (),
           e->params ().dir_name.c_str ());
       return;
     }
@@ -436,14 +429,14 @@ Daemon::on_started (const rtms::Webhook &wh)
   for (auto &f : finished_)
     if (f->params ().rtms_stream_id == wh.rtms_stream_id &&
         wh.event_ts <= f->last_event_ts ()) {
-      g_message ("retried %s for finished stream %s ignored", wh.event.c_str (),
+      g_message ("retried %s for finished stream %s ignored", log_safe (wh.event).c_str (),
           f->params ().dir_name.c_str ());
       return;
     }
   std::string pname = pipeline_for_event (cfg_, wh.event);
   const PipelineTemplate *tmpl = templates_->find (pname);
   if (!tmpl) {
-    g_warning ("no pipeline template %s for %s", pname.c_str (), wh.event.c_str ());
+    g_warning ("no pipeline template %s for %s", pname.c_str (), log_safe (wh.event).c_str ());
     return;
   }
   EngagementParams p;
@@ -491,7 +484,7 @@ Daemon::on_stopped (const rtms::Webhook &wh)
   auto it = active_.find (wh.rtms_stream_id);
   if (it != active_.end ()) {
     g_message ("%s for stream %s (stop_reason %d): EOS within %d ms",
-        wh.event.c_str (), it->second->params ().dir_name.c_str (), reason,
+        log_safe (wh.event).c_str (), it->second->params ().dir_name.c_str (), reason,
         cfg_.stop_grace_ms);
     it->second->stop_after_grace ("webhook", reason);
     return;
@@ -501,7 +494,7 @@ Daemon::on_stopped (const rtms::Webhook &wh)
       (*f)->note_stop_reason (reason, "webhook");
       return;
     }
-  g_message ("%s for an unknown stream: nothing to do", wh.event.c_str ());
+  g_message ("%s for an unknown stream: nothing to do", log_safe (wh.event).c_str ());
 }
 
 void
@@ -509,14 +502,14 @@ Daemon::on_interrupted (const rtms::Webhook &wh)
 {
   auto it = active_.find (wh.rtms_stream_id);
   if (it == active_.end ()) {
-    g_message ("%s for an unknown stream: nothing to do", wh.event.c_str ());
+    g_message ("%s for an unknown stream: nothing to do", log_safe (wh.event).c_str ());
     return;
   }
   std::string urls = urls_of (wh);
   if (!urls.empty ())
     it->second->failover (urls, wh.event_ts, "rtms_interrupted with server_urls");
   else
-    g_message ("%s for %s: the element reconnects by itself", wh.event.c_str (),
+    g_message ("%s for %s: the element reconnects by itself", log_safe (wh.event).c_str (),
         it->second->params ().dir_name.c_str ());
 }
 
@@ -551,6 +544,31 @@ Daemon::find_any (const std::string &id)
   return nullptr;
 }
 
+guint
+Daemon::api_allowed (SoupServerMessage *msg) const
+{
+  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+  if (!cfg_.api_token.empty ()) {
+    const char *auth = soup_message_headers_get_one (h, "Authorization");
+    if (!auth || g_ascii_strncasecmp (auth, "Bearer ", 7) != 0)
+      return SOUP_STATUS_UNAUTHORIZED;
+    const char *given = auth + 7;
+    while (*given == ' ')
+      given++;
+    return rtms::constant_time_equal (cfg_.api_token, given)
+        ? SOUP_STATUS_OK : SOUP_STATUS_UNAUTHORIZED;
+  }
+  /* no token: loopback peers only, and not a request a local reverse proxy
+   * forwarded for someone else */
+  GSocketAddress *a = soup_server_message_get_remote_address (msg);
+  bool loopback = a && G_IS_INET_SOCKET_ADDRESS (a) && g_inet_address_get_is_loopback (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (a)));
+  for (const char *fwd : {"Forwarded", "X-Forwarded-For", "X-Real-IP"})
+    if (soup_message_headers_get_one (h, fwd))
+      loopback = false;
+  return loopback ? SOUP_STATUS_OK : SOUP_STATUS_FORBIDDEN;
+}
+
 void
 Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
@@ -562,11 +580,15 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   json_builder_add_string_value (b, self->shutting_down_ ? "shutting_down" : "ok");
   json_builder_set_member_name (b, "activeEngagements");
   json_builder_add_int_value (b, static_cast<gint64> (self->active_.size ()));
-  json_builder_set_member_name (b, "engagements");
-  json_builder_begin_array (b);
-  for (auto &kv : self->active_)
-    json_builder_add_string_value (b, kv.second->params ().id_value.c_str ());
-  json_builder_end_array (b);
+  /* open for load balancers, but the engagement ids only for callers the
+   * management API would answer */
+  if (self->api_allowed (msg) == SOUP_STATUS_OK) {
+    json_builder_set_member_name (b, "engagements");
+    json_builder_begin_array (b);
+    for (auto &kv : self->active_)
+      json_builder_add_string_value (b, kv.second->params ().id_value.c_str ());
+    json_builder_end_array (b);
+  }
   json_builder_set_member_name (b, "timestamp");
   json_builder_add_string_value (b, iso8601_utc (g_get_real_time ()).c_str ());
   json_builder_end_object (b);
@@ -579,6 +601,24 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     const char *path, GHashTable *query, gpointer data)
 {
   auto *self = static_cast<Daemon *> (data);
+  guint allowed = self->api_allowed (msg);
+  if (allowed != SOUP_STATUS_OK) {
+    SoupMessageHeaders *rh = soup_server_message_get_response_headers (msg);
+    if (allowed == SOUP_STATUS_UNAUTHORIZED) {
+      /* RFC 6750 §3 */
+      const char *auth = soup_message_headers_get_one (
+          soup_server_message_get_request_headers (msg), "Authorization");
+      soup_message_headers_replace (rh, "WWW-Authenticate", auth ?
+          "Bearer realm=\"zoomrtms-host\", error=\"invalid_token\"" :
+          "Bearer realm=\"zoomrtms-host\"");
+      json_response (msg, allowed, error_body ("A valid Bearer token is required"));
+    } else {
+      json_response (msg, allowed, error_body (
+          "The management API answers loopback clients only (set [http] api-token)"));
+    }
+    GST_INFO ("/engagements refused (%u) to %s", allowed, peer_of (msg).c_str ());
+    return;
+  }
   const char *method = soup_server_message_get_method (msg);
   std::string rest = path + strlen ("/engagements");
   if (!rest.empty () && rest[0] == '/')

@@ -8,8 +8,11 @@
  *
  * Endpoints:
  *   POST /webhook, POST /api/webhooks/zoom   Zoom webhooks
- *   GET  /health                             {"status","activeEngagements","engagements","timestamp"}
+ *   GET  /health                             {"status","activeEngagements","timestamp"}, plus
+ *                                            "engagements" (ids) for callers allowed below
  *   GET  /engagements                        {"engagements":[engagement.json objects]}
+ *   The /engagements API needs `Authorization: Bearer <[http] api-token>` (401
+ *   otherwise); without a token it answers loopback clients only (403).
  *   GET  /engagements/{id}                   one engagement.json + "live" (id = engagement id,
  *                                            meeting uuid, directory name or rtms_stream_id)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
@@ -18,6 +21,7 @@
 
 #include "host-config.h"
 #include "host-engagement.h"
+#include "host-http.h"
 #include "host-template.h"
 
 #include "rtms-auth.h"
@@ -38,9 +42,13 @@ class Daemon {
   ~Daemon ();
 
   /** start:
-   * Repairs engagements left "running" by a killed host, listens on
-   * address:port, installs SIGINT/SIGTERM handlers and writes the ready file
-   * ({"port":N}). Returns: false with a GError if the server cannot listen.
+   * Repairs engagements left "running" by a killed host, raises the soft
+   * RLIMIT_NOFILE to the hard limit, listens on address:port through
+   * HttpFrontend (host-http.h: backlog, connection cap, request timeout, body
+   * limit), installs SIGINT/SIGTERM handlers and writes the ready file
+   * ({"port":N}). Returns: false with ZHOST_ERROR_CONFIG (address not an IP)
+   * or ZHOST_ERROR_IO (cannot create the output root, bind or listen), or a
+   * G_FILE_ERROR (the ready file cannot be written).
    */
   bool start (GError **error);
 
@@ -60,8 +68,6 @@ class Daemon {
  private:
   static void webhook_cb (SoupServer *server, SoupServerMessage *msg,
       const char *path, GHashTable *query, gpointer data);
-  static void early_cb (SoupServer *server, SoupServerMessage *msg,
-      const char *path, GHashTable *query, gpointer data);
   static void health_cb (SoupServer *server, SoupServerMessage *msg,
       const char *path, GHashTable *query, gpointer data);
   static void engagements_cb (SoupServer *server, SoupServerMessage *msg,
@@ -72,6 +78,11 @@ class Daemon {
   static gboolean shutdown_timeout_cb (gpointer data);
 
   void handle_webhook (SoupServerMessage *msg);
+  /* SOUP_STATUS_OK if @msg may use the management API: with [http] api-token,
+   * `Authorization: Bearer <token>` (constant-time compare) else 401; without,
+   * a loopback peer with no Forwarded / X-Forwarded-For / X-Real-IP header,
+   * else 403. */
+  guint api_allowed (SoupServerMessage *msg) const;
   void process (const rtms::Webhook &wh);
   void on_started (const rtms::Webhook &wh);
   void on_stopped (const rtms::Webhook &wh);
@@ -85,6 +96,7 @@ class Daemon {
   HostConfig cfg_;
   const TemplateStore *templates_;
   SoupServer *server_ = nullptr;
+  std::unique_ptr<HttpFrontend> http_;
   GMainLoop *loop_ = nullptr;
   int port_ = 0;
   bool shutting_down_ = false;

@@ -785,9 +785,10 @@ Engagement::recover_transcript (const std::string &dir, JsonObject *ej)
   g_auto (GStrv) rows = g_strsplit (data, "\n", -1);
   for (gchar **row = rows; *row; row++) {
     g_autoptr (JsonParser) parser = json_parser_new ();
-    if (!**row || !json_parser_load_from_data (parser, *row, -1, nullptr))
+    JsonNode *root = **row ? rtms::json_load (parser, *row, strlen (*row),
+        file_json_limits (), nullptr) : nullptr;
+    if (!root)
       continue;             /* a line cut by the kill */
-    JsonNode *root = json_parser_get_root (parser);
     if (!JSON_NODE_HOLDS_OBJECT (root))
       continue;
     JsonObject *o = json_node_get_object (root);

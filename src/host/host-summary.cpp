@@ -75,8 +75,8 @@ print_summary (const std::string &output_root, int first_lines)
     g_print ("\n== %s\n", name.c_str ());
     g_autofree gchar *json = g_build_filename (dir, "engagement.json", nullptr);
     g_autoptr (JsonParser) parser = json_parser_new ();
-    if (json_parser_load_from_file (parser, json, nullptr) &&
-        JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+    JsonNode *root = rtms::json_load_file (parser, json, file_json_limits (), nullptr);
+    if (root && JSON_NODE_HOLDS_OBJECT (root)) {
       JsonObject *o = json_node_get_object (json_parser_get_root (parser));
       const gchar *key = json_object_get_string_member_with_default (o, "id_key",
           "engagement_id");

@@ -8,12 +8,16 @@
  *
  * Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start-up
  * failure (cannot listen), 2 on a configuration error (missing secrets, bad
- * option, config or pipeline file): the systemd unit does not restart on 2.
+ * option, config or pipeline file, zoomrtmssrc not installed): the systemd
+ * unit does not restart on 2. Under systemd: secrets from LoadCredential=,
+ * sd_notify READY/STOPPING/WATCHDOG (host-systemd.h).
  */
 #include "host-common.h"
 #include "host-config.h"
 #include "host-daemon.h"
+#include "host-plugin.h"
 #include "host-summary.h"
+#include "host-systemd.h"
 #include "host-template.h"
 
 #include "config.h"
@@ -64,7 +68,9 @@ main (int argc, char **argv)
   g_option_context_set_description (ctx,
       "Environment: ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET, ZOOM_SECRET_TOKEN, "
       "PORT (a .env file in the working directory is read too; the environment "
-      "wins over .env, options over both).\n");
+      "wins over .env, options over both). Under systemd, the credentials "
+      "zoom-client-id, zoom-client-secret and zoom-secret-token in "
+      "$CREDENTIALS_DIRECTORY (LoadCredential=) win over the environment.\n");
   GError *err = nullptr;
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
     g_printerr ("zoomrtms-host: %s\n", err->message);
@@ -106,14 +112,29 @@ main (int argc, char **argv)
     g_error_free (err);
     return 2;
   }
+  /* systemd LoadCredential= (host-systemd.h) over the environment */
+  EnvMap env = environ_map ();
+  std::vector<std::string> credentials;
+  if (!load_credentials (&env, &credentials, &err)) {
+    g_printerr ("zoomrtms-host: %s\n", err->message);
+    g_error_free (err);
+    return 2;
+  }
+  for (const auto &c : credentials)
+    g_message ("secret from systemd credential %s", c.c_str ());
   HostConfig cfg;
-  if (!resolve_config (cli, dotenv, environ_map (), &cfg, &err) ||
+  if (!resolve_config (cli, dotenv, env, &cfg, &err) ||
       !check_secrets (cfg, &err)) {
     g_printerr ("zoomrtms-host: %s\n", err->message);
     g_error_free (err);
     return 2;
   }
 
+  if (!ensure_zoomrtms_plugin (ZOOMRTMS_PLUGINDIR, &err)) {
+    g_printerr ("zoomrtms-host: %s\n", err->message);
+    g_error_free (err);
+    return 2;                   /* an installation error: restarting won't help */
+  }
   TemplateStore templates;
   if (!templates.load_dir (cfg.pipeline_dir, &err)) {
     g_printerr ("zoomrtms-host: broken pipeline template, refusing to start: %s\n",
@@ -143,7 +164,10 @@ main (int argc, char **argv)
     g_error_free (err);
     return 1;
   }
+  service_notify_ready ("listening on " + cfg.address + ":" +
+      std::to_string (daemon.port ()));
   int status = daemon.run ();
+  service_notify_stopping ();
   g_message ("exiting");
   return status;
 }

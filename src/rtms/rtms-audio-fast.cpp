@@ -50,6 +50,38 @@ read_id (simdjson::dom::element v, std::string *out, bool *present)
   }
 }
 
+/* True if @v holds no number that json_validate() refuses (rtms-json.h):
+ * simdjson keeps integers in [2^63, 2^64) as uint64, where json-glib would
+ * wrap them. Nesting is at most kMessageMaxDepth (the parser's limit). */
+bool
+plain (simdjson::dom::element v)
+{
+  switch (v.type ()) {
+    case simdjson::dom::element_type::UINT64:
+      return false;
+    case simdjson::dom::element_type::ARRAY:{
+      simdjson::dom::array a;
+      if (v.get_array ().get (a))
+        return false;
+      for (simdjson::dom::element e : a)
+        if (!plain (e))
+          return false;
+      return true;
+    }
+    case simdjson::dom::element_type::OBJECT:{
+      simdjson::dom::object o;
+      if (v.get_object ().get (o))
+        return false;
+      for (auto f : o)
+        if (!plain (f.value))
+          return false;
+      return true;
+    }
+    default:
+      return true;
+  }
+}
+
 struct ThreadParser {
   simdjson::dom::parser parser;
   std::vector<char> padded;    /* input + SIMDJSON_PADDING, reused */
@@ -100,6 +132,8 @@ parse_audio_fast (const char *json, size_t len, Message *out)
       if (seen_content || field.value.get_object ().get (content))
         return false;
       seen_content = true;
+    } else if (!plain (field.value)) {
+      return false;
     }
   }
   if (!seen_type || !seen_content)
@@ -158,6 +192,8 @@ parse_audio_fast (const char *json, size_t len, Message *out)
           || l > static_cast<int64_t> (kMessageMaxBytes))
         return false;
       a.length = l;
+    } else if (!plain (field.value)) {
+      return false;
     }
   }
   if (!seen_data || !seen_ts)

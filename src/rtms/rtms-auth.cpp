@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "rtms-json-private.h"
+#include "rtms-json.h"
 
 namespace rtms {
 
@@ -78,10 +79,14 @@ webhook_signature (const std::string &secret_token,
   return "v0=" + hmac_sha256_hex (secret_token, msg.data (), msg.size ());
 }
 
+namespace {
+
+/* rtms-protocol.md §2.5: size, timestamp window, presence of the signature.
+ * Fills @got with the lowercased signature header. */
 bool
-verify_webhook (const std::string &secret_token, const char *timestamp_header,
-    const char *signature_header, const char *body, gsize len, gint64 now_s,
-    const WebhookVerifyOptions &opts, GError **error)
+check_headers (const char *timestamp_header, const char *signature_header,
+    gsize len, gint64 now_s, const WebhookVerifyOptions &opts,
+    std::string *got, GError **error)
 {
   if (len > opts.max_body_bytes) {
     g_set_error (error, RTMS_ERROR, ERROR_TOO_LARGE,
@@ -89,8 +94,6 @@ verify_webhook (const std::string &secret_token, const char *timestamp_header,
         G_GSIZE_FORMAT, len, opts.max_body_bytes);
     return false;
   }
-
-  /* rtms-protocol.md §2.5: timestamp window */
   if (!timestamp_header || !*timestamp_header) {
     g_set_error (error, RTMS_ERROR, ERROR_STALE,
         "missing x-zm-request-timestamp header");
@@ -111,54 +114,123 @@ verify_webhook (const std::string &secret_token, const char *timestamp_header,
         skew < 0 ? -skew : skew, opts.window_s);
     return false;
   }
-
   if (!signature_header || !*signature_header) {
     g_set_error (error, RTMS_ERROR, ERROR_SIGNATURE,
         "missing x-zm-signature header");
     return false;
   }
   /* hex may arrive in either case */
-  std::string got (signature_header);
-  for (char &c : got)
+  *got = signature_header;
+  for (char &c : *got)
     c = g_ascii_tolower (c);
+  return true;
+}
 
-  /* 1. the raw body bytes (ZCC-seed) */
-  std::string expected = webhook_signature (secret_token, timestamp_header,
-      body, len);
-  if (constant_time_equal (expected, got))
-    return true;
-
-  /* 2. JSON.stringify(parsed body): compact, key order kept, literal UTF-8
-   * (Zoom docs, tf-worker; §2.5, §11 #18). Tried with our JSON.stringify-
-   * compatible writer, then with json-glib's own generator if it differs. */
-  if (body && len) {
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    if (json_parser_load_from_data (parser, body, len, nullptr)
-        && json_parser_get_root (parser)) {
-      JsonNode *root = json_parser_get_root (parser);
-      std::string compact;
-      detail::json_append_node (compact, root);
-      if (compact != std::string (body, len)) {
-        expected = webhook_signature (secret_token, timestamp_header,
-            compact.data (), compact.size ());
-        if (constant_time_equal (expected, got))
-          return true;
-      }
-      g_autofree char *generated = json_to_string (root, FALSE);
-      if (generated && compact != generated
-          && std::string (body, len) != generated) {
-        expected = webhook_signature (secret_token, timestamp_header,
-            generated, strlen (generated));
-        if (constant_time_equal (expected, got))
-          return true;
-      }
-    }
-  }
-
+bool
+signature_matches (const std::string &secret_token, const char *ts,
+    const char *body, gsize len, const std::string &got)
+{
+  std::string expected = webhook_signature (secret_token, ts, body, len);
+  bool ok = constant_time_equal (expected, got);
   OPENSSL_cleanse (&expected[0], expected.size ());
+  return ok;
+}
+
+JsonLimits
+limits_of (const WebhookVerifyOptions &opts)
+{
+  JsonLimits l;
+  l.max_bytes = opts.max_body_bytes;
+  l.max_depth = opts.max_depth;
+  return l;
+}
+
+/* The §11 #18 fallback: json_load() within @opts' limits (json_validate()
+ * first: iterative, no recursion), then the JSON.stringify form. On success
+ * @parser holds the tree. */
+bool
+reserialised_matches (const std::string &secret_token, const char *ts,
+    const char *body, gsize len, const WebhookVerifyOptions &opts,
+    const std::string &got, JsonParser *parser)
+{
+  if (!body || !len)
+    return false;
+  JsonNode *root = json_load (parser, body, len, limits_of (opts), nullptr);
+  if (!root)
+    return false;
+  std::string compact;
+  detail::json_append_node (compact, root);
+  if (compact.size () == len && memcmp (compact.data (), body, len) == 0)
+    return false;               /* same bytes: already checked */
+  return signature_matches (secret_token, ts, compact.data (), compact.size (),
+      got);
+}
+
+bool
+signature_error (GError **error)
+{
   g_set_error (error, RTMS_ERROR, ERROR_SIGNATURE,
       "x-zm-signature does not match the body");
   return false;
+}
+
+} // namespace
+
+bool
+verify_webhook (const std::string &secret_token, const char *timestamp_header,
+    const char *signature_header, const char *body, gsize len, gint64 now_s,
+    const WebhookVerifyOptions &opts, GError **error)
+{
+  std::string got;
+  if (!check_headers (timestamp_header, signature_header, len, now_s, opts,
+          &got, error))
+    return false;
+  /* 1. the raw body bytes (ZCC-seed): no parsing */
+  if (signature_matches (secret_token, timestamp_header, body, len, got))
+    return true;
+  /* 2. JSON.stringify(parsed body): compact, key order kept, literal UTF-8
+   * (Zoom docs, tf-worker; §2.5, §11 #18), bounded by json_validate() */
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  if (reserialised_matches (secret_token, timestamp_header, body, len, opts,
+          got, parser))
+    return true;
+  return signature_error (error);
+}
+
+bool
+verify_and_parse_webhook (const std::string &secret_token,
+    const char *timestamp_header, const char *signature_header,
+    const char *body, gsize len, gint64 now_s,
+    const WebhookVerifyOptions &opts, Webhook *out, GError **error)
+{
+  g_return_val_if_fail (out != nullptr, false);
+  *out = Webhook ();
+  std::string got;
+  if (!check_headers (timestamp_header, signature_header, len, now_s, opts,
+          &got, error))
+    return false;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root = nullptr;
+  if (signature_matches (secret_token, timestamp_header, body, len, got)) {
+    /* authenticated: parse once, within the same limits */
+    if (!body || !len) {
+      g_set_error (error, RTMS_ERROR, ERROR_PARSE, "webhook: empty body");
+      return false;
+    }
+    GError *err = nullptr;
+    root = json_load (parser, body, len, limits_of (opts), &err);
+    if (!root) {
+      g_set_error (error, RTMS_ERROR, err->code, "webhook: %s", err->message);
+      g_error_free (err);
+      return false;
+    }
+  } else if (reserialised_matches (secret_token, timestamp_header, body, len,
+          opts, got, parser)) {
+    root = json_parser_get_root (parser);     /* parsed by the fallback */
+  } else {
+    return signature_error (error);
+  }
+  return parse_webhook_root (root, out, error);
 }
 
 std::string
@@ -259,12 +331,34 @@ parse_webhook (const char *body, gsize len, Webhook *out, GError **error)
 {
   g_return_val_if_fail (out != nullptr, false);
   *out = Webhook ();
-
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *root = detail::parse_object (parser, body,
-      static_cast<gssize> (len), "webhook", error);
-  if (!root)
+  if (!body || !len) {
+    g_set_error (error, RTMS_ERROR, ERROR_PARSE, "webhook: empty input");
     return false;
+  }
+  JsonLimits limits;
+  limits.max_bytes = kMessageMaxBytes;
+  limits.max_depth = kMessageMaxDepth;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  GError *err = nullptr;
+  JsonNode *root = json_load (parser, body, len, limits, &err);
+  if (!root) {
+    g_set_error (error, RTMS_ERROR, err->code, "webhook: %s", err->message);
+    g_error_free (err);
+    return false;
+  }
+  return parse_webhook_root (root, out, error);
+}
+
+bool
+parse_webhook_root (JsonNode *root_node, Webhook *out, GError **error)
+{
+  g_return_val_if_fail (out != nullptr, false);
+  *out = Webhook ();
+  if (!root_node || !JSON_NODE_HOLDS_OBJECT (root_node)) {
+    g_set_error (error, RTMS_ERROR, ERROR_PARSE, "webhook: not a JSON object");
+    return false;
+  }
+  JsonObject *root = json_node_get_object (root_node);
 
   JsonNode *ev = json_object_get_member (root, "event");
   if (!ev || !JSON_NODE_HOLDS_VALUE (ev)
@@ -440,11 +534,13 @@ encode_webhook (const std::string &event, gint64 event_ts,
     bool as_object = false;
     if (server_urls[0] == '{') {
       /* an object form (§2.2) is embedded as JSON, compacted */
-      g_autoptr (JsonParser) parser = json_parser_new ();
-      if (json_parser_load_from_data (parser, server_urls.data (),
-              server_urls.size (), nullptr)) {
-        JsonNode *root = json_parser_get_root (parser);
-        if (root && JSON_NODE_HOLDS_OBJECT (root)) {
+      JsonLimits limits;
+      limits.max_bytes = kMessageMaxBytes;
+      limits.max_depth = kMessageMaxDepth;
+      g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+      if (JsonNode *root = json_load (parser, server_urls.data (),
+              server_urls.size (), limits, nullptr)) {
+        if (JSON_NODE_HOLDS_OBJECT (root)) {
           std::string compact;
           detail::json_append_node (compact, root);
           w.key ("server_urls");

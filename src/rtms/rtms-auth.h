@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string>
 
+#include <json-glib/json-glib.h>
+
 #include "rtms-messages.h"
 
 namespace rtms {
@@ -50,6 +52,9 @@ std::string webhook_signature (const std::string &secret_token,
 struct WebhookVerifyOptions {
   gint64 window_s = 300;          /* |now − x-zm-request-timestamp|, §2.5 */
   gsize max_body_bytes = 64 * 1024;
+  /* nesting limit of the body (rtms-json.h JsonLimits::max_depth); the
+   * deepest RTMS webhook (server_urls as an object) is depth 3 */
+  guint max_depth = 32;
 };
 
 /** verify_webhook:
@@ -59,17 +64,42 @@ struct WebhookVerifyOptions {
  * @body, @len: the raw request body bytes
  * @now_s: current epoch seconds
  *
- * rtms-protocol.md §2.5 and §11 #18: verifies over the raw bytes first, then
- * over a compact key-order-preserving re-serialisation of the parsed body.
+ * rtms-protocol.md §2.5 and §11 #18, in order of cost: size limit, timestamp
+ * window, HMAC over the raw bytes (nothing parsed); only if that fails, the
+ * fallback: json_validate() with @opts' size and depth limits (iterative,
+ * rtms-json.h), one parse, and the HMAC over the compact key-order-preserving
+ * re-serialisation (JSON.stringify form). An unauthenticated body is never
+ * parsed unless it passed json_validate().
  * Returns: false with RTMS_ERROR_TOO_LARGE (body over the limit),
  * RTMS_ERROR_STALE (timestamp missing, not a number, or outside the window) or
- * RTMS_ERROR_SIGNATURE (missing or wrong signature). Messages never contain the
- * secret or the expected signature.
+ * RTMS_ERROR_SIGNATURE (missing or wrong signature; also a body that fails
+ * json_validate() after the raw check failed). Messages never contain the
+ * secret, the expected signature or any byte of the body.
  */
 bool verify_webhook (const std::string &secret_token,
     const char *timestamp_header, const char *signature_header,
     const char *body, gsize len, gint64 now_s,
     const WebhookVerifyOptions &opts, GError **error);
+
+/* forward */
+struct Webhook;
+
+/** verify_and_parse_webhook:
+ * What the host does with every request to its webhook path: verify_webhook()
+ * and then parse_webhook_root() on the same tree, so the body is parsed once
+ * (by the fallback when it ran, else once after the raw check passed, always
+ * through json_load() with @opts' limits). rtms-protocol.md §2.4: the caller
+ * answers endpoint.url_validation only when this returned true.
+ * Returns: false with RTMS_ERROR_TOO_LARGE, RTMS_ERROR_STALE or
+ * RTMS_ERROR_SIGNATURE as verify_webhook() (the request is not
+ * authenticated: answer 413/401), or with RTMS_ERROR_PARSE / RTMS_ERROR_FIELD
+ * as parse_webhook() (authenticated but malformed: 400). No error message
+ * quotes the body.
+ */
+bool verify_and_parse_webhook (const std::string &secret_token,
+    const char *timestamp_header, const char *signature_header,
+    const char *body, gsize len, gint64 now_s,
+    const WebhookVerifyOptions &opts, Webhook *out, GError **error);
 
 /** url_validation_response:
  * rtms-protocol.md §2.4: the JSON body
@@ -100,11 +130,21 @@ struct Webhook {
 };
 
 /** parse_webhook:
- * Returns: false with RTMS_ERROR_PARSE (not a JSON object, no `event` string)
- * or RTMS_ERROR_FIELD (a started event without rtms_stream_id, id or
- * server_urls; a url_validation without plainToken).
+ * Loads @body with json_load() (rtms-json.h; 4 MiB, depth 32) and reads it
+ * with parse_webhook_root(). Does not verify anything: see
+ * verify_and_parse_webhook().
+ * Returns: false with RTMS_ERROR_TOO_LARGE, RTMS_ERROR_PARSE (invalid JSON,
+ * not a JSON object, no `event` string) or RTMS_ERROR_FIELD (a started event
+ * without rtms_stream_id, id or server_urls; a url_validation without
+ * plainToken).
  */
 bool parse_webhook (const char *body, gsize len, Webhook *out, GError **error);
+
+/** parse_webhook_root:
+ * Reads an already parsed webhook body @root (rtms-protocol.md §2.1–§2.3).
+ * Returns: false with RTMS_ERROR_PARSE or RTMS_ERROR_FIELD as parse_webhook().
+ */
+bool parse_webhook_root (JsonNode *root, Webhook *out, GError **error);
 
 /** encode_webhook:
  * Builds the compact JSON body of an RTMS webhook (what the sim sends):

@@ -6,15 +6,20 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 
 #include "rtms-auth.h"
+#include "rtms-json.h"
 
 #define G_LOG_DOMAIN_CLIENT "zoomrtms-client"
 
 namespace rtms {
+
+static_assert (MAX_MESSAGE_SIZE_DEFAULT == kMessageMaxBytes,
+    "the client's message limit is the decoder's (rtms-client.h)");
 
 const char *
 client_state_name (ClientState s)
@@ -92,7 +97,26 @@ struct Client::Impl {
 
   /* counters read from other threads */
   std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
-      n_keep_alives { 0 }, n_malformed { 0 };
+      n_keep_alives { 0 }, n_malformed { 0 }, n_oversize { 0 },
+      n_reconnects { 0 };
+  /* rate limit of the skipped-frame warning (first, then one per 10 s) */
+  static constexpr gint64 SKIP_WARN_INTERVAL_US = 10 * G_USEC_PER_SEC;
+  gint64 skip_warned_us = 0;
+  guint64 skipped_since_warning = 0;
+  /* immediate reconnection after a 1009: at most once per 10 s */
+  static constexpr gint64 IMMEDIATE_RETRY_INTERVAL_US = 10 * G_USEC_PER_SEC;
+  gint64 immediate_retry_us = 0;
+  /* retries after "duplicate connection" refusals during an outage */
+  guint duplicate_outage_retries = 0;
+
+  /* How soon connection_lost() tries again. */
+  enum class Retry {
+    BACKOFF,   /* §4.9: 3 s, doubling, capped at 30 s */
+    AT_ONCE,   /* after a 1009 (at most once per 10 s, else BACKOFF) */
+    SOON,      /* the server still holds our old connection (a duplicate
+                  refusal during an outage): 250 ms, doubling, at most the
+                  backoff */
+  };
 
   GSource *handshake_timer = nullptr;
   GSource *watchdog = nullptr;
@@ -340,8 +364,39 @@ struct Client::Impl {
   {
     g_object_set (conn, "max-incoming-payload-size",
         (guint64) cfg.max_incoming_payload, nullptr);
+#if SOUP_CHECK_VERSION(3, 8, 0)
+    /* libsoup ≥ 3.8 also bounds a message reassembled from fragments (each
+     * fragment alone is under max-incoming-payload-size); 3.2 (Debian 12)
+     * cannot (rtms-client.h, "Frame limits"). */
+    soup_websocket_connection_set_max_total_message_size (conn,
+        (guint64) cfg.max_incoming_payload);
+#endif
     g_signal_connect (conn, "message", G_CALLBACK (on_message), this);
+    g_signal_connect (conn, "error", G_CALLBACK (on_ws_error), this);
     g_signal_connect (conn, "closed", G_CALLBACK (on_ws_closed), this);
+  }
+
+  /* Why libsoup failed a connection on our side. When libsoup itself fails
+   * the connection (a frame over max-incoming-payload-size: 1009; invalid
+   * UTF-8 in a text frame: 1007; an I/O error), it emits "error" first and
+   * the peer close code stays 0 (soup-websocket-connection.c,
+   * emit_error_and_close()), so "closed" alone cannot tell why. */
+  struct LocalClose {
+    int code = 0;               /* SoupWebsocketCloseCode, 0 = I/O error */
+    std::string message;
+  };
+  static constexpr const char *LOCAL_CLOSE_KEY = "zoomrtms-local-close";
+
+  static void
+  on_ws_error (SoupWebsocketConnection *conn, GError *error, gpointer)
+  {
+    if (g_object_get_data (G_OBJECT (conn), LOCAL_CLOSE_KEY))
+      return;                   /* keep the first cause */
+    auto lc = new LocalClose;
+    lc->code = error->domain == SOUP_WEBSOCKET_ERROR ? error->code : 0;
+    lc->message = error->message;
+    g_object_set_data_full (G_OBJECT (conn), LOCAL_CLOSE_KEY, lc,
+        [] (gpointer p) { delete static_cast<LocalClose *> (p); });
   }
 
   static void
@@ -436,17 +491,47 @@ struct Client::Impl {
 
   /* ---- incoming frames ---- */
 
+  /* A frame was skipped (@what: why, for people): counted as malformed,
+   * reported to on_malformed and warned about (the first, then at most one
+   * warning per 10 s, with the count since the last one). */
+  void
+  skipped (const std::string &what)
+  {
+    n_malformed++;
+    skipped_since_warning++;
+    gint64 now = g_get_monotonic_time ();
+    if (skip_warned_us == 0 || now - skip_warned_us >= SKIP_WARN_INTERVAL_US) {
+      /* the text may quote the server's bytes: escaped, and cut */
+      g_autofree char *esc = g_strescape (what.substr (0, 200).c_str (),
+          nullptr);
+      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_WARNING,
+          "stream %s: skipped %" G_GUINT64_FORMAT " frame%s (%" G_GUINT64_FORMAT
+          " in all), the last: %s", cfg.rtms_stream_id.c_str (),
+          skipped_since_warning, skipped_since_warning == 1 ? "" : "s",
+          n_malformed.load (), esc);
+      skip_warned_us = now;
+      skipped_since_warning = 0;
+    }
+    if (cb.on_malformed)
+      cb.on_malformed (what);
+  }
+
   bool
   parse (GBytes *bytes)
   {
     gsize len = 0;
     auto data = static_cast<const char *> (g_bytes_get_data (bytes, &len));
     last_rx_us = g_get_monotonic_time ();
+    if (len > cfg.max_message_size) {
+      /* not parsed at all: a video frame we did not ask for, or junk */
+      n_oversize++;
+      skipped ("frame of " + std::to_string (len) + " bytes over the " +
+          std::to_string (cfg.max_message_size) + "-byte message limit");
+      return false;
+    }
     g_autoptr (GError) error = nullptr;
     if (!parse_message (data, (gssize) len, &rx, &error)) {
-      n_malformed++;
-      if (cb.on_malformed)
-        cb.on_malformed (error->message);
+      skipped (error->message);
       return false;
     }
     return true;
@@ -545,7 +630,7 @@ struct Client::Impl {
          * (after a failover, a reconnect or a duplicate webhook): retry
          * later (§3.4, §4.9). */
         if (outage_since_us != 0) {
-          connection_lost (msg, false);
+          connection_lost (msg, false, Retry::SOON);
           return;
         }
         if (duplicate_retries < MAX_DUPLICATE_RETRIES) {
@@ -582,9 +667,7 @@ struct Client::Impl {
         const auto &a = rx.audio;
         if (!decode_audio_payload (a.data_base64.data (), a.data_base64.size (),
                 &pcm, &error)) {
-          n_malformed++;
-          if (cb.on_malformed)
-            cb.on_malformed (error->message);
+          skipped (error->message);
           return;
         }
         n_frames++;
@@ -615,9 +698,38 @@ struct Client::Impl {
     }
   }
 
+  /* msg 4 refused because the server still holds a media connection of this
+   * stream (new 15 MEDIA_DATA_ALL_CONNECTION_EXIST / 16
+   * DUPLICATE_MEDIA_DATA_CONNECTION, old 30 / 31; rtms-protocol.md §4.1,
+   * §3.10): by its reason text, else by its name in the configured table. */
+  bool
+  duplicate_media_refusal () const
+  {
+    std::string r = rx.reason;
+    std::string name = status_code_name (rx.status_code, cfg.status_table);
+    for (const std::string *t : { &r, &name }) {
+      g_autofree char *low = g_ascii_strdown (t->c_str (), -1);
+      if (strstr (low, "duplicate_media") || strstr (low, "duplicate media") ||
+          strstr (low, "connection_exist") || strstr (low, "connection exist"))
+        return true;
+    }
+    return false;
+  }
+
   void
   on_data_handshake (SoupWebsocketConnection *conn)
   {
+    if (rx.status_code != 0 && outage_since_us != 0 &&
+        duplicate_media_refusal ()) {
+      /* After we dropped a media socket without a close frame (libsoup
+       * fails it that way on a 1009), the server may not have noticed yet:
+       * retry soon, within the grace window (§4.9). */
+      connection_lost ("media handshake refused: status " +
+          status_description (rx.status_code, rx.reason.c_str ()) +
+          " (the server still holds the old media connection)", true,
+          Retry::SOON);
+      return;
+    }
     if (rx.status_code != 0) {
       fail (ERROR_HANDSHAKE, "media handshake refused: status " +
           status_description (rx.status_code, rx.reason.c_str ()),
@@ -658,6 +770,9 @@ struct Client::Impl {
     stop_timer (&handshake_timer);
     state = ClientState::STREAMING;
     attempt = 0;
+    duplicate_outage_retries = 0;
+    if (outage_since_us != 0)
+      n_reconnects++;
     outage_since_us = 0;
     media_only_outage = false;
     ever_streamed = true;
@@ -686,12 +801,35 @@ struct Client::Impl {
         self->finish (nullptr);
       return;
     }
+    bool too_big = false;
+    std::string what = std::string (conn == self->sig ? "signaling" : "media") +
+        " WebSocket " + close_cause (conn, &too_big);
+    /* 1009: one frame over max_incoming_payload, the server is fine:
+     * reconnect at once, not after the 3 s backoff (rtms-client.h,
+     * "Frame limits") */
+    self->connection_lost (what, conn != self->sig,
+        too_big ? Retry::AT_ONCE : Retry::BACKOFF);
+  }
+
+  /* "closed by the client: code 1009, <libsoup's message>", "closed by the
+   * server: code 1000, stream ended", or "closed without a close frame …". */
+  static std::string
+  close_cause (SoupWebsocketConnection *conn, bool *too_big)
+  {
+    auto lc = static_cast<LocalClose *> (g_object_get_data (G_OBJECT (conn),
+            LOCAL_CLOSE_KEY));
+    *too_big = lc && lc->code == SOUP_WEBSOCKET_CLOSE_TOO_BIG;
+    if (lc && lc->code != 0)
+      return "closed by the client: code " + std::to_string (lc->code) +
+          ", " + lc->message;
     gushort code = soup_websocket_connection_get_close_code (conn);
     const char *why = soup_websocket_connection_get_close_data (conn);
-    std::string what = std::string (conn == self->sig ? "signaling" : "media") +
-        " WebSocket closed (code " + std::to_string (code) +
-        (why && *why ? std::string (", ") + why : std::string ()) + ")";
-    self->connection_lost (what, conn != self->sig);
+    std::string reason = why && *why ? std::string (", ") + why : "";
+    if (code != 0)
+      return "closed by the server: code " + std::to_string (code) + reason;
+    if (lc)
+      return "lost: " + lc->message;
+    return "closed without a close frame";
   }
 
   void
@@ -706,7 +844,8 @@ struct Client::Impl {
    * handshake this is fatal; afterwards retry with the §4.9 backoff within the
    * server's grace window (60 s signaling, 30 s media). */
   void
-  connection_lost (const std::string &what, bool media_only)
+  connection_lost (const std::string &what, bool media_only,
+      Retry retry = Retry::BACKOFF)
   {
     if (finished)
       return;
@@ -730,10 +869,23 @@ struct Client::Impl {
           -1, STOP_AWAIT_RECONNECTION_TIMEOUT);
       return;
     }
+    guint delay = backoff_ms (attempt);
+    bool count_attempt = true;
+    if (retry == Retry::AT_ONCE && (immediate_retry_us == 0 ||
+            now - immediate_retry_us >= IMMEDIATE_RETRY_INTERVAL_US)) {
+      immediate_retry_us = now;
+      delay = 0;
+      count_attempt = false;
+    } else if (retry == Retry::SOON) {
+      guint soon = 250u << std::min<guint> (duplicate_outage_retries++, 4);
+      if (soon < delay) {
+        delay = soon;
+        count_attempt = false;
+      }
+    }
     g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
         "stream %s: %s; reconnecting %s in %u ms", cfg.rtms_stream_id.c_str (),
-        what.c_str (), media_only ? "media" : "signaling and media",
-        backoff_ms (attempt));
+        what.c_str (), media_only ? "media" : "signaling and media", delay);
     stop_timer (&handshake_timer);
     if (media_only) {
       drop_media ();
@@ -749,7 +901,9 @@ struct Client::Impl {
     state = media_only ? ClientState::CONNECTING_MEDIA :
         ClientState::CONNECTING_SIGNALING;
     stop_timer (&retry_timer);
-    retry_timer = add_timer (backoff_ms (attempt++), on_retry);
+    retry_timer = add_timer (delay, on_retry);
+    if (count_attempt)
+      attempt++;
   }
 
   static gboolean
@@ -883,6 +1037,8 @@ Client::counters () const
   c.events = impl_->n_events;
   c.keep_alives = impl_->n_keep_alives;
   c.malformed = impl_->n_malformed;
+  c.oversize = impl_->n_oversize;
+  c.reconnects = impl_->n_reconnects;
   return c;
 }
 

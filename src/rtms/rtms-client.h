@@ -21,6 +21,14 @@
  * for media only, new msg 3 + msg 7 on the last msg 2 URLs); past it the
  * client fails with STOP_AWAIT_RECONNECTION_TIMEOUT. reconnect() is the
  * failover of §4.9 row 1 (a newer rtms_started with new server_urls).
+ * A socket that libsoup failed for a frame over max_incoming_payload (1009)
+ * is reconnected at once ("Frame limits" below). During an outage a refusal
+ * because the server still holds our old connection (msg 2
+ * DUPLICATE_SIGNAL_REQUEST, msg 4 MEDIA_DATA_ALL_CONNECTION_EXIST /
+ * DUPLICATE_MEDIA_DATA_CONNECTION, §3.10, §4.1) is retried after 250 ms,
+ * doubling up to the backoff — a dirty close (no close frame) is noticed by
+ * the server only when its TCP stack sees it. Every loss is logged with its
+ * real cause: who closed (client or server), the close code and reason.
  * Before the first successful handshake any failure is final, except
  * DUPLICATE_SIGNAL_REQUEST, retried after 1.5, 3 and 6 s (§3.4).
  *
@@ -45,6 +53,48 @@
 
 namespace rtms {
 
+/* Frame limits (bytes). rtms-protocol.md §4.7: every message is one JSON
+ * object in one WebSocket frame, media as base64 inside it.
+ *
+ * MAX_MESSAGE_SIZE_DEFAULT (4 MiB) bounds what the client decodes; it is
+ * the decoder's own limit (rtms-json.h kMessageMaxBytes), checked here first
+ * so an oversize frame is not even scanned and is counted as such. The
+ * largest message the client uses is a msg 14 at the most the protocol
+ * allows (§4.2: L16 at 48 kHz, stereo, send_rate 1000 ms): 48000 × 2
+ * channels × 2 bytes = 192,000 bytes of PCM, 256,000 of base64, plus the
+ * envelope — 16× under the limit. Transcripts (msg 17) and control messages
+ * are a few KB. A larger frame is skipped without being parsed: counted
+ * (ClientCounters::oversize and ::malformed), reported through on_malformed,
+ * and logged as a warning (the first skipped frame, then at most one
+ * warning per 10 s with the count); the connection stays up. A value above
+ * kMessageMaxBytes has no effect: the decoder refuses those frames anyway.
+ *
+ * MAX_INCOMING_PAYLOAD_DEFAULT (32 MiB) is libsoup's per-frame limit
+ * (max-incoming-payload-size), set above anything RTMS sends on a media
+ * socket so no legitimate frame ever costs the connection: media_type 32
+ * (`all`, §4.1) carries whatever the app's scopes allow, video and
+ * deskshare included (msg 15/16, §4.6). The largest of those is one
+ * deskshare image at the top resolution, QHD 2560×1440 (§4.2 `resolution` 4)
+ * as PNG: incompressible RGBA ≈ 2560 × 1440 × 4 = 14.7 MB, 19.7 MB (18.8 MiB)
+ * as base64 — 1.7× under the limit. (An H.264 keyframe at QHD is a few
+ * hundred KB; video is capped at QHD, there is no 4K.) libsoup reads a whole
+ * frame into memory before delivering it, so this is also the most one
+ * connection can make the process allocate for one frame.
+ *
+ * Over max_incoming_payload libsoup 3 fails the connection at once
+ * (soup-websocket-connection.c too_big_error_and_close(): error 1009
+ * SOUP_WEBSOCKET_CLOSE_TOO_BIG, the socket closed without a close frame, so
+ * the peer close code is 0). The client then logs the real cause ("closed by
+ * the client: code 1009 …") and reconnects that socket at once instead of
+ * after the 3 s backoff (§4.9; one frame was refused, the server is fine), at
+ * most once per 10 s — a server that repeats it gets the normal backoff.
+ * Note: libsoup 3.2 (Debian 12) checks the limit per WebSocket frame, not
+ * per message: a message fragmented into frames each under the limit is
+ * reassembled without bound. libsoup ≥ 3.8 bounds the whole message too
+ * (max-total-message-size), which the client then sets to the same value. */
+constexpr gsize MAX_MESSAGE_SIZE_DEFAULT = 4 * 1024 * 1024;
+constexpr gsize MAX_INCOMING_PAYLOAD_DEFAULT = 32 * 1024 * 1024;
+
 struct ClientConfig {
   std::string signaling_url;  /* wss:// or ws:// from the webhook server_urls */
   Product product = Product::CONTACT_CENTER;
@@ -67,7 +117,13 @@ struct ClientConfig {
   guint handshake_timeout_ms = 10000;
   guint idle_timeout_ms = 30000; /* §3.9 watchdog */
   StatusTable status_table = StatusTable::NEW; /* to name status codes */
-  gsize max_incoming_payload = 4 * 1024 * 1024; /* bytes per frame */
+  /* Largest WebSocket frame libsoup accepts, bytes (its
+   * max-incoming-payload-size; 0 = unlimited). See "Frame limits" above. */
+  gsize max_incoming_payload = MAX_INCOMING_PAYLOAD_DEFAULT;
+  /* Largest frame the client decodes as an RTMS message, bytes. A larger
+   * frame is skipped, counted (oversize and malformed) and warned about; the
+   * connection stays up. See "Frame limits" above. */
+  gsize max_message_size = MAX_MESSAGE_SIZE_DEFAULT;
 };
 
 enum class ClientState {
@@ -110,7 +166,8 @@ struct ClientCallbacks {
   std::function<void (const EventUpdate &e)> on_event;
   std::function<void (const StreamStateUpdate &s)> on_stream_state;
   std::function<void (const SessionStateUpdate &s)> on_session_state;
-  /* malformed frame skipped (bad JSON, bad base64): counted, stream goes on */
+  /* malformed frame skipped (bad JSON, bad base64, over max_message_size):
+   * counted, stream goes on */
   std::function<void (const std::string &what)> on_malformed;
   /* the stream ended: @error is null after TERMINATED/STOPPED or close().
    * Fires once. Do not destroy the Client from inside a callback: defer it
@@ -124,7 +181,11 @@ struct ClientCounters {
   guint64 transcripts = 0;     /* msg 17 */
   guint64 events = 0;          /* msg 6 */
   guint64 keep_alives = 0;     /* msg 12 answered */
-  guint64 malformed = 0;       /* frames skipped */
+  guint64 malformed = 0;       /* frames skipped (oversize included) */
+  guint64 oversize = 0;        /* frames over max_message_size, skipped */
+  guint64 reconnects = 0;      /* outages recovered: streaming again after a
+                                  lost socket, the idle watchdog or a
+                                  reconnect() (§4.9) */
 };
 
 class Client

@@ -149,20 +149,15 @@ scan_number (const char *d, gsize len, gsize *i, GError **error)
       p++;
   }
   /* json-glib stores integers in gint64 and wraps silently, and turns a
-   * double overflow into inf: both refused, and so is a number token over
-   * 127 characters (no real datum needs one). */
-  char buf[128];
-  if (p - start >= sizeof buf)
-    return refuse (error, start, "number too long");
-  memcpy (buf, d + start, p - start);
-  buf[p - start] = '\0';
+   * double overflow into inf: both refused. */
+  const std::string token (d + start, p - start);
   bool in_range;
   if (integer) {
     errno = 0;
-    (void) g_ascii_strtoll (buf, nullptr, 10);
+    (void) g_ascii_strtoll (token.c_str (), nullptr, 10);
     in_range = errno != ERANGE;
   } else {
-    in_range = std::isfinite (g_ascii_strtod (buf, nullptr)); /* underflow → 0 is fine */
+    in_range = std::isfinite (g_ascii_strtod (token.c_str (), nullptr)); /* underflow → 0 is fine */
   }
   if (!in_range)
     return refuse (error, start, "number out of range");

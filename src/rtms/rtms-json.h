@@ -15,7 +15,9 @@
  * O(len), memory is O(max_depth) bits. On top of RFC 8259 it refuses what
  * json-glib cannot represent faithfully: `\u0000` in a string (a NUL cannot
  * live in the C strings json-glib returns), integers (no fraction, no
- * exponent) outside [-2^63, 2^63 − 1], and numbers that overflow a double.
+ * exponent) outside [-2^63, 2^63 − 1], and numbers that overflow a double
+ * (simdjson refuses the latter and keeps the former as uint64: the msg 14
+ * fast path refuses uint64 values in any field).
  */
 #pragma once
 

@@ -17,10 +17,12 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include "config.h"
 #include "rtms-auth.h"
 #include "sim-call.h"
 #include "sim-options.h"
@@ -86,6 +88,42 @@ parse_mute (const char *spec, MuteWindow *out)
   if (end == s2 || *end != '\0' || out->end_ms <= out->start_ms ||
       out->start_ms < 0)
     return false;
+  return true;
+}
+
+/* --stall CH:AT_MS+DUR_MS; --join-late CH:MS is --mute CH:0-MS */
+bool
+parse_stall (const char *spec, StallWindow *out)
+{
+  const char *colon = strchr (spec, ':');
+  if (!colon)
+    return false;
+  out->role.assign (spec, colon - spec);
+  if (out->role == "caller")
+    out->role = "customer";
+  else if (out->role == "callee")
+    out->role = "agent";
+  if (out->role != "customer" && out->role != "agent" && out->role != "mixed")
+    return false;
+  char *end = nullptr;
+  out->at_ms = g_ascii_strtoll (colon + 1, &end, 10);
+  if (!end || *end != '+' || out->at_ms < 0)
+    return false;
+  const char *s2 = end + 1;
+  out->dur_ms = g_ascii_strtoll (s2, &end, 10);
+  return end != s2 && *end == '\0' && out->dur_ms > 0;
+}
+
+bool
+parse_join_late (const char *spec, MuteWindow *out)
+{
+  StallWindow w;
+  std::string s = std::string (spec) + "+1";
+  if (!parse_stall (s.c_str (), &w) || w.at_ms <= 0)
+    return false;
+  out->role = w.role;
+  out->start_ms = 0;
+  out->end_ms = w.at_ms;
   return true;
 }
 
@@ -467,12 +505,15 @@ main (int argc, char **argv)
       *url = nullptr, *event = nullptr, *eid = nullptr, *sid = nullptr,
       *urls = nullptr, *dup_signal = nullptr, *summary_json = nullptr;
   g_auto (GStrv) mutes = nullptr;
+  g_auto (GStrv) hostile = nullptr;
+  g_auto (GStrv) stalls = nullptr;
+  g_auto (GStrv) joins = nullptr;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
       sig_grace = 60, media_grace = 30, stagger = 20, events_after = 0;
   double speed = 1.0, duration = 0;
   gboolean tls = FALSE, bad_sig = FALSE, stale = FALSE, duplicate = FALSE,
-      forever = FALSE;
+      forever = FALSE, version = FALSE;
   GOptionEntry entries[] = {
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Listen address (127.0.0.1)", "ADDR" },
     { "port", 0, 0, G_OPTION_ARG_INT, &port, "Port (0 = ephemeral)", "N" },
@@ -488,6 +529,8 @@ main (int argc, char **argv)
     { "speed", 0, 0, G_OPTION_ARG_DOUBLE, &speed, "Playback speed (1.0; 0 = as fast as possible)", "X" },
     { "duration", 0, 0, G_OPTION_ARG_DOUBLE, &duration, "Loop the call up to S seconds", "S" },
     { "mute", 0, 0, G_OPTION_ARG_STRING_ARRAY, &mutes, "No packets on a channel in a window (repeatable)", "CH:START_MS-END_MS" },
+    { "stall", 0, 0, G_OPTION_ARG_STRING_ARRAY, &stalls, "A channel's sender stalls: its packets in [AT, AT+DUR) ms are held, then sent in a burst (repeatable)", "CH:AT_MS+DUR_MS" },
+    { "join-late", 0, 0, G_OPTION_ARG_STRING_ARRAY, &joins, "A channel's party joins MS ms after the call start: no packets before (repeatable)", "CH:MS" },
     { "duplicate-every", 0, 0, G_OPTION_ARG_INT, &dup_every, "Re-send every Nth packet", "N" },
     { "malformed-every", 0, 0, G_OPTION_ARG_INT, &bad_every, "Send a broken frame before every Nth packet", "N" },
     { "participant-spelling", 0, 0, G_OPTION_ARG_STRING, &spelling, "participant_info|paticipant_info", "S" },
@@ -513,15 +556,24 @@ main (int argc, char **argv)
     { "summary-json", 0, 0, G_OPTION_ARG_FILENAME, &summary_json, "serve/run: write the summary (frames sent per channel, start/end times) as JSON", "FILE" },
     { "events-after-ms", 0, 0, G_OPTION_ARG_INT, &events_after, "ZCC: send the participant events 8/10 N ms (wall clock) after msg 7, the audio (backlog) first; the end waits for them (0)", "N" },
     { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
+    { "hostile-frame", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hostile, "Send a hostile frame once per stream, before the first packet at call time MS, on the audio media socket (or signaling); in addition to the call (repeatable; kinds below)", "[signaling:]KIND[:BYTES]@MS" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", nullptr },
     { nullptr }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (
       "serve|run|validate|webhook - Zoom RTMS simulator");
   g_option_context_add_main_entries (ctx, entries, nullptr);
+  std::string hostile_help = std::string ("--hostile-frame kinds:\n") +
+      hostile_frame_kinds ();
+  g_option_context_set_description (ctx, hostile_help.c_str ());
   g_autoptr (GError) err = nullptr;
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
     g_printerr ("zoomrtms-sim: %s\n", err->message);
     return 2;
+  }
+  if (version) {
+    g_print ("zoomrtms-sim %s\n", VERSION);
+    return 0;
   }
   if (argc < 2) {
     g_printerr ("zoomrtms-sim: missing command (serve|run|validate|webhook)\n");
@@ -586,6 +638,32 @@ main (int argc, char **argv)
     MuteWindow w;
     if (!parse_mute (*m, &w))
       return bad ("--mute (customer|agent:START_MS-END_MS)");
+    o.mutes.push_back (w);
+  }
+  for (char **h = hostile; h && *h; h++) {
+    HostileFrame f;
+    if (!parse_hostile_frame (*h, &f)) {
+      g_printerr ("zoomrtms-sim: invalid --hostile-frame '%s': "
+          "[signaling:]KIND[:BYTES]@MS with KIND one of\n%s", *h,
+          hostile_frame_kinds ());
+      return 2;
+    }
+    o.hostile_frames.push_back (f);
+  }
+  std::stable_sort (o.hostile_frames.begin (), o.hostile_frames.end (),
+      [](const HostileFrame &a, const HostileFrame &b) {
+        return a.at_ms < b.at_ms;
+      });
+  for (char **m = stalls; m && *m; m++) {
+    StallWindow w;
+    if (!parse_stall (*m, &w))
+      return bad ("--stall (customer|agent:AT_MS+DUR_MS)");
+    o.stalls.push_back (w);
+  }
+  for (char **m = joins; m && *m; m++) {
+    MuteWindow w;
+    if (!parse_join_late (*m, &w))
+      return bad ("--join-late (customer|agent:MS)");
     o.mutes.push_back (w);
   }
   if (dup_every < 0 || bad_every < 0)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rtms-types.h"
+#include "sim-hostile.h"
 
 namespace sim {
 
@@ -20,6 +21,17 @@ struct MuteWindow {
   std::string role; /* "customer" | "agent" */
   gint64 start_ms = 0;
   gint64 end_ms = 0;
+};
+
+/* --stall CH:AT_MS+DUR_MS: @role's sender stalls: its packets whose start
+ * time (ms from the call start) lies in [at_ms, at_ms + dur_ms) are held and
+ * sent in a burst just before its first packet after the window (no audio
+ * lost). --join-late CH:MS: @role's party joins MS ms after the call start:
+ * no packets before (dumped as zeros, counted as muted). */
+struct StallWindow {
+  std::string role; /* "customer" | "agent" | "mixed" */
+  gint64 at_ms = 0;
+  gint64 dur_ms = 0;
 };
 
 struct Options {
@@ -36,6 +48,7 @@ struct Options {
   double speed = 1.0;             /* 0 = as fast as possible */
   double duration_s = 0;          /* 0 = the call's own length */
   std::vector<MuteWindow> mutes;
+  std::vector<StallWindow> stalls; /* --stall */
   int duplicate_every = 0;
   int malformed_every = 0;
   bool misspelled_participant_info = false;
@@ -65,6 +78,10 @@ struct Options {
    * wall time after msg 7 instead of at once, so the audio (the buffered
    * backlog) comes first; the end of the stream waits for them. */
   int events_after_ms = 0;
+  /* --hostile-frame [signaling:]KIND[:BYTES]@MS (repeatable), sorted by
+   * at_ms; each sent once per stream, in addition to the call
+   * (sim-hostile.h). */
+  std::vector<HostileFrame> hostile_frames;
 
   int product_stop_reason () const
   {

@@ -43,6 +43,15 @@ const char kB64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const char kHex[] = "0123456789abcdef";
 
+/* A connection frames may be sent on now: handshaken or not, neither closing
+ * (by us or by the peer) nor closed. */
+bool
+usable (const Conn *c)
+{
+  return c && !c->closing && c->ws &&
+      soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_OPEN;
+}
+
 gint64
 now_ms ()
 {
@@ -602,6 +611,7 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
   c->next_keepalive_us = c->last_data_us + (gint64) opts_.keepalive_ms * 1000;
   s->sig = c;
   s->sig_lost_us = 0;
+  s->signaling_handshakes++;
   s->connect_deadline_us = 0;
   s->buffer_data = m.sig_req.buffer_data.value_or (true);
   if (s->state == Stream::State::PREPARED)
@@ -750,6 +760,7 @@ Server::handle_media_handshake (Conn *c, const rtms::Message &m)
   c->next_keepalive_us = c->last_data_us + (gint64) opts_.keepalive_ms * 1000;
   s->media.push_back (c);
   s->media_lost_us = 0;
+  s->media_handshakes++;
   send (c, rtms::encode_data_handshake_resp (0, "", false, echo));
   g_message ("stream %s: media connected on %s", s->rtms_stream_id.c_str (),
       c->path.c_str ());
@@ -995,12 +1006,23 @@ Server::is_muted (const StreamChannel &ch, gint64 t_ms) const
   return false;
 }
 
+bool
+Server::is_stalled (const StreamChannel &ch, gint64 t_ms) const
+{
+  for (const auto &w : opts_.stalls)
+    if (w.role == ch.role && t_ms >= w.at_ms && t_ms < w.at_ms + w.dur_ms)
+      return true;
+  return false;
+}
+
 void
 Server::send_transcripts_until (Stream &s, gint64 call_ms, Conn *tc)
 {
   const auto &evs = call_.transcript_events;
   while (s.next_transcript < evs.size () &&
       evs[s.next_transcript].send_ms <= call_ms) {
+    if (tc && !usable (tc))
+      return;                   /* closing: kept for after the reconnection */
     const TranscriptEvent &te = evs[s.next_transcript++];
     if (!tc)
       continue;
@@ -1062,16 +1084,31 @@ Server::send_frames (Stream &s, gint64 now_us)
     }
     return;
   }
+  /* A media socket that is closing (the client's close frame arrived, a
+   * write failed, or we close it) but not closed yet still counts in
+   * s.media: send nothing and keep the frames, buffered for the
+   * reconnection (buffer_data, §3.3) like during any other outage. Skipping
+   * them here lost the frames of that window (Sim.MediaReconnectAfterEvent7
+   * under load). */
+  for (Conn *c : s.media)
+    if (!usable (c))
+      return;
   Conn *ac = audio_conn (s);
-  if (ac && soup_websocket_connection_get_state (ac->ws) !=
-      SOUP_WEBSOCKET_STATE_OPEN)
-    ac = nullptr;
   Conn *tc = transcript_conn (s);
   const gint64 real_ms = now_ms ();
-  char ts[64];
   bool sent_any = false;        /* muted frames are not data: idle (§3.9) */
-  for (size_t k = s.next_frame; k < target; k++) {
+  size_t k = s.next_frame;
+  for (; k < target; k++) {
     const gint64 t_ms = (gint64) k * f.send_rate_ms;
+    /* the socket may close under any send (a failed write closes it at
+     * once): checked before each one; frame k is then kept for the
+     * reconnection (its channels already sent come again: a replay the
+     * client drops as duplicates) */
+    if ((ac && !usable (ac)) || (tc && !usable (tc)))
+      break;
+    if (!send_hostile_until (s, t_ms, ac,
+            s.channels.empty () ? now_ms () : s.channels[0].base_ts + t_ms))
+      break;
     /* meeting event 2 ACTIVE_SPEAKER_CHANGE at each turn */
     while (opts_.meeting && s.next_turn < call_.turns.size () &&
         call_.turns[s.next_turn].start_ms <= t_ms) {
@@ -1087,53 +1124,135 @@ Server::send_frames (Stream &s, gint64 now_us)
       }
       s.next_turn++;
     }
+    bool closed = false;
     if (ac) {
       for (size_t ci = 0; ci < s.channels.size (); ci++) {
         StreamChannel &ch = s.channels[ci];
+        if (!usable (ac)) {
+          closed = true;
+          break;
+        }
+        if (is_stalled (ch, t_ms) && k + 1 < n) {
+          /* --stall: held, sent in a burst after the window */
+          if (ch.stall_from < 0)
+            ch.stall_from = (gint64) k;
+          continue;
+        }
+        if (ch.stall_from >= 0) {
+          size_t from = (size_t) ch.stall_from;
+          ch.stall_from = -1;
+          for (size_t h = from; h < k; h++) {
+            if (is_muted (ch, (gint64) h * f.send_rate_ms)) {
+              ch.muted++;
+            } else if (send_frame (s, ci, h, ac, real_ms)) {
+              ch.stalled++;
+            } else {
+              ch.stall_from = (gint64) h; /* the rest after the reconnection */
+              closed = true;
+              break;
+            }
+          }
+          if (closed)
+            break;
+        }
         if (is_muted (ch, t_ms)) {
           ch.muted++;
           continue;
         }
-        const ChannelFrames &cf = s.audio->channels[ci];
-        gint64 stamp = ch.base_ts + t_ms;
-        buf_.assign (ch.prefix);
-        buf_.append (cf.b64[k]);
-        if (opts_.meeting)
-          g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT
-              ",\"length\":%u}}", stamp, cf.bytes[k]);
-        else
-          g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT "}}",
-              stamp);
-        buf_.append (ts);
-        guint64 seq = ch.sent + ch.muted + 1;
-        if (opts_.malformed_every > 0 && seq % opts_.malformed_every == 0) {
-          std::string broken = buf_.substr (0, buf_.size () / 2);
-          soup_websocket_connection_send_text (ac->ws, broken.c_str ());
-          ch.malformed++;
+        if (!send_frame (s, ci, k, ac, real_ms)) {
+          closed = true;
+          break;
         }
-        soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
-        lag_hist_[(size_t) CLAMP (real_ms - stamp, 0, 1000)]++;
-        if (ch.first_ts < 0)
-          ch.first_ts = stamp;
-        ch.sent++;
         sent_any = true;
-        if (opts_.duplicate_every > 0 && seq % opts_.duplicate_every == 0) {
-          soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
-          ch.duplicated++;
-        }
       }
-      if (sent_any)
+      if (sent_any && !closed)
         ac->last_data_us = now_us;
     }
+    if (closed)
+      break;
     send_transcripts_until (s, t_ms + f.send_rate_ms, tc);
   }
-  s.next_frame = target;
+  s.next_frame = k;
   if (s.sig && sent_any)
     s.sig->last_data_us = now_us;
   if (s.next_frame >= n && s.answered_due_us == 0) {
     send_transcripts_until (s, G_MAXINT64, tc);
     end_stream (s, opts_.product_stop_reason (), true);
   }
+}
+
+/* --hostile-frame: sends the frames due before the packets at call time
+ * @t_ms (@stamp: their RTMS timestamp) on the audio socket @ac (else the
+ * first media socket) or on signaling. Returns: false if the socket to use is
+ * not usable (closing): the frame waits for the reconnection. */
+bool
+Server::send_hostile_until (Stream &s, gint64 t_ms, Conn *ac, gint64 stamp)
+{
+  const auto &hs = opts_.hostile_frames;
+  while (s.next_hostile < hs.size () && hs[s.next_hostile].at_ms <= t_ms) {
+    const HostileFrame &h = hs[s.next_hostile];
+    Conn *c = h.signaling ? s.sig : (ac ? ac : (s.media.empty () ? nullptr :
+            s.media.front ()));
+    if (!usable (c))
+      return false;
+    bool binary = false;
+    std::string frame = build_hostile_frame (h, stamp, &binary);
+    g_message ("stream %s: hostile frame %s (%zu bytes, %s) on %s",
+        s.rtms_stream_id.c_str (), h.kind.c_str (), frame.size (),
+        binary ? "binary" : "text", c->path.c_str ());
+    g_autoptr (GBytes) bytes = g_bytes_new (frame.data (), frame.size ());
+    soup_websocket_connection_send_message (c->ws, binary ?
+        SOUP_WEBSOCKET_DATA_BINARY : SOUP_WEBSOCKET_DATA_TEXT, bytes);
+    s.next_hostile++;
+    s.hostile_sent++;
+  }
+  return true;
+}
+
+/* Sends frame @k of channel @ci (with --malformed-every / --duplicate-every)
+ * on @ac. The socket may close under any send (a failed write closes it at
+ * once), so each send checks it first. Returns: false if the packet itself
+ * could not be handed to the socket (not counted as sent: the caller keeps it
+ * for the reconnection). */
+bool
+Server::send_frame (Stream &s, size_t ci, size_t k, Conn *ac, gint64 real_ms)
+{
+  const AudioFormat &f = s.audio->format;
+  const gint64 t_ms = (gint64) k * f.send_rate_ms;
+  char ts[64];
+  StreamChannel &ch = s.channels[ci];
+  const ChannelFrames &cf = s.audio->channels[ci];
+  gint64 stamp = ch.base_ts + t_ms;
+  buf_.assign (ch.prefix);
+  buf_.append (cf.b64[k]);
+  if (opts_.meeting)
+    g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT
+        ",\"length\":%u}}", stamp, cf.bytes[k]);
+  else
+    g_snprintf (ts, sizeof ts, "\",\"timestamp\":%" G_GINT64_FORMAT "}}",
+        stamp);
+  buf_.append (ts);
+  guint64 seq = ch.sent + ch.muted + 1;
+  if (opts_.malformed_every > 0 && seq % opts_.malformed_every == 0) {
+    if (!usable (ac))
+      return false;
+    std::string broken = buf_.substr (0, buf_.size () / 2);
+    soup_websocket_connection_send_text (ac->ws, broken.c_str ());
+    ch.malformed++;
+  }
+  if (!usable (ac))
+    return false;
+  soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
+  lag_hist_[(size_t) CLAMP (real_ms - stamp, 0, 1000)]++;
+  if (ch.first_ts < 0 || stamp < ch.first_ts)
+    ch.first_ts = stamp;
+  ch.sent++;
+  if (opts_.duplicate_every > 0 && seq % opts_.duplicate_every == 0 &&
+      usable (ac)) {
+    soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
+    ch.duplicated++;
+  }
+  return true;
 }
 
 bool
@@ -1327,6 +1446,9 @@ Server::reset_stream (Stream &s)
   s.failed = false;
   s.sig_lost_us = s.media_lost_us = 0;
   s.dumped = false;
+  s.next_hostile = 0;
+  s.hostile_sent = 0;
+  s.signaling_handshakes = s.media_handshakes = 0;
 }
 
 /* ---- --dump-dir --------------------------------------------------------- */
@@ -1392,6 +1514,9 @@ Server::write_dump_json (Stream &s)
   json_builder_set_member_name (b, "failed");
   json_builder_add_boolean_value (b, s.failed);
   json_add (b, "transcripts_sent", (gint64) s.transcripts_sent);
+  json_add (b, "hostile_frames_sent", (gint64) s.hostile_sent);
+  json_add (b, "signaling_handshakes", (gint64) s.signaling_handshakes);
+  json_add (b, "media_handshakes", (gint64) s.media_handshakes);
   json_builder_set_member_name (b, "mutes");
   json_builder_begin_array (b);
   for (const auto &m : opts_.mutes) {
@@ -1412,6 +1537,7 @@ Server::write_dump_json (Stream &s)
     json_add (b, "frames_sent", (gint64) ch.sent);
     json_add (b, "packets_muted", (gint64) ch.muted);
     json_add (b, "packets_duplicated", (gint64) ch.duplicated);
+    json_add (b, "packets_stalled", (gint64) ch.stalled);
     json_add (b, "packets_malformed", (gint64) ch.malformed);
     json_add (b, "first_timestamp", ch.first_ts);
     json_add (b, "pcm", ch.role + ".pcm");

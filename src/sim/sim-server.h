@@ -54,6 +54,9 @@ struct StreamChannel {
   gint64 base_ts = 0;                    /* epoch ms of frame 0 */
   guint64 sent = 0, muted = 0, duplicated = 0, malformed = 0;
   gint64 first_ts = -1;
+  /* --stall: frames held since this index (-1 = none), count */
+  gint64 stall_from = -1;
+  guint64 stalled = 0;
 };
 
 struct Stream {
@@ -89,6 +92,10 @@ struct Stream {
   gint64 ended_real_ms = 0;              /* epoch ms of the end (msg 8) */
   gint64 answered_due_us = 0;            /* --events-after-ms: monotonic time
                                             events 8/10 are due, 0 = sent */
+  size_t next_hostile = 0;               /* next of Options::hostile_frames */
+  guint64 hostile_sent = 0;
+  guint64 signaling_handshakes = 0;      /* successful msg 1 → msg 2 */
+  guint64 media_handshakes = 0;          /* successful msg 3 → msg 4 */
 
   bool wants_event (int event_type) const;
 };
@@ -157,8 +164,11 @@ class Server {
   bool tick ();
   bool housekeeping ();
   void send_frames (Stream &s, gint64 now_us);
+  bool send_hostile_until (Stream &s, gint64 t_ms, Conn *ac, gint64 stamp);
+  bool send_frame (Stream &s, size_t ci, size_t k, Conn *ac, gint64 real_ms);
   void send_transcripts_until (Stream &s, gint64 call_ms, Conn *tc);
   bool is_muted (const StreamChannel &ch, gint64 t_ms) const;
+  bool is_stalled (const StreamChannel &ch, gint64 t_ms) const;
   std::string webhook_body (const Stream &s, const char *kind,
       int stop_reason) const;
 

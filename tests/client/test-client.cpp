@@ -1,9 +1,16 @@
 /* The RTMS client against zoomrtms-sim, end to end (issue: foundation, tests):
  * handshakes, keep-alives answered while idle, per-channel PCM byte for byte,
- * and a wrong client secret giving the sim's status code as a clean error. */
+ * and a wrong client secret giving the sim's status code as a clean error.
+ * Issue 8 (hostile and unusual input): hostile frames (--hostile-frame) are
+ * skipped without losing a connection or a PCM byte, an 8 MiB frame is
+ * skipped as oversize, a frame over libsoup's limit (1009) reconnects at once
+ * with the real close code logged, and a duplicate-connection refusal after
+ * it is retried soon (a scripted server). */
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
+#include <mutex>
 
 #include "rtms-client.h"
 #include "sim-test-util.h"
@@ -27,6 +34,7 @@ struct Capture {
   int stream_state_terminated = 0;
   int events = 0;
   int transcripts = 0;
+  std::vector<std::pair<std::string, std::string>> transcript_texts; /* channel, text */
   rtms::ClientCounters counters;
 };
 
@@ -34,7 +42,8 @@ struct Capture {
 void
 run_client (const std::string &url, const std::string &engagement_id,
     const std::string &rtms_stream_id, const std::string &secret,
-    Capture *cap, int timeout_s = 60)
+    Capture *cap, int timeout_s = 60,
+    const std::function<void (rtms::ClientConfig &)> &tweak = nullptr)
 {
   GMainContext *ctx = g_main_context_new ();
   g_main_context_push_thread_default (ctx);
@@ -46,6 +55,8 @@ run_client (const std::string &url, const std::string &engagement_id,
     cfg.rtms_stream_id = rtms_stream_id;
     cfg.client_id = CLIENT_ID;
     cfg.client_secret = secret;
+    if (tweak)
+      tweak (cfg);
     rtms::ClientCallbacks cb;
     cb.on_ready = [cap] (const rtms::AudioParams &p) {
       cap->ready = true;
@@ -56,8 +67,9 @@ run_client (const std::string &url, const std::string &engagement_id,
       cap->ts[*f.channel_key].push_back (f.timestamp_ms);
     };
     cb.on_event = [cap] (const rtms::EventUpdate &) { cap->events++; };
-    cb.on_transcript = [cap] (const rtms::TranscriptData &) {
+    cb.on_transcript = [cap] (const rtms::TranscriptData &t) {
       cap->transcripts++;
+      cap->transcript_texts.emplace_back (t.channel_id, t.text);
     };
     cb.on_stream_state = [cap] (const rtms::StreamStateUpdate &s) {
       if (s.state == rtms::STREAM_TERMINATED)
@@ -217,4 +229,381 @@ TEST (Client, UnreachableServerFailsWithConnectError)
       20);
   ASSERT_TRUE (cap.failed);
   EXPECT_EQ (cap.error.code, rtms::ERROR_CONNECT);
+}
+
+/* ---- hostile and unusual frames (issue 8) ------------------------------ */
+
+namespace {
+
+/* Messages the client logs (domain zoomrtms-client), collected while alive. */
+struct ClientLog {
+  std::mutex lock;
+  std::vector<std::string> lines;
+  guint handler = 0;
+  ClientLog ()
+  {
+    handler = g_log_set_handler ("zoomrtms-client", (GLogLevelFlags)
+        (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO),
+        [] (const char *domain, GLogLevelFlags level, const char *msg,
+            gpointer data) {
+          auto self = static_cast<ClientLog *> (data);
+          {
+            std::lock_guard<std::mutex> lk (self->lock);
+            self->lines.push_back (msg);
+          }
+          g_log_default_handler (domain, level, msg, nullptr);
+        }, this);
+  }
+  ~ClientLog () { g_log_remove_handler ("zoomrtms-client", handler); }
+  /* the first line containing @needle, "" if none */
+  std::string find (const std::string &needle)
+  {
+    std::lock_guard<std::mutex> lk (lock);
+    for (auto &l : lines)
+      if (l.find (needle) != std::string::npos)
+        return l;
+    return "";
+  }
+  std::string all ()
+  {
+    std::lock_guard<std::mutex> lk (lock);
+    std::string a;
+    for (auto &l : lines)
+      a += l + "\n";
+    return a;
+  }
+};
+
+/* Both channels' PCM equal, byte for byte, what the sim dumped. */
+void
+expect_pcm_equals_dump (Sim &sim, const std::string &dump_dir,
+    const Stream &stream, Capture &cap)
+{
+  JsonArray *channels = json_object_get_array_member (sim.stream (0),
+      "channels");
+  ASSERT_EQ (json_array_get_length (channels), 2u);
+  for (guint i = 0; i < 2; i++) {
+    JsonObject *ch = json_array_get_object_element (channels, i);
+    std::string role = obj_str (ch, "role"), id = obj_str (ch, "channel_id");
+    std::string sent = read_file (dump_dir + "/" + stream.rtms_stream_id +
+        "/" + role + ".pcm");
+    ASSERT_FALSE (sent.empty ()) << role;
+    const std::string &got = cap.pcm[id];
+    EXPECT_EQ (got.size (), sent.size ()) << role;
+    EXPECT_TRUE (got == sent) << role << ": PCM differs";
+  }
+}
+
+/* sent.json of the sim's stream (written when the stream ended). */
+std::unique_ptr<simtest::JsonDoc>
+sent_json (const std::string &dump_dir, const Stream &stream)
+{
+  return std::make_unique<simtest::JsonDoc> (read_file (dump_dir + "/" +
+          stream.rtms_stream_id + "/sent.json"));
+}
+
+/* Every --hostile-frame kind, mid-call. Each must be skipped as one
+ * malformed frame: the decoder refuses depth over 32, invalid UTF-8, non-JSON
+ * escapes, lone surrogates and \u0000 (rtms-json.h). */
+const char *const kHostileCases[] = {
+  "deep@1000",                  /* 300,000 × '[' (the crash report) */
+  "deep-msg@1000",              /* msg 14 with a member 300,000 deep */
+  "bad-utf8@1000",              /* binary frame, invalid UTF-8 */
+  "escape-377@1000",            /* "\377\376": json-glib made bytes of it */
+  "nul-raw@1000",               /* raw NUL byte in a string */
+  "binary@1000",                /* 4 KiB of junk */
+  "surrogate@1000",             /* "\ud800 … \udc00" */
+  "nul@1000",                   /* "a\u0000b": json-glib cut the string */
+  "signaling:deep@1000",        /* the same on the signaling socket */
+  "signaling:deep-msg@1000",
+  "signaling:escape-377@1000",
+  "signaling:bad-utf8@1000",
+  "signaling:nul@1000",
+};
+
+} // namespace
+
+/* Each hostile frame, mid-call on the media (or signaling) socket: skipped
+ * and counted, both connections kept (one handshake each on the sim's side,
+ * no reconnection on ours), every PCM byte the sim sent received. Before the
+ * decoder fix the deep frames crashed the process (json-glib recursion). */
+TEST (Client, HostileFramesAreSkippedWithoutLosingConnectionOrAudio)
+{
+  for (const char *spec : kHostileCases) {
+    SCOPED_TRACE (spec);
+    TempDir dump;
+    Sim sim (sim_args ({ "--speed", "0", "--duration", "3", "--dump-dir",
+            dump.path.c_str (), "--hostile-frame", spec }));
+    ASSERT_NE (sim.stream (0), nullptr);
+    Stream st = stream_of (sim);
+    Capture cap;
+    run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+        CLIENT_SECRET, &cap);
+    ASSERT_TRUE (cap.closed);
+    EXPECT_FALSE (cap.failed) << cap.error.message;
+    EXPECT_EQ (cap.stream_state_terminated, 1);
+    EXPECT_EQ (cap.counters.reconnects, 0u);
+    ASSERT_NO_FATAL_FAILURE (expect_pcm_equals_dump (sim, dump.path, st, cap));
+    auto sent = sent_json (dump.path, st);
+    EXPECT_EQ (sent->integer ("hostile_frames_sent"), 1);
+    EXPECT_EQ (sent->integer ("signaling_handshakes"), 1);
+    EXPECT_EQ (sent->integer ("media_handshakes"), 1);
+    EXPECT_EQ (cap.counters.oversize, 0u);
+    EXPECT_EQ (cap.counters.malformed, 1u);
+    /* nothing of the hostile frame reached the application */
+    EXPECT_EQ (cap.pcm.size (), 2u);
+    for (auto &[ch, text] : cap.transcript_texts)
+      EXPECT_NE (ch, "hostile") << text;
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+  }
+}
+
+/* An 8 MiB frame (the original report: over the old 4 MiB libsoup limit,
+ * which closed the media socket with 1009, a 3 s hole and a lost packet) is
+ * now under libsoup's limit and over the message limit: skipped, counted as
+ * oversize, warned about; the connection stays and no audio is lost. */
+TEST (Client, EightMiBFrameIsSkippedAndTheConnectionKept)
+{
+  ClientLog log;
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "0", "--duration", "3", "--dump-dir",
+          dump.path.c_str (), "--hostile-frame", "oversize@1000",
+          "--hostile-frame", "oversize@2000" }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  Capture cap;
+  run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+      CLIENT_SECRET, &cap);
+  ASSERT_TRUE (cap.closed);
+  EXPECT_FALSE (cap.failed) << cap.error.message;
+  EXPECT_EQ (cap.counters.oversize, 2u);
+  EXPECT_EQ (cap.counters.malformed, 2u);
+  EXPECT_EQ (cap.counters.reconnects, 0u);
+  ASSERT_NO_FATAL_FAILURE (expect_pcm_equals_dump (sim, dump.path, st, cap));
+  auto sent = sent_json (dump.path, st);
+  EXPECT_EQ (sent->integer ("hostile_frames_sent"), 2);
+  EXPECT_EQ (sent->integer ("media_handshakes"), 1);
+  /* warned once (rate limit: one warning per 10 s), with the size */
+  std::string w = log.find ("8388608 bytes over the 4194304-byte message limit");
+  EXPECT_FALSE (w.empty ()) << log.all ();
+  int warnings = 0;
+  {
+    std::lock_guard<std::mutex> lk (log.lock);
+    for (auto &l : log.lines)
+      warnings += l.find ("skipped") != std::string::npos;
+  }
+  EXPECT_EQ (warnings, 1) << log.all ();
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+}
+
+/* A frame over libsoup's own limit (max_incoming_payload, lowered to 1 MiB
+ * here; the sim sends 2 MiB): libsoup fails the media socket with 1009. The
+ * client logs the real cause (not "code 0") and reconnects media at once
+ * (not after the 3 s backoff); the call then completes normally. */
+TEST (Client, FrameOverTheSocketLimitReconnectsAtOnceWithTheRealCloseCode)
+{
+  ClientLog log;
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "3", "--dump-dir",
+          dump.path.c_str (), "--hostile-frame", "oversize:2097152@1000" }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  Capture cap;
+  run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
+      CLIENT_SECRET, &cap, 60, [] (rtms::ClientConfig &c) {
+        c.max_incoming_payload = 1024 * 1024;
+      });
+  ASSERT_TRUE (cap.closed);
+  EXPECT_FALSE (cap.failed) << cap.error.message;
+  EXPECT_EQ (cap.stream_state_terminated, 1);
+  EXPECT_EQ (cap.counters.reconnects, 1u);
+  std::string line = log.find ("media WebSocket closed by the client: code 1009");
+  EXPECT_FALSE (line.empty ()) << log.all ();
+  EXPECT_NE (line.find ("max-incoming-payload-size"), std::string::npos) << line;
+  EXPECT_NE (line.find ("reconnecting media in 0 ms"), std::string::npos)
+      << line;
+  EXPECT_TRUE (log.find ("code 0").empty ()) << log.all ();
+  auto sent = sent_json (dump.path, st);
+  EXPECT_EQ (sent->integer ("hostile_frames_sent"), 1);
+  EXPECT_EQ (sent->integer ("signaling_handshakes"), 1);
+  EXPECT_EQ (sent->integer ("media_handshakes"), 2);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+}
+
+/* ---- a scripted RTMS server for the duplicate-media retry -------------- */
+
+namespace {
+
+/* A minimal RTMS server (libsoup, on the caller's thread-default context)
+ * that plays one script: media handshake 1 OK, then after msg 7 a frame
+ * over the client's socket limit; the next media handshake is refused with
+ * DUPLICATE_MEDIA_DATA_CONNECTION (status 16, the "server still holds the
+ * old connection" a dirty 1009 close can leave behind); the one after is
+ * accepted, and after msg 7 one audio packet and msg 8 TERMINATED end it. */
+class ScriptedServer {
+ public:
+  explicit ScriptedServer (gsize oversize_bytes) : oversize_ (oversize_bytes)
+  {
+    server_ = soup_server_new (nullptr, nullptr);
+    for (const char *p : { "/signaling", "/media" })
+      soup_server_add_websocket_handler (server_, p, nullptr, nullptr,
+          on_ws, this, nullptr);
+    g_autoptr (GError) err = nullptr;
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (
+        G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (lo, 0);
+    soup_server_listen (server_, sa, (SoupServerListenOptions) 0, &err);
+    GSList *uris = soup_server_get_uris (server_);
+    port_ = uris ? g_uri_get_port ((GUri *) uris->data) : 0;
+    g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  }
+  ~ScriptedServer ()
+  {
+    for (auto *c : conns_) {
+      g_signal_handlers_disconnect_by_data (c, this);
+      g_object_unref (c);
+    }
+    soup_server_disconnect (server_);
+    g_object_unref (server_);
+  }
+  std::string url () const
+  {
+    return "ws://127.0.0.1:" + std::to_string (port_) + "/signaling";
+  }
+  int media_handshakes = 0;
+
+ private:
+  static void on_ws (SoupServer *, SoupServerMessage *, const char *path,
+      SoupWebsocketConnection *ws, gpointer data)
+  {
+    auto self = static_cast<ScriptedServer *> (data);
+    self->conns_.push_back (SOUP_WEBSOCKET_CONNECTION (g_object_ref (ws)));
+    if (!strcmp (path, "/signaling")) {
+      self->sig_ = ws;
+      g_signal_connect (ws, "message", G_CALLBACK (on_sig_msg), self);
+    } else {
+      g_signal_connect (ws, "message", G_CALLBACK (on_media_msg), self);
+    }
+  }
+  static int msg_type (GBytes *b)
+  {
+    gsize len = 0;
+    auto p = (const char *) g_bytes_get_data (b, &len);
+    simtest::JsonDoc d (std::string (p, len));
+    return (int) d.integer ("msg_type");
+  }
+  static void send (SoupWebsocketConnection *ws, const std::string &text)
+  {
+    if (ws && soup_websocket_connection_get_state (ws) ==
+        SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_send_text (ws, text.c_str ());
+  }
+  static void on_sig_msg (SoupWebsocketConnection *ws, gint, GBytes *b,
+      gpointer data)
+  {
+    auto self = static_cast<ScriptedServer *> (data);
+    int t = msg_type (b);
+    if (t == 1) {
+      rtms::SignalingHandshakeResp r;
+      r.media_server.all = "ws://127.0.0.1:" + std::to_string (self->port_) +
+          "/media";
+      send (ws, rtms::encode (r));
+    } else if (t == 7 && self->media_ && self->media_handshakes == 1) {
+      /* over the client's max_incoming_payload: libsoup fails it (1009) */
+      std::string big = "{\"msg_type\":15,\"content\":{\"user_id\":0,"
+          "\"data\":\"" + std::string (self->oversize_, 'A') + "\"}}";
+      send (self->media_, big);
+    } else if (t == 7 && self->media_ && self->media_handshakes == 3) {
+      rtms::AudioData a;
+      a.channel_id = "c1";
+      a.data_base64 = std::string (852, 'A') + "AA==";  /* 640 bytes */
+      a.timestamp = 1738392033699;
+      send (self->media_, rtms::encode (a));
+      rtms::StreamStateUpdate st;
+      st.state = rtms::STREAM_TERMINATED;
+      st.reason = rtms::STOP_CUSTOMER_DISCONNECTED;
+      st.timestamp = 1738392033800;
+      send (ws, rtms::encode (st));
+      soup_websocket_connection_close (self->media_, 1000, "stream ended");
+    }
+  }
+  static void on_media_msg (SoupWebsocketConnection *ws, gint, GBytes *b,
+      gpointer data)
+  {
+    auto self = static_cast<ScriptedServer *> (data);
+    if (msg_type (b) != 3)
+      return;
+    self->media_handshakes++;
+    if (self->media_handshakes == 2) {
+      send (ws, rtms::encode_data_handshake_resp (16,
+              "DUPLICATE_MEDIA_DATA_CONNECTION", false, rtms::MediaParams ()));
+      soup_websocket_connection_close (ws, 1008,
+          "DUPLICATE_MEDIA_DATA_CONNECTION");
+      return;
+    }
+    self->media_ = ws;
+    rtms::MediaParams p;
+    p.audio = rtms::AudioParams ();
+    send (ws, rtms::encode_data_handshake_resp (0, "", false, p));
+  }
+
+  SoupServer *server_ = nullptr;
+  int port_ = 0;
+  gsize oversize_;
+  SoupWebsocketConnection *sig_ = nullptr, *media_ = nullptr;
+  std::vector<SoupWebsocketConnection *> conns_;
+};
+
+} // namespace
+
+/* After a 1009 the client reconnects media at once; a server that has not
+ * noticed the dirty close yet refuses with DUPLICATE_MEDIA_DATA_CONNECTION.
+ * That refusal during an outage is retried soon (250 ms), not fatal, and the
+ * stream completes. */
+TEST (Client, DuplicateMediaRefusalAfterA1009IsRetriedSoon)
+{
+  ClientLog log;
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  Capture cap;
+  {
+    ScriptedServer server (256 * 1024);
+    rtms::ClientConfig cfg;
+    cfg.signaling_url = server.url ();
+    cfg.id_value = "E1";
+    cfg.rtms_stream_id = "S1";
+    cfg.client_id = CLIENT_ID;
+    cfg.client_secret = CLIENT_SECRET;
+    cfg.want_transcripts = false;
+    cfg.max_incoming_payload = 64 * 1024;
+    rtms::ClientCallbacks cb;
+    cb.on_audio = [&cap] (const rtms::AudioFrame &f) {
+      cap.pcm[*f.channel_key].append ((const char *) f.pcm, f.size);
+    };
+    cb.on_closed = [&cap] (const rtms::ClientError *e) {
+      cap.closed = true;
+      if (e) {
+        cap.failed = true;
+        cap.error = *e;
+      }
+    };
+    rtms::Client client (ctx, cfg, cb);
+    client.start ();
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+    while (!cap.closed && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (ctx, TRUE);
+    cap.counters = client.counters ();
+    EXPECT_EQ (server.media_handshakes, 3);
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  ASSERT_TRUE (cap.closed);
+  EXPECT_FALSE (cap.failed) << cap.error.message;
+  EXPECT_EQ (cap.counters.reconnects, 1u);
+  EXPECT_EQ (cap.counters.frames, 1u);
+  EXPECT_EQ (cap.pcm["c1"].size (), 640u);
+  EXPECT_FALSE (log.find ("code 1009").empty ()) << log.all ();
+  std::string line = log.find ("DUPLICATE_MEDIA_DATA_CONNECTION");
+  EXPECT_NE (line.find ("reconnecting media in 250 ms"), std::string::npos)
+      << log.all ();
 }

@@ -135,6 +135,12 @@ class Sim {
     g_free (tmpdir_);
   }
   bool exited () const { return *exited_; }
+  /* sends @signum (e.g. SIGSTOP, SIGCONT) to the sim process */
+  void send_signal (int signum)
+  {
+    if (proc_)
+      g_subprocess_send_signal (proc_, signum);
+  }
   /* waits for the process to exit; returns its exit status (-1 timeout) */
   int wait_exit (int timeout_ms)
   {
@@ -186,6 +192,7 @@ class Ws {
     g_object_unref (session_);
   }
   bool ok () const { return conn_ != nullptr; }
+  SoupWebsocketConnection *connection () const { return conn_; }
   bool closed () const { return closed_; }
   void send (const std::string &text)
   {

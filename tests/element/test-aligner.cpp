@@ -602,3 +602,444 @@ TEST (AlignerHold, MixAndUnflaggedStereoNeverHold)
   EXPECT_FALSE (meeting.holding ());
   EXPECT_EQ (take_all (meeting).blocks.size (), 20u);
 }
+
+/* ---- the hold: nothing received is dropped for lack of patience ---- */
+
+namespace {
+
+AlignerConfig
+hold_ms_config (unsigned hold_ms, Layout layout = Layout::STEREO)
+{
+  AlignerConfig c = config (layout);
+  c.hold_ms = hold_ms;
+  return c;
+}
+
+/* Customer (ch 0) and agent (ch 1) send packets 0..n-1; the agent's sender
+ * stalls for packets [stall_from, stall_from + stall_n): they are held and
+ * sent in a burst right after the customer's packet stall_from + stall_n
+ * - 1, as a sender that stopped for stall_n × 20 ms would. */
+void
+push_with_stall (Aligner &a, int n, int stall_from, int stall_n,
+    std::vector<PushResult> *burst_results = nullptr,
+    std::vector<PushDetail> *burst_details = nullptr)
+{
+  for (int i = 0; i < n; i++) {
+    int64_t ts = kT0 + i * kPacketMs;
+    push (a, "cust", 0, ts);
+    bool stalled = i >= stall_from && i < stall_from + stall_n;
+    if (!stalled)
+      push (a, "agent", 1, ts);
+    if (i == stall_from + stall_n - 1) {
+      for (int k = stall_from; k <= i; k++) {
+        auto p = packet (1, kT0 + k * kPacketMs);
+        PushDetail d;
+        PushResult r = a.push ("agent", kT0 + k * kPacketMs, p.data (),
+            p.size (), &d);
+        if (burst_results)
+          burst_results->push_back (r);
+        if (burst_details)
+          burst_details->push_back (d);
+      }
+    }
+  }
+}
+
+/* Both sides from sample 0: left = ch 0, right = ch 1; returns the number
+ * of samples that differ. Samples of ch 1 in [zero_from, zero_to) must be
+ * 0 (dropped). */
+size_t
+stereo_mismatches (const Output &o, size_t frames, int64_t zero_from = 0,
+    int64_t zero_to = 0)
+{
+  if (o.samples.size () != 2 * frames)
+    return SIZE_MAX;
+  size_t bad = 0;
+  for (size_t i = 0; i < frames; i++) {
+    bad += o.samples[2 * i] != val (0, (int64_t) i);
+    bool zero = (int64_t) i >= zero_from && (int64_t) i < zero_to;
+    bad += o.samples[2 * i + 1] != (zero ? 0 : val (1, (int64_t) i));
+  }
+  return bad;
+}
+
+} // namespace
+
+/* Finding: a 0.5 s stall of one sender, then its packets in a burst, is
+ * more than the old 200 ms skew window behind the other channel; it was
+ * dropped as late (300 ms lost). Within the hold (1000 ms) every sample
+ * lands at its place, nothing late, no silence counted. */
+TEST (AlignerHoldMs, StalledChannelBurstPlacedAtItsTimestamps)
+{
+  Aligner a (hold_ms_config (1000));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  std::vector<PushResult> rs;
+  push_with_stall (a, 400, 250, 25, &rs);
+  for (auto r : rs)
+    EXPECT_EQ (r, PushResult::ACCEPTED);
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (stereo_mismatches (o, 400 * kBlock), 0u);
+  for (auto &s : a.stats ()) {
+    EXPECT_EQ (s.late, 0u) << s.key;
+    EXPECT_EQ (s.late_samples, 0u) << s.key;
+    EXPECT_EQ (s.silence_samples, 0u) << s.key;
+    EXPECT_EQ (s.frames, 400u) << s.key;
+  }
+}
+
+/* A backlog replay of one channel (3 s of its audio after the other is
+ * 3 s ahead, e.g. its media path reconnected, §4.9) within a 5 s hold. */
+TEST (AlignerHoldMs, BacklogReplayWithinHoldKept)
+{
+  Aligner a (hold_ms_config (5000));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  push_with_stall (a, 500, 100, 150);
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (stereo_mismatches (o, 500 * kBlock), 0u);
+  for (auto &s : a.stats ())
+    EXPECT_EQ (s.late, 0u) << s.key;
+  /* the memory bound: (hold + block + 1 s) rounded up to a power of two */
+  EXPECT_LE (a.capacity (), 131072u);
+}
+
+/* Beyond the hold (200 ms, the old window): exactly the packets more than
+ * the hold behind are dropped, each one LATE with its samples in
+ * PushDetail, counted per channel; the rest of the burst is in place. */
+TEST (AlignerHoldMs, BeyondHoldCountedAndReported)
+{
+  Aligner a (hold_ms_config (200));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  std::vector<PushResult> rs;
+  std::vector<PushDetail> ds;
+  push_with_stall (a, 200, 100, 25, &rs, &ds);
+  ASSERT_EQ (rs.size (), 25u);
+  /* the customer is at packet 125 when the burst comes: blocks up to 114
+   * (end 115, 10 packets = the hold behind 125) are out */
+  for (int k = 0; k < 25; k++) {
+    EXPECT_EQ (rs[k], k < 15 ? PushResult::LATE : PushResult::ACCEPTED)
+        << "packet " << 100 + k;
+    EXPECT_EQ (ds[k].dropped_samples, k < 15 ? kBlock : 0);
+  }
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (stereo_mismatches (o, 200 * kBlock, 100 * kBlock,
+          115 * kBlock), 0u);
+  auto st = a.stats ();
+  EXPECT_EQ (stats_of (st, "agent").late, 15u);
+  EXPECT_EQ (stats_of (st, "agent").late_samples, 15u * kBlock);
+  EXPECT_EQ (stats_of (st, "cust").late, 0u);
+}
+
+/* Finding: a party joining 500 ms after the other lost its first packet.
+ * Why: no block waits for a channel the aligner has not seen; after the
+ * start-up, the other channel alone completes a block and it is emitted at
+ * once, so the
+ * joiner's first packet (timestamp 500 ms, arriving just after the other's
+ * packet of the same time) lands in an emitted block. Announced by the
+ * participant events (ZCC participant_info, which come when a party
+ * answers, before its audio), the joiner is waited for like a channel
+ * that is behind, and its first packet is kept. */
+TEST (AlignerHoldMs, AnnouncedLateJoinerFirstPacketKept)
+{
+  for (Layout layout : { Layout::STEREO, Layout::MIX }) {
+    Aligner a (hold_ms_config (1000, layout));
+    if (layout == Layout::STEREO) {
+      a.set_participant_mode ("cust", "caller");
+      a.set_participant_mode ("agent", "callee");
+    } else {
+      a.expect_channel ("cust");
+      a.expect_channel ("agent");
+    }
+    std::vector<PushResult> agent_results;
+    for (int i = 0; i < 100; i++) {
+      int64_t ts = kT0 + i * kPacketMs;
+      push (a, "cust", 0, ts);
+      /* the joiner's packets (from 1.6 s, after the first block) arrive
+       * one packet after the other's */
+      if (i >= 81)
+        agent_results.push_back (push (a, "agent", 1, ts - kPacketMs));
+    }
+    push (a, "agent", 1, kT0 + 99 * kPacketMs);
+    for (auto r : agent_results)
+      EXPECT_EQ (r, PushResult::ACCEPTED);
+    a.drain ();
+    Output o = take_all (a);
+    ASSERT_EQ (o.samples.size (), (size_t) a.channels () * 100 * kBlock);
+    size_t bad = 0;
+    for (int64_t p = 0; p < 100 * kBlock; p++) {
+      int16_t agent = p < 80 * kBlock ? 0 : val (1, p);
+      if (layout == Layout::STEREO) {
+        bad += o.samples[2 * p] != val (0, p);
+        bad += o.samples[2 * p + 1] != agent;
+      } else {
+        bad += o.samples[p] != (int16_t) (val (0, p) + agent);
+      }
+    }
+    EXPECT_EQ (bad, 0u);
+    EXPECT_EQ (stats_of (a.stats (), "agent").late, 0u);
+    EXPECT_EQ (stats_of (a.stats (), "agent").frames, 20u);
+  }
+}
+
+/* The same late joiner unannounced: its first packet is LATE, counted and
+ * reported (the element posts zoomrtms/late-audio); the rest is in place. */
+TEST (AlignerHoldMs, UnannouncedLateJoinerFirstPacketReported)
+{
+  Aligner a (hold_ms_config (1000));
+  PushDetail first;
+  PushResult first_r = PushResult::ACCEPTED;
+  for (int i = 0; i < 100; i++) {
+    int64_t ts = kT0 + i * kPacketMs;
+    push (a, "cust", 0, ts);
+    if (i >= 80) {
+      auto p = packet (1, ts);
+      PushDetail d;
+      PushResult r = a.push ("agent", ts, p.data (), p.size (), &d);
+      if (i == 80) {
+        first = d;
+        first_r = r;
+      }
+    }
+  }
+  EXPECT_EQ (first_r, PushResult::LATE);
+  EXPECT_EQ (first.dropped_samples, kBlock);
+  EXPECT_EQ (stats_of (a.stats (), "agent").late, 1u);
+}
+
+/* Finding: far-apart timestamps made the old aligner allocate without
+ * bound (std::bad_alloc, or 1 GB and abort) and overflow timestamp × rate.
+ * Now: refused (OUT_OF_RANGE), counted, no allocation, the stream
+ * continues exactly — before and after the first block. */
+TEST (AlignerHoldMs, FarApartTimestampsRefusedBounded)
+{
+  const int64_t wild[] = { 0, kT0 + 40LL * 86400000, kT0 - 40LL * 86400000,
+    INT64_MAX, INT64_MIN, -1, INT64_MAX / 16, kMaxTimestampMs + 1,
+    kT0 + 3600001 + 400 * kPacketMs, kT0 - 3600001 };
+  for (bool after_first_block : { false, true }) {
+    Aligner a (hold_ms_config (1000));
+    a.set_participant_mode ("cust", "caller");
+    a.set_participant_mode ("agent", "callee");
+    int refused = 0;
+    for (int i = 0; i < 400; i++) {
+      int64_t ts = kT0 + i * kPacketMs;
+      push (a, "cust", 0, ts);
+      push (a, "agent", 1, ts);
+      if (i == (after_first_block ? 300 : 1)) {
+        for (int64_t w : wild) {
+          auto p = packet (0, kT0);
+          EXPECT_EQ (a.push ("cust", w, p.data (), p.size ()),
+              PushResult::OUT_OF_RANGE) << w;
+          EXPECT_EQ (a.push ("x", w, p.data (), p.size ()),
+              PushResult::OUT_OF_RANGE) << w;
+          refused += 2;
+        }
+        a.set_first_packet_timestamp (INT64_MIN);
+        a.set_first_packet_timestamp (INT64_MAX);
+        a.set_first_packet_timestamp (0);
+      }
+    }
+    a.drain ();
+    Output o = take_all (a);
+    EXPECT_EQ (stereo_mismatches (o, 400 * kBlock), 0u);
+    EXPECT_EQ (a.t0_ms (), kT0);
+    EXPECT_EQ (a.resyncs (), 0u);
+    auto st = a.stats ();
+    EXPECT_EQ (stats_of (st, "cust").out_of_range +
+        stats_of (st, "x").out_of_range, (uint64_t) refused);
+    EXPECT_LE (a.capacity (), 32768u);     /* 1000 + 20 + 1000 ms at 16 kHz */
+  }
+}
+
+/* max_gap_fill 0 (fill every gap): a 30 min pause of every channel is
+ * filled with silence without holding it in memory (one silence run). */
+TEST (AlignerHoldMs, LongGapFilledWithoutHoldingIt)
+{
+  AlignerConfig c = hold_ms_config (1000, Layout::MIX);
+  c.max_gap_fill_ms = 0;
+  Aligner a (c);
+  for (int i = 0; i < 100; i++)
+    push (a, "0", 0, kT0 + i * kPacketMs);
+  const int64_t resume = kT0 + 100 * kPacketMs + 1800000;
+  EXPECT_EQ (push (a, "0", 0, resume), PushResult::ACCEPTED);
+  EXPECT_LE (a.capacity (), 32768u);
+  a.drain ();
+  AlignedBlock b;
+  uint64_t blocks = 0, gaps = 0;
+  const int16_t *storage = nullptr;
+  bool reused = true;
+  while (a.pop (&b)) {
+    if (b.gap) {
+      if (storage && b.samples.data () != storage)
+        reused = false;
+      storage = b.samples.data ();
+    }
+    ASSERT_EQ (b.position, (int64_t) blocks * kBlock);
+    blocks++;
+    gaps += b.gap;
+  }
+  EXPECT_EQ (blocks, 101u + 1800000 / kPacketMs);
+  EXPECT_EQ (gaps, 1800000u / kPacketMs);
+  EXPECT_TRUE (reused) << "gap blocks allocate their storage every time";
+}
+
+/* A first packet with a wrong timestamp (0) does not refuse the whole
+ * stream: after reanchor_packets consistent packets the timeline follows
+ * them (the wrong one discarded), and so it does when a running stream
+ * really jumps by more than max_jump_ms. Positions never go back. */
+TEST (AlignerHoldMs, ReanchorOnConsistentOutOfRangePackets)
+{
+  {
+    AlignerConfig c = hold_ms_config (200, Layout::MIX);
+    c.reanchor_packets = 10;
+    Aligner a (c);
+    EXPECT_EQ (push (a, "0", 0, 0), PushResult::ACCEPTED);
+    for (int i = 0; i < 9; i++)
+      EXPECT_EQ (push (a, "0", 0, kT0 + i * kPacketMs),
+          PushResult::OUT_OF_RANGE);
+    EXPECT_EQ (push (a, "0", 0, kT0 + 9 * kPacketMs), PushResult::RESYNC);
+    for (int i = 10; i < 50; i++)
+      EXPECT_EQ (push (a, "0", 0, kT0 + i * kPacketMs), PushResult::ACCEPTED);
+    a.drain ();
+    Output o = take_all (a);
+    ASSERT_EQ (o.blocks.size (), 41u);
+    EXPECT_EQ (o.blocks[0].position, 0);
+    for (int64_t p = 0; p < 41 * kBlock; p++)
+      ASSERT_EQ (o.samples[p], val (0, p + 9 * kBlock)) << p;
+    EXPECT_EQ (a.stats ()[0].out_of_range, 10u);
+  }
+  {
+    AlignerConfig c = hold_ms_config (200, Layout::MIX);
+    c.reanchor_packets = 10;
+    Aligner a (c);
+    for (int i = 0; i < 50; i++)
+      push (a, "0", 0, kT0 + i * kPacketMs);
+    /* 40 days back: refused 9 times, then followed */
+    const int64_t back = kT0 - 40LL * 86400000;
+    for (int i = 0; i < 20; i++)
+      push (a, "0", 0, back + i * kPacketMs);
+    a.drain ();
+    Output o = take_all (a);
+    int64_t expect = 0;
+    for (auto &b : o.blocks) {
+      ASSERT_GE (b.position, expect);
+      expect = b.position + (int64_t) b.frames ();
+    }
+    EXPECT_EQ (a.stats ()[0].out_of_range, 9u);
+    EXPECT_EQ (a.resyncs (), 1u);
+    /* the epoch time of the last block is the last packet's */
+    EXPECT_EQ (a.t0_ms () + o.blocks.back ().position * 1000 / kRate,
+        back + 19 * kPacketMs);
+  }
+}
+
+/* Hostile mix: random timestamps within the range around the stream, on
+ * many channels, never grow memory past the bound. */
+TEST (AlignerHoldMs, HostileTimestampsStayBounded)
+{
+  AlignerConfig c = hold_ms_config (500, Layout::STEREO);
+  c.max_gap_fill_ms = 0;
+  Aligner a (c);
+  uint64_t x = 12345;
+  auto rnd = [&x] () {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  int64_t ts = kT0;
+  for (int i = 0; i < 5000; i++) {
+    int64_t t = ts + (int64_t) (rnd () % 7200000) - 3600000;
+    std::string key = "k" + std::to_string (rnd () % 6);
+    int samples = 1 + (int) (rnd () % 2000);
+    auto p = constant_packet ((int16_t) (i & 0x7fff), samples);
+    a.push (key, t, p.data (), p.size ());
+    ts += kPacketMs;
+    AlignedBlock b;
+    while (a.pop (&b)) {
+    }
+  }
+  EXPECT_LE (a.capacity (), 32768u);  /* 500 + 20 + 1000 ms at 16 kHz */
+}
+
+/* A long hold (5 s, the recording templates) does not delay a stream whose
+ * channels all send: the first block goes out after the start-up wait
+ * (200 ms), then every block as soon as both channels have it; a channel
+ * that falls silent delays the other by the hold, no more. */
+TEST (AlignerHoldMs, LongHoldStartsPromptly)
+{
+  Aligner a (hold_ms_config (5000));
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  uint64_t out = 0;
+  for (int i = 0; i < 20; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    push (a, "agent", 1, kT0 + i * kPacketMs);
+    out += take_all (a).blocks.size ();
+    /* start-up: nothing until the data is 10 packets past the first
+     * block's end, then every complete block at once */
+    EXPECT_EQ (out, (uint64_t) (i < 10 ? 0 : i + 1)) << "packet " << i;
+  }
+  for (int i = 20; i < 40; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    push (a, "agent", 1, kT0 + i * kPacketMs);
+    out += take_all (a).blocks.size ();
+    EXPECT_EQ (out, (uint64_t) i + 1) << "packet " << i;
+  }
+  /* the agent is silent: the customer's blocks wait the hold (250 packets) */
+  for (int i = 40; i < 400; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    out += take_all (a).blocks.size ();
+    EXPECT_EQ (out, (uint64_t) std::max (40, i + 1 - 250)) << "packet " << i;
+  }
+}
+
+/* Re-anchoring back and forth across the whole timestamp range (a fuzzer's
+ * favourite) keeps positions increasing and far from int64 overflow. */
+TEST (AlignerHoldMs, AlternatingReanchorsStayMonotonic)
+{
+  AlignerConfig c = hold_ms_config (200, Layout::MIX);
+  c.reanchor_packets = 1;
+  c.rate = 48000;
+  Aligner a (c);
+  int64_t last_end = 0;
+  std::vector<uint8_t> p (960 * 2, 1);
+  for (int i = 0; i < 10000; i++) {
+    int64_t ts = (i % 2) ? kMaxTimestampMs - i : i;
+    a.push ("k", ts, p.data (), p.size ());
+    AlignedBlock b;
+    while (a.pop (&b)) {
+      ASSERT_GE (b.position, last_end) << "packet " << i;
+      last_end = b.position + (int64_t) b.frames ();
+    }
+  }
+  EXPECT_LE (a.capacity (), 131072u);
+}
+
+/* The Contact Center start-up hold keeps the backlog while the roles are
+ * unknown, but only up to its bound (max_startup_ms + the hold): then it
+ * ends by itself (first-seen sides), nothing is lost, memory stays bounded. */
+TEST (AlignerHold, StartupHoldEndsAtItsMemoryBound)
+{
+  AlignerConfig c = hold_config ();
+  c.max_startup_ms = 1000;
+  Aligner a (c);
+  push_backlog (a, 50);          /* 1 s: still held */
+  EXPECT_TRUE (a.holding ());
+  EXPECT_FALSE (a.startup_hold_overflowed ());
+  push_backlog (a, 200);         /* 4 s: past 1 s + 200 ms + 1 s */
+  EXPECT_FALSE (a.holding ());
+  EXPECT_TRUE (a.startup_hold_overflowed ());
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (o.samples.size (), (size_t) 2 * 200 * kBlock);
+  for (auto &s : a.stats ()) {
+    EXPECT_EQ (s.late, 0u) << s.key;
+    EXPECT_EQ (s.frames, 200u) << s.key;
+  }
+  EXPECT_LE (a.capacity (), 65536u);
+}

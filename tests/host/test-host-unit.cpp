@@ -3,6 +3,7 @@
  */
 #include "host-common.h"
 #include "host-config.h"
+#include "host-http.h"
 #include "host-template.h"
 #include "host-wav.h"
 
@@ -435,6 +436,66 @@ TEST (Config, BadValuesNameTheKey)
   CliOptions c2;
   EXPECT_FALSE (resolve_config (c2, {}, {{"PORT", "http"}}, &cfg, &err));
   g_clear_error (&err);
+}
+
+/* [http] keys and ZOOMRTMS_API_TOKEN (issue 8) */
+TEST (Config, HttpKeysAndApiToken)
+{
+  TempDir d;
+  d.write ("h.conf", "[http]\napi-token=from-file\nbacklog=128\n"
+      "max-connections=900\nrequest-timeout-s=3\n");
+  CliOptions cli;
+  cli.config_file = d.file ("h.conf");
+  HostConfig cfg;
+  GError *err = nullptr;
+  ASSERT_TRUE (resolve_config (cli, {}, {}, &cfg, &err)) << err->message;
+  EXPECT_EQ (cfg.api_token, "from-file");
+  EXPECT_EQ (cfg.http_backlog, 128);
+  EXPECT_EQ (cfg.max_connections, 900);
+  EXPECT_EQ (cfg.request_timeout_s, 3);
+  HostConfig cfg2;
+  ASSERT_TRUE (resolve_config (cli, {{"ZOOMRTMS_API_TOKEN", "dotenv"}},
+      {{"ZOOMRTMS_API_TOKEN", "env"}}, &cfg2, &err));
+  EXPECT_EQ (cfg2.api_token, "env");
+  HostConfig defaults;
+  EXPECT_TRUE (defaults.api_token.empty ());
+  EXPECT_EQ (defaults.max_connections, 0);
+  EXPECT_EQ (defaults.request_timeout_s, 10);
+  d.write ("bad.conf", "[http]\nrequest-timeout-s=0\n");
+  cli.config_file = d.file ("bad.conf");
+  HostConfig cfg3;
+  EXPECT_FALSE (resolve_config (cli, {}, {}, &cfg3, &err));
+  ASSERT_NE (err, nullptr);
+  EXPECT_NE (strstr (err->message, "request-timeout-s"), nullptr) << err->message;
+  g_clear_error (&err);
+}
+
+/* host-http.h default_max_connections(): below the fd limit, with a reserve
+ * of 16 fds per engagement and 32 for the process */
+TEST (Http, DefaultMaxConnections)
+{
+  EXPECT_EQ (default_max_connections (65536, 64), 8192);      /* the ceiling */
+  EXPECT_EQ (default_max_connections (4096, 64), 4096 - 32 - 16 * 64);
+  EXPECT_EQ (default_max_connections (1024, 64), 512);         /* half */
+  EXPECT_EQ (default_max_connections (256, 64), 128);
+  EXPECT_EQ (default_max_connections (1, 64), 1);
+  for (guint64 n : {64u, 256u, 1024u, 20000u, 65536u})
+    EXPECT_LT (static_cast<guint64> (default_max_connections (n, 64)), n);
+}
+
+/* log_safe(): one line of ASCII, escaped, cut */
+TEST (LogSafe, EscapesAndCuts)
+{
+  EXPECT_EQ (log_safe ("meeting.rtms_started"), "meeting.rtms_started");
+  EXPECT_EQ (log_safe ("a\nb\rc\td\\e\"f"), "a\\nb\\rc\\td\\\\e\\\"f");
+  EXPECT_EQ (log_safe ("\x1b[31m\x7f\xc3\xa9"), "\\x1b[31m\\x7f\\xc3\\xa9");
+  EXPECT_EQ (log_safe (std::string ("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ (log_safe (nullptr), "(none)");
+  std::string longer (500, 'x');
+  std::string cut = log_safe (longer, 10);
+  EXPECT_EQ (cut, "xxxxxxxxxx...(500 bytes)");
+  for (char c : log_safe ("\n\r\x01\xff" + longer))
+    EXPECT_TRUE (c >= 0x20 && c < 0x7f);
 }
 
 TEST (Config, MissingSecretsNamedNotPrinted)

@@ -5,6 +5,10 @@
  * §3–§4), so the sim is checked against the protocol document, not against
  * the encoders it shares with the client.
  */
+#include <sys/socket.h>
+
+#include <csignal>
+
 #include <map>
 #include <set>
 
@@ -968,6 +972,141 @@ TEST (Sim, MediaReconnectAfterEvent7)
   ASSERT_TRUE (media.wait_closed (20000));
   collect_ts (media, &ts);
   expect_contiguous (ts, 200);
+}
+
+/* The race behind the flaky MediaReconnectAfterEvent7: from the moment the
+ * sim's libsoup learns that the media socket is going (the client's close
+ * frame, or a reset) to its "closed" signal (at least one main-loop
+ * iteration later: the io stream closes asynchronously) the socket is
+ * CLOSING but still the stream's, and send_frames skipped the frames due
+ * then: counted as sent, never delivered, never replayed. Under load a tick
+ * lands in that window now and then. A failed write inside send_frames'
+ * loop closes the socket too, and the next send_text on it was a CRITICAL.
+ *
+ * Made deterministic here: with the sim stopped (SIGSTOP) the client reads
+ * everything sent so far, then resets its media socket (SO_LINGER 0: RST),
+ * and the sim resumes with the reset and its due ticks pending at once —
+ * whichever it handles first, the next frames meet a CLOSING socket. Every
+ * frame must still arrive, once, across the reconnection. */
+TEST (Sim, MediaResetLosesNoFrame)
+{
+  Sim sim (base_args ({ "--speed", "5", "--duration", "8" }));
+  Ids ids = ids_of (sim);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  std::map<std::string, std::set<gint64>> ts;
+  {
+    Ws media (all);
+    ASSERT_TRUE (media.ok ());
+    media.send (msg3 (ids, 32, kL16));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    std::string first14 = media.next_of (14);
+    ASSERT_FALSE (first14.empty ());
+    media.queue ().push_front (first14);
+    spin_until ([] { return false; }, 200);
+    sim.send_signal (SIGSTOP);
+    /* read all the stopped sim sent: until 200 ms bring nothing new */
+    size_t n;
+    do {
+      n = media.queue ().size ();
+      spin_until ([] { return false; }, 200);
+    } while (media.queue ().size () != n);
+    collect_ts (media, &ts);
+    /* libsoup's client stream carries its GSocket as "GSocket" data
+     * (soup-connection.c, soup_connection_steal_iostream()) */
+    GIOStream *io = soup_websocket_connection_get_io_stream (
+        media.connection ());
+    auto sock = static_cast<GSocket *> (g_object_get_data (G_OBJECT (io),
+            "GSocket"));
+    ASSERT_NE (sock, nullptr);
+    struct linger lg = { 1, 0 };
+    ASSERT_EQ (setsockopt (g_socket_get_fd (sock), SOL_SOCKET, SO_LINGER, &lg,
+            sizeof lg), 0);
+    ASSERT_TRUE (g_socket_close (sock, nullptr));  /* RST */
+    spin_until ([] { return false; }, 100); /* due ticks pile up meanwhile */
+    sim.send_signal (SIGCONT);
+    media.wait_closed (5000);
+  }
+  for (;;) {
+    std::string m = sig.next_of (6, 10000);
+    ASSERT_FALSE (m.empty ()) << "no event 7";
+    JsonDoc d (m);
+    if (obj_int (d.object ("event"), "event_type") == 7)
+      break;
+  }
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  ASSERT_FALSE (media.next_of (4).empty ());
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (30000));
+  collect_ts (media, &ts);
+  expect_contiguous (ts, 400);
+  EXPECT_EQ (sim.wait_exit (10000), 0);  /* no CRITICAL, no crash */
+}
+
+/* --hostile-frame: each frame arrives once, before the packet at its call
+ * time, on the socket asked for; the call itself is complete; sent.json
+ * counts them; a bad spec is a usage error. */
+TEST (Sim, HostileFramesAreSentOnceBeforeTheirPacket)
+{
+  char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+  std::string dump = tmp;
+  g_free (tmp);
+  {
+    Sim sim (base_args ({ "--speed", "0", "--duration", "1", "--dump-dir",
+            dump, "--hostile-frame", "deep@0", "--hostile-frame",
+            "oversize:100000@500", "--hostile-frame", "signaling:nul@500" }));
+    Ids ids = ids_of (sim);
+    Ws sig (sim.signaling_url ());
+    std::string all = signaling_handshake (sig, ids);
+    Ws media (all);
+    media.send (msg3 (ids, 32, kL16));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    ASSERT_TRUE (media.wait_closed (10000));
+    size_t n14 = 0, deep_at = SIZE_MAX, big_at = SIZE_MAX, big_before = 0;
+    std::set<gint64> before_big;
+    for (size_t i = 0; i < media.queue ().size (); i++) {
+      const std::string &m = media.queue ()[i];
+      if (m == std::string (300000, '[')) {
+        EXPECT_EQ (deep_at, SIZE_MAX) << "deep sent twice";
+        deep_at = i;
+      } else if (m.size () == 100000) {
+        EXPECT_EQ (m.rfind ("{\"msg_type\":15,", 0), 0u);
+        EXPECT_EQ (big_at, SIZE_MAX) << "oversize sent twice";
+        big_at = i;
+        big_before = n14;
+      } else if (JsonDoc (m).integer ("msg_type") == 14) {
+        n14++;
+      }
+    }
+    ASSERT_NE (deep_at, SIZE_MAX);
+    ASSERT_NE (big_at, SIZE_MAX);
+    EXPECT_LT (deep_at, big_at);
+    EXPECT_EQ (n14, 100u);      /* 50 frames × 2 channels, none replaced */
+    EXPECT_EQ (big_before, 50u); /* before the packets of 500 ms */
+    bool nul_seen = false;
+    for (auto &m : sig.queue ())
+      nul_seen = nul_seen || m.find ("a\\u0000b") != std::string::npos;
+    for (auto &m : sig.skipped)
+      nul_seen = nul_seen || m.find ("a\\u0000b") != std::string::npos;
+    EXPECT_TRUE (nul_seen);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+    g_autofree char *text = nullptr;
+    ASSERT_TRUE (g_file_get_contents ((dump + "/" + ids.sid + "/sent.json")
+            .c_str (), &text, nullptr, nullptr));
+    JsonDoc sent (text);
+    EXPECT_EQ (sent.integer ("hostile_frames_sent"), 3);
+    EXPECT_EQ (sent.integer ("media_handshakes"), 1);
+  }
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
+  EXPECT_EQ (system (cmd), 0);
+
+  Sim bad (base_args ({ "--hostile-frame", "nope@1" }), false);
+  EXPECT_EQ (bad.wait_exit (10000), 2);
+  Sim bad2 (base_args ({ "--hostile-frame", "deep:5@1" }), false);
+  EXPECT_EQ (bad2.wait_exit (10000), 2);
 }
 
 TEST (Sim, DuplicateSignalKickMode)

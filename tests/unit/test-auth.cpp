@@ -296,6 +296,82 @@ TEST (VerifyWebhook, OversizedBody)
   g_clear_error (&err);
 }
 
+/* The host's entry (verify_and_parse_webhook): the raw check needs no
+ * parsing; the fallback parses only what json_validate() accepts; the tree is
+ * parsed once and read as parse_webhook() would. Issue 8. */
+TEST (VerifyAndParseWebhook, SignedBodyParsedOnce)
+{
+  Webhook w;
+  GError *err = nullptr;
+  ASSERT_TRUE (verify_and_parse_webhook ("test_secret_token", "1738392033",
+      vector3_sig, vector3_body, strlen (vector3_body), vector3_ts,
+      WebhookVerifyOptions (), &w, &err)) << (err ? err->message : "");
+  EXPECT_EQ (w.kind, Webhook::Kind::STARTED);
+  EXPECT_EQ (w.id_value, "LjjdDBo5SkGneP8qY4SvuQ");
+  EXPECT_EQ (w.signaling_url, "wss://127.0.0.1:9443/signaling");
+  /* the re-serialised form (pretty body) is parsed by the fallback */
+  std::string pretty = std::string ("  ") + vector3_body + "\n";
+  ASSERT_TRUE (verify_and_parse_webhook ("test_secret_token", "1738392033",
+      vector3_sig, pretty.data (), pretty.size (), vector3_ts,
+      WebhookVerifyOptions (), &w, &err)) << (err ? err->message : "");
+  EXPECT_EQ (w.rtms_stream_id, "03db704592624398931a588dd78200cb");
+}
+
+TEST (VerifyAndParseWebhook, UnauthenticatedIsNeverAParseError)
+{
+  /* malformed, deep, or not JSON at all: with a wrong signature the answer
+   * is always SIGNATURE (401), never PARSE (which would be a parsing oracle
+   * and means the body was read) */
+  std::string deep = "{\"event\":\"x\",\"p\":" + std::string (50000, '[') +
+      std::string (50000, ']') + "}";
+  WebhookVerifyOptions opts;
+  opts.max_body_bytes = 1024 * 1024;
+  for (const std::string &body : {deep, std::string ("{\"event\":"),
+           std::string ("\xff\xfe"), std::string ("[1,2]")}) {
+    Webhook w;
+    GError *err = nullptr;
+    EXPECT_FALSE (verify_and_parse_webhook ("tok", "1000", "v0=00", body.data (),
+        body.size (), 1000, opts, &w, &err));
+    ASSERT_NE (err, nullptr);
+    EXPECT_TRUE (g_error_matches (err, RTMS_ERROR, ERROR_SIGNATURE)) << err->message;
+    g_error_free (err);
+  }
+  /* signed but too deep: PARSE (400), and the host did not recurse */
+  std::string sig = webhook_signature ("tok", "1000", deep.data (), deep.size ());
+  Webhook w;
+  GError *err = nullptr;
+  EXPECT_FALSE (verify_and_parse_webhook ("tok", "1000", sig.c_str (), deep.data (),
+      deep.size (), 1000, opts, &w, &err));
+  ASSERT_NE (err, nullptr);
+  EXPECT_TRUE (g_error_matches (err, RTMS_ERROR, ERROR_PARSE)) << err->message;
+  EXPECT_EQ (std::string (err->message).find ("[["), std::string::npos);
+  g_clear_error (&err);
+  /* signed, valid JSON, not a webhook: FIELD/PARSE from parse_webhook_root */
+  std::string arr = "[1,2]";
+  sig = webhook_signature ("tok", "1000", arr.data (), arr.size ());
+  EXPECT_FALSE (verify_and_parse_webhook ("tok", "1000", sig.c_str (), arr.data (),
+      arr.size (), 1000, opts, &w, &err));
+  EXPECT_TRUE (g_error_matches (err, RTMS_ERROR, ERROR_PARSE));
+  g_clear_error (&err);
+}
+
+TEST (VerifyAndParseWebhook, WindowAndSizeBeforeAnything)
+{
+  Webhook w;
+  GError *err = nullptr;
+  WebhookVerifyOptions opts;
+  opts.max_body_bytes = 16;
+  EXPECT_FALSE (verify_and_parse_webhook ("test_secret_token", "1738392033",
+      vector3_sig, vector3_body, strlen (vector3_body), vector3_ts, opts, &w, &err));
+  EXPECT_TRUE (g_error_matches (err, RTMS_ERROR, ERROR_TOO_LARGE));
+  g_clear_error (&err);
+  EXPECT_FALSE (verify_and_parse_webhook ("test_secret_token", "1738392033",
+      vector3_sig, vector3_body, strlen (vector3_body), vector3_ts + 301,
+      WebhookVerifyOptions (), &w, &err));
+  EXPECT_TRUE (g_error_matches (err, RTMS_ERROR, ERROR_STALE));
+  g_clear_error (&err);
+}
+
 TEST (VerifyWebhook, SecretsNeverInErrorMessages)
 {
   std::string body = vector3_body;
