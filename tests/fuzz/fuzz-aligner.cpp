@@ -53,7 +53,7 @@ using zoomrtms::PushResult;
 namespace {
 
 struct Counts {
-  uint64_t accepted = 0, duplicate = 0, late = 0;
+  uint64_t accepted = 0, duplicate = 0, late = 0, out_of_range = 0;
 };
 
 struct State {
@@ -173,6 +173,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             break;
           case PushResult::DUPLICATE: c.duplicate++; break;
           case PushResult::LATE: c.late++; break;
+          case PushResult::OUT_OF_RANGE: c.out_of_range++; break;
           case PushResult::INVALID:
             FUZZ_CHECK (bytes == 0 || bytes % 2, "valid packet called INVALID");
             break;
