@@ -164,6 +164,8 @@ Server::Server (const Options &opts, const Call &call)
 
 Server::~Server ()
 {
+  if (dump_pool_)
+    g_thread_pool_free (dump_pool_, FALSE, TRUE); /* writes what is queued */
   if (tick_id_)
     g_source_remove (tick_id_);
   if (housekeeping_id_)
@@ -1610,47 +1612,102 @@ Server::reset_stream (Stream &s)
 
 /* ---- --dump-dir --------------------------------------------------------- */
 
+/* --dump-dir files are written by one worker thread, in the order queued
+ * (a stream's PCM before its sent.json): writing 2 × ~2 MB per stream on the
+ * main loop delayed every other stream's packets (300 engagements: ~10 % of
+ * the packets ≥ 1 s late, send_lag_ms). */
+struct DumpJob {
+  std::string dir;
+  std::shared_ptr<PreparedAudio> audio;
+  std::vector<std::string> roles;        /* per channel of audio */
+  std::vector<std::vector<guint8>> keep; /* per channel, per frame: 1 = samples, 0 = zeros */
+  size_t frames = 0;                     /* frames written per channel */
+  std::string json;                      /* sent.json text ("" = none) */
+};
+
+namespace {
+
 void
-Server::write_dump_pcm (Stream &s, bool final)
+write_file (const std::string &dir, const std::string &name, const char *data,
+    size_t len)
+{
+  g_autofree char *path = g_build_filename (dir.c_str (), name.c_str (),
+      nullptr);
+  g_autoptr (GError) err = nullptr;
+  /* atomic (temporary file + rename), no fsync */
+  if (!g_file_set_contents_full (path, data, (gssize) len,
+          G_FILE_SET_CONTENTS_CONSISTENT, 0666, &err))
+    g_warning ("dump: %s", err->message);
+}
+
+void
+run_dump_job (gpointer data, gpointer)
+{
+  std::unique_ptr<DumpJob> job (static_cast<DumpJob *> (data));
+  if (g_mkdir_with_parents (job->dir.c_str (), 0755) != 0) {
+    g_warning ("cannot create %s", job->dir.c_str ());
+    return;
+  }
+  if (job->audio) {
+    const AudioFormat &f = job->audio->format;
+    const size_t frame_samples = (size_t) f.rate_hz * f.send_rate_ms / 1000;
+    for (size_t ci = 0; ci < job->roles.size (); ci++) {
+      const std::vector<gint16> &pcm = job->audio->channels[ci].pcm;
+      size_t n = MIN (pcm.size (), job->frames * frame_samples);
+      std::string bytes (n * 2, '\0');
+      for (size_t i = 0; i < n; i++) {
+        size_t k = i / frame_samples;
+        guint16 v = (k < job->keep[ci].size () && job->keep[ci][k]) ?
+            (guint16) pcm[i] : 0;
+        bytes[2 * i] = (char) (v & 0xff);
+        bytes[2 * i + 1] = (char) (v >> 8);
+      }
+      write_file (job->dir, job->roles[ci] + ".pcm", bytes.data (),
+          bytes.size ());
+    }
+  }
+  if (!job->json.empty ())
+    write_file (job->dir, "sent.json", job->json.data (), job->json.size ());
+}
+
+} // namespace
+
+void
+Server::queue_dump (DumpJob *job)
+{
+  if (!dump_pool_)
+    dump_pool_ = g_thread_pool_new (run_dump_job, nullptr, 1, TRUE, nullptr);
+  g_thread_pool_push (dump_pool_, job, nullptr);
+}
+
+/* The PCM that was encoded, with muted frames (final: every frame not sent,
+ * up to the last frame sent on any channel) as zeros: what a receiver that
+ * fills gaps with silence must reconstruct. */
+void
+Server::write_dump_pcm (Stream &s, bool final, const std::string &json)
 {
   s.dumped = true;
-  if (opts_.dump_dir.empty () || !s.audio)
+  if (opts_.dump_dir.empty ())
     return;
+  auto job = std::make_unique<DumpJob> ();
   g_autofree char *dir = g_build_filename (opts_.dump_dir.c_str (),
       s.rtms_stream_id.c_str (), nullptr);
-  if (g_mkdir_with_parents (dir, 0755) != 0) {
-    g_warning ("cannot create %s", dir);
-    return;
-  }
-  const AudioFormat &f = s.audio->format;
-  const size_t frame_samples = (size_t) f.rate_hz * f.send_rate_ms / 1000;
-  /* final: up to the last frame sent on any channel */
-  size_t frames = final ? pcm_frames (s) : s.audio->n_frames;
-  for (size_t ci = 0; ci < s.channels.size (); ci++) {
-    const StreamChannel &ch = s.channels[ci];
-    /* the PCM that was encoded, with muted frames (at the end: every frame
-     * not sent) as zeros: what a receiver that fills gaps with silence must
-     * reconstruct */
-    std::vector<gint16> pcm = s.audio->channels[ci].pcm;
-    pcm.resize (MIN (pcm.size (), frames * frame_samples));
-    for (size_t k = 0; k < frames; k++)
-      if (final ? (k >= ch.frame_state.size () || ch.frame_state[k] != 1) :
-          is_muted (ch, (gint64) k * f.send_rate_ms))
-        std::fill (pcm.begin () + k * frame_samples,
-            pcm.begin () + (k + 1) * frame_samples, 0);
-    std::string bytes (pcm.size () * 2, '\0');
-    for (size_t i = 0; i < pcm.size (); i++) {
-      guint16 v = (guint16) pcm[i];
-      bytes[2 * i] = (char) (v & 0xff);
-      bytes[2 * i + 1] = (char) (v >> 8);
+  job->dir = dir;
+  job->json = json;
+  if (s.audio) {
+    const AudioFormat &f = s.audio->format;
+    job->audio = s.audio;
+    job->frames = final ? pcm_frames (s) : s.audio->n_frames;
+    for (const StreamChannel &ch : s.channels) {
+      job->roles.push_back (ch.role);
+      std::vector<guint8> keep (job->frames, 0);
+      for (size_t k = 0; k < job->frames; k++)
+        keep[k] = final ? (k < ch.frame_state.size () && ch.frame_state[k] == 1)
+            : !is_muted (ch, (gint64) k * f.send_rate_ms);
+      job->keep.push_back (std::move (keep));
     }
-    std::string name = ch.role + ".pcm";
-    g_autofree char *path = g_build_filename (dir, name.c_str (), nullptr);
-    g_autoptr (GError) err = nullptr;
-    if (!g_file_set_contents (path, bytes.data (), (gssize) bytes.size (),
-            &err))
-      g_warning ("dump: %s", err->message);
   }
+  queue_dump (job.release ());
 }
 
 /* frames in the final PCM: up to the last frame sent on any channel */
@@ -1672,10 +1729,6 @@ Server::write_dump_json (Stream &s)
 {
   if (opts_.dump_dir.empty ())
     return;
-  write_dump_pcm (s, true);
-  g_autofree char *dir = g_build_filename (opts_.dump_dir.c_str (),
-      s.rtms_stream_id.c_str (), nullptr);
-  g_mkdir_with_parents (dir, 0755);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_add (b, s.id_key.c_str (), s.id_value);
@@ -1769,10 +1822,7 @@ Server::write_dump_json (Stream &s)
   json_builder_end_array (b);
   json_builder_end_object (b);
   std::string text = builder_string (b, true);
-  g_autofree char *path = g_build_filename (dir, "sent.json", nullptr);
-  g_autoptr (GError) err = nullptr;
-  if (!g_file_set_contents (path, text.c_str (), (gssize) text.size (), &err))
-    g_warning ("dump: %s", err->message);
+  write_dump_pcm (s, true, text);
 }
 
 } // namespace sim

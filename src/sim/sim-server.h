@@ -25,6 +25,7 @@ namespace sim {
 
 class Server;
 struct Stream;
+struct DumpJob;
 
 /* One accepted WebSocket (signaling or media). */
 struct Conn {
@@ -180,7 +181,9 @@ class Server {
   void end_stream (Stream &s, int reason, bool notify_client);
   void finish_stream (Stream &s);
   void build_channels (Stream &s);
-  void write_dump_pcm (Stream &s, bool final = false);
+  void write_dump_pcm (Stream &s, bool final = false,
+      const std::string &json = std::string ());
+  void queue_dump (DumpJob *job);
   size_t pcm_frames (const Stream &s) const;
   void write_dump_json (Stream &s);
   void reset_stream (Stream &s);
@@ -219,6 +222,7 @@ class Server {
   /* --outage: upgrades refused (HTTP 503) until these monotonic µs */
   gint64 refuse_signaling_until_us_ = 0, refuse_media_until_us_ = 0;
   guint64 outage_refusals_ = 0;
+  GThreadPool *dump_pool_ = nullptr;     /* --dump-dir writer (one thread) */
 };
 
 /** json_escape:
