@@ -904,7 +904,11 @@ expect_contiguous (const std::map<std::string, std::set<gint64>> &ts,
 
 TEST (Sim, SignalingReconnectReplaysBufferedAudio)
 {
-  Sim sim (base_args ({ "--speed", "5", "--duration", "4", "--replay-gap" }));
+  char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+  std::string dump = tmp;
+  g_free (tmp);
+  Sim sim (base_args ({ "--speed", "5", "--duration", "4", "--replay-gap",
+          "--dump-dir", dump }));
   Ids ids = ids_of (sim);
   std::map<std::string, std::set<gint64>> ts;
   {
@@ -936,6 +940,24 @@ TEST (Sim, SignalingReconnectReplaysBufferedAudio)
   expect_contiguous (ts, 200);
   JsonDoc r8 (sig.next_of (8));
   EXPECT_EQ (r8.integer ("state"), 4);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+  /* the dump: one gap, replayed; every frame sent, nothing zeroed */
+  JsonDoc sent (read_file (dump + "/" + ids.sid + "/sent.json"));
+  ASSERT_NE (sent.obj, nullptr);
+  JsonArray *gaps = json_object_get_array_member (sent.obj, "gaps");
+  ASSERT_EQ (json_array_get_length (gaps), 1u);
+  JsonObject *g = json_array_get_object_element (gaps, 0);
+  EXPECT_TRUE (json_object_get_boolean_member (g, "replayed"));
+  EXPECT_EQ (obj_str (g, "cause"), "signaling");
+  EXPECT_EQ (sent.integer ("frames_in_pcm"), 200);
+  JsonArray *chs = json_object_get_array_member (sent.obj, "channels");
+  for (guint i = 0; i < json_array_get_length (chs); i++) {
+    JsonObject *ch = json_array_get_object_element (chs, i);
+    EXPECT_EQ (json_array_get_length (json_object_get_array_member (ch,
+                "not_sent")), 0u);
+  }
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
+  EXPECT_EQ (system (cmd), 0);
 }
 
 TEST (Sim, MediaReconnectAfterEvent7)
