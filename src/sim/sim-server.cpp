@@ -743,6 +743,11 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
   c->next_keepalive_us = c->last_data_us + (gint64) opts_.keepalive_ms * 1000;
   s->sig = c;
   s->sig_lost_us = 0;
+  /* after a signaling (re)join the media grace runs from now (§4.9 row 2:
+   * the consumer reconnects both), not from a media loss before the
+   * signaling loss: that ended a rejoined stream at once with reason 19 */
+  s->media_lost_us = (s->started && s->media.empty ()) ?
+      g_get_monotonic_time () : 0;
   s->signaling_handshakes++;
   s->connect_deadline_us = 0;
   s->buffer_data = m.sig_req.buffer_data.value_or (true);

@@ -1540,7 +1540,10 @@ TEST (Sim, SignalingOutageRefusesThenAcceptsRejoin)
     Sim sim (base_args ({ "--speed", "1", "--duration", "5", "--outage",
             "signaling:1000+1500", "--webhook-url", rx.url (),
             "--secret-token", kSecretToken, "--interrupted-copies", "3",
-            "--interrupted-delay-ms", "500", "--dump-dir", dump }));
+            "--interrupted-delay-ms", "500", "--dump-dir", dump,
+            /* the media grace runs from the signaling rejoin, not from the
+             * media loss inside the signaling outage */
+            "--media-grace", "1" }));
     Ids ids = ids_of (sim);
     Packets got;
     int refused = 0;
@@ -1739,4 +1742,44 @@ TEST (Sim, FaultOptionsValidated)
     Sim bad (base_args (extra), false);
     EXPECT_EQ (bad.wait_exit (10000), 2) << extra[0] << " " << extra[1];
   }
+}
+
+/* Media lost first (event 7), then signaling: after a signaling rejoin the
+ * media grace starts again (§4.9 row 2: reconnect both), it does not run
+ * from the first media loss. Here the rejoin comes after more than the
+ * media grace, and the consumer takes 300 ms before its msg 3. */
+TEST (Sim, MediaGraceRestartsAtSignalingRejoin)
+{
+  Sim sim (base_args ({ "--speed", "1", "--duration", "4", "--media-grace",
+          "1" }));
+  Ids ids = ids_of (sim);
+  {
+    Consumer a;
+    ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+    ASSERT_FALSE (a.media->next_of (14).empty ());
+    ASSERT_TRUE (a.media->close_and_wait (5000));
+    bool ev7 = false;
+    ASSERT_TRUE (spin_until ([&] {
+          for (auto &m : a.sig->queue ()) {
+            JsonDoc d (m);
+            ev7 = ev7 || (d.integer ("msg_type") == 6 &&
+                obj_int (d.object ("event"), "event_type") == 7);
+          }
+          return ev7;
+        }, 5000));
+    a.sig.reset ();
+  }
+  spin_until ([] { return false; }, 1500);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  spin_until ([] { return false; }, 300);
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  JsonDoc r4 (media.next_of (4));
+  EXPECT_EQ (r4.integer ("status_code"), 0);
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (20000));
+  JsonDoc r8 (sig.next_of (8));
+  EXPECT_EQ (r8.integer ("reason"), 21) << "ended early";
+  EXPECT_EQ (sim.wait_exit (10000), 0);
 }
