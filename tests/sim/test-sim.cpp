@@ -1783,3 +1783,29 @@ TEST (Sim, MediaGraceRestartsAtSignalingRejoin)
   EXPECT_EQ (r8.integer ("reason"), 21) << "ended early";
   EXPECT_EQ (sim.wait_exit (10000), 0);
 }
+
+/* --interrupted-urls none: the interrupted webhook carries only the ids (as
+ * the OpenAPI describes it, §11 #19). */
+TEST (Sim, InterruptedWebhookWithoutServerUrls)
+{
+  Receiver rx;
+  Sim sim (base_args ({ "--speed", "1", "--duration", "30",
+          "--signaling-grace", "1", "--webhook-url", rx.url (),
+          "--secret-token", kSecretToken, "--interrupted-urls", "none" }));
+  Ids ids = ids_of (sim);
+  {
+    Consumer a;
+    ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+    ASSERT_FALSE (a.media->next_of (14).empty ());
+    a.sig.reset ();
+    ASSERT_TRUE (a.media->wait_closed (5000));
+  }
+  ASSERT_TRUE (spin_until ([&] { return rx.requests.size () >= 2; }, 20000));
+  JsonDoc intr (rx.requests[0].body);
+  EXPECT_EQ (intr.str ("event"), "contact_center.voice_rtms_interrupted");
+  JsonObject *p = intr.object ("payload");
+  ASSERT_NE (p, nullptr);
+  EXPECT_FALSE (json_object_has_member (p, "server_urls")) << rx.requests[0].body;
+  EXPECT_EQ (obj_str (p, "rtms_stream_id"), ids.sid);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+}
