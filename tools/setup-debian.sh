@@ -10,6 +10,7 @@ pkgs=(
   gstreamer1.0-plugins-base-apps
   libgtest-dev libsndfile1-dev libopus-dev libsimdjson-dev
   pocketsphinx-testdata
+  clang libclang-rt-14-dev
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
   libsystemd-dev systemd libseccomp-dev man-db
 )

@@ -554,8 +554,13 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
       base_ = next_ = pos;
   }
 
-  if (result == PushResult::ACCEPTED && max_gap_ > 0 && emitted_blocks_ > 0) {
-    int64_t ref = std::max (max_progress (), next_);
+  /* a gap of every channel longer than max_gap_fill_ms jumps the timeline,
+   * also before the first block (once some channel has data: a
+   * continuation's fill from its start position is not a gap) */
+  const int64_t progress = max_progress ();
+  if (result == PushResult::ACCEPTED && max_gap_ > 0 &&
+      (emitted_blocks_ > 0 || progress != INT64_MIN)) {
+    int64_t ref = std::max (progress, next_);
     if (pos - ref > max_gap_) {
       resync (pos);
       result = PushResult::RESYNC;

@@ -95,7 +95,9 @@ validate_variable (const std::string &name, const std::string &value,
     return false;
   }
   if (name == "OUTPUT_DIR") {
-    bool ok = !value.empty () && value[0] == '/' && value.size () < 4096;
+    /* gst_parse_launch() refuses a description that is not UTF-8 */
+    bool ok = !value.empty () && value[0] == '/' && value.size () < 4096 &&
+        g_utf8_validate_len (value.data (), value.size (), nullptr);
     for (char c : value)
       if (static_cast<unsigned char> (c) < 0x20 || c == 0x7f)
         ok = false;
@@ -107,7 +109,7 @@ validate_variable (const std::string &name, const std::string &value,
     }
     if (!ok) {
       g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
-          "${OUTPUT_DIR} must be an absolute path without '.' or '..' "
+          "${OUTPUT_DIR} must be an absolute UTF-8 path without '.' or '..' "
           "components or control characters");
       return false;
     }
@@ -133,8 +135,8 @@ validate_variable (const std::string &name, const std::string &value,
     }
     return true;
   }
-  /* RTP_PORT */
-  bool ok = !value.empty () && value.size () <= 5 &&
+  /* RTP_PORT: no leading zero (GStreamer would read "010" as octal 8) */
+  bool ok = !value.empty () && value.size () <= 5 && value[0] != '0' &&
       std::all_of (value.begin (), value.end (), [] (char c) { return g_ascii_isdigit (c); });
   if (ok) {
     long p = strtol (value.c_str (), nullptr, 10);
@@ -142,7 +144,7 @@ validate_variable (const std::string &name, const std::string &value,
   }
   if (!ok) {
     g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
-        "${RTP_PORT} must be an integer 1-65535");
+        "${RTP_PORT} must be an integer 1-65535 without leading zeros");
     return false;
   }
   return true;

@@ -30,8 +30,13 @@ namespace rtms {
 struct JsonLimits {
   gsize max_bytes = 1024 * 1024;  /* document size, bytes */
   guint max_depth = 32;           /* nested arrays/objects; the root object
-                                     or array is depth 1 (simdjson's
-                                     max_depth means the same) */
+                                     or array is depth 1. simdjson counts
+                                     differently (an empty container is not
+                                     counted, a non-empty one needs one more
+                                     level), so the msg 14 fast path with the
+                                     same number declines some documents
+                                     nested exactly this deep: they take the
+                                     slow path, with the same result. */
 };
 
 /* The limits for one RTMS message (a WebSocket text or binary frame,

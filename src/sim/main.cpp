@@ -127,6 +127,49 @@ parse_join_late (const char *spec, MuteWindow *out)
   return true;
 }
 
+/* --outage media|signaling:AT_MS+DUR_MS */
+bool
+parse_outage (const char *spec, Outage *out)
+{
+  const char *colon = strchr (spec, ':');
+  if (!colon)
+    return false;
+  std::string kind (spec, colon - spec);
+  if (kind == "signaling")
+    out->signaling = true;
+  else if (kind != "media")
+    return false;
+  char *end = nullptr;
+  out->at_ms = g_ascii_strtoll (colon + 1, &end, 10);
+  if (!end || end == colon + 1 || *end != '+' || out->at_ms < 0)
+    return false;
+  const char *s2 = end + 1;
+  out->dur_ms = g_ascii_strtoll (s2, &end, 10);
+  return end != s2 && *end == '\0' && out->dur_ms > 0 &&
+      out->dur_ms <= 3600000;
+}
+
+/* the @q quantile (0..1) of the send lag histogram, in ms (-1 = empty) */
+gint64
+lag_quantile (const std::vector<guint64> &h, double q)
+{
+  guint64 total = 0;
+  for (guint64 c : h)
+    total += c;
+  if (!total)
+    return -1;
+  guint64 want = (guint64) (q * (double) total);
+  if (want >= total)
+    want = total - 1;
+  guint64 seen = 0;
+  for (size_t i = 0; i < h.size (); i++) {
+    seen += h[i];
+    if (seen > want)
+      return (gint64) i;
+  }
+  return (gint64) h.size () - 1;
+}
+
 void
 print_summary (Server &server)
 {
@@ -161,7 +204,9 @@ print_summary (Server &server)
  *   "ok","failure","stop_reason","started_ms","ended_ms" (epoch ms, 0 = never),
  *   "transcripts","channels":[{"role","channel_id","frames_sent","muted",
  *   "duplicated","malformed"}]}],
- *  "send_lag_ms":{"BUCKET":COUNT,...}}  (sent − scheduled, 1 ms buckets, 1000 = ≥ 1 s)
+ *  "send_lag_ms":{"BUCKET":COUNT,...},  (sent − scheduled, 1 ms buckets, 1000 = ≥ 1 s)
+ *  "send_lag_p50_ms","send_lag_p99_ms","send_lag_max_ms" (from the histogram,
+ *  -1 = nothing sent), "outage_refusals" (upgrades answered 503, --outage)}
  * Returns: false (with a warning) if the file cannot be written. */
 bool
 write_summary_json (Server &server, const std::string &path)
@@ -231,6 +276,14 @@ write_summary_json (Server &server, const std::string &path)
     json_builder_add_int_value (b, (gint64) lag[i]);
   }
   json_builder_end_object (b);
+  json_builder_set_member_name (b, "send_lag_p50_ms");
+  json_builder_add_int_value (b, lag_quantile (lag, 0.50));
+  json_builder_set_member_name (b, "send_lag_p99_ms");
+  json_builder_add_int_value (b, lag_quantile (lag, 0.99));
+  json_builder_set_member_name (b, "send_lag_max_ms");
+  json_builder_add_int_value (b, lag_quantile (lag, 1.0));
+  json_builder_set_member_name (b, "outage_refusals");
+  json_builder_add_int_value (b, (gint64) server.outage_refusals ());
   json_builder_end_object (b);
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = json_builder_get_root (b);
@@ -270,7 +323,7 @@ maybe_done (App *app)
 {
   if (app->opts.forever || !app->server->all_ended ())
     return;
-  if (app->opts.command == "run" &&
+  if (app->webhooks &&
       (app->pending_webhooks > 0 ||
           app->stopped_sent < (int) app->server->streams ().size ()))
     return;
@@ -300,10 +353,13 @@ cmd_server (App *app)
   }
   app->server = std::make_unique<Server> (o, *app->call);
   bool run = o.command == "run";
-  if (run)
+  /* serve --webhook-url: the interrupted and stopped webhooks (not the
+   * started ones: the caller posts those from the ready file) */
+  bool hooks = run || !o.webhook_url.empty ();
+  if (hooks)
     app->webhooks = std::make_unique<WebhookSender> (o);
-  app->server->set_stream_ended_cb ([app, run](Stream &s) {
-        if (run) {
+  app->server->set_stream_ended_cb ([app, hooks](Stream &s) {
+        if (hooks) {
           std::string body = rtms::encode_webhook (
               app->opts.meeting ? "meeting.rtms_stopped" :
               "contact_center.voice_rtms_stopped",
@@ -322,18 +378,53 @@ cmd_server (App *app)
         }
         maybe_done (app);
       });
-  if (run)
+  if (hooks)
     app->server->set_stream_interrupted_cb ([app](Stream &s) {
-          std::string body = rtms::encode_webhook (
+          /* rtms-protocol.md §4.9 row 2; --interrupted-urls: server_urls =
+           * the unchanged signaling URL (tf-worker, §11 #19) or none
+           * (OpenAPI); --interrupted-copies N: the same body (same event_ts)
+           * N times; --interrupted-delay-ms: posted that much later */
+          std::string urls = app->opts.interrupted_urls ?
+              app->server->signaling_url () : std::string ();
+          auto body = std::make_shared<std::string> (rtms::encode_webhook (
               app->opts.meeting ? "meeting.rtms_interrupted" :
               "contact_center.voice_rtms_interrupted",
               g_get_real_time () / 1000, s.id_key, s.id_value,
-              s.rtms_stream_id, std::string (), -1);
-          app->pending_webhooks++;
-          app->webhooks->post (body, [app](guint, const std::string &) {
-                app->pending_webhooks--;
-                maybe_done (app);
-              });
+              s.rtms_stream_id, urls, -1));
+          int copies = app->opts.interrupted_copies;
+          app->pending_webhooks += copies;
+          struct Ctx {
+            App *app;
+            std::shared_ptr<std::string> body;
+            int left;
+          };
+          auto *ctx = new Ctx{ app, body, copies };
+          /* the copies one after the other, each once the previous one
+           * was answered (as Zoom's retries: never in parallel) */
+          struct Post {
+            static void next (Ctx *c)
+            {
+              c->app->webhooks->post (*c->body,
+                  [c](guint status, const std::string &) {
+                    if (status < 200 || status >= 300)
+                      g_message ("interrupted webhook answered HTTP %u",
+                          status);
+                    c->app->pending_webhooks--;
+                    if (--c->left > 0) {
+                      next (c);
+                      return;
+                    }
+                    App *a = c->app;
+                    delete c;
+                    maybe_done (a);
+                  });
+            }
+          };
+          g_timeout_add_full (G_PRIORITY_DEFAULT,
+              (guint) app->opts.interrupted_delay_ms, [](gpointer p) -> gboolean {
+                Post::next (static_cast<Ctx *> (p));
+                return G_SOURCE_REMOVE;
+              }, ctx, nullptr);
         });
   if (!app->server->start (&err)) {
     g_printerr ("zoomrtms-sim: %s\n", err->message);
@@ -508,6 +599,10 @@ main (int argc, char **argv)
   g_auto (GStrv) hostile = nullptr;
   g_auto (GStrv) stalls = nullptr;
   g_auto (GStrv) joins = nullptr;
+  g_auto (GStrv) outages = nullptr;
+  g_autofree char *intr_urls = nullptr;
+  int intr_copies = 1, intr_delay = 0;
+  gboolean replay_gap = FALSE;
   int port = 0, engagements = 1, dup_every = 0, bad_every = 0,
       keepalive = 10000, stop_reason = -1, connect_timeout = 30,
       sig_grace = 60, media_grace = 30, stagger = 20, events_after = 0;
@@ -557,6 +652,11 @@ main (int argc, char **argv)
     { "events-after-ms", 0, 0, G_OPTION_ARG_INT, &events_after, "ZCC: send the participant events 8/10 N ms (wall clock) after msg 7, the audio (backlog) first; the end waits for them (0)", "N" },
     { "media-grace", 0, 0, G_OPTION_ARG_INT, &media_grace, "Seconds to wait for a media reconnect (30)", "S" },
     { "hostile-frame", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hostile, "Send a hostile frame once per stream, before the first packet at call time MS, on the audio media socket (or signaling); in addition to the call (repeatable; kinds below)", "[signaling:]KIND[:BYTES]@MS" },
+    { "replay-gap", 0, 0, G_OPTION_ARG_NONE, &replay_gap, "After a rejoin, send the packets that fell due while no consumer was connected, in bursts (at most 60 s; not if msg 1 had buffer_data false); default: never sent, the audio goes on on the wall clock", nullptr },
+    { "outage", 0, 0, G_OPTION_ARG_STRING_ARRAY, &outages, "At call time AT_MS drop the media sockets (media) or signaling and media (signaling) of every stream without a close frame, answer WebSocket upgrades of that kind with HTTP 503 for DUR_MS ms, then accept the rejoin (repeatable)", "media|signaling:AT_MS+DUR_MS" },
+    { "interrupted-copies", 0, 0, G_OPTION_ARG_INT, &intr_copies, "Send each *_rtms_interrupted webhook N times, the same body and event_ts (1)", "N" },
+    { "interrupted-delay-ms", 0, 0, G_OPTION_ARG_INT, &intr_delay, "Send the *_rtms_interrupted webhooks MS ms after the signaling loss (0)", "MS" },
+    { "interrupted-urls", 0, 0, G_OPTION_ARG_STRING, &intr_urls, "same|none: server_urls in the *_rtms_interrupted webhook, the unchanged signaling URL or omitted (same)", "U" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", nullptr },
     { nullptr }
   };
@@ -723,6 +823,27 @@ main (int argc, char **argv)
   if (events_after < 0 || events_after > 600000)
     return bad ("--events-after-ms");
   o.events_after_ms = events_after;
+  o.replay_gap = replay_gap;
+  for (char **m = outages; m && *m; m++) {
+    Outage w;
+    if (!parse_outage (*m, &w))
+      return bad ("--outage (media|signaling:AT_MS+DUR_MS)");
+    o.outages.push_back (w);
+  }
+  std::stable_sort (o.outages.begin (), o.outages.end (),
+      [](const Outage &a, const Outage &b) { return a.at_ms < b.at_ms; });
+  if (intr_copies < 1 || intr_copies > 1000)
+    return bad ("--interrupted-copies (1-1000)");
+  o.interrupted_copies = intr_copies;
+  if (intr_delay < 0 || intr_delay > 3600000)
+    return bad ("--interrupted-delay-ms");
+  o.interrupted_delay_ms = intr_delay;
+  if (intr_urls) {
+    if (!strcmp (intr_urls, "none"))
+      o.interrupted_urls = false;
+    else if (strcmp (intr_urls, "same"))
+      return bad ("--interrupted-urls (same|none)");
+  }
 
   if ((o.command == "run" || o.command == "validate" ||
           o.command == "webhook") && o.webhook_url.empty ()) {

@@ -34,6 +34,17 @@ struct StallWindow {
   gint64 dur_ms = 0;
 };
 
+/* --outage media|signaling:AT_MS+DUR_MS: at call time AT (ms from the call
+ * start, as --mute) the sim drops that socket of every stream (signaling:
+ * signaling and media, rtms-protocol.md §4.9 row 2) without a close frame,
+ * then answers every WebSocket upgrade of that kind with HTTP 503 for DUR ms
+ * of wall time, then accepts the rejoin. */
+struct Outage {
+  bool signaling = false;
+  gint64 at_ms = 0;
+  gint64 dur_ms = 0;
+};
+
 struct Options {
   std::string command;            /* serve | run | validate | webhook */
   std::string listen = "127.0.0.1";
@@ -82,6 +93,17 @@ struct Options {
    * at_ms; each sent once per stream, in addition to the call
    * (sim-hostile.h). */
   std::vector<HostileFrame> hostile_frames;
+  /* --replay-gap: after a rejoin, send the packets that fell due while no
+   * consumer was connected (a backlog burst, at most 60 s); default: they
+   * are never sent (Zoom's behaviour is unknown, rtms-protocol.md §11 #12). */
+  bool replay_gap = false;
+  std::vector<Outage> outages;    /* --outage, sorted by at_ms */
+  /* *_rtms_interrupted webhooks: each sent this many times (same body,
+   * same event_ts), this many ms after the loss, with the unchanged
+   * signaling URL as server_urls unless --interrupted-urls none. */
+  int interrupted_copies = 1;
+  int interrupted_delay_ms = 0;
+  bool interrupted_urls = true;
 
   int product_stop_reason () const
   {

@@ -26,6 +26,11 @@ namespace {
 constexpr size_t kBurstFrames = 50;     /* max frames per channel per tick */
 constexpr gint64 kCloseDelayMs = 300;   /* msg 8/9 before the sockets close */
 constexpr gint64 kHandshakeTimeoutUs = 30 * G_USEC_PER_SEC;
+/* What a consumer replaced by a newer signaling handshake receives
+ * (--duplicate-signal kick): the close reason on its signaling socket (code
+ * 1008) and media sockets (code 1001). Zoom documents no signal for this
+ * (rtms-protocol.md §2.6, §3.4): this text is the sim's stable contract. */
+constexpr char kKickReason[] = "replaced by a new signaling connection";
 
 std::string
 random_chars (const char *alphabet, int n)
@@ -136,6 +141,11 @@ struct ServerCallbacks {
     auto *c = static_cast<Conn *> (data);
     c->server->on_closed (c);
   }
+  static void early (SoupServer *, SoupServerMessage *msg, const char *path,
+      GHashTable *, gpointer data)
+  {
+    static_cast<Server *> (data)->on_upgrade_request (msg, path);
+  }
   static gboolean tick (gpointer data)
   {
     return static_cast<Server *> (data)->tick ();
@@ -154,6 +164,8 @@ Server::Server (const Options &opts, const Call &call)
 
 Server::~Server ()
 {
+  if (dump_pool_)
+    g_thread_pool_free (dump_pool_, FALSE, TRUE); /* writes what is queued */
   if (tick_id_)
     g_source_remove (tick_id_);
   if (housekeeping_id_)
@@ -168,6 +180,7 @@ Server::~Server ()
             nullptr);
       g_object_unref (c->ws);
     }
+    g_clear_object (&c->socket);
   }
   conns_.clear ();
   if (soup_) {
@@ -201,9 +214,13 @@ Server::start (GError **error)
       return false;
   }
   for (const char *p : { "/signaling", "/media/all", "/media/audio",
-          "/media/transcript" })
+          "/media/transcript" }) {
+    /* --outage: the early handler answers 503 before the upgrade */
+    soup_server_add_early_handler (soup_, p, ServerCallbacks::early, this,
+        nullptr);
     soup_server_add_websocket_handler (soup_, p, nullptr, nullptr,
         ServerCallbacks::websocket, this, nullptr);
+  }
 
   g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (
       opts_.listen.c_str ());
@@ -372,12 +389,124 @@ Server::find_stream (const std::string &rtms_stream_id)
 
 /* ---- connections ---------------------------------------------------- */
 
+/* --outage: while a window is open every WebSocket upgrade of that kind is
+ * answered "503 Service Unavailable" (what a client sees when Zoom's edge
+ * cannot reach the RTMS server behind it); a signaling outage refuses media
+ * upgrades too (§4.9 row 2). */
 void
-Server::on_websocket (SoupServerMessage *, const char *path,
+Server::on_upgrade_request (SoupServerMessage *msg, const char *path)
+{
+  gint64 now = g_get_monotonic_time ();
+  bool signaling = strcmp (path, "/signaling") == 0;
+  bool refuse = now < refuse_signaling_until_us_ ||
+      (!signaling && now < refuse_media_until_us_);
+  if (!refuse)
+    return;
+  outage_refusals_++;
+  g_message ("outage: WebSocket upgrade on %s refused with HTTP 503", path);
+  soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+      nullptr);
+  static const char body[] = "outage (zoomrtms-sim --outage)\n";
+  soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
+      body, sizeof body - 1);
+}
+
+/* Drops @c as a network loss would: no close frame, the TCP connection is
+ * shut down (the peer reads EOF: "closed without a close frame", 1006). */
+void
+Server::drop_conn (Conn *c)
+{
+  if (!c || c->closing || !c->ws)
+    return;
+  c->closing = true;
+  g_autoptr (GError) err = nullptr;
+  if (!c->socket || !g_socket_shutdown (c->socket, TRUE, TRUE, &err)) {
+    g_warning ("%s: cannot drop the connection: %s", c->path.c_str (),
+        err ? err->message : "no socket");
+    soup_websocket_connection_close (c->ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
+        "outage");
+  }
+}
+
+void
+Server::start_outage (Stream &s, const Outage &o)
+{
+  gint64 until = g_get_monotonic_time () + o.dur_ms * 1000;
+  g_message ("stream %s: %s outage: sockets dropped, upgrades refused for "
+      "%" G_GINT64_FORMAT " ms", s.rtms_stream_id.c_str (),
+      o.signaling ? "signaling" : "media", o.dur_ms);
+  gap_begin (s, o.signaling ? "outage-signaling" : "outage-media");
+  if (o.signaling) {
+    refuse_signaling_until_us_ = MAX (refuse_signaling_until_us_, until);
+    for (Conn *m : std::vector<Conn *> (s.media))
+      drop_conn (m);
+    drop_conn (s.sig);
+  } else {
+    refuse_media_until_us_ = MAX (refuse_media_until_us_, until);
+    for (Conn *m : std::vector<Conn *> (s.media))
+      drop_conn (m);
+  }
+}
+
+/* The stream's consumer is gone (or replaced): from the next frame on,
+ * nothing is sent until it is back (gap_end). */
+void
+Server::gap_begin (Stream &s, const char *cause)
+{
+  if (!s.started || s.state == Stream::State::ENDED || s.gap_since_us)
+    return;
+  s.gap_since_us = g_get_monotonic_time ();
+  s.gap_from_frame = s.next_frame;
+  s.gap_cause = cause;
+  s.gap_lost_real_ms = now_ms ();
+}
+
+/* The consumer is back (signaling, media and msg 7): the audio went on on
+ * the wall clock meanwhile. Default: the packets that fell due are skipped
+ * (never sent); --replay-gap (with buffer_data not false): they are sent
+ * now, in bursts (rtms-protocol.md §4.9 "Media during the gap", §11 #12). */
+void
+Server::gap_end (Stream &s)
+{
+  if (!s.gap_since_us)
+    return;
+  gint64 now = g_get_monotonic_time ();
+  const AudioFormat &f = s.audio->format;
+  const size_t n = s.audio->n_frames;
+  size_t target;
+  if (opts_.speed > 0)
+    target = (size_t) ((now - s.start_us) / 1000.0 * opts_.speed /
+        f.send_rate_ms);
+  else                          /* as fast as possible: skip the gap's length */
+    target = s.next_frame + (size_t) ((now - s.gap_since_us) / 1000 /
+        f.send_rate_ms);
+  target = std::min (target, n);
+  Gap g;
+  g.cause = s.gap_cause;
+  g.from_frame = std::min (s.gap_from_frame, s.next_frame);
+  g.to_frame = std::max (target, s.next_frame);
+  g.lost_real_ms = s.gap_lost_real_ms;
+  g.resumed_real_ms = now_ms ();
+  g.replayed = opts_.replay_gap && s.buffer_data;
+  if (!g.replayed && target > s.next_frame)
+    s.next_frame = target;
+  s.gaps.push_back (g);
+  s.gap_since_us = 0;
+  g_message ("stream %s: consumer back after %" G_GINT64_FORMAT " ms (%s): "
+      "frames %zu-%zu %s", s.rtms_stream_id.c_str (),
+      g.resumed_real_ms - g.lost_real_ms, g.cause.c_str (), g.from_frame,
+      g.to_frame, g.replayed ? "replayed" : "not sent");
+}
+
+void
+Server::on_websocket (SoupServerMessage *msg, const char *path,
     SoupWebsocketConnection *ws)
 {
   auto c = std::make_unique<Conn> ();
   c->server = this;
+  GSocket *sock = soup_server_message_get_socket (msg);
+  if (sock)
+    c->socket = G_SOCKET (g_object_ref (sock));
   c->ws = SOUP_WEBSOCKET_CONNECTION (g_object_ref (ws));
   c->path = path;
   c->signaling = strcmp (path, "/signaling") == 0;
@@ -427,6 +556,7 @@ Server::on_closed (Conn *c)
           g_message ("stream %s: signaling connection lost, waiting %d s",
               s->rtms_stream_id.c_str (), opts_.signaling_grace_s);
           s->sig_lost_us = now;
+          gap_begin (*s, "signaling");
           s->ready = false;
           for (Conn *m : std::vector<Conn *> (s->media))
             close_conn (m, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
@@ -443,6 +573,7 @@ Server::on_closed (Conn *c)
       if (s->state != Stream::State::ENDED && s->media.empty () && s->started &&
           s->sig) {
         s->media_lost_us = now;
+        gap_begin (*s, "media");
         s->ready = false;
         /* rtms-protocol.md §4.9 row 3: event 7 on signaling */
         rtms::EventUpdate ev;
@@ -457,6 +588,7 @@ Server::on_closed (Conn *c)
   g_signal_handler_disconnect (c->ws, c->closed_id);
   SoupWebsocketConnection *ws = c->ws;
   c->ws = nullptr;
+  g_clear_object (&c->socket);
   g_idle_add_full (G_PRIORITY_DEFAULT, [](gpointer p) -> gboolean {
         g_object_unref (p);
         return G_SOURCE_REMOVE;
@@ -586,13 +718,13 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
       Conn *old = s->sig;
       g_message ("stream %s: new signaling connection replaces the old one",
           s->rtms_stream_id.c_str ());
+      gap_begin (*s, "kick");
+      s->kicks++;
       old->stream = nullptr;
-      close_conn (old, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION,
-          "replaced by a new signaling connection");
+      close_conn (old, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, kKickReason);
       for (Conn *mc : std::vector<Conn *> (s->media)) {
         mc->stream = nullptr;
-        close_conn (mc, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
-            "replaced by a new signaling connection");
+        close_conn (mc, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, kKickReason);
       }
       s->media.clear ();
       s->sig = nullptr;
@@ -611,6 +743,11 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
   c->next_keepalive_us = c->last_data_us + (gint64) opts_.keepalive_ms * 1000;
   s->sig = c;
   s->sig_lost_us = 0;
+  /* after a signaling (re)join the media grace runs from now (§4.9 row 2:
+   * the consumer reconnects both), not from a media loss before the
+   * signaling loss: that ended a rejoined stream at once with reason 19 */
+  s->media_lost_us = (s->started && s->media.empty ()) ?
+      g_get_monotonic_time () : 0;
   s->signaling_handshakes++;
   s->connect_deadline_us = 0;
   s->buffer_data = m.sig_req.buffer_data.value_or (true);
@@ -860,7 +997,10 @@ Server::build_channels (Stream &s)
         ch.duplicated = o.duplicated;
         ch.malformed = o.malformed;
         ch.first_ts = o.first_ts;
+        ch.stalled = o.stalled;
+        ch.frame_state = o.frame_state;
       }
+    ch.frame_state.resize (s.audio->n_frames, 0);
     s.channels.push_back (std::move (ch));
   };
   if (s.audio->format.mixed)
@@ -985,14 +1125,8 @@ Server::maybe_start_streaming (Stream &s)
     send_start_events (s);
     g_message ("stream %s: streaming %zu frames per channel",
         s.rtms_stream_id.c_str (), s.audio->n_frames);
-  } else if (!s.buffer_data) {
-    /* no replay of what was missed (buffer_data false, §3.3) */
-    const AudioFormat &f = s.audio->format;
-    double elapsed_ms = (now - s.start_us) / 1000.0 *
-        (opts_.speed > 0 ? opts_.speed : 1.0);
-    size_t target = (size_t) (elapsed_ms / f.send_rate_ms);
-    if (opts_.speed > 0 && target > s.next_frame)
-      s.next_frame = std::min (target, s.audio->n_frames);
+  } else {
+    gap_end (s);
   }
   s.state = Stream::State::STREAMING;
 }
@@ -1106,6 +1240,12 @@ Server::send_frames (Stream &s, gint64 now_us)
      * client drops as duplicates) */
     if ((ac && !usable (ac)) || (tc && !usable (tc)))
       break;
+    /* --outage: the sockets go at call time AT_MS, before its packets */
+    if (s.next_outage < opts_.outages.size () &&
+        opts_.outages[s.next_outage].at_ms <= t_ms) {
+      start_outage (s, opts_.outages[s.next_outage++]);
+      break;
+    }
     if (!send_hostile_until (s, t_ms, ac,
             s.channels.empty () ? now_ms () : s.channels[0].base_ts + t_ms))
       break;
@@ -1144,6 +1284,7 @@ Server::send_frames (Stream &s, gint64 now_us)
           for (size_t h = from; h < k; h++) {
             if (is_muted (ch, (gint64) h * f.send_rate_ms)) {
               ch.muted++;
+              ch.frame_state[h] = 2;
             } else if (send_frame (s, ci, h, ac, real_ms)) {
               ch.stalled++;
             } else {
@@ -1157,6 +1298,7 @@ Server::send_frames (Stream &s, gint64 now_us)
         }
         if (is_muted (ch, t_ms)) {
           ch.muted++;
+          ch.frame_state[k] = 2;
           continue;
         }
         if (!send_frame (s, ci, k, ac, real_ms)) {
@@ -1244,6 +1386,7 @@ Server::send_frame (Stream &s, size_t ci, size_t k, Conn *ac, gint64 real_ms)
     return false;
   soup_websocket_connection_send_text (ac->ws, buf_.c_str ());
   lag_hist_[(size_t) CLAMP (real_ms - stamp, 0, 1000)]++;
+  ch.frame_state[k] = 1;
   if (ch.first_ts < 0 || stamp < ch.first_ts)
     ch.first_ts = stamp;
   ch.sent++;
@@ -1344,6 +1487,23 @@ Server::end_stream (Stream &s, int reason, bool notify_client)
   s.stop_reason = reason;
   gint64 t = now_ms ();
   s.ended_real_ms = t;
+  if (s.gap_since_us && s.audio) {
+    /* ended without the consumer back (e.g. stop reason 19): the frames
+     * that fell due until now were never sent */
+    Gap g;
+    g.cause = s.gap_cause;
+    g.from_frame = std::min (s.gap_from_frame, s.next_frame);
+    gint64 elapsed_us = g_get_monotonic_time () - (opts_.speed > 0 ?
+        s.start_us : s.gap_since_us);
+    size_t due = (size_t) (elapsed_us / 1000.0 * (opts_.speed > 0 ?
+            opts_.speed : 1.0) / s.audio->format.send_rate_ms);
+    if (opts_.speed <= 0)
+      due += s.next_frame;
+    g.to_frame = std::max (std::min (due, s.audio->n_frames), g.from_frame);
+    g.lost_real_ms = s.gap_lost_real_ms;
+    s.gaps.push_back (g);
+    s.gap_since_us = 0;
+  }
   if (notify_client && s.sig) {
     if (opts_.meeting) {
       rtms::EventUpdate leave;
@@ -1449,46 +1609,124 @@ Server::reset_stream (Stream &s)
   s.next_hostile = 0;
   s.hostile_sent = 0;
   s.signaling_handshakes = s.media_handshakes = 0;
+  s.kicks = 0;
+  s.gap_since_us = 0;
+  s.gaps.clear ();
+  s.next_outage = 0;
 }
 
 /* ---- --dump-dir --------------------------------------------------------- */
 
+/* --dump-dir files are written by one worker thread, in the order queued
+ * (a stream's PCM before its sent.json): writing 2 × ~2 MB per stream on the
+ * main loop delayed every other stream's packets (300 engagements: ~10 % of
+ * the packets ≥ 1 s late, send_lag_ms). */
+struct DumpJob {
+  std::string dir;
+  std::shared_ptr<PreparedAudio> audio;
+  std::vector<std::string> roles;        /* per channel of audio */
+  std::vector<std::vector<guint8>> keep; /* per channel, per frame: 1 = samples, 0 = zeros */
+  size_t frames = 0;                     /* frames written per channel */
+  std::string json;                      /* sent.json text ("" = none) */
+};
+
+namespace {
+
 void
-Server::write_dump_pcm (Stream &s)
+write_file (const std::string &dir, const std::string &name, const char *data,
+    size_t len)
+{
+  g_autofree char *path = g_build_filename (dir.c_str (), name.c_str (),
+      nullptr);
+  g_autoptr (GError) err = nullptr;
+  /* atomic (temporary file + rename), no fsync */
+  if (!g_file_set_contents_full (path, data, (gssize) len,
+          G_FILE_SET_CONTENTS_CONSISTENT, 0666, &err))
+    g_warning ("dump: %s", err->message);
+}
+
+void
+run_dump_job (gpointer data, gpointer)
+{
+  std::unique_ptr<DumpJob> job (static_cast<DumpJob *> (data));
+  if (g_mkdir_with_parents (job->dir.c_str (), 0755) != 0) {
+    g_warning ("cannot create %s", job->dir.c_str ());
+    return;
+  }
+  if (job->audio) {
+    const AudioFormat &f = job->audio->format;
+    const size_t frame_samples = (size_t) f.rate_hz * f.send_rate_ms / 1000;
+    for (size_t ci = 0; ci < job->roles.size (); ci++) {
+      const std::vector<gint16> &pcm = job->audio->channels[ci].pcm;
+      size_t n = MIN (pcm.size (), job->frames * frame_samples);
+      std::string bytes (n * 2, '\0');
+      for (size_t i = 0; i < n; i++) {
+        size_t k = i / frame_samples;
+        guint16 v = (k < job->keep[ci].size () && job->keep[ci][k]) ?
+            (guint16) pcm[i] : 0;
+        bytes[2 * i] = (char) (v & 0xff);
+        bytes[2 * i + 1] = (char) (v >> 8);
+      }
+      write_file (job->dir, job->roles[ci] + ".pcm", bytes.data (),
+          bytes.size ());
+    }
+  }
+  if (!job->json.empty ())
+    write_file (job->dir, "sent.json", job->json.data (), job->json.size ());
+}
+
+} // namespace
+
+void
+Server::queue_dump (DumpJob *job)
+{
+  if (!dump_pool_)
+    dump_pool_ = g_thread_pool_new (run_dump_job, nullptr, 1, TRUE, nullptr);
+  g_thread_pool_push (dump_pool_, job, nullptr);
+}
+
+/* The PCM that was encoded, with muted frames (final: every frame not sent,
+ * up to the last frame sent on any channel) as zeros: what a receiver that
+ * fills gaps with silence must reconstruct. */
+void
+Server::write_dump_pcm (Stream &s, bool final, const std::string &json)
 {
   s.dumped = true;
-  if (opts_.dump_dir.empty () || !s.audio)
+  if (opts_.dump_dir.empty ())
     return;
+  auto job = std::make_unique<DumpJob> ();
   g_autofree char *dir = g_build_filename (opts_.dump_dir.c_str (),
       s.rtms_stream_id.c_str (), nullptr);
-  if (g_mkdir_with_parents (dir, 0755) != 0) {
-    g_warning ("cannot create %s", dir);
-    return;
-  }
-  const AudioFormat &f = s.audio->format;
-  const size_t frame_samples = (size_t) f.rate_hz * f.send_rate_ms / 1000;
-  for (size_t ci = 0; ci < s.channels.size (); ci++) {
-    const StreamChannel &ch = s.channels[ci];
-    /* the PCM that was encoded, with muted frames as zeros: what a receiver
-     * that fills gaps with silence must reconstruct */
-    std::vector<gint16> pcm = s.audio->channels[ci].pcm;
-    for (size_t k = 0; k < s.audio->n_frames; k++)
-      if (is_muted (ch, (gint64) k * f.send_rate_ms))
-        std::fill (pcm.begin () + k * frame_samples,
-            pcm.begin () + (k + 1) * frame_samples, 0);
-    std::string bytes (pcm.size () * 2, '\0');
-    for (size_t i = 0; i < pcm.size (); i++) {
-      guint16 v = (guint16) pcm[i];
-      bytes[2 * i] = (char) (v & 0xff);
-      bytes[2 * i + 1] = (char) (v >> 8);
+  job->dir = dir;
+  job->json = json;
+  if (s.audio) {
+    const AudioFormat &f = s.audio->format;
+    job->audio = s.audio;
+    job->frames = final ? pcm_frames (s) : s.audio->n_frames;
+    for (const StreamChannel &ch : s.channels) {
+      job->roles.push_back (ch.role);
+      std::vector<guint8> keep (job->frames, 0);
+      for (size_t k = 0; k < job->frames; k++)
+        keep[k] = final ? (k < ch.frame_state.size () && ch.frame_state[k] == 1)
+            : !is_muted (ch, (gint64) k * f.send_rate_ms);
+      job->keep.push_back (std::move (keep));
     }
-    std::string name = ch.role + ".pcm";
-    g_autofree char *path = g_build_filename (dir, name.c_str (), nullptr);
-    g_autoptr (GError) err = nullptr;
-    if (!g_file_set_contents (path, bytes.data (), (gssize) bytes.size (),
-            &err))
-      g_warning ("dump: %s", err->message);
   }
+  queue_dump (job.release ());
+}
+
+/* frames in the final PCM: up to the last frame sent on any channel */
+size_t
+Server::pcm_frames (const Stream &s) const
+{
+  size_t frames = 0;
+  for (const auto &ch : s.channels)
+    for (size_t k = ch.frame_state.size (); k > frames; k--)
+      if (ch.frame_state[k - 1] == 1) {
+        frames = k;
+        break;
+      }
+  return frames;
 }
 
 void
@@ -1496,9 +1734,6 @@ Server::write_dump_json (Stream &s)
 {
   if (opts_.dump_dir.empty ())
     return;
-  g_autofree char *dir = g_build_filename (opts_.dump_dir.c_str (),
-      s.rtms_stream_id.c_str (), nullptr);
-  g_mkdir_with_parents (dir, 0755);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_add (b, s.id_key.c_str (), s.id_value);
@@ -1517,6 +1752,28 @@ Server::write_dump_json (Stream &s)
   json_add (b, "hostile_frames_sent", (gint64) s.hostile_sent);
   json_add (b, "signaling_handshakes", (gint64) s.signaling_handshakes);
   json_add (b, "media_handshakes", (gint64) s.media_handshakes);
+  json_add (b, "kicks", (gint64) s.kicks);
+  json_add (b, "frames_in_pcm", s.channels.empty () || !s.audio ? (gint64) 0 :
+      (gint64) (pcm_frames (s)));
+  /* the times without a consumer; start/end in ms of call time */
+  json_builder_set_member_name (b, "gaps");
+  json_builder_begin_array (b);
+  const gint64 rate = s.audio ? s.audio->format.send_rate_ms : 20;
+  const gint64 base = s.channels.empty () ? 0 : s.channels[0].base_ts;
+  for (const Gap &g : s.gaps) {
+    json_builder_begin_object (b);
+    json_add (b, "cause", g.cause);
+    json_add (b, "start_ms", (gint64) g.from_frame * rate);
+    json_add (b, "end_ms", (gint64) g.to_frame * rate);
+    json_add (b, "first_timestamp", base + (gint64) g.from_frame * rate);
+    json_add (b, "frames", (gint64) (g.to_frame - g.from_frame));
+    json_add (b, "lost_at_ms", g.lost_real_ms);
+    json_add (b, "resumed_at_ms", g.resumed_real_ms);
+    json_builder_set_member_name (b, "replayed");
+    json_builder_add_boolean_value (b, g.replayed);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
   json_builder_set_member_name (b, "mutes");
   json_builder_begin_array (b);
   for (const auto &m : opts_.mutes) {
@@ -1540,16 +1797,37 @@ Server::write_dump_json (Stream &s)
     json_add (b, "packets_stalled", (gint64) ch.stalled);
     json_add (b, "packets_malformed", (gint64) ch.malformed);
     json_add (b, "first_timestamp", ch.first_ts);
+    json_add (b, "base_timestamp", ch.base_ts);
+    /* runs of frames not sent (muted, gaps, after the end), within the PCM */
+    json_builder_set_member_name (b, "not_sent");
+    json_builder_begin_array (b);
+    {
+      size_t frames = pcm_frames (s);
+      size_t k = 0;
+      while (k < frames) {
+        if (k < ch.frame_state.size () && ch.frame_state[k] == 1) {
+          k++;
+          continue;
+        }
+        size_t from = k;
+        while (k < frames && !(k < ch.frame_state.size () &&
+                ch.frame_state[k] == 1))
+          k++;
+        json_builder_begin_object (b);
+        json_add (b, "start_ms", (gint64) from * rate);
+        json_add (b, "end_ms", (gint64) k * rate);
+        json_add (b, "first_timestamp", ch.base_ts + (gint64) from * rate);
+        json_builder_end_object (b);
+      }
+    }
+    json_builder_end_array (b);
     json_add (b, "pcm", ch.role + ".pcm");
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
   json_builder_end_object (b);
   std::string text = builder_string (b, true);
-  g_autofree char *path = g_build_filename (dir, "sent.json", nullptr);
-  g_autoptr (GError) err = nullptr;
-  if (!g_file_set_contents (path, text.c_str (), (gssize) text.size (), &err))
-    g_warning ("dump: %s", err->message);
+  write_dump_pcm (s, true, text);
 }
 
 } // namespace sim

@@ -25,11 +25,13 @@ namespace sim {
 
 class Server;
 struct Stream;
+struct DumpJob;
 
 /* One accepted WebSocket (signaling or media). */
 struct Conn {
   Server *server = nullptr;
   SoupWebsocketConnection *ws = nullptr; /* owned ref */
+  GSocket *socket = nullptr;             /* owned ref: the TCP socket (--outage) */
   bool signaling = true;
   std::string path;
   int media_mask = 0;                    /* rtms::MEDIA_AUDIO | MEDIA_TRANSCRIPT */
@@ -57,6 +59,19 @@ struct StreamChannel {
   /* --stall: frames held since this index (-1 = none), count */
   gint64 stall_from = -1;
   guint64 stalled = 0;
+  /* per frame index: 0 not sent (yet), 1 sent, 2 muted; the dump's PCM has
+   * zeros wherever it is not 1 */
+  std::vector<guint8> frame_state;
+};
+
+/* A time without a consumer (signaling or media lost, kicked, outage): the
+ * packets of frames [from_frame, to_frame) were not sent then (or sent late,
+ * in a burst, with --replay-gap). */
+struct Gap {
+  std::string cause;                     /* signaling | media | kick | outage-signaling | outage-media */
+  size_t from_frame = 0, to_frame = 0;
+  gint64 lost_real_ms = 0, resumed_real_ms = 0; /* epoch ms (0 = never resumed) */
+  bool replayed = false;
 };
 
 struct Stream {
@@ -96,6 +111,14 @@ struct Stream {
   guint64 hostile_sent = 0;
   guint64 signaling_handshakes = 0;      /* successful msg 1 → msg 2 */
   guint64 media_handshakes = 0;          /* successful msg 3 → msg 4 */
+  guint64 kicks = 0;                     /* --duplicate-signal kick: consumers replaced */
+  /* the consumer is gone since (monotonic µs; 0 = none) and why */
+  gint64 gap_since_us = 0;
+  size_t gap_from_frame = 0;
+  std::string gap_cause;
+  gint64 gap_lost_real_ms = 0;
+  std::vector<Gap> gaps;
+  size_t next_outage = 0;                /* next of Options::outages */
 
   bool wants_event (int event_type) const;
 };
@@ -132,6 +155,8 @@ class Server {
   /* Send lag of the audio frames: epoch ms sent − scheduled (the packet's
    * timestamp), 1 ms buckets, the last one = 1000 ms or more. */
   const std::vector<guint64> &send_lag_histogram () const { return lag_hist_; }
+  /* HTTP 503 answers to WebSocket upgrades during --outage windows */
+  guint64 outage_refusals () const { return outage_refusals_; }
   /* ends @s now as failed, with @reason (a stop reason) */
   void fail_stream (Stream &s, const std::string &why, int reason);
 
@@ -156,7 +181,10 @@ class Server {
   void end_stream (Stream &s, int reason, bool notify_client);
   void finish_stream (Stream &s);
   void build_channels (Stream &s);
-  void write_dump_pcm (Stream &s);
+  void write_dump_pcm (Stream &s, bool final = false,
+      const std::string &json = std::string ());
+  void queue_dump (DumpJob *job);
+  size_t pcm_frames (const Stream &s) const;
   void write_dump_json (Stream &s);
   void reset_stream (Stream &s);
   Conn *audio_conn (Stream &s);
@@ -169,6 +197,11 @@ class Server {
   void send_transcripts_until (Stream &s, gint64 call_ms, Conn *tc);
   bool is_muted (const StreamChannel &ch, gint64 t_ms) const;
   bool is_stalled (const StreamChannel &ch, gint64 t_ms) const;
+  void gap_begin (Stream &s, const char *cause);
+  void gap_end (Stream &s);
+  void start_outage (Stream &s, const Outage &o);
+  void drop_conn (Conn *c);
+  void on_upgrade_request (SoupServerMessage *msg, const char *path);
   std::string webhook_body (const Stream &s, const char *kind,
       int stop_reason) const;
 
@@ -186,6 +219,10 @@ class Server {
   std::string buf_;                      /* reused msg 14 text */
   std::vector<guint64> lag_hist_ = std::vector<guint64> (1001, 0);
   StreamEnded ended_cb_, interrupted_cb_;
+  /* --outage: upgrades refused (HTTP 503) until these monotonic µs */
+  gint64 refuse_signaling_until_us_ = 0, refuse_media_until_us_ = 0;
+  guint64 outage_refusals_ = 0;
+  GThreadPool *dump_pool_ = nullptr;     /* --dump-dir writer (one thread) */
 };
 
 /** json_escape:

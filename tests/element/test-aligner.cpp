@@ -345,6 +345,26 @@ TEST (Aligner, MaxGapFillResync)
   EXPECT_EQ (a.stats ()[0].silence_samples, 8000u);
 }
 
+/* The same rule before the first block is out: two packets an hour apart
+ * (within the 1 h out-of-range bound) jump the timeline instead of an hour
+ * of silence (fuzz corpus aligner/resync-hour-jump: 180,000 gap blocks). */
+TEST (Aligner, MaxGapFillResyncBeforeTheFirstBlock)
+{
+  Aligner a (config (Layout::MIX, 1000));
+  ASSERT_EQ (push (a, "0", 0, kT0), PushResult::ACCEPTED);
+  int64_t later = kT0 + 3600 * 1000 - 1000;
+  EXPECT_EQ (push (a, "0", 0, later), PushResult::RESYNC);
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (a.resyncs (), 1u);
+  ASSERT_EQ (o.blocks.size (), 2u);
+  EXPECT_TRUE (o.blocks[0].discont);
+  EXPECT_TRUE (o.blocks[1].discont);
+  EXPECT_EQ (o.blocks[1].position, (later - kT0) * kRate / 1000);
+  for (int64_t k = 0; k < kBlock; k++)
+    ASSERT_EQ (o.blocks[1].samples[k], val (0, o.blocks[1].position + k));
+}
+
 /* layout=mix sums the channels with saturation. */
 TEST (Aligner, MixSaturation)
 {

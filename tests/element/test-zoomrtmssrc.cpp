@@ -241,6 +241,16 @@ capture_until_eos (GstHarness *h, Capture *c)
   c->caps = gst_pad_get_current_caps (h->sinkpad);
 }
 
+/* Drops the bus of a harness torn down: messages still queued hold a ref
+ * to the element, which holds the bus — set the bus flushing to break that
+ * cycle (LeakSanitizer found every element of this file leaked). */
+void
+drop_bus (GstBus *bus)
+{
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
 GstHarness *
 new_harness (const Sim &sim, const char *layout, GstBus **bus,
     const char *secret = kClientSecret)
@@ -413,7 +423,7 @@ TEST (ZoomRtmsSrcNoServer, MissingSettingsFailsStart)
           GST_RESOURCE_ERROR_SETTINGS)) << err->message;
   gst_message_unref (m);
   gst_element_set_state (src, GST_STATE_NULL);
-  gst_object_unref (bus);
+  drop_bus (bus);
   gst_object_unref (src);
 }
 
@@ -551,7 +561,7 @@ TEST_F (ZoomRtmsSrc, StereoEqualsInterleaveOfSentChannels)
   }
   EXPECT_TRUE (terminated);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* layout=mix: the saturated sum of both channels. */
@@ -591,7 +601,7 @@ TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
     gst_structure_free (st);
   }
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* A multi-stream meeting (data_opt 2, rtms-protocol.md §4.4): one channel per
@@ -620,7 +630,7 @@ TEST_F (ZoomRtmsSrc, MeetingMultiStreamMixEqualsSum)
   EXPECT_EQ (mismatches, 0u) << "of " << cust.size () << " samples";
   EXPECT_EQ (stats_field (h->element, "frames-received"), 2u * 400);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* --mute customer:2000-3000: exactly one second of silence inserted in the
@@ -664,7 +674,7 @@ TEST_F (ZoomRtmsSrc, MuteWindowIsExactSilenceInThatChannelOnly)
           "silence-samples"), 0u);
   json_node_unref (sent);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* --duplicate-every 5: output unchanged, every duplicate counted. */
@@ -690,7 +700,7 @@ TEST_F (ZoomRtmsSrc, DuplicatesDroppedAndCounted)
   EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
   json_node_unref (sent);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* --malformed-every 7: broken frames are skipped and counted, the audio is
@@ -716,7 +726,7 @@ TEST_F (ZoomRtmsSrc, MalformedFramesSkippedAndCounted)
   EXPECT_GT (bad, 0);
   EXPECT_EQ (stats_field (h->element, "frames-malformed"), (guint64) bad);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* An application EOS while create() waits for the next packet finishes the
@@ -748,7 +758,7 @@ TEST_F (ZoomRtmsSrc, ApplicationEosWhileBlocked)
   }
   EXPECT_TRUE (eos);
   gst_harness_teardown (h);       /* stop(): STREAM_CLOSE_REQ */
-  gst_object_unref (bus);
+  drop_bus (bus);
   ASSERT_TRUE (sim.wait_exit (10000)) << "sim did not see the stream end";
   JsonNode *sent = sim.sent ();
   ASSERT_NE (sent, nullptr);
@@ -816,7 +826,7 @@ TEST_F (ZoomRtmsSrc, ApplicationEosDrainsHeldAudio)
   }
   EXPECT_EQ (bad, 0u) << "of " << 2 * out_frames << " samples";
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* Failover (rtms-protocol.md §4.9 row 1): setting server-urls while PLAYING
@@ -904,7 +914,7 @@ TEST_F (ZoomRtmsSrc, FailoverToNewServerContinuesOutput)
       "the output (late " << late_c << "/" << late_a << ")";
   EXPECT_EQ (stats_field (h->element, "resyncs"), 0u);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
   a.stop ();
 }
 
@@ -945,7 +955,7 @@ TEST_F (ZoomRtmsSrc, BadSecretGivesErrorWithDetails)
       sim.stream_id.c_str ());
   gst_message_unref (err_msg);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* ------------------------------------------------------------ Opus */
@@ -1003,7 +1013,7 @@ TEST_F (ZoomRtmsSrc, OpusPassthroughToOgg)
   gst_structure_free (stats);
   gst_object_unref (pad);
   gst_object_unref (src);
-  gst_object_unref (bus);
+  drop_bus (bus);
   gst_object_unref (pipe);
 
   ASSERT_TRUE (sim.wait_exit (10000));
@@ -1173,7 +1183,7 @@ TEST_F (ZoomRtmsSrc, ReferenceTimestampMetaAndLatencyStats)
   EXPECT_LT (max, (double) last_bucket + 1.0);
   gst_structure_free (s);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* ------------------------------------- ZCC roles after the backlog */
@@ -1204,7 +1214,7 @@ capture_with_roles (Sim &sim, const std::vector<std::string> &extra,
     }
     gst_message_unref (m);
   }
-  gst_object_unref (bus);
+  drop_bus (bus);
   *h_out = h;
 }
 

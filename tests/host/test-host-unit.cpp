@@ -163,6 +163,9 @@ TEST (Variables, Values)
     {"RTP_PORT", "0", false},
     {"RTP_PORT", "70000", false},
     {"RTP_PORT", "50a", false},
+    {"RTP_PORT", "010", false},       /* octal 8 to GStreamer */
+    {"RTP_PORT", "00080", false},
+    {"OUTPUT_DIR", "/rec/\xff\xfe", false}, /* not UTF-8: gst_parse_launch refuses it */
     {"RTP_PORT", "", false},
   };
   for (const auto &c : cases) {

@@ -538,6 +538,7 @@ class Receiver {
  public:
   struct Request {
     std::string body, timestamp, signature;
+    gint64 at_ms = 0;           /* epoch ms of arrival */
   };
   Receiver ()
   {
@@ -580,6 +581,7 @@ class Receiver {
     SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
     SoupMessageBody *b = soup_server_message_get_request_body (msg);
     Request r;
+    r.at_ms = g_get_real_time () / 1000;
     r.body.assign (b->data ? b->data : "", b->length);
     const char *ts = soup_message_headers_get_one (h, "x-zm-request-timestamp");
     const char *sig = soup_message_headers_get_one (h, "x-zm-signature");
@@ -902,7 +904,11 @@ expect_contiguous (const std::map<std::string, std::set<gint64>> &ts,
 
 TEST (Sim, SignalingReconnectReplaysBufferedAudio)
 {
-  Sim sim (base_args ({ "--speed", "5", "--duration", "4" }));
+  char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+  std::string dump = tmp;
+  g_free (tmp);
+  Sim sim (base_args ({ "--speed", "5", "--duration", "4", "--replay-gap",
+          "--dump-dir", dump }));
   Ids ids = ids_of (sim);
   std::map<std::string, std::set<gint64>> ts;
   {
@@ -929,15 +935,34 @@ TEST (Sim, SignalingReconnectReplaysBufferedAudio)
   sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
   ASSERT_TRUE (media.wait_closed (20000));
   collect_ts (media, &ts);
-  /* buffer_data (default true): nothing lost across the reconnect */
+  /* --replay-gap, buffer_data (default true): nothing lost across the
+   * reconnect */
   expect_contiguous (ts, 200);
   JsonDoc r8 (sig.next_of (8));
   EXPECT_EQ (r8.integer ("state"), 4);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+  /* the dump: one gap, replayed; every frame sent, nothing zeroed */
+  JsonDoc sent (read_file (dump + "/" + ids.sid + "/sent.json"));
+  ASSERT_NE (sent.obj, nullptr);
+  JsonArray *gaps = json_object_get_array_member (sent.obj, "gaps");
+  ASSERT_EQ (json_array_get_length (gaps), 1u);
+  JsonObject *g = json_array_get_object_element (gaps, 0);
+  EXPECT_TRUE (json_object_get_boolean_member (g, "replayed"));
+  EXPECT_EQ (obj_str (g, "cause"), "signaling");
+  EXPECT_EQ (sent.integer ("frames_in_pcm"), 200);
+  JsonArray *chs = json_object_get_array_member (sent.obj, "channels");
+  for (guint i = 0; i < json_array_get_length (chs); i++) {
+    JsonObject *ch = json_array_get_object_element (chs, i);
+    EXPECT_EQ (json_array_get_length (json_object_get_array_member (ch,
+                "not_sent")), 0u);
+  }
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
+  EXPECT_EQ (system (cmd), 0);
 }
 
 TEST (Sim, MediaReconnectAfterEvent7)
 {
-  Sim sim (base_args ({ "--speed", "5", "--duration", "4" }));
+  Sim sim (base_args ({ "--speed", "5", "--duration", "4", "--replay-gap" }));
   Ids ids = ids_of (sim);
   Ws sig (sim.signaling_url ());
   std::string all = signaling_handshake (sig, ids);
@@ -990,7 +1015,7 @@ TEST (Sim, MediaReconnectAfterEvent7)
  * frame must still arrive, once, across the reconnection. */
 TEST (Sim, MediaResetLosesNoFrame)
 {
-  Sim sim (base_args ({ "--speed", "5", "--duration", "8" }));
+  Sim sim (base_args ({ "--speed", "5", "--duration", "8", "--replay-gap" }));
   Ids ids = ids_of (sim);
   Ws sig (sim.signaling_url ());
   std::string all = signaling_handshake (sig, ids);
@@ -1160,4 +1185,627 @@ TEST (Sim, L16ResampledRatesMatchDump)
     g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dump.c_str ());
     EXPECT_EQ (system (cmd), 0);
   }
+}
+
+/* ---- issue 9: rejoin after a consumer restart, outages, kick ------------ */
+
+namespace {
+
+std::string
+make_dump_dir ()
+{
+  char *tmp = g_dir_make_tmp ("zoomrtms-dump-XXXXXX", nullptr);
+  std::string d = tmp;
+  g_free (tmp);
+  return d;
+}
+
+void
+remove_dir (const std::string &d)
+{
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", d.c_str ());
+  EXPECT_EQ (system (cmd), 0);
+}
+
+/* channel_id → RTMS timestamp → decoded PCM of that packet */
+using Packets = std::map<std::string, std::map<gint64, std::string>>;
+
+void
+collect_packets (Ws &media, Packets *out)
+{
+  for (auto &m : media.queue ()) {
+    JsonDoc d (m);
+    if (d.integer ("msg_type") != 14)
+      continue;
+    JsonObject *c = d.object ("content");
+    (*out)[obj_str (c, "channel_id")][obj_int (c, "timestamp")] =
+        b64decode (obj_str (c, "data"));
+  }
+  media.queue ().clear ();
+}
+
+size_t
+count_of (Ws &ws, int type)
+{
+  size_t n = 0;
+  for (auto &m : ws.queue ())
+    n += JsonDoc (m).integer ("msg_type") == type;
+  return n;
+}
+
+/* A consumer: signaling handshake, media on "all", msg 7. */
+struct Consumer {
+  std::unique_ptr<Ws> sig, media;
+  bool join (const std::string &url, const Ids &ids)
+  {
+    sig = std::make_unique<Ws> (url);
+    if (!sig->ok ())
+      return false;
+    std::string all = signaling_handshake (*sig, ids);
+    if (all.empty ())
+      return false;
+    media = std::make_unique<Ws> (all);
+    if (!media->ok ())
+      return false;
+    media->send (msg3 (ids, 32, kL16));
+    JsonDoc r4 (media->next_of (4));
+    if (r4.integer ("status_code") != 0)
+      return false;
+    sig->send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    return true;
+  }
+};
+
+/* HTTP status of a WebSocket upgrade to @url (101 = accepted, then closed at
+ * once; 0 = no HTTP answer). */
+guint
+upgrade_status (const std::string &url)
+{
+  struct Ctx {
+    SoupWebsocketConnection *conn = nullptr;
+    bool done = false;
+  };
+  auto ctx = std::make_shared<Ctx> ();
+  SoupSession *session = soup_session_new ();
+  SoupMessage *msg = soup_message_new (SOUP_METHOD_GET, url.c_str ());
+  auto *hold = new std::shared_ptr<Ctx> (ctx);
+  soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
+      G_PRIORITY_DEFAULT, nullptr, [](GObject *src, GAsyncResult *res,
+          gpointer d) {
+        auto *h = static_cast<std::shared_ptr<Ctx> *> (d);
+        (*h)->conn = soup_session_websocket_connect_finish (SOUP_SESSION (src),
+            res, nullptr);
+        (*h)->done = true;
+        delete h;
+      }, hold);
+  spin_until ([&] { return ctx->done; }, 10000);
+  guint status = soup_message_get_status (msg);
+  if (ctx->conn) {
+    soup_websocket_connection_close (ctx->conn, 1000, nullptr);
+    spin_until ([&] {
+          return soup_websocket_connection_get_state (ctx->conn) ==
+              SOUP_WEBSOCKET_STATE_CLOSED;
+        }, 2000);
+    g_object_unref (ctx->conn);
+  }
+  g_object_unref (msg);
+  g_object_unref (session);
+  return status;
+}
+
+std::unique_ptr<JsonDoc>
+sent_json (const std::string &dump, const Ids &ids)
+{
+  return std::make_unique<JsonDoc> (read_file (dump + "/" + ids.sid +
+          "/sent.json"));
+}
+
+JsonObject *
+array_object (JsonObject *o, const char *member, guint i)
+{
+  if (!o || !json_object_has_member (o, member))
+    return nullptr;
+  JsonArray *a = json_object_get_array_member (o, member);
+  return a && i < json_array_get_length (a) ?
+      json_array_get_object_element (a, i) : nullptr;
+}
+
+guint
+array_length (JsonObject *o, const char *member)
+{
+  if (!o || !json_object_has_member (o, member))
+    return 0;
+  return json_array_get_length (json_object_get_array_member (o, member));
+}
+
+/* The expected recording of a channel, computed from the packets received
+ * (frame index = (timestamp − base_timestamp) / 20, zeros where none came),
+ * compared with the dump's <role>.pcm (what the sim says it sent). */
+void
+expect_pcm_matches (const std::string &dump, const Ids &ids, JsonObject *sent,
+    const Packets &got)
+{
+  gint64 frames = obj_int (sent, "frames_in_pcm");
+  ASSERT_GT (frames, 0);
+  for (guint i = 0; i < array_length (sent, "channels"); i++) {
+    JsonObject *ch = array_object (sent, "channels", i);
+    std::string id = obj_str (ch, "channel_id");
+    gint64 base = obj_int (ch, "base_timestamp");
+    std::string want = read_file (dump + "/" + ids.sid + "/" +
+        obj_str (ch, "role") + ".pcm");
+    ASSERT_EQ ((gint64) want.size (), frames * 640) << id;
+    std::string built ((size_t) frames * 640, '\0');
+    auto it = got.find (id);
+    ASSERT_NE (it, got.end ()) << id;
+    for (auto &[ts, data] : it->second) {
+      gint64 k = (ts - base) / 20;
+      ASSERT_EQ ((ts - base) % 20, 0);
+      ASSERT_LT (k, frames);
+      ASSERT_EQ (data.size (), 640u);
+      built.replace ((size_t) k * 640, 640, data);
+    }
+    EXPECT_TRUE (built == want) << "channel " << id <<
+        ": the dump is not the packets received with zeros in the gaps";
+  }
+}
+
+/* frame indices received per channel */
+std::map<std::string, std::set<gint64>>
+frame_indices (const Packets &got, JsonObject *sent)
+{
+  std::map<std::string, std::set<gint64>> r;
+  for (guint i = 0; i < array_length (sent, "channels"); i++) {
+    JsonObject *ch = array_object (sent, "channels", i);
+    std::string id = obj_str (ch, "channel_id");
+    gint64 base = obj_int (ch, "base_timestamp");
+    auto it = got.find (id);
+    if (it == got.end ())
+      continue;
+    for (auto &p : it->second)
+      r[id].insert ((p.first - base) / 20);
+  }
+  return r;
+}
+
+} // namespace
+
+/* A consumer restarts (its sockets go without msg 21) and a new process
+ * rejoins from new connections with the same ids and signature: accepted,
+ * the stream continues on the wall clock, the packets due meanwhile are not
+ * sent (default; §11 #12), and the dump describes exactly what was sent. */
+TEST (Sim, RejoinFromNewConnectionsWithinGraceLeavesAGap)
+{
+  std::string dump = make_dump_dir ();
+  {
+    Sim sim (base_args ({ "--speed", "1", "--duration", "4", "--dump-dir",
+            dump }));
+    Ids ids = ids_of (sim);
+    Packets got;
+    {
+      Consumer a;
+      ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+      ASSERT_TRUE (spin_until ([&] { return count_of (*a.media, 14) >= 40; },
+              10000));
+      a.sig.reset (); /* the process goes: no msg 21 */
+      ASSERT_TRUE (a.media->wait_closed (5000)); /* §4.9 row 2 */
+      collect_packets (*a.media, &got);
+    }
+    spin_until ([] { return false; }, 700); /* the restart */
+    Consumer b;
+    ASSERT_TRUE (b.join (sim.signaling_url (), ids)) << "rejoin refused";
+    ASSERT_TRUE (b.media->wait_closed (20000));
+    collect_packets (*b.media, &got);
+    JsonDoc r8 (b.sig->next_of (8));
+    EXPECT_EQ (r8.integer ("state"), 4);
+    EXPECT_EQ (r8.integer ("reason"), 21);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+
+    auto sent = sent_json (dump, ids);
+    ASSERT_NE (sent->obj, nullptr);
+    EXPECT_EQ (sent->integer ("stop_reason"), 21);
+    EXPECT_EQ (sent->integer ("signaling_handshakes"), 2);
+    ASSERT_EQ (array_length (sent->obj, "gaps"), 1u);
+    JsonObject *gap = array_object (sent->obj, "gaps", 0);
+    EXPECT_EQ (obj_str (gap, "cause"), "signaling");
+    EXPECT_FALSE (json_object_get_boolean_member (gap, "replayed"));
+    gint64 from = obj_int (gap, "start_ms") / 20, to = obj_int (gap,
+        "end_ms") / 20;
+    /* the consumer was away ≥ 700 ms: the wall clock went on */
+    EXPECT_GE (to - from, 30) << "gap " << from << "-" << to;
+    EXPECT_GE (obj_int (gap, "resumed_at_ms") - obj_int (gap, "lost_at_ms"),
+        700);
+    gint64 n = sent->integer ("frames_total");
+    EXPECT_EQ (sent->integer ("frames_in_pcm"), n);
+    /* received: exactly [0, from) and [to, n) on each channel */
+    auto idx = frame_indices (got, sent->obj);
+    ASSERT_EQ (idx.size (), 2u);
+    for (auto &[ch, set] : idx) {
+      std::set<gint64> want;
+      for (gint64 k = 0; k < n; k++)
+        if (k < from || k >= to)
+          want.insert (k);
+      EXPECT_TRUE (set == want) << ch << ": " << set.size () << " frames, "
+          "expected " << want.size ();
+    }
+    for (guint i = 0; i < 2; i++) {
+      JsonObject *ch = array_object (sent->obj, "channels", i);
+      ASSERT_EQ (array_length (ch, "not_sent"), 1u);
+      JsonObject *ns = array_object (ch, "not_sent", 0);
+      EXPECT_EQ (obj_int (ns, "start_ms"), from * 20);
+      EXPECT_EQ (obj_int (ns, "end_ms"), to * 20);
+      EXPECT_EQ (obj_int (ns, "first_timestamp"),
+          obj_int (ch, "base_timestamp") + from * 20);
+    }
+    expect_pcm_matches (dump, ids, sent->obj, got);
+  }
+  remove_dir (dump);
+}
+
+/* After the signaling grace the stream is over: stop reason 19, the
+ * interrupted and stopped webhooks (serve --webhook-url), and a rejoin is
+ * refused with INVALID_RTMS_STREAM_ID. */
+TEST (Sim, RejoinAfterSignalingGraceRefusedStopReason19)
+{
+  Receiver rx;
+  std::string dump = make_dump_dir ();
+  {
+    Sim sim (base_args ({ "--speed", "1", "--duration", "30",
+            "--signaling-grace", "1", "--webhook-url", rx.url (),
+            "--secret-token", kSecretToken, "--dump-dir", dump }));
+    Ids ids = ids_of (sim);
+    {
+      Consumer a;
+      ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+      ASSERT_FALSE (a.media->next_of (14).empty ());
+      a.sig.reset ();
+      ASSERT_TRUE (a.media->wait_closed (5000));
+    }
+    auto has = [&](const char *event) {
+      for (auto &r : rx.requests)
+        if (JsonDoc (r.body).str ("event") == event)
+          return true;
+      return false;
+    };
+    ASSERT_TRUE (spin_until ([&] {
+          return has ("contact_center.voice_rtms_stopped");
+        }, 20000));
+    ASSERT_EQ (rx.requests.size (), 2u);
+    JsonDoc intr (rx.requests[0].body);
+    EXPECT_EQ (intr.str ("event"), "contact_center.voice_rtms_interrupted");
+    EXPECT_EQ (obj_str (intr.object ("payload"), "server_urls"),
+        sim.signaling_url ());
+    JsonDoc stop (rx.requests[1].body);
+    EXPECT_EQ (obj_int (stop.object ("payload"), "stop_reason"), 19);
+    EXPECT_EQ (obj_str (stop.object ("payload"), "rtms_stream_id"), ids.sid);
+    for (auto &r : rx.requests)
+      EXPECT_EQ (r.signature, Receiver::sign (r.timestamp, r.body));
+
+    Ws late (sim.signaling_url ());
+    ASSERT_TRUE (late.ok ());
+    late.send (msg1 (ids, signature (ids.id, ids.sid)));
+    JsonDoc r2 (late.next_of (2));
+    EXPECT_EQ (r2.integer ("status_code"), 2); /* INVALID_RTMS_STREAM_ID */
+    EXPECT_TRUE (late.wait_closed (5000));
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+    auto sent = sent_json (dump, ids);
+    EXPECT_EQ (sent->integer ("stop_reason"), 19);
+    ASSERT_EQ (array_length (sent->obj, "gaps"), 1u);
+    JsonObject *gap = array_object (sent->obj, "gaps", 0);
+    EXPECT_EQ (obj_int (gap, "resumed_at_ms"), 0);
+    EXPECT_GT (obj_int (gap, "end_ms"), obj_int (gap, "start_ms"));
+  }
+  remove_dir (dump);
+}
+
+/* Media lost, signaling kept: event 7, then after the media grace msg 8
+ * TERMINATED with stop reason 19 on signaling (§4.9 row 3, §2.7). */
+TEST (Sim, MediaGraceExpiresStopReason19)
+{
+  Sim sim (base_args ({ "--speed", "1", "--duration", "30", "--media-grace",
+          "1" }));
+  Ids ids = ids_of (sim);
+  Consumer a;
+  ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+  ASSERT_FALSE (a.media->next_of (14).empty ());
+  ASSERT_TRUE (a.media->close_and_wait (5000));
+  bool ev7 = false;
+  std::string r8;
+  ASSERT_TRUE (spin_until ([&] {
+        for (auto &m : a.sig->queue ()) {
+          JsonDoc d (m);
+          if (d.integer ("msg_type") == 6 &&
+              obj_int (d.object ("event"), "event_type") == 7)
+            ev7 = true;
+          if (d.integer ("msg_type") == 8)
+            r8 = m;
+        }
+        return !r8.empty ();
+      }, 15000));
+  EXPECT_TRUE (ev7);
+  JsonDoc d8 (r8);
+  EXPECT_EQ (d8.integer ("state"), 4);
+  EXPECT_EQ (d8.integer ("reason"), 19);
+  EXPECT_TRUE (a.sig->wait_closed (5000));
+}
+
+/* --outage signaling: both sockets dropped without a close frame, upgrades
+ * answered 503 for DUR, then the rejoin is accepted; the interrupted webhook
+ * comes --interrupted-copies times, identical, --interrupted-delay-ms late,
+ * with the unchanged server_urls. */
+TEST (Sim, SignalingOutageRefusesThenAcceptsRejoin)
+{
+  Receiver rx;
+  std::string dump = make_dump_dir ();
+  {
+    Sim sim (base_args ({ "--speed", "1", "--duration", "5", "--outage",
+            "signaling:1000+1500", "--webhook-url", rx.url (),
+            "--secret-token", kSecretToken, "--interrupted-copies", "3",
+            "--interrupted-delay-ms", "500", "--dump-dir", dump,
+            /* the media grace runs from the signaling rejoin, not from the
+             * media loss inside the signaling outage */
+            "--media-grace", "1" }));
+    Ids ids = ids_of (sim);
+    Packets got;
+    int refused = 0;
+    {
+      Consumer a;
+      ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+      ASSERT_TRUE (spin_until ([&] {
+            return a.sig->closed () && a.media->closed ();
+          }, 10000));
+      /* no close frame: a network loss, not a close */
+      gushort sc = soup_websocket_connection_get_close_code (
+          a.sig->connection ());
+      gushort mc = soup_websocket_connection_get_close_code (
+          a.media->connection ());
+      EXPECT_TRUE (sc == 0 || sc == SOUP_WEBSOCKET_CLOSE_ABNORMAL) << sc;
+      EXPECT_TRUE (mc == 0 || mc == SOUP_WEBSOCKET_CLOSE_ABNORMAL) << mc;
+      for (auto &m : a.sig->queue ())
+        EXPECT_NE (JsonDoc (m).integer ("msg_type"), 8) << m;
+      collect_packets (*a.media, &got);
+    }
+    std::string media_all;
+    guint status = 0;
+    ASSERT_TRUE (spin_until ([&] {
+          status = upgrade_status (sim.signaling_url ());
+          if (status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+            refused++;
+          else
+            return true;
+          g_usleep (100 * 1000);
+          return false;
+        }, 15000));
+    EXPECT_EQ (status, (guint) SOUP_STATUS_SWITCHING_PROTOCOLS);
+    EXPECT_GE (refused, 1) << "no 503 during the outage";
+    Consumer b;
+    ASSERT_TRUE (b.join (sim.signaling_url (), ids));
+    ASSERT_TRUE (b.media->wait_closed (20000));
+    collect_packets (*b.media, &got);
+    JsonDoc r8 (b.sig->next_of (8));
+    EXPECT_EQ (r8.integer ("reason"), 21);
+    EXPECT_EQ (sim.wait_exit (15000), 0);
+
+    auto sent = sent_json (dump, ids);
+    ASSERT_EQ (array_length (sent->obj, "gaps"), 1u);
+    JsonObject *gap = array_object (sent->obj, "gaps", 0);
+    EXPECT_EQ (obj_str (gap, "cause"), "outage-signaling");
+    EXPECT_EQ (obj_int (gap, "start_ms"), 1000);
+    gint64 lost = obj_int (gap, "lost_at_ms");
+    EXPECT_GE (obj_int (gap, "resumed_at_ms") - lost, 1500);
+    gint64 from = 50, to = obj_int (gap, "end_ms") / 20;
+    gint64 n = sent->integer ("frames_total");
+    /* before the drop: a prefix of [0, 50) (frames in flight when the TCP
+     * connection went may be lost); after: exactly [to, n) */
+    for (auto &[ch, set] : frame_indices (got, sent->obj)) {
+      for (gint64 k : set)
+        EXPECT_TRUE (k < from || k >= to) << ch << " frame " << k;
+      for (gint64 k = to; k < n; k++)
+        EXPECT_TRUE (set.count (k)) << ch << " frame " << k << " missing";
+    }
+
+    std::vector<Receiver::Request> intr;
+    for (auto &r : rx.requests)
+      if (JsonDoc (r.body).str ("event") ==
+          "contact_center.voice_rtms_interrupted")
+        intr.push_back (r);
+    ASSERT_EQ (intr.size (), 3u);
+    for (auto &r : intr) {
+      EXPECT_EQ (r.body, intr[0].body);
+      EXPECT_EQ (r.signature, Receiver::sign (r.timestamp, r.body));
+      EXPECT_GE (r.at_ms, lost + 500);
+    }
+    JsonDoc d (intr[0].body);
+    EXPECT_EQ (obj_str (d.object ("payload"), "server_urls"),
+        sim.signaling_url ());
+  }
+  remove_dir (dump);
+}
+
+/* --outage media: media dropped, event 7 on the signaling socket that
+ * stays; media upgrades 503 (signaling ones not) until DUR, then the media
+ * rejoin (msg 3 + msg 7) resumes the stream. */
+TEST (Sim, MediaOutageRefusesMediaOnly)
+{
+  std::string dump = make_dump_dir ();
+  {
+    Sim sim (base_args ({ "--speed", "1", "--duration", "4", "--outage",
+            "media:1000+1000", "--dump-dir", dump, "--summary-json",
+            dump + "/summary.json" }));
+    Ids ids = ids_of (sim);
+    Consumer a;
+    std::string all;
+    {
+      a.sig = std::make_unique<Ws> (sim.signaling_url ());
+      all = signaling_handshake (*a.sig, ids);
+      a.media = std::make_unique<Ws> (all);
+      a.media->send (msg3 (ids, 32, kL16));
+      ASSERT_FALSE (a.media->next_of (4).empty ());
+      a.sig->send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    }
+    ASSERT_TRUE (a.media->wait_closed (10000));
+    bool ev7 = false;
+    ASSERT_TRUE (spin_until ([&] {
+          for (auto &m : a.sig->queue ()) {
+            JsonDoc d (m);
+            ev7 = ev7 || (d.integer ("msg_type") == 6 &&
+                obj_int (d.object ("event"), "event_type") == 7);
+          }
+          return ev7;
+        }, 5000));
+    EXPECT_FALSE (a.sig->closed ());
+    int refused = 0;
+    guint status = 0;
+    ASSERT_TRUE (spin_until ([&] {
+          status = upgrade_status (all);
+          if (status != SOUP_STATUS_SERVICE_UNAVAILABLE)
+            return true;
+          refused++;
+          /* signaling is not refused meanwhile */
+          EXPECT_EQ (upgrade_status (sim.signaling_url ()),
+              (guint) SOUP_STATUS_SWITCHING_PROTOCOLS);
+          g_usleep (100 * 1000);
+          return false;
+        }, 15000));
+    EXPECT_EQ (status, (guint) SOUP_STATUS_SWITCHING_PROTOCOLS);
+    EXPECT_GE (refused, 1);
+    Ws media (all);
+    media.send (msg3 (ids, 32, kL16));
+    ASSERT_FALSE (media.next_of (4).empty ());
+    a.sig->send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+    ASSERT_TRUE (media.wait_closed (20000));
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+    auto sent = sent_json (dump, ids);
+    ASSERT_EQ (array_length (sent->obj, "gaps"), 1u);
+    JsonObject *gap = array_object (sent->obj, "gaps", 0);
+    EXPECT_EQ (obj_str (gap, "cause"), "outage-media");
+    EXPECT_GE (obj_int (gap, "resumed_at_ms") - obj_int (gap, "lost_at_ms"),
+        1000);
+    EXPECT_EQ (sent->integer ("stop_reason"), 21);
+    JsonDoc summary (read_file (dump + "/summary.json"));
+    EXPECT_EQ (summary.integer ("outage_refusals"), refused);
+  }
+  remove_dir (dump);
+}
+
+/* --duplicate-signal kick: the older consumer gets close 1008 on signaling
+ * and 1001 on media, both with the reason "replaced by a new signaling
+ * connection", and no msg 8 (the stream is not stopped: it goes on with the
+ * newer consumer). */
+TEST (Sim, KickedConsumerToldByCloseReason)
+{
+  std::string dump = make_dump_dir ();
+  {
+    Sim sim (base_args ({ "--duplicate-signal", "kick", "--speed", "1",
+            "--duration", "3", "--dump-dir", dump }));
+    Ids ids = ids_of (sim);
+    Consumer first;
+    ASSERT_TRUE (first.join (sim.signaling_url (), ids));
+    ASSERT_FALSE (first.media->next_of (14).empty ());
+    Consumer second;
+    ASSERT_TRUE (second.join (sim.signaling_url (), ids));
+    ASSERT_TRUE (first.sig->wait_closed (5000));
+    ASSERT_TRUE (first.media->wait_closed (5000));
+    EXPECT_EQ (soup_websocket_connection_get_close_code (
+            first.sig->connection ()), SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+    EXPECT_STREQ (soup_websocket_connection_get_close_data (
+            first.sig->connection ()), "replaced by a new signaling connection");
+    EXPECT_EQ (soup_websocket_connection_get_close_code (
+            first.media->connection ()), SOUP_WEBSOCKET_CLOSE_GOING_AWAY);
+    EXPECT_STREQ (soup_websocket_connection_get_close_data (
+            first.media->connection ()),
+        "replaced by a new signaling connection");
+    for (auto &m : first.sig->queue ())
+      EXPECT_NE (JsonDoc (m).integer ("msg_type"), 8) << m;
+    for (auto &m : first.sig->skipped)
+      EXPECT_NE (JsonDoc (m).integer ("msg_type"), 8) << m;
+    EXPECT_FALSE (second.sig->closed ());
+    ASSERT_TRUE (second.media->wait_closed (20000));
+    JsonDoc r8 (second.sig->next_of (8));
+    EXPECT_EQ (r8.integer ("reason"), 21);
+    EXPECT_EQ (sim.wait_exit (10000), 0);
+    auto sent = sent_json (dump, ids);
+    EXPECT_EQ (sent->integer ("kicks"), 1);
+    ASSERT_EQ (array_length (sent->obj, "gaps"), 1u);
+    EXPECT_EQ (obj_str (array_object (sent->obj, "gaps", 0), "cause"), "kick");
+  }
+  remove_dir (dump);
+}
+
+TEST (Sim, FaultOptionsValidated)
+{
+  for (std::vector<std::string> extra : {
+           std::vector<std::string>{ "--outage", "video:1+1" },
+           std::vector<std::string>{ "--outage", "media:1000" },
+           std::vector<std::string>{ "--outage", "media:1000+0" },
+           std::vector<std::string>{ "--interrupted-copies", "0" },
+           std::vector<std::string>{ "--interrupted-urls", "other" } }) {
+    Sim bad (base_args (extra), false);
+    EXPECT_EQ (bad.wait_exit (10000), 2) << extra[0] << " " << extra[1];
+  }
+}
+
+/* Media lost first (event 7), then signaling: after a signaling rejoin the
+ * media grace starts again (§4.9 row 2: reconnect both), it does not run
+ * from the first media loss. Here the rejoin comes after more than the
+ * media grace, and the consumer takes 300 ms before its msg 3. */
+TEST (Sim, MediaGraceRestartsAtSignalingRejoin)
+{
+  Sim sim (base_args ({ "--speed", "1", "--duration", "4", "--media-grace",
+          "1" }));
+  Ids ids = ids_of (sim);
+  {
+    Consumer a;
+    ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+    ASSERT_FALSE (a.media->next_of (14).empty ());
+    ASSERT_TRUE (a.media->close_and_wait (5000));
+    bool ev7 = false;
+    ASSERT_TRUE (spin_until ([&] {
+          for (auto &m : a.sig->queue ()) {
+            JsonDoc d (m);
+            ev7 = ev7 || (d.integer ("msg_type") == 6 &&
+                obj_int (d.object ("event"), "event_type") == 7);
+          }
+          return ev7;
+        }, 5000));
+    a.sig.reset ();
+  }
+  spin_until ([] { return false; }, 1500);
+  Ws sig (sim.signaling_url ());
+  std::string all = signaling_handshake (sig, ids);
+  spin_until ([] { return false; }, 300);
+  Ws media (all);
+  media.send (msg3 (ids, 32, kL16));
+  JsonDoc r4 (media.next_of (4));
+  EXPECT_EQ (r4.integer ("status_code"), 0);
+  sig.send ("{\"msg_type\":7,\"rtms_stream_id\":\"" + ids.sid + "\"}");
+  ASSERT_TRUE (media.wait_closed (20000));
+  JsonDoc r8 (sig.next_of (8));
+  EXPECT_EQ (r8.integer ("reason"), 21) << "ended early";
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+}
+
+/* --interrupted-urls none: the interrupted webhook carries only the ids (as
+ * the OpenAPI describes it, §11 #19). */
+TEST (Sim, InterruptedWebhookWithoutServerUrls)
+{
+  Receiver rx;
+  Sim sim (base_args ({ "--speed", "1", "--duration", "30",
+          "--signaling-grace", "1", "--webhook-url", rx.url (),
+          "--secret-token", kSecretToken, "--interrupted-urls", "none" }));
+  Ids ids = ids_of (sim);
+  {
+    Consumer a;
+    ASSERT_TRUE (a.join (sim.signaling_url (), ids));
+    ASSERT_FALSE (a.media->next_of (14).empty ());
+    a.sig.reset ();
+    ASSERT_TRUE (a.media->wait_closed (5000));
+  }
+  ASSERT_TRUE (spin_until ([&] { return rx.requests.size () >= 2; }, 20000));
+  JsonDoc intr (rx.requests[0].body);
+  EXPECT_EQ (intr.str ("event"), "contact_center.voice_rtms_interrupted");
+  JsonObject *p = intr.object ("payload");
+  ASSERT_NE (p, nullptr);
+  EXPECT_FALSE (json_object_has_member (p, "server_urls")) << rx.requests[0].body;
+  EXPECT_EQ (obj_str (p, "rtms_stream_id"), ids.sid);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
 }
