@@ -150,7 +150,8 @@ class Engagement {
    * is gone): repairs the WAVs, merges the parts, rebuilds transcript.txt,
    * records the interruption as lost (recovered false, end -1) in
    * engagement.json (state "recovered") and events.jsonl, and removes the
-   * journal entry and packet logs. @cause: "host-restart" or "host-crash".
+   * journal entry and packet logs. The cause is "host-restart" for an entry
+   * a detach left, "host-crash" for a "live" one.
    */
   static void finalize_unrejoined (const JournalEntry &e, Journal *journal);
 

@@ -216,6 +216,10 @@ TEST (HostRestart, SigtermDetachesAndTheNextHostContinuesTheRecording)
   EXPECT_NE (read_file (dir + "/events.jsonl").find ("interrupted-webhook"),
       std::string::npos) << h2->proc ().log ();
   expect_clean_exit (h2->proc ());
+  std::string summary;
+  ASSERT_EQ (run_tool ({host_bin (), "--summary", h2->out ()}, &summary), 0);
+  EXPECT_NE (summary.find ("interruption: host-restart"), std::string::npos) << summary;
+  EXPECT_EQ (summary.find (".state"), std::string::npos) << summary;
 }
 
 /* SIGKILL mid-call, a new host at once (well within 5 s): the packet log
