@@ -203,11 +203,19 @@ Daemon::start (GError **error)
   /* issue 9: rejoin what a previous host left, before listening (the
    * webhooks of those streams find them live) */
   journal_ = std::make_unique<Journal> (cfg_.state_dir);
-  if (!journal_->open (error))
-    return false;
-  g_message ("journal of live engagements in %s (rejoin window %d s)",
-      cfg_.state_dir.c_str (), cfg_.rejoin_window_s);
-  resume_journal ();
+  GError *jerr = nullptr;
+  if (!journal_->open (&jerr)) {
+    /* recording matters more than rejoining: go on without a journal */
+    g_warning ("error: no journal of live engagements (%s): calls are recorded, "
+        "but a restart or crash will end them", jerr->message);
+    g_error_free (jerr);
+    journal_.reset ();
+    repair_left_over ({});
+  } else {
+    g_message ("journal of live engagements in %s (rejoin window %d s)",
+        cfg_.state_dir.c_str (), cfg_.rejoin_window_s);
+    resume_journal ();
+  }
 
   server_ = soup_server_new ("server-header", "zoomrtms-host ", nullptr);
   for (const char *p : {"/webhook", "/api/webhooks/zoom"})

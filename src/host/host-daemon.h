@@ -65,7 +65,9 @@ class Daemon {
    * limit), installs SIGINT/SIGTERM (detach) and SIGHUP (reload) handlers
    * and writes the ready file ({"port":N}). Returns: false with
    * ZHOST_ERROR_CONFIG (address not an IP) or ZHOST_ERROR_IO (cannot create
-   * the output root or the state directory, bind or listen), or a
+   * the output root, bind or listen; a state directory that cannot be
+   * created is an error in the log, and the host records without a
+   * journal), or a
    * G_FILE_ERROR (the ready file cannot be written).
    */
   bool start (GError **error);
