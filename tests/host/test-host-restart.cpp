@@ -499,3 +499,46 @@ TEST (HostReload, SighupBrokenPipelineKeepsOldSetLiveCallUnaffected)
   EXPECT_STREQ (json_object_get_string_member (e1->obj (), "pipeline"), "record-wav2");
   expect_clean_exit (h.proc ());
 }
+
+/* A 25 s media outage (inside Zoom's 30 s media grace, rtms-protocol.md
+ * §4.9 row 3): the element reconnects by itself, the call is recorded to its
+ * end in one file, and engagement.json / events.jsonl record the
+ * interruption (cause "media", recovered) from the element's
+ * zoomrtms/interruption messages (on the old code nothing was recorded). */
+TEST (HostRestart, MediaOutageRecordedAsInterruption)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  std::vector<SimStream> streams;
+  ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "1", "--duration", "30",
+          "--outage", "media:2000+25000"}, 1, &streams));
+  std::string dir = h.out () + "/" + streams[0].engagement_id;
+  std::string dump = tmp / ("sim-dump/" + streams[0].rtms_stream_id);
+  Diff d = diff_against_dump (dir + "/audio.wav", dump);
+  g_print ("[ FIGURE ] 25 s media outage: frames %zu recorded / %zu in the dump, "
+      "samples differing: customer %zu, agent %zu\n", d.got_frames, d.expected_frames,
+      d.differ[0], d.differ[1]);
+  EXPECT_EQ (d.got_frames, d.expected_frames);
+  EXPECT_LE (d.differ[0], 16000u);
+  EXPECT_LE (d.differ[1], 16000u);
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  JsonArray *ints = json_object_get_array_member (ej->obj (), "interruptions");
+  ASSERT_NE (ints, nullptr);
+  bool media = false;
+  for (guint i = 0; i < json_array_get_length (ints); i++) {
+    JsonObject *o = json_array_get_object_element (ints, i);
+    if (g_str_equal (json_object_get_string_member (o, "cause"), "media")) {
+      media = true;
+      EXPECT_TRUE (json_object_get_boolean_member (o, "recovered"));
+      EXPECT_GT (json_object_get_int_member (o, "end"),
+          json_object_get_int_member (o, "start"));
+    }
+  }
+  EXPECT_TRUE (media) << read_file (dir + "/engagement.json");
+  EXPECT_NE (read_file (dir + "/events.jsonl").find ("\"type\":\"interruption\""),
+      std::string::npos);
+  expect_clean_exit (h.proc ());
+}
