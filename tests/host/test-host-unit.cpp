@@ -784,7 +784,8 @@ TEST (Journal, RoundTripAndRemove)
   ASSERT_TRUE (j.write (e, true));
   d.write ("junk.json", "{not json");
   std::string plog = j.packet_log_path ("stream-1", 3);
-  d.write (g_path_get_basename (plog.c_str ()), "x");
+  g_autofree gchar *plog_name = g_path_get_basename (plog.c_str ());
+  d.write (plog_name, "x");
   auto all = j.load_all ();
   ASSERT_EQ (all.size (), 1u);
   const JournalEntry &r = all[0];
