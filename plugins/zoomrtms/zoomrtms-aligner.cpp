@@ -95,6 +95,16 @@ Aligner::Aligner (const AlignerConfig &config) : config_ (config)
   max_gap_ = (int64_t) config_.rate * config_.max_gap_fill_ms / 1000;
   max_packet_ = config_.rate;   /* 1 s */
   config_.max_startup_ms = std::min (config_.max_startup_ms, 600000u);
+  if (config_.origin_ms >= 0 && config_.origin_ms <= kMaxTimestampMs &&
+      config_.start_position >= 0 &&
+      config_.start_position <= kMaxTimestampMs) {
+    fixed_ = true;
+    have_base_ = true;
+    base_ = config_.origin_ms * config_.rate / 1000;
+    start_abs_ = base_ + config_.start_position;
+    next_ = start_abs_;
+    grid_off_ = config_.start_position % block_;
+  }
 }
 
 Aligner::~Aligner () = default;
@@ -175,9 +185,10 @@ int64_t
 Aligner::block_floor (int64_t pos) const
 {
   /* the block boundary (on t0's grid) at or before @pos */
-  int64_t rel = pos - base_;
+  const int64_t grid = base_ + grid_off_;
+  int64_t rel = pos - grid;
   int64_t blk = rel >= 0 ? rel / block_ : -((-rel + block_ - 1) / block_);
-  return base_ + blk * block_;
+  return grid + blk * block_;
 }
 
 int64_t
@@ -224,7 +235,7 @@ Aligner::ensure_capacity (int64_t span)
 void
 Aligner::set_first_packet_timestamp (int64_t timestamp_ms)
 {
-  if (timestamp_ms < 0 || timestamp_ms > kMaxTimestampMs)
+  if (fixed_ || timestamp_ms < 0 || timestamp_ms > kMaxTimestampMs)
     return;
   int64_t pos = timestamp_ms * config_.rate / 1000;
   if (!have_base_) {
@@ -536,7 +547,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
       o->last_ts = INT64_MIN;
     }
     have_newest_ = false;       /* the new timeline's reference */
-    if (emitted_blocks_ == 0)
+    if (emitted_blocks_ == 0 && !fixed_)
       rebase_empty (pos);
     else
       resync (pos);
@@ -545,7 +556,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   } else if (!have_base_) {
     have_base_ = true;
     base_ = next_ = pos;
-  } else if (emitted_blocks_ == 0 && pos < base_) {
+  } else if (!fixed_ && emitted_blocks_ == 0 && pos < base_) {
     /* before the first block t0 moves back to the earliest timestamp, as
      * long as the span stays within the bound */
     int64_t maxp = std::max (max_progress (), next_);
@@ -562,6 +573,12 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     }
   }
 
+  if (fixed_ && end <= start_abs_) {
+    /* before the start of a continuation: recorded by the previous
+     * pipeline (a replay of the packet log, or Zoom's backlog) */
+    c.stats.duplicates++;
+    return PushResult::DUPLICATE;
+  }
   if (end <= next_) {
     /* a channel heard from is waited for from now on, even if this packet
      * came too late (a late joiner's next packets) */
@@ -600,8 +617,11 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   }
   const size_t mask = cap_ - 1;
   const int64_t wstart = std::max (pos, next_);   /* may have moved */
-  detail->dropped_samples = wstart - pos;
-  c.stats.late_samples += (uint64_t) (wstart - pos);
+  /* the part before a continuation's start is a duplicate, not late */
+  const int64_t before_start = fixed_ ?
+      std::max<int64_t> (0, std::min (wstart, start_abs_) - pos) : 0;
+  detail->dropped_samples = wstart - pos - before_start;
+  c.stats.late_samples += (uint64_t) (wstart - pos - before_start);
   for (int64_t p = wstart; p < end; p++) {
     size_t i = (size_t) ((uint64_t) p & mask);
     if (c.filled[i])
