@@ -103,7 +103,6 @@ Aligner::Aligner (const AlignerConfig &config) : config_ (config)
     base_ = config_.origin_ms * config_.rate / 1000;
     start_abs_ = base_ + config_.start_position;
     next_ = start_abs_;
-    grid_off_ = config_.start_position % block_;
   }
 }
 
@@ -185,7 +184,7 @@ int64_t
 Aligner::block_floor (int64_t pos) const
 {
   /* the block boundary (on t0's grid) at or before @pos */
-  const int64_t grid = base_ + grid_off_;
+  const int64_t grid = base_;
   int64_t rel = pos - grid;
   int64_t blk = rel >= 0 ? rel / block_ : -((-rel + block_ - 1) / block_);
   return grid + blk * block_;
@@ -280,7 +279,7 @@ Aligner::block_ready () const
 {
   if (channels_.empty () || holding ())
     return false;
-  int64_t end = next_ + block_;
+  int64_t end = block_end ();
   int64_t maxp = max_progress ();
   if (maxp == INT64_MIN)
     return false;
@@ -331,15 +330,17 @@ void
 Aligner::emit_block ()
 {
   const int ch = channels ();
-  const int64_t end = next_ + block_;
+  const int64_t end = block_end ();
+  const int64_t n = end - next_;  /* block_, or less for a continuation's
+                                     first block */
   const size_t mask = cap_ - 1;
-  bool any = false;
+  bool any = false, gap_partial = false;
   bool zeroed = false;
   for (auto &c : channels_) {
     if (!c->have_data || c->progress <= next_ || c->buf.empty ())
       continue;                 /* nothing pending in this block */
     if (!zeroed) {
-      acc_.assign ((size_t) block_ * ch, 0);
+      acc_.assign ((size_t) n * ch, 0);
       zeroed = true;
     }
     int side = ch == 2 ? side_of (*c) : 0;
@@ -360,6 +361,12 @@ Aligner::emit_block ()
       c->emitted_filled += nfilled;
   }
   const int64_t position = next_ - base_ + shift_;
+  if (!any && n != block_) {
+    /* a partial gap block (a continuation's first): an ordinary block */
+    acc_.assign ((size_t) n * ch, 0);
+    any = true;
+    gap_partial = true;
+  }
   if (!any) {
     /* a gap block: extend the silence run at the back, if contiguous */
     if (!ready_.empty () && !discont_) {
@@ -394,11 +401,11 @@ Aligner::emit_block ()
     r.block.samples[i] = saturate (acc_[i]);
   r.block.position = position;
   r.block.channels = ch;
-  r.block.gap = false;
+  r.block.gap = gap_partial;
   r.block.discont = discont_;
   discont_ = false;
   ready_.push_back (std::move (r));
-  next_ += block_;
+  next_ = end;
   emitted_blocks_++;
 }
 
@@ -408,7 +415,7 @@ Aligner::emit_until (int64_t limit)
 {
   bool first = emitted_blocks_ == 0;
   uint64_t before = emitted_blocks_;
-  while (next_ + block_ <= limit)
+  while (block_end () <= limit)
     emit_block ();
   if (first && emitted_blocks_ > before)
     startup_blocks_ = emitted_blocks_ - before;

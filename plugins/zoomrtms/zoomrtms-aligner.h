@@ -158,8 +158,8 @@ struct AlignerConfig {
    * fixed origin) is the timeline position of the first output sample: the
    * output starts there, with exact silence up to the first packet; audio
    * before it was already recorded and is dropped as a duplicate (counted
-   * in ChannelStats::duplicates, never as late). Blocks are cut on a grid
-   * that starts at start_position. */
+   * in ChannelStats::duplicates, never as late). Blocks stay on t0's grid:
+   * the first block runs from start_position to the next boundary. */
   int64_t origin_ms = INT64_MIN;
   int64_t start_position = 0;
 };
@@ -306,6 +306,9 @@ private:
   int side_of (const Channel &c) const;
   int64_t max_progress () const;
   int64_t block_floor (int64_t pos) const;
+  /* end (absolute) of the block that starts at next_: the next grid
+   * boundary (a continuation's first block may be shorter) */
+  int64_t block_end () const { return block_floor (next_) + block_; }
   void fold_silence ();
 
   AlignerConfig config_;
@@ -316,7 +319,6 @@ private:
   int64_t max_packet_;         /* samples: 1 s */
   bool fixed_ = false;         /* origin_ms given: base_ never moves */
   int64_t start_abs_ = INT64_MIN; /* fixed_: absolute sample of the start */
-  int64_t grid_off_ = 0;       /* fixed_: block grid offset from base_ */
   bool have_base_ = false;
   int64_t base_ = 0;           /* t0 in absolute samples (epoch ms × rate/1000) */
   int64_t next_ = 0;           /* absolute sample of the next block's start */

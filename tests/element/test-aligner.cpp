@@ -1043,3 +1043,59 @@ TEST (AlignerHold, StartupHoldEndsAtItsMemoryBound)
   }
   EXPECT_LE (a.capacity (), 65536u);
 }
+
+/* ---- continuing a recording (issue 9: timeline-origin/offset) ---------- */
+
+/* A fixed origin and a start position (not a multiple of the block): the
+ * output starts exactly at the start position, exact silence up to the
+ * first packet, then the audio at its timestamps; whole packets before the
+ * start are duplicates (not late, nothing reported), a packet straddling
+ * the start keeps its tail, and t0 does not move back for an earlier
+ * packet or the FIRST_PACKET_TIMESTAMP event. Without origin_ms the first
+ * packet would be position 0 (the old behaviour fails every check). */
+TEST (Aligner, ContinuationStartsAtTheOffsetWithExactSilence)
+{
+  AlignerConfig c = config (Layout::MIX);
+  c.origin_ms = kT0;
+  c.start_position = 1000 * kBlock + 100;     /* 20.00625 s */
+  Aligner a (c);
+  a.set_first_packet_timestamp (kT0 + 30000); /* ignored: origin fixed */
+  /* replayed packets from before the start: duplicates */
+  PushDetail d;
+  auto p = packet (0, kT0 + 19000);
+  EXPECT_EQ (a.push ("A", kT0 + 19000, p.data (), p.size (), &d),
+      PushResult::DUPLICATE);
+  EXPECT_EQ (d.dropped_samples, 0);
+  /* straddling the start: its last 220 samples are kept */
+  p = packet (0, kT0 + 20000);
+  EXPECT_EQ (a.push ("A", kT0 + 20000, p.data (), p.size (), &d),
+      PushResult::ACCEPTED);
+  EXPECT_EQ (d.dropped_samples, 0);            /* not late */
+  /* then a gap of 1 s (the downtime) and the stream again */
+  for (int k = 0; k < 100; k++)
+    EXPECT_EQ (push (a, "A", 0, kT0 + 21000 + 20 * k), PushResult::ACCEPTED);
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_FALSE (o.blocks.empty ());
+  EXPECT_EQ (o.blocks[0].position, c.start_position);
+  EXPECT_EQ (a.t0_ms (), kT0);
+  const int64_t start = c.start_position;
+  const int64_t end_straddle = 1001 * kBlock;  /* end of the 20000 packet */
+  const int64_t first = (21000LL * kRate) / 1000;
+  ASSERT_EQ ((int64_t) o.samples.size (), first + 100 * kBlock - start);
+  size_t bad = 0;
+  for (int64_t pos = start; pos < first + 100 * kBlock; pos++) {
+    int16_t want = pos < end_straddle ? val (0, pos) :
+        pos < first ? 0 : val (0, pos);
+    bad += o.samples[(size_t) (pos - start)] != want;
+  }
+  EXPECT_EQ (bad, 0u);
+  auto st = a.stats ();
+  EXPECT_EQ (stats_of (st, "A").duplicates, 1u);
+  EXPECT_EQ (stats_of (st, "A").late, 0u);
+  EXPECT_EQ (stats_of (st, "A").late_samples, 0u);
+  /* blocks are cut from the start: every block but the last is whole */
+  for (size_t i = 1; i < o.blocks.size (); i++)
+    EXPECT_EQ (o.blocks[i].position, o.blocks[i - 1].position +
+        (int64_t) o.blocks[i - 1].frames ());
+}
