@@ -1849,6 +1849,14 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       *outbuf = buf;
       return GST_FLOW_OK;
     }
+    if (priv->closed && priv->queue.empty () && priv->detach_requested &&
+        !priv->app_eos) {
+      /* do_detach() closed the client and sets app_eos right after */
+      priv->consumer_waiting = true;
+      priv->qcond.wait_for (lk, std::chrono::milliseconds (100));
+      priv->consumer_waiting = false;
+      continue;
+    }
     if (priv->closed && priv->queue.empty ()) {
       if (priv->have_error) {
         rtms::ClientError e = priv->error;
@@ -2197,6 +2205,11 @@ do_detach (GstZoomRtmsSrc * self)
   }
   GST_INFO_OBJECT (self, "detaching: closing the sockets without "
       "STREAM_CLOSE_REQ");
+  {
+    /* first: the client's on_closed must not look like a remote end */
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    priv->detach_requested = true;
+  }
   io->invoke_sync ([priv]() {
         /* the client is destroyed on this thread only */
         std::lock_guard < std::mutex > lk (priv->lock);
