@@ -1822,14 +1822,20 @@ TEST_F (ZoomRtmsSrc, ContinuationGapIsExactSilenceThenTheSimsAudio)
  * replay-log = A's packet log: the log gives back the audio A received but
  * never wrote, the packets before the offset are dropped as duplicates, and
  * the sim (which kept the stream: no msg 21) sends the rest. A's file + B's
- * output = the sim's audio with at most 1 s differing (in practice 0: only
- * packets the sim wrote into the dead socket could be missing). Without the
- * replay the audio A held (align-hold, filesink's buffer) is lost. */
+ * output = the sim's audio with at most 1 s differing (measured: 20 to
+ * 180 ms: the last flush interval and what the sim wrote into the dead
+ * socket). The agent's sender stalls from 3 s for 3 s and A is killed
+ * inside the stall, so A holds the customer's audio of the stall for
+ * alignment and never writes it: run without replay-log, B misses 40,307
+ * frames (2.5 s) and the test fails. */
 TEST_F (ZoomRtmsSrc, KilledPipelineIsContinuedFromItsPacketLog)
 {
   Sim sim;
   std::string why;
-  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "8" }, &why)) << why;
+  /* the agent's sender stalls 3 s from 3 s on: A holds the customer's
+   * audio of that time for alignment (align-hold 5 s) when it is killed */
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "8", "--stall",
+              "agent:3000+3000" }, &why)) << why;
   std::string wav = sim.dir + "/a.wav", log = sim.dir + "/a.pkl",
       out = sim.dir + "/a.out";
   std::string id_prop = sim.id_key == "engagement_id" ? "engagement-id" :
@@ -1853,6 +1859,7 @@ TEST_F (ZoomRtmsSrc, KilledPipelineIsContinuedFromItsPacketLog)
       break;
     g_usleep (50000);
   }
+  g_usleep (2500000);           /* into the stall: audio held, not written */
   kill (pid, SIGKILL);
   waitpid (pid, nullptr, 0);
   g_spawn_close_pid (pid);
