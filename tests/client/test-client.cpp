@@ -8,6 +8,7 @@
  * it is retried soon (a scripted server). */
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -797,4 +798,84 @@ TEST (Client, KickedByANewerHandshakeIsSupersededAndDoesNotReconnect)
   auto sent = sent_json (dump.path, st);
   EXPECT_EQ (sent->integer ("signaling_handshakes"), 2);
   EXPECT_EQ (sent->integer ("stop_reason"), 21);
+}
+
+/* An outage and its recovery are reported once each through on_outage
+ * (start: cause, epoch ms; end: recovered), and the audio of the outage is
+ * not lost (the sim buffers it, §3.3; at most the packets the thawed sim
+ * writes into the dropped socket): the sim is frozen (SIGSTOP) long
+ * enough for the idle watchdog (1 s here) to declare the signaling
+ * connection lost, then thawed; the reconnection schedule's first attempt
+ * (+3 s) or a later one gets through. */
+TEST (Client, OutageIsReportedAtItsStartAndEnd)
+{
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "8", "--dump-dir",
+          dump.path.c_str () }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  {
+    rtms::ClientConfig cfg;
+    cfg.signaling_url = sim.signaling_url ();
+    cfg.product = rtms::Product::CONTACT_CENTER;
+    cfg.id_value = st.engagement_id;
+    cfg.rtms_stream_id = st.rtms_stream_id;
+    cfg.client_id = CLIENT_ID;
+    cfg.client_secret = CLIENT_SECRET;
+    cfg.idle_timeout_ms = 1000;
+    Capture cap;
+    std::vector<rtms::Outage> outages;
+    guint64 frames = 0;
+    rtms::ClientCallbacks cb;
+    cb.on_audio = [&] (const rtms::AudioFrame &f) {
+      cap.pcm[*f.channel_key].append ((const char *) f.pcm, f.size);
+      frames++;
+    };
+    cb.on_closed = [&] (const rtms::ClientError *e) {
+      cap.closed = true;
+      if (e) {
+        cap.failed = true;
+        cap.error = *e;
+      }
+    };
+    cb.on_outage = [&] (const rtms::Outage &o) { outages.push_back (o); };
+    rtms::Client client (ctx, cfg, cb);
+    client.start ();
+    ASSERT_TRUE (iterate_until (ctx, [&] { return frames >= 50; }, 20000));
+    sim.send_signal (SIGSTOP);
+    bool lost = iterate_until (ctx, [&] { return !outages.empty (); }, 10000);
+    sim.send_signal (SIGCONT);
+    ASSERT_TRUE (lost) << "the idle watchdog did not fire";
+    ASSERT_TRUE (iterate_until (ctx, [&] { return cap.closed; }, 60000));
+    EXPECT_FALSE (cap.failed) << cap.error.message;
+    ASSERT_EQ (outages.size (), 2u);
+    EXPECT_FALSE (outages[0].ended);
+    EXPECT_EQ (outages[0].cause, rtms::OutageCause::SIGNALING);
+    EXPECT_GT (outages[0].start_ms, 0);
+    EXPECT_TRUE (outages[1].ended);
+    EXPECT_TRUE (outages[1].recovered);
+    EXPECT_EQ (outages[1].start_ms, outages[0].start_ms);
+    EXPECT_GE (outages[1].end_ms, outages[1].start_ms + 2500);  /* +3 s */
+    rtms::ClientCounters n = client.counters ();
+    EXPECT_EQ (n.reconnects, 1u);
+    EXPECT_GE (n.attempts, 1u);
+    /* the audio of the outage came after it (the sim buffered it): at most
+     * the packet or two the thawed sim wrote into the socket we had
+     * dropped are missing (what Zoom would lose too) */
+    JsonArray *channels = json_object_get_array_member (sim.stream (0),
+        "channels");
+    for (guint i = 0; i < 2; i++) {
+      JsonObject *ch = json_array_get_object_element (channels, i);
+      std::string sent = read_file (dump.path + "/" + st.rtms_stream_id +
+          "/" + obj_str (ch, "role") + ".pcm");
+      const std::string &got = cap.pcm[obj_str (ch, "channel_id")];
+      EXPECT_LE (got.size (), sent.size ());
+      EXPECT_GE (got.size () + 2 * 640, sent.size ()) << obj_str (ch, "role");
+    }
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
 }
