@@ -142,6 +142,9 @@ struct Client::Impl {
       n_reconnects { 0 }, n_close_requests { 0 }, n_attempts { 0 };
   gint64 outage_start_ms = 0;   /* epoch ms of the outage in progress */
   bool sig_handshaken = false;  /* msg 2 OK on the current signaling socket */
+  /* on_outage reported the start of the outage in progress (a failover,
+   * reconnect(), is not an outage of ours: not reported) */
+  bool outage_reported = false;
   std::mutex url_lock;          /* cfg.signaling_url vs signaling_url () */
   /* rate limit of the skipped-frame warning (first, then one per 10 s) */
   static constexpr gint64 SKIP_WARN_INTERVAL_US = 10 * G_USEC_PER_SEC;
@@ -332,7 +335,9 @@ struct Client::Impl {
     o.recovered = recovered;
     outage_since_us = 0;
     outage_start_ms = 0;
-    if (cb.on_outage)
+    bool reported = outage_reported;
+    outage_reported = false;
+    if (reported && cb.on_outage)
       cb.on_outage (o);
   }
 
@@ -956,6 +961,7 @@ struct Client::Impl {
       outage_since_us = now;
       outage_start_ms = g_get_real_time () / 1000;
       media_only_outage = media_only;
+      outage_reported = true;
       if (cb.on_outage) {
         Outage o;
         o.cause = media_only ? OutageCause::MEDIA : OutageCause::SIGNALING;
@@ -1154,15 +1160,10 @@ Client::reconnect (const std::string &new_signaling_url)
   p->drop_ws (&p->sig);
   p->attempt = 0;
   if (p->outage_since_us == 0) {
+    /* the failover's grace counts from now; not reported as an outage */
     p->outage_since_us = g_get_monotonic_time ();
     p->outage_start_ms = g_get_real_time () / 1000;
-    p->media_only_outage = false;
-    if (p->cb.on_outage) {
-      Outage o;
-      o.cause = OutageCause::SIGNALING;
-      o.start_ms = p->outage_start_ms;
-      p->cb.on_outage (o);
-    }
+    p->outage_reported = false;
   }
   p->media_only_outage = false;
   p->connect_signaling ();

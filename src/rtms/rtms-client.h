@@ -226,7 +226,8 @@ struct ClientCallbacks {
    * Fires once. Do not destroy the Client from inside a callback: defer it
    * (IoContext::invoke_async). */
   std::function<void (const ClientError *error)> on_closed;
-  /* an outage began (ended false) or ended (ended true); once each */
+  /* an outage began (ended false) or ended (ended true); once each. A
+   * failover (reconnect()) is not reported. */
   std::function<void (const Outage &o)> on_outage;
 };
 

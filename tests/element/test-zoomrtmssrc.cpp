@@ -903,6 +903,11 @@ TEST_F (ZoomRtmsSrc, FailoverToNewServerContinuesOutput)
   EXPECT_TRUE (found) << "the second server's audio is not at the end of "
       "the output (late " << late_c << "/" << late_a << ")";
   EXPECT_EQ (stats_field (h->element, "resyncs"), 0u);
+  /* a failover is the host's decision, not an outage of the element */
+  auto outages = element_messages (bus, "zoomrtms/interruption");
+  EXPECT_TRUE (outages.empty ());
+  for (auto o : outages)
+    gst_structure_free (o);
   gst_harness_teardown (h);
   gst_object_unref (bus);
   a.stop ();
