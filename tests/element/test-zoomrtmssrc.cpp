@@ -2002,3 +2002,77 @@ TEST_F (ZoomRtmsSrc, SameServerUrlsIsNotAFailover)
   json_node_unref (sent);
   EXPECT_EQ (frames_differing (c.samples, dump_stereo (sim)), 0u);
 }
+
+/* An outage posts zoomrtms/interruption at its start (cause, start) with a
+ * warning, and at its end (end, recovered): the sim is frozen (SIGSTOP)
+ * until the element's idle watchdog (30 s, rtms-protocol.md §3.9) declares
+ * the signaling connection lost, then thawed; the reconnection gets
+ * through and the recording completes with EOS and the call's own stop
+ * reason, after two signaling handshakes. (Takes about 40 s.) Before: no
+ * interruption messages at all. */
+TEST_F (ZoomRtmsSrc, OutagePostsInterruptionMessagesAndRecovers)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "6" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  for (int i = 0; i < 25; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    gst_buffer_unref (buf);
+  }
+  kill (sim.pid, SIGSTOP);
+  GstStructure *start = nullptr;
+  bool warned = false;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!start && g_get_monotonic_time () < deadline) {
+    GstMessage *m = gst_bus_timed_pop (bus, 500 * GST_MSECOND);
+    if (!m)
+      continue;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+      warned = true;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT &&
+        gst_message_has_name (m, "zoomrtms/interruption"))
+      start = gst_structure_copy (gst_message_get_structure (m));
+    gst_message_unref (m);
+  }
+  kill (sim.pid, SIGCONT);
+  ASSERT_NE (start, nullptr) << "no zoomrtms/interruption within 60 s";
+  EXPECT_STREQ (gst_structure_get_string (start, "cause"), "signaling");
+  gint64 t_start = 0;
+  EXPECT_TRUE (gst_structure_get_int64 (start, "start", &t_start));
+  EXPECT_FALSE (gst_structure_has_field (start, "end"));
+  gst_structure_free (start);
+  Capture c;
+  capture_until_eos (h, &c);
+  EXPECT_TRUE (c.eos);
+  GstStructure *end = nullptr;
+  for (GstMessage *m; (m = gst_bus_pop (bus)); gst_message_unref (m)) {
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+      warned = true;
+    if (!end && GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT &&
+        gst_message_has_name (m, "zoomrtms/interruption"))
+      end = gst_structure_copy (gst_message_get_structure (m));
+  }
+  EXPECT_TRUE (warned);
+  ASSERT_NE (end, nullptr) << "no zoomrtms/interruption at the end";
+  gint64 t_end = 0, t_start2 = 0;
+  gboolean recovered = FALSE;
+  EXPECT_TRUE (gst_structure_get_int64 (end, "start", &t_start2));
+  EXPECT_TRUE (gst_structure_get_int64 (end, "end", &t_end));
+  EXPECT_TRUE (gst_structure_get_boolean (end, "recovered", &recovered));
+  EXPECT_EQ (t_start2, t_start);
+  EXPECT_GE (t_end, t_start);
+  EXPECT_TRUE (recovered);
+  gst_structure_free (end);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "stop_reason"), 21);
+  EXPECT_EQ (json_int (sent, "signaling_handshakes"), 2);
+  json_node_unref (sent);
+}
