@@ -1172,8 +1172,9 @@ TEST (PacketLog, RoundTripTornAndGarbledTails)
       auto p = packet (k % 2, kT0 + 20 * k);
       w.append (k % 2 ? "agent-ch" : "cust-ch", k % 2 ? "callee" : "", kT0 +
           20 * k, p.data (), p.size ());
-      if (k == 4)
+      if (k == 4) {
         ASSERT_TRUE (w.flush (&err)) << err;   /* flushed in two writes */
+      }
     }
     w.close ();
   }
