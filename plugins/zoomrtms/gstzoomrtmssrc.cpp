@@ -52,8 +52,53 @@
  * TERMINATED, SESSION_STATE_UPDATE STOPPED), after the received audio is
  * drained. An application EOS (`gst-launch-1.0 -e`, gst_element_send_event())
  * always finishes: the audio received until then is output first (nothing
- * held for alignment is dropped), then EOS; the element then asks Zoom to
- * close the stream (STREAM_CLOSE_REQ). Handshake and connection failures post an ERROR with
+ * held for alignment is dropped), then EOS; with #GstZoomRtmsSrc:eos-action
+ * "stop" (the default) the element then asks Zoom to close the stream
+ * (STREAM_CLOSE_REQ, msg 21: stop reason 20, the stream is over for good).
+ *
+ * ## Detach is not stop
+ *
+ * To end this pipeline but not the stream (a restart, an upgrade, handing
+ * the stream to another host: design.md "Lifetimes"), send the custom
+ * upstream event named "zoomrtms/detach" (public API,
+ * GST_ZOOM_RTMS_DETACH_EVENT), at any time, from any thread:
+ * |[
+ * gst_element_send_event (src, gst_event_new_custom (GST_EVENT_CUSTOM_UPSTREAM,
+ *     gst_structure_new_empty ("zoomrtms/detach")));
+ * ]|
+ * (or set #GstZoomRtmsSrc:eos-action to "detach" and send EOS). The element
+ * closes both WebSockets at once WITHOUT msg 21 — Zoom holds the stream for
+ * its grace window (rtms-protocol.md §4.9) —, outputs everything received
+ * (the audio held by align-hold too), posts zoomrtms/detached and pushes
+ * EOS, so muxers finalize their files. The event returns FALSE when the
+ * element is not running.
+ *
+ * ## Continuing a recording
+ *
+ * A pipeline that continues a stream recorded in part by an earlier one
+ * (the host after a restart or a crash) sets #GstZoomRtmsSrc:timeline-origin
+ * (from zoomrtms/timeline or zoomrtms/detached) and
+ * #GstZoomRtmsSrc:timeline-offset (the samples the earlier parts hold):
+ * its output starts at that timeline position, exact silence up to the
+ * first packet, and whatever arrives for earlier positions (Zoom's
+ * buffer_data backlog, a replay) is dropped as duplicate. With
+ * #GstZoomRtmsSrc:packet-log every packet is also written to a write-ahead
+ * log, which the next pipeline replays (#GstZoomRtmsSrc:replay-log) to
+ * recover the audio a crash never let reach the file.
+ *
+ * ## Reconnection and superseded streams
+ *
+ * A lost connection is retried until Zoom's grace window has run out
+ * (#GstZoomRtmsSrc:media-grace, #GstZoomRtmsSrc:signaling-grace, attempts at
+ * most 5 s apart near the end, the last one 1 s before it); each outage
+ * posts zoomrtms/interruption at its start and end and a warning.
+ * Deliberate stops (§2.7) are never retried. When another consumer's newer
+ * signaling handshake takes the stream over (a server that kicks the older
+ * connection, §3.4), the element does not reconnect (that would kick the
+ * other one in turn): it posts a warning and zoomrtms/superseded, outputs
+ * what it received and pushes EOS.
+ *
+ * Handshake and connection failures post an ERROR with
  * the details fields `rtms-status-code` (gint, -1 if none), `rtms-stop-reason`
  * (gint, -1 if none) and `rtms-stream-id` (string): RESOURCE/NOT_AUTHORIZED
  * for a rejected signature, RESOURCE/OPEN_READ when the connection or the
@@ -64,7 +109,9 @@
  * Setting #GstZoomRtmsSrc:server-urls while running is a failover
  * (rtms-protocol.md §4.9 row 1): the element runs the full handshake against
  * the new server and continues the same output stream; audio replayed by the
- * new server is dropped as duplicate.
+ * new server is dropped as duplicate. Setting it to the signaling URL already
+ * in use (a duplicated or late webhook) is a no-op (logged at INFO): the
+ * healthy connection stays.
  *
  * ## Element messages
  *
@@ -117,6 +164,36 @@
  *   of its audio was dropped (part of it when it straddles the output).
  * - "align-hold" G_TYPE_UINT: the hold in force, ms.
  *
+ * "zoomrtms/timeline" (once, with the first output buffer, when the
+ * timeline's origin is fixed; the host journals it to continue the
+ * recording):
+ * - "timeline-origin" G_TYPE_INT64: RTMS timestamp (epoch ms) of timeline
+ *   position 0.
+ * - "rate" G_TYPE_INT: output sample rate, Hz.
+ * - "channels" G_TYPE_INT: output channels.
+ *
+ * "zoomrtms/detached" (after a zoomrtms/detach event, or an EOS with
+ * eos-action=detach, just before EOS, from the streaming thread):
+ * - "timeline-origin" G_TYPE_INT64: epoch ms of timeline position 0 (-1 if
+ *   no audio was received).
+ * - "samples" G_TYPE_UINT64: timeline position (samples at the output rate)
+ *   of the end of the last output sample: the next pipeline's
+ *   timeline-offset.
+ *
+ * "zoomrtms/superseded" (another consumer's newer signaling handshake took
+ * the stream over; posted just before EOS, with a GST_ELEMENT_WARNING):
+ * - "rtms-stream-id" G_TYPE_STRING.
+ *
+ * "zoomrtms/interruption" (a lost connection, rtms-protocol.md §4.9; at the
+ * start of the outage, with a GST_ELEMENT_WARNING, and at its end):
+ * - "cause" G_TYPE_STRING: "media" (media only) or "signaling" (signaling
+ *   and media); at the end the widest loss during the outage.
+ * - "start" G_TYPE_INT64: epoch ms (wall clock) when it started.
+ * - "end" G_TYPE_INT64 (end message only): epoch ms when it ended.
+ * - "recovered" G_TYPE_BOOLEAN (end message only): streaming again; FALSE
+ *   when the grace window ran out, the stream was superseded, detached or
+ *   stopped.
+ *
  * "zoomrtms/stats" (every #GstZoomRtmsSrc:stats-interval ms of output, and
  * the value of #GstZoomRtmsSrc:stats):
  * - "frames-received" G_TYPE_UINT64: audio packets (msg 14) received.
@@ -131,6 +208,9 @@
  * - "frames-dropped" G_TYPE_UINT64: dropped by queue overflow, Opus
  *   packets of a second channel, or packets received after an application
  *   EOS.
+ * - "frames-replayed" G_TYPE_UINT64: packets read from replay-log and fed
+ *   to the aligner (not in frames-received; those before timeline-offset
+ *   are in frames-duplicated).
  * - "silence-samples" G_TYPE_UINT64: samples of silence inserted for gaps
  *   inside channels (per channel, summed).
  * - "samples-out" G_TYPE_UINT64: samples (per channel) pushed downstream.
@@ -184,6 +264,7 @@
 #include "gstzoomrtmssrc.h"
 #include "gstzoomrtmselements.h"
 #include "zoomrtms-aligner.h"
+#include "zoomrtms-packet-log.h"
 
 #include <gst/audio/audio.h>
 #include <gst/pbutils/pbutils.h>
@@ -223,6 +304,14 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
 /* #GstZoomRtmsSrc:align-hold: how long (ms) the output waits for a channel
  * that is behind (zoomrtms-aligner.h "the hold"). */
 #define DEFAULT_ALIGN_HOLD 1000
+#define DEFAULT_EOS_ACTION GST_ZOOM_RTMS_EOS_ACTION_STOP
+#define DEFAULT_TIMELINE_ORIGIN -1
+#define DEFAULT_TIMELINE_OFFSET 0
+#define DEFAULT_PACKET_LOG_FLUSH_MS 200
+#define DEFAULT_MEDIA_GRACE 30000
+#define DEFAULT_SIGNALING_GRACE 60000
+/* replay-log: records fed per create() before looking for output */
+#define REPLAY_BATCH 64
 #define MIN_ALIGN_HOLD 20
 #define MAX_ALIGN_HOLD 600000
 /* Bounded queue between the I/O thread and the streaming thread: 60 s of
@@ -268,6 +357,14 @@ enum
   PROP_STATS,
   PROP_ROLE_TIMEOUT,
   PROP_ALIGN_HOLD,
+  PROP_EOS_ACTION,
+  PROP_TIMELINE_ORIGIN,
+  PROP_TIMELINE_OFFSET,
+  PROP_PACKET_LOG,
+  PROP_PACKET_LOG_FLUSH_MS,
+  PROP_REPLAY_LOG,
+  PROP_MEDIA_GRACE,
+  PROP_SIGNALING_GRACE,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -303,6 +400,14 @@ struct Settings {
   guint stats_interval = DEFAULT_STATS_INTERVAL;
   guint role_timeout = DEFAULT_ROLE_TIMEOUT;
   guint align_hold = DEFAULT_ALIGN_HOLD;
+  GstZoomRtmsEosAction eos_action = DEFAULT_EOS_ACTION;
+  gint64 timeline_origin = DEFAULT_TIMELINE_ORIGIN;
+  guint64 timeline_offset = DEFAULT_TIMELINE_OFFSET;
+  std::string packet_log;
+  guint packet_log_flush_ms = DEFAULT_PACKET_LOG_FLUSH_MS;
+  std::string replay_log;
+  guint media_grace = DEFAULT_MEDIA_GRACE;
+  guint signaling_grace = DEFAULT_SIGNALING_GRACE;
 };
 
 /* What the I/O thread hands to the streaming thread. */
@@ -349,6 +454,14 @@ struct GstZoomRtmsSrcPrivate {
   bool app_eos_draining = false;
   bool have_error = false;
   rtms::ClientError error;
+  /* zoomrtms/detach (or an application EOS with eos-action=detach): the
+   * client was detached, the output drains as after an application EOS,
+   * then zoomrtms/detached and EOS */
+  bool detach_requested = false;
+  /* the client was kicked by a newer signaling handshake: drain, then
+   * zoomrtms/superseded and EOS */
+  bool superseded = false;
+  bool end_message_posted = false;
   bool ever_ready = false;
   bool discont_pending = false;     /* queue overflow */
   GstClockTime anchor = GST_CLOCK_TIME_NONE; /* running time of 1st packet */
@@ -360,6 +473,14 @@ struct GstZoomRtmsSrcPrivate {
   std::atomic<guint64> frames_malformed { 0 };
   std::atomic<guint64> frames_dropped { 0 };
   std::atomic<gint64> t0_ms { G_MININT64 };
+  /* timeline-offset in ms (transcript running times), set at start */
+  std::atomic<gint64> offset_ms { 0 };
+  /* write-ahead packet log (packet-log): appended on the I/O thread (and
+   * by the replay), written by a timer on the I/O context; plog_lock */
+  std::mutex plog_lock;
+  zoomrtms::PacketLogWriter plog;
+  GSource *plog_timer = nullptr;
+  bool plog_warned = false;
   /* ZCC participant_info by channel_id, for transcripts (I/O thread only) */
   std::map<std::string, rtms::ParticipantInfo> participants;
 
@@ -380,6 +501,17 @@ struct GstZoomRtmsSrcPrivate {
   int rate = 0;
   int channels = 1;
   guint64 samples_out = 0;
+  /* continuation (timeline-offset): the first output position, samples */
+  guint64 pts_offset = 0;
+  /* OFFSET_END of the last output buffer (timeline position, samples) */
+  guint64 last_end = 0;
+  bool timeline_posted = false;
+  /* replay-log, read on the streaming thread */
+  std::unique_ptr<zoomrtms::PacketLogReader> replay;
+  zoomrtms::PacketLogRecord replay_rec;
+  std::string replay_warning;       /* torn/garbled tail, posted unlocked */
+  guint64 frames_replayed = 0;
+  rtms::AudioParams requested;      /* what start() asked for (msg 3) */
   guint64 next_stats_ms = 0;
   guint stats_interval = 0;
   /* Opus passthrough */
@@ -474,6 +606,26 @@ gst_zoom_rtms_layout_get_type (void)
           {0, nullptr, nullptr},
         };
         type = g_enum_register_static ("GstZoomRtmsLayout", values);
+      });
+  return type;
+}
+
+GType
+gst_zoom_rtms_eos_action_get_type (void)
+{
+  static GType type = 0;
+  static std::once_flag once;
+  std::call_once (once,[&]() {
+        static const GEnumValue values[] = {
+          {GST_ZOOM_RTMS_EOS_ACTION_STOP,
+              "Stop: drain, then STREAM_CLOSE_REQ (Zoom ends the stream)",
+              "stop"},
+          {GST_ZOOM_RTMS_EOS_ACTION_DETACH,
+              "Detach: close the sockets without STREAM_CLOSE_REQ (Zoom keeps "
+              "the stream for its grace window), then drain", "detach"},
+          {0, nullptr, nullptr},
+        };
+        type = g_enum_register_static ("GstZoomRtmsEosAction", values);
       });
   return type;
 }
@@ -592,6 +744,7 @@ build_stats_locked (GstZoomRtmsSrc * self)
       "frames-out-of-range", G_TYPE_UINT64, oor,
       "frames-malformed", G_TYPE_UINT64, priv->frames_malformed.load (),
       "frames-dropped", G_TYPE_UINT64, priv->frames_dropped.load (),
+      "frames-replayed", G_TYPE_UINT64, priv->frames_replayed,
       "silence-samples", G_TYPE_UINT64, silence,
       "samples-out", G_TYPE_UINT64, priv->samples_out,
       "channels", G_TYPE_INT, n_channels,
@@ -668,6 +821,16 @@ static void
 on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
 {
   auto priv = self->priv;
+  {
+    /* write-ahead packet log: every packet accepted from the wire */
+    std::lock_guard < std::mutex > lk (priv->plog_lock);
+    if (priv->plog.is_open ()) {
+      auto pi = priv->participants.find (*f.channel_key);
+      static const std::string none;
+      priv->plog.append (*f.channel_key, pi != priv->participants.end ()?
+          pi->second.participant_mode : none, f.timestamp_ms, f.pcm, f.size);
+    }
+  }
   gint64 unset = G_MININT64;
   priv->t0_ms.compare_exchange_strong (unset, f.timestamp_ms);
   Item it;
@@ -729,8 +892,9 @@ on_transcript (GstZoomRtmsSrc * self, const rtms::TranscriptData & t)
     anchor = priv->anchor;
   }
   gint64 at = t.start_time > 0 ? t.start_time : t.timestamp;
+  gint64 from = t0 == G_MININT64 ? G_MININT64 : t0 + priv->offset_ms.load ();
   if (GST_CLOCK_TIME_IS_VALID (anchor) && t0 != G_MININT64)
-    rt = anchor + (at > t0 ? (GstClockTime) (at - t0) * GST_MSECOND : 0);
+    rt = anchor + (at > from ? (GstClockTime) (at - from) * GST_MSECOND : 0);
   const std::string & channel = t.channel_id.empty ()? t.user_id : t.channel_id;
   std::string mode, speaker = t.user_name;
   auto pi = priv->participants.find (channel);
@@ -868,7 +1032,10 @@ on_closed (GstZoomRtmsSrc * self, const rtms::ClientError * err)
 {
   auto priv = self->priv;
   std::lock_guard < std::mutex > lk (priv->qlock);
-  if (err) {
+  if (err && err->superseded) {
+    GST_INFO_OBJECT (self, "superseded: %s", err->message.c_str ());
+    priv->superseded = true;
+  } else if (err) {
     GST_INFO_OBJECT (self, "client failed: %s", err->message.c_str ());
     priv->have_error = true;
     priv->error = *err;
@@ -877,6 +1044,55 @@ on_closed (GstZoomRtmsSrc * self, const rtms::ClientError * err)
   }
   priv->closed = true;
   priv->qcond.notify_all ();
+}
+
+/* An interruption of the connection (rtms-protocol.md §4.9): posted at its
+ * start and its end (I/O thread). */
+static void
+on_outage (GstZoomRtmsSrc * self, const rtms::Outage & o)
+{
+  const char *cause = rtms::outage_cause_name (o.cause);
+  const char *sid = self->priv->stream_id.c_str ();
+  if (!o.ended) {
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
+        ("Lost the %s connection of Zoom RTMS stream %s; reconnecting within "
+            "the grace window", cause, sid),
+        ("outage started at %" G_GINT64_FORMAT " (epoch ms)", o.start_ms));
+    post_element_message (self, gst_structure_new ("zoomrtms/interruption",
+            "cause", G_TYPE_STRING, cause,
+            "start", G_TYPE_INT64, o.start_ms, nullptr));
+    return;
+  }
+  GST_INFO_OBJECT (self, "%s outage of %" G_GINT64_FORMAT " ms ended, %s",
+      cause, o.end_ms - o.start_ms, o.recovered ? "recovered" : "not recovered");
+  post_element_message (self, gst_structure_new ("zoomrtms/interruption",
+          "cause", G_TYPE_STRING, cause,
+          "start", G_TYPE_INT64, o.start_ms,
+          "end", G_TYPE_INT64, o.end_ms,
+          "recovered", G_TYPE_BOOLEAN, (gboolean) o.recovered, nullptr));
+}
+
+/* Timer on the I/O context: writes the packet log's buffer (packet-log,
+ * at least every packet-log-flush-ms). */
+static gboolean
+packet_log_flush_cb (gpointer data)
+{
+  auto self = GST_ZOOM_RTMS_SRC (data);
+  auto priv = self->priv;
+  std::string error;
+  bool failed = false;
+  {
+    std::lock_guard < std::mutex > lk (priv->plog_lock);
+    if (!priv->plog.flush (&error) && !priv->plog_warned) {
+      priv->plog_warned = true;
+      failed = true;
+    }
+  }
+  if (failed)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+        ("Cannot write the packet log; it is closed, the recording goes on"),
+        ("%s", error.c_str ()));
+  return G_SOURCE_CONTINUE;
 }
 
 /* --------------------------------------------------------- streaming */
@@ -1019,6 +1235,16 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
         zoomrtms::Layout::MIX;
     ac.max_gap_fill_ms = s.max_gap_fill;
     ac.hold_ms = s.align_hold;
+    if (s.timeline_origin >= 0) {
+      /* a continuation: t0 fixed, output from timeline-offset */
+      ac.origin_ms = s.timeline_origin;
+      ac.start_position = (int64_t) MIN (s.timeline_offset,
+          (guint64) zoomrtms::kMaxTimestampMs);
+      priv->pts_offset = (guint64) ac.start_position;
+    } else {
+      priv->pts_offset = 0;
+    }
+    priv->last_end = priv->pts_offset;
     /* ZCC stereo: hold the start until the roles are known (the backlog
      * burst may come before the participant events) */
     ac.hold_for_modes = priv->zcc && channels == 2 && s.role_timeout > 0;
@@ -1160,8 +1386,14 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
     out[i] = GUINT16_TO_LE ((guint16) b.samples[i]);
   gst_buffer_unmap (buf, &map);
   guint64 pos = (guint64) b.position, end = pos + b.frames ();
-  GstClockTime t0 = gst_util_uint64_scale_int (pos, GST_SECOND, priv->rate);
-  GstClockTime t1 = gst_util_uint64_scale_int (end, GST_SECOND, priv->rate);
+  /* PTS from running time 0 of this pipeline: a continuation's first
+   * position (timeline-offset) is at the anchor */
+  guint64 off = MIN (priv->pts_offset, pos);
+  GstClockTime t0 = gst_util_uint64_scale_int (pos - off, GST_SECOND,
+      priv->rate);
+  GstClockTime t1 = gst_util_uint64_scale_int (end - off, GST_SECOND,
+      priv->rate);
+  GstClockTime abs0 = gst_util_uint64_scale_int (pos, GST_SECOND, priv->rate);
   GST_BUFFER_PTS (buf) = anchor + t0;
   GST_BUFFER_DURATION (buf) = t1 - t0;
   GST_BUFFER_OFFSET (buf) = pos;
@@ -1169,7 +1401,7 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
   gint64 t0_ms = priv->aligner->t0_ms ();
   if (t0_ms > 0 && b.position >= 0)
     gst_buffer_add_reference_timestamp_meta (buf, unix_ts_caps,
-        (GstClockTime) t0_ms * GST_MSECOND + t0, t1 - t0);
+        (GstClockTime) t0_ms * GST_MSECOND + abs0, t1 - t0);
   if (b.discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
   if (b.gap)
@@ -1179,6 +1411,7 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
     priv->overflow_discont = false;
   }
   priv->samples_out += b.frames ();
+  priv->last_end = end;
   return buf;
 }
 
@@ -1294,6 +1527,167 @@ maybe_post_stats (GstZoomRtmsSrc * self, GstBuffer * buf)
   post_element_message (self, s);
 }
 
+/* Posts zoomrtms/timeline once, when the origin is known (the first
+ * output buffer: t0 no longer moves). Streaming thread, no lock held. */
+static void
+maybe_post_timeline (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  gint64 origin;
+  int rate, channels;
+  {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    if (priv->timeline_posted || !priv->aligner)
+      return;
+    origin = priv->aligner->t0_ms ();
+    if (origin == G_MININT64)
+      return;
+    priv->timeline_posted = true;
+    rate = priv->rate;
+    channels = priv->channels;
+  }
+  GST_INFO_OBJECT (self, "timeline origin %" G_GINT64_FORMAT " ms", origin);
+  post_element_message (self, gst_structure_new ("zoomrtms/timeline",
+          "timeline-origin", G_TYPE_INT64, origin,
+          "rate", G_TYPE_INT, rate, "channels", G_TYPE_INT, channels,
+          nullptr));
+}
+
+/* The end of a detach or of a superseded stream: its element message just
+ * before EOS. Streaming thread, no lock held. */
+static void
+post_end_message (GstZoomRtmsSrc * self, bool detached)
+{
+  auto priv = self->priv;
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    if (priv->end_message_posted)
+      return;
+    priv->end_message_posted = true;
+  }
+  gint64 origin;
+  guint64 end;
+  {
+    std::lock_guard < std::mutex > lk (priv->slock);
+    origin = priv->aligner ? priv->aligner->t0_ms () : G_MININT64;
+    end = priv->last_end;
+  }
+  if (origin == G_MININT64) {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    origin = priv->settings.timeline_origin;
+  }
+  const char *sid = priv->stream_id.c_str ();
+  if (detached) {
+    GST_INFO_OBJECT (self, "detached at timeline position %" G_GUINT64_FORMAT,
+        end);
+    post_element_message (self, gst_structure_new ("zoomrtms/detached",
+            "timeline-origin", G_TYPE_INT64, origin,
+            "samples", G_TYPE_UINT64, end, nullptr));
+  } else {
+    GST_ELEMENT_WARNING (self, RESOURCE, BUSY,
+        ("Zoom RTMS stream %s was taken over by another consumer's newer "
+            "signaling handshake; not reconnecting", sid),
+        ("superseded at timeline position %" G_GUINT64_FORMAT, end));
+    post_element_message (self, gst_structure_new ("zoomrtms/superseded",
+            "rtms-stream-id", G_TYPE_STRING, sid, nullptr));
+  }
+}
+
+/* replay-log: feeds the next records of the log into the aligner (before
+ * the network's packets, design.md "Lifetimes") and takes an output buffer
+ * if one is ready. Returns FALSE when the replay is over (or failed). The
+ * log is streamed: REPLAY_BATCH records at most per call, and only until a
+ * block is ready, so memory stays that of the aligner. Streaming thread, no
+ * lock held. */
+static gboolean
+replay_step (GstZoomRtmsSrc * self, GstBuffer ** outbuf, GstFlowReturn * ret)
+{
+  auto priv = self->priv;
+  *outbuf = nullptr;
+  *ret = GST_FLOW_OK;
+  if (!priv->replay)
+    return FALSE;
+  if (!priv->negotiated) {
+    /* the log's format is the one requested (checked at start) */
+    if (!negotiate_params (self, priv->requested)) {
+      *ret = GST_FLOW_NOT_NEGOTIATED;
+      priv->replay.reset ();
+      return FALSE;
+    }
+  }
+  GstClockTime anchor;
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
+      priv->anchor = current_running_time (self);
+    if (!priv->have_first_audio) {
+      priv->have_first_audio = true;
+      priv->first_audio = std::chrono::steady_clock::now ();
+    }
+    anchor = priv->anchor;
+  }
+  bool done = false;
+  std::string warning;
+  guint64 origin_pos = 0, start_pos = 0;
+  bool fixed;
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    fixed = priv->settings.timeline_origin >= 0;
+    origin_pos = fixed ? (guint64) priv->settings.timeline_origin : 0;
+    start_pos = priv->settings.timeline_offset;
+  }
+  {
+    std::lock_guard < std::mutex > slk (priv->slock);
+    if (!priv->aligner) {
+      priv->replay.reset ();
+      return FALSE;
+    }
+    for (int n = 0; n < REPLAY_BATCH && !priv->aligner->has_ready (); n++) {
+      std::string err;
+      auto st = priv->replay->next (&priv->replay_rec, &err);
+      if (st != zoomrtms::PacketLogReader::Status::OK) {
+        if (st != zoomrtms::PacketLogReader::Status::END)
+          warning = err;
+        done = true;
+        break;
+      }
+      auto & r = priv->replay_rec;
+      if (!r.mode.empty ())
+        priv->aligner->set_participant_mode (r.key, r.mode);
+      /* into this pipeline's own packet log too, when it is still to be
+       * output: a crash of this pipeline is continued from its own log */
+      gint64 end_ms = r.timestamp_ms + (gint64) (r.pcm.size () / 2) * 1000 /
+          MAX (priv->rate, 1);
+      if (!fixed || end_ms * priv->rate / 1000 >
+          (gint64) (origin_pos * priv->rate / 1000 + start_pos)) {
+        std::lock_guard < std::mutex > lk (priv->plog_lock);
+        priv->plog.append (r.key, r.mode, r.timestamp_ms, r.pcm.data (),
+            r.pcm.size ());
+      }
+      Item it;
+      it.kind = Item::AUDIO;
+      it.keyp = &r.key;
+      it.ts = r.timestamp_ms;
+      it.data.swap (r.pcm);
+      process_item_locked (self, it);
+      it.data.swap (r.pcm);
+      priv->frames_replayed++;
+    }
+    *outbuf = take_output_locked (self, anchor);
+    if (done) {
+      GST_INFO_OBJECT (self, "replay-log: %" G_GUINT64_FORMAT " packets "
+          "replayed", priv->frames_replayed);
+      priv->replay.reset ();
+    }
+  }
+  post_late_reports (self);
+  if (!warning.empty ())
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
+        ("The end of the replay log is torn or garbled; it was ignored"),
+        ("%s", warning.c_str ()));
+  return *outbuf != nullptr || !done;
+}
+
 static GstFlowReturn
 gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 {
@@ -1303,6 +1697,24 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   for (;;) {
     if (priv->flushing)
       return GST_FLOW_FLUSHING;
+    if (priv->replay) {
+      /* replay-log first, before any network packet */
+      lk.unlock ();
+      GstBuffer *rbuf;
+      GstFlowReturn ret;
+      gboolean more = replay_step (self, &rbuf, &ret);
+      if (ret != GST_FLOW_OK)
+        return ret;
+      if (rbuf) {
+        maybe_post_timeline (self);
+        maybe_post_stats (self, rbuf);
+        *outbuf = rbuf;
+        return GST_FLOW_OK;
+      }
+      lk.lock ();
+      if (more)
+        continue;
+    }
     if (priv->app_eos_draining) {
       /* after an application EOS: what the aligner still holds, then EOS;
        * audio that arrives from now on is not taken */
@@ -1313,11 +1725,15 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         std::lock_guard < std::mutex > slk (priv->slock);
         buf = take_output_locked (self, priv->anchor);
       }
+      bool detached = priv->detach_requested;
       lk.unlock ();
       if (!buf) {
         GST_INFO_OBJECT (self, "application EOS: drained");
+        if (detached)
+          post_end_message (self, true);
         return GST_FLOW_EOS;
       }
+      maybe_post_timeline (self);
       *outbuf = buf;
       return GST_FLOW_OK;
     }
@@ -1428,9 +1844,18 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       lk.unlock ();
       if (priv->aligner)
         priv->t0_ms.store (priv->aligner->t0_ms ());
+      maybe_post_timeline (self);
       maybe_post_stats (self, buf);
       *outbuf = buf;
       return GST_FLOW_OK;
+    }
+    if (priv->closed && priv->queue.empty () && priv->detach_requested &&
+        !priv->app_eos) {
+      /* do_detach() closed the client and sets app_eos right after */
+      priv->consumer_waiting = true;
+      priv->qcond.wait_for (lk, std::chrono::milliseconds (100));
+      priv->consumer_waiting = false;
+      continue;
     }
     if (priv->closed && priv->queue.empty ()) {
       if (priv->have_error) {
@@ -1440,6 +1865,10 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         post_client_error (self, e, ever);
         return GST_FLOW_ERROR;
       }
+      bool superseded = priv->superseded;
+      lk.unlock ();
+      if (superseded)
+        post_end_message (self, false);
       GST_INFO_OBJECT (self, "remote end of stream: EOS");
       return GST_FLOW_EOS;
     }
@@ -1517,6 +1946,8 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   cfg.want_audio = true;
   cfg.want_transcripts = s.transcripts;
   cfg.buffer_data = s.buffer_data;
+  cfg.media_grace_ms = s.media_grace;
+  cfg.signaling_grace_ms = s.signaling_grace;
 
   {
     std::lock_guard < std::mutex > lk (priv->qlock);
@@ -1534,6 +1965,9 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->discont_pending = false;
     priv->anchor = GST_CLOCK_TIME_NONE;
     priv->have_first_audio = false;
+    priv->detach_requested = false;
+    priv->superseded = false;
+    priv->end_message_posted = false;
   }
   {
     std::lock_guard < std::mutex > lk (priv->slock);
@@ -1558,11 +1992,62 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->align_hold = 0;
     priv->late_reports.clear ();
     priv->late_reported = priv->oor_reported = 0;
+    priv->pts_offset = 0;
+    priv->last_end = s.timeline_origin >= 0 ? s.timeline_offset : 0;
+    priv->timeline_posted = false;
+    priv->frames_replayed = 0;
+    priv->requested = cfg.audio;
+    priv->replay.reset ();
+  }
+  bool l16 = s.codec == GST_ZOOM_RTMS_CODEC_L16;
+  if (s.timeline_offset > 0 && s.timeline_origin < 0)
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("timeline-offset is ignored without timeline-origin"), (nullptr));
+  if (!l16 && (s.timeline_origin >= 0 || !s.packet_log.empty () ||
+          !s.replay_log.empty ()))
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("timeline-origin, timeline-offset, packet-log and replay-log apply "
+            "to codec=l16 only; ignored for Opus"), (nullptr));
+  if (!s.replay_log.empty () && l16) {
+    /* read before anything else opens the path (packet-log may be the
+     * same file: the writer creates a new inode) */
+    auto reader = std::make_unique < zoomrtms::PacketLogReader > ();
+    std::string err;
+    if (!reader->open (s.replay_log, &err)) {
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ,
+          ("Cannot replay the packet log; continuing without it"),
+          ("%s: %s", s.replay_log.c_str (), err.c_str ()));
+    } else if (reader->header ().rate != s.rate || reader->header ().codec !=
+        (guint16) rtms::CODEC_L16) {
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ,
+          ("The packet log to replay has another format; continuing without "
+              "it"), ("%s: rate %u codec %u, this pipeline rate %u L16",
+              s.replay_log.c_str (), reader->header ().rate,
+              reader->header ().codec, s.rate));
+    } else {
+      std::lock_guard < std::mutex > lk (priv->slock);
+      priv->replay = std::move (reader);
+    }
+  }
+  if (!s.packet_log.empty () && l16) {
+    zoomrtms::PacketLogHeader ph;
+    ph.rate = s.rate;
+    ph.codec = (guint16) rtms::CODEC_L16;
+    ph.send_rate = s.send_rate;
+    std::string err;
+    std::lock_guard < std::mutex > lk (priv->plog_lock);
+    priv->plog_warned = false;
+    if (!priv->plog.open (s.packet_log, ph, &err))
+      GST_ELEMENT_WARNING (self, RESOURCE, OPEN_WRITE,
+          ("Cannot create the packet log; recording without it"),
+          ("%s: %s", s.packet_log.c_str (), err.c_str ()));
   }
   priv->frames_received = 0;
   priv->frames_malformed = 0;
   priv->frames_dropped = 0;
-  priv->t0_ms = G_MININT64;
+  priv->t0_ms = l16 && s.timeline_origin >= 0 ? s.timeline_origin : G_MININT64;
+  priv->offset_ms = l16 && s.timeline_origin >= 0 ?
+      (gint64) (s.timeline_offset * 1000 / MAX (s.rate, 1u)) : 0;
   priv->participants.clear ();
   priv->stream_id = s.rtms_stream_id;
   priv->zcc = cfg.product == rtms::Product::CONTACT_CENTER;
@@ -1593,12 +2078,25 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   cb.on_closed =[self] (const rtms::ClientError * e) {
     on_closed (self, e);
   };
+  cb.on_outage =[self] (const rtms::Outage & o) {
+    on_outage (self, o);
+  };
 
   GST_INFO_OBJECT (self, "connecting to %s for stream %s", url.c_str (),
       s.rtms_stream_id.c_str ());
   priv->io = rtms::IoContext::get ();
   auto io = priv->io;
   io->invoke_sync ([&]() {
+        {
+          std::lock_guard < std::mutex > lk (priv->plog_lock);
+          if (priv->plog.is_open ()) {
+            priv->plog_timer = g_timeout_source_new (MAX (s.packet_log_flush_ms,
+                    1u));
+            g_source_set_callback (priv->plog_timer, packet_log_flush_cb,
+                self, nullptr);
+            g_source_attach (priv->plog_timer, io->context ());
+          }
+        }
         auto client = std::make_unique < rtms::Client > (io->context (),
             std::move (cfg), std::move (cb));
         client->start ();
@@ -1625,7 +2123,24 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
       remote_closed = priv->closed;
     }
     auto io = priv->io;
+    bool detach;
+    {
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      detach = priv->detach_requested || priv->superseded;
+    }
+    {
+      std::lock_guard < std::mutex > lk (priv->lock);
+      detach = detach || priv->settings.eos_action ==
+          GST_ZOOM_RTMS_EOS_ACTION_DETACH;
+    }
     io->invoke_sync ([&]() {
+          if (detach) {
+            /* detach is not stop (design.md "Lifetimes"): no msg 21, Zoom
+             * keeps the stream for its grace window */
+            GST_INFO_OBJECT (self, "detaching the client");
+            client->detach ();
+            return;
+          }
           /* the application ends the stream: ask Zoom to close it (§3.8) */
           bool send_close_req = !remote_closed &&
               client->state () == rtms::ClientState::STREAMING;
@@ -1642,6 +2157,15 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
     io->invoke_sync ([&]() {
           client.reset ();
         });
+  }
+  {
+    std::lock_guard < std::mutex > lk (priv->plog_lock);
+    if (priv->plog_timer) {
+      g_source_destroy (priv->plog_timer);
+      g_source_unref (priv->plog_timer);
+      priv->plog_timer = nullptr;
+    }
+    priv->plog.close ();
   }
   {
     std::lock_guard < std::mutex > lk (priv->qlock);
@@ -1662,11 +2186,73 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
  * the aligner still holds (align-hold, the ZCC role hold), create()
  * outputs everything received so far and then returns EOS. stop() then sends
  * STREAM_CLOSE_REQ. */
+/* Detach (design.md "Lifetimes: detach is not stop"): closes both
+ * WebSockets at once without STREAM_CLOSE_REQ, so Zoom holds the stream for
+ * its grace window (rtms-protocol.md §4.9); then, like an application EOS,
+ * create() outputs everything received (the aligner's held audio too),
+ * posts zoomrtms/detached and returns EOS. Any thread but the streaming
+ * one's create(); returns FALSE if the element is not running. */
+static gboolean
+do_detach (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  std::shared_ptr < rtms::IoContext > io;
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    if (!priv->client)
+      return FALSE;
+    io = priv->io;
+  }
+  GST_INFO_OBJECT (self, "detaching: closing the sockets without "
+      "STREAM_CLOSE_REQ");
+  {
+    /* first: the client's on_closed must not look like a remote end */
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    priv->detach_requested = true;
+  }
+  io->invoke_sync ([priv]() {
+        /* the client is destroyed on this thread only */
+        std::lock_guard < std::mutex > lk (priv->lock);
+        if (priv->client)
+          priv->client->detach ();
+      });
+  std::lock_guard < std::mutex > lk (priv->qlock);
+  priv->detach_requested = true;
+  priv->app_eos = true;
+  priv->qcond.notify_all ();
+  return TRUE;
+}
+
+static gboolean
+is_detach_event (GstEvent * event)
+{
+  return GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_UPSTREAM &&
+      gst_event_has_name (event, GST_ZOOM_RTMS_DETACH_EVENT);
+}
+
 static gboolean
 gst_zoom_rtms_src_send_event (GstElement * element, GstEvent * event)
 {
   auto self = GST_ZOOM_RTMS_SRC (element);
   auto priv = self->priv;
+  bool detach_on_eos;
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    detach_on_eos = priv->settings.eos_action ==
+        GST_ZOOM_RTMS_EOS_ACTION_DETACH;
+  }
+  if (is_detach_event (event) || (GST_EVENT_TYPE (event) == GST_EVENT_EOS &&
+          detach_on_eos)) {
+    if (do_detach (self)) {
+      gst_event_unref (event);
+      return TRUE;
+    }
+    if (is_detach_event (event)) {
+      GST_DEBUG_OBJECT (self, "zoomrtms/detach while not running: ignored");
+      gst_event_unref (event);
+      return FALSE;
+    }
+  }
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
     bool running;
     {
@@ -1684,6 +2270,16 @@ gst_zoom_rtms_src_send_event (GstElement * element, GstEvent * event)
   }
   return GST_ELEMENT_CLASS (gst_zoom_rtms_src_parent_class)->send_event
       (element, event);
+}
+
+/* zoomrtms/detach sent upstream through the pads (from a downstream
+ * element or a pad of the application). */
+static gboolean
+gst_zoom_rtms_src_event (GstBaseSrc * bsrc, GstEvent * event)
+{
+  if (is_detach_event (event))
+    return do_detach (GST_ZOOM_RTMS_SRC (bsrc));
+  return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
 }
 
 static gboolean
@@ -1771,6 +2367,13 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
       if (priv->client && priv->io) {
         /* failover (rtms-protocol.md §4.9 row 1) */
         std::string url = rtms::select_signaling_url (s.server_urls);
+        if (url == priv->client->signaling_url ()) {
+          /* a duplicate or late rtms_interrupted / rtms_started with the
+           * same server_urls: not a failover, the connection stays */
+          GST_INFO_OBJECT (self, "server-urls unchanged (%s): no failover",
+              url.c_str ());
+          break;
+        }
         GST_INFO_OBJECT (self, "failover to %s", url.c_str ());
         GstZoomRtmsSrc *ref = GST_ZOOM_RTMS_SRC (gst_object_ref (self));
         priv->io->invoke_async ([ref, url]() {
@@ -1845,6 +2448,30 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_ALIGN_HOLD:
       s.align_hold = g_value_get_uint (value);
+      break;
+    case PROP_EOS_ACTION:
+      s.eos_action = (GstZoomRtmsEosAction) g_value_get_enum (value);
+      break;
+    case PROP_TIMELINE_ORIGIN:
+      s.timeline_origin = g_value_get_int64 (value);
+      break;
+    case PROP_TIMELINE_OFFSET:
+      s.timeline_offset = g_value_get_uint64 (value);
+      break;
+    case PROP_PACKET_LOG:
+      s.packet_log = str ();
+      break;
+    case PROP_PACKET_LOG_FLUSH_MS:
+      s.packet_log_flush_ms = g_value_get_uint (value);
+      break;
+    case PROP_REPLAY_LOG:
+      s.replay_log = str ();
+      break;
+    case PROP_MEDIA_GRACE:
+      s.media_grace = g_value_get_uint (value);
+      break;
+    case PROP_SIGNALING_GRACE:
+      s.signaling_grace = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1925,6 +2552,33 @@ gst_zoom_rtms_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_ALIGN_HOLD:
       g_value_set_uint (value, s.align_hold);
+      break;
+    case PROP_EOS_ACTION:
+      g_value_set_enum (value, s.eos_action);
+      break;
+    case PROP_TIMELINE_ORIGIN:{
+      /* while running: the origin in use (once known) */
+      gint64 t0 = priv->client ? priv->t0_ms.load () : G_MININT64;
+      g_value_set_int64 (value, t0 != G_MININT64 ? t0 : s.timeline_origin);
+      break;
+    }
+    case PROP_TIMELINE_OFFSET:
+      g_value_set_uint64 (value, s.timeline_offset);
+      break;
+    case PROP_PACKET_LOG:
+      set_str (s.packet_log);
+      break;
+    case PROP_PACKET_LOG_FLUSH_MS:
+      g_value_set_uint (value, s.packet_log_flush_ms);
+      break;
+    case PROP_REPLAY_LOG:
+      set_str (s.replay_log);
+      break;
+    case PROP_MEDIA_GRACE:
+      g_value_set_uint (value, s.media_grace);
+      break;
+    case PROP_SIGNALING_GRACE:
+      g_value_set_uint (value, s.signaling_grace);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -2142,6 +2796,129 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "latency; memory per engagement is at most (align-hold + send-rate "
           "+ 1000) ms x rate x channels x 3 bytes",
           MIN_ALIGN_HOLD, MAX_ALIGN_HOLD, DEFAULT_ALIGN_HOLD, rw_ready));
+  /**
+   * GstZoomRtmsSrc:eos-action:
+   *
+   * What an application EOS (gst_element_send_event() with an EOS event,
+   * `gst-launch-1.0 -e`) means (design.md "Lifetimes: detach is not stop").
+   * "stop" (default): the audio received is output, EOS, and when the
+   * element stops it sends STREAM_CLOSE_REQ (msg 21): Zoom ends the stream
+   * for good (stop reason 20, rtms-protocol.md §2.7, §3.8). "detach": as
+   * the zoomrtms/detach event: the sockets are closed without msg 21, Zoom
+   * holds the stream for its grace window (§4.9) so that another pipeline
+   * can continue it, the audio received is output, zoomrtms/detached is
+   * posted, then EOS. With "detach" the element never sends msg 21, also
+   * when it is set to NULL without an EOS.
+   */
+  g_object_class_install_property (object_class, PROP_EOS_ACTION,
+      g_param_spec_enum ("eos-action", "EOS action",
+          "What an application EOS means: stop (drain, then STREAM_CLOSE_REQ: "
+          "Zoom ends the stream) or detach (close the sockets without "
+          "STREAM_CLOSE_REQ so Zoom keeps the stream for its grace window, "
+          "then drain; never sends STREAM_CLOSE_REQ)",
+          GST_TYPE_ZOOM_RTMS_EOS_ACTION, DEFAULT_EOS_ACTION,
+          (GParamFlags) (rw | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstZoomRtmsSrc:timeline-origin:
+   *
+   * Continuing a recording: the RTMS timestamp (epoch ms) of timeline
+   * position 0, from the zoomrtms/timeline message of the pipeline that
+   * recorded the first part of the stream. -1 (default): the first packet's
+   * timestamp (or an earlier one that arrives within the start-up wait).
+   * When set, it is fixed (never moves back). Reading it while running
+   * gives the origin in use once known (-1 before). L16 only.
+   */
+  g_object_class_install_property (object_class, PROP_TIMELINE_ORIGIN,
+      g_param_spec_int64 ("timeline-origin", "Timeline origin",
+          "RTMS timestamp (epoch ms) of timeline position 0; -1 = the first "
+          "packet's. Set it to continue a recording; reading it while "
+          "running gives the origin in use", -1,
+          zoomrtms::kMaxTimestampMs, DEFAULT_TIMELINE_ORIGIN, rw_ready));
+  /**
+   * GstZoomRtmsSrc:timeline-offset:
+   *
+   * Continuing a recording (needs #GstZoomRtmsSrc:timeline-origin): the
+   * timeline position, in samples at the output rate, of the first sample
+   * this pipeline outputs — the samples the previous parts hold. Output
+   * starts there: exact silence (GAP) from it to the first packet's
+   * position, then the audio by its timestamps. Packets, or the parts of
+   * them, before it were already recorded and are dropped as duplicates
+   * (frames-duplicated), never as late. PTS still start at running time 0
+   * of this pipeline; OFFSET / OFFSET_END are timeline positions. L16 only.
+   */
+  g_object_class_install_property (object_class, PROP_TIMELINE_OFFSET,
+      g_param_spec_uint64 ("timeline-offset", "Timeline offset",
+          "Continuation: the timeline position (samples at the output rate) "
+          "of this pipeline's first output sample; earlier audio is dropped "
+          "as duplicate, the gap up to the first packet is exact silence. "
+          "Needs timeline-origin", 0, G_MAXINT64, DEFAULT_TIMELINE_OFFSET,
+          rw_ready));
+  /**
+   * GstZoomRtmsSrc:packet-log:
+   *
+   * Path of the write-ahead packet log (zoomrtms-packet-log.h: a versioned
+   * little binary format: a 32-byte header with rate, channels and codec,
+   * then length-prefixed, hashed records of channel key, participant mode,
+   * RTMS timestamp and PCM). Every packet accepted from the wire (and every
+   * packet replayed from #GstZoomRtmsSrc:replay-log still to be output) is
+   * appended and written to the file at least every
+   * #GstZoomRtmsSrc:packet-log-flush-ms, so a SIGKILL of the process loses
+   * at most that much of the delivered audio, whatever align-hold and the
+   * sinks buffer: the next pipeline replays it. No fsync: a power loss or
+   * kernel crash is not covered. The file is created anew at start (mode
+   * 0600). NULL (default): no log. L16 only (Opus is not logged).
+   */
+  g_object_class_install_property (object_class, PROP_PACKET_LOG,
+      g_param_spec_string ("packet-log", "Packet log",
+          "Write-ahead log of every packet received (file path; NULL = off), "
+          "written at least every packet-log-flush-ms so that a crash loses "
+          "at most that much; replayed by the next pipeline with "
+          "replay-log. L16 only", nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_PACKET_LOG_FLUSH_MS,
+      g_param_spec_uint ("packet-log-flush-ms", "Packet log flush interval",
+          "Longest time, in ms, a received packet stays in memory before it "
+          "is written to packet-log (write(2), no fsync)", 1, 10000,
+          DEFAULT_PACKET_LOG_FLUSH_MS, rw_ready));
+  /**
+   * GstZoomRtmsSrc:replay-log:
+   *
+   * A packet log of a previous run of the same stream (see
+   * #GstZoomRtmsSrc:packet-log). At start, before any network data, every
+   * packet in it is fed to the aligner as if received, so the audio that
+   * run received but never wrote to its file (held by align-hold or by the
+   * sinks when it was killed) is output; with #GstZoomRtmsSrc:timeline-origin
+   * and #GstZoomRtmsSrc:timeline-offset the packets before the offset are
+   * dropped as duplicates. Streamed (memory: one record plus the
+   * aligner's). A torn or garbled end is ignored with a warning; a missing
+   * or foreign file gives a warning and the recording goes on. It may be
+   * the same path as packet-log (that file is then created anew; the old
+   * one is still read). L16, same rate only.
+   */
+  g_object_class_install_property (object_class, PROP_REPLAY_LOG,
+      g_param_spec_string ("replay-log", "Replay log",
+          "Packet log of a previous run of this stream (file path; NULL = "
+          "none), replayed at start before network data; packets before "
+          "timeline-offset are dropped as duplicates", nullptr, rw_ready));
+  /**
+   * GstZoomRtmsSrc:media-grace:
+   *
+   * Zoom's grace window for a lost media connection (rtms-protocol.md §3.9,
+   * §4.9 row 3), ms: the element retries until it has run out
+   * (rtms::reconnect_schedule(): 3 s doubling, then at most 5 s apart in
+   * the last 15 s, the last attempt 1 s before the end), then fails with
+   * stop reason 19 AWAIT_RECONNECTION_TIMEOUT.
+   */
+  g_object_class_install_property (object_class, PROP_MEDIA_GRACE,
+      g_param_spec_uint ("media-grace", "Media grace",
+          "Zoom's grace window for a lost media connection, in ms: "
+          "reconnection is tried until it runs out (last attempt 1 s before)",
+          1000, 3600000, DEFAULT_MEDIA_GRACE, rw_ready));
+  g_object_class_install_property (object_class, PROP_SIGNALING_GRACE,
+      g_param_spec_uint ("signaling-grace", "Signaling grace",
+          "Zoom's grace window for a lost signaling connection, in ms: "
+          "reconnection (full handshake) is tried until it runs out (last "
+          "attempt 1 s before)", 1000, 3600000, DEFAULT_SIGNALING_GRACE,
+          rw_ready));
   g_object_class_install_property (object_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "zoomrtms/stats structure: frames-received, frames-duplicated, "
@@ -2166,6 +2943,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
   basesrc_class->unlock_stop =
       GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock_stop);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_query);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_event);
   basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_negotiate);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_create);
 
@@ -2174,5 +2952,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_DATA_OPT,
       (GstPluginAPIFlags) 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_LAYOUT,
+      (GstPluginAPIFlags) 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_EOS_ACTION,
       (GstPluginAPIFlags) 0);
 }

@@ -17,6 +17,20 @@ GType gst_zoom_rtms_codec_get_type (void);
 GType gst_zoom_rtms_data_opt_get_type (void);
 #define GST_TYPE_ZOOM_RTMS_LAYOUT (gst_zoom_rtms_layout_get_type ())
 GType gst_zoom_rtms_layout_get_type (void);
+#define GST_TYPE_ZOOM_RTMS_EOS_ACTION (gst_zoom_rtms_eos_action_get_type ())
+GType gst_zoom_rtms_eos_action_get_type (void);
+
+/**
+ * GST_ZOOM_RTMS_DETACH_EVENT:
+ *
+ * Name of the structure of the custom upstream event that detaches
+ * zoomrtmssrc from its stream (public API):
+ * |[
+ * gst_element_send_event (src, gst_event_new_custom (GST_EVENT_CUSTOM_UPSTREAM,
+ *     gst_structure_new_empty ("zoomrtms/detach")));
+ * ]|
+ */
+#define GST_ZOOM_RTMS_DETACH_EVENT "zoomrtms/detach"
 
 /**
  * GstZoomRtmsCodec:
@@ -51,5 +65,20 @@ typedef enum
   GST_ZOOM_RTMS_LAYOUT_MIX,
   GST_ZOOM_RTMS_LAYOUT_STEREO,
 } GstZoomRtmsLayout;
+
+/**
+ * GstZoomRtmsEosAction:
+ * @GST_ZOOM_RTMS_EOS_ACTION_STOP: an application EOS stops the stream: after
+ *   the output is drained the element sends STREAM_CLOSE_REQ (msg 21) and
+ *   Zoom ends the stream for good (stop reason 20)
+ * @GST_ZOOM_RTMS_EOS_ACTION_DETACH: an application EOS detaches: the sockets
+ *   are closed without msg 21 (Zoom keeps the stream for its grace window so
+ *   another pipeline can continue it), then the output is drained
+ */
+typedef enum
+{
+  GST_ZOOM_RTMS_EOS_ACTION_STOP,
+  GST_ZOOM_RTMS_EOS_ACTION_DETACH,
+} GstZoomRtmsEosAction;
 
 G_END_DECLS

@@ -95,6 +95,15 @@ Aligner::Aligner (const AlignerConfig &config) : config_ (config)
   max_gap_ = (int64_t) config_.rate * config_.max_gap_fill_ms / 1000;
   max_packet_ = config_.rate;   /* 1 s */
   config_.max_startup_ms = std::min (config_.max_startup_ms, 600000u);
+  if (config_.origin_ms >= 0 && config_.origin_ms <= kMaxTimestampMs &&
+      config_.start_position >= 0 &&
+      config_.start_position <= kMaxTimestampMs) {
+    fixed_ = true;
+    have_base_ = true;
+    base_ = config_.origin_ms * config_.rate / 1000;
+    start_abs_ = base_ + config_.start_position;
+    next_ = start_abs_;
+  }
 }
 
 Aligner::~Aligner () = default;
@@ -175,9 +184,10 @@ int64_t
 Aligner::block_floor (int64_t pos) const
 {
   /* the block boundary (on t0's grid) at or before @pos */
-  int64_t rel = pos - base_;
+  const int64_t grid = base_;
+  int64_t rel = pos - grid;
   int64_t blk = rel >= 0 ? rel / block_ : -((-rel + block_ - 1) / block_);
-  return base_ + blk * block_;
+  return grid + blk * block_;
 }
 
 int64_t
@@ -224,7 +234,7 @@ Aligner::ensure_capacity (int64_t span)
 void
 Aligner::set_first_packet_timestamp (int64_t timestamp_ms)
 {
-  if (timestamp_ms < 0 || timestamp_ms > kMaxTimestampMs)
+  if (fixed_ || timestamp_ms < 0 || timestamp_ms > kMaxTimestampMs)
     return;
   int64_t pos = timestamp_ms * config_.rate / 1000;
   if (!have_base_) {
@@ -269,7 +279,7 @@ Aligner::block_ready () const
 {
   if (channels_.empty () || holding ())
     return false;
-  int64_t end = next_ + block_;
+  int64_t end = block_end ();
   int64_t maxp = max_progress ();
   if (maxp == INT64_MIN)
     return false;
@@ -320,15 +330,17 @@ void
 Aligner::emit_block ()
 {
   const int ch = channels ();
-  const int64_t end = next_ + block_;
+  const int64_t end = block_end ();
+  const int64_t n = end - next_;  /* block_, or less for a continuation's
+                                     first block */
   const size_t mask = cap_ - 1;
-  bool any = false;
+  bool any = false, gap_partial = false;
   bool zeroed = false;
   for (auto &c : channels_) {
     if (!c->have_data || c->progress <= next_ || c->buf.empty ())
       continue;                 /* nothing pending in this block */
     if (!zeroed) {
-      acc_.assign ((size_t) block_ * ch, 0);
+      acc_.assign ((size_t) n * ch, 0);
       zeroed = true;
     }
     int side = ch == 2 ? side_of (*c) : 0;
@@ -349,6 +361,12 @@ Aligner::emit_block ()
       c->emitted_filled += nfilled;
   }
   const int64_t position = next_ - base_ + shift_;
+  if (!any && n != block_) {
+    /* a partial gap block (a continuation's first): an ordinary block */
+    acc_.assign ((size_t) n * ch, 0);
+    any = true;
+    gap_partial = true;
+  }
   if (!any) {
     /* a gap block: extend the silence run at the back, if contiguous */
     if (!ready_.empty () && !discont_) {
@@ -383,11 +401,11 @@ Aligner::emit_block ()
     r.block.samples[i] = saturate (acc_[i]);
   r.block.position = position;
   r.block.channels = ch;
-  r.block.gap = false;
+  r.block.gap = gap_partial;
   r.block.discont = discont_;
   discont_ = false;
   ready_.push_back (std::move (r));
-  next_ += block_;
+  next_ = end;
   emitted_blocks_++;
 }
 
@@ -397,7 +415,7 @@ Aligner::emit_until (int64_t limit)
 {
   bool first = emitted_blocks_ == 0;
   uint64_t before = emitted_blocks_;
-  while (next_ + block_ <= limit)
+  while (block_end () <= limit)
     emit_block ();
   if (first && emitted_blocks_ > before)
     startup_blocks_ = emitted_blocks_ - before;
@@ -536,7 +554,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
       o->last_ts = INT64_MIN;
     }
     have_newest_ = false;       /* the new timeline's reference */
-    if (emitted_blocks_ == 0)
+    if (emitted_blocks_ == 0 && !fixed_)
       rebase_empty (pos);
     else
       resync (pos);
@@ -545,7 +563,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   } else if (!have_base_) {
     have_base_ = true;
     base_ = next_ = pos;
-  } else if (emitted_blocks_ == 0 && pos < base_) {
+  } else if (!fixed_ && emitted_blocks_ == 0 && pos < base_) {
     /* before the first block t0 moves back to the earliest timestamp, as
      * long as the span stays within the bound */
     int64_t maxp = std::max (max_progress (), next_);
@@ -567,6 +585,12 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     }
   }
 
+  if (fixed_ && end <= start_abs_) {
+    /* before the start of a continuation: recorded by the previous
+     * pipeline (a replay of the packet log, or Zoom's backlog) */
+    c.stats.duplicates++;
+    return PushResult::DUPLICATE;
+  }
   if (end <= next_) {
     /* a channel heard from is waited for from now on, even if this packet
      * came too late (a late joiner's next packets) */
@@ -605,8 +629,11 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   }
   const size_t mask = cap_ - 1;
   const int64_t wstart = std::max (pos, next_);   /* may have moved */
-  detail->dropped_samples = wstart - pos;
-  c.stats.late_samples += (uint64_t) (wstart - pos);
+  /* the part before a continuation's start is a duplicate, not late */
+  const int64_t before_start = fixed_ ?
+      std::max<int64_t> (0, std::min (wstart, start_abs_) - pos) : 0;
+  detail->dropped_samples = wstart - pos - before_start;
+  c.stats.late_samples += (uint64_t) (wstart - pos - before_start);
   for (int64_t p = wstart; p < end; p++) {
     size_t i = (size_t) ((uint64_t) p & mask);
     if (c.filled[i])

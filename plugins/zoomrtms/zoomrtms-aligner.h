@@ -67,6 +67,8 @@
  *    block discont; positions never go back).
  *  - drain() (EOS) emits everything received, the last block padded with
  *    silence.
+ *  - A continuation (AlignerConfig::origin_ms, start_position) fixes t0 and
+ *    the first output position instead: see there.
  *
  * Memory (bounded, allocated on demand and then reused; nothing per packet
  * once the buffers have grown): per channel that sent audio (channels are
@@ -148,6 +150,18 @@ struct AlignerConfig {
   /* Start-up hold: most audio held (ms past t0, on top of the hold) before
    * it ends by itself (buffer_data backlog: up to 60 s, §3.3). */
   unsigned max_startup_ms = 65000;
+  /* Continuing a recording (the element's timeline-origin and
+   * timeline-offset properties, design.md "Lifetimes: detach is not stop"):
+   * origin_ms >= 0 fixes t0 to that RTMS epoch ms (it never moves back, the
+   * FIRST_PACKET_TIMESTAMP event is ignored); INT64_MIN = t0 from the first
+   * packet, as above. start_position (samples at rate, >= 0; only with a
+   * fixed origin) is the timeline position of the first output sample: the
+   * output starts there, with exact silence up to the first packet; audio
+   * before it was already recorded and is dropped as a duplicate (counted
+   * in ChannelStats::duplicates, never as late). Blocks stay on t0's grid:
+   * the first block runs from start_position to the next boundary. */
+  int64_t origin_ms = INT64_MIN;
+  int64_t start_position = 0;
 };
 
 /* Per-channel counters (zoomrtms/stats, the element's "stats" property). */
@@ -292,6 +306,9 @@ private:
   int side_of (const Channel &c) const;
   int64_t max_progress () const;
   int64_t block_floor (int64_t pos) const;
+  /* end (absolute) of the block that starts at next_: the next grid
+   * boundary (a continuation's first block may be shorter) */
+  int64_t block_end () const { return block_floor (next_) + block_; }
   void fold_silence ();
 
   AlignerConfig config_;
@@ -300,6 +317,8 @@ private:
   int64_t startup_wait_;       /* samples, <= hold_ */
   int64_t max_gap_;            /* samples, 0 = unlimited */
   int64_t max_packet_;         /* samples: 1 s */
+  bool fixed_ = false;         /* origin_ms given: base_ never moves */
+  int64_t start_abs_ = INT64_MIN; /* fixed_: absolute sample of the start */
   bool have_base_ = false;
   int64_t base_ = 0;           /* t0 in absolute samples (epoch ms × rate/1000) */
   int64_t next_ = 0;           /* absolute sample of the next block's start */

@@ -49,21 +49,62 @@ default_subscriptions (Product product)
     EVENT_PARTICIPANT_LEAVE, EVENT_MEDIA_CONNECTION_INTERRUPTED };
 }
 
-/* Backoff of rtms-protocol.md §4.9: 3 s, doubling, capped at 30 s. */
-guint
-backoff_ms (guint attempt)
+/* A server close that means "another consumer's newer signaling handshake
+ * replaced this connection" (rtms-client.h, "Superseded"). */
+bool
+kicked_by_newer_handshake (gushort code, const char *reason, bool signaling)
 {
-  guint ms = 3000;
-  for (guint i = 0; i < attempt && ms < 30000; i++)
-    ms *= 2;
-  return std::min<guint> (ms, 30000);
+  if (signaling && code == SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION)
+    return true;
+  if (!reason || !*reason)
+    return false;
+  g_autofree char *low = g_ascii_strdown (reason, -1);
+  for (const char *w : { "replaced", "kick", "superseded", "newer",
+          "another connection" })
+    if (strstr (low, w))
+      return true;
+  return false;
 }
 
-/* Grace windows of rtms-protocol.md §3.9 / §4.9. */
-constexpr gint64 SIGNALING_GRACE_US = 60 * G_USEC_PER_SEC;
-constexpr gint64 MEDIA_GRACE_US = 30 * G_USEC_PER_SEC;
+/* While reconnecting, a handshake that hangs must not eat the attempts
+ * near the end of the grace window (at most 5 s apart). */
+constexpr guint OUTAGE_HANDSHAKE_TIMEOUT_MS = 5000;
 
 } // namespace
+
+std::vector<guint>
+reconnect_schedule (guint grace_ms)
+{
+  std::vector<guint> times;
+  if (grace_ms <= 1000) {
+    times.push_back (grace_ms / 2);
+    return times;
+  }
+  const guint last = grace_ms - 1000;
+  const guint zone = grace_ms > 15000 ? grace_ms - 15000 : 0;
+  guint t = 0, d = 3000;
+  for (;;) {
+    guint nt;
+    if (t < zone) {
+      nt = std::min (t + d, zone);
+      d = std::min<guint> (d * 2, 30000);
+    } else {
+      nt = t + (t == 0 ? 3000 : 5000);
+    }
+    if (nt >= last) {
+      times.push_back (last);
+      return times;
+    }
+    times.push_back (nt);
+    t = nt;
+  }
+}
+
+const char *
+outage_cause_name (OutageCause c)
+{
+  return c == OutageCause::MEDIA ? "media" : "signaling";
+}
 
 struct MediaConn {
   MediaConnectionPlan plan;
@@ -98,7 +139,13 @@ struct Client::Impl {
   /* counters read from other threads */
   std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
       n_keep_alives { 0 }, n_malformed { 0 }, n_oversize { 0 },
-      n_reconnects { 0 };
+      n_reconnects { 0 }, n_close_requests { 0 }, n_attempts { 0 };
+  gint64 outage_start_ms = 0;   /* epoch ms of the outage in progress */
+  bool sig_handshaken = false;  /* msg 2 OK on the current signaling socket */
+  /* on_outage reported the start of the outage in progress (a failover,
+   * reconnect(), is not an outage of ours: not reported) */
+  bool outage_reported = false;
+  std::mutex url_lock;          /* cfg.signaling_url vs signaling_url () */
   /* rate limit of the skipped-frame warning (first, then one per 10 s) */
   static constexpr gint64 SKIP_WARN_INTERVAL_US = 10 * G_USEC_PER_SEC;
   gint64 skip_warned_us = 0;
@@ -262,6 +309,8 @@ struct Client::Impl {
     if (finished)
       return;
     finished = true;
+    if (outage_since_us != 0)
+      end_outage (false);
     stop_timer (&handshake_timer);
     stop_timer (&watchdog);
     stop_timer (&retry_timer);
@@ -273,6 +322,30 @@ struct Client::Impl {
           cfg.rtms_stream_id.c_str (), err->message.c_str ());
     if (cb.on_closed)
       cb.on_closed (err);
+  }
+
+  void
+  end_outage (bool recovered)
+  {
+    Outage o;
+    o.cause = media_only_outage ? OutageCause::MEDIA : OutageCause::SIGNALING;
+    o.start_ms = outage_start_ms;
+    o.end_ms = g_get_real_time () / 1000;
+    o.ended = true;
+    o.recovered = recovered;
+    outage_since_us = 0;
+    outage_start_ms = 0;
+    bool reported = outage_reported;
+    outage_reported = false;
+    if (reported && cb.on_outage)
+      cb.on_outage (o);
+  }
+
+  guint
+  handshake_timeout_ms () const
+  {
+    return outage_since_us != 0 ? std::min (cfg.handshake_timeout_ms,
+        OUTAGE_HANDSHAKE_TIMEOUT_MS) : cfg.handshake_timeout_ms;
   }
 
   void
@@ -353,7 +426,9 @@ struct Client::Impl {
     if (!cancellable)
       cancellable = g_cancellable_new ();
     stop_timer (&handshake_timer);
-    handshake_timer = add_timer (cfg.handshake_timeout_ms, on_handshake_timeout);
+    handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
+    if (outage_since_us != 0)
+      n_attempts++;
     soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
         G_PRIORITY_DEFAULT, cancellable, on_sig_connected, this);
     g_object_unref (msg);
@@ -414,6 +489,7 @@ struct Client::Impl {
       return;
     }
     self->sig = conn;
+    self->sig_handshaken = false;
     self->setup_ws (conn);
     self->last_rx_us = g_get_monotonic_time ();
     SignalingHandshakeReq req;
@@ -434,7 +510,9 @@ struct Client::Impl {
     }
     state = ClientState::CONNECTING_MEDIA;
     stop_timer (&handshake_timer);
-    handshake_timer = add_timer (cfg.handshake_timeout_ms, on_handshake_timeout);
+    handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
+    if (outage_since_us != 0 && media_only_outage)
+      n_attempts++;
     media.resize (plans.size ());
     for (size_t i = 0; i < plans.size (); i++) {
       media[i].plan = plans[i];
@@ -649,6 +727,7 @@ struct Client::Impl {
       fail (ERROR_HANDSHAKE, msg, r.status_code, -1, cls);
       return;
     }
+    sig_handshaken = true;
     media_urls = r.media_server;
     EventSubscription sub;
     for (int e : cfg.subscribe_events)
@@ -771,8 +850,10 @@ struct Client::Impl {
     state = ClientState::STREAMING;
     attempt = 0;
     duplicate_outage_retries = 0;
-    if (outage_since_us != 0)
+    if (outage_since_us != 0) {
       n_reconnects++;
+      end_outage (true);
+    }
     outage_since_us = 0;
     media_only_outage = false;
     ever_streamed = true;
@@ -804,6 +885,25 @@ struct Client::Impl {
     bool too_big = false;
     std::string what = std::string (conn == self->sig ? "signaling" : "media") +
         " WebSocket " + close_cause (conn, &too_big);
+    auto lc = static_cast<LocalClose *> (g_object_get_data (G_OBJECT (conn),
+            LOCAL_CLOSE_KEY));
+    if (self->ever_streamed && !(lc && lc->code != 0) &&
+        kicked_by_newer_handshake (soup_websocket_connection_get_close_code
+            (conn), soup_websocket_connection_get_close_data (conn),
+            conn == self->sig && self->sig_handshaken)) {
+      /* another consumer's signaling handshake replaced ours: reconnecting
+       * would kick it in turn (rtms-client.h, "Superseded") */
+      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE, "stream %s: %s: "
+          "superseded by a newer signaling handshake, not reconnecting",
+          self->cfg.rtms_stream_id.c_str (), what.c_str ());
+      ClientError e;
+      e.code = ERROR_CLOSED;
+      e.superseded = true;
+      e.message = what + " (superseded by a newer signaling handshake of "
+          "another consumer)";
+      self->finish (&e);
+      return;
+    }
     /* 1009: one frame over max_incoming_payload, the server is fine:
      * reconnect at once, not after the 3 s backoff (rtms-client.h,
      * "Frame limits") */
@@ -859,17 +959,35 @@ struct Client::Impl {
     media_only = media_only && sig_alive;
     if (outage_since_us == 0) {
       outage_since_us = now;
+      outage_start_ms = g_get_real_time () / 1000;
       media_only_outage = media_only;
+      outage_reported = true;
+      if (cb.on_outage) {
+        Outage o;
+        o.cause = media_only ? OutageCause::MEDIA : OutageCause::SIGNALING;
+        o.start_ms = outage_start_ms;
+        cb.on_outage (o);
+      }
     } else if (!media_only) {
       media_only_outage = false;
     }
-    gint64 grace = media_only_outage ? MEDIA_GRACE_US : SIGNALING_GRACE_US;
-    if (now - outage_since_us > grace) {
-      fail (ERROR_CLOSED, what + "; no reconnection within the grace window",
-          -1, STOP_AWAIT_RECONNECTION_TIMEOUT);
+    /* the next attempt of the schedule (§4.9: until the grace runs out) */
+    guint grace_ms = media_only_outage ? cfg.media_grace_ms :
+        cfg.signaling_grace_ms;
+    gint64 elapsed_ms = (now - outage_since_us) / 1000;
+    gint64 next_ms = -1;
+    for (guint t : reconnect_schedule (grace_ms))
+      if ((gint64) t > elapsed_ms) {
+        next_ms = t;
+        break;
+      }
+    if (next_ms < 0) {
+      fail (ERROR_CLOSED, what + "; no reconnection within the " +
+          std::to_string (grace_ms) + " ms grace window", -1,
+          STOP_AWAIT_RECONNECTION_TIMEOUT);
       return;
     }
-    guint delay = backoff_ms (attempt);
+    guint delay = (guint) (next_ms - elapsed_ms);
     bool count_attempt = true;
     if (retry == Retry::AT_ONCE && (immediate_retry_us == 0 ||
             now - immediate_retry_us >= IMMEDIATE_RETRY_INTERVAL_US)) {
@@ -993,10 +1111,32 @@ Client::close (bool send_close_req, guint wait_ms)
   StreamCloseReq req;
   req.rtms_stream_id = p->cfg.rtms_stream_id;
   if (send_close_req && Impl::send (p->sig, encode (req))) {
+    p->n_close_requests++;
     p->close_timer = p->add_timer (wait_ms, Impl::on_close_timeout);
     return;
   }
   p->finish (nullptr);
+}
+
+void
+Client::detach ()
+{
+  auto p = impl_.get ();
+  if (p->finished)
+    return;
+  g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_INFO, "stream %s: detaching "
+      "(sockets closed without STREAM_CLOSE_REQ)",
+      p->cfg.rtms_stream_id.c_str ());
+  p->closing = true;
+  p->state = ClientState::CLOSING;
+  p->finish (nullptr);
+}
+
+std::string
+Client::signaling_url () const
+{
+  std::lock_guard<std::mutex> lk (impl_->url_lock);
+  return impl_->cfg.signaling_url;
 }
 
 void
@@ -1005,8 +1145,10 @@ Client::reconnect (const std::string &new_signaling_url)
   auto p = impl_.get ();
   if (p->finished || p->closing)
     return;
-  if (!new_signaling_url.empty ())
+  if (!new_signaling_url.empty ()) {
+    std::lock_guard<std::mutex> lk (p->url_lock);
     p->cfg.signaling_url = new_signaling_url;
+  }
   Impl::stop_timer (&p->retry_timer);
   Impl::stop_timer (&p->handshake_timer);
   if (p->cancellable) {
@@ -1017,7 +1159,12 @@ Client::reconnect (const std::string &new_signaling_url)
   p->drop_media ();
   p->drop_ws (&p->sig);
   p->attempt = 0;
-  p->outage_since_us = g_get_monotonic_time ();
+  if (p->outage_since_us == 0) {
+    /* the failover's grace counts from now; not reported as an outage */
+    p->outage_since_us = g_get_monotonic_time ();
+    p->outage_start_ms = g_get_real_time () / 1000;
+    p->outage_reported = false;
+  }
   p->media_only_outage = false;
   p->connect_signaling ();
 }
@@ -1039,6 +1186,8 @@ Client::counters () const
   c.malformed = impl_->n_malformed;
   c.oversize = impl_->n_oversize;
   c.reconnects = impl_->n_reconnects;
+  c.close_requests = impl_->n_close_requests;
+  c.attempts = impl_->n_attempts;
   return c;
 }
 

@@ -16,11 +16,34 @@
  *
  * Reconnection (rtms-protocol.md §4.9): once streaming, a lost socket (or the
  * idle watchdog, or event 7 / stream state INTERRUPTED with reason 14 for
- * media) is re-established with a 3 s → 30 s backoff within the server's
- * grace window (60 s for signaling, which redoes the full handshake; 30 s
- * for media only, new msg 3 + msg 7 on the last msg 2 URLs); past it the
- * client fails with STOP_AWAIT_RECONNECTION_TIMEOUT. reconnect() is the
+ * media) is re-established within the server's grace window
+ * (ClientConfig::signaling_grace_ms, default 60 s, which redoes the full
+ * handshake; ClientConfig::media_grace_ms, default 30 s, for media only: new
+ * msg 3 + msg 7 on the last msg 2 URLs), at the times of
+ * reconnect_schedule() — retried until the window has run out, the last
+ * attempt 1 s before it ("Retry until the grace window closes", §4.9);
+ * past it the client fails with STOP_AWAIT_RECONNECTION_TIMEOUT. Every
+ * outage is reported through on_outage (start, then end). Deliberate stop
+ * reasons (§2.7: msg 8 TERMINATED / msg 9 STOPPED with a reason outside
+ * 10–19, 24) end the stream and are never retried. reconnect() is the
  * failover of §4.9 row 1 (a newer rtms_started with new server_urls).
+ *
+ * Superseded (rtms-protocol.md §3.4, §9.1 "kick old"): when another
+ * consumer runs the signaling handshake for the same stream, a server in
+ * "kick the older connection" mode closes our signaling socket (and its
+ * media sockets). zoomrtms-sim closes it with code 1008 (policy violation)
+ * and the reason "replaced by a new signaling connection"; Zoom's text is
+ * not documented [I], so a server close with code 1008, or a close reason
+ * (either socket) that says "replaced", "kick", "superseded", "newer" or
+ * "another connection" counts. The client then does NOT reconnect (that
+ * would kick the other consumer in turn: ping-pong) and fails with
+ * ClientError::superseded set.
+ *
+ * Detach is not stop (design.md "Lifetimes"): close (true) sends msg 21
+ * STREAM_CLOSE_REQ, so Zoom ends the stream for good (stop reason 20
+ * RECEIVER_REQUEST_CLOSE, §2.7, §3.8); detach () only closes the sockets, so
+ * Zoom keeps the stream for its grace window and another client (a
+ * restarted host) can rejoin it.
  * A socket that libsoup failed for a frame over max_incoming_payload (1009)
  * is reconnected at once ("Frame limits" below). During an outage a refusal
  * because the server still holds our old connection (msg 2
@@ -124,6 +147,33 @@ struct ClientConfig {
    * frame is skipped, counted (oversize and malformed) and warned about; the
    * connection stays up. See "Frame limits" above. */
   gsize max_message_size = MAX_MESSAGE_SIZE_DEFAULT;
+  /* Zoom's grace windows (rtms-protocol.md §3.9, §4.9), ms: how long after
+   * a lost connection the client keeps trying (reconnect_schedule()). */
+  guint media_grace_ms = 30000;
+  guint signaling_grace_ms = 60000;
+};
+
+/* Times (ms after the start of an outage) at which the client tries to
+ * reconnect within a grace window of @grace_ms (rtms-protocol.md §4.9,
+ * "Retry until the grace window closes"): 3 s, doubling (3, 9, 21, 45 s …,
+ * at most 30 s apart) until the last 15 s of the window; from there at
+ * most 5 s apart; the last attempt at @grace_ms − 1000 (for windows of at
+ * most 1 s: one attempt at @grace_ms / 2). Strictly increasing, never
+ * empty, every time < @grace_ms. E.g. 30000 → 3000, 9000, 15000, 20000,
+ * 25000, 29000; 60000 → 3000, 9000, 21000, 45000, 50000, 55000, 59000. */
+std::vector<guint> reconnect_schedule (guint grace_ms);
+
+/* One interruption of the connection (on_outage). */
+enum class OutageCause { MEDIA, SIGNALING };
+const char *outage_cause_name (OutageCause c); /* "media", "signaling" */
+struct Outage {
+  OutageCause cause = OutageCause::MEDIA; /* at the end: the widest loss
+                                             (media, then signaling too) */
+  gint64 start_ms = 0;         /* epoch ms (wall clock) when it started */
+  gint64 end_ms = 0;           /* epoch ms when it ended; 0 while ongoing */
+  bool ended = false;
+  bool recovered = false;      /* ended by streaming again (else: grace
+                                  ran out, superseded, detach or close) */
 };
 
 enum class ClientState {
@@ -156,6 +206,9 @@ struct ClientError {
   /* what status_code means (classify_status(), rtms-protocol.md §3.10) */
   StatusClass status_class = StatusClass::OTHER;
   std::string message;         /* for people; never contains secrets */
+  /* kicked by a newer signaling handshake of another consumer (see
+   * "Superseded" above): not retried */
+  bool superseded = false;
 };
 
 struct ClientCallbacks {
@@ -173,6 +226,9 @@ struct ClientCallbacks {
    * Fires once. Do not destroy the Client from inside a callback: defer it
    * (IoContext::invoke_async). */
   std::function<void (const ClientError *error)> on_closed;
+  /* an outage began (ended false) or ended (ended true); once each. A
+   * failover (reconnect()) is not reported. */
+  std::function<void (const Outage &o)> on_outage;
 };
 
 /* Counters, readable from any thread. */
@@ -186,6 +242,9 @@ struct ClientCounters {
   guint64 reconnects = 0;      /* outages recovered: streaming again after a
                                   lost socket, the idle watchdog or a
                                   reconnect() (§4.9) */
+  guint64 close_requests = 0;  /* msg 21 STREAM_CLOSE_REQ sent */
+  guint64 attempts = 0;        /* reconnection attempts (connects started
+                                  during outages) */
 };
 
 class Client
@@ -202,6 +261,13 @@ public:
    * @wait_ms for msg 22 before closing both sockets (§3.8). on_closed fires
    * with a null error. */
   void close (bool send_close_req, guint wait_ms = 1000);
+  /* Detach (design.md "Lifetimes: detach is not stop"): closes both
+   * sockets at once WITHOUT msg 21, so Zoom keeps the stream for its grace
+   * window (§4.9) and a new client may rejoin it. on_closed fires with a
+   * null error; an outage in progress ends unrecovered. */
+  void detach ();
+  /* The signaling URL in use (the last reconnect()'s, else the config's). */
+  std::string signaling_url () const;
   /* §4.9 rows 1–2: close both sockets and run the full handshake again, on
    * @new_signaling_url if not empty. Keeps counters. */
   void reconnect (const std::string &new_signaling_url);

@@ -8,6 +8,7 @@
  * it is retried soon (a scripted server). */
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -606,4 +607,278 @@ TEST (Client, DuplicateMediaRefusalAfterA1009IsRetriedSoon)
   std::string line = log.find ("DUPLICATE_MEDIA_DATA_CONNECTION");
   EXPECT_NE (line.find ("reconnecting media in 250 ms"), std::string::npos)
       << log.all ();
+}
+
+/* ---- issue 9: reconnects fit Zoom's windows, detach, superseded -------- */
+
+namespace {
+
+/* A client on the caller's thread-default context (several may share it). */
+struct LiveClient {
+  Capture cap;
+  std::vector<rtms::Outage> outages;
+  std::unique_ptr<rtms::Client> client;
+  guint64 frames = 0;
+
+  LiveClient (GMainContext *ctx, const std::string &url, const Stream &st)
+  {
+    rtms::ClientConfig cfg;
+    cfg.signaling_url = url;
+    cfg.product = rtms::Product::CONTACT_CENTER;
+    cfg.id_value = st.engagement_id;
+    cfg.rtms_stream_id = st.rtms_stream_id;
+    cfg.client_id = CLIENT_ID;
+    cfg.client_secret = CLIENT_SECRET;
+    rtms::ClientCallbacks cb;
+    cb.on_ready = [this] (const rtms::AudioParams &) { cap.ready = true; };
+    cb.on_audio = [this] (const rtms::AudioFrame &f) {
+      cap.pcm[*f.channel_key].append ((const char *) f.pcm, f.size);
+      frames++;
+    };
+    cb.on_closed = [this] (const rtms::ClientError *e) {
+      cap.closed = true;
+      if (e) {
+        cap.failed = true;
+        cap.error = *e;
+      }
+    };
+    cb.on_outage = [this] (const rtms::Outage &o) { outages.push_back (o); };
+    client = std::make_unique<rtms::Client> (ctx, cfg, cb);
+    client->start ();
+  }
+};
+
+bool
+iterate_until (GMainContext *ctx, const std::function<bool ()> &done,
+    int timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  while (!done ()) {
+    if (g_get_monotonic_time () > deadline)
+      return false;
+    g_main_context_iteration (ctx, FALSE);
+    if (!done ())
+      g_usleep (1000);
+  }
+  return true;
+}
+
+} // namespace
+
+/* rtms-protocol.md §4.9 "Retry until the grace window closes": the attempt
+ * times for Zoom's windows (30 s media, 60 s signaling) and a range of
+ * configured ones. The old backoff (+3, +9, +21, +45 s) fails both: its last
+ * attempt was 9 s (media) and 15 s (signaling) before the deadline. */
+TEST (ReconnectSchedule, FitsTheGraceWindows)
+{
+  EXPECT_EQ (rtms::reconnect_schedule (30000), (std::vector<guint> { 3000,
+          9000, 15000, 20000, 25000, 29000 }));
+  EXPECT_EQ (rtms::reconnect_schedule (60000), (std::vector<guint> { 3000,
+          9000, 21000, 45000, 50000, 55000, 59000 }));
+  for (guint grace = 2000; grace <= 300000; grace += 500) {
+    auto t = rtms::reconnect_schedule (grace);
+    ASSERT_FALSE (t.empty ()) << grace;
+    EXPECT_LT (t.back (), grace) << grace;
+    EXPECT_GE (t.back () + 2000, grace) << grace;   /* within the final 2 s */
+    EXPECT_LE (t.front (), 3000u) << grace;
+    for (size_t i = 1; i < t.size (); i++) {
+      EXPECT_GT (t[i], t[i - 1]) << grace;
+      EXPECT_LE (t[i] - t[i - 1], 30000u) << grace;
+      if (t[i - 1] + 15000 >= grace) {        /* in the last 15 s */
+        EXPECT_LE (t[i] - t[i - 1], 5000u) << grace << " attempt " << i;
+      }
+    }
+    /* the first attempt inside the last 15 s comes at its start */
+    if (grace > 15000) {
+      auto it = std::find_if (t.begin (), t.end (), [grace] (guint x) {
+            return x + 15000 >= grace; });
+      ASSERT_NE (it, t.end ());
+      EXPECT_LE (*it + 15000, grace + 5000) << grace;
+    }
+  }
+  EXPECT_EQ (rtms::reconnect_schedule (800), (std::vector<guint> { 400 }));
+}
+
+/* Detach is not stop (design.md "Lifetimes"): detach() closes the sockets
+ * without msg 21, so the sim keeps the stream (its signaling grace) and a
+ * second client rejoins it and receives the rest: the two captures together
+ * are every byte the sim sent, and the stream ends with the call's own stop
+ * reason (21 CUSTOMER_DISCONNECTED), not 20 RECEIVER_REQUEST_CLOSE. Before,
+ * the only ending was close (true): msg 21, stop reason 20, the second
+ * client refused. */
+TEST (Client, DetachKeepsTheStreamForAnotherClient)
+{
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "4", "--dump-dir",
+          dump.path.c_str () }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  {
+    auto a = std::make_unique<LiveClient> (ctx, sim.signaling_url (), st);
+    ASSERT_TRUE (iterate_until (ctx, [&] { return a->frames >= 60; }, 20000));
+    a->client->detach ();
+    ASSERT_TRUE (iterate_until (ctx, [&] { return a->cap.closed; }, 5000));
+    EXPECT_FALSE (a->cap.failed);
+    EXPECT_EQ (a->client->counters ().close_requests, 0u);
+    LiveClient b (ctx, sim.signaling_url (), st);
+    ASSERT_TRUE (iterate_until (ctx, [&] { return b.cap.closed; }, 30000));
+    EXPECT_FALSE (b.cap.failed) << b.cap.error.message;
+    /* a + b = everything, per channel (the sim buffers the gap: §3.3) */
+    Capture both;
+    for (auto *c : { &a->cap, &b.cap })
+      for (auto &kv : c->pcm)
+        both.pcm[kv.first] += kv.second;
+    expect_pcm_equals_dump (sim, dump.path, st, both);
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+  auto sent = sent_json (dump.path, st);
+  EXPECT_EQ (sent->integer ("stop_reason"), 21);
+  EXPECT_EQ (sent->integer ("signaling_handshakes"), 2);
+}
+
+/* close (true) is still the stop: msg 21 sent and counted, the stream ends
+ * with stop reason 20. */
+TEST (Client, CloseWithRequestSendsMsg21)
+{
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "30", "--dump-dir",
+          dump.path.c_str () }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  {
+    LiveClient a (ctx, sim.signaling_url (), st);
+    ASSERT_TRUE (iterate_until (ctx, [&] { return a.frames >= 20; }, 20000));
+    a.client->close (true, 1000);
+    ASSERT_TRUE (iterate_until (ctx, [&] { return a.cap.closed; }, 5000));
+    EXPECT_EQ (a.client->counters ().close_requests, 1u);
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+  EXPECT_EQ (sent_json (dump.path, st)->integer ("stop_reason"), 20);
+}
+
+/* Two consumers of one stream with Zoom's "kick the older connection"
+ * (zoomrtms-sim --duplicate-signal kick): the older client is superseded —
+ * it fails with ClientError::superseded and never reconnects (no attempt,
+ * no outage), so the newer one keeps the stream to its end: exactly two
+ * signaling handshakes on the sim's side. Before, the kicked client
+ * reconnected after 3 s and kicked the other back, every 3 s. */
+TEST (Client, KickedByANewerHandshakeIsSupersededAndDoesNotReconnect)
+{
+  TempDir dump;
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "8",
+          "--duplicate-signal", "kick", "--dump-dir", dump.path.c_str () }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  {
+    LiveClient a (ctx, sim.signaling_url (), st);
+    ASSERT_TRUE (iterate_until (ctx, [&] { return a.frames >= 20; }, 20000));
+    LiveClient b (ctx, sim.signaling_url (), st);
+    ASSERT_TRUE (iterate_until (ctx, [&] { return a.cap.closed; }, 10000));
+    EXPECT_TRUE (a.cap.failed);
+    EXPECT_TRUE (a.cap.error.superseded) << a.cap.error.message;
+    EXPECT_EQ (a.client->counters ().attempts, 0u);
+    EXPECT_TRUE (a.outages.empty ());
+    ASSERT_TRUE (iterate_until (ctx, [&] { return b.cap.closed; }, 30000));
+    EXPECT_FALSE (b.cap.failed) << b.cap.error.message;
+    EXPECT_EQ (b.client->counters ().attempts, 0u);
+    EXPECT_EQ (a.client->state (), rtms::ClientState::FAILED);
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
+  auto sent = sent_json (dump.path, st);
+  EXPECT_EQ (sent->integer ("signaling_handshakes"), 2);
+  EXPECT_EQ (sent->integer ("stop_reason"), 21);
+}
+
+/* An outage and its recovery are reported once each through on_outage
+ * (start: cause, epoch ms; end: recovered), and the audio of the outage is
+ * not lost (the sim buffers it, §3.3; at most the packets the thawed sim
+ * writes into the dropped socket): the sim is frozen (SIGSTOP) long
+ * enough for the idle watchdog (1 s here) to declare the signaling
+ * connection lost, then thawed; the reconnection schedule's first attempt
+ * (+3 s) or a later one gets through. */
+TEST (Client, OutageIsReportedAtItsStartAndEnd)
+{
+  TempDir dump;
+  /* --replay-gap: the sim sends what fell due while we were away (Zoom's
+   * behaviour is unknown, docs/protocol.md §11 #12) */
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "8", "--replay-gap",
+          "--dump-dir", dump.path.c_str () }));
+  ASSERT_NE (sim.stream (0), nullptr);
+  Stream st = stream_of (sim);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  {
+    rtms::ClientConfig cfg;
+    cfg.signaling_url = sim.signaling_url ();
+    cfg.product = rtms::Product::CONTACT_CENTER;
+    cfg.id_value = st.engagement_id;
+    cfg.rtms_stream_id = st.rtms_stream_id;
+    cfg.client_id = CLIENT_ID;
+    cfg.client_secret = CLIENT_SECRET;
+    cfg.idle_timeout_ms = 1000;
+    Capture cap;
+    std::vector<rtms::Outage> outages;
+    guint64 frames = 0;
+    rtms::ClientCallbacks cb;
+    cb.on_audio = [&] (const rtms::AudioFrame &f) {
+      cap.pcm[*f.channel_key].append ((const char *) f.pcm, f.size);
+      frames++;
+    };
+    cb.on_closed = [&] (const rtms::ClientError *e) {
+      cap.closed = true;
+      if (e) {
+        cap.failed = true;
+        cap.error = *e;
+      }
+    };
+    cb.on_outage = [&] (const rtms::Outage &o) { outages.push_back (o); };
+    rtms::Client client (ctx, cfg, cb);
+    client.start ();
+    ASSERT_TRUE (iterate_until (ctx, [&] { return frames >= 50; }, 20000));
+    sim.send_signal (SIGSTOP);
+    bool lost = iterate_until (ctx, [&] { return !outages.empty (); }, 10000);
+    sim.send_signal (SIGCONT);
+    ASSERT_TRUE (lost) << "the idle watchdog did not fire";
+    ASSERT_TRUE (iterate_until (ctx, [&] { return cap.closed; }, 60000));
+    EXPECT_FALSE (cap.failed) << cap.error.message;
+    ASSERT_EQ (outages.size (), 2u);
+    EXPECT_FALSE (outages[0].ended);
+    EXPECT_EQ (outages[0].cause, rtms::OutageCause::SIGNALING);
+    EXPECT_GT (outages[0].start_ms, 0);
+    EXPECT_TRUE (outages[1].ended);
+    EXPECT_TRUE (outages[1].recovered);
+    EXPECT_EQ (outages[1].start_ms, outages[0].start_ms);
+    EXPECT_GE (outages[1].end_ms, outages[1].start_ms + 2500);  /* +3 s */
+    rtms::ClientCounters n = client.counters ();
+    EXPECT_EQ (n.reconnects, 1u);
+    EXPECT_GE (n.attempts, 1u);
+    /* the audio of the outage came after it (the sim buffered it): at most
+     * the packet or two the thawed sim wrote into the socket we had
+     * dropped are missing (what Zoom would lose too) */
+    JsonArray *channels = json_object_get_array_member (sim.stream (0),
+        "channels");
+    for (guint i = 0; i < 2; i++) {
+      JsonObject *ch = json_array_get_object_element (channels, i);
+      std::string sent = read_file (dump.path + "/" + st.rtms_stream_id +
+          "/" + obj_str (ch, "role") + ".pcm");
+      const std::string &got = cap.pcm[obj_str (ch, "channel_id")];
+      EXPECT_LE (got.size (), sent.size ());
+      EXPECT_GE (got.size () + 2 * 640, sent.size ()) << obj_str (ch, "role");
+    }
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+  EXPECT_EQ (sim.wait_exit (10000), 0);
 }

@@ -1063,3 +1063,173 @@ TEST (AlignerHold, StartupHoldEndsAtItsMemoryBound)
   }
   EXPECT_LE (a.capacity (), 65536u);
 }
+
+/* ---- continuing a recording (issue 9: timeline-origin/offset) ---------- */
+
+/* A fixed origin and a start position (not a multiple of the block): the
+ * output starts exactly at the start position, exact silence up to the
+ * first packet, then the audio at its timestamps; whole packets before the
+ * start are duplicates (not late, nothing reported), a packet straddling
+ * the start keeps its tail, and t0 does not move back for an earlier
+ * packet or the FIRST_PACKET_TIMESTAMP event. Without origin_ms the first
+ * packet would be position 0 (the old behaviour fails every check). */
+TEST (Aligner, ContinuationStartsAtTheOffsetWithExactSilence)
+{
+  AlignerConfig c = config (Layout::MIX);
+  c.origin_ms = kT0;
+  c.start_position = 1000 * kBlock + 100;     /* 20.00625 s */
+  Aligner a (c);
+  a.set_first_packet_timestamp (kT0 + 30000); /* ignored: origin fixed */
+  /* replayed packets from before the start: duplicates */
+  PushDetail d;
+  auto p = packet (0, kT0 + 19000);
+  EXPECT_EQ (a.push ("A", kT0 + 19000, p.data (), p.size (), &d),
+      PushResult::DUPLICATE);
+  EXPECT_EQ (d.dropped_samples, 0);
+  /* straddling the start: its last 220 samples are kept */
+  p = packet (0, kT0 + 20000);
+  EXPECT_EQ (a.push ("A", kT0 + 20000, p.data (), p.size (), &d),
+      PushResult::ACCEPTED);
+  EXPECT_EQ (d.dropped_samples, 0);            /* not late */
+  /* then a gap of 1 s (the downtime) and the stream again */
+  for (int k = 0; k < 100; k++)
+    EXPECT_EQ (push (a, "A", 0, kT0 + 21000 + 20 * k), PushResult::ACCEPTED);
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_FALSE (o.blocks.empty ());
+  EXPECT_EQ (o.blocks[0].position, c.start_position);
+  EXPECT_EQ (a.t0_ms (), kT0);
+  const int64_t start = c.start_position;
+  const int64_t end_straddle = 1001 * kBlock;  /* end of the 20000 packet */
+  const int64_t first = (21000LL * kRate) / 1000;
+  ASSERT_EQ ((int64_t) o.samples.size (), first + 100 * kBlock - start);
+  size_t bad = 0;
+  for (int64_t pos = start; pos < first + 100 * kBlock; pos++) {
+    int16_t want = pos < end_straddle ? val (0, pos) :
+        pos < first ? 0 : val (0, pos);
+    bad += o.samples[(size_t) (pos - start)] != want;
+  }
+  EXPECT_EQ (bad, 0u);
+  auto st = a.stats ();
+  EXPECT_EQ (stats_of (st, "A").duplicates, 1u);
+  EXPECT_EQ (stats_of (st, "A").late, 0u);
+  EXPECT_EQ (stats_of (st, "A").late_samples, 0u);
+  /* blocks are cut from the start: every block but the last is whole */
+  for (size_t i = 1; i < o.blocks.size (); i++)
+    EXPECT_EQ (o.blocks[i].position, o.blocks[i - 1].position +
+        (int64_t) o.blocks[i - 1].frames ());
+}
+
+/* ---- the write-ahead packet log (zoomrtms-packet-log.h) --------------- */
+
+#include <unistd.h>
+
+#include "zoomrtms-packet-log.h"
+
+namespace {
+
+std::string
+temp_path (const char *name)
+{
+  char tmpl[] = "/tmp/zoomrtms-pkl-XXXXXX";
+  std::string dir = mkdtemp (tmpl);
+  return dir + "/" + name;
+}
+
+std::vector<PacketLogRecord>
+read_all (const std::string &path, PacketLogReader::Status *end,
+    std::string *why)
+{
+  std::vector<PacketLogRecord> v;
+  PacketLogReader r;
+  if (!r.open (path, why)) {
+    *end = PacketLogReader::Status::CORRUPT;
+    return v;
+  }
+  PacketLogRecord rec;
+  while ((*end = r.next (&rec, why)) == PacketLogReader::Status::OK)
+    v.push_back (rec);
+  return v;
+}
+
+} // namespace
+
+/* Records written are read back exactly (key, mode, timestamp, PCM), in
+ * order; the header keeps rate, channels, codec and send_rate. A torn last
+ * record (the process killed inside a write) is TORN and everything before
+ * it is kept; a garbled byte in a record is CORRUPT from that record on. */
+TEST (PacketLog, RoundTripTornAndGarbledTails)
+{
+  std::string path = temp_path ("a.pkl");
+  PacketLogHeader h;
+  h.rate = 16000;
+  h.send_rate = 20;
+  std::string err;
+  {
+    PacketLogWriter w;
+    ASSERT_TRUE (w.open (path, h, &err)) << err;
+    for (int k = 0; k < 10; k++) {
+      auto p = packet (k % 2, kT0 + 20 * k);
+      w.append (k % 2 ? "agent-ch" : "cust-ch", k % 2 ? "callee" : "", kT0 +
+          20 * k, p.data (), p.size ());
+      if (k == 4) {
+        ASSERT_TRUE (w.flush (&err)) << err;   /* flushed in two writes */
+      }
+    }
+    w.close ();
+  }
+  PacketLogReader::Status end;
+  auto recs = read_all (path, &end, &err);
+  EXPECT_EQ (end, PacketLogReader::Status::END) << err;
+  ASSERT_EQ (recs.size (), 10u);
+  for (int k = 0; k < 10; k++) {
+    EXPECT_EQ (recs[k].key, k % 2 ? "agent-ch" : "cust-ch");
+    EXPECT_EQ (recs[k].mode, k % 2 ? "callee" : "");
+    EXPECT_EQ (recs[k].timestamp_ms, kT0 + 20 * k);
+    EXPECT_EQ (recs[k].pcm, packet (k % 2, kT0 + 20 * k));
+  }
+  {
+    PacketLogReader r;
+    ASSERT_TRUE (r.open (path, &err));
+    EXPECT_EQ (r.header ().rate, 16000u);
+    EXPECT_EQ (r.header ().channels, 1u);
+    EXPECT_EQ (r.header ().codec, 1u);
+    EXPECT_EQ (r.header ().send_rate, 20u);
+  }
+  /* torn: cut inside the last record */
+  off_t size = 0;
+  {
+    FILE *f = fopen (path.c_str (), "rb");
+    fseek (f, 0, SEEK_END);
+    size = ftell (f);
+    fclose (f);
+  }
+  ASSERT_EQ (truncate (path.c_str (), size - 100), 0);
+  recs = read_all (path, &end, &err);
+  EXPECT_EQ (end, PacketLogReader::Status::TORN);
+  EXPECT_EQ (recs.size (), 9u);
+  /* garbled: one PCM byte of the 6th record flipped */
+  size_t rec_size = 24 + 7 + 0 + 640 + 4;      /* "cust-ch", no mode */
+  size_t rec_size2 = 24 + 8 + 6 + 640 + 4;     /* "agent-ch", "callee" */
+  size_t sixth = 32 + 3 * rec_size + 2 * rec_size2;  /* k = 5: agent */
+  {
+    FILE *f = fopen (path.c_str (), "r+b");
+    fseek (f, (long) (sixth + 24 + 8 + 6 + 100), SEEK_SET);
+    int c = fgetc (f);
+    fseek (f, (long) (sixth + 24 + 8 + 6 + 100), SEEK_SET);
+    fputc (c ^ 0x40, f);
+    fclose (f);
+  }
+  recs = read_all (path, &end, &err);
+  EXPECT_EQ (end, PacketLogReader::Status::CORRUPT) << err;
+  EXPECT_EQ (recs.size (), 5u);
+  /* not a packet log */
+  {
+    FILE *f = fopen (path.c_str (), "wb");
+    fputs ("RIFF....WAVEfmt junk junk junk junk", f);
+    fclose (f);
+  }
+  PacketLogReader r;
+  EXPECT_FALSE (r.open (path, &err));
+  unlink (path.c_str ());
+}

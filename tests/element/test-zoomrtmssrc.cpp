@@ -913,6 +913,11 @@ TEST_F (ZoomRtmsSrc, FailoverToNewServerContinuesOutput)
   EXPECT_TRUE (found) << "the second server's audio is not at the end of "
       "the output (late " << late_c << "/" << late_a << ")";
   EXPECT_EQ (stats_field (h->element, "resyncs"), 0u);
+  /* a failover is the host's decision, not an outage of the element */
+  auto outages = element_messages (bus, "zoomrtms/interruption");
+  EXPECT_TRUE (outages.empty ());
+  for (auto o : outages)
+    gst_structure_free (o);
   gst_harness_teardown (h);
   drop_bus (bus);
   a.stop ();
@@ -1569,4 +1574,515 @@ TEST_F (ZoomRtmsSrc, MeetingLateJoinerKept)
   EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
   gst_harness_teardown (h);
   gst_object_unref (bus);
+}
+
+/* ------------------------------------------- issue 9: detach, continuation */
+
+namespace {
+
+/* Appends @buf's samples to @c and keeps it. */
+void
+keep_buffer (Capture *c, GstBuffer *buf)
+{
+  GstMapInfo map;
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  for (size_t i = 0; i + 1 < map.size; i += 2)
+    c->samples.push_back ((int16_t) (uint16_t) (map.data[i] |
+            (map.data[i + 1] << 8)));
+  gst_buffer_unmap (buf, &map);
+  c->buffers.push_back (buf);
+}
+
+/* The interleave of the sim's dumped customer (left) and agent (right). */
+std::vector<int16_t>
+dump_stereo (const Sim &sim)
+{
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  std::vector<int16_t> v;
+  for (size_t i = 0; i < cust.size () && i < agent.size (); i++) {
+    v.push_back (cust[i]);
+    v.push_back (agent[i]);
+  }
+  return v;
+}
+
+/* Frames (stereo sample pairs) of @got that differ from @want, over
+ * max(sizes) (missing frames count). */
+size_t
+frames_differing (const std::vector<int16_t> &got,
+    const std::vector<int16_t> &want)
+{
+  size_t n = std::max (got.size (), want.size ()) / 2, bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool same = 2 * i + 1 < got.size () && 2 * i + 1 < want.size () &&
+        got[2 * i] == want[2 * i] && got[2 * i + 1] == want[2 * i + 1];
+    bad += !same;
+  }
+  return bad;
+}
+
+GstStructure *
+first_message (GstBus *bus, const char *name)
+{
+  auto v = element_messages (bus, name);
+  GstStructure *s = v.empty () ? nullptr : v[0];
+  for (size_t i = 1; i < v.size (); i++)
+    gst_structure_free (v[i]);
+  return s;
+}
+
+} // namespace
+
+/* Detach is not stop (design.md "Lifetimes"): the zoomrtms/detach event
+ * closes the sockets without msg 21, drains and ends with EOS after
+ * zoomrtms/detached (timeline-origin, samples); zoomrtms/timeline came
+ * first with the same origin. The sim keeps the stream (no stop reason 20),
+ * so a second element continues it with timeline-origin/timeline-offset:
+ * its first buffer is at OFFSET = samples with PTS 0, and the two outputs
+ * together are the sim's audio, bit-exact (the sim buffers the gap,
+ * buffer_data, §3.3), the stream ending with the call's own stop reason 21
+ * and two signaling handshakes. Before: no such event (the EOS path sent
+ * msg 21, stop reason 20, and the second element was refused). */
+TEST_F (ZoomRtmsSrc, DetachThenContinuationIsBitExact)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "5" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  Capture a;
+  for (int i = 0; i < 50; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    keep_buffer (&a, buf);
+  }
+  ASSERT_TRUE (gst_element_send_event (h->element, gst_event_new_custom
+          (GST_EVENT_CUSTOM_UPSTREAM, gst_structure_new_empty
+              ("zoomrtms/detach"))));
+  capture_until_eos (h, &a);
+  ASSERT_TRUE (a.eos);
+  gst_harness_teardown (h);
+  GstStructure *tl = nullptr, *det = nullptr;
+  for (GstMessage *m; (m = gst_bus_pop (bus)); gst_message_unref (m)) {
+    if (GST_MESSAGE_TYPE (m) != GST_MESSAGE_ELEMENT)
+      continue;
+    if (!tl && gst_message_has_name (m, "zoomrtms/timeline"))
+      tl = gst_structure_copy (gst_message_get_structure (m));
+    if (!det && gst_message_has_name (m, "zoomrtms/detached"))
+      det = gst_structure_copy (gst_message_get_structure (m));
+  }
+  gst_object_unref (bus);
+  ASSERT_NE (tl, nullptr);
+  ASSERT_NE (det, nullptr) << "no zoomrtms/detached";
+  gint64 origin = 0, origin2 = 0;
+  guint64 samples = 0;
+  gint rate = 0, channels = 0;
+  ASSERT_TRUE (gst_structure_get_int64 (tl, "timeline-origin", &origin));
+  ASSERT_TRUE (gst_structure_get_int (tl, "rate", &rate));
+  ASSERT_TRUE (gst_structure_get_int (tl, "channels", &channels));
+  ASSERT_TRUE (gst_structure_get_int64 (det, "timeline-origin", &origin2));
+  ASSERT_TRUE (gst_structure_get_uint64 (det, "samples", &samples));
+  gst_structure_free (tl);
+  gst_structure_free (det);
+  EXPECT_EQ (origin, origin2);
+  EXPECT_EQ (rate, 16000);
+  EXPECT_EQ (channels, 2);
+  EXPECT_EQ (samples, GST_BUFFER_OFFSET_END (a.buffers.back ()));
+  EXPECT_EQ (samples * 2, a.samples.size ());
+  /* the sim still holds the stream: not ended (no sent.json yet) */
+  g_usleep (300000);
+  EXPECT_FALSE (fs::exists (sim.stream_dir () + "sent.json"))
+      << "the stream ended: msg 21 was sent";
+
+  GstBus *bus2;
+  GstHarness *h2 = new_harness (sim, "stereo", &bus2);
+  g_object_set (h2->element, "timeline-origin", origin, "timeline-offset",
+      samples, nullptr);
+  gst_harness_play (h2);
+  Capture b;
+  capture_until_eos (h2, &b);
+  ASSERT_TRUE (b.eos);
+  ASSERT_FALSE (b.buffers.empty ());
+  EXPECT_EQ (GST_BUFFER_OFFSET (b.buffers.front ()), samples);
+  EXPECT_EQ (GST_BUFFER_PTS (b.buffers.front ()), 0u);
+  gint64 origin_b = 0;
+  g_object_get (h2->element, "timeline-origin", &origin_b, nullptr);
+  EXPECT_EQ (origin_b, origin);
+  gst_harness_teardown (h2);
+  gst_object_unref (bus2);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  std::vector<int16_t> all = a.samples;
+  all.insert (all.end (), b.samples.begin (), b.samples.end ());
+  EXPECT_EQ (frames_differing (all, dump_stereo (sim)), 0u)
+      << "of " << all.size () / 2 << " frames (A " << samples << ")";
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "stop_reason"), 21);
+  EXPECT_EQ (json_int (sent, "signaling_handshakes"), 2);
+  json_node_unref (sent);
+}
+
+/* eos-action=detach: an application EOS detaches (zoomrtms/detached, no
+ * msg 21, also when the element is then set to NULL): the sim keeps the
+ * stream and is still waiting for a reconnection afterwards. With the
+ * default (stop) the same EOS ends the stream with stop reason 20
+ * (ApplicationEosWhileBlocked). */
+TEST_F (ZoomRtmsSrc, EosActionDetachSendsNoCloseRequest)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "600" }, &why))
+      << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_util_set_object_arg (G_OBJECT (h->element), "eos-action", "detach");
+  gst_harness_play (h);
+  GstBuffer *first = gst_harness_pull (h);
+  ASSERT_NE (first, nullptr);
+  gst_buffer_unref (first);
+  ASSERT_TRUE (gst_element_send_event (h->element, gst_event_new_eos ()));
+  Capture c;
+  capture_until_eos (h, &c);
+  EXPECT_TRUE (c.eos);
+  gst_harness_teardown (h);
+  GstStructure *det = first_message (bus, "zoomrtms/detached");
+  EXPECT_NE (det, nullptr);
+  if (det)
+    gst_structure_free (det);
+  gst_object_unref (bus);
+  /* a stop would make the sim end the stream and exit */
+  EXPECT_FALSE (sim.wait_exit (2000)) << "the sim ended the stream";
+  EXPECT_FALSE (fs::exists (sim.stream_dir () + "sent.json"));
+}
+
+/* A continuation after a real gap (the second element asks for no
+ * buffered data, so the sim skips what was sent while nobody listened):
+ * the output starts at timeline-offset with exact silence up to the first
+ * packet received, then the sim's audio at its timestamps, bit-exact, and
+ * the timeline is the sim's (positions = timestamps − origin). */
+TEST_F (ZoomRtmsSrc, ContinuationGapIsExactSilenceThenTheSimsAudio)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "5" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  Capture a;
+  for (int i = 0; i < 25; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    keep_buffer (&a, buf);
+  }
+  ASSERT_TRUE (gst_element_send_event (h->element, gst_event_new_custom
+          (GST_EVENT_CUSTOM_UPSTREAM, gst_structure_new_empty
+              ("zoomrtms/detach"))));
+  capture_until_eos (h, &a);
+  gst_harness_teardown (h);
+  GstStructure *det = first_message (bus, "zoomrtms/detached");
+  gst_object_unref (bus);
+  ASSERT_NE (det, nullptr);
+  gint64 origin = 0;
+  guint64 samples = 0;
+  gst_structure_get_int64 (det, "timeline-origin", &origin);
+  gst_structure_get_uint64 (det, "samples", &samples);
+  gst_structure_free (det);
+  g_usleep (1500000);           /* the downtime */
+
+  GstBus *bus2;
+  GstHarness *h2 = new_harness (sim, "stereo", &bus2);
+  g_object_set (h2->element, "timeline-origin", origin, "timeline-offset",
+      samples, "buffer-data", FALSE, nullptr);
+  gst_harness_play (h2);
+  Capture b;
+  capture_until_eos (h2, &b);
+  ASSERT_TRUE (b.eos);
+  gst_harness_teardown (h2);
+  gst_object_unref (bus2);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  auto want = dump_stereo (sim);
+  /* the first packet of B: the first non-GAP buffer */
+  guint64 first = 0;
+  for (auto buf : b.buffers)
+    if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP)) {
+      first = GST_BUFFER_OFFSET (buf);
+      break;
+    }
+  ASSERT_GT (first, samples + 16000) << "no gap of at least 1 s";
+  ASSERT_EQ (GST_BUFFER_OFFSET (b.buffers.front ()), samples);
+  size_t bad_silence = 0;
+  for (guint64 i = samples; i < first; i++) {
+    size_t k = 2 * (i - samples);
+    bad_silence += b.samples[k] != 0 || b.samples[k + 1] != 0;
+  }
+  EXPECT_EQ (bad_silence, 0u);
+  /* from the first packet on: the sim's audio at the same positions */
+  std::vector<int16_t> tail (b.samples.begin () + 2 * (first - samples),
+      b.samples.end ());
+  std::vector<int16_t> want_tail (want.begin () + 2 * first, want.end ());
+  EXPECT_EQ (frames_differing (tail, want_tail), 0u) << "of "
+      << tail.size () / 2 << " frames from " << first;
+  /* and A is the sim's start */
+  std::vector<int16_t> want_head (want.begin (), want.begin () + 2 * samples);
+  EXPECT_EQ (frames_differing (a.samples, want_head), 0u);
+}
+
+/* SIGKILL loses at most 1 s (issue 9): pipeline A (gst-launch-1.0 in a child
+ * process: align-hold 5 s, wavenc ! filesink, a packet log flushed every
+ * 200 ms) is killed with SIGKILL mid-call; the file holds what reached it.
+ * Pipeline B continues with timeline-origin (A's zoomrtms/timeline, printed
+ * by gst-launch -m), timeline-offset = the frames A's file really holds, and
+ * replay-log = A's packet log: the log gives back the audio A received but
+ * never wrote, the packets before the offset are dropped as duplicates, and
+ * the sim (which kept the stream: no msg 21) sends the rest. A's file + B's
+ * output = the sim's audio with at most 1 s differing (measured: 20 to
+ * 180 ms: the last flush interval and what the sim wrote into the dead
+ * socket). The agent's sender stalls from 3 s for 3 s and A is killed
+ * inside the stall, so A holds the customer's audio of the stall for
+ * alignment and never writes it: run without replay-log, B misses 40,307
+ * frames (2.5 s) and the test fails. */
+TEST_F (ZoomRtmsSrc, KilledPipelineIsContinuedFromItsPacketLog)
+{
+  Sim sim;
+  std::string why;
+  /* the agent's sender stalls 3 s from 3 s on: A holds the customer's
+   * audio of that time for alignment (align-hold 5 s) when it is killed */
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "8", "--stall",
+              "agent:3000+3000" }, &why)) << why;
+  std::string wav = sim.dir + "/a.wav", log = sim.dir + "/a.pkl",
+      out = sim.dir + "/a.out";
+  std::string id_prop = sim.id_key == "engagement_id" ? "engagement-id" :
+      "meeting-uuid";
+  std::string cmd = "exec gst-launch-1.0 -m zoomrtmssrc server-urls=" +
+      sim.server_urls + " " + id_prop + "=" + sim.id_value +
+      " rtms-stream-id=" + sim.stream_id + " client-id=" + kClientId +
+      " client-secret=" + kClientSecret + " layout=stereo align-hold=5000"
+      " eos-action=detach packet-log=" + log +
+      " ! wavenc ! filesink location=" + wav + " > " + out + " 2>&1";
+  const char *argv[] = { "/bin/sh", "-c", cmd.c_str (), nullptr };
+  GPid pid = 0;
+  g_autoptr (GError) err = nullptr;
+  ASSERT_TRUE (g_spawn_async (nullptr, (char **) argv, nullptr,
+          G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &pid, &err))
+      << err->message;
+  /* until the file holds 2 s of audio (bounded wait) */
+  for (int i = 0; i < 600; i++) {
+    std::error_code ec;
+    if (fs::exists (wav) && fs::file_size (wav, ec) > 44 + 2 * 64000)
+      break;
+    g_usleep (50000);
+  }
+  g_usleep (2500000);           /* into the stall: audio held, not written */
+  kill (pid, SIGKILL);
+  waitpid (pid, nullptr, 0);
+  g_spawn_close_pid (pid);
+  std::string text;
+  {
+    std::ifstream f (out);
+    text.assign ((std::istreambuf_iterator<char> (f)),
+        std::istreambuf_iterator<char> ());
+  }
+  size_t at = text.find ("timeline-origin=(gint64)");
+  ASSERT_NE (at, std::string::npos) << text;
+  gint64 origin = g_ascii_strtoll (text.c_str () + at + 24, nullptr, 10);
+  std::vector<int16_t> a;
+  {
+    std::ifstream f (wav, std::ios::binary);
+    std::vector<char> bytes ((std::istreambuf_iterator<char> (f)),
+        std::istreambuf_iterator<char> ());
+    ASSERT_GT (bytes.size (), 44u);
+    size_t frames = (bytes.size () - 44) / 4;
+    for (size_t i = 0; i < 2 * frames; i++)
+      a.push_back ((int16_t) (uint16_t) ((uint8_t) bytes[44 + 2 * i] |
+              ((uint8_t) bytes[44 + 2 * i + 1] << 8)));
+  }
+  guint64 offset = a.size () / 2;
+  ASSERT_GT (offset, 16000u);
+
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  g_object_set (h->element, "timeline-origin", origin, "timeline-offset",
+      offset, "replay-log", log.c_str (), nullptr);
+  gst_harness_play (h);
+  Capture b;
+  capture_until_eos (h, &b);
+  ASSERT_TRUE (b.eos);
+  guint64 replayed = stats_field (h->element, "frames-replayed");
+  guint64 dups = stats_field (h->element, "frames-duplicated");
+  EXPECT_GT (replayed, 0u);
+  EXPECT_GT (dups, 0u);           /* A's packets before the offset */
+  ASSERT_FALSE (b.buffers.empty ());
+  EXPECT_EQ (GST_BUFFER_OFFSET (b.buffers.front ()), offset);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  ASSERT_TRUE (sim.wait_exit (15000));
+  auto want = dump_stereo (sim);
+  std::vector<int16_t> all = a;
+  all.insert (all.end (), b.samples.begin (), b.samples.end ());
+  size_t bad = frames_differing (all, want);
+  RecordProperty ("frames_lost", (int) bad);
+  EXPECT_LE (bad, 16000u) << "more than 1 s lost (of " << want.size () / 2
+      << " frames; A's file " << offset << ", replayed " << replayed << ")";
+  g_print ("SIGKILL continuation: %zu of %zu frames differ (A's file %"
+      G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT " packets replayed)\n",
+      bad, want.size () / 2, offset, replayed);
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "stop_reason"), 21);
+  json_node_unref (sent);
+}
+
+/* Two consumers with "kick the older connection" (sim --duplicate-signal
+ * kick): the older element, kicked by the newer handshake, does not
+ * reconnect: GST_ELEMENT_WARNING, zoomrtms/superseded, its audio drained,
+ * EOS. The newer one records to the end; the sim saw exactly two signaling
+ * handshakes (no ping-pong). Before, the kicked element reconnected after
+ * 3 s and the two evicted each other every 3 s. */
+TEST_F (ZoomRtmsSrc, KickedElementIsSupersededAndEnds)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "5",
+              "--duplicate-signal", "kick" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  for (int i = 0; i < 20; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    gst_buffer_unref (buf);
+  }
+  GstBus *bus2;
+  GstHarness *h2 = new_harness (sim, "stereo", &bus2);
+  gst_harness_play (h2);
+  Capture a;
+  capture_until_eos (h, &a);
+  EXPECT_TRUE (a.eos);
+  GstStructure *sup = first_message (bus, "zoomrtms/superseded");
+  ASSERT_NE (sup, nullptr) << "no zoomrtms/superseded";
+  EXPECT_STREQ (gst_structure_get_string (sup, "rtms-stream-id"),
+      sim.stream_id.c_str ());
+  gst_structure_free (sup);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  Capture b;
+  capture_until_eos (h2, &b);
+  EXPECT_TRUE (b.eos);
+  gst_harness_teardown (h2);
+  gst_object_unref (bus2);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "signaling_handshakes"), 2);
+  EXPECT_EQ (json_int (sent, "stop_reason"), 21);
+  json_node_unref (sent);
+}
+
+/* Same URLs are not a failover: setting server-urls to the value in use
+ * (a duplicated rtms_interrupted webhook) keeps the connection: one
+ * signaling handshake, the output bit-exact. Before, each set tore the
+ * connection down and ran the full handshake again. */
+TEST_F (ZoomRtmsSrc, SameServerUrlsIsNotAFailover)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "2", "--duration", "4" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  Capture c;
+  for (int i = 0; i < 10; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    keep_buffer (&c, buf);
+  }
+  for (int i = 0; i < 3; i++)
+    g_object_set (h->element, "server-urls", sim.server_urls.c_str (),
+        nullptr);
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "signaling_handshakes"), 1);
+  json_node_unref (sent);
+  EXPECT_EQ (frames_differing (c.samples, dump_stereo (sim)), 0u);
+}
+
+/* An outage posts zoomrtms/interruption at its start (cause, start) with a
+ * warning, and at its end (end, recovered): the sim is frozen (SIGSTOP)
+ * until the element's idle watchdog (30 s, rtms-protocol.md §3.9) declares
+ * the signaling connection lost, then thawed; the reconnection gets
+ * through and the recording completes with EOS and the call's own stop
+ * reason, after two signaling handshakes. (Takes about 40 s.) Before: no
+ * interruption messages at all. */
+TEST_F (ZoomRtmsSrc, OutagePostsInterruptionMessagesAndRecovers)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "6" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  gst_harness_play (h);
+  for (int i = 0; i < 25; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    ASSERT_NE (buf, nullptr);
+    gst_buffer_unref (buf);
+  }
+  kill (sim.pid, SIGSTOP);
+  GstStructure *start = nullptr;
+  bool warned = false;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!start && g_get_monotonic_time () < deadline) {
+    GstMessage *m = gst_bus_timed_pop (bus, 500 * GST_MSECOND);
+    if (!m)
+      continue;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+      warned = true;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT &&
+        gst_message_has_name (m, "zoomrtms/interruption"))
+      start = gst_structure_copy (gst_message_get_structure (m));
+    gst_message_unref (m);
+  }
+  kill (sim.pid, SIGCONT);
+  ASSERT_NE (start, nullptr) << "no zoomrtms/interruption within 60 s";
+  EXPECT_STREQ (gst_structure_get_string (start, "cause"), "signaling");
+  gint64 t_start = 0;
+  EXPECT_TRUE (gst_structure_get_int64 (start, "start", &t_start));
+  EXPECT_FALSE (gst_structure_has_field (start, "end"));
+  gst_structure_free (start);
+  Capture c;
+  capture_until_eos (h, &c);
+  EXPECT_TRUE (c.eos);
+  GstStructure *end = nullptr;
+  for (GstMessage *m; (m = gst_bus_pop (bus)); gst_message_unref (m)) {
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+      warned = true;
+    if (!end && GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT &&
+        gst_message_has_name (m, "zoomrtms/interruption"))
+      end = gst_structure_copy (gst_message_get_structure (m));
+  }
+  EXPECT_TRUE (warned);
+  ASSERT_NE (end, nullptr) << "no zoomrtms/interruption at the end";
+  gint64 t_end = 0, t_start2 = 0;
+  gboolean recovered = FALSE;
+  EXPECT_TRUE (gst_structure_get_int64 (end, "start", &t_start2));
+  EXPECT_TRUE (gst_structure_get_int64 (end, "end", &t_end));
+  EXPECT_TRUE (gst_structure_get_boolean (end, "recovered", &recovered));
+  EXPECT_EQ (t_start2, t_start);
+  EXPECT_GE (t_end, t_start);
+  EXPECT_TRUE (recovered);
+  gst_structure_free (end);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  ASSERT_TRUE (sim.wait_exit (10000));
+  JsonNode *sent = sim.sent ();
+  ASSERT_NE (sent, nullptr);
+  EXPECT_EQ (json_int (sent, "stop_reason"), 21);
+  EXPECT_EQ (json_int (sent, "signaling_handshakes"), 2);
+  json_node_unref (sent);
 }

@@ -106,14 +106,27 @@ soxi_duration (const std::string &path)
   return g_ascii_strtod (out.c_str (), nullptr);
 }
 
+/* The audio's length by ffprobe: duration − start_time. A live source's
+ * first buffer carries the running time at which the first packet arrived,
+ * and Ogg keeps it as the stream's start offset (RFC 7845 §4.5); ffprobe's
+ * `duration` is the end time, so a slow join (a loaded machine, a
+ * sanitizer build) used to show up as extra "duration". */
 inline double
 ffprobe_duration (const std::string &path)
 {
   std::string out;
-  if (run_tool ({"ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
-          "default=nw=1:nk=1", path}, &out) != 0)
+  if (run_tool ({"ffprobe", "-v", "error", "-show_entries",
+          "format=duration,start_time", "-of", "default=nw=1", path}, &out) != 0)
     return -1;
-  return g_ascii_strtod (out.c_str (), nullptr);
+  double duration = -1, start = 0;
+  g_auto (GStrv) lines = g_strsplit (out.c_str (), "\n", -1);
+  for (gchar **l = lines; *l; l++) {
+    if (g_str_has_prefix (*l, "duration="))
+      duration = g_ascii_strtod (*l + 9, nullptr);
+    else if (g_str_has_prefix (*l, "start_time="))
+      start = g_ascii_strtod (*l + 11, nullptr);
+  }
+  return duration < 0 ? -1 : duration - start;
 }
 
 /* The sim's ready file: engagement id and rtms_stream_id of each stream. */
