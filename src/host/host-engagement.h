@@ -70,9 +70,19 @@ class Engagement {
   Engagement &operator= (const Engagement &) = delete;
 
   /** start:
-   * Creates the directory, builds the pipeline, sets the per-engagement
-   * properties on `src` and sets PLAYING. Returns: false (and the engagement
-   * is FAILED, its engagement.json written) on a build or state failure.
+   * Creates the directory, builds the pipeline, finds its outputs (the
+   * `location` of its file sinks inside the directory), sets the
+   * per-engagement properties on `src` (ids and credentials, `packet-log`
+   * in the journal's directory) and sets PLAYING. With params.resume (a
+   * journal entry a previous host left, issue 9): moves the outputs aside as
+   * parts (EngagementDir::move_outputs_aside, a killed WAV repaired first),
+   * sets `timeline-origin` and `timeline-offset` = the sample frames the
+   * parts hold (else the journal's samples) and `replay-log` = the previous
+   * packet log, and records the interruption (cause host-restart after a
+   * detach, host-crash otherwise). Returns: false (and the engagement is
+   * FAILED, its engagement.json written) on a build or state failure, or
+   * with ZHOST_ERROR_IO when an output cannot be moved aside (nothing is
+   * overwritten then).
    */
   bool start (GError **error);
 
