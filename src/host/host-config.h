@@ -16,7 +16,7 @@
  *               stop-timeout-ms, stop-grace-ms, webhook-window-s
  *   [host]      state-dir (journal of live engagements; default
  *               $STATE_DIRECTORY/journal, else <output-root>/.state), rejoin-window-s
- *               (60: Zoom's signaling grace, rtms-protocol.md §4.9)
+ *               (60: Zoom's signaling grace, docs/protocol.md §4.9)
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
  *   [http]      api-token (Bearer token of /engagements; env ZOOMRTMS_API_TOKEN
@@ -44,7 +44,7 @@ struct HostConfig {
   std::map<std::string, std::string> pipeline_for;  /* event/product → name */
   gsize max_body_bytes = 64 * 1024;
   /* 0 = unlimited (design.md "Never refuse a call": a 503 is a call never
-   * recorded, rtms-protocol.md §2.6) */
+   * recorded, docs/protocol.md §2.6) */
   int max_engagements = 0;
   int stop_timeout_ms = 10000;
   /* after a stopped webhook, how long the element may take to reach its
@@ -59,7 +59,7 @@ struct HostConfig {
   std::string state_dir;
   /* [host] how long after a previous host's last journal update (crash) or
    * detach a journal entry is rejoined: Zoom's signaling grace, ≈60 s
-   * (rtms-protocol.md §4.9 row 2) */
+   * (docs/protocol.md §4.9 row 2) */
   int rejoin_window_s = 60;
   /* secrets: never logged */
   std::string client_id;

@@ -449,7 +449,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   opts.max_body_bytes = cfg_.max_body_bytes;
   rtms::Webhook wh;
   GError *err = nullptr;
-  /* rtms-protocol.md §2.4, §2.5: verified before anything else, over the raw
+  /* docs/protocol.md §2.4, §2.5: verified before anything else, over the raw
    * bytes; parsed once, and deeply only once authenticated */
   if (!rtms::verify_and_parse_webhook (cfg_.secret_token, ts, sig, data, len,
           g_get_real_time () / G_USEC_PER_SEC, opts, &wh, &err)) {
@@ -491,7 +491,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
       return;
     }
     /* design.md "Never refuse a call": unlimited by default; a limit an
-     * operator set is never silent (rtms-protocol.md §2.6: Zoom retries
+     * operator set is never silent (docs/protocol.md §2.6: Zoom retries
      * after 5, 20, 60 min, an RTMS stream must be joined within ≈1 min) */
     if (cfg_.max_engagements > 0 &&
         static_cast<int> (active_.size ()) + pending_starts_ >= cfg_.max_engagements) {
@@ -648,7 +648,7 @@ Daemon::on_stopped (const rtms::Webhook &wh)
   auto lost = lost_.find (wh.rtms_stream_id);
   if (lost != lost_.end ()) {
     /* a stream a previous host left and nobody rejoined in time: Zoom ends
-     * it with 19 AWAIT_RECONNECTION_TIMEOUT (rtms-protocol.md §2.7) */
+     * it with 19 AWAIT_RECONNECTION_TIMEOUT (docs/protocol.md §2.7) */
     g_autofree gchar *name = g_path_get_basename (lost->second.c_str ());
     EngagementDir dir (lost->second, name);
     g_autoptr (JsonParser) parser = json_parser_new ();
@@ -683,7 +683,7 @@ Daemon::on_interrupted (const rtms::Webhook &wh)
     return;
   }
   Engagement *e = it->second.get ();
-  /* rtms-protocol.md §2.6: handled once per (stream, event_ts); duplicated
+  /* docs/protocol.md §2.6: handled once per (stream, event_ts); duplicated
    * and late copies are ignored */
   auto &seen = interrupted_seen_[wh.rtms_stream_id];
   if (!seen.insert (wh.event_ts).second) {

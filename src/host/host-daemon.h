@@ -1,7 +1,7 @@
 /* zoomrtms-host — the daemon: HTTP server (webhooks, health, engagements API)
  * and the engagement registry keyed by rtms_stream_id.
  *
- * Rules: rtms-protocol.md §2.4–§2.6 (url_validation, x-zm-signature,
+ * Rules: docs/protocol.md §2.4–§2.6 (url_validation, x-zm-signature,
  * idempotent delivery) and §4.9 (failover); gstreamer-guide.md §3.3 (one main
  * context runs the SoupServer and every bus watch). Webhooks are answered at
  * once; the work runs from an idle source on the main context.
@@ -56,7 +56,7 @@ class Daemon {
    * Opens the journal of live engagements in state-dir (host-journal.h)
    * and, before listening, rejoins every engagement a previous host left
    * inside Zoom's grace window (rejoin-window-s from its last journal
-   * update or its detach; rtms-protocol.md §4.9 row 2: ≈60 s), continuing
+   * update or its detach; docs/protocol.md §4.9 row 2: ≈60 s), continuing
    * its recording; entries outside it are finalized (parts merged,
    * "recovered", the interruption recorded as lost). Repairs engagements
    * left "running" by a killed host without a journal entry, raises the soft

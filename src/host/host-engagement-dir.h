@@ -13,7 +13,7 @@
  * Naming: the directory is the engagement id sanitized
  * (sanitize_engagement_id(), "-2", "-3", … when taken).
  * Rules: design.md "End of stream" (a killed host's files are repaired),
- * "Lifetimes" (continuation), rtms-protocol.md §4.9.
+ * "Lifetimes" (continuation), docs/protocol.md §4.9.
  * Main context only.
  */
 #pragma once

@@ -87,7 +87,7 @@ class Engagement {
   bool start (GError **error);
 
   /** failover:
-   * rtms-protocol.md §4.9 row 1 (and row 2 when an interrupted webhook
+   * docs/protocol.md §4.9 row 1 (and row 2 when an interrupted webhook
    * carries server_urls): sets `server-urls` on the running `src`, which does
    * a full re-handshake into the same recording.
    */
@@ -104,7 +104,7 @@ class Engagement {
   /** detach:
    * design.md "Lifetimes: detach is not stop": sends the custom upstream
    * event "zoomrtms/detach" to `src` (sockets closed WITHOUT msg 21, so Zoom
-   * holds the stream for its grace window, rtms-protocol.md §4.9), waits
+   * holds the stream for its grace window, docs/protocol.md §4.9), waits
    * for EOS up to stop_timeout_ms, then NULL. The journal entry stays, state
    * "detached", for the next host to rejoin; engagement.json says
    * "detached". With an element that does not know the event, eos-action
@@ -116,7 +116,7 @@ class Engagement {
   /** note_interrupted_webhook:
    * Records an `*_rtms_interrupted` webhook that needs no failover (no
    * server_urls, or the ones in use): the element reconnects by itself
-   * (rtms-protocol.md §4.9 row 2). One events.jsonl line.
+   * (docs/protocol.md §4.9 row 2). One events.jsonl line.
    */
   void note_interrupted_webhook (gint64 event_ts, const std::string &event);
 
@@ -124,7 +124,7 @@ class Engagement {
    * For a stopped webhook: Zoom ends the stream on signaling too (msg 8
    * TERMINATED), and the element then drains every frame still in flight
    * and posts EOS by itself. The webhook can overtake those frames, so wait
-   * stop_grace_ms for that EOS before stop() (rtms-protocol.md §4.9 row 5).
+   * stop_grace_ms for that EOS before stop() (docs/protocol.md §4.9 row 5).
    */
   void stop_after_grace (const char *source, int stop_reason);
 

@@ -7,12 +7,12 @@
  * (sanitize_engagement_id(): no '/', '.', so it stays in the directory) +
  * ".json", written atomically (temporary file + rename,
  * g_file_set_contents_full). It holds what a restarted host needs to rejoin
- * the stream inside Zoom's grace window (rtms-protocol.md §4.9 rows 2–3:
+ * the stream inside Zoom's grace window (docs/protocol.md §4.9 rows 2–3:
  * signaling ≈60 s) and continue the same recording: ids, server_urls,
  * product, event, pipeline, directory, the RTMS timeline (origin, rate,
  * channels, samples recorded), the parts and the packet log. Never a secret:
  * the client secret and the handshake signature stay in the config / are
- * recomputed (the signature is HMAC(client secret), rtms-protocol.md §3.2).
+ * recomputed (the signature is HMAC(client secret), docs/protocol.md §3.2).
  *
  * Format (version 1), every member always present:
  *   {"version":1, "state":"live"|"detached",

@@ -604,7 +604,7 @@ TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
   drop_bus (bus);
 }
 
-/* A multi-stream meeting (data_opt 2, rtms-protocol.md §4.4): one channel per
+/* A multi-stream meeting (data_opt 2, docs/protocol.md §4.4): one channel per
  * user_id, aligned by timestamp and summed like the ZCC channels. */
 TEST_F (ZoomRtmsSrc, MeetingMultiStreamMixEqualsSum)
 {
@@ -829,7 +829,7 @@ TEST_F (ZoomRtmsSrc, ApplicationEosDrainsHeldAudio)
   drop_bus (bus);
 }
 
-/* Failover (rtms-protocol.md §4.9 row 1): setting server-urls while PLAYING
+/* Failover (docs/protocol.md §4.9 row 1): setting server-urls while PLAYING
  * re-runs the handshakes against a second server for the same stream; the
  * output goes on without a jump (OFFSET contiguous, one DISCONT), and it ends
  * with exactly the second server's audio, placed by its timestamps. */
@@ -2015,7 +2015,7 @@ TEST_F (ZoomRtmsSrc, SameServerUrlsIsNotAFailover)
 
 /* An outage posts zoomrtms/interruption at its start (cause, start) with a
  * warning, and at its end (end, recovered): the sim is frozen (SIGSTOP)
- * until the element's idle watchdog (30 s, rtms-protocol.md §3.9) declares
+ * until the element's idle watchdog (30 s, docs/protocol.md §3.9) declares
  * the signaling connection lost, then thawed; the reconnection gets
  * through and the recording completes with EOS and the call's own stop
  * reason, after two signaling handshakes. (Takes about 40 s.) Before: no

@@ -100,7 +100,7 @@ TEST (HostWebhooks, ValidationSignaturesAndLimits)
   Host h (tmp);
   ASSERT_GT (h.port (), 0) << h.proc ().log ();
 
-  /* url_validation: rtms-protocol.md §9.3 vector 2, on both paths */
+  /* url_validation: docs/protocol.md §9.3 vector 2, on both paths */
   std::string val = "{\"event\":\"endpoint.url_validation\",\"event_ts\":1654503849680,"
       "\"payload\":{\"plainToken\":\"qgg8vlvZRS6UYooatFL8Aw\"}}";
   for (const char *path : {"/webhook", "/api/webhooks/zoom"}) {

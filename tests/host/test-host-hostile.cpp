@@ -188,7 +188,7 @@ write_conf (const TempDir &tmp, const std::string &name, const std::string &text
   ASSERT_TRUE (g_file_test (host_bin ().c_str (), G_FILE_TEST_IS_EXECUTABLE))  \
       << "build zoomrtms-host first"
 
-/* rtms-protocol.md §2.4: an unsigned challenge answered is a signing oracle
+/* docs/protocol.md §2.4: an unsigned challenge answered is a signing oracle
  * (encryptedToken = HMAC(secret token, plainToken) = x-zm-signature of any
  * body when plainToken = "v0:{ts}:{body}"). */
 TEST (HostHostile, UrlValidationIsNoSigningOracle)
@@ -220,7 +220,7 @@ TEST (HostHostile, UrlValidationIsNoSigningOracle)
   EXPECT_EQ (stale.body.find (would_be), std::string::npos);
 
   /* the forged start was never obtainable, and a signed challenge still works
-   * (rtms-protocol.md §9.3 vector 2) */
+   * (docs/protocol.md §9.3 vector 2) */
   std::string val = "{\"event\":\"endpoint.url_validation\",\"event_ts\":1654503849680,"
       "\"payload\":{\"plainToken\":\"qgg8vlvZRS6UYooatFL8Aw\"}}";
   Resp ok = post_webhook (h, val);

@@ -310,7 +310,7 @@ TEST (HostRestart, OutsideTheWindowRecoveredAndReason19Recorded)
   expect_clean_exit (h2.proc ());
 }
 
-/* rtms-protocol.md §2.6, §4.9: duplicated and late interrupted webhooks
+/* docs/protocol.md §2.6, §4.9: duplicated and late interrupted webhooks
  * carrying the server_urls in use are handled once per event_ts and never
  * start a failover (on the old code each copy was a failover: the healthy
  * connection torn down, "failovers" counting them). */
@@ -500,7 +500,7 @@ TEST (HostReload, SighupBrokenPipelineKeepsOldSetLiveCallUnaffected)
   expect_clean_exit (h.proc ());
 }
 
-/* A 25 s media outage (inside Zoom's 30 s media grace, rtms-protocol.md
+/* A 25 s media outage (inside Zoom's 30 s media grace, docs/protocol.md
  * §4.9 row 3): the element reconnects by itself, the call is recorded to its
  * end in one file, and engagement.json / events.jsonl record the
  * interruption (cause "media", recovered) from the element's

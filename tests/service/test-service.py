@@ -49,7 +49,7 @@ VERSION = E["ZOOMRTMS_VERSION"]
 HAVE_LIBSYSTEMD = E.get("ZOOMRTMS_HAVE_LIBSYSTEMD") == "1"
 SECCOMP_EXEC = E.get("ZOOMRTMS_SECCOMP_EXEC", "")
 
-# Test credentials: rtms-protocol.md §9.3 style values, only for this test.
+# Test credentials: docs/protocol.md §9.3 style values, only for this test.
 CREDS = {
     "zoom-client-id": "svc_test_client_id",
     "zoom-client-secret": "svc-test-client-secret-4f9c",
