@@ -99,7 +99,8 @@ class Raw {
     while (g_get_monotonic_time () < end) {
       gsize hdr_end = in.find ("\r\n\r\n");
       if (hdr_end != std::string::npos) {
-        std::string lower = g_ascii_strdown (in.c_str (), static_cast<gssize> (hdr_end));
+        g_autofree gchar *down = g_ascii_strdown (in.c_str (), static_cast<gssize> (hdr_end));
+        std::string lower = down;
         gsize cl_at = lower.find ("content-length:");
         gsize want = cl_at == std::string::npos ? 0
             : static_cast<gsize> (g_ascii_strtoull (lower.c_str () + cl_at + 15, nullptr, 10));
