@@ -2,6 +2,7 @@
 #include "host-engagement.h"
 
 #include "host-common.h"
+#include "host-ogg.h"
 #include "host-wav.h"
 
 #include "rtms-types.h"
@@ -710,7 +711,8 @@ Engagement::finish (bool got_eos)
     /* a continued recording: one file per output (issue 9) */
     std::vector<gint64> silence;
     GError *err = nullptr;
-    if (!dir_->merge_parts (jentry_.outputs, jentry_.parts, &silence, &err)) {
+    if (!dir_->merge_parts (jentry_.outputs, jentry_.parts, &silence, &err,
+            ogg_opus_encoder_settings (p_.tmpl.text))) {
       merge_error_ = err->message;
       errors_.push_back (std::string ("parts not merged: ") + err->message);
       g_error_free (err);
@@ -1210,6 +1212,7 @@ Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal)
   std::vector<gint64> silence;
   GError *err = nullptr;
   std::string merge_error;
+  /* no template here: an Ogg/Opus merge uses opusenc's defaults */
   if (e.parts > 0 && !dir.merge_parts (e.outputs, e.parts, &silence, &err)) {
     merge_error = err->message;
     g_error_free (err);
