@@ -8,6 +8,7 @@
 
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -374,6 +375,23 @@ EngagementDir::merge_parts (const std::vector<std::string> &outputs, int parts,
     if (g_str_has_suffix (o.c_str (), ".opus") || g_str_has_suffix (o.c_str (), ".ogg")) {
       GError *err = nullptr;
       guint64 ns = 0;
+      /* a pipeline stopped before its first page left an empty file: no
+       * audio, nothing to decode (oggdemux would refuse it) */
+      std::vector<std::string> empty;
+      for (auto it = files.begin (); it != files.end ();) {
+        GStatBuf st;
+        if (files.size () > 1 && g_stat (it->c_str (), &st) == 0 && st.st_size == 0) {
+          if (*it != out)
+            empty.push_back (*it);
+          it = files.erase (it);
+        } else {
+          ++it;
+        }
+      }
+      if (have_out && std::find (files.begin (), files.end (), out) == files.end ()) {
+        /* the output itself was empty: the merged parts replace it */
+        have_out = false;
+      }
       if (files.size () == 1) {
         if (g_rename (files[0].c_str (), out.c_str ()) != 0)
           g_set_error (&err, ZHOST_ERROR, ERROR_IO, "cannot rename %s",
@@ -384,6 +402,9 @@ EngagementDir::merge_parts (const std::vector<std::string> &outputs, int parts,
         g_message ("engagement %s: %zu Ogg/Opus piece(s) merged into %s (%.3f s)",
             name_.c_str (), files.size (), o.c_str (), ns / 1e9);
       }
+      if (!err)
+        for (const auto &e : empty)
+          g_remove (e.c_str ());
       if (err) {
         g_warning ("engagement %s: %s: %s (parts kept)", name_.c_str (), o.c_str (),
             err->message);

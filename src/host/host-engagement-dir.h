@@ -14,7 +14,8 @@
  * (sanitize_engagement_id(), "-2", "-3", … when taken).
  * Rules: design.md "End of stream" (a killed host's files are repaired),
  * "Lifetimes" (continuation), docs/protocol.md §4.9.
- * Main context only.
+ * Main context only — except merge_parts(), which touches only the files
+ * and runs on a worker thread with its own instance (Engagement::finish).
  */
 #pragma once
 
