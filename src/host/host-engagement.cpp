@@ -885,7 +885,8 @@ Engagement::to_json (bool live) const
    * the recording holds for it */
   json_builder_set_member_name (b, "interruptions");
   interruptions_to_json (jentry_.interruptions, b);
-  num ("parts_merged", merge_error_.empty () && !active () && !detached_ ?
+  num ("parts_merged", merge_error_.empty () && !active () && !detached_ &&
+      !merge_thread_.joinable () ?
       jentry_.parts : 0);
   num ("continuations", jentry_.generation - 1);
   json_builder_set_member_name (b, "timeline_origin");
@@ -947,6 +948,9 @@ Engagement::to_json (bool live) const
     str ("pipeline_state", gst_element_state_get_name (cur));
     json_builder_set_member_name (b, "active");
     json_builder_add_boolean_value (b, active ());
+    /* the parts of a continued recording are being merged (worker thread) */
+    json_builder_set_member_name (b, "merging");
+    json_builder_add_boolean_value (b, merge_thread_.joinable ());
     json_builder_end_object (b);
   }
   json_builder_end_object (b);
