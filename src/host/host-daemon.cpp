@@ -3,6 +3,7 @@
 
 #include "host-common.h"
 #include "host-engagement-dir.h"
+#include "host-ogg.h"
 #include "host-wav.h"
 
 #include <glib-unix.h>
@@ -148,7 +149,8 @@ Daemon::resume_journal ()
         g_message ("journal: engagement %s was left %" G_GINT64_FORMAT " ms ago, "
             "outside the %d s rejoin window", e.dir_name.c_str (), age_ms,
             cfg_.rejoin_window_s);
-      Engagement::finalize_unrejoined (e, journal_.get ());
+      Engagement::finalize_unrejoined (e, journal_.get (),
+          tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");
       lost_[e.rtms_stream_id] = e.directory;
       resumed_dirs.insert (e.directory);
       continue;
@@ -185,7 +187,8 @@ Daemon::resume_journal ()
         active_.erase (again);
       }
       /* the parts are not lost: finalize them as a lost interruption */
-      Engagement::finalize_unrejoined (e, journal_.get ());
+      Engagement::finalize_unrejoined (e, journal_.get (),
+          tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");
       lost_[e.rtms_stream_id] = e.directory;
     }
   }

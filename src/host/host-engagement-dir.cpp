@@ -2,11 +2,13 @@
 #include "host-engagement-dir.h"
 
 #include "host-common.h"
+#include "host-ogg.h"
 #include "host-template.h"
 #include "host-wav.h"
 
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -326,7 +328,8 @@ EngagementDir::recorded_samples (const std::vector<std::string> &outputs,
 
 bool
 EngagementDir::merge_parts (const std::vector<std::string> &outputs, int parts,
-    std::vector<gint64> *leading_silence, GError **error) const
+    std::vector<gint64> *leading_silence, GError **error,
+    const std::string &opus_settings) const
 {
   bool ok = true;
   bool first_wav = true;
@@ -365,6 +368,50 @@ EngagementDir::merge_parts (const std::vector<std::string> &outputs, int parts,
           g_propagate_error (error, err);
         else
           g_error_free (err);
+        ok = false;
+      }
+      continue;
+    }
+    if (g_str_has_suffix (o.c_str (), ".opus") || g_str_has_suffix (o.c_str (), ".ogg")) {
+      GError *err = nullptr;
+      guint64 ns = 0;
+      /* a pipeline stopped before its first page left an empty file: no
+       * audio, nothing to decode (oggdemux would refuse it) */
+      std::vector<std::string> empty;
+      for (auto it = files.begin (); it != files.end ();) {
+        GStatBuf st;
+        if (files.size () > 1 && g_stat (it->c_str (), &st) == 0 && st.st_size == 0) {
+          if (*it != out)
+            empty.push_back (*it);
+          it = files.erase (it);
+        } else {
+          ++it;
+        }
+      }
+      if (have_out && std::find (files.begin (), files.end (), out) == files.end ()) {
+        /* the output itself was empty: the merged parts replace it */
+        have_out = false;
+      }
+      if (files.size () == 1) {
+        if (g_rename (files[0].c_str (), out.c_str ()) != 0)
+          g_set_error (&err, ZHOST_ERROR, ERROR_IO, "cannot rename %s",
+              files[0].c_str ());
+      } else if (ogg_opus_concat (files, out, opus_settings, 0, &ns, &err)) {
+        for (gsize i = 0; i + (have_out ? 1 : 0) < files.size (); i++)
+          g_remove (files[i].c_str ());
+        g_message ("engagement %s: %zu Ogg/Opus piece(s) merged into %s (%.3f s)",
+            name_.c_str (), files.size (), o.c_str (), ns / 1e9);
+      }
+      if (!err)
+        for (const auto &e : empty)
+          g_remove (e.c_str ());
+      if (err) {
+        g_warning ("engagement %s: %s: %s (parts kept)", name_.c_str (), o.c_str (),
+            err->message);
+        if (ok)
+          g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s: %s; parts kept (%s …)",
+              o.c_str (), err->message, part_name (o, 1).c_str ());
+        g_error_free (err);
         ok = false;
       }
       continue;

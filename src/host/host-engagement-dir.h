@@ -14,7 +14,8 @@
  * (sanitize_engagement_id(), "-2", "-3", … when taken).
  * Rules: design.md "End of stream" (a killed host's files are repaired),
  * "Lifetimes" (continuation), docs/protocol.md §4.9.
- * Main context only.
+ * Main context only — except merge_parts(), which touches only the files
+ * and runs on a worker thread with its own instance (Engagement::finish).
  */
 #pragma once
 
@@ -134,19 +135,28 @@ class EngagementDir {
   /** merge_parts:
    * When the engagement ends: for each output, part 1..@parts then the
    * output itself become one file. WAV: the PCM appended, one header with
-   * the right sizes (exact, wav_concat()). Ogg (.opus, .ogg): remuxed
-   * without re-encoding (oggdemux ! opusparse | vorbisparse per part into
-   * concat ! oggmux), checked to hold every part's duration; if that fails
+   * the right sizes (exact, wav_concat()). Ogg/Opus (.opus, and .ogg
+   * holding Opus): decoded and encoded again as one stream
+   * (ogg_opus_concat(): each part's pre-skip and end trimming honoured, so
+   * the duration is the sum of the parts; written to a temp file, fsynced,
+   * renamed over the output), then the parts are deleted; on failure (a
+   * part without Opus, e.g. Vorbis in .ogg, a decode error, the time bound)
    * the parts are kept and the error is returned. Other formats: parts kept.
+   * Blocks the calling thread while an Ogg/Opus pipeline runs (a re-encode:
+   * well under a second per minute of audio on one core).
    * @leading_silence: (out) (optional): for the first WAV output, the
    *   leading all-zero sample frames of each part 2..@parts+1 (the pieces
    *   a continuation wrote: the silence inserted for the interruption
    *   before each; an upper bound when the call itself was silent there).
+   * @opus_settings: opusenc properties for the Ogg/Opus re-encode
+   *   ("audio-type=voice bitrate=32000": ogg_opus_encoder_settings() of the
+   *   pipeline template); "" for opusenc's defaults.
    * Returns: false with ZHOST_ERROR_IO / ZHOST_ERROR_WAV naming the output
    * whose parts were kept; the other outputs are merged anyway.
    */
   bool merge_parts (const std::vector<std::string> &outputs, int parts,
-      std::vector<gint64> *leading_silence, GError **error) const;
+      std::vector<gint64> *leading_silence, GError **error,
+      const std::string &opus_settings = "") const;
 
  private:
   std::string dir_, name_;

@@ -2,6 +2,7 @@
 #include "host-engagement.h"
 
 #include "host-common.h"
+#include "host-ogg.h"
 #include "host-wav.h"
 
 #include "rtms-types.h"
@@ -43,6 +44,14 @@ Engagement::state_name (State s)
   return "unknown";
 }
 
+/* What the merge thread hands back (written by the thread before it queues
+ * merge_done_cb; read on the main context after). */
+struct Engagement::MergeJob {
+  Engagement *self = nullptr;   /* nullptr: the engagement is gone */
+  std::vector<gint64> silence;
+  std::string error;
+};
+
 Engagement::Engagement (EngagementParams params, FinishedFn on_finished)
     : p_ (std::move (params)), on_finished_ (std::move (on_finished))
 {
@@ -53,6 +62,13 @@ Engagement::Engagement (EngagementParams params, FinishedFn on_finished)
 
 Engagement::~Engagement ()
 {
+  if (merge_thread_.joinable ()) {
+    /* the host exits during a merge: let it end (bounded by its timeout);
+     * its result is not applied (the journal entry stays: the next host
+     * finalizes the engagement) */
+    merge_job_->self = nullptr;
+    merge_thread_.join ();
+  }
   if (eos_timeout_id_)
     g_source_remove (eos_timeout_id_);
   if (grace_timeout_id_)
@@ -707,14 +723,56 @@ Engagement::finish (bool got_eos)
   if (stop_source_.empty ())
     stop_source_ = superseded_ ? "superseded" : state_ == State::FAILED ? "error" : "remote";
   if (jentry_.parts > 0) {
-    /* a continued recording: one file per output (issue 9) */
-    std::vector<gint64> silence;
-    GError *err = nullptr;
-    if (!dir_->merge_parts (jentry_.outputs, jentry_.parts, &silence, &err)) {
-      merge_error_ = err->message;
-      errors_.push_back (std::string ("parts not merged: ") + err->message);
-      g_error_free (err);
-    }
+    /* a continued recording: one file per output (issue 9), merged on a
+     * worker thread; finish_ended() runs on the main context when done */
+    auto job = std::make_shared<MergeJob> ();
+    job->self = this;
+    merge_job_ = job;
+    GST_INFO ("engagement %s: merging %d part(s) on a worker thread",
+        p_.dir_name.c_str (), jentry_.parts);
+    merge_thread_ = std::thread ([job, dir = p_.dir, name = p_.dir_name,
+        outputs = jentry_.outputs, parts = jentry_.parts,
+        settings = ogg_opus_encoder_settings (p_.tmpl.text)] () {
+      EngagementDir d (dir, name);
+      GError *err = nullptr;
+      if (!d.merge_parts (outputs, parts, &job->silence, &err, settings)) {
+        job->error = err->message;
+        g_error_free (err);
+      }
+      /* merge_done_cb owns a reference to the job */
+      g_idle_add_full (G_PRIORITY_DEFAULT, merge_done_cb,
+          new std::shared_ptr<MergeJob> (job), [] (gpointer p) {
+            delete static_cast<std::shared_ptr<MergeJob> *> (p);
+          });
+    });
+    return;
+  }
+  finish_ended ({}, "");
+}
+
+gboolean
+Engagement::merge_done_cb (gpointer data)
+{
+  auto job = *static_cast<std::shared_ptr<MergeJob> *> (data);
+  Engagement *self = job->self;
+  if (!self)
+    return G_SOURCE_REMOVE;
+  if (self->merge_thread_.joinable ())
+    self->merge_thread_.join ();
+  self->merge_job_.reset ();
+  self->finish_ended (job->silence, job->error);
+  return G_SOURCE_REMOVE;
+}
+
+void
+Engagement::finish_ended (const std::vector<gint64> &silence,
+    const std::string &merge_error)
+{
+  if (!merge_error.empty ()) {
+    merge_error_ = merge_error;
+    errors_.push_back ("parts not merged: " + merge_error);
+  }
+  if (jentry_.parts > 0) {
     /* the silence each continuation inserted, from the file */
     gsize k = 0;
     for (auto &i : jentry_.interruptions)
@@ -827,7 +885,8 @@ Engagement::to_json (bool live) const
    * the recording holds for it */
   json_builder_set_member_name (b, "interruptions");
   interruptions_to_json (jentry_.interruptions, b);
-  num ("parts_merged", merge_error_.empty () && !active () && !detached_ ?
+  num ("parts_merged", merge_error_.empty () && !active () && !detached_ &&
+      !merge_thread_.joinable () ?
       jentry_.parts : 0);
   num ("continuations", jentry_.generation - 1);
   json_builder_set_member_name (b, "timeline_origin");
@@ -889,6 +948,9 @@ Engagement::to_json (bool live) const
     str ("pipeline_state", gst_element_state_get_name (cur));
     json_builder_set_member_name (b, "active");
     json_builder_add_boolean_value (b, active ());
+    /* the parts of a continued recording are being merged (worker thread) */
+    json_builder_set_member_name (b, "merging");
+    json_builder_add_boolean_value (b, merge_thread_.joinable ());
     json_builder_end_object (b);
   }
   json_builder_end_object (b);
@@ -1196,7 +1258,8 @@ Engagement::detach ()
 }
 
 void
-Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal)
+Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal,
+    const std::string &opus_settings)
 {
   EngagementDir dir (e.directory, e.dir_name);
   bool repaired = dir.repair_wavs ();
@@ -1210,7 +1273,8 @@ Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal)
   std::vector<gint64> silence;
   GError *err = nullptr;
   std::string merge_error;
-  if (e.parts > 0 && !dir.merge_parts (e.outputs, e.parts, &silence, &err)) {
+  if (e.parts > 0 && !dir.merge_parts (e.outputs, e.parts, &silence, &err,
+          opus_settings)) {
     merge_error = err->message;
     g_error_free (err);
   }

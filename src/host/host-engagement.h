@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace zhost {
@@ -162,8 +163,14 @@ class Engagement {
    * engagement.json (state "recovered") and events.jsonl, and removes the
    * journal entry and packet logs. The cause is "host-restart" for an entry
    * a detach left, "host-crash" for a "live" one.
+   * The merge runs on the calling thread (called at start-up, before the
+   * host listens, and when a rejoin fails): an Ogg/Opus re-encode takes
+   * ≈0.4 s per minute of audio. @opus_settings: opusenc properties of the
+   * entry's pipeline template (ogg_opus_encoder_settings()); "" (the
+   * template is gone) for opusenc's defaults.
    */
-  static void finalize_unrejoined (const JournalEntry &e, Journal *journal);
+  static void finalize_unrejoined (const JournalEntry &e, Journal *journal,
+      const std::string &opus_settings = "");
 
   /* The journal entry as it stands. */
   const JournalEntry &journal_entry () const { return jentry_; }
@@ -184,6 +191,12 @@ class Engagement {
   void on_level (GstMessage *msg, const GstStructure *s);
   void read_stats ();
   void finish (bool got_eos);
+  /* The end of finish() for a recording that has ended (not detached):
+   * merge results applied, journal entry removed, files written,
+   * on_finished_. */
+  void finish_ended (const std::vector<gint64> &silence, const std::string &merge_error);
+  struct MergeJob;
+  static gboolean merge_done_cb (gpointer data);
   void on_timeline (const GstStructure *s);
   void on_detached (const GstStructure *s);
   void on_interruption (const GstStructure *s);
@@ -210,6 +223,11 @@ class Engagement {
   guint64 timeline_offset_ = 0;        /* samples the earlier parts hold */
   gint64 base_offset_ms_ = 0;          /* their length, for transcript offsets */
   std::string merge_error_;
+  /* A continued recording's parts are merged on this thread (an Ogg/Opus
+   * re-encode takes ≈0.4 s per minute of audio: not on the main context);
+   * joined in merge_done_cb() or, if the host exits first, the destructor. */
+  std::thread merge_thread_;
+  std::shared_ptr<MergeJob> merge_job_;
   State state_ = State::STARTING;
   GstElement *pipeline_ = nullptr;
   GstElement *src_ = nullptr;

@@ -7,6 +7,7 @@
  */
 #include "host-e2e-util.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace {
@@ -103,14 +104,15 @@ first_gap_ms (JsonObject *sent)
 }
 
 /* Kills (@sig) the host mid-call, restarts it on the same port after
- * @restart_after_ms and plays the call to its end. Use with
+ * @restart_after_ms and plays the call to its end. @host_args: extra
+ * arguments of both hosts (e.g. --pipeline record-all). Use with
  * ASSERT_NO_FATAL_FAILURE. */
 void
 restart_mid_call (const TempDir &tmp, int sig, int restart_after_ms,
     SimStream *stream, std::string *dir, std::unique_ptr<Proc> *sim_out,
-    std::unique_ptr<Host> *h2_out)
+    std::unique_ptr<Host> *h2_out, const std::vector<std::string> &host_args = {})
 {
-  auto h1 = std::make_unique<Host> (tmp);
+  auto h1 = std::make_unique<Host> (tmp, host_args);
   ASSERT_GT (h1->port (), 0) << h1->proc ().log ();
   int port = h1->port ();
   /* the interrupted webhook (signaling lost) comes 4 s after the loss, when
@@ -141,8 +143,9 @@ restart_mid_call (const TempDir &tmp, int sig, int restart_after_ms,
   }
   if (restart_after_ms > 0)
     g_usleep (static_cast<gulong> (restart_after_ms) * 1000);
-  auto h2 = std::make_unique<Host> (tmp, std::vector<std::string> {"--port",
-          std::to_string (port)}, "host2");
+  std::vector<std::string> args2 = {"--port", std::to_string (port)};
+  args2.insert (args2.end (), host_args.begin (), host_args.end ());
+  auto h2 = std::make_unique<Host> (tmp, args2, "host2");
   ASSERT_EQ (h2->port (), port) << h2->proc ().log ();
   ASSERT_TRUE (sim->wait (60000)) << sim->log ();
   EXPECT_EQ (sim->exit_status (), 0) << sim->log ();
@@ -220,6 +223,52 @@ TEST (HostRestart, SigtermDetachesAndTheNextHostContinuesTheRecording)
   ASSERT_EQ (run_tool ({host_bin (), "--summary", h2->out ()}, &summary), 0);
   EXPECT_NE (summary.find ("interruption: host-restart"), std::string::npos) << summary;
   EXPECT_EQ (summary.find (".state"), std::string::npos) << summary;
+}
+
+/* record-all (WAV + Ogg/Opus) with SIGTERM mid-call and a new host 0.5 s
+ * later: the WAV is exact as above, and the Ogg/Opus parts are merged too
+ * (decoded and encoded again): one audio.opus, no part, as long as the WAV
+ * (the call, downtime included) ± 0.1 s by ffprobe (duration − start_time)
+ * and opusinfo, accepted by gst-discoverer-1.0. On the old code the Opus
+ * parts were kept and engagement.json said "parts not merged". */
+TEST (HostRestart, SigtermRecordAllMergesTheOpusPartsToo)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  SimStream s;
+  std::string dir;
+  std::unique_ptr<Proc> sim;
+  std::unique_ptr<Host> h2;
+  ASSERT_NO_FATAL_FAILURE (restart_mid_call (tmp, SIGTERM, 500, &s, &dir, &sim, &h2,
+      {"--pipeline", "record-all"}));
+  std::string dump = tmp / ("sim-dump/" + s.rtms_stream_id);
+  expect_wav_equals_dump (dir + "/audio.wav", dump);
+  expect_one_file_no_leftovers (dir, h2->out ());
+  std::vector<std::string> files = list_dir (dir);
+  EXPECT_NE (std::find (files.begin (), files.end (), "audio.opus"), files.end ());
+  for (const auto &f : files)
+    EXPECT_FALSE (g_str_has_suffix (f.c_str (), ".tmp")) << f;
+  Wav w = read_wav (dir + "/audio.wav");
+  ASSERT_GT (w.rate, 0);
+  double call_s = static_cast<double> (w.samples.size () / 2) / w.rate;
+  double ff = ffprobe_duration (dir + "/audio.opus");
+  std::string info;
+  EXPECT_EQ (run_tool ({"opusinfo", dir + "/audio.opus"}, &info), 0) << info;
+  EXPECT_EQ (info.find ("WARNING"), std::string::npos) << info;
+  gsize at = info.find ("Playback length: ");
+  int m = -1;
+  double sec = 0;
+  ASSERT_NE (at, std::string::npos) << info;
+  ASSERT_EQ (sscanf (info.c_str () + at + 17, "%dm:%lfs", &m, &sec), 2) << info;
+  g_print ("[ FIGURE ] record-all SIGTERM + restart: WAV %.3f s, merged Opus %.3f s "
+      "(ffprobe duration - start_time), %.3f s (opusinfo)\n", call_s, ff, m * 60 + sec);
+  EXPECT_NEAR (ff, call_s, 0.1);
+  EXPECT_NEAR (m * 60 + sec, call_s, 0.1);
+  expect_discoverer_accepts (dir + "/audio.opus");
+  std::string ej = read_file (dir + "/engagement.json");
+  EXPECT_EQ (ej.find ("not merged"), std::string::npos) << ej;
+  EXPECT_EQ (ej.find ("parts kept"), std::string::npos) << ej;
+  expect_clean_exit (h2->proc ());
 }
 
 /* SIGKILL mid-call, a new host at once (well within 5 s): the packet log
