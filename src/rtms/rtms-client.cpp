@@ -97,6 +97,9 @@ poller_for (GMainContext *ctx)
   if (!p) {
     p = std::make_shared<WsPoller> (ctx);
     w = p;
+    /* forget the pollers of contexts gone since (tests make many) */
+    for (auto it = pollers->begin (); it != pollers->end ();)
+      it = it->second.expired () ? pollers->erase (it) : std::next (it);
   }
   return p;
 }
