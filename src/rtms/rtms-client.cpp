@@ -150,6 +150,7 @@ struct Sock {
   bool signaling = false;
   bool opened = false;          /* on_open fired (the upgrade succeeded) */
   bool dropped = false;         /* no longer the client's: callbacks ignored */
+  int in_callback = 0;          /* > 0 while one of its callbacks runs */
   std::unique_ptr<WsConnection> ws;
 };
 
@@ -272,12 +273,15 @@ struct Client::Impl {
 
   /* Takes @sock out of use: its callbacks are ignored from now on, a close
    * frame (1000, RFC 6455 §5.5.1) is sent if it is open, and the socket is
-   * destroyed (closed at once, without waiting for the server's close
-   * frame) by on_reap () on the next iteration of the context — never here,
-   * since this may run inside one of its own callbacks. Not waiting matters:
-   * whatever the server writes into a socket we no longer read is lost, so
-   * the server must see it closed as soon as possible (an outage, a detach:
-   * it then buffers for the next consumer, §3.3, §4.9). */
+   * destroyed — closed without waiting for the server's close frame — at
+   * once, or, if this runs inside one of its own callbacks (rtms-ws.h
+   * forbids destroying it there), by on_reap () on the next iteration of
+   * the context. Not waiting matters: whatever the server writes into a
+   * socket we no longer read is lost, so the server must see it closed as
+   * soon as possible (an outage, a detach: it then buffers for the next
+   * consumer, §3.3, §4.9). Measured: closing on the next iteration instead
+   * of at once lost ~1 s of audio when a paused server resumed in between
+   * (Client.OutageIsReportedAtItsStartAndEnd). */
   void
   drop_ws (std::unique_ptr<Sock> *sock)
   {
@@ -286,8 +290,12 @@ struct Client::Impl {
     Sock *s = sock->get ();
     s->dropped = true;
     WsState st = s->ws->state ();
-    if (st == WsState::OPEN || st == WsState::CONNECTING)
-      s->ws->close (WS_CLOSE_NORMAL);  /* CONNECTING: on_closed at once */
+    if (st == WsState::OPEN)
+      s->ws->close (WS_CLOSE_NORMAL);
+    if (s->in_callback == 0) {
+      sock->reset ();           /* ~WsConnection: no callback fires */
+      return;
+    }
     graveyard.push_back (std::move (*sock));
     schedule_reap ();
   }
@@ -371,20 +379,30 @@ struct Client::Impl {
     wc.max_message_bytes = std::max<gsize> (1, std::min<gsize> (
             cfg.max_message_size, kMessageMaxBytes));
     wc.poller = poller;
+    /* in_callback marks @s as on the stack (drop_ws () then defers) */
+    struct InCallback {
+      Sock *s;
+      explicit InCallback (Sock *x) : s (x) { s->in_callback++; }
+      ~InCallback () { s->in_callback--; }
+    };
     WsCallbacks wcb;
     wcb.on_open = [s] () {
+      InCallback g (s);
       if (!s->dropped)
         s->self->on_ws_open (s);
     };
     wcb.on_message = [s] (bool, const char *data, gsize len) {
+      InCallback g (s);
       if (!s->dropped)
         s->self->on_message (s, data, len);
     };
     wcb.on_oversize = [s] (guint64 declared) {
+      InCallback g (s);
       if (!s->dropped)
         s->self->on_oversize (declared);
     };
     wcb.on_closed = [s] (const WsCloseInfo &info) {
+      InCallback g (s);
       if (!s->dropped)
         s->self->on_ws_closed (s, info);
     };

@@ -56,12 +56,12 @@
  * Before the first successful handshake any failure is final, except
  * DUPLICATE_SIGNAL_REQUEST, retried after 1.5, 3 and 6 s (§3.4).
  *
- * Threading: every WebSocket (rtms::WsConnection) and every callback lives
- * on the
- * GMainContext given to the constructor (the shared I/O context of the
- * process, design.md "Threads"). The constructor, start(), close() and the
- * destructor must be called on that context's thread (use
- * IoContext::invoke_sync() from elsewhere).
+ * Threading: every WebSocket (rtms::WsConnection, one per socket; the
+ * sockets of every client of a context share one WsPoller) and every
+ * callback lives on the GMainContext given to the constructor (the shared
+ * I/O context of the process, design.md "Threads"). The constructor,
+ * start(), close() and the destructor must be called on that context's
+ * thread (use IoContext::invoke_sync() from elsewhere).
  */
 #pragma once
 
