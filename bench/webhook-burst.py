@@ -4,7 +4,7 @@ connection each (as Zoom delivers them), and the time each took to be
 answered, from the start of its connect() to the end of the answer.
 
 Zoom counts a delivery as failed when the answer takes more than 3 s
-(rtms-protocol.md §2.6), so the figure that matters is the maximum.
+(docs/protocol.md §2.6), so the figure that matters is the maximum.
 
     # against a running host (its secret token in ZOOM_SECRET_TOKEN):
     bench/webhook-burst.py --url http://127.0.0.1:8080/webhook -n 5000
@@ -12,7 +12,7 @@ Zoom counts a delivery as failed when the answer takes more than 3 s
     bench/webhook-burst.py --host-bin build/src/host/zoomrtms-host -n 5000
 
 The webhook is a signed `contact_center.voice_rtms_stopped` for an unknown
-stream: verified, answered 200, then a no-op (rtms-protocol.md §2.6), so the
+stream: verified, answered 200, then a no-op (docs/protocol.md §2.6), so the
 figures are those of the HTTP path, not of starting pipelines. Prints p50,
 p90, p99 and max in ms and the count of each status. Needs only Python 3.
 """

@@ -68,7 +68,7 @@
  * ]|
  * (or set #GstZoomRtmsSrc:eos-action to "detach" and send EOS). The element
  * closes both WebSockets at once WITHOUT msg 21 — Zoom holds the stream for
- * its grace window (rtms-protocol.md §4.9) —, outputs everything received
+ * its grace window (docs/protocol.md §4.9) —, outputs everything received
  * (the audio held by align-hold too), posts zoomrtms/detached and pushes
  * EOS, so muxers finalize their files. The event returns FALSE when the
  * element is not running.
@@ -107,7 +107,7 @@
  * RESOURCE/SETTINGS for missing properties.
  *
  * Setting #GstZoomRtmsSrc:server-urls while running is a failover
- * (rtms-protocol.md §4.9 row 1): the element runs the full handshake against
+ * (docs/protocol.md §4.9 row 1): the element runs the full handshake against
  * the new server and continues the same output stream; audio replayed by the
  * new server is dropped as duplicate. Setting it to the signaling URL already
  * in use (a duplicated or late webhook) is a no-op (logged at INFO): the
@@ -184,7 +184,7 @@
  * the stream over; posted just before EOS, with a GST_ELEMENT_WARNING):
  * - "rtms-stream-id" G_TYPE_STRING.
  *
- * "zoomrtms/interruption" (a lost connection, rtms-protocol.md §4.9; at the
+ * "zoomrtms/interruption" (a lost connection, docs/protocol.md §4.9; at the
  * start of the outage, with a GST_ELEMENT_WARNING, and at its end):
  * - "cause" G_TYPE_STRING: "media" (media only) or "signaling" (signaling
  *   and media); at the end the widest loss during the outage.
@@ -1046,7 +1046,7 @@ on_closed (GstZoomRtmsSrc * self, const rtms::ClientError * err)
   priv->qcond.notify_all ();
 }
 
-/* An interruption of the connection (rtms-protocol.md §4.9): posted at its
+/* An interruption of the connection (docs/protocol.md §4.9): posted at its
  * start and its end (I/O thread). */
 static void
 on_outage (GstZoomRtmsSrc * self, const rtms::Outage & o)
@@ -1106,7 +1106,7 @@ post_client_error (GstZoomRtmsSrc * self, const rtms::ClientError & e,
   const char *sid = self->priv->stream_id.c_str ();
   int sc = e.status_code, sr = e.stop_reason;
   /* the client classified status_code with both tables and the reason text
-   * (rtms-protocol.md §3.10) */
+   * (docs/protocol.md §3.10) */
   bool auth = (e.code == rtms::ERROR_HANDSHAKE &&
       e.status_class == rtms::StatusClass::SIGNATURE) ||
       sr == rtms::STOP_AUTHENTICATION_FAILURE;
@@ -1936,7 +1936,7 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   cfg.audio.content_type = rtms::CONTENT_RAW_AUDIO;
   cfg.audio.codec = s.codec == GST_ZOOM_RTMS_CODEC_OPUS ? rtms::CODEC_OPUS :
       rtms::CODEC_L16;
-  /* Opus is always 48 kHz on RTMS (rtms-protocol.md §9.1) */
+  /* Opus is always 48 kHz on RTMS (docs/protocol.md §9.1) */
   cfg.audio.sample_rate = s.codec == GST_ZOOM_RTMS_CODEC_OPUS ?
       rtms::SR_48K : rate_enum;
   cfg.audio.channel = rtms::CHANNEL_MONO;
@@ -2188,7 +2188,7 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
  * STREAM_CLOSE_REQ. */
 /* Detach (design.md "Lifetimes: detach is not stop"): closes both
  * WebSockets at once without STREAM_CLOSE_REQ, so Zoom holds the stream for
- * its grace window (rtms-protocol.md §4.9); then, like an application EOS,
+ * its grace window (docs/protocol.md §4.9); then, like an application EOS,
  * create() outputs everything received (the aligner's held audio too),
  * posts zoomrtms/detached and returns EOS. Any thread but the streaming
  * one's create(); returns FALSE if the element is not running. */
@@ -2365,7 +2365,7 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
     case PROP_SERVER_URLS:{
       s.server_urls = str ();
       if (priv->client && priv->io) {
-        /* failover (rtms-protocol.md §4.9 row 1) */
+        /* failover (docs/protocol.md §4.9 row 1) */
         std::string url = rtms::select_signaling_url (s.server_urls);
         if (url == priv->client->signaling_url ()) {
           /* a duplicate or late rtms_interrupted / rtms_started with the
@@ -2646,7 +2646,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * The webhook's `server_urls`: a comma-separated list of signaling URLs
    * (the first wss://, else ws://, is used) or the JSON object form. Setting
    * it while the element runs is a failover: full re-handshake on the new
-   * URL, same output stream (rtms-protocol.md §4.9).
+   * URL, same output stream (docs/protocol.md §4.9).
    */
   g_object_class_install_property (object_class, PROP_SERVER_URLS,
       g_param_spec_string ("server-urls", "Server URLs",
@@ -2741,7 +2741,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * GstZoomRtmsSrc:role-timeout:
    *
    * Contact Center engagements with layout=stereo only: Zoom may send the
-   * buffered backlog (buffer_data, up to 60 s, rtms-protocol.md §3.3) before
+   * buffered backlog (buffer_data, up to 60 s, docs/protocol.md §3.3) before
    * the participant events (8 CONSUMER_ANSWERED, 10 USER_ANSWERED) that
    * say which channel_id is the customer ("caller") and which the agent
    * ("callee"). The output is held (no audio is lost) until every channel's
@@ -2803,7 +2803,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * `gst-launch-1.0 -e`) means (design.md "Lifetimes: detach is not stop").
    * "stop" (default): the audio received is output, EOS, and when the
    * element stops it sends STREAM_CLOSE_REQ (msg 21): Zoom ends the stream
-   * for good (stop reason 20, rtms-protocol.md §2.7, §3.8). "detach": as
+   * for good (stop reason 20, docs/protocol.md §2.7, §3.8). "detach": as
    * the zoomrtms/detach event: the sockets are closed without msg 21, Zoom
    * holds the stream for its grace window (§4.9) so that another pipeline
    * can continue it, the audio received is output, zoomrtms/detached is
@@ -2902,7 +2902,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
   /**
    * GstZoomRtmsSrc:media-grace:
    *
-   * Zoom's grace window for a lost media connection (rtms-protocol.md §3.9,
+   * Zoom's grace window for a lost media connection (docs/protocol.md §3.9,
    * §4.9 row 3), ms: the element retries until it has run out
    * (rtms::reconnect_schedule(): 3 s doubling, then at most 5 s apart in
    * the last 15 s, the last attempt 1 s before the end), then fails with

@@ -536,7 +536,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   }
   oor_run_ = 0;
 
-  /* duplicates and replays (rtms-protocol.md §4.9) */
+  /* duplicates and replays (docs/protocol.md §4.9) */
   if (!reanchor && (c.seen (timestamp_ms) ||
           (c.have_data && timestamp_ms <= c.last_ts &&
               c.history.size () >= config_.duplicate_history &&

@@ -5,7 +5,7 @@
  * from its streaming thread and turns its blocks into buffers. Not
  * thread-safe; one owner at a time.
  *
- * Model (rtms-protocol.md §4.4, §4.9):
+ * Model (docs/protocol.md §4.4, §4.9):
  *  - A packet is (channel key, RTMS timestamp in epoch ms, S16LE mono PCM).
  *    The channel key is the ZCC channel_id or the meeting user_id ("0" for
  *    meeting mixed audio).
@@ -80,7 +80,7 @@
  * start-up hold below, at most (hold + max_startup_ms) × rate. Gaps are
  * emitted as silence runs (one entry, not one block each). Packets longer
  * than 1 s of audio are INVALID (send_rate is at most 1000 ms,
- * rtms-protocol.md §4.2).
+ * docs/protocol.md §4.2).
  *
  * Layouts: MIX = one channel, the saturated sum of every channel. STEREO =
  * two interleaved channels: left = the customer (participant_mode "caller",
@@ -92,7 +92,7 @@
  *
  * Start-up hold (STEREO with hold_for_modes, the element sets it for Contact
  * Center engagements): Zoom may send the buffer_data backlog (up to 60 s,
- * rtms-protocol.md §3.3) in a burst right after msg 7, before the
+ * docs/protocol.md §3.3) in a burst right after msg 7, before the
  * participant events (ZCC 8/10, participant_info, §3.6.2) that say which
  * channel_id is the caller and which the callee; the agent's first packet
  * may also arrive before the customer's. So no block at all is emitted while
@@ -124,7 +124,7 @@ enum class Layout { MIX, STEREO };
 /* Timestamps above this (epoch ms, year 5138) are refused as OUT_OF_RANGE,
  * so that timestamp × rate and position arithmetic stay far from int64
  * overflow (10^14 × 48 = 4.8 × 10^15 samples). RTMS timestamps are epoch
- * ms (rtms-protocol.md §4.4). */
+ * ms (docs/protocol.md §4.4). */
 constexpr int64_t kMaxTimestampMs = 100000000000000LL;
 
 struct AlignerConfig {
@@ -224,7 +224,7 @@ public:
 
   /** push:
    * @key: channel key (ZCC channel_id, meeting user_id), any string;
-   * @timestamp_ms: RTMS timestamp, epoch ms (rtms-protocol.md §4.4), any
+   * @timestamp_ms: RTMS timestamp, epoch ms (docs/protocol.md §4.4), any
    *   int64 (out-of-range values are refused, never allocated);
    * @pcm: S16LE mono, @bytes long (even, 2 .. 2 × rate);
    * @detail: optional, see PushDetail.

@@ -26,7 +26,7 @@
  * | 10 | 2 | header size in bytes = 32 (a reader skips to it) |
  * | 12 | 4 | sample rate, Hz (8000, 16000, 32000, 48000) |
  * | 16 | 2 | channels per packet = 1 (RTMS sends mono per channel) |
- * | 18 | 2 | codec, RTMS numbering (rtms-protocol.md §6.2): 1 = L16 (S16LE) |
+ * | 18 | 2 | codec, RTMS numbering (docs/protocol.md §6.2): 1 = L16 (S16LE) |
  * | 20 | 4 | send_rate, ms (packet duration requested) |
  * | 24 | 8 | reserved, 0 |
  *

@@ -135,9 +135,15 @@ load_config_file (const std::string &path, HostConfig *cfg, GError **error)
     return false;
   cfg->max_body_bytes = static_cast<gsize> (v);
   v = cfg->max_engagements;
-  if (!get_int (kf, "limits", "max-engagements", 1, 100000, &v, error))
+  if (!get_int (kf, "limits", "max-engagements", 0, 1000000, &v, error))
     return false;
   cfg->max_engagements = static_cast<int> (v);
+  if (!get_string (kf, "host", "state-dir", &cfg->state_dir, error))
+    return false;
+  v = cfg->rejoin_window_s;
+  if (!get_int (kf, "host", "rejoin-window-s", 0, 3600, &v, error))
+    return false;
+  cfg->rejoin_window_s = static_cast<int> (v);
   v = cfg->stop_timeout_ms;
   if (!get_int (kf, "limits", "stop-timeout-ms", 100, 600000, &v, error))
     return false;
@@ -240,6 +246,19 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
   }
   g_autofree gchar *abs = g_canonicalize_filename (cfg->output_root.c_str (), nullptr);
   cfg->output_root = abs;
+  if (!cli.state_dir.empty ())
+    cfg->state_dir = cli.state_dir;
+  if (cfg->state_dir.empty ()) {
+    /* systemd StateDirectory=zoomrtms sets $STATE_DIRECTORY (a ':'-separated
+     * list when the unit names several: the first is ours) */
+    auto sd = env.find ("STATE_DIRECTORY");
+    if (sd != env.end () && !sd->second.empty ())
+      cfg->state_dir = sd->second.substr (0, sd->second.find (':')) + "/journal";
+    else
+      cfg->state_dir = cfg->output_root + "/.state";
+  }
+  g_autofree gchar *sabs = g_canonicalize_filename (cfg->state_dir.c_str (), nullptr);
+  cfg->state_dir = sabs;
   return true;
 }
 

@@ -12,8 +12,11 @@
  *               pipeline-for-<event or product> (e.g.
  *               pipeline-for-meeting.rtms_started=record-opus or
  *               pipeline-for-contact_center=record-all)
- *   [limits]    max-body-bytes, max-engagements, stop-timeout-ms, stop-grace-ms,
- *               webhook-window-s
+ *   [limits]    max-body-bytes, max-engagements (0 = unlimited, the default),
+ *               stop-timeout-ms, stop-grace-ms, webhook-window-s
+ *   [host]      state-dir (journal of live engagements; default
+ *               $STATE_DIRECTORY/journal, else <output-root>/.state), rejoin-window-s
+ *               (60: Zoom's signaling grace, docs/protocol.md §4.9)
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
  *   [http]      api-token (Bearer token of /engagements; env ZOOMRTMS_API_TOKEN
@@ -40,7 +43,9 @@ struct HostConfig {
   std::string default_pipeline = "record-wav";
   std::map<std::string, std::string> pipeline_for;  /* event/product → name */
   gsize max_body_bytes = 64 * 1024;
-  int max_engagements = 64;
+  /* 0 = unlimited (design.md "Never refuse a call": a 503 is a call never
+   * recorded, docs/protocol.md §2.6) */
+  int max_engagements = 0;
   int stop_timeout_ms = 10000;
   /* after a stopped webhook, how long the element may take to reach its
    * own EOS (msg 8 TERMINATED, media drained) before the host sends EOS */
@@ -49,6 +54,13 @@ struct HostConfig {
   std::string ca_file;
   std::string rtp_host = "127.0.0.1";
   int rtp_port = 5004;
+  /* [host] the journal of live engagements (host-journal.h): default
+   * $STATE_DIRECTORY/journal (systemd StateDirectory=), else <output-root>/.state */
+  std::string state_dir;
+  /* [host] how long after a previous host's last journal update (crash) or
+   * detach a journal entry is rejoined: Zoom's signaling grace, ≈60 s
+   * (docs/protocol.md §4.9 row 2) */
+  int rejoin_window_s = 60;
   /* secrets: never logged */
   std::string client_id;
   std::string client_secret;
@@ -74,6 +86,7 @@ struct CliOptions {
   std::string ca_file;
   std::string ready_file;
   std::string summary_dir;
+  std::string state_dir;
   int stop_timeout_ms = -1;
 };
 

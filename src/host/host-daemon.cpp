@@ -2,6 +2,7 @@
 #include "host-daemon.h"
 
 #include "host-common.h"
+#include "host-engagement-dir.h"
 #include "host-wav.h"
 
 #include <glib-unix.h>
@@ -36,8 +37,8 @@ error_body (const char *text)
   return json_to_compact (root);
 }
 
-Daemon::Daemon (HostConfig cfg, const TemplateStore *templates)
-    : cfg_ (std::move (cfg)), templates_ (templates)
+Daemon::Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates)
+    : cfg_ (std::move (cfg)), templates_ (std::move (templates))
 {
   loop_ = g_main_loop_new (nullptr, FALSE);
 }
@@ -48,6 +49,8 @@ Daemon::~Daemon ()
     g_source_remove (sigint_id_);
   if (sigterm_id_)
     g_source_remove (sigterm_id_);
+  if (sighup_id_)
+    g_source_remove (sighup_id_);
   if (shutdown_timeout_id_)
     g_source_remove (shutdown_timeout_id_);
   if (server_) {
@@ -61,56 +64,130 @@ Daemon::~Daemon ()
 }
 
 void
-Daemon::repair_left_over ()
+Daemon::repair_left_over (const std::set<std::string> &skip)
 {
   g_autoptr (GDir) d = g_dir_open (cfg_.output_root.c_str (), 0, nullptr);
   while (const gchar *name = d ? g_dir_read_name (d) : nullptr) {
-    g_autofree gchar *dir = g_build_filename (cfg_.output_root.c_str (), name, nullptr);
-    g_autofree gchar *json = g_build_filename (dir, "engagement.json", nullptr);
-    if (!g_file_test (json, G_FILE_TEST_IS_REGULAR))
+    g_autofree gchar *path = g_build_filename (cfg_.output_root.c_str (), name, nullptr);
+    if (skip.count (path) || !g_file_test (path, G_FILE_TEST_IS_DIR))
       continue;
+    EngagementDir dir (path, name);
     g_autoptr (JsonParser) parser = json_parser_new ();
-    GError *jerr = nullptr;
-    JsonNode *root = rtms::json_load_file (parser, json, file_json_limits (), &jerr);
-    if (!root) {
-      g_warning ("left-over %s/engagement.json not read: %s",
-          log_safe (name).c_str (), jerr->message);
-      g_error_free (jerr);
+    JsonObject *obj = dir.read_engagement_json (parser);
+    if (!obj)
       continue;
-    }
-    if (!root || !JSON_NODE_HOLDS_OBJECT (root))
-      continue;
-    JsonObject *obj = json_node_get_object (root);
     const gchar *state = json_object_get_string_member_with_default (obj, "state", "");
     if (!g_str_equal (state, "running") && !g_str_equal (state, "starting") &&
         !g_str_equal (state, "stopping"))
       continue;
-    bool repaired = false;
-    g_autoptr (GDir) ed = g_dir_open (dir, 0, nullptr);
-    while (const gchar *f = ed ? g_dir_read_name (ed) : nullptr) {
-      if (!g_str_has_suffix (f, ".wav"))
-        continue;
-      g_autofree gchar *path = g_build_filename (dir, f, nullptr);
-      gboolean changed = FALSE;
-      GError *err = nullptr;
-      if (!wav_repair (path, &changed, &err)) {
-        g_warning ("recovering %s: %s", name, err->message);
-        g_error_free (err);
-      } else if (changed) {
-        repaired = true;
-      }
-    }
-    int lines = Engagement::recover_transcript (dir, obj);
+    bool repaired = dir.repair_wavs ();
+    int lines = dir.recover_transcript (obj);
     if (lines >= 0)
       json_object_set_int_member (obj, "transcript_lines", lines);
     json_object_set_string_member (obj, "state", "recovered");
     json_object_set_string_member (obj, "recovered_time",
         iso8601_utc (g_get_real_time ()).c_str ());
     json_object_set_boolean_member (obj, "wav_repaired", repaired);
-    std::string txt = json_to_compact (root, true) + "\n";
-    g_file_set_contents (json, txt.data (), static_cast<gssize> (txt.size ()), nullptr);
+    dir.write_engagement_json (json_parser_get_root (parser));
     g_message ("recovered engagement %s left running by a previous host%s", name,
         repaired ? " (WAV headers repaired)" : "");
+  }
+}
+
+EngagementParams
+Daemon::base_params (const PipelineTemplate &tmpl) const
+{
+  EngagementParams p;
+  p.tmpl = tmpl;
+  p.rtp_host = cfg_.rtp_host;
+  p.rtp_port = cfg_.rtp_port;
+  p.client_id = cfg_.client_id;
+  p.client_secret = cfg_.client_secret;
+  p.ca_file = cfg_.ca_file;
+  p.stop_timeout_ms = cfg_.stop_timeout_ms;
+  p.stop_grace_ms = cfg_.stop_grace_ms;
+  p.journal = journal_.get ();
+  return p;
+}
+
+static rtms::Product
+product_from_name (const std::string &n)
+{
+  if (n == "meeting")
+    return rtms::Product::MEETING;
+  if (n == "webinar")
+    return rtms::Product::WEBINAR;
+  if (n == "session")
+    return rtms::Product::SESSION;
+  if (n == "phone")
+    return rtms::Product::PHONE;
+  return rtms::Product::CONTACT_CENTER;
+}
+
+void
+Daemon::resume_journal ()
+{
+  std::vector<JournalEntry> entries = journal_->load_all ();
+  gint64 now_ms = g_get_real_time () / 1000;
+  std::set<std::string> resumed_dirs;
+  std::vector<JournalEntry> to_resume;
+  for (auto &e : entries) {
+    /* Zoom's grace runs from the moment the sockets closed: the detach, or
+     * (a crash) at most a second after the last journal update */
+    gint64 since = e.detached > 0 ? e.detached : e.updated;
+    gint64 age_ms = now_ms - since;
+    bool in_window = age_ms >= 0 && age_ms < static_cast<gint64> (cfg_.rejoin_window_s) * 1000;
+    const PipelineTemplate *tmpl = templates_->find (e.pipeline);
+    if (in_window && tmpl && !g_file_test (e.directory.c_str (), G_FILE_TEST_IS_DIR))
+      in_window = false;
+    if (!in_window || !tmpl) {
+      if (!tmpl)
+        g_warning ("journal: pipeline %s of engagement %s is gone: not rejoined",
+            log_safe (e.pipeline).c_str (), e.dir_name.c_str ());
+      else
+        g_message ("journal: engagement %s was left %" G_GINT64_FORMAT " ms ago, "
+            "outside the %d s rejoin window", e.dir_name.c_str (), age_ms,
+            cfg_.rejoin_window_s);
+      Engagement::finalize_unrejoined (e, journal_.get ());
+      lost_[e.rtms_stream_id] = e.directory;
+      resumed_dirs.insert (e.directory);
+      continue;
+    }
+    resumed_dirs.insert (e.directory);
+    to_resume.push_back (e);
+  }
+  repair_left_over (resumed_dirs);
+  for (auto &e : to_resume) {
+    const PipelineTemplate *tmpl = templates_->find (e.pipeline);
+    EngagementParams p = base_params (*tmpl);
+    p.event = e.event;
+    p.event_ts = e.event_ts;
+    p.product = product_from_name (e.product);
+    p.id_key = e.id_key;
+    p.id_value = e.id_value;
+    p.rtms_stream_id = e.rtms_stream_id;
+    p.server_urls = e.server_urls;
+    p.dir = e.directory;
+    p.dir_name = e.dir_name;
+    p.resume = e;
+    auto eng = std::make_unique<Engagement> (std::move (p),
+        [this] (Engagement *x) { on_finished (x); });
+    Engagement *raw = eng.get ();
+    active_[e.rtms_stream_id] = std::move (eng);
+    GError *err = nullptr;
+    if (!raw->start (&err)) {
+      g_warning ("engagement %s could not be rejoined: %s", e.dir_name.c_str (),
+          err ? err->message : "?");
+      g_clear_error (&err);
+      auto again = active_.find (e.rtms_stream_id);
+      if (again != active_.end () && again->second.get () == raw) {
+        finished_.push_back (std::move (again->second));
+        active_.erase (again);
+      }
+      /* the parts are not lost: finalize them as a lost interruption */
+      Engagement::finalize_unrejoined (e, journal_.get ());
+      lost_[e.rtms_stream_id] = e.directory;
+    }
   }
 }
 
@@ -123,7 +200,22 @@ Daemon::start (GError **error)
         cfg_.output_root.c_str (), g_strerror (e));
     return false;
   }
-  repair_left_over ();
+  /* issue 9: rejoin what a previous host left, before listening (the
+   * webhooks of those streams find them live) */
+  journal_ = std::make_unique<Journal> (cfg_.state_dir);
+  GError *jerr = nullptr;
+  if (!journal_->open (&jerr)) {
+    /* recording matters more than rejoining: go on without a journal */
+    g_warning ("error: no journal of live engagements (%s): calls are recorded, "
+        "but a restart or crash will end them", jerr->message);
+    g_error_free (jerr);
+    journal_.reset ();
+    repair_left_over ({});
+  } else {
+    g_message ("journal of live engagements in %s (rejoin window %d s)",
+        cfg_.state_dir.c_str (), cfg_.rejoin_window_s);
+    resume_journal ();
+  }
 
   server_ = soup_server_new ("server-header", "zoomrtms-host ", nullptr);
   for (const char *p : {"/webhook", "/api/webhooks/zoom"})
@@ -138,7 +230,8 @@ Daemon::start (GError **error)
   HttpLimits limits;
   limits.backlog = cfg_.http_backlog;
   limits.max_connections = cfg_.max_connections > 0 ? cfg_.max_connections
-      : default_max_connections (nofile, cfg_.max_engagements);
+      : default_max_connections (nofile, cfg_.max_engagements > 0 ?
+          cfg_.max_engagements : 64);
   limits.request_timeout_s = cfg_.request_timeout_s;
   limits.max_body_bytes = cfg_.max_body_bytes;
   http_ = std::make_unique<HttpFrontend> (server_, limits);
@@ -159,6 +252,7 @@ Daemon::start (GError **error)
 
   sigint_id_ = g_unix_signal_add (SIGINT, signal_cb, this);
   sigterm_id_ = g_unix_signal_add (SIGTERM, signal_cb, this);
+  sighup_id_ = g_unix_signal_add (SIGHUP, sighup_cb, this);
 
   g_message ("listening on http://%s:%d (webhooks at /webhook and "
       "/api/webhooks/zoom), recording into %s", cfg_.address.c_str (), port_,
@@ -184,6 +278,66 @@ Daemon::signal_cb (gpointer data)
 {
   static_cast<Daemon *> (data)->shutdown ();
   return G_SOURCE_CONTINUE;
+}
+
+gboolean
+Daemon::sighup_cb (gpointer data)
+{
+  static_cast<Daemon *> (data)->reload ();
+  return G_SOURCE_CONTINUE;
+}
+
+bool
+Daemon::reload ()
+{
+  if (!reloader_) {
+    g_message ("SIGHUP: nothing to reload");
+    return false;
+  }
+  HostConfig next = cfg_;
+  std::shared_ptr<const TemplateStore> templates;
+  GError *err = nullptr;
+  if (!reloader_ (&next, &templates, &err)) {
+    reload_failures_++;
+    g_warning ("SIGHUP: reload failed, keeping the configuration and pipeline "
+        "files in use: %s", err ? err->message : "?");
+    g_clear_error (&err);
+    return false;
+  }
+  /* what the running process cannot change: listening socket, directories,
+   * HTTP limits */
+  std::vector<std::string> kept;
+  auto keep = [&kept] (const char *what, auto &now, const auto &old) {
+    if (now != old) {
+      kept.push_back (what);
+      now = old;
+    }
+  };
+  keep ("address", next.address, cfg_.address);
+  keep ("port", next.port, cfg_.port);
+  keep ("output-root", next.output_root, cfg_.output_root);
+  keep ("state-dir", next.state_dir, cfg_.state_dir);
+  keep ("max-body-bytes", next.max_body_bytes, cfg_.max_body_bytes);
+  keep ("backlog", next.http_backlog, cfg_.http_backlog);
+  keep ("max-connections", next.max_connections, cfg_.max_connections);
+  keep ("request-timeout-s", next.request_timeout_s, cfg_.request_timeout_s);
+  next.ready_file = cfg_.ready_file;
+  cfg_ = std::move (next);
+  templates_ = std::move (templates);
+  reloads_++;
+  std::string names;
+  for (const auto &n : templates_->names ())
+    names += (names.empty () ? "" : ", ") + n;
+  g_message ("SIGHUP: configuration and pipeline files reloaded (%s); new "
+      "engagements use them, the %zu live one(s) keep theirs", names.c_str (),
+      active_.size ());
+  if (!kept.empty ()) {
+    std::string k;
+    for (const auto &x : kept)
+      k += (k.empty () ? "" : ", ") + x;
+    g_warning ("SIGHUP: %s changed but need(s) a restart; kept", k.c_str ());
+  }
+  return true;
 }
 
 gboolean
@@ -217,13 +371,14 @@ Daemon::shutdown ()
     return;
   }
   shutting_down_ = true;
-  g_message ("shutting down: no new engagements, sending EOS to %zu pipeline(s)",
-      active_.size ());
+  g_message ("shutting down: no new engagements, detaching %zu pipeline(s) "
+      "(Zoom keeps their streams for its grace window; a host started within "
+      "%d s continues them)", active_.size (), cfg_.rejoin_window_s);
   std::vector<Engagement *> list;
   for (auto &kv : active_)
     list.push_back (kv.second.get ());
   for (Engagement *e : list)
-    e->stop ("shutdown", -1);
+    e->detach ();
   shutdown_timeout_id_ = g_timeout_add (static_cast<guint> (cfg_.stop_timeout_ms) + 500,
       shutdown_timeout_cb, this);
   maybe_quit ();
@@ -294,7 +449,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   opts.max_body_bytes = cfg_.max_body_bytes;
   rtms::Webhook wh;
   GError *err = nullptr;
-  /* rtms-protocol.md §2.4, §2.5: verified before anything else, over the raw
+  /* docs/protocol.md §2.4, §2.5: verified before anything else, over the raw
    * bytes; parsed once, and deeply only once authenticated */
   if (!rtms::verify_and_parse_webhook (cfg_.secret_token, ts, sig, data, len,
           g_get_real_time () / G_USEC_PER_SEC, opts, &wh, &err)) {
@@ -335,9 +490,16 @@ Daemon::handle_webhook (SoupServerMessage *msg)
           error_body ("Shutting down, not accepting new engagements"));
       return;
     }
-    if (static_cast<int> (active_.size ()) + pending_starts_ >= cfg_.max_engagements) {
-      g_warning ("webhook %s refused (503): %d engagements running (limit)",
-          log_safe (wh.event).c_str (), cfg_.max_engagements);
+    /* design.md "Never refuse a call": unlimited by default; a limit an
+     * operator set is never silent (docs/protocol.md §2.6: Zoom retries
+     * after 5, 20, 60 min, an RTMS stream must be joined within ≈1 min) */
+    if (cfg_.max_engagements > 0 &&
+        static_cast<int> (active_.size ()) + pending_starts_ >= cfg_.max_engagements) {
+      refused_++;
+      g_warning ("error: webhook %s for stream %s REFUSED (503) by [limits] "
+          "max-engagements=%d: this call will not be recorded (%" G_GUINT64_FORMAT
+          " refused so far)", log_safe (wh.event).c_str (),
+          log_safe (wh.rtms_stream_id).c_str (), cfg_.max_engagements, refused_);
       json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
           error_body ("Too many engagements"));
       return;
@@ -388,17 +550,13 @@ urls_of (const rtms::Webhook &wh)
 std::string
 Daemon::engagement_dir_name (const std::string &id_value)
 {
-  std::string base = sanitize_engagement_id (id_value);
-  for (int n = 1;; n++) {
-    std::string name = n == 1 ? base : base + "-" + std::to_string (n);
-    g_autofree gchar *dir = g_build_filename (cfg_.output_root.c_str (),
-        name.c_str (), nullptr);
-    bool used = g_file_test (dir, G_FILE_TEST_EXISTS);
-    for (auto &kv : active_)
-      used = used || kv.second->params ().dir_name == name;
-    if (!used)
-      return name;
-  }
+  return EngagementDir::allocate_name (cfg_.output_root, id_value,
+      [this] (const std::string &name) {
+        for (auto &kv : active_)
+          if (kv.second->params ().dir_name == name)
+            return true;
+        return false;
+      });
 }
 
 void
@@ -439,7 +597,8 @@ Daemon::on_started (const rtms::Webhook &wh)
     g_warning ("no pipeline template %s for %s", pname.c_str (), log_safe (wh.event).c_str ());
     return;
   }
-  EngagementParams p;
+  lost_.erase (wh.rtms_stream_id);
+  EngagementParams p = base_params (*tmpl);
   p.event = wh.event;
   p.event_ts = wh.event_ts;
   p.product = wh.product;
@@ -448,18 +607,10 @@ Daemon::on_started (const rtms::Webhook &wh)
   p.rtms_stream_id = wh.rtms_stream_id;
   p.server_urls = urls;
   p.signature = wh.signature;
-  p.tmpl = tmpl;
   p.dir_name = engagement_dir_name (wh.id_value);
   g_autofree gchar *dir = g_build_filename (cfg_.output_root.c_str (),
       p.dir_name.c_str (), nullptr);
   p.dir = dir;
-  p.rtp_host = cfg_.rtp_host;
-  p.rtp_port = cfg_.rtp_port;
-  p.client_id = cfg_.client_id;
-  p.client_secret = cfg_.client_secret;
-  p.ca_file = cfg_.ca_file;
-  p.stop_timeout_ms = cfg_.stop_timeout_ms;
-  p.stop_grace_ms = cfg_.stop_grace_ms;
   auto e = std::make_unique<Engagement> (std::move (p),
       [this] (Engagement *x) { on_finished (x); });
   Engagement *raw = e.get ();
@@ -494,6 +645,32 @@ Daemon::on_stopped (const rtms::Webhook &wh)
       (*f)->note_stop_reason (reason, "webhook");
       return;
     }
+  auto lost = lost_.find (wh.rtms_stream_id);
+  if (lost != lost_.end ()) {
+    /* a stream a previous host left and nobody rejoined in time: Zoom ends
+     * it with 19 AWAIT_RECONNECTION_TIMEOUT (docs/protocol.md §2.7) */
+    g_autofree gchar *name = g_path_get_basename (lost->second.c_str ());
+    EngagementDir dir (lost->second, name);
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    if (JsonObject *obj = dir.read_engagement_json (parser)) {
+      JsonObject *sr = json_object_new ();
+      if (reason >= 0) {
+        json_object_set_int_member (sr, "code", reason);
+        json_object_set_string_member (sr, "name", rtms::stop_reason_name (reason));
+      } else {
+        json_object_set_null_member (sr, "code");
+        json_object_set_null_member (sr, "name");
+      }
+      json_object_set_string_member (sr, "source", "webhook");
+      json_object_set_object_member (obj, "stop_reason", sr);
+      dir.write_engagement_json (json_parser_get_root (parser));
+    }
+    g_message ("%s for stream %s (stop_reason %d), left by a previous host and "
+        "not rejoined: recorded in its engagement.json", log_safe (wh.event).c_str (),
+        name, reason);
+    lost_.erase (lost);
+    return;
+  }
   g_message ("%s for an unknown stream: nothing to do", log_safe (wh.event).c_str ());
 }
 
@@ -505,17 +682,33 @@ Daemon::on_interrupted (const rtms::Webhook &wh)
     g_message ("%s for an unknown stream: nothing to do", log_safe (wh.event).c_str ());
     return;
   }
+  Engagement *e = it->second.get ();
+  /* docs/protocol.md §2.6: handled once per (stream, event_ts); duplicated
+   * and late copies are ignored */
+  auto &seen = interrupted_seen_[wh.rtms_stream_id];
+  if (!seen.insert (wh.event_ts).second) {
+    g_message ("duplicate %s (event_ts %" G_GINT64_FORMAT ") for %s ignored",
+        log_safe (wh.event).c_str (), wh.event_ts, e->params ().dir_name.c_str ());
+    return;
+  }
+  if (seen.size () > 256)
+    seen.erase (seen.begin ());
   std::string urls = urls_of (wh);
-  if (!urls.empty ())
-    it->second->failover (urls, wh.event_ts, "rtms_interrupted with server_urls");
-  else
-    g_message ("%s for %s: the element reconnects by itself", log_safe (wh.event).c_str (),
-        it->second->params ().dir_name.c_str ());
+  /* §4.9 row 2: a failover only when the URLs differ from those in use;
+   * never tear down a connection for the same server */
+  if (!urls.empty () && urls != e->server_urls ()) {
+    e->failover (urls, wh.event_ts, "rtms_interrupted with other server_urls");
+    return;
+  }
+  g_message ("%s for %s: same server_urls, the element reconnects by itself",
+      log_safe (wh.event).c_str (), e->params ().dir_name.c_str ());
+  e->note_interrupted_webhook (wh.event_ts, wh.event);
 }
 
 void
 Daemon::on_finished (Engagement *e)
 {
+  interrupted_seen_.erase (e->params ().rtms_stream_id);
   for (auto it = active_.begin (); it != active_.end (); ++it) {
     if (it->second.get () == e) {
       finished_.push_back (std::move (it->second));
@@ -577,9 +770,18 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "status");
-  json_builder_add_string_value (b, self->shutting_down_ ? "shutting_down" : "ok");
+  json_builder_add_string_value (b, self->shutting_down_ ? "shutting_down" :
+      self->refused_ > 0 ? "degraded" : "ok");
   json_builder_set_member_name (b, "activeEngagements");
   json_builder_add_int_value (b, static_cast<gint64> (self->active_.size ()));
+  json_builder_set_member_name (b, "refusedEngagements");
+  json_builder_add_int_value (b, static_cast<gint64> (self->refused_));
+  json_builder_set_member_name (b, "maxEngagements");
+  json_builder_add_int_value (b, self->cfg_.max_engagements);
+  json_builder_set_member_name (b, "reloads");
+  json_builder_add_int_value (b, static_cast<gint64> (self->reloads_));
+  json_builder_set_member_name (b, "reloadFailures");
+  json_builder_add_int_value (b, static_cast<gint64> (self->reload_failures_));
   /* open for load balancers, but the engagement ids only for callers the
    * management API would answer */
   if (self->api_allowed (msg) == SOUP_STATUS_OK) {

@@ -1,14 +1,16 @@
 /* zoomrtms-host — the daemon: HTTP server (webhooks, health, engagements API)
  * and the engagement registry keyed by rtms_stream_id.
  *
- * Rules: rtms-protocol.md §2.4–§2.6 (url_validation, x-zm-signature,
+ * Rules: docs/protocol.md §2.4–§2.6 (url_validation, x-zm-signature,
  * idempotent delivery) and §4.9 (failover); gstreamer-guide.md §3.3 (one main
  * context runs the SoupServer and every bus watch). Webhooks are answered at
  * once; the work runs from an idle source on the main context.
  *
  * Endpoints:
  *   POST /webhook, POST /api/webhooks/zoom   Zoom webhooks
- *   GET  /health                             {"status","activeEngagements","timestamp"}, plus
+ *   GET  /health                             {"status" ("ok", "degraded" once a start was refused
+ *                                            by max-engagements, "shutting_down"),
+ *                                            "activeEngagements","refusedEngagements","timestamp"}, plus
  *                                            "engagements" (ids) for callers allowed below
  *   GET  /engagements                        {"engagements":[engagement.json objects]}
  *   The /engagements API needs `Authorization: Bearer <[http] api-token>` (401
@@ -22,12 +24,14 @@
 #include "host-config.h"
 #include "host-engagement.h"
 #include "host-http.h"
+#include "host-journal.h"
 #include "host-template.h"
 
 #include "rtms-auth.h"
 
 #include <libsoup/soup.h>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <memory>
@@ -38,16 +42,32 @@ namespace zhost {
 
 class Daemon {
  public:
-  Daemon (HostConfig cfg, const TemplateStore *templates);
+  /* SIGHUP: re-reads the configuration and the pipeline files into @cfg and
+   * @templates; false with the error when something is broken (main.cpp). */
+  using Reloader = std::function<bool (HostConfig *cfg,
+      std::shared_ptr<const TemplateStore> *templates, GError **error)>;
+
+  Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates);
   ~Daemon ();
 
+  void set_reloader (Reloader r) { reloader_ = std::move (r); }
+
   /** start:
-   * Repairs engagements left "running" by a killed host, raises the soft
+   * Opens the journal of live engagements in state-dir (host-journal.h)
+   * and, before listening, rejoins every engagement a previous host left
+   * inside Zoom's grace window (rejoin-window-s from its last journal
+   * update or its detach; docs/protocol.md §4.9 row 2: ≈60 s), continuing
+   * its recording; entries outside it are finalized (parts merged,
+   * "recovered", the interruption recorded as lost). Repairs engagements
+   * left "running" by a killed host without a journal entry, raises the soft
    * RLIMIT_NOFILE to the hard limit, listens on address:port through
    * HttpFrontend (host-http.h: backlog, connection cap, request timeout, body
-   * limit), installs SIGINT/SIGTERM handlers and writes the ready file
-   * ({"port":N}). Returns: false with ZHOST_ERROR_CONFIG (address not an IP)
-   * or ZHOST_ERROR_IO (cannot create the output root, bind or listen), or a
+   * limit), installs SIGINT/SIGTERM (detach) and SIGHUP (reload) handlers
+   * and writes the ready file ({"port":N}). Returns: false with
+   * ZHOST_ERROR_CONFIG (address not an IP) or ZHOST_ERROR_IO (cannot create
+   * the output root, bind or listen; a state directory that cannot be
+   * created is an error in the log, and the host records without a
+   * journal), or a
    * G_FILE_ERROR (the ready file cannot be written).
    */
   bool start (GError **error);
@@ -58,10 +78,24 @@ class Daemon {
   int run ();
 
   /** shutdown:
-   * Stops accepting new engagements (503), sends EOS to all, waits up to
-   * stop-timeout-ms, then quits the main loop. A second call forces NULL.
+   * SIGTERM / SIGINT (a restart, an upgrade: design.md "Lifetimes: detach
+   * is not stop"): stops accepting new engagements (503), DETACHES every
+   * pipeline (no msg 21: Zoom holds each stream for its grace window, the
+   * next host rejoins it from the journal), waits for their EOS up to
+   * stop-timeout-ms (files finalized, journal entries "detached"), then
+   * quits the main loop. A second call forces NULL.
    */
   void shutdown ();
+
+  /** reload:
+   * SIGHUP: runs the Reloader; on success new engagements use the new
+   * configuration and pipeline files (live ones keep theirs: each holds a
+   * copy of its template); settings that need a restart (address, port,
+   * output-root, state-dir, HTTP limits) are kept and named in the log. On
+   * failure the error is logged and the old set kept.
+   * Returns: whether the new set is in use.
+   */
+  bool reload ();
 
   int port () const { return port_; }
 
@@ -75,6 +109,7 @@ class Daemon {
   static void default_cb (SoupServer *server, SoupServerMessage *msg,
       const char *path, GHashTable *query, gpointer data);
   static gboolean signal_cb (gpointer data);
+  static gboolean sighup_cb (gpointer data);
   static gboolean shutdown_timeout_cb (gpointer data);
 
   void handle_webhook (SoupServerMessage *msg);
@@ -90,11 +125,22 @@ class Daemon {
   void on_finished (Engagement *e);
   Engagement *find_any (const std::string &id);
   std::string engagement_dir_name (const std::string &id_value);
-  void repair_left_over ();
+  EngagementParams base_params (const PipelineTemplate &tmpl) const;
+  void repair_left_over (const std::set<std::string> &skip);
+  void resume_journal ();
   void maybe_quit ();
 
   HostConfig cfg_;
-  const TemplateStore *templates_;
+  std::shared_ptr<const TemplateStore> templates_;
+  Reloader reloader_;
+  std::unique_ptr<Journal> journal_;
+  guint64 refused_ = 0;             /* starts refused by max-engagements */
+  guint64 reloads_ = 0, reload_failures_ = 0;
+  /* (rtms_stream_id, event_ts) of interrupted webhooks handled (§2.6) */
+  std::map<std::string, std::set<gint64>> interrupted_seen_;
+  /* streams a previous host left and nobody rejoined: rtms_stream_id →
+   * engagement directory (their stopped webhook, reason 19, lands there) */
+  std::map<std::string, std::string> lost_;
   SoupServer *server_ = nullptr;
   std::unique_ptr<HttpFrontend> http_;
   GMainLoop *loop_ = nullptr;
@@ -102,7 +148,7 @@ class Daemon {
   bool shutting_down_ = false;
   int pending_starts_ = 0;
   std::set<std::string> pending_stream_ids_;  /* starts accepted, not yet processed */
-  guint sigint_id_ = 0, sigterm_id_ = 0, shutdown_timeout_id_ = 0;
+  guint sigint_id_ = 0, sigterm_id_ = 0, sighup_id_ = 0, shutdown_timeout_id_ = 0;
   std::map<std::string, std::unique_ptr<Engagement>> active_;  /* by rtms_stream_id */
   std::vector<std::unique_ptr<Engagement>> finished_;
 };

@@ -8,6 +8,7 @@
 
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -28,28 +29,6 @@ product_name (rtms::Product p)
   return "unknown";
 }
 
-/* Printable form of an id from a webhook, for text files and logs. */
-static std::string
-printable (const std::string &s)
-{
-  std::string out;
-  for (char c : s)
-    out += (static_cast<unsigned char> (c) < 0x20 || c == 0x7f) ? '?' : c;
-  return out;
-}
-
-static std::string
-hhmmss (gint64 ms)
-{
-  if (ms < 0)
-    ms = 0;
-  gint64 s = ms / 1000;
-  g_autofree gchar *t = g_strdup_printf ("%02d:%02d:%02d",
-      static_cast<int> (s / 3600), static_cast<int> ((s / 60) % 60),
-      static_cast<int> (s % 60));
-  return t;
-}
-
 const char *
 Engagement::state_name (State s)
 {
@@ -59,6 +38,7 @@ Engagement::state_name (State s)
     case State::STOPPING: return "stopping";
     case State::STOPPED: return "stopped";
     case State::FAILED: return "failed";
+    case State::DETACHED: return "detached";
   }
   return "unknown";
 }
@@ -68,6 +48,7 @@ Engagement::Engagement (EngagementParams params, FinishedFn on_finished)
 {
   server_urls_ = p_.server_urls;
   last_event_ts_ = p_.event_ts;
+  dir_ = std::make_unique<EngagementDir> (p_.dir, p_.dir_name);
 }
 
 Engagement::~Engagement ()
@@ -76,6 +57,8 @@ Engagement::~Engagement ()
     g_source_remove (eos_timeout_id_);
   if (grace_timeout_id_)
     g_source_remove (grace_timeout_id_);
+  if (journal_tick_id_)
+    g_source_remove (journal_tick_id_);
   if (pipeline_) {
     GstBus *bus = gst_element_get_bus (pipeline_);
     gst_bus_remove_watch (bus);
@@ -85,9 +68,6 @@ Engagement::~Engagement ()
   }
   if (src_)
     gst_object_unref (src_);
-  for (GOutputStream *s : {transcript_jsonl_, events_jsonl_, levels_jsonl_})
-    if (s)
-      g_object_unref (s);
   if (stats_)
     gst_structure_free (stats_);
 }
@@ -108,11 +88,8 @@ bool
 Engagement::start (GError **error)
 {
   start_us_ = g_get_real_time ();
-  if (g_mkdir_with_parents (p_.dir.c_str (), 0750) != 0) {
-    int e = errno;
-    g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot create %s: %s",
-        p_.dir.c_str (), g_strerror (e));
-    errors_.push_back (std::string ("cannot create directory: ") + g_strerror (e));
+  if (!dir_->create (error)) {
+    errors_.push_back ((*error)->message);
     state_ = State::FAILED;
     return false;
   }
@@ -123,7 +100,7 @@ Engagement::start (GError **error)
     {"RTP_PORT", std::to_string (p_.rtp_port)},
   };
   GError *err = nullptr;
-  pipeline_ = build_pipeline (*p_.tmpl, vars, "engagement-" + p_.dir_name,
+  pipeline_ = build_pipeline (p_.tmpl, vars, "engagement-" + p_.dir_name,
       &has_level_, &err);
   if (!pipeline_) {
     errors_.push_back (err->message);
@@ -143,6 +120,14 @@ Engagement::start (GError **error)
   set_string_prop (src_, "client-secret", p_.client_secret);
   set_string_prop (src_, "signature", p_.signature);
   set_string_prop (src_, "ca-file", p_.ca_file);
+  find_outputs ();
+  if (!prepare_continuation (error)) {
+    errors_.push_back ((*error)->message);
+    state_ = State::FAILED;
+    stop_us_ = g_get_real_time ();
+    write_engagement_json ();
+    return false;
+  }
 
   GstBus *bus = gst_element_get_bus (pipeline_);
   gst_bus_add_watch (bus, bus_cb, this);
@@ -150,6 +135,9 @@ Engagement::start (GError **error)
 
   state_ = State::RUNNING;
   write_engagement_json ();
+  journal_write (true);
+  if (p_.journal)
+    journal_tick_id_ = g_timeout_add_seconds (1, journal_tick_cb, this);
   GstStateChangeReturn ret = gst_element_set_state (pipeline_, GST_STATE_PLAYING);
   if (ret == GST_STATE_CHANGE_FAILURE) {
     /* the ERROR message (if any) is still on the bus: take it now */
@@ -164,14 +152,14 @@ Engagement::start (GError **error)
     gst_object_unref (b);
     errors_.push_back ("pipeline could not be set to PLAYING");
     g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
-        "pipeline %s could not be set to PLAYING", p_.tmpl->name.c_str ());
+        "pipeline %s could not be set to PLAYING", p_.tmpl.name.c_str ());
     state_ = State::FAILED;
     finish (false);
     return false;
   }
   g_message ("engagement %s (stream %s): recording with pipeline %s into %s",
       printable (p_.id_value).c_str (), printable (p_.rtms_stream_id).c_str (),
-      p_.tmpl->name.c_str (), p_.dir.c_str ());
+      p_.tmpl.name.c_str (), p_.dir.c_str ());
   return true;
 }
 
@@ -188,22 +176,49 @@ Engagement::failover (const std::string &server_urls, gint64 event_ts,
   g_message ("engagement %s: %s, reconnecting to new server_urls",
       p_.dir_name.c_str (), why);
   g_object_set (src_, "server-urls", server_urls.c_str (), nullptr);
+  event_line ("failover", [&] (JsonBuilder *b) {
+        json_builder_set_member_name (b, "why");
+        json_builder_add_string_value (b, why);
+        json_builder_set_member_name (b, "server_urls");
+        json_builder_add_string_value (b, server_urls.c_str ());
+        json_builder_set_member_name (b, "event_ts");
+        json_builder_add_int_value (b, event_ts);
+      });
+  write_engagement_json ();
+  journal_write (true);
+}
+
+void
+Engagement::note_interrupted_webhook (gint64 event_ts, const std::string &event)
+{
+  if (event_ts > last_event_ts_)
+    last_event_ts_ = event_ts;
+  event_line ("interrupted-webhook", [&] (JsonBuilder *b) {
+        json_builder_set_member_name (b, "event");
+        json_builder_add_string_value (b, event.c_str ());
+        json_builder_set_member_name (b, "event_ts");
+        json_builder_add_int_value (b, event_ts);
+        json_builder_set_member_name (b, "action");
+        json_builder_add_string_value (b, "none: same server_urls, the element "
+            "reconnects by itself");
+      });
+}
+
+void
+Engagement::event_line (const char *type,
+    const std::function<void (JsonBuilder *)> &fill)
+{
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
-  json_builder_add_string_value (b, "failover");
+  json_builder_add_string_value (b, type);
   json_builder_set_member_name (b, "received");
   json_builder_add_string_value (b, iso8601_utc (g_get_real_time ()).c_str ());
-  json_builder_set_member_name (b, "why");
-  json_builder_add_string_value (b, why);
-  json_builder_set_member_name (b, "server_urls");
-  json_builder_add_string_value (b, server_urls.c_str ());
-  json_builder_set_member_name (b, "event_ts");
-  json_builder_add_int_value (b, event_ts);
+  if (fill)
+    fill (b);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  append_line (&events_jsonl_, "events.jsonl", json_to_compact (root));
-  write_engagement_json ();
+  dir_->append (EngagementDir::Log::EVENTS, json_to_compact (root));
 }
 
 void
@@ -217,6 +232,9 @@ Engagement::stop (const char *source, int stop_reason)
     return;
   state_ = State::STOPPING;
   GST_INFO ("engagement %s: stop (%s), sending EOS", p_.dir_name.c_str (), source);
+  /* stop = the recording is over: msg 21 (design.md "Lifetimes") */
+  if (src_ && g_object_class_find_property (G_OBJECT_GET_CLASS (src_), "eos-action"))
+    gst_util_set_object_arg (G_OBJECT (src_), "eos-action", "stop");
   gst_element_send_event (pipeline_, gst_event_new_eos ());
   eos_timeout_id_ = g_timeout_add (static_cast<guint> (p_.stop_timeout_ms),
       eos_timeout_cb, this);
@@ -372,6 +390,14 @@ Engagement::on_element_message (GstMessage *msg)
     stats_ = gst_structure_copy (s);
   } else if (g_str_equal (name, "level"))
     on_level (msg, s);
+  else if (g_str_equal (name, "zoomrtms/timeline"))
+    on_timeline (s);
+  else if (g_str_equal (name, "zoomrtms/detached"))
+    on_detached (s);
+  else if (g_str_equal (name, "zoomrtms/interruption"))
+    on_interruption (s);
+  else if (g_str_equal (name, "zoomrtms/superseded"))
+    on_superseded (s);
 }
 
 static std::string
@@ -443,7 +469,7 @@ Engagement::on_transcript (const GstStructure *s)
   if (first_transcript_ms_ < 0 && start_ms > 0)
     first_transcript_ms_ = start_ms;
   if (GST_CLOCK_TIME_IS_VALID (rt))
-    sent.offset_ms = static_cast<gint64> (rt / GST_MSECOND);
+    sent.offset_ms = base_offset_ms_ + static_cast<gint64> (rt / GST_MSECOND);
   else if (start_ms > 0)
     sent.offset_ms = start_ms - first_transcript_ms_;
   else
@@ -485,7 +511,7 @@ Engagement::on_transcript (const GstStructure *s)
   json_builder_add_string_value (b, iso8601_utc (g_get_real_time ()).c_str ());
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  append_line (&transcript_jsonl_, "transcript.jsonl", json_to_compact (root));
+  dir_->append (EngagementDir::Log::TRANSCRIPT, json_to_compact (root));
 }
 
 void
@@ -513,7 +539,7 @@ Engagement::on_participant (const GstStructure *s)
   structure_to_json (s, b);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  append_line (&events_jsonl_, "events.jsonl", json_to_compact (root));
+  dir_->append (EngagementDir::Log::EVENTS, json_to_compact (root));
 }
 
 void
@@ -534,7 +560,7 @@ Engagement::on_state_message (const GstStructure *s)
   structure_to_json (s, b);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  append_line (&events_jsonl_, "events.jsonl", json_to_compact (root));
+  dir_->append (EngagementDir::Log::EVENTS, json_to_compact (root));
 }
 
 G_GNUC_BEGIN_IGNORE_DEPRECATIONS
@@ -574,34 +600,7 @@ Engagement::on_level (GstMessage *msg, const GstStructure *s)
   add_db_array (b, s, "peak");
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  append_line (&levels_jsonl_, "levels.jsonl", json_to_compact (root));
-}
-
-void
-Engagement::append_line (GOutputStream **stream, const char *file,
-    const std::string &line)
-{
-  if (!*stream) {
-    g_autofree gchar *path = g_build_filename (p_.dir.c_str (), file, nullptr);
-    g_autoptr (GFile) f = g_file_new_for_path (path);
-    GError *err = nullptr;
-    GFileOutputStream *os = g_file_append_to (f, G_FILE_CREATE_NONE, nullptr, &err);
-    if (!os) {
-      g_warning ("engagement %s: cannot open %s: %s", p_.dir_name.c_str (),
-          file, err->message);
-      g_error_free (err);
-      return;
-    }
-    *stream = G_OUTPUT_STREAM (os);
-  }
-  std::string l = line + "\n";
-  GError *err = nullptr;
-  if (!g_output_stream_write_all (*stream, l.data (), l.size (), nullptr,
-          nullptr, &err)) {
-    g_warning ("engagement %s: cannot write %s: %s", p_.dir_name.c_str (),
-        file, err->message);
-    g_error_free (err);
-  }
+  dir_->append (EngagementDir::Log::LEVELS, json_to_compact (root));
 }
 
 void
@@ -660,31 +659,44 @@ Engagement::finish (bool got_eos)
     gst_object_unref (src_);
     src_ = nullptr;
   }
-  for (GOutputStream **s : {&transcript_jsonl_, &events_jsonl_, &levels_jsonl_}) {
-    if (*s) {
-      g_output_stream_close (*s, nullptr, nullptr);
-      g_object_unref (*s);
-      *s = nullptr;
-    }
+  dir_->close_logs ();
+  if (journal_tick_id_) {
+    g_source_remove (journal_tick_id_);
+    journal_tick_id_ = 0;
   }
-  if (!got_eos) {
-    /* wavenc rewrites its header only on EOS: fix the sizes from the file */
-    g_autoptr (GDir) d = g_dir_open (p_.dir.c_str (), 0, nullptr);
-    while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
-      if (!g_str_has_suffix (n, ".wav"))
-        continue;
-      g_autofree gchar *path = g_build_filename (p_.dir.c_str (), n, nullptr);
-      gboolean changed = FALSE;
-      GError *err = nullptr;
-      if (!wav_repair (path, &changed, &err)) {
-        GST_WARNING ("%s", err->message);
-        g_error_free (err);
-      } else if (changed) {
-        repaired_ = true;
-      }
-    }
-  }
+  if (!got_eos && dir_->repair_wavs ())
+    /* wavenc rewrites its header only on EOS: sizes fixed from the file */
+    repaired_ = true;
   stop_us_ = g_get_real_time ();
+  if (detaching_ && state_ != State::FAILED) {
+    /* detached: the journal entry stays for the next host (issue 9) */
+    state_ = State::DETACHED;
+    jentry_.state = "detached";
+    jentry_.detached = stop_us_ / 1000;
+    gint64 rec = dir_->recorded_samples (jentry_.outputs, jentry_.parts);
+    if (rec >= 0 && !jentry_.outputs.empty ()) {
+      /* the parts so far + this pipeline's output, as on disk */
+      std::vector<std::string> cur = jentry_.outputs;
+      WavInfo wi;
+      for (const auto &o : cur)
+        if (g_str_has_suffix (o.c_str (), ".wav") &&
+            wav_info (dir_->file (o).c_str (), &wi, nullptr)) {
+          jentry_.samples = static_cast<guint64> (rec) + wi.frames ();
+          break;
+        }
+    }
+    journal_write (true);
+    detached_ = true;             /* no more journal writes from here */
+    stop_source_ = "detach";
+    write_transcript_txt ();
+    write_engagement_json ();
+    g_message ("engagement %s: detached (Zoom holds the stream for its grace "
+        "window; a host started within it continues the recording), files in %s",
+        p_.dir_name.c_str (), p_.dir.c_str ());
+    if (on_finished_)
+      on_finished_ (this);
+    return;
+  }
   if (state_ != State::FAILED)
     state_ = State::STOPPED;
   if (stop_reason_ < 0 && remote_reason_ >= 0) {
@@ -693,7 +705,27 @@ Engagement::finish (bool got_eos)
       stop_source_ = "remote";
   }
   if (stop_source_.empty ())
-    stop_source_ = state_ == State::FAILED ? "error" : "remote";
+    stop_source_ = superseded_ ? "superseded" : state_ == State::FAILED ? "error" : "remote";
+  if (jentry_.parts > 0) {
+    /* a continued recording: one file per output (issue 9) */
+    std::vector<gint64> silence;
+    GError *err = nullptr;
+    if (!dir_->merge_parts (jentry_.outputs, jentry_.parts, &silence, &err)) {
+      merge_error_ = err->message;
+      errors_.push_back (std::string ("parts not merged: ") + err->message);
+      g_error_free (err);
+    }
+    /* the silence each continuation inserted, from the file */
+    gsize k = 0;
+    for (auto &i : jentry_.interruptions)
+      if (g_str_has_prefix (i.cause.c_str (), "host-") && k < silence.size ()) {
+        if (silence[k] >= 0 && jentry_.rate > 0)
+          i.silence_ms = silence[k] * 1000 / jentry_.rate;
+        k++;
+      }
+  }
+  if (p_.journal)
+    p_.journal->remove (p_.rtms_stream_id);
   write_transcript_txt ();
   write_engagement_json ();
   g_message ("engagement %s: %s (%s), files in %s", p_.dir_name.c_str (),
@@ -711,122 +743,31 @@ Engagement::audio_duration_ms () const
   return static_cast<gint64> (samples * 1000 / static_cast<guint64> (rate_));
 }
 
-/* transcript.txt, the seed app's readable format: a header, one
- * `[HH:MM:SS] speaker: text` line per sentence, a footer. */
-static std::string
-transcript_text (const std::string &id_key, const std::string &id_value,
-    const std::string &stream_id, const std::string &started,
-    const std::string &pipeline, const std::string &lines,
-    const std::string &footer)
-{
-  std::string t;
-  t += "Zoom RTMS transcript\n";
-  t += std::string (id_key == "engagement_id" ? "Engagement" : "Meeting") +
-      ": " + printable (id_value) + "\n";
-  t += "RTMS stream: " + printable (stream_id) + "\n";
-  t += "Started: " + started + "\n";
-  t += "Pipeline: " + printable (pipeline) + "\n";
-  t += "----------------------------------------\n";
-  t += lines;
-  t += "----------------------------------------\n";
-  t += footer;
-  return t;
-}
-
-static std::string
-transcript_line (gint64 offset_ms, const std::string &speaker,
-    const std::string &text)
-{
-  return "[" + hhmmss (offset_ms) + "] " + printable (speaker) + ": " +
-      printable (text) + "\n";
-}
-
-static void
-write_file (const std::string &dir, const char *name, const std::string &text)
-{
-  g_autofree gchar *path = g_build_filename (dir.c_str (), name, nullptr);
-  GError *err = nullptr;
-  if (!g_file_set_contents (path, text.data (), static_cast<gssize> (text.size ()),
-          &err)) {
-    g_warning ("%s", err->message);
-    g_error_free (err);
-  }
-}
-
 void
 Engagement::write_transcript_txt () const
 {
-  std::string lines;
-  for (const Sentence &s : sentences_)
-    lines += transcript_line (s.offset_ms, s.speaker, s.text);
   gint64 audio_ms = audio_duration_ms ();
-  std::string footer = "Ended: " + iso8601_utc (stop_us_) + "\n" +
+  if (audio_ms >= 0)
+    audio_ms += base_offset_ms_;
+  std::string footer = "Ended: " + iso8601_utc (stop_us_) +
+      (detached_ ? " (detached: continued by the next host)" : "") + "\n" +
       "Duration: " + hhmmss (audio_ms >= 0 ? audio_ms : (stop_us_ - start_us_) / 1000) +
-      (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n" +
-      "Lines: " + std::to_string (sentences_.size ()) + "\n";
-  write_file (p_.dir, "transcript.txt", transcript_text (p_.id_key, p_.id_value,
-          p_.rtms_stream_id, iso8601_utc (start_us_), p_.tmpl->name, lines, footer));
-}
-
-int
-Engagement::recover_transcript (const std::string &dir, JsonObject *ej)
-{
-  g_autofree gchar *path = g_build_filename (dir.c_str (), "transcript.jsonl",
-      nullptr);
-  g_autofree gchar *data = nullptr;
-  if (!g_file_get_contents (path, &data, nullptr, nullptr))
-    return -1;
-  struct Line {
-    gint64 offset_ms;
-    std::string speaker, text;
-  };
-  std::vector<Line> lines;
-  std::map<gint64, size_t> by_sentence;
-  g_auto (GStrv) rows = g_strsplit (data, "\n", -1);
-  for (gchar **row = rows; *row; row++) {
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonNode *root = **row ? rtms::json_load (parser, *row, strlen (*row),
-        file_json_limits (), nullptr) : nullptr;
-    if (!root)
-      continue;             /* a line cut by the kill */
-    if (!JSON_NODE_HOLDS_OBJECT (root))
-      continue;
-    JsonObject *o = json_node_get_object (root);
-    Line l;
-    l.offset_ms = json_object_get_int_member_with_default (o, "offset_ms", 0);
-    l.speaker = json_object_get_string_member_with_default (o, "speaker", "");
-    l.text = json_object_get_string_member_with_default (o, "text", "");
-    if (l.speaker.empty ()) {
-      std::string mode = json_object_get_string_member_with_default (o,
-          "participant_mode", "");
-      l.speaker = mode == "caller" ? "Customer" : mode == "callee" ? "Agent" :
-          json_object_get_string_member_with_default (o, "channel", "");
-    }
-    gint64 id = json_object_get_int_member_with_default (o, "sentence_id", -1);
-    auto it = id >= 0 ? by_sentence.find (id) : by_sentence.end ();
-    if (it != by_sentence.end ()) {
-      lines[it->second].text = l.text;      /* a revision replaces the text */
-      continue;
-    }
-    if (id >= 0)
-      by_sentence[id] = lines.size ();
-    lines.push_back (std::move (l));
+      (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n";
+  if (jentry_.generation > 1) {
+    /* a continued recording: the earlier parts' sentences are only in
+     * transcript.jsonl */
+    std::vector<EngagementDir::Line> lines = dir_->transcript_lines ();
+    footer += "Lines: " + std::to_string (lines.size ()) + "\n";
+    dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
+        iso8601_utc (jentry_.start_time * 1000), p_.tmpl.name, lines, footer);
+    return;
   }
-  std::string text;
-  for (const Line &l : lines)
-    text += transcript_line (l.offset_ms, l.speaker, l.text);
-  const char *id_key = json_object_get_string_member_with_default (ej, "id_key",
-      "engagement_id");
-  std::string footer = "Ended: not recorded (the host stopped unexpectedly; "
-      "recovered " + iso8601_utc (g_get_real_time ()) + ")\n" +
-      "Lines: " + std::to_string (lines.size ()) + "\n";
-  write_file (dir, "transcript.txt", transcript_text (id_key,
-          json_object_get_string_member_with_default (ej, id_key, ""),
-          json_object_get_string_member_with_default (ej, "rtms_stream_id", ""),
-          json_object_get_string_member_with_default (ej, "start_time", ""),
-          json_object_get_string_member_with_default (ej, "pipeline", ""), text,
-          footer));
-  return static_cast<int> (lines.size ());
+  std::vector<EngagementDir::Line> lines;
+  for (const Sentence &s : sentences_)
+    lines.push_back ({s.offset_ms, s.speaker, s.text});
+  footer += "Lines: " + std::to_string (sentences_.size ()) + "\n";
+  dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
+      iso8601_utc (start_us_), p_.tmpl.name, lines, footer);
 }
 
 JsonNode *
@@ -850,7 +791,7 @@ Engagement::to_json (bool live) const
   num ("event_ts", last_event_ts_);
   str ("directory", p_.dir);
   str ("dir_name", p_.dir_name);
-  str ("pipeline", p_.tmpl ? p_.tmpl->name : "");
+  str ("pipeline", p_.tmpl.name);
   str ("server_urls", server_urls_);
   str ("state", state_name (state_));
   str ("start_time", iso8601_utc (start_us_));
@@ -881,6 +822,16 @@ Engagement::to_json (bool live) const
     json_builder_add_null_value (b);
   }
   num ("failovers", failovers_);
+  /* issue 9: every interruption (host-restart, host-crash, media,
+   * signaling) with its wall-clock start/end (epoch ms) and the silence
+   * the recording holds for it */
+  json_builder_set_member_name (b, "interruptions");
+  interruptions_to_json (jentry_.interruptions, b);
+  num ("parts_merged", merge_error_.empty () && !active () && !detached_ ?
+      jentry_.parts : 0);
+  num ("continuations", jentry_.generation - 1);
+  json_builder_set_member_name (b, "timeline_origin");
+  json_builder_add_int_value (b, jentry_.timeline_origin);
   GstStructure *st = stats_ ? gst_structure_copy (stats_) : nullptr;
   if (live && src_ &&
       g_object_class_find_property (G_OBJECT_GET_CLASS (src_), "stats")) {
@@ -912,7 +863,8 @@ Engagement::to_json (bool live) const
   json_builder_end_object (b);
   json_builder_set_member_name (b, "audio_duration_s");
   if (rate_ > 0)
-    json_builder_add_double_value (b, static_cast<double> (samples) / rate_);
+    json_builder_add_double_value (b, static_cast<double> (samples + timeline_offset_) /
+        rate_);
   else
     json_builder_add_null_value (b);
   num ("transcript_messages", static_cast<gint64> (transcript_messages_));
@@ -956,6 +908,370 @@ Engagement::write_engagement_json () const
     g_warning ("%s", err->message);
     g_error_free (err);
   }
+}
+
+} // namespace zhost
+
+namespace zhost {
+
+static const char *
+product_str (rtms::Product p)
+{
+  return product_name (p);
+}
+
+void
+Engagement::find_outputs ()
+{
+  /* the pipeline's file sinks writing into the engagement directory */
+  jentry_.outputs.clear ();
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline_));
+  GValue v = G_VALUE_INIT;
+  bool done = false;
+  while (!done) {
+    switch (gst_iterator_next (it, &v)) {
+      case GST_ITERATOR_OK: {
+        auto *el = GST_ELEMENT (g_value_get_object (&v));
+        if (!GST_IS_BIN (el) && GST_OBJECT_FLAG_IS_SET (el, GST_ELEMENT_FLAG_SINK) &&
+            g_object_class_find_property (G_OBJECT_GET_CLASS (el), "location")) {
+          GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (el),
+              "location");
+          if (ps->value_type == G_TYPE_STRING) {
+            g_autofree gchar *loc = nullptr;
+            g_object_get (el, "location", &loc, nullptr);
+            if (loc) {
+              g_autofree gchar *d = g_path_get_dirname (loc);
+              g_autofree gchar *base = g_path_get_basename (loc);
+              if (p_.dir == d && std::find (jentry_.outputs.begin (),
+                      jentry_.outputs.end (), base) == jentry_.outputs.end ())
+                jentry_.outputs.push_back (base);
+            }
+          }
+        }
+        g_value_reset (&v);
+        break;
+      }
+      case GST_ITERATOR_RESYNC:
+        gst_iterator_resync (it);
+        jentry_.outputs.clear ();
+        break;
+      default:
+        done = true;
+        break;
+    }
+  }
+  g_value_unset (&v);
+  gst_iterator_free (it);
+}
+
+static bool
+src_has (GstElement *src, const char *prop)
+{
+  return src && g_object_class_find_property (G_OBJECT_GET_CLASS (src), prop);
+}
+
+bool
+Engagement::prepare_continuation (GError **error)
+{
+  jentry_.id_key = p_.id_key;
+  jentry_.id_value = p_.id_value;
+  jentry_.rtms_stream_id = p_.rtms_stream_id;
+  jentry_.server_urls = server_urls_;
+  jentry_.product = product_str (p_.product);
+  jentry_.event = p_.event;
+  jentry_.event_ts = last_event_ts_;
+  jentry_.pipeline = p_.tmpl.name;
+  jentry_.directory = p_.dir;
+  jentry_.dir_name = p_.dir_name;
+  jentry_.start_time = start_us_ / 1000;
+  std::string replay;
+  if (p_.resume) {
+    const JournalEntry &r = *p_.resume;
+    jentry_.start_time = r.start_time;
+    jentry_.interruptions = r.interruptions;
+    jentry_.parts = r.parts;
+    jentry_.generation = r.generation + 1;
+    jentry_.timeline_origin = r.timeline_origin;
+    jentry_.rate = r.rate;
+    jentry_.channels = r.channels;
+    /* the outputs the earlier pipelines wrote: theirs, plus ours */
+    for (const auto &o : r.outputs)
+      if (std::find (jentry_.outputs.begin (), jentry_.outputs.end (), o) ==
+          jentry_.outputs.end ())
+        jentry_.outputs.push_back (o);
+    if (!dir_->move_outputs_aside (jentry_.outputs, &jentry_.parts, error))
+      return false;
+    gint64 rec = dir_->recorded_samples (jentry_.outputs, jentry_.parts);
+    /* no WAV output: the journal's figure (at most 1 s old after a crash;
+     * exact after a detach) */
+    timeline_offset_ = rec >= 0 ? static_cast<guint64> (rec) : r.samples;
+    jentry_.samples = timeline_offset_;
+    if (jentry_.rate > 0)
+      base_offset_ms_ = static_cast<gint64> (timeline_offset_ * 1000 /
+          static_cast<guint64> (jentry_.rate));
+    Interruption i;
+    i.cause = r.state == "detached" ? "host-restart" : "host-crash";
+    i.start = r.detached > 0 ? r.detached : r.updated;
+    i.end = g_get_real_time () / 1000;
+    jentry_.interruptions.push_back (i);
+    if (!r.packet_log.empty () && g_file_test (r.packet_log.c_str (),
+            G_FILE_TEST_IS_REGULAR))
+      replay = r.packet_log;
+    event_line ("interruption", [&] (JsonBuilder *b) {
+          json_builder_set_member_name (b, "cause");
+          json_builder_add_string_value (b, i.cause.c_str ());
+          json_builder_set_member_name (b, "start");
+          json_builder_add_int_value (b, i.start);
+          json_builder_set_member_name (b, "end");
+          json_builder_add_int_value (b, i.end);
+          json_builder_set_member_name (b, "timeline_offset");
+          json_builder_add_int_value (b, static_cast<gint64> (timeline_offset_));
+          json_builder_set_member_name (b, "replay_log");
+          json_builder_add_boolean_value (b, !replay.empty ());
+        });
+    g_message ("engagement %s: rejoining stream %s after a %s, continuing at "
+        "timeline position %" G_GUINT64_FORMAT " (%d part(s) so far%s)",
+        p_.dir_name.c_str (), log_safe (p_.rtms_stream_id).c_str (), i.cause.c_str (),
+        timeline_offset_, jentry_.parts, replay.empty () ? "" : ", replaying the packet log");
+    if (r.timeline_origin >= 0 && src_has (src_, "timeline-origin")) {
+      g_object_set (src_, "timeline-origin", r.timeline_origin, nullptr);
+      if (src_has (src_, "timeline-offset"))
+        g_object_set (src_, "timeline-offset", timeline_offset_, nullptr);
+    } else if (r.timeline_origin >= 0) {
+      g_warning ("engagement %s: zoomrtmssrc has no timeline-origin: the "
+          "continuation is not aligned to the earlier parts", p_.dir_name.c_str ());
+    }
+    if (!replay.empty () && src_has (src_, "replay-log"))
+      g_object_set (src_, "replay-log", replay.c_str (), nullptr);
+  }
+  if (p_.journal && src_has (src_, "packet-log")) {
+    jentry_.packet_log = p_.journal->packet_log_path (p_.rtms_stream_id,
+        jentry_.generation);
+    g_object_set (src_, "packet-log", jentry_.packet_log.c_str (), nullptr);
+    /* older generations are no longer needed once ours replays them */
+    p_.journal->remove_packet_logs (p_.rtms_stream_id,
+        replay.empty () ? jentry_.packet_log : replay);
+  }
+  return true;
+}
+
+void
+Engagement::journal_write (bool durable)
+{
+  if (!p_.journal || detached_)
+    return;
+  jentry_.server_urls = server_urls_;
+  jentry_.event_ts = last_event_ts_;
+  p_.journal->write (jentry_, durable);
+}
+
+gboolean
+Engagement::journal_tick_cb (gpointer data)
+{
+  auto *self = static_cast<Engagement *> (data);
+  if (!self->src_ || !self->active ())
+    return G_SOURCE_CONTINUE;
+  /* issue 9: the samples recorded so far, at most once a second; the
+   * update time is what a restarted host measures Zoom's grace from */
+  self->read_stats ();
+  guint64 out = 0;
+  if (self->stats_)
+    gst_structure_get_uint64 (self->stats_, "samples-out", &out);
+  self->jentry_.samples = self->timeline_offset_ + out;
+  self->journal_write (false);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+Engagement::on_timeline (const GstStructure *s)
+{
+  gint64 origin = get_i64 (s, "timeline-origin", -1);
+  gint rate = 0, channels = 0;
+  gst_structure_get_int (s, "rate", &rate);
+  gst_structure_get_int (s, "channels", &channels);
+  if (jentry_.timeline_origin >= 0 && origin != jentry_.timeline_origin)
+    g_warning ("engagement %s: timeline origin %" G_GINT64_FORMAT " differs from "
+        "the journal's %" G_GINT64_FORMAT, p_.dir_name.c_str (), origin,
+        jentry_.timeline_origin);
+  jentry_.timeline_origin = origin;
+  jentry_.rate = rate;
+  jentry_.channels = channels;
+  if (rate > 0 && base_offset_ms_ == 0 && timeline_offset_ > 0)
+    base_offset_ms_ = static_cast<gint64> (timeline_offset_ * 1000 /
+        static_cast<guint64> (rate));
+  journal_write (true);
+}
+
+void
+Engagement::on_detached (const GstStructure *s)
+{
+  guint64 samples = 0;
+  if (gst_structure_get_uint64 (s, "samples", &samples))
+    jentry_.samples = samples;
+  gint64 origin = get_i64 (s, "timeline-origin", -1);
+  if (origin >= 0)
+    jentry_.timeline_origin = origin;
+  GST_INFO ("engagement %s: detached at timeline position %" G_GUINT64_FORMAT,
+      p_.dir_name.c_str (), samples);
+}
+
+void
+Engagement::on_interruption (const GstStructure *s)
+{
+  std::string cause = get_str (s, "cause");
+  gint64 start = get_i64 (s, "start", 0);
+  bool is_end = gst_structure_has_field (s, "end");
+  if (!is_end) {
+    Interruption i;
+    i.cause = cause;
+    i.start = start;
+    jentry_.interruptions.push_back (i);
+  } else {
+    gint64 end = get_i64 (s, "end", 0);
+    gboolean recovered = FALSE;
+    gst_structure_get_boolean (s, "recovered", &recovered);
+    Interruption *open = nullptr;
+    for (auto &i : jentry_.interruptions)
+      if (i.start == start && i.end == 0 && !g_str_has_prefix (i.cause.c_str (), "host-"))
+        open = &i;
+    if (!open) {
+      jentry_.interruptions.push_back (Interruption ());
+      open = &jentry_.interruptions.back ();
+      open->start = start;
+    }
+    open->cause = cause;
+    open->recovered = recovered;
+    open->end = recovered ? end : -1;
+    /* the element fills the RTMS gap with silence: the outage's length is
+     * what the recording holds when Zoom does not replay it (§4.9) */
+    open->silence_ms = recovered ? end - start : -1;
+  }
+  event_line ("interruption", [&] (JsonBuilder *b) {
+        structure_to_json (s, b);
+      });
+  journal_write (true);
+}
+
+void
+Engagement::on_superseded (const GstStructure *s)
+{
+  superseded_ = true;
+  event_line ("superseded", [&] (JsonBuilder *b) {
+        structure_to_json (s, b);
+      });
+  g_message ("engagement %s: superseded by another consumer's newer signaling "
+      "handshake: finishing, not reconnecting", p_.dir_name.c_str ());
+}
+
+void
+Engagement::detach ()
+{
+  if (state_ != State::RUNNING && state_ != State::STARTING)
+    return;
+  if (grace_timeout_id_) {
+    /* a stopped webhook came: the stream is over, nothing to hold */
+    g_source_remove (grace_timeout_id_);
+    grace_timeout_id_ = 0;
+    stop (grace_source_.c_str (), -1);
+    return;
+  }
+  state_ = State::STOPPING;
+  detaching_ = true;
+  GST_INFO ("engagement %s: detach", p_.dir_name.c_str ());
+  gboolean sent = FALSE;
+  if (src_)
+    sent = gst_element_send_event (src_, gst_event_new_custom (
+            GST_EVENT_CUSTOM_UPSTREAM, gst_structure_new_empty ("zoomrtms/detach")));
+  if (!sent) {
+    /* not running yet, or an element without the event */
+    if (src_has (src_, "eos-action"))
+      gst_util_set_object_arg (G_OBJECT (src_), "eos-action", "detach");
+    else
+      g_warning ("engagement %s: zoomrtmssrc cannot detach (no eos-action): EOS "
+          "ends the stream at Zoom", p_.dir_name.c_str ());
+    gst_element_send_event (pipeline_, gst_event_new_eos ());
+  }
+  eos_timeout_id_ = g_timeout_add (static_cast<guint> (p_.stop_timeout_ms),
+      eos_timeout_cb, this);
+}
+
+void
+Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal)
+{
+  EngagementDir dir (e.directory, e.dir_name);
+  bool repaired = dir.repair_wavs ();
+  std::vector<Interruption> ints = e.interruptions;
+  Interruption lost;
+  lost.cause = e.state == "detached" ? "host-restart" : "host-crash";
+  lost.start = e.detached > 0 ? e.detached : e.updated;
+  lost.end = -1;
+  lost.recovered = false;
+  ints.push_back (lost);
+  std::vector<gint64> silence;
+  GError *err = nullptr;
+  std::string merge_error;
+  if (e.parts > 0 && !dir.merge_parts (e.outputs, e.parts, &silence, &err)) {
+    merge_error = err->message;
+    g_error_free (err);
+  }
+  gsize k = 0;
+  for (auto &i : ints)
+    if (g_str_has_prefix (i.cause.c_str (), "host-") && i.recovered &&
+        k < silence.size ()) {
+      if (silence[k] >= 0 && e.rate > 0)
+        i.silence_ms = silence[k] * 1000 / e.rate;
+      k++;
+    }
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *obj = dir.read_engagement_json (parser);
+  g_autoptr (JsonNode) fresh = nullptr;
+  if (!obj) {
+    fresh = json_node_new (JSON_NODE_OBJECT);
+    json_node_take_object (fresh, json_object_new ());
+    obj = json_node_get_object (fresh);
+    json_object_set_string_member (obj, e.id_key.empty () ? "engagement_id" :
+        e.id_key.c_str (), e.id_value.c_str ());
+    json_object_set_string_member (obj, "id_key", e.id_key.c_str ());
+    json_object_set_string_member (obj, "rtms_stream_id", e.rtms_stream_id.c_str ());
+    json_object_set_string_member (obj, "pipeline", e.pipeline.c_str ());
+  }
+  int lines = dir.recover_transcript (obj);
+  if (lines >= 0)
+    json_object_set_int_member (obj, "transcript_lines", lines);
+  json_object_set_string_member (obj, "state", "recovered");
+  json_object_set_string_member (obj, "recovered_time",
+      iso8601_utc (g_get_real_time ()).c_str ());
+  json_object_set_boolean_member (obj, "wav_repaired", repaired);
+  json_object_set_int_member (obj, "parts_merged", merge_error.empty () ? e.parts : 0);
+  if (!merge_error.empty ())
+    json_object_set_string_member (obj, "merge_error", merge_error.c_str ());
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  interruptions_to_json (ints, b);
+  json_object_set_member (obj, "interruptions", json_builder_get_root (b));
+  JsonNode *root = fresh ? fresh : json_parser_get_root (parser);
+  dir.write_engagement_json (root);
+  g_autoptr (JsonBuilder) ev = json_builder_new ();
+  json_builder_begin_object (ev);
+  json_builder_set_member_name (ev, "type");
+  json_builder_add_string_value (ev, "interruption");
+  json_builder_set_member_name (ev, "received");
+  json_builder_add_string_value (ev, iso8601_utc (g_get_real_time ()).c_str ());
+  json_builder_set_member_name (ev, "cause");
+  json_builder_add_string_value (ev, lost.cause.c_str ());
+  json_builder_set_member_name (ev, "start");
+  json_builder_add_int_value (ev, lost.start);
+  json_builder_set_member_name (ev, "recovered");
+  json_builder_add_boolean_value (ev, FALSE);
+  json_builder_set_member_name (ev, "why");
+  json_builder_add_string_value (ev, "not rejoined within Zoom's grace window");
+  json_builder_end_object (ev);
+  g_autoptr (JsonNode) evr = json_builder_get_root (ev);
+  dir.append (EngagementDir::Log::EVENTS, json_to_compact (evr));
+  if (journal)
+    journal->remove (e.rtms_stream_id);
+  g_message ("engagement %s: left by a previous host and not rejoined (outside "
+      "the grace window): recovered%s", e.dir_name.c_str (),
+      repaired ? " (WAV headers repaired)" : "");
 }
 
 } // namespace zhost

@@ -5,13 +5,16 @@
  * ERROR / EOS / element messages; stop = EOS, wait for EOS on the bus with a
  * timeout, then NULL. Everything here runs on the main context.
  *
- * Files in the engagement directory (OUTPUT_ROOT/<sanitized id>/):
- *   the pipeline's audio files, transcript.txt (written at the end),
- *   transcript.jsonl, events.jsonl, levels.jsonl (when the pipeline has
- *   `level`), engagement.json (rewritten atomically at start, failover, end).
+ * Its files are owned by EngagementDir (host-engagement-dir.h); its
+ * journal entry (host-journal.h) is written at start, when the RTMS
+ * timeline is known, at most once a second with the samples recorded, on
+ * failover and at the end (removed after a stop, state "detached" after a
+ * detach).
  */
 #pragma once
 
+#include "host-engagement-dir.h"
+#include "host-journal.h"
 #include "host-template.h"
 
 #include "rtms-auth.h"
@@ -22,6 +25,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,7 +41,7 @@ struct EngagementParams {
   std::string rtms_stream_id;
   std::string server_urls;       /* the signaling URL given to `src` */
   std::string signature;         /* optional precomputed handshake signature */
-  const PipelineTemplate *tmpl = nullptr;
+  PipelineTemplate tmpl;         /* a copy: SIGHUP may replace the store */
   std::string dir;               /* absolute engagement directory */
   std::string dir_name;          /* its last component (sanitized id) */
   std::string rtp_host;
@@ -46,11 +51,17 @@ struct EngagementParams {
   std::string ca_file;
   int stop_timeout_ms = 10000;
   int stop_grace_ms = 3000;
+  /* the journal of live engagements (host-journal.h), may be NULL */
+  Journal *journal = nullptr;
+  /* set when this engagement continues a recording a previous host process
+   * left (its journal entry): the outputs become parts, the pipeline
+   * starts at the timeline position they end at (issue 9) */
+  std::optional<JournalEntry> resume;
 };
 
 class Engagement {
  public:
-  enum class State { STARTING, RUNNING, STOPPING, STOPPED, FAILED };
+  enum class State { STARTING, RUNNING, STOPPING, STOPPED, FAILED, DETACHED };
   using FinishedFn = std::function<void (Engagement *)>;
 
   Engagement (EngagementParams params, FinishedFn on_finished);
@@ -59,14 +70,24 @@ class Engagement {
   Engagement &operator= (const Engagement &) = delete;
 
   /** start:
-   * Creates the directory, builds the pipeline, sets the per-engagement
-   * properties on `src` and sets PLAYING. Returns: false (and the engagement
-   * is FAILED, its engagement.json written) on a build or state failure.
+   * Creates the directory, builds the pipeline, finds its outputs (the
+   * `location` of its file sinks inside the directory), sets the
+   * per-engagement properties on `src` (ids and credentials, `packet-log`
+   * in the journal's directory) and sets PLAYING. With params.resume (a
+   * journal entry a previous host left, issue 9): moves the outputs aside as
+   * parts (EngagementDir::move_outputs_aside, a killed WAV repaired first),
+   * sets `timeline-origin` and `timeline-offset` = the sample frames the
+   * parts hold (else the journal's samples) and `replay-log` = the previous
+   * packet log, and records the interruption (cause host-restart after a
+   * detach, host-crash otherwise). Returns: false (and the engagement is
+   * FAILED, its engagement.json written) on a build or state failure, or
+   * with ZHOST_ERROR_IO when an output cannot be moved aside (nothing is
+   * overwritten then).
    */
   bool start (GError **error);
 
   /** failover:
-   * rtms-protocol.md §4.9 row 1 (and row 2 when an interrupted webhook
+   * docs/protocol.md §4.9 row 1 (and row 2 when an interrupted webhook
    * carries server_urls): sets `server-urls` on the running `src`, which does
    * a full re-handshake into the same recording.
    */
@@ -80,11 +101,30 @@ class Engagement {
    */
   void stop (const char *source, int stop_reason);
 
+  /** detach:
+   * design.md "Lifetimes: detach is not stop": sends the custom upstream
+   * event "zoomrtms/detach" to `src` (sockets closed WITHOUT msg 21, so Zoom
+   * holds the stream for its grace window, docs/protocol.md §4.9), waits
+   * for EOS up to stop_timeout_ms, then NULL. The journal entry stays, state
+   * "detached", for the next host to rejoin; engagement.json says
+   * "detached". With an element that does not know the event, eos-action
+   * is set to "detach" and EOS sent (a zoomrtmssrc without eos-action gets
+   * a plain EOS: that one sends msg 21).
+   */
+  void detach ();
+
+  /** note_interrupted_webhook:
+   * Records an `*_rtms_interrupted` webhook that needs no failover (no
+   * server_urls, or the ones in use): the element reconnects by itself
+   * (docs/protocol.md §4.9 row 2). One events.jsonl line.
+   */
+  void note_interrupted_webhook (gint64 event_ts, const std::string &event);
+
   /** stop_after_grace:
    * For a stopped webhook: Zoom ends the stream on signaling too (msg 8
    * TERMINATED), and the element then drains every frame still in flight
    * and posts EOS by itself. The webhook can overtake those frames, so wait
-   * stop_grace_ms for that EOS before stop() (rtms-protocol.md §4.9 row 5).
+   * stop_grace_ms for that EOS before stop() (docs/protocol.md §4.9 row 5).
    */
   void stop_after_grace (const char *source, int stop_reason);
 
@@ -115,14 +155,18 @@ class Engagement {
   void set_last_event_ts (gint64 ts) { last_event_ts_ = ts; }
   static const char *state_name (State s);
 
-  /** recover_transcript:
-   * For an engagement a killed host left unfinished: writes
-   * @dir/transcript.txt from @dir/transcript.jsonl (the last text of each
-   * sentence_id, in order of first appearance) with the ids and start time
-   * of @engagement (its engagement.json object).
-   * Returns: the number of lines written, -1 if there is no transcript.jsonl.
+  /** finalize_unrejoined:
+   * For a journal entry whose grace window has run out (or whose pipeline
+   * is gone): repairs the WAVs, merges the parts, rebuilds transcript.txt,
+   * records the interruption as lost (recovered false, end -1) in
+   * engagement.json (state "recovered") and events.jsonl, and removes the
+   * journal entry and packet logs. The cause is "host-restart" for an entry
+   * a detach left, "host-crash" for a "live" one.
    */
-  static int recover_transcript (const std::string &dir, JsonObject *engagement);
+  static void finalize_unrejoined (const JournalEntry &e, Journal *journal);
+
+  /* The journal entry as it stands. */
+  const JournalEntry &journal_entry () const { return jentry_; }
 
  private:
   struct Sentence {
@@ -140,16 +184,32 @@ class Engagement {
   void on_level (GstMessage *msg, const GstStructure *s);
   void read_stats ();
   void finish (bool got_eos);
+  void on_timeline (const GstStructure *s);
+  void on_detached (const GstStructure *s);
+  void on_interruption (const GstStructure *s);
+  void on_superseded (const GstStructure *s);
+  void find_outputs ();
+  bool prepare_continuation (GError **error);
+  void journal_write (bool durable);
+  static gboolean journal_tick_cb (gpointer data);
+  void event_line (const char *type, const std::function<void (JsonBuilder *)> &fill);
   void write_engagement_json () const;
   void write_transcript_txt () const;
   gint64 audio_duration_ms () const;  /* samples-out / rate, -1 unknown */
-  void append_line (GOutputStream **stream, const char *file,
-      const std::string &line);
   std::string speaker_for (const std::string &channel,
       const std::string &speaker, const std::string &mode) const;
 
   EngagementParams p_;
   FinishedFn on_finished_;
+  std::unique_ptr<EngagementDir> dir_;
+  JournalEntry jentry_;
+  guint journal_tick_id_ = 0;
+  bool detaching_ = false;
+  bool detached_ = false;
+  bool superseded_ = false;
+  guint64 timeline_offset_ = 0;        /* samples the earlier parts hold */
+  gint64 base_offset_ms_ = 0;          /* their length, for transcript offsets */
+  std::string merge_error_;
   State state_ = State::STARTING;
   GstElement *pipeline_ = nullptr;
   GstElement *src_ = nullptr;
@@ -171,10 +231,6 @@ class Engagement {
   GstStructure *stats_ = nullptr;
   bool eos_received_ = false;
   bool repaired_ = false;
-  /* outputs */
-  GOutputStream *transcript_jsonl_ = nullptr;
-  GOutputStream *events_jsonl_ = nullptr;
-  GOutputStream *levels_jsonl_ = nullptr;
   std::vector<Sentence> sentences_;
   std::map<gint64, gsize> sentence_index_;
   std::map<std::string, std::string> display_names_;   /* channel/user → name */

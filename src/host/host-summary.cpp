@@ -2,6 +2,7 @@
 #include "host-summary.h"
 
 #include "host-common.h"
+#include "host-engagement-dir.h"
 
 #include <glib/gstdio.h>
 #include <gst/pbutils/pbutils.h>
@@ -56,7 +57,8 @@ print_summary (const std::string &output_root, int first_lines)
   std::vector<std::string> dirs;
   while (const gchar *n = g_dir_read_name (d)) {
     g_autofree gchar *p = g_build_filename (output_root.c_str (), n, nullptr);
-    if (g_file_test (p, G_FILE_TEST_IS_DIR))
+    /* ".state": the journal of live engagements (host-journal.h) */
+    if (n[0] != '.' && g_file_test (p, G_FILE_TEST_IS_DIR))
       dirs.push_back (n);
   }
   std::sort (dirs.begin (), dirs.end ());
@@ -73,11 +75,9 @@ print_summary (const std::string &output_root, int first_lines)
     g_autofree gchar *dir = g_build_filename (output_root.c_str (), name.c_str (), nullptr);
     count++;
     g_print ("\n== %s\n", name.c_str ());
-    g_autofree gchar *json = g_build_filename (dir, "engagement.json", nullptr);
+    EngagementDir edir (dir, name);
     g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonNode *root = rtms::json_load_file (parser, json, file_json_limits (), nullptr);
-    if (root && JSON_NODE_HOLDS_OBJECT (root)) {
-      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+    if (JsonObject *o = edir.read_engagement_json (parser)) {
       const gchar *key = json_object_get_string_member_with_default (o, "id_key",
           "engagement_id");
       g_print ("   %s: %s\n   rtms_stream_id: %s\n   pipeline: %s   state: %s\n",
@@ -103,6 +103,23 @@ print_summary (const std::string &output_root, int first_lines)
           json_object_get_int_member_with_default (o, "silence_inserted_samples", 0),
           json_object_get_int_member_with_default (o, "duplicates_dropped", 0),
           json_object_get_int_member_with_default (o, "failovers", 0));
+      JsonArray *ints = json_object_has_member (o, "interruptions") ?
+          json_object_get_array_member (o, "interruptions") : nullptr;
+      for (guint i = 0; ints && i < json_array_get_length (ints); i++) {
+        JsonObject *io = json_array_get_object_element (ints, i);
+        gint64 start = json_object_get_int_member_with_default (io, "start", 0);
+        gint64 end = json_object_get_int_member_with_default (io, "end", 0);
+        gint64 sil = json_object_get_int_member_with_default (io, "silence_ms", -1);
+        g_print ("   interruption: %s at %s, %s", json_object_get_string_member_with_default (
+            io, "cause", "?"), iso8601_utc (start * 1000).c_str (),
+            json_object_get_boolean_member_with_default (io, "recovered", TRUE) ?
+            "recovered" : "NOT recovered (the rest of the call is lost)");
+        if (end > start)
+          g_print (" after %" G_GINT64_FORMAT " ms", end - start);
+        if (sil >= 0)
+          g_print (", %" G_GINT64_FORMAT " ms of silence in the recording", sil);
+        g_print ("\n");
+      }
       JsonArray *errs = json_object_has_member (o, "errors") ?
           json_object_get_array_member (o, "errors") : nullptr;
       for (guint i = 0; errs && i < json_array_get_length (errs); i++)

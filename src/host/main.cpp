@@ -6,6 +6,10 @@
  *                 [--ready-file FILE]
  *   zoomrtms-host --summary DIR
  *
+ * SIGTERM/SIGINT detach every live engagement (no msg 21; the next host
+ * rejoins them from the journal, host-journal.h); SIGHUP reloads the
+ * configuration and pipeline files (live engagements keep theirs).
+ *
  * Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start-up
  * failure (cannot listen), 2 on a configuration error (missing secrets, bad
  * option, config or pipeline file, zoomrtmssrc not installed): the systemd
@@ -34,7 +38,7 @@ main (int argc, char **argv)
   CliOptions cli;
   gchar *config_file = nullptr, *address = nullptr, *output_root = nullptr,
       *pipeline_dir = nullptr, *pipeline = nullptr, *ca_file = nullptr,
-      *ready_file = nullptr, *summary = nullptr;
+      *ready_file = nullptr, *summary = nullptr, *state_dir = nullptr;
   gint port = -1, stop_timeout = -1;
   gboolean version = FALSE;
   GOptionEntry entries[] = {
@@ -54,6 +58,9 @@ main (int argc, char **argv)
         "PEM CA for wss:// to an RTMS server with a private CA", "FILE"},
     {"ready-file", 0, 0, G_OPTION_ARG_FILENAME, &ready_file,
         "Write {\"port\":N} here once listening", "FILE"},
+    {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+        "Journal of live engagements, rejoined after a restart (default "
+        "$STATE_DIRECTORY/journal, else OUTPUT_ROOT/.state)", "DIR"},
     {"stop-timeout-ms", 0, 0, G_OPTION_ARG_INT, &stop_timeout,
         "How long to wait for EOS after a stop (default 10000)", "MS"},
     {"summary", 0, 0, G_OPTION_ARG_FILENAME, &summary,
@@ -98,67 +105,77 @@ main (int argc, char **argv)
   cli.ca_file = take (ca_file);
   cli.ready_file = take (ready_file);
   cli.summary_dir = take (summary);
+  cli.state_dir = take (state_dir);
   cli.stop_timeout_ms = stop_timeout;
 
   if (!cli.summary_dir.empty ())
     return print_summary (cli.summary_dir) < 0 ? 1 : 0;
 
-  EnvMap dotenv;
-  g_autofree gchar *dotenv_text = nullptr;
-  gsize dotenv_len = 0;
-  if (g_file_get_contents (".env", &dotenv_text, &dotenv_len, nullptr) &&
-      !parse_dotenv (std::string (dotenv_text, dotenv_len), &dotenv, &err)) {
-    g_printerr ("zoomrtms-host: %s\n", err->message);
-    g_error_free (err);
-    return 2;
-  }
-  /* systemd LoadCredential= (host-systemd.h) over the environment */
-  EnvMap env = environ_map ();
-  std::vector<std::string> credentials;
-  if (!load_credentials (&env, &credentials, &err)) {
-    g_printerr ("zoomrtms-host: %s\n", err->message);
-    g_error_free (err);
-    return 2;
-  }
-  for (const auto &c : credentials)
-    g_message ("secret from systemd credential %s", c.c_str ());
-  HostConfig cfg;
-  if (!resolve_config (cli, dotenv, env, &cfg, &err) ||
-      !check_secrets (cfg, &err)) {
-    g_printerr ("zoomrtms-host: %s\n", err->message);
-    g_error_free (err);
-    return 2;
-  }
+  /* configuration and pipeline files: at start, and again on SIGHUP */
+  auto load = [&cli] (HostConfig *out, std::shared_ptr<const TemplateStore> *store,
+      GError **error) -> bool {
+    EnvMap dotenv;
+    g_autofree gchar *dotenv_text = nullptr;
+    gsize dotenv_len = 0;
+    if (g_file_get_contents (".env", &dotenv_text, &dotenv_len, nullptr) &&
+        !parse_dotenv (std::string (dotenv_text, dotenv_len), &dotenv, error))
+      return false;
+    /* systemd LoadCredential= (host-systemd.h) over the environment */
+    EnvMap env = environ_map ();
+    std::vector<std::string> credentials;
+    if (!load_credentials (&env, &credentials, error))
+      return false;
+    for (const auto &c : credentials)
+      g_message ("secret from systemd credential %s", c.c_str ());
+    HostConfig cfg;
+    if (!resolve_config (cli, dotenv, env, &cfg, error) || !check_secrets (cfg, error))
+      return false;
+    auto templates = std::make_shared<TemplateStore> ();
+    GError *terr = nullptr;
+    if (!templates->load_dir (cfg.pipeline_dir, &terr)) {
+      g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+          "broken pipeline template: %s", terr->message);
+      g_error_free (terr);
+      return false;
+    }
+    std::vector<std::pair<std::string, std::string>> wanted = {
+      {"default-pipeline", cfg.default_pipeline}};
+    for (const auto &kv : cfg.pipeline_for)
+      wanted.push_back ({"pipeline-for-" + kv.first, kv.second});
+    for (const auto &w : wanted) {
+      if (!templates->find (w.second)) {
+        std::string have;
+        for (const auto &n : templates->names ())
+          have += (have.empty () ? "" : ", ") + n;
+        g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+            "%s \"%s\" has no %s/%s.pipeline (have: %s)", w.first.c_str (),
+            w.second.c_str (), cfg.pipeline_dir.c_str (), w.second.c_str (),
+            have.c_str ());
+        return false;
+      }
+    }
+    *out = std::move (cfg);
+    *store = std::move (templates);
+    return true;
+  };
 
   if (!ensure_zoomrtms_plugin (ZOOMRTMS_PLUGINDIR, &err)) {
     g_printerr ("zoomrtms-host: %s\n", err->message);
     g_error_free (err);
     return 2;                   /* an installation error: restarting won't help */
   }
-  TemplateStore templates;
-  if (!templates.load_dir (cfg.pipeline_dir, &err)) {
-    g_printerr ("zoomrtms-host: broken pipeline template, refusing to start: %s\n",
-        err->message);
+  HostConfig cfg;
+  std::shared_ptr<const TemplateStore> templates;
+  if (!load (&cfg, &templates, &err)) {
+    /* a configuration error (see the systemd unit: no restart on 2) */
+    g_printerr ("zoomrtms-host: %s%s\n", g_error_matches (err, ZHOST_ERROR,
+            ERROR_TEMPLATE) ? "refusing to start: " : "", err->message);
     g_error_free (err);
-    return 2;                   /* a configuration error (see the systemd unit) */
-  }
-  std::vector<std::pair<std::string, std::string>> wanted = {
-    {"default-pipeline", cfg.default_pipeline}};
-  for (const auto &kv : cfg.pipeline_for)
-    wanted.push_back ({"pipeline-for-" + kv.first, kv.second});
-  for (const auto &w : wanted) {
-    if (!templates.find (w.second)) {
-      std::string have;
-      for (const auto &n : templates.names ())
-        have += (have.empty () ? "" : ", ") + n;
-      g_printerr ("zoomrtms-host: %s \"%s\" has no %s/%s.pipeline (have: %s)\n",
-          w.first.c_str (), w.second.c_str (), cfg.pipeline_dir.c_str (),
-          w.second.c_str (), have.c_str ());
-      return 2;
-    }
+    return 2;
   }
 
-  Daemon daemon (cfg, &templates);
+  Daemon daemon (cfg, templates);
+  daemon.set_reloader (load);
   if (!daemon.start (&err)) {
     g_printerr ("zoomrtms-host: %s\n", err->message);
     g_error_free (err);

@@ -1,4 +1,4 @@
-/* zoomrtms — signatures and webhooks (rtms-protocol.md §2, §3.2, §9.3).
+/* zoomrtms — signatures and webhooks (docs/protocol.md §2, §3.2, §9.3).
  *
  * HMAC-SHA256 with OpenSSL's one-shot HMAC() (gstreamer-guide.md §6.5),
  * constant-time compares with CRYPTO_memcmp. Nothing here logs, and no error
@@ -81,7 +81,7 @@ webhook_signature (const std::string &secret_token,
 
 namespace {
 
-/* rtms-protocol.md §2.5: size, timestamp window, presence of the signature.
+/* docs/protocol.md §2.5: size, timestamp window, presence of the signature.
  * Fills @got with the lowercased signature header. */
 bool
 check_headers (const char *timestamp_header, const char *signature_header,

@@ -1,7 +1,7 @@
 /* zoomrtms — signatures and webhooks: HMAC handshake signature, x-zm-signature
  * verification, endpoint.url_validation, and the webhook envelope.
  *
- * Rules: rtms-protocol.md §2 (webhooks) and §3.2 (handshake signature); test
+ * Rules: docs/protocol.md §2 (webhooks) and §3.2 (handshake signature); test
  * vectors in §9.3. Crypto is OpenSSL's one-shot HMAC (gstreamer-guide.md §6.5),
  * compares are constant-time (CRYPTO_memcmp). No function here logs or returns
  * a secret.
@@ -26,7 +26,7 @@ std::string hmac_sha256_hex (const std::string &key, const char *data,
     gsize len);
 
 /** handshake_signature:
- * rtms-protocol.md §3.2: hex(HMAC_SHA256(client_secret,
+ * docs/protocol.md §3.2: hex(HMAC_SHA256(client_secret,
  * client_id + "," + id + "," + rtms_stream_id)). @id is used verbatim
  * (meeting UUIDs keep `/`, `+`, `=`).
  * Returns: 64 lowercase hex chars.
@@ -41,7 +41,7 @@ std::string handshake_signature (const std::string &client_id,
 bool constant_time_equal (const std::string &a, const std::string &b);
 
 /** webhook_signature:
- * rtms-protocol.md §2.5: "v0=" + hex(HMAC_SHA256(secret_token,
+ * docs/protocol.md §2.5: "v0=" + hex(HMAC_SHA256(secret_token,
  * "v0:" + timestamp + ":" + body)). Used by the sim to sign, and by
  * verify_webhook() to check.
  */
@@ -64,7 +64,7 @@ struct WebhookVerifyOptions {
  * @body, @len: the raw request body bytes
  * @now_s: current epoch seconds
  *
- * rtms-protocol.md §2.5 and §11 #18, in order of cost: size limit, timestamp
+ * docs/protocol.md §2.5 and §11 #18, in order of cost: size limit, timestamp
  * window, HMAC over the raw bytes (nothing parsed); only if that fails, the
  * fallback: json_validate() with @opts' size and depth limits (iterative,
  * rtms-json.h), one parse, and the HMAC over the compact key-order-preserving
@@ -88,7 +88,7 @@ struct Webhook;
  * What the host does with every request to its webhook path: verify_webhook()
  * and then parse_webhook_root() on the same tree, so the body is parsed once
  * (by the fallback when it ran, else once after the raw check passed, always
- * through json_load() with @opts' limits). rtms-protocol.md §2.4: the caller
+ * through json_load() with @opts' limits). docs/protocol.md §2.4: the caller
  * answers endpoint.url_validation only when this returned true.
  * Returns: false with RTMS_ERROR_TOO_LARGE, RTMS_ERROR_STALE or
  * RTMS_ERROR_SIGNATURE as verify_webhook() (the request is not
@@ -102,13 +102,13 @@ bool verify_and_parse_webhook (const std::string &secret_token,
     const WebhookVerifyOptions &opts, Webhook *out, GError **error);
 
 /** url_validation_response:
- * rtms-protocol.md §2.4: the JSON body
+ * docs/protocol.md §2.4: the JSON body
  * {"plainToken":"…","encryptedToken":"<hex HMAC(secret_token, plainToken)>"}.
  */
 std::string url_validation_response (const std::string &secret_token,
     const std::string &plain_token);
 
-/* A parsed webhook (rtms-protocol.md §2.1–§2.3). RTMS fields sit directly
+/* A parsed webhook (docs/protocol.md §2.1–§2.3). RTMS fields sit directly
  * under `payload`; a `payload.object` wrapper is also accepted (§2.1). */
 struct Webhook {
   std::string event;              /* e.g. "contact_center.voice_rtms_started" */
@@ -141,7 +141,7 @@ struct Webhook {
 bool parse_webhook (const char *body, gsize len, Webhook *out, GError **error);
 
 /** parse_webhook_root:
- * Reads an already parsed webhook body @root (rtms-protocol.md §2.1–§2.3).
+ * Reads an already parsed webhook body @root (docs/protocol.md §2.1–§2.3).
  * Returns: false with RTMS_ERROR_PARSE or RTMS_ERROR_FIELD as parse_webhook().
  */
 bool parse_webhook_root (JsonNode *root, Webhook *out, GError **error);

@@ -25,7 +25,7 @@ json_append_string (std::string &out, const std::string &s)
 }
 
 /* Appends @node compactly (no whitespace), object keys in document order,
- * numbers and strings formatted like JSON.stringify (rtms-protocol.md §2.5,
+ * numbers and strings formatted like JSON.stringify (docs/protocol.md §2.5,
  * §11 #18). */
 void json_append_node (std::string &out, JsonNode *node);
 

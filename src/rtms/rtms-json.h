@@ -40,7 +40,7 @@ struct JsonLimits {
 };
 
 /* The limits for one RTMS message (a WebSocket text or binary frame,
- * rtms-protocol.md §4.7): 4 MiB — the largest audio or transcript message
+ * docs/protocol.md §4.7): 4 MiB — the largest audio or transcript message
  * is a few KiB; video and screen-share messages (msg 15/16), which zoomrtms
  * does not subscribe to, are skipped above this size. Depth 32: the deepest
  * RTMS message (msg 2 media_server.server_urls) is depth 3. */

@@ -1,6 +1,6 @@
 /* zoomrtms — RTMS protocol v1 messages: JSON encoders and decoders.
  *
- * Wire format: rtms-protocol.md §3 (signaling) and §4 (media); tolerances of
+ * Wire format: docs/protocol.md §3 (signaling) and §4 (media); tolerances of
  * §11 are listed in rtms-messages.h. Decoding uses one json-glib JsonParser
  * per frame and reads the JsonObject directly; encoding builds compact JSON
  * text by hand (JsonWriter) in the key order of the protocol document's
@@ -26,7 +26,7 @@ error_quark ()
 }
 
 /* ---------------------------------------------------------------------- */
-/* Products (rtms-protocol.md §3.3)                                        */
+/* Products (docs/protocol.md §3.3)                                        */
 
 const char *
 product_id_key (Product product)
@@ -378,7 +378,7 @@ public:
     return true;
   }
 
-  /* An epoch time (rtms-protocol.md §4.4, §4.5: s, ms or µs): an integer in
+  /* An epoch time (docs/protocol.md §4.4, §4.5: s, ms or µs): an integer in
    * [0, kMaxTimestamp], so no later unit conversion or sample arithmetic
    * can overflow. */
   bool time (const char *name, bool required, gint64 *out,
@@ -432,7 +432,7 @@ public:
   }
 
   /* An opaque id: a string, or an integer kept as its decimal text
-   * (rtms-protocol.md §11 #7). */
+   * (docs/protocol.md §11 #7). */
   bool id (const char *name, bool required, std::string *out,
       bool *present = nullptr) const
   {
@@ -698,7 +698,7 @@ parse_transcript (JsonObject *root, Message *out, GError **error)
       || !f.int32 ("attribute", false, &t.attribute)
       || !f.int64 ("sentence_id", false, &t.sentence_id))
     return false;
-  /* rtms-protocol.md §4.5 [C]: unit heuristic */
+  /* docs/protocol.md §4.5 [C]: unit heuristic */
   t.timestamp = normalize_timestamp_ms (t.timestamp);
   t.start_time = normalize_timestamp_ms (t.start_time);
   t.end_time = normalize_timestamp_ms (t.end_time);
@@ -1481,7 +1481,7 @@ decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
 gint64
 normalize_timestamp_ms (gint64 value)
 {
-  /* rtms-protocol.md §4.5: > 10^14 µs, > 10^11 ms, else seconds; a
+  /* docs/protocol.md §4.5: > 10^14 µs, > 10^11 ms, else seconds; a
    * negative value (never decoded, see kMaxTimestamp) is 0 */
   if (value <= 0)
     return 0;

@@ -1,9 +1,9 @@
 /* zoomrtms — RTMS protocol v1 messages: plain structs, JSON builders and parsers.
  *
- * Every message of rtms-protocol.md §3–§4 (msg 1–14, 17, 19–22) has a struct,
+ * Every message of docs/protocol.md §3–§4 (msg 1–14, 17, 19–22) has a struct,
  * an encoder (struct → compact JSON text, one WebSocket text frame) and a
  * decoder (JSON text → struct). Decoders are tolerant exactly where
- * rtms-protocol.md §11 says Zoom's sources disagree:
+ * docs/protocol.md §11 says Zoom's sources disagree:
  *   - `participant_info` / `paticipant_info` (§3.6.2, §11 #2)
  *   - `timestamp` / `event_ts` in events (§3.6)
  *   - `stop_reason` / `reason` in msg 9 (§3.8)
@@ -56,7 +56,7 @@ enum class Product { MEETING, WEBINAR, SESSION, CONTACT_CENTER, PHONE };
 
 /** product_id_key:
  * Returns: "meeting_uuid", "webinar_uuid", "session_id", "engagement_id" or
- * "call_id" (rtms-protocol.md §3.3).
+ * "call_id" (docs/protocol.md §3.3).
  */
 const char *product_id_key (Product product);
 /** product_from_id_key:
@@ -295,7 +295,7 @@ struct Message {
  *   missing required field or a wrong type (the message names the field)
  *
  * An absent `msg_type` or an unknown value gives Kind::UNKNOWN and true
- * (rtms-protocol.md §9.4: ignore unknown types).
+ * (docs/protocol.md §9.4: ignore unknown types).
  * Returns: false on error.
  */
 bool parse_message (const char *json, gssize len, Message *out, GError **error);
@@ -352,7 +352,7 @@ constexpr gint64 kMaxTimestamp = G_GINT64_CONSTANT (100000000000000000);
 constexpr gint64 kMaxAudioTimestampMs = G_GINT64_CONSTANT (100000000000000);
 
 /** normalize_timestamp_ms:
- * rtms-protocol.md §4.5 heuristic: > 10^14 is µs, > 10^11 is ms, else seconds.
+ * docs/protocol.md §4.5 heuristic: > 10^14 is µs, > 10^11 is ms, else seconds.
  * @value: in [0, kMaxTimestamp]; a negative value gives 0.
  * Returns: epoch milliseconds, in [0, 10^14]; never overflows.
  */
@@ -362,12 +362,12 @@ gint64 normalize_timestamp_ms (gint64 value);
  * @server_urls: the webhook's `server_urls` as raw JSON text of a string or an
  *   object, or a plain comma-separated string.
  * Returns: the first wss:// URL (then the first ws:// URL) of a comma-separated
- * string; for an object, `all`, else any ws* value (rtms-protocol.md §2.2).
+ * string; for an object, `all`, else any ws* value (docs/protocol.md §2.2).
  * Empty if none.
  */
 std::string select_signaling_url (const std::string &server_urls);
 
-/* One media WebSocket to open after msg 2 (rtms-protocol.md §4.1). */
+/* One media WebSocket to open after msg 2 (docs/protocol.md §4.1). */
 struct MediaConnectionPlan {
   std::string url;
   int media_type; /* msg 3 media_type: 32 on `all`, 1 on `audio`, 8 on
@@ -375,7 +375,7 @@ struct MediaConnectionPlan {
 };
 
 /** plan_media_connections:
- * rtms-protocol.md §4.1: never mix `all` with per-type connections. If `all`
+ * docs/protocol.md §4.1: never mix `all` with per-type connections. If `all`
  * is offered, one connection to it with media_type 32; otherwise one to
  * `audio` (media_type 1) when @want_audio and one to `transcript`
  * (media_type 8) when @want_transcript and offered.

@@ -1,6 +1,6 @@
 /* zoomrtms — RTMS protocol enums: names and status-code tables.
  *
- * Every table here is transcribed from rtms-protocol.md: §6.1 (message types),
+ * Every table here is transcribed from docs/protocol.md: §6.1 (message types),
  * §2.7 (stop reasons), §6.3/§6.4 (session/stream states), §3.6.1/§3.6.2 (event
  * types), §3.10 (status codes, tables A "new" and B "old"), §6.2 (codecs,
  * sample rates). Names are for logs only; the wire carries integers.
@@ -28,7 +28,7 @@ lookup (const char *const (&table)[N], int value)
   return table[value];
 }
 
-/* rtms-protocol.md §6.1 */
+/* docs/protocol.md §6.1 */
 const char *const msg_type_names[] = {
   "UNDEFINED",
   "SIGNALING_HAND_SHAKE_REQ",
@@ -62,7 +62,7 @@ const char *const msg_type_names[] = {
   "VIDEO_SUBSCRIPTION_RESP",
 };
 
-/* rtms-protocol.md §2.7 */
+/* docs/protocol.md §2.7 */
 const char *const stop_reason_names[] = {
   "UNDEFINED",
   "HOST_TRIGGERED",
@@ -93,18 +93,18 @@ const char *const stop_reason_names[] = {
   "STREAMING_NOT_SUPPORTED",
 };
 
-/* rtms-protocol.md §6.4 */
+/* docs/protocol.md §6.4 */
 const char *const stream_state_names[] = {
   "INACTIVE", "ACTIVE", "INTERRUPTED", "TERMINATING", "TERMINATED", "PAUSED",
   "RESUMED",
 };
 
-/* rtms-protocol.md §6.3 */
+/* docs/protocol.md §6.3 */
 const char *const session_state_names[] = {
   "INACTIVE", "INITIALIZE", "STARTED", "PAUSED", "RESUMED", "STOPPED",
 };
 
-/* rtms-protocol.md §3.6.1 (10–14: chat groups, July 2026) */
+/* docs/protocol.md §3.6.1 (10–14: chat groups, July 2026) */
 const char *const event_type_names[] = {
   "UNDEFINED",
   "FIRST_PACKET_TIMESTAMP",
@@ -123,7 +123,7 @@ const char *const event_type_names[] = {
   "CHAT_GROUP_MEMBER_STATUS_UPDATE",
 };
 
-/* rtms-protocol.md §3.6.2, indexed from 0 (0–7 are not ZCC codes) */
+/* docs/protocol.md §3.6.2, indexed from 0 (0–7 are not ZCC codes) */
 const char *const zcc_event_type_names[] = {
   nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
   "CONSUMER_ANSWERED",
@@ -150,7 +150,7 @@ const char *const zcc_event_type_names[] = {
   "CONFERENCE_PARTICIPANT_LEFT",
 };
 
-/* rtms-protocol.md §3.10 table A ("new/compact", July 2026). 44 and 45 are
+/* docs/protocol.md §3.10 table A ("new/compact", July 2026). 44 and 45 are
  * not in the table. */
 const char *const status_names_new[] = {
   "OK",
@@ -203,7 +203,7 @@ const char *const status_names_new[] = {
   "CHAT_SESSION_KEY_NOT_AVAILABLE",
 };
 
-/* rtms-protocol.md §3.10 table B ("old/verbose", ZCC doc copy). The wire
+/* docs/protocol.md §3.10 table B ("old/verbose", ZCC doc copy). The wire
  * names carry a STATUS_ prefix; it is dropped here so both tables read
  * alike. Codes 7–9 name the product id key (meeting_uuid, engagement_id…). */
 const char *const status_names_old[] = {
@@ -285,12 +285,12 @@ const char *const status_names_old[] = {
   "RTMS_SESSION_NOT_FOUND",
 };
 
-/* rtms-protocol.md §6.2 MEDIA_PAYLOAD_TYPE */
+/* docs/protocol.md §6.2 MEDIA_PAYLOAD_TYPE */
 const char *const codec_names[] = {
   "UNDEFINED", "L16", "G711", "G722", "OPUS", "JPG", "PNG", "H264",
 };
 
-/* rtms-protocol.md §3.10, table A */
+/* docs/protocol.md §3.10, table A */
 const StatusCodes status_codes_new = {
   /* invalid_signature */ 3,
   /* duplicate_signal_request */ 8,
@@ -307,7 +307,7 @@ const StatusCodes status_codes_new = {
   /* invalid_payload */ 4,
 };
 
-/* rtms-protocol.md §3.10, table B */
+/* docs/protocol.md §3.10, table B */
 const StatusCodes status_codes_old = {
   /* invalid_signature */ 15,
   /* duplicate_signal_request */ 17,

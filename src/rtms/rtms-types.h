@@ -1,8 +1,8 @@
 /* zoomrtms — RTMS protocol enums (integers on the wire).
  *
- * Every value here is from rtms-protocol.md §6 (zoom/rtms src/rtms.h, the
+ * Every value here is from docs/protocol.md §6 (zoom/rtms src/rtms.h, the
  * "single source of truth") and §2.7 / §3.10. Names are for logs only: the wire
- * always carries the integer (rtms-protocol.md §0).
+ * always carries the integer (docs/protocol.md §0).
  */
 #pragma once
 
@@ -11,7 +11,7 @@
 
 namespace rtms {
 
-/* rtms-protocol.md §6.1 RTMS_MESSAGE_TYPE */
+/* docs/protocol.md §6.1 RTMS_MESSAGE_TYPE */
 enum MsgType : int {
   MSG_UNDEFINED = 0,
   MSG_SIGNALING_HAND_SHAKE_REQ = 1,
@@ -45,7 +45,7 @@ enum MsgType : int {
   MSG_VIDEO_SUBSCRIPTION_RESP = 29,
 };
 
-/* rtms-protocol.md §6.2 MEDIA_CONTENT_TYPE */
+/* docs/protocol.md §6.2 MEDIA_CONTENT_TYPE */
 enum ContentType : int {
   CONTENT_UNDEFINED = 0,
   CONTENT_RTP = 1, /* deprecated, treated as RAW_AUDIO (§4.2) */
@@ -55,7 +55,7 @@ enum ContentType : int {
   CONTENT_TEXT = 5,
 };
 
-/* rtms-protocol.md §6.2 MEDIA_PAYLOAD_TYPE (codec) */
+/* docs/protocol.md §6.2 MEDIA_PAYLOAD_TYPE (codec) */
 enum Codec : int {
   CODEC_UNDEFINED = 0,
   CODEC_L16 = 1,
@@ -67,7 +67,7 @@ enum Codec : int {
   CODEC_H264 = 7,
 };
 
-/* rtms-protocol.md §6.2 AUDIO_SAMPLE_RATE: an enum, not Hz */
+/* docs/protocol.md §6.2 AUDIO_SAMPLE_RATE: an enum, not Hz */
 enum SampleRate : int {
   SR_8K = 0,
   SR_16K = 1,
@@ -75,13 +75,13 @@ enum SampleRate : int {
   SR_48K = 3,
 };
 
-/* rtms-protocol.md §6.2 AUDIO_CHANNEL */
+/* docs/protocol.md §6.2 AUDIO_CHANNEL */
 enum AudioChannel : int {
   CHANNEL_MONO = 1,
   CHANNEL_STEREO = 2,
 };
 
-/* rtms-protocol.md §6.2 MEDIA_DATA_OPTION */
+/* docs/protocol.md §6.2 MEDIA_DATA_OPTION */
 enum DataOption : int {
   DATA_OPT_UNDEFINED = 0,
   DATA_OPT_AUDIO_MIXED_STREAM = 1,
@@ -91,7 +91,7 @@ enum DataOption : int {
   DATA_OPT_VIDEO_MIXED_GALLERY_VIEW = 5,
 };
 
-/* rtms-protocol.md §6.2 MEDIA_DATA_TYPE (bitmask) */
+/* docs/protocol.md §6.2 MEDIA_DATA_TYPE (bitmask) */
 enum MediaType : int {
   MEDIA_UNDEFINED = 0,
   MEDIA_AUDIO = 1,
@@ -102,7 +102,7 @@ enum MediaType : int {
   MEDIA_ALL = 32,
 };
 
-/* rtms-protocol.md §6.3 RTMS_SESSION_STATE */
+/* docs/protocol.md §6.3 RTMS_SESSION_STATE */
 enum SessionState : int {
   SESSION_INACTIVE = 0,
   SESSION_INITIALIZE = 1,
@@ -112,7 +112,7 @@ enum SessionState : int {
   SESSION_STOPPED = 5,
 };
 
-/* rtms-protocol.md §6.4 RTMS_STREAM_STATE */
+/* docs/protocol.md §6.4 RTMS_STREAM_STATE */
 enum StreamState : int {
   STREAM_INACTIVE = 0,
   STREAM_ACTIVE = 1,
@@ -123,7 +123,7 @@ enum StreamState : int {
   STREAM_RESUMED = 6,
 };
 
-/* rtms-protocol.md §3.6.1 RTMS_EVENT_TYPE (meetings, webinars, Video SDK) */
+/* docs/protocol.md §3.6.1 RTMS_EVENT_TYPE (meetings, webinars, Video SDK) */
 enum EventType : int {
   EVENT_UNDEFINED = 0,
   EVENT_FIRST_PACKET_TIMESTAMP = 1,
@@ -137,7 +137,7 @@ enum EventType : int {
   EVENT_PARTICIPANT_VIDEO_OFF = 9,
 };
 
-/* rtms-protocol.md §3.6.2 RTMS_ZCC_VOICE_EVENT_TYPE. Codes 8–13 overlap with
+/* docs/protocol.md §3.6.2 RTMS_ZCC_VOICE_EVENT_TYPE. Codes 8–13 overlap with
  * EventType: the product decides (zoom/rtms#115). */
 enum ZccEventType : int {
   ZCC_CONSUMER_ANSWERED = 8,
@@ -164,7 +164,7 @@ enum ZccEventType : int {
   ZCC_CONFERENCE_PARTICIPANT_LEFT = 29,
 };
 
-/* rtms-protocol.md §2.7 RTMS_STOP_REASON (webhook stop_reason, msg 8 reason,
+/* docs/protocol.md §2.7 RTMS_STOP_REASON (webhook stop_reason, msg 8 reason,
  * msg 9 stop_reason) */
 enum StopReason : int {
   STOP_UNDEFINED = 0,
@@ -196,7 +196,7 @@ enum StopReason : int {
   STOP_STREAMING_NOT_SUPPORTED = 26,
 };
 
-/* rtms-protocol.md §3.10: two incompatible status-code tables. 0 = OK in both;
+/* docs/protocol.md §3.10: two incompatible status-code tables. 0 = OK in both;
  * anything else is a failure. */
 enum class StatusTable { NEW, OLD };
 
@@ -218,7 +218,7 @@ struct StatusCodes {
 };
 
 /** status_codes:
- * Returns: the codes of @table (rtms-protocol.md §3.10 tables A and B).
+ * Returns: the codes of @table (docs/protocol.md §3.10 tables A and B).
  */
 const StatusCodes &status_codes (StatusTable table);
 
@@ -237,7 +237,7 @@ enum class StatusClass {
  * @signaling: true for msg 2 (signaling handshake), false for msg 4
  * @table: the table to read @code in when @reason says nothing
  *
- * rtms-protocol.md §3.10: two incompatible tables are in use, so the reason
+ * docs/protocol.md §3.10: two incompatible tables are in use, so the reason
  * text decides first ("signature", "duplicate", "param"…); then codes that
  * exist for this answer in only one table (e.g. 15 or 17 on msg 2 can only be
  * the old table's INVALID_SIGNATURE / DUPLICATE_SIGNAL_REQUEST); then @table.
@@ -275,7 +275,7 @@ int sample_rate_enum (int hz);
 
 /** stop_reason_wants_restart:
  * Returns: true for stop reasons 10–19 and 24, which ask for a full RTMS
- * connection restart (rtms-protocol.md §2.7, §4.9 row 4); false for
+ * connection restart (docs/protocol.md §2.7, §4.9 row 4); false for
  * deliberate stops.
  */
 bool stop_reason_wants_restart (int reason);

@@ -6,10 +6,10 @@
  *   zoomrtms-sim webhook  --webhook-url URL --event EVENT [...]  one webhook
  *
  * The CLI contract is fixed in the project brief; the protocol behaviour is
- * rtms-protocol.md §9. Credentials come from --client-id/--client-secret/
+ * docs/protocol.md §9. Credentials come from --client-id/--client-secret/
  * --secret-token, else ZOOM_APP_CLIENT_ID / ZOOM_APP_CLIENT_SECRET /
  * ZOOM_SECRET_TOKEN (a .env file in the cwd is read too), else the test
- * vectors of rtms-protocol.md §9.3. Secrets are never printed.
+ * vectors of docs/protocol.md §9.3. Secrets are never printed.
  */
 #define G_LOG_DOMAIN "zoomrtms-sim"
 
@@ -380,7 +380,7 @@ cmd_server (App *app)
       });
   if (hooks)
     app->server->set_stream_interrupted_cb ([app](Stream &s) {
-          /* rtms-protocol.md §4.9 row 2; --interrupted-urls: server_urls =
+          /* docs/protocol.md §4.9 row 2; --interrupted-urls: server_urls =
            * the unchanged signaling URL (tf-worker, §11 #19) or none
            * (OpenAPI); --interrupted-copies N: the same body (same event_ts)
            * N times; --interrupted-delay-ms: posted that much later */
@@ -700,7 +700,7 @@ main (int argc, char **argv)
     o.ca_out = ca_out;
   if (!client_id && !g_getenv ("ZOOM_APP_CLIENT_ID"))
     g_message ("ZOOM_APP_CLIENT_ID/ZOOM_APP_CLIENT_SECRET/ZOOM_SECRET_TOKEN "
-        "unset: using the test credentials of rtms-protocol.md section 9.3");
+        "unset: using the test credentials of docs/protocol.md section 9.3");
   o.client_id = client_id ? client_id : env_or ("ZOOM_APP_CLIENT_ID",
       "test_client_id");
   o.client_secret = client_secret ? client_secret :

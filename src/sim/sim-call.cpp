@@ -367,7 +367,7 @@ prepare_audio (const Call &call, const AudioFormat &format, GError **error)
     for (size_t k = 0; k < n; k++) {
       const gint16 *samples = cf.pcm.data () + k * frame_samples;
       if (enc) {
-        /* one Opus packet per 20 ms frame (rtms-protocol.md §4.4, §11 #13) */
+        /* one Opus packet per 20 ms frame (docs/protocol.md §4.4, §11 #13) */
         opus_int32 len = opus_encode (enc.get (), samples,
             (int) frame_samples, packet.data (), (opus_int32) packet.size ());
         if (len < 0) {
@@ -379,7 +379,7 @@ prepare_audio (const Call &call, const AudioFormat &format, GError **error)
         cf.b64.emplace_back (b);
         cf.bytes.push_back (len);
       } else {
-        /* L16 = signed 16-bit little-endian (rtms-protocol.md §4.4) */
+        /* L16 = signed 16-bit little-endian (docs/protocol.md §4.4) */
         std::vector<guint8> le (frame_samples * 2);
         for (size_t i = 0; i < frame_samples; i++) {
           guint16 v = (guint16) samples[i];

@@ -4,7 +4,7 @@
  * A call (data/default-call.conf, GKeyFile) is a list of turns; each turn puts
  * one WAV clip on the speaking party's channel while the other party's channel
  * carries silence. Both channels are continuous, equally long, mono S16 at the
- * clips' own rate (rtms-protocol.md §4.4: ZCC sends one packet stream per
+ * clips' own rate (docs/protocol.md §4.4: ZCC sends one packet stream per
  * channel_id, each with its own clock).
  *
  * Frames are encoded once per audio format and shared by every stream that
@@ -28,7 +28,7 @@ namespace sim {
 /* One party of the call (a [customer] / [agent] group of the call file). */
 struct Party {
   std::string role;             /* "customer" | "agent" */
-  std::string participant_mode; /* "caller" | "callee" (rtms-protocol.md §3.6.2) */
+  std::string participant_mode; /* "caller" | "callee" (docs/protocol.md §3.6.2) */
   std::string display_name;
   std::string user_id;          /* ZCC participant_info.user_id */
   std::string phone_number;
@@ -44,7 +44,7 @@ struct Sentence {
 };
 
 /* When to send which transcript message: attribute 1 = new sentence,
- * 2 = revision of the same sentence_id (rtms-protocol.md §4.5). */
+ * 2 = revision of the same sentence_id (docs/protocol.md §4.5). */
 struct TranscriptEvent {
   gint64 send_ms = 0;           /* call time at which it is sent */
   int sentence = 0;             /* index into Call::sentences */

@@ -1,6 +1,6 @@
 /* zoomrtms-sim — hostile WebSocket frames (--hostile-frame), for testing how
  * a client survives what a broken or malicious RTMS server may send
- * (issue 8 "Hostile and unusual input"; rtms-protocol.md §4.7 framing).
+ * (issue 8 "Hostile and unusual input"; docs/protocol.md §4.7 framing).
  *
  * A hostile frame is sent in addition to the call: it never replaces or
  * carries audio of a real channel, so a client that skips it loses nothing

@@ -1,7 +1,7 @@
 /* zoomrtms-sim — command-line options shared by the sim's modules.
  *
  * The CLI contract is fixed in the project brief ("zoomrtms-sim CLI"); the
- * behaviour behind each option follows rtms-protocol.md §9.
+ * behaviour behind each option follows docs/protocol.md §9.
  */
 #pragma once
 
@@ -36,7 +36,7 @@ struct StallWindow {
 
 /* --outage media|signaling:AT_MS+DUR_MS: at call time AT (ms from the call
  * start, as --mute) the sim drops that socket of every stream (signaling:
- * signaling and media, rtms-protocol.md §4.9 row 2) without a close frame,
+ * signaling and media, docs/protocol.md §4.9 row 2) without a close frame,
  * then answers every WebSocket upgrade of that kind with HTTP 503 for DUR ms
  * of wall time, then accepts the rejoin. */
 struct Outage {
@@ -81,8 +81,8 @@ struct Options {
   bool stale = false;
   bool duplicate = false;
   int connect_timeout_s = 30;     /* run: client must connect within this */
-  int signaling_grace_s = 60;     /* rtms-protocol.md §3.9 / §4.9 row 2 */
-  int media_grace_s = 30;         /* rtms-protocol.md §4.8 / §4.9 row 3 */
+  int signaling_grace_s = 60;     /* docs/protocol.md §3.9 / §4.9 row 2 */
+  int media_grace_s = 30;         /* docs/protocol.md §4.8 / §4.9 row 3 */
   int stagger_ms = 20;            /* run: delay between started webhooks */
   std::string summary_json;       /* --summary-json FILE (serve/run) */
   /* --events-after-ms N: ZCC events 8/10 (participant_info) sent N ms of
@@ -95,7 +95,7 @@ struct Options {
   std::vector<HostileFrame> hostile_frames;
   /* --replay-gap: after a rejoin, send the packets that fell due while no
    * consumer was connected (a backlog burst, at most 60 s); default: they
-   * are never sent (Zoom's behaviour is unknown, rtms-protocol.md §11 #12). */
+   * are never sent (Zoom's behaviour is unknown, docs/protocol.md §11 #12). */
   bool replay_gap = false;
   std::vector<Outage> outages;    /* --outage, sorted by at_ms */
   /* *_rtms_interrupted webhooks: each sent this many times (same body,

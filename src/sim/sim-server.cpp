@@ -29,7 +29,7 @@ constexpr gint64 kHandshakeTimeoutUs = 30 * G_USEC_PER_SEC;
 /* What a consumer replaced by a newer signaling handshake receives
  * (--duplicate-signal kick): the close reason on its signaling socket (code
  * 1008) and media sockets (code 1001). Zoom documents no signal for this
- * (rtms-protocol.md §2.6, §3.4): this text is the sim's stable contract. */
+ * (docs/protocol.md §2.6, §3.4): this text is the sim's stable contract. */
 constexpr char kKickReason[] = "replaced by a new signaling connection";
 
 std::string
@@ -117,7 +117,7 @@ Stream::wants_event (int event_type) const
   if (event_type == rtms::EVENT_FIRST_PACKET_TIMESTAMP)
     return true; /* sent without subscription (§3.5) */
   /* Without msg 5 every event is sent (ZCC-seed handles events it never
-   * subscribed to, rtms-protocol.md §11 #9); with msg 5 only subscribed ones. */
+   * subscribed to, docs/protocol.md §11 #9); with msg 5 only subscribed ones. */
   return !got_subscription || subscribed.count (event_type) > 0;
 }
 
@@ -464,7 +464,7 @@ Server::gap_begin (Stream &s, const char *cause)
 /* The consumer is back (signaling, media and msg 7): the audio went on on
  * the wall clock meanwhile. Default: the packets that fell due are skipped
  * (never sent); --replay-gap (with buffer_data not false): they are sent
- * now, in bursts (rtms-protocol.md §4.9 "Media during the gap", §11 #12). */
+ * now, in bursts (docs/protocol.md §4.9 "Media during the gap", §11 #12). */
 void
 Server::gap_end (Stream &s)
 {
@@ -551,7 +551,7 @@ Server::on_closed (Conn *c)
       if (s->sig == c) {
         s->sig = nullptr;
         if (s->state != Stream::State::ENDED) {
-          /* rtms-protocol.md §3.9/§4.9 row 2: the server interrupts
+          /* docs/protocol.md §3.9/§4.9 row 2: the server interrupts
            * signaling and media, then waits for a reconnection. */
           g_message ("stream %s: signaling connection lost, waiting %d s",
               s->rtms_stream_id.c_str (), opts_.signaling_grace_s);
@@ -575,7 +575,7 @@ Server::on_closed (Conn *c)
         s->media_lost_us = now;
         gap_begin (*s, "media");
         s->ready = false;
-        /* rtms-protocol.md §4.9 row 3: event 7 on signaling */
+        /* docs/protocol.md §4.9 row 3: event 7 on signaling */
         rtms::EventUpdate ev;
         ev.event_type = rtms::EVENT_MEDIA_CONNECTION_INTERRUPTED;
         ev.timestamp = now_ms ();
@@ -675,7 +675,7 @@ Server::reject_media (Conn *c, int status)
 
 namespace {
 
-/* Common identity checks of msg 1 and msg 3 (rtms-protocol.md §3.2, §3.3).
+/* Common identity checks of msg 1 and msg 3 (docs/protocol.md §3.2, §3.3).
  * Returns the status code (0 = OK). */
 int
 check_identity (const rtms::HandshakeIdentity &id, Stream *s,
@@ -714,7 +714,7 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
     status = codes_.invalid_stream_id;
   if (status == 0 && s->sig && !s->sig->closing) {
     if (opts_.kick_old_signaling) {
-      /* "kick old" mode (rtms-protocol.md §9.1): the newer connection wins */
+      /* "kick old" mode (docs/protocol.md §9.1): the newer connection wins */
       Conn *old = s->sig;
       g_message ("stream %s: new signaling connection replaces the old one",
           s->rtms_stream_id.c_str ());
@@ -781,7 +781,7 @@ Server::handle_media_handshake (Conn *c, const rtms::Message &m)
     return;
   }
 
-  /* media_type vs path (rtms-protocol.md §4.1) */
+  /* media_type vs path (docs/protocol.md §4.1) */
   int mt = m.media_type;
   int mask = 0;
   const int supported = rtms::MEDIA_AUDIO | rtms::MEDIA_TRANSCRIPT;
@@ -1073,7 +1073,7 @@ Server::send_answered_events (Stream &s)
 {
   gint64 t0 = s.channels.empty () ? now_ms () : s.channels[0].base_ts;
   /* ZCC: 8 CONSUMER_ANSWERED (customer, "caller"), 10 USER_ANSWERED (agent,
-   * "callee") with participant_info (rtms-protocol.md §3.6.2, §9.2). */
+   * "callee") with participant_info (docs/protocol.md §3.6.2, §9.2). */
   const int types[2] = { rtms::ZCC_CONSUMER_ANSWERED,
       rtms::ZCC_USER_ANSWERED };
   const gint64 offsets[2] = { -3000, -1000 };
@@ -1432,7 +1432,7 @@ Server::housekeeping ()
             "no handshake");
       continue;
     }
-    /* keep-alive only while idle (rtms-protocol.md §3.9, §4.8) */
+    /* keep-alive only while idle (docs/protocol.md §3.9, §4.8) */
     if (now - c->last_data_us < ka_us) {
       c->next_keepalive_us = MAX (c->next_keepalive_us, c->last_data_us + ka_us);
       continue;

@@ -1,5 +1,5 @@
 /* zoomrtms-sim — Zoom's side of RTMS: the signaling and media WebSocket server
- * (rtms-protocol.md §3, §4, §9.1 items 2–3).
+ * (docs/protocol.md §3, §4, §9.1 items 2–3).
  *
  * One SoupServer serves /signaling and /media/all|audio|transcript, ws:// or
  * wss://. Every prepared stream (one per engagement) plays the same call; its
@@ -142,7 +142,7 @@ class Server {
 
   void set_stream_ended_cb (StreamEnded cb) { ended_cb_ = std::move (cb); }
   /* Called when a started stream lost its signaling connection
-   * (the *_rtms_interrupted webhook, rtms-protocol.md §4.9 row 2). */
+   * (the *_rtms_interrupted webhook, docs/protocol.md §4.9 row 2). */
   void set_stream_interrupted_cb (StreamEnded cb)
   {
     interrupted_cb_ = std::move (cb);

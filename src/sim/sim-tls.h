@@ -1,4 +1,4 @@
-/* zoomrtms-sim — a self-signed TLS certificate for wss:// (rtms-protocol.md §9.1:
+/* zoomrtms-sim — a self-signed TLS certificate for wss:// (docs/protocol.md §9.1:
  * "wss:// with a self-signed CA"). */
 #pragma once
 

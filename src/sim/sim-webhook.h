@@ -1,4 +1,4 @@
-/* zoomrtms-sim — the webhook emitter (rtms-protocol.md §2, §9.1 item 1).
+/* zoomrtms-sim — the webhook emitter (docs/protocol.md §2, §9.1 item 1).
  *
  * Every POST carries Content-Type application/json, x-zm-request-timestamp
  * (epoch s), x-zm-signature = webhook_signature() over the exact bytes sent,

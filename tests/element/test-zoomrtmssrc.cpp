@@ -604,7 +604,7 @@ TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
   drop_bus (bus);
 }
 
-/* A multi-stream meeting (data_opt 2, rtms-protocol.md §4.4): one channel per
+/* A multi-stream meeting (data_opt 2, docs/protocol.md §4.4): one channel per
  * user_id, aligned by timestamp and summed like the ZCC channels. */
 TEST_F (ZoomRtmsSrc, MeetingMultiStreamMixEqualsSum)
 {
@@ -829,7 +829,7 @@ TEST_F (ZoomRtmsSrc, ApplicationEosDrainsHeldAudio)
   drop_bus (bus);
 }
 
-/* Failover (rtms-protocol.md §4.9 row 1): setting server-urls while PLAYING
+/* Failover (docs/protocol.md §4.9 row 1): setting server-urls while PLAYING
  * re-runs the handshakes against a second server for the same stream; the
  * output goes on without a jump (OFFSET contiguous, one DISCONT), and it ends
  * with exactly the second server's audio, placed by its timestamps. */
@@ -1364,7 +1364,7 @@ TEST_F (ZoomRtmsSrc, SenderStallRecordedBitExact)
           "packets_stalled"), 25);
   json_node_unref (sent);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* Finding: a party joining later (the agent, 7.4 s after the customer, as it
@@ -1414,7 +1414,7 @@ TEST_F (ZoomRtmsSrc, LateJoinerRecordedBitExact)
             "packets_muted"), 370);
     json_node_unref (sent);
     gst_harness_teardown (h);
-    gst_object_unref (bus);
+    drop_bus (bus);
   }
 }
 
@@ -1495,7 +1495,7 @@ TEST_F (ZoomRtmsSrc, StallBeyondAlignHoldReportedAndCounted)
     gst_structure_free (st);
   }
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* The finding's scale: 20 engagements, each with the customer's sender
@@ -1539,7 +1539,7 @@ TEST_F (ZoomRtmsSrc, TwentyEngagementsWithStallsAllBitExact)
   EXPECT_EQ (late, 0u);
   for (size_t i = 0; i < n; i++) {
     gst_harness_teardown (hs[i]);
-    gst_object_unref (buses[i]);
+    drop_bus (buses[i]);
   }
 }
 
@@ -1573,7 +1573,7 @@ TEST_F (ZoomRtmsSrc, MeetingLateJoinerKept)
   EXPECT_EQ (bad, 0u) << "of " << cust.size () << " samples";
   EXPECT_EQ (stats_field (h->element, "frames-late"), 0u);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
 }
 
 /* ------------------------------------------- issue 9: detach, continuation */
@@ -1673,7 +1673,7 @@ TEST_F (ZoomRtmsSrc, DetachThenContinuationIsBitExact)
     if (!det && gst_message_has_name (m, "zoomrtms/detached"))
       det = gst_structure_copy (gst_message_get_structure (m));
   }
-  gst_object_unref (bus);
+  drop_bus (bus);
   ASSERT_NE (tl, nullptr);
   ASSERT_NE (det, nullptr) << "no zoomrtms/detached";
   gint64 origin = 0, origin2 = 0;
@@ -1711,7 +1711,7 @@ TEST_F (ZoomRtmsSrc, DetachThenContinuationIsBitExact)
   g_object_get (h2->element, "timeline-origin", &origin_b, nullptr);
   EXPECT_EQ (origin_b, origin);
   gst_harness_teardown (h2);
-  gst_object_unref (bus2);
+  drop_bus (bus2);
   ASSERT_TRUE (sim.wait_exit (10000));
   std::vector<int16_t> all = a.samples;
   all.insert (all.end (), b.samples.begin (), b.samples.end ());
@@ -1751,7 +1751,7 @@ TEST_F (ZoomRtmsSrc, EosActionDetachSendsNoCloseRequest)
   EXPECT_NE (det, nullptr);
   if (det)
     gst_structure_free (det);
-  gst_object_unref (bus);
+  drop_bus (bus);
   /* a stop would make the sim end the stream and exit */
   EXPECT_FALSE (sim.wait_exit (2000)) << "the sim ended the stream";
   EXPECT_FALSE (fs::exists (sim.stream_dir () + "sent.json"));
@@ -1782,7 +1782,7 @@ TEST_F (ZoomRtmsSrc, ContinuationGapIsExactSilenceThenTheSimsAudio)
   capture_until_eos (h, &a);
   gst_harness_teardown (h);
   GstStructure *det = first_message (bus, "zoomrtms/detached");
-  gst_object_unref (bus);
+  drop_bus (bus);
   ASSERT_NE (det, nullptr);
   gint64 origin = 0;
   guint64 samples = 0;
@@ -1800,7 +1800,7 @@ TEST_F (ZoomRtmsSrc, ContinuationGapIsExactSilenceThenTheSimsAudio)
   capture_until_eos (h2, &b);
   ASSERT_TRUE (b.eos);
   gst_harness_teardown (h2);
-  gst_object_unref (bus2);
+  drop_bus (bus2);
   ASSERT_TRUE (sim.wait_exit (10000));
   auto want = dump_stereo (sim);
   /* the first packet of B: the first non-GAP buffer */
@@ -1916,7 +1916,7 @@ TEST_F (ZoomRtmsSrc, KilledPipelineIsContinuedFromItsPacketLog)
   ASSERT_FALSE (b.buffers.empty ());
   EXPECT_EQ (GST_BUFFER_OFFSET (b.buffers.front ()), offset);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
   ASSERT_TRUE (sim.wait_exit (15000));
   auto want = dump_stereo (sim);
   std::vector<int16_t> all = a;
@@ -1966,12 +1966,12 @@ TEST_F (ZoomRtmsSrc, KickedElementIsSupersededAndEnds)
       sim.stream_id.c_str ());
   gst_structure_free (sup);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
   Capture b;
   capture_until_eos (h2, &b);
   EXPECT_TRUE (b.eos);
   gst_harness_teardown (h2);
-  gst_object_unref (bus2);
+  drop_bus (bus2);
   ASSERT_TRUE (sim.wait_exit (10000));
   JsonNode *sent = sim.sent ();
   ASSERT_NE (sent, nullptr);
@@ -2004,7 +2004,7 @@ TEST_F (ZoomRtmsSrc, SameServerUrlsIsNotAFailover)
   capture_until_eos (h, &c);
   ASSERT_TRUE (c.eos);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
   ASSERT_TRUE (sim.wait_exit (10000));
   JsonNode *sent = sim.sent ();
   ASSERT_NE (sent, nullptr);
@@ -2015,7 +2015,7 @@ TEST_F (ZoomRtmsSrc, SameServerUrlsIsNotAFailover)
 
 /* An outage posts zoomrtms/interruption at its start (cause, start) with a
  * warning, and at its end (end, recovered): the sim is frozen (SIGSTOP)
- * until the element's idle watchdog (30 s, rtms-protocol.md §3.9) declares
+ * until the element's idle watchdog (30 s, docs/protocol.md §3.9) declares
  * the signaling connection lost, then thawed; the reconnection gets
  * through and the recording completes with EOS and the call's own stop
  * reason, after two signaling handshakes. (Takes about 40 s.) Before: no
@@ -2078,7 +2078,7 @@ TEST_F (ZoomRtmsSrc, OutagePostsInterruptionMessagesAndRecovers)
   EXPECT_TRUE (recovered);
   gst_structure_free (end);
   gst_harness_teardown (h);
-  gst_object_unref (bus);
+  drop_bus (bus);
   ASSERT_TRUE (sim.wait_exit (10000));
   JsonNode *sent = sim.sent ();
   ASSERT_NE (sent, nullptr);

@@ -1,5 +1,5 @@
 /* zoomrtms — libFuzzer target: rtms::decode_audio_payload (msg 14 `data`,
- * rtms-protocol.md §4.4; strict RFC 4648 base64, standard alphabet, padded).
+ * docs/protocol.md §4.4; strict RFC 4648 base64, standard alphabet, padded).
  *
  * Invariants, for every input:
  *  - it accepts exactly the strings a plain reference decoder accepts

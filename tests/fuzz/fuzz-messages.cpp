@@ -1,6 +1,6 @@
 /* zoomrtms — libFuzzer target: rtms::parse_message, differential between the
  * msg 14 fast path (simdjson, rtms-audio-fast.cpp) and the json-glib path
- * (rtms-messages.cpp), rtms-protocol.md §3–§4.
+ * (rtms-messages.cpp), docs/protocol.md §3–§4.
  *
  * How each path is reached without touching the library: this target is
  * linked against its own copy of rtms-messages.cpp and rtms-types.cpp, and of

@@ -1,5 +1,5 @@
 /* zoomrtms — libFuzzer target: webhook verification and parsing
- * (rtms::verify_webhook, rtms::parse_webhook, rtms-protocol.md §2).
+ * (rtms::verify_webhook, rtms::parse_webhook, docs/protocol.md §2).
  *
  * Input: byte 0 = flags, byte 1 = timestamp offset (signed, × 10 s), then a
  * length-prefixed signature header candidate, then the body (the rest).

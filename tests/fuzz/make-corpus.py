@@ -2,7 +2,7 @@
 """Writes the seed corpus of the fuzz targets (tests/fuzz/corpus/<target>/).
 
 Run from anywhere: python3 tests/fuzz/make-corpus.py [--protocol PATH]
-Seeds: the JSON examples of rtms-protocol.md (§2.3, §3, §4; copied below so
+Seeds: the JSON examples of docs/protocol.md (§2.3, §3, §4; copied below so
 that the repository is self-contained), shapes from tests/unit, and hostile
 inputs (300,000-deep nesting, \\377 bytes, \\u0000, invalid UTF-8, lone
 surrogates, huge numbers, duplicate keys, far-apart timestamps). Files that
@@ -30,7 +30,7 @@ PCM = base64.b64encode(bytes(range(256)) * 2 + bytes(128)).decode()  # 640 bytes
 
 # ---------------------------------------------------------------- messages
 MESSAGES = {
-    # rtms-protocol.md §3.3–§3.9, §4.2–§4.5 examples
+    # docs/protocol.md §3.3–§3.9, §4.2–§4.5 examples
     "msg01-handshake": '{ "msg_type": 1, "protocol_version": 1, "sequence": 0, "engagement_id": "LjjdDBo5SkGneP8qY4SvuQ", "rtms_stream_id": "03db704592624398931a588dd78200cb", "signature": "0123abcd", "buffer_data": true }',
     "msg02-resp": '{"msg_type":2,"protocol_version":1,"sequence":0,"status_code":0,"reason":"","media_server":{"server_urls":{"audio":"wss://127.0.0.1:9444/audio","transcript":"wss://127.0.0.1:9444/transcript","all":"wss://127.0.0.1:9444/all"}}}',
     "msg03-data-req": '{"msg_type":3,"protocol_version":1,"sequence":0,"engagement_id":"E1","rtms_stream_id":"S1","signature":"ab","media_type":1,"payload_encryption":false,"media_params":{"audio":{"content_type":2,"sample_rate":1,"channel":1,"codec":1,"data_opt":1,"send_rate":20}}}',

@@ -110,13 +110,16 @@ struct TempDir {
   }
 };
 
+/* The entries of @path, sorted; ".state" (the host's default state
+ * directory inside the output root, host-journal.h) is not listed. */
 inline std::vector<std::string>
 list_dir (const std::string &path)
 {
   std::vector<std::string> v;
   g_autoptr (GDir) d = g_dir_open (path.c_str (), 0, nullptr);
   while (const gchar *n = d ? g_dir_read_name (d) : nullptr)
-    v.push_back (n);
+    if (!g_str_equal (n, ".state"))
+      v.push_back (n);
   std::sort (v.begin (), v.end ());
   return v;
 }

@@ -99,7 +99,8 @@ class Raw {
     while (g_get_monotonic_time () < end) {
       gsize hdr_end = in.find ("\r\n\r\n");
       if (hdr_end != std::string::npos) {
-        std::string lower = g_ascii_strdown (in.c_str (), static_cast<gssize> (hdr_end));
+        g_autofree gchar *down = g_ascii_strdown (in.c_str (), static_cast<gssize> (hdr_end));
+        std::string lower = down;
         gsize cl_at = lower.find ("content-length:");
         gsize want = cl_at == std::string::npos ? 0
             : static_cast<gsize> (g_ascii_strtoull (lower.c_str () + cl_at + 15, nullptr, 10));
@@ -188,7 +189,7 @@ write_conf (const TempDir &tmp, const std::string &name, const std::string &text
   ASSERT_TRUE (g_file_test (host_bin ().c_str (), G_FILE_TEST_IS_EXECUTABLE))  \
       << "build zoomrtms-host first"
 
-/* rtms-protocol.md §2.4: an unsigned challenge answered is a signing oracle
+/* docs/protocol.md §2.4: an unsigned challenge answered is a signing oracle
  * (encryptedToken = HMAC(secret token, plainToken) = x-zm-signature of any
  * body when plainToken = "v0:{ts}:{body}"). */
 TEST (HostHostile, UrlValidationIsNoSigningOracle)
@@ -220,7 +221,7 @@ TEST (HostHostile, UrlValidationIsNoSigningOracle)
   EXPECT_EQ (stale.body.find (would_be), std::string::npos);
 
   /* the forged start was never obtainable, and a signed challenge still works
-   * (rtms-protocol.md §9.3 vector 2) */
+   * (docs/protocol.md §9.3 vector 2) */
   std::string val = "{\"event\":\"endpoint.url_validation\",\"event_ts\":1654503849680,"
       "\"payload\":{\"plainToken\":\"qgg8vlvZRS6UYooatFL8Aw\"}}";
   Resp ok = post_webhook (h, val);

@@ -3,6 +3,8 @@
  */
 #include "host-common.h"
 #include "host-config.h"
+#include "host-engagement-dir.h"
+#include "host-journal.h"
 #include "host-http.h"
 #include "host-template.h"
 #include "host-wav.h"
@@ -676,4 +678,131 @@ TEST (WavRepair, WavencWithoutEos)
   EXPECT_TRUE (changed);
   EXPECT_EQ (data_size_field (path), 50 * 320 * 4);
   EXPECT_EQ (sndfile_frames (path), 50 * 320);
+}
+
+/* ---- continuation: parts, merge, journal (issue 9) ---- */
+
+TEST (Continuation, PartNames)
+{
+  EXPECT_EQ (EngagementDir::part_name ("audio.wav", 1), "audio.part1.wav");
+  EXPECT_EQ (EngagementDir::part_name ("audio.opus", 12), "audio.part12.opus");
+  EXPECT_EQ (EngagementDir::part_name ("raw", 2), "raw.part2");
+}
+
+/* Two parts (one killed without EOS: placeholder sizes, a partial frame)
+ * and the last output merge into one WAV whose PCM is the three in order:
+ * the offset of the continuation is the frames of the parts. Fails if the
+ * merge re-encodes, drops or reorders a byte, or keeps a part. */
+TEST (Continuation, WavPartsMergeExactly)
+{
+  TempDir d;
+  std::string a (4 * 100, '\x01'), b (4 * 50, '\x02'), c (4 * 25, '\x03');
+  d.write ("audio.wav", wav_header (36 + a.size (), a.size ()) + a);
+  EngagementDir dir (d.path, "x");
+  std::vector<std::string> outputs = {"audio.wav"};
+  int parts = 0;
+  GError *err = nullptr;
+  ASSERT_TRUE (dir.move_outputs_aside (outputs, &parts, &err));
+  EXPECT_EQ (parts, 1);
+  EXPECT_FALSE (g_file_test (d.file ("audio.wav").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_EQ (dir.recorded_samples (outputs, parts), 100);
+  /* the second pipeline was killed: sizes 0, a trailing partial frame */
+  d.write ("audio.wav", wav_header (0, 0) + b + "\x09\x09");
+  ASSERT_TRUE (dir.move_outputs_aside (outputs, &parts, &err));
+  EXPECT_EQ (parts, 2);
+  EXPECT_EQ (dir.recorded_samples (outputs, parts), 150);
+  d.write ("audio.wav", wav_header (36 + c.size (), c.size ()) + c);
+  std::vector<gint64> silence;
+  ASSERT_TRUE (dir.merge_parts (outputs, parts, &silence, &err)) << err->message;
+  EXPECT_FALSE (g_file_test (d.file ("audio.part1.wav").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("audio.part2.wav").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_EQ (sndfile_frames (d.file ("audio.wav")), 175);
+  g_autofree gchar *got = nullptr;
+  gsize len = 0;
+  ASSERT_TRUE (g_file_get_contents (d.file ("audio.wav").c_str (), &got, &len, nullptr));
+  EXPECT_EQ (std::string (got + 44, len - 44), a + b + c);
+  ASSERT_EQ (silence.size (), 2u);
+  EXPECT_EQ (silence[0], 0);
+}
+
+TEST (Continuation, WavMergeRefusesAnotherFormat)
+{
+  TempDir d;
+  std::string h = wav_header (36 + 8, 8);
+  h[22] = 1;                           /* mono */
+  d.write ("p1.wav", wav_header (36 + 8, 8) + std::string (8, '\x01'));
+  d.write ("p2.wav", h + std::string (8, '\x02'));
+  GError *err = nullptr;
+  EXPECT_FALSE (wav_concat ({d.file ("p1.wav"), d.file ("p2.wav")}, d.file ("o.wav"),
+      &err));
+  ASSERT_NE (err, nullptr);
+  EXPECT_NE (std::string (err->message).find ("format differs"), std::string::npos);
+  g_clear_error (&err);
+  EXPECT_FALSE (g_file_test (d.file ("o.wav").c_str (), G_FILE_TEST_EXISTS));
+}
+
+TEST (Continuation, LeadingZeroFrames)
+{
+  TempDir d;
+  std::string pcm (4 * 30, '\0');
+  pcm += std::string ("\0\0\x05\0", 4) + std::string (4 * 3, '\0');
+  d.write ("z.wav", wav_header (36 + pcm.size (), pcm.size ()) + pcm);
+  EXPECT_EQ (wav_leading_zero_frames (d.file ("z.wav").c_str ()), 30);
+}
+
+/* The journal: written atomically, read back whole, no secret in it (the
+ * entry has no field for one), a broken file moved aside, remove() deletes
+ * the entry and its packet logs. */
+TEST (Journal, RoundTripAndRemove)
+{
+  TempDir d;
+  Journal j (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  JournalEntry e;
+  e.id_key = "engagement_id";
+  e.id_value = "eng/1";
+  e.rtms_stream_id = "stream-1";
+  e.server_urls = "wss://example/sig";
+  e.pipeline = "record-wav";
+  e.directory = d.path;
+  e.dir_name = "eng_1";
+  e.outputs = {"audio.wav", "../evil"};
+  e.parts = 2;
+  e.timeline_origin = 1738392033000;
+  e.rate = 16000;
+  e.channels = 2;
+  e.samples = 123456;
+  e.state = "detached";
+  e.detached = 1738392099000;
+  Interruption i;
+  i.cause = "host-restart";
+  i.start = 1;
+  i.end = 2;
+  i.silence_ms = 900;
+  e.interruptions.push_back (i);
+  ASSERT_TRUE (j.write (e, true));
+  d.write ("junk.json", "{not json");
+  std::string plog = j.packet_log_path ("stream-1", 3);
+  g_autofree gchar *plog_name = g_path_get_basename (plog.c_str ());
+  d.write (plog_name, "x");
+  auto all = j.load_all ();
+  ASSERT_EQ (all.size (), 1u);
+  const JournalEntry &r = all[0];
+  EXPECT_EQ (r.id_value, "eng/1");
+  EXPECT_EQ (r.server_urls, "wss://example/sig");
+  EXPECT_EQ (r.outputs, std::vector<std::string> {"audio.wav"});   /* no path escapes */
+  EXPECT_EQ (r.parts, 2);
+  EXPECT_EQ (r.timeline_origin, 1738392033000);
+  EXPECT_EQ (r.samples, 123456u);
+  EXPECT_EQ (r.state, "detached");
+  EXPECT_EQ (r.detached, 1738392099000);
+  EXPECT_GT (r.updated, 0);
+  ASSERT_EQ (r.interruptions.size (), 1u);
+  EXPECT_EQ (r.interruptions[0].cause, "host-restart");
+  EXPECT_EQ (r.interruptions[0].silence_ms, 900);
+  EXPECT_TRUE (g_file_test (d.file ("junk.json.broken").c_str (), G_FILE_TEST_EXISTS));
+  j.remove ("stream-1");
+  EXPECT_TRUE (j.load_all ().empty ());
+  EXPECT_FALSE (g_file_test (plog.c_str (), G_FILE_TEST_EXISTS));
 }

@@ -49,7 +49,7 @@ VERSION = E["ZOOMRTMS_VERSION"]
 HAVE_LIBSYSTEMD = E.get("ZOOMRTMS_HAVE_LIBSYSTEMD") == "1"
 SECCOMP_EXEC = E.get("ZOOMRTMS_SECCOMP_EXEC", "")
 
-# Test credentials: rtms-protocol.md §9.3 style values, only for this test.
+# Test credentials: docs/protocol.md §9.3 style values, only for this test.
 CREDS = {
     "zoom-client-id": "svc_test_client_id",
     "zoom-client-secret": "svc-test-client-secret-4f9c",
@@ -411,8 +411,8 @@ class Unit(Installed):
         self.assertEqual(unit[("Service", "SystemCallFilter")][0], "@system-service")
         self.assertEqual(sorted(unit[("Service", "LoadCredential")]),
                          ["zoom-client-id", "zoom-client-secret", "zoom-secret-token"])
-        # no SIGHUP handler in the host yet: a reload would kill it
-        self.assertNotIn(("Service", "ExecReload"), unit)
+        # systemctl reload: SIGHUP re-reads the configuration and pipelines
+        self.assertEqual(unit[("Service", "ExecReload")], ["/bin/kill -HUP $MAINPID"])
 
 
 class Run(Installed):
@@ -569,7 +569,8 @@ class Run(Installed):
                 time.monotonic() < deadline:
             time.sleep(0.2)
         out = os.path.join(self.home, "recordings")
-        dirs = os.listdir(out)
+        # ".state": the journal of live engagements (no $STATE_DIRECTORY here)
+        dirs = [d for d in os.listdir(out) if d != ".state"]
         self.assertEqual(len(dirs), 1, dirs)
         eng = os.path.join(out, dirs[0])
         wav = os.path.join(eng, "audio.wav")
@@ -630,7 +631,7 @@ class Run(Installed):
         self.assertNotIn("rwxs", perms)
         self.assertNotIn("rwxp", perms)
         out = os.path.join(self.home, "recordings")
-        (eng,) = os.listdir(out)
+        (eng,) = [d for d in os.listdir(out) if d != ".state"]
         self.assertGreater(os.path.getsize(os.path.join(out, eng, "audio.wav")),
                            44 + 16000 * 2 * 2)
         p.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
 /* Sim suite: zoomrtms-sim against a hand-written RTMS client.
  *
  * Each test spawns `zoomrtms-sim serve --port 0 --ready-file …` and talks to it
- * with raw libsoup WebSockets, building the JSON by hand (rtms-protocol.md
+ * with raw libsoup WebSockets, building the JSON by hand (docs/protocol.md
  * §3–§4), so the sim is checked against the protocol document, not against
  * the encoders it shares with the client.
  */
@@ -871,7 +871,7 @@ TEST (Sim, OpusPackets)
   EXPECT_EQ (n, 2 * 50);
 }
 
-/* ---- reconnection (rtms-protocol.md §4.9) ----------------------------- */
+/* ---- reconnection (docs/protocol.md §4.9) ----------------------------- */
 
 namespace {
 

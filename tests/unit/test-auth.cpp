@@ -12,7 +12,7 @@ using test::minify;
 
 namespace {
 
-/* rtms-protocol.md §9.3 vector 3 */
+/* docs/protocol.md §9.3 vector 3 */
 const char *vector3_body =
     R"({"event":"contact_center.voice_rtms_started","event_ts":1738392033000,"payload":{"engagement_id":"LjjdDBo5SkGneP8qY4SvuQ","rtms_stream_id":"03db704592624398931a588dd78200cb","server_urls":"wss://127.0.0.1:9443/signaling"}})";
 const char *vector3_sig =

@@ -1,5 +1,5 @@
 /* zoomrtms unit tests — rtms-messages: every JSON example of
- * rtms-protocol.md §3–§4 parsed field by field, re-encoded and re-parsed;
+ * docs/protocol.md §3–§4 parsed field by field, re-encoded and re-parsed;
  * the §11 tolerances; bad input; base64; helpers. */
 #include <gtest/gtest.h>
 

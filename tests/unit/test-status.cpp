@@ -1,4 +1,4 @@
-/* classify_status / status_description: rtms-protocol.md §3.10 (two tables,
+/* classify_status / status_description: docs/protocol.md §3.10 (two tables,
  * reason text first). */
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 /* zoomrtms unit tests — rtms-types: names and status-code tables
- * (rtms-protocol.md §2.7, §3.6, §3.10, §6). */
+ * (docs/protocol.md §2.7, §3.6, §3.10, §6). */
 #include <gtest/gtest.h>
 
 #include <cstring>

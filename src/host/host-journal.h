@@ -1,0 +1,133 @@
+/* zoomrtms-host — the journal of live engagements (issue 9, design.md
+ * "Lifetimes: detach is not stop").
+ *
+ * One JSON file per live engagement in the state directory
+ * (`[host] state-dir`; default $STATE_DIRECTORY/journal under systemd, else
+ * <output-root>/.state), named after the sanitized rtms_stream_id
+ * (sanitize_engagement_id(): no '/', '.', so it stays in the directory) +
+ * ".json", written atomically (temporary file + rename,
+ * g_file_set_contents_full). It holds what a restarted host needs to rejoin
+ * the stream inside Zoom's grace window (docs/protocol.md §4.9 rows 2–3:
+ * signaling ≈60 s) and continue the same recording: ids, server_urls,
+ * product, event, pipeline, directory, the RTMS timeline (origin, rate,
+ * channels, samples recorded), the parts and the packet log. Never a secret:
+ * the client secret and the handshake signature stay in the config / are
+ * recomputed (the signature is HMAC(client secret), docs/protocol.md §3.2).
+ *
+ * Format (version 1), every member always present:
+ *   {"version":1, "state":"live"|"detached",
+ *    "id_key":"engagement_id", "id_value":"…", "rtms_stream_id":"…",
+ *    "server_urls":"wss://…", "product":"contact_center", "event":"…",
+ *    "event_ts":epoch ms, "pipeline":"record-wav",
+ *    "directory":"/abs/dir", "dir_name":"…",
+ *    "outputs":["audio.wav"]         file names (in directory) of the sinks,
+ *    "parts":N                        earlier parts per output (<stem>.partK<.ext>),
+ *    "timeline_origin":epoch ms|-1, "rate":Hz|0, "channels":N|0,
+ *    "samples":timeline position (samples at rate) of the end of the audio
+ *              recorded so far (all parts),
+ *    "packet_log":"/abs/….plog"|"", "generation":N (pipelines run so far),
+ *    "start_time":epoch ms, "updated":epoch ms (last write),
+ *    "detached":epoch ms|0,
+ *    "interruptions":[{"cause","start","end","silence_ms"}…]}
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include <string>
+#include <vector>
+
+namespace zhost {
+
+/* One interruption of a recording: cause "host-restart" (SIGTERM, detach),
+ * "host-crash" (SIGKILL, no detach), "media", "signaling" (the element's
+ * zoomrtms/interruption); start/end wall clock epoch ms (end 0 = not over,
+ * -1 = never resumed); silence_ms: the silence the recording holds for it
+ * (-1 = not known yet / not measurable for this output format). */
+struct Interruption {
+  std::string cause;
+  gint64 start = 0;
+  gint64 end = 0;
+  gint64 silence_ms = -1;
+  bool recovered = true;
+};
+
+struct JournalEntry {
+  std::string state = "live";          /* "live" or "detached" */
+  std::string id_key, id_value, rtms_stream_id;
+  std::string server_urls, product, event, pipeline;
+  gint64 event_ts = 0;
+  std::string directory, dir_name;
+  std::vector<std::string> outputs;
+  int parts = 0;
+  gint64 timeline_origin = -1;
+  int rate = 0, channels = 0;
+  guint64 samples = 0;
+  std::string packet_log;
+  int generation = 1;
+  gint64 start_time = 0, updated = 0, detached = 0;
+  std::vector<Interruption> interruptions;
+
+  /** to_json: Returns: (transfer full) the journal object (format above). */
+  JsonNode *to_json () const;
+  /** from_json:
+   * Returns: false if @o lacks rtms_stream_id, directory or dir_name, or
+   * has another version; other members take their defaults when absent.
+   */
+  bool from_json (JsonObject *o);
+};
+
+/* Interruption list ↔ JSON array (also used for engagement.json). */
+void interruptions_to_json (const std::vector<Interruption> &v, JsonBuilder *b);
+std::vector<Interruption> interruptions_from_json (JsonArray *a);
+
+class Journal {
+ public:
+  /* @dir: the state directory (created 0700 by open()). */
+  explicit Journal (std::string dir) : dir_ (std::move (dir)) {}
+
+  /** open:
+   * Creates the state directory (mode 0700: the journal names calls).
+   * Returns: false with ZHOST_ERROR_IO.
+   */
+  bool open (GError **error);
+
+  /** write:
+   * Stores @e (sets e.updated to now) atomically: a temporary file renamed
+   * over the entry. @durable: fsync before the rename (state changes);
+   * periodic position updates skip it (rename only).
+   * Returns: false (logged) when the file cannot be written.
+   */
+  bool write (JournalEntry &e, bool durable);
+
+  /** remove: deletes the entry of @rtms_stream_id and its packet logs. */
+  void remove (const std::string &rtms_stream_id);
+
+  /** load_all:
+   * Returns: every readable entry; unreadable files are logged and moved
+   * aside as NAME.broken (never deleted: they may be needed by hand).
+   */
+  std::vector<JournalEntry> load_all ();
+
+  /** packet_log_path:
+   * Returns: the packet log of generation @gen of @rtms_stream_id,
+   * <dir>/<key>.<gen>.plog.
+   */
+  std::string packet_log_path (const std::string &rtms_stream_id, int gen) const;
+
+  /** remove_packet_logs:
+   * Deletes the packet logs of @rtms_stream_id except @keep (a path, may
+   * be empty).
+   */
+  void remove_packet_logs (const std::string &rtms_stream_id,
+      const std::string &keep = "");
+
+  const std::string &dir () const { return dir_; }
+
+ private:
+  std::string entry_path (const std::string &rtms_stream_id) const;
+  std::string dir_;
+};
+
+} // namespace zhost
