@@ -1,6 +1,6 @@
 /* zoomrtms — RTMS client state machine over rtms-ws WebSockets
  * (rtms-ws.h, docs/websocket.md). See rtms-client.h; rules from
- * rtms-protocol.md §3, §4, §9.2, §9.4. */
+ * docs/protocol.md §3, §4, §9.2, §9.4. */
 #include "rtms-client.h"
 
 #include <map>
@@ -543,7 +543,7 @@ struct Client::Impl {
   }
 
   /* The upgrade of @s succeeded: send its handshake request (msg 1 on
-   * signaling, msg 3 on media; rtms-protocol.md §3.1, §4.1). */
+   * signaling, msg 3 on media; docs/protocol.md §3.1, §4.1). */
   void
   on_ws_open (Sock *s)
   {
@@ -645,7 +645,7 @@ struct Client::Impl {
   }
 
   /* Both sockets: text messages, and binary ones parsed as UTF-8 JSON too
-   * (rtms-protocol.md §4.7). @data is borrowed from rtms-ws's receive
+   * (docs/protocol.md §4.7). @data is borrowed from rtms-ws's receive
    * buffer (valid during the call only), @len bytes: parsed in place. */
   void
   on_message (Sock *s, const char *data, gsize len)
@@ -817,7 +817,7 @@ struct Client::Impl {
 
   /* msg 4 refused because the server still holds a media connection of this
    * stream (new 15 MEDIA_DATA_ALL_CONNECTION_EXIST / 16
-   * DUPLICATE_MEDIA_DATA_CONNECTION, old 30 / 31; rtms-protocol.md §4.1,
+   * DUPLICATE_MEDIA_DATA_CONNECTION, old 30 / 31; docs/protocol.md §4.1,
    * §3.10): by its reason text, else by its name in the configured table. */
   bool
   duplicate_media_refusal () const

@@ -2,7 +2,7 @@
  * (rtms-ws.h: our RFC 6455 transport on GIO, one WsPoller per context).
  *
  * One Client is one RTMS stream (one engagement or meeting). It runs the state
- * machine of rtms-protocol.md §1 / §9.2:
+ * machine of docs/protocol.md §1 / §9.2:
  *
  *   CONNECTING_SIGNALING → msg 1 → msg 2 → msg 5 (event subscription)
  *   → CONNECTING_MEDIA → msg 3 → msg 4 → msg 7 on signaling → STREAMING
@@ -15,7 +15,7 @@
  * the server closes them (at most 2 s), so frames queued behind msg 8 are
  * delivered.
  *
- * Reconnection (rtms-protocol.md §4.9): once streaming, a lost socket (or the
+ * Reconnection (docs/protocol.md §4.9): once streaming, a lost socket (or the
  * idle watchdog, or event 7 / stream state INTERRUPTED with reason 14 for
  * media) is re-established within the server's grace window
  * (ClientConfig::signaling_grace_ms, default 60 s, which redoes the full
@@ -29,7 +29,7 @@
  * 10–19, 24) end the stream and are never retried. reconnect() is the
  * failover of §4.9 row 1 (a newer rtms_started with new server_urls).
  *
- * Superseded (rtms-protocol.md §3.4, §9.1 "kick old"): when another
+ * Superseded (docs/protocol.md §3.4, §9.1 "kick old"): when another
  * consumer runs the signaling handshake for the same stream, a server in
  * "kick the older connection" mode closes our signaling socket (and its
  * media sockets). zoomrtms-sim closes it with code 1008 (policy violation)
@@ -78,7 +78,7 @@
 
 namespace rtms {
 
-/* Frame limits (bytes). rtms-protocol.md §4.7: every message is one JSON
+/* Frame limits (bytes). docs/protocol.md §4.7: every message is one JSON
  * object in one WebSocket frame, media as base64 inside it.
  *
  * MAX_MESSAGE_SIZE_DEFAULT (4 MiB) is the one limit: the transport's
@@ -133,14 +133,14 @@ struct ClientConfig {
    * unread, counted (oversize and malformed) and warned about; the
    * connection stays up. See "Frame limits" above. */
   gsize max_message_size = MAX_MESSAGE_SIZE_DEFAULT;
-  /* Zoom's grace windows (rtms-protocol.md §3.9, §4.9), ms: how long after
+  /* Zoom's grace windows (docs/protocol.md §3.9, §4.9), ms: how long after
    * a lost connection the client keeps trying (reconnect_schedule()). */
   guint media_grace_ms = 30000;
   guint signaling_grace_ms = 60000;
 };
 
 /* Times (ms after the start of an outage) at which the client tries to
- * reconnect within a grace window of @grace_ms (rtms-protocol.md §4.9,
+ * reconnect within a grace window of @grace_ms (docs/protocol.md §4.9,
  * "Retry until the grace window closes"): 3 s, doubling (3, 9, 21, 45 s …,
  * at most 30 s apart) until the last 15 s of the window; from there at
  * most 5 s apart; the last attempt at @grace_ms − 1000 (for windows of at
@@ -189,7 +189,7 @@ struct ClientError {
   int code = 0;                /* RTMS_ERROR_* (rtms-messages.h) */
   int status_code = -1;        /* server status_code of msg 2/4, or -1 */
   int stop_reason = -1;        /* msg 8/9 reason, or -1 */
-  /* what status_code means (classify_status(), rtms-protocol.md §3.10) */
+  /* what status_code means (classify_status(), docs/protocol.md §3.10) */
   StatusClass status_class = StatusClass::OTHER;
   std::string message;         /* for people; never contains secrets */
   /* kicked by a newer signaling handshake of another consumer (see

@@ -678,7 +678,7 @@ iterate_until (GMainContext *ctx, const std::function<bool ()> &done,
 
 } // namespace
 
-/* rtms-protocol.md §4.9 "Retry until the grace window closes": the attempt
+/* docs/protocol.md §4.9 "Retry until the grace window closes": the attempt
  * times for Zoom's windows (30 s media, 60 s signaling) and a range of
  * configured ones. The old backoff (+3, +9, +21, +45 s) fails both: its last
  * attempt was 9 s (media) and 15 s (signaling) before the deadline. */
