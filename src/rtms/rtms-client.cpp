@@ -1,8 +1,9 @@
-/* zoomrtms — RTMS client state machine over libsoup 3 WebSockets.
- * See rtms-client.h; rules from rtms-protocol.md §3, §4, §9.2, §9.4. */
+/* zoomrtms — RTMS client state machine over rtms-ws WebSockets
+ * (rtms-ws.h, docs/websocket.md). See rtms-client.h; rules from
+ * docs/protocol.md §3, §4, §9.2, §9.4. */
 #include "rtms-client.h"
 
-#include <libsoup/soup.h>
+#include <map>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 
 #include "rtms-auth.h"
 #include "rtms-json.h"
+#include "rtms-ws.h"
 
 #define G_LOG_DOMAIN_CLIENT "zoomrtms-client"
 
@@ -54,7 +56,7 @@ default_subscriptions (Product product)
 bool
 kicked_by_newer_handshake (gushort code, const char *reason, bool signaling)
 {
-  if (signaling && code == SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION)
+  if (signaling && code == WS_CLOSE_POLICY_VIOLATION)
     return true;
   if (!reason || !*reason)
     return false;
@@ -69,6 +71,38 @@ kicked_by_newer_handshake (gushort code, const char *reason, bool signaling)
 /* While reconnecting, a handshake that hangs must not eat the attempts
  * near the end of the grace window (at most 5 s apart). */
 constexpr guint OUTAGE_HANDSHAKE_TIMEOUT_MS = 5000;
+
+/* One WsPoller per GMainContext (docs/websocket.md §3: GLib's poll() scans
+ * every fd of a context on every wake-up; an epoll set makes that O(ready)),
+ * shared by every Client of that context and destroyed with the last
+ * connection using it (on the context's thread: connections are destroyed
+ * there). $ZOOMRTMS_WS_POLLER=0 gives every connection a GSource of its own
+ * instead (for measurements). Call on @ctx's thread. */
+std::shared_ptr<WsPoller>
+poller_for (GMainContext *ctx)
+{
+  static const bool use = [] {
+    const char *v = g_getenv ("ZOOMRTMS_WS_POLLER");
+    return !(v && !strcmp (v, "0"));
+  } ();
+  if (!use)
+    return nullptr;
+  static std::mutex lock;
+  /* the poller holds a ref on its context, so a live entry's key is a live
+   * context; an expired entry is replaced */
+  static auto *pollers = new std::map<GMainContext *, std::weak_ptr<WsPoller>> ();
+  std::lock_guard<std::mutex> lk (lock);
+  auto &w = (*pollers)[ctx];
+  auto p = w.lock ();
+  if (!p) {
+    p = std::make_shared<WsPoller> (ctx);
+    w = p;
+    /* forget the pollers of contexts gone since (tests make many) */
+    for (auto it = pollers->begin (); it != pollers->end ();)
+      it = it->second.expired () ? pollers->erase (it) : std::next (it);
+  }
+  return p;
+}
 
 } // namespace
 
@@ -106,9 +140,23 @@ outage_cause_name (OutageCause c)
   return c == OutageCause::MEDIA ? "media" : "signaling";
 }
 
+
+/* One WebSocket of the client (signaling or media) and what its callbacks
+ * need to find their way back. Owned by Impl (sig, media[i].sock) while in
+ * use, then by Impl::graveyard until its close has finished: a WsConnection
+ * is never destroyed inside its own callbacks (rtms-ws.h "Threading"). */
+struct Sock {
+  Client::Impl *self = nullptr;
+  bool signaling = false;
+  bool opened = false;          /* on_open fired (the upgrade succeeded) */
+  bool dropped = false;         /* no longer the client's: callbacks ignored */
+  int in_callback = 0;          /* > 0 while one of its callbacks runs */
+  std::unique_ptr<WsConnection> ws;
+};
+
 struct MediaConn {
   MediaConnectionPlan plan;
-  SoupWebsocketConnection *conn = nullptr;
+  std::unique_ptr<Sock> sock;
   bool handshaken = false;
 };
 
@@ -119,12 +167,13 @@ struct Client::Impl {
   std::string id_key;
   std::string signature;
 
-  SoupSession *session = nullptr;
-  GCancellable *cancellable = nullptr;
-  SoupWebsocketConnection *sig = nullptr;
+  std::shared_ptr<WsPoller> poller;  /* poller_for (ctx), or null */
+  std::unique_ptr<Sock> sig;
   std::vector<MediaConn> media;
+  /* sockets dropped and still closing; destroyed by reap () */
+  std::vector<std::unique_ptr<Sock>> graveyard;
+  GSource *reaper = nullptr;
   MediaServerUrls media_urls;
-  guint media_generation = 0;
 
   std::atomic<ClientState> state { ClientState::IDLE };
   AudioParams negotiated;
@@ -150,16 +199,12 @@ struct Client::Impl {
   static constexpr gint64 SKIP_WARN_INTERVAL_US = 10 * G_USEC_PER_SEC;
   gint64 skip_warned_us = 0;
   guint64 skipped_since_warning = 0;
-  /* immediate reconnection after a 1009: at most once per 10 s */
-  static constexpr gint64 IMMEDIATE_RETRY_INTERVAL_US = 10 * G_USEC_PER_SEC;
-  gint64 immediate_retry_us = 0;
   /* retries after "duplicate connection" refusals during an outage */
   guint duplicate_outage_retries = 0;
 
   /* How soon connection_lost() tries again. */
   enum class Retry {
     BACKOFF,   /* §4.9: 3 s, doubling, capped at 30 s */
-    AT_ONCE,   /* after a 1009 (at most once per 10 s, else BACKOFF) */
     SOON,      /* the server still holds our old connection (a duplicate
                   refusal during an outage): 250 ms, doubling, at most the
                   backoff */
@@ -189,6 +234,7 @@ struct Client::Impl {
     if (cfg.subscribe_events.empty ())
       cfg.subscribe_events = default_subscriptions (cfg.product);
     negotiated = cfg.audio;
+    poller = poller_for (ctx);
   }
 
   ~Impl ()
@@ -198,8 +244,9 @@ struct Client::Impl {
     stop_timer (&retry_timer);
     stop_timer (&close_timer);
     drop_connections ();
-    if (session)
-      g_object_unref (session);
+    stop_timer (&reaper);
+    graveyard.clear ();         /* not inside a WsConnection callback here */
+    poller.reset ();
     g_main_context_unref (ctx);
   }
 
@@ -224,49 +271,145 @@ struct Client::Impl {
     return s;
   }
 
+  /* Takes @sock out of use: its callbacks are ignored from now on, a close
+   * frame (1000, RFC 6455 §5.5.1) is sent if it is open, and the socket is
+   * destroyed — closed without waiting for the server's close frame — at
+   * once, or, if this runs inside one of its own callbacks (rtms-ws.h
+   * forbids destroying it there), by on_reap () on the next iteration of
+   * the context. Not waiting matters: whatever the server writes into a
+   * socket we no longer read is lost, so the server must see it closed as
+   * soon as possible (an outage, a detach: it then buffers for the next
+   * consumer, §3.3, §4.9). Measured: closing on the next iteration instead
+   * of at once lost ~1 s of audio when a paused server resumed in between
+   * (Client.OutageIsReportedAtItsStartAndEnd). */
   void
-  drop_ws (SoupWebsocketConnection **conn)
+  drop_ws (std::unique_ptr<Sock> *sock)
   {
-    if (!*conn)
+    if (!*sock)
       return;
-    g_signal_handlers_disconnect_by_data (*conn, this);
-    if (soup_websocket_connection_get_state (*conn) ==
-        SOUP_WEBSOCKET_STATE_OPEN)
-      soup_websocket_connection_close (*conn, SOUP_WEBSOCKET_CLOSE_NORMAL,
-          nullptr);
-    g_object_unref (*conn);
-    *conn = nullptr;
+    Sock *s = sock->get ();
+    s->dropped = true;
+    WsState st = s->ws->state ();
+    if (st == WsState::OPEN)
+      s->ws->close (WS_CLOSE_NORMAL);
+    if (s->in_callback == 0) {
+      sock->reset ();           /* ~WsConnection: no callback fires */
+      return;
+    }
+    graveyard.push_back (std::move (*sock));
+    schedule_reap ();
+  }
+
+  void
+  schedule_reap ()
+  {
+    if (reaper)
+      return;
+    reaper = g_idle_source_new ();
+    g_source_set_priority (reaper, G_PRIORITY_DEFAULT);
+    g_source_set_callback (reaper, on_reap, this, nullptr);
+    g_source_attach (reaper, ctx);
+  }
+
+  /* Destroys the dropped sockets (outside their callbacks: an idle source
+   * of the context). A socket still CLOSING is closed without waiting for
+   * the server's close frame (rtms-ws.h ~WsConnection, no callback). */
+  static gboolean
+  on_reap (gpointer data)
+  {
+    auto self = static_cast<Impl *> (data);
+    g_source_unref (self->reaper);
+    self->reaper = nullptr;
+    auto dead = std::move (self->graveyard);
+    self->graveyard.clear ();
+    dead.clear ();
+    return G_SOURCE_REMOVE;
   }
 
   void
   drop_media ()
   {
-    media_generation++;         /* late connects of older attempts are dropped */
     for (auto &m : media)
-      drop_ws (&m.conn);
+      drop_ws (&m.sock);
     media.clear ();
   }
 
   void
   drop_connections ()
   {
-    if (cancellable) {
-      g_cancellable_cancel (cancellable);
-      g_object_unref (cancellable);
-      cancellable = nullptr;
-    }
     drop_media ();
     drop_ws (&sig);
   }
 
   static bool
-  send (SoupWebsocketConnection *conn, const std::string &text)
+  is_open (const std::unique_ptr<Sock> &s)
   {
-    if (!conn ||
-        soup_websocket_connection_get_state (conn) != SOUP_WEBSOCKET_STATE_OPEN)
+    return s && s->ws->state () == WsState::OPEN;
+  }
+
+  /* One text message (docs/protocol.md §4.7). false if @s is not open or
+   * its send queue is full (rtms-ws.h WsConfig::max_queued_bytes). */
+  static bool
+  send (const std::unique_ptr<Sock> &s, const std::string &text)
+  {
+    if (!is_open (s))
       return false;
-    soup_websocket_connection_send_text (conn, text.c_str ());
-    return true;
+    return s->ws->send_text (text.data (), text.size ()) == WsSendResult::OK;
+  }
+
+  /* A new socket to @url, its callbacks wired to this Impl; connect () is
+   * called. The handshake timeout of the upgrade is the client's
+   * (handshake_timeout_ms ()); the client's own handshake_timer covers the
+   * RTMS handshake after it. TLS: cfg.ca_file, verification always on
+   * (rtms-ws.h WsConfig::ca_file). */
+  std::unique_ptr<Sock>
+  open_ws (const std::string &url, bool signaling)
+  {
+    auto sock = std::make_unique<Sock> ();
+    Sock *s = sock.get ();
+    s->self = this;
+    s->signaling = signaling;
+    WsConfig wc;
+    wc.url = url;
+    wc.ca_file = cfg.ca_file;
+    wc.user_agent = "zoomrtms/0.1";
+    wc.connect_timeout_ms = handshake_timeout_ms ();
+    /* one number decides (rtms-client.h "Frame limits"): above the
+     * decoder's own limit a message could never be parsed anyway */
+    wc.max_message_bytes = std::max<gsize> (1, std::min<gsize> (
+            cfg.max_message_size, kMessageMaxBytes));
+    wc.poller = poller;
+    /* in_callback marks @s as on the stack (drop_ws () then defers) */
+    struct InCallback {
+      Sock *s;
+      explicit InCallback (Sock *x) : s (x) { s->in_callback++; }
+      ~InCallback () { s->in_callback--; }
+    };
+    WsCallbacks wcb;
+    wcb.on_open = [s] () {
+      InCallback g (s);
+      if (!s->dropped)
+        s->self->on_ws_open (s);
+    };
+    wcb.on_message = [s] (bool, const char *data, gsize len) {
+      InCallback g (s);
+      if (!s->dropped)
+        s->self->on_message (s, data, len);
+    };
+    wcb.on_oversize = [s] (guint64 declared) {
+      InCallback g (s);
+      if (!s->dropped)
+        s->self->on_oversize (declared);
+    };
+    wcb.on_closed = [s] (const WsCloseInfo &info) {
+      InCallback g (s);
+      if (!s->dropped)
+        s->self->on_ws_closed (s, info);
+    };
+    s->ws = std::make_unique<WsConnection> (ctx, std::move (wc),
+        std::move (wcb));
+    s->ws->connect ();
+    return sock;
   }
 
   HandshakeIdentity
@@ -278,27 +421,6 @@ struct Client::Impl {
     id.rtms_stream_id = cfg.rtms_stream_id;
     id.signature = signature;
     return id;
-  }
-
-  void
-  ensure_session (GError **error)
-  {
-    if (session)
-      return;
-    session = soup_session_new_with_options ("user-agent", "zoomrtms/"
-        "0.1", "timeout", (guint) (cfg.handshake_timeout_ms / 1000 + 1),
-        nullptr);
-    /* No permessage-deflate: base64 PCM hardly compresses and inflating
-     * every frame costs CPU on the hot path. */
-    soup_session_remove_feature_by_type (session,
-        SOUP_TYPE_WEBSOCKET_EXTENSION_MANAGER);
-    if (!cfg.ca_file.empty ()) {
-      GTlsDatabase *db = g_tls_file_database_new (cfg.ca_file.c_str (), error);
-      if (!db)
-        return;
-      soup_session_set_tls_database (session, db);
-      g_object_unref (db);
-    }
   }
 
   /* ---- terminal states ---- */
@@ -390,8 +512,7 @@ struct Client::Impl {
   media_all_closed () const
   {
     for (auto &m : media)
-      if (m.conn && soup_websocket_connection_get_state (m.conn) ==
-          SOUP_WEBSOCKET_STATE_OPEN)
+      if (is_open (m.sock))
         return false;
     return true;
   }
@@ -410,92 +531,51 @@ struct Client::Impl {
   void
   connect_signaling ()
   {
-    g_autoptr (GError) error = nullptr;
-    ensure_session (&error);
-    if (error) {
-      fail (ERROR_CONNECT, std::string ("cannot load ca-file: ") +
-          error->message);
-      return;
-    }
-    SoupMessage *msg = soup_message_new ("GET", cfg.signaling_url.c_str ());
-    if (!msg) {
-      fail (ERROR_CONNECT, "invalid signaling URL '" + cfg.signaling_url + "'");
-      return;
-    }
     state = ClientState::CONNECTING_SIGNALING;
-    if (!cancellable)
-      cancellable = g_cancellable_new ();
     stop_timer (&handshake_timer);
     handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
     if (outage_since_us != 0)
       n_attempts++;
-    soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
-        G_PRIORITY_DEFAULT, cancellable, on_sig_connected, this);
-    g_object_unref (msg);
+    drop_ws (&sig);
+    sig_handshaken = false;
+    /* a bad URL or CA file fails asynchronously through on_closed */
+    sig = open_ws (cfg.signaling_url, true);
   }
 
+  /* The upgrade of @s succeeded: send its handshake request (msg 1 on
+   * signaling, msg 3 on media; docs/protocol.md §3.1, §4.1). */
   void
-  setup_ws (SoupWebsocketConnection *conn)
+  on_ws_open (Sock *s)
   {
-    g_object_set (conn, "max-incoming-payload-size",
-        (guint64) cfg.max_incoming_payload, nullptr);
-#if SOUP_CHECK_VERSION(3, 8, 0)
-    /* libsoup ≥ 3.8 also bounds a message reassembled from fragments (each
-     * fragment alone is under max-incoming-payload-size); 3.2 (Debian 12)
-     * cannot (rtms-client.h, "Frame limits"). */
-    soup_websocket_connection_set_max_total_message_size (conn,
-        (guint64) cfg.max_incoming_payload);
-#endif
-    g_signal_connect (conn, "message", G_CALLBACK (on_message), this);
-    g_signal_connect (conn, "error", G_CALLBACK (on_ws_error), this);
-    g_signal_connect (conn, "closed", G_CALLBACK (on_ws_closed), this);
-  }
-
-  /* Why libsoup failed a connection on our side. When libsoup itself fails
-   * the connection (a frame over max-incoming-payload-size: 1009; invalid
-   * UTF-8 in a text frame: 1007; an I/O error), it emits "error" first and
-   * the peer close code stays 0 (soup-websocket-connection.c,
-   * emit_error_and_close()), so "closed" alone cannot tell why. */
-  struct LocalClose {
-    int code = 0;               /* SoupWebsocketCloseCode, 0 = I/O error */
-    std::string message;
-  };
-  static constexpr const char *LOCAL_CLOSE_KEY = "zoomrtms-local-close";
-
-  static void
-  on_ws_error (SoupWebsocketConnection *conn, GError *error, gpointer)
-  {
-    if (g_object_get_data (G_OBJECT (conn), LOCAL_CLOSE_KEY))
-      return;                   /* keep the first cause */
-    auto lc = new LocalClose;
-    lc->code = error->domain == SOUP_WEBSOCKET_ERROR ? error->code : 0;
-    lc->message = error->message;
-    g_object_set_data_full (G_OBJECT (conn), LOCAL_CLOSE_KEY, lc,
-        [] (gpointer p) { delete static_cast<LocalClose *> (p); });
-  }
-
-  static void
-  on_sig_connected (GObject *source, GAsyncResult *res, gpointer data)
-  {
-    g_autoptr (GError) error = nullptr;
-    SoupWebsocketConnection *conn = soup_session_websocket_connect_finish (
-        SOUP_SESSION (source), res, &error);
-    if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      return;                   /* Impl may be gone: touch nothing */
-    auto self = static_cast<Impl *> (data);
-    if (!conn) {
-      self->connection_lost (std::string ("cannot open signaling WebSocket: ") +
-          error->message, false);
+    s->opened = true;
+    if (s->signaling) {
+      last_rx_us = g_get_monotonic_time ();
+      SignalingHandshakeReq req;
+      req.id = identity ();
+      req.buffer_data = cfg.buffer_data;
+      send (sig, encode (req));
       return;
     }
-    self->sig = conn;
-    self->sig_handshaken = false;
-    self->setup_ws (conn);
-    self->last_rx_us = g_get_monotonic_time ();
-    SignalingHandshakeReq req;
-    req.id = self->identity ();
-    req.buffer_data = self->cfg.buffer_data;
-    send (conn, encode (req));
+    MediaConn *slot = media_of (s);
+    if (!slot)
+      return;
+    MediaParams params;
+    if (slot->plan.media_type & (MEDIA_AUDIO | MEDIA_ALL))
+      params.audio = cfg.audio;
+    if (cfg.want_transcripts &&
+        (slot->plan.media_type & (MEDIA_TRANSCRIPT | MEDIA_ALL)))
+      params.transcript = cfg.transcript;
+    send (slot->sock, encode_data_handshake_req (identity (),
+            slot->plan.media_type, false, params));
+  }
+
+  MediaConn *
+  media_of (const Sock *s)
+  {
+    for (auto &m : media)
+      if (m.sock.get () == s)
+        return &m;
+    return nullptr;
   }
 
   void
@@ -514,57 +594,11 @@ struct Client::Impl {
     if (outage_since_us != 0 && media_only_outage)
       n_attempts++;
     media.resize (plans.size ());
-    for (size_t i = 0; i < plans.size (); i++) {
+    for (size_t i = 0; i < plans.size (); i++)
       media[i].plan = plans[i];
-      SoupMessage *msg = soup_message_new ("GET", plans[i].url.c_str ());
-      if (!msg) {
-        fail (ERROR_CONNECT, "invalid media URL '" + plans[i].url + "'");
-        return;
-      }
-      soup_session_websocket_connect_async (session, msg, nullptr, nullptr,
-          G_PRIORITY_DEFAULT, cancellable, on_media_connected,
-          new MediaConnect { this, i, media_generation });
-      g_object_unref (msg);
-    }
-  }
-
-  struct MediaConnect {
-    Impl *self;
-    size_t index;
-    guint generation;
-  };
-
-  static void
-  on_media_connected (GObject *source, GAsyncResult *res, gpointer data)
-  {
-    std::unique_ptr<MediaConnect> mc (static_cast<MediaConnect *> (data));
-    g_autoptr (GError) error = nullptr;
-    SoupWebsocketConnection *conn = soup_session_websocket_connect_finish (
-        SOUP_SESSION (source), res, &error);
-    if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-      return;                   /* Impl may be gone: touch nothing */
-    auto self = mc->self;
-    if (!conn) {
-      self->connection_lost (std::string ("cannot open media WebSocket: ") +
-          error->message, true);
-      return;
-    }
-    if (mc->generation != self->media_generation ||
-        mc->index >= self->media.size () || self->media[mc->index].conn) {
-      g_object_unref (conn);
-      return;
-    }
-    MediaConn *slot = &self->media[mc->index];
-    slot->conn = conn;
-    self->setup_ws (conn);
-    MediaParams params;
-    if (slot->plan.media_type & (MEDIA_AUDIO | MEDIA_ALL))
-      params.audio = self->cfg.audio;
-    if (self->cfg.want_transcripts &&
-        (slot->plan.media_type & (MEDIA_TRANSCRIPT | MEDIA_ALL)))
-      params.transcript = self->cfg.transcript;
-    send (conn, encode_data_handshake_req (self->identity (),
-            slot->plan.media_type, false, params));
+    /* all slots first: open_ws () never calls back from inside */
+    for (auto &m : media)
+      m.sock = open_ws (m.plan.url, false);
   }
 
   /* ---- incoming frames ---- */
@@ -594,52 +628,56 @@ struct Client::Impl {
       cb.on_malformed (what);
   }
 
-  bool
-  parse (GBytes *bytes)
+  /* A message over max_message_bytes, skipped by rtms-ws while it arrived
+   * (never buffered, the connection kept; rtms-ws.h on_oversize): a video
+   * frame we did not ask for, or junk. @declared: its size in bytes as far
+   * as known when it was detected. */
+  void
+  on_oversize (guint64 declared)
   {
-    gsize len = 0;
-    auto data = static_cast<const char *> (g_bytes_get_data (bytes, &len));
+    if (finished)
+      return;
     last_rx_us = g_get_monotonic_time ();
-    if (len > cfg.max_message_size) {
-      /* not parsed at all: a video frame we did not ask for, or junk */
-      n_oversize++;
-      skipped ("frame of " + std::to_string (len) + " bytes over the " +
-          std::to_string (cfg.max_message_size) + "-byte message limit");
-      return false;
-    }
+    n_oversize++;
+    skipped ("frame of " + std::to_string (declared) + " bytes over the " +
+        std::to_string (std::min<gsize> (cfg.max_message_size,
+                kMessageMaxBytes)) + "-byte message limit");
+  }
+
+  /* Both sockets: text messages, and binary ones parsed as UTF-8 JSON too
+   * (docs/protocol.md §4.7). @data is borrowed from rtms-ws's receive
+   * buffer (valid during the call only), @len bytes: parsed in place. */
+  void
+  on_message (Sock *s, const char *data, gsize len)
+  {
+    if (finished)
+      return;
+    last_rx_us = g_get_monotonic_time ();
     g_autoptr (GError) error = nullptr;
     if (!parse_message (data, (gssize) len, &rx, &error)) {
       skipped (error->message);
-      return false;
-    }
-    return true;
-  }
-
-  /* Both sockets: text frames, and binary frames parsed as UTF-8 JSON too
-   * (rtms-protocol.md §4.7). */
-  static void
-  on_message (SoupWebsocketConnection *conn, gint type, GBytes *bytes,
-      gpointer data)
-  {
-    auto self = static_cast<Impl *> (data);
-    if (self->finished || !self->parse (bytes))
       return;
-    if (conn == self->sig)
-      self->handle_signaling (conn);
+    }
+    if (s->signaling)
+      handle_signaling (s);
     else
-      self->handle_media (conn);
+      handle_media (s);
   }
 
   /* msg 12 → msg 13 on the same socket, echoing the timestamp (§3.9). */
   void
-  answer_keep_alive (SoupWebsocketConnection *conn)
+  answer_keep_alive (Sock *s)
   {
     n_keep_alives++;
-    send (conn, encode_keep_alive (MSG_KEEP_ALIVE_RESP, rx.keep_alive.timestamp));
+    if (s->ws->state () == WsState::OPEN) {
+      std::string r = encode_keep_alive (MSG_KEEP_ALIVE_RESP,
+          rx.keep_alive.timestamp);
+      s->ws->send_text (r.data (), r.size ());
+    }
   }
 
   void
-  handle_signaling (SoupWebsocketConnection *conn)
+  handle_signaling (Sock *conn)
   {
     switch (rx.kind) {
       case Message::Kind::SIGNALING_HANDSHAKE_RESP:
@@ -738,7 +776,7 @@ struct Client::Impl {
 
 
   void
-  handle_media (SoupWebsocketConnection *conn)
+  handle_media (Sock *conn)
   {
     switch (rx.kind) {
       case Message::Kind::AUDIO:{
@@ -779,7 +817,7 @@ struct Client::Impl {
 
   /* msg 4 refused because the server still holds a media connection of this
    * stream (new 15 MEDIA_DATA_ALL_CONNECTION_EXIST / 16
-   * DUPLICATE_MEDIA_DATA_CONNECTION, old 30 / 31; rtms-protocol.md §4.1,
+   * DUPLICATE_MEDIA_DATA_CONNECTION, old 30 / 31; docs/protocol.md §4.1,
    * §3.10): by its reason text, else by its name in the configured table. */
   bool
   duplicate_media_refusal () const
@@ -796,13 +834,13 @@ struct Client::Impl {
   }
 
   void
-  on_data_handshake (SoupWebsocketConnection *conn)
+  on_data_handshake (Sock *conn)
   {
     if (rx.status_code != 0 && outage_since_us != 0 &&
         duplicate_media_refusal ()) {
-      /* After we dropped a media socket without a close frame (libsoup
-       * fails it that way on a 1009), the server may not have noticed yet:
-       * retry soon, within the grace window (§4.9). */
+      /* After a media socket was lost without a close frame (a dirty
+       * close, an outage), the server may not have noticed yet: retry
+       * soon, within the grace window (§4.9). */
       connection_lost ("media handshake refused: status " +
           status_description (rx.status_code, rx.reason.c_str ()) +
           " (the server still holds the old media connection)", true,
@@ -816,10 +854,7 @@ struct Client::Impl {
               rx.reason.c_str (), false, cfg.status_table));
       return;
     }
-    MediaConn *mc = nullptr;
-    for (auto &m : media)
-      if (m.conn == conn)
-        mc = &m;
+    MediaConn *mc = media_of (conn);
     if (!mc)
       return;
     if (mc->plan.media_type & (MEDIA_AUDIO | MEDIA_ALL)) {
@@ -866,69 +901,70 @@ struct Client::Impl {
 
   /* ---- loss of connection and reconnection (§4.9) ---- */
 
-  static void
-  on_ws_closed (SoupWebsocketConnection *conn, gpointer data)
+  /* @s (still the client's) ended: a failed connect, a close by either
+   * side, an error (rtms-ws.h on_closed). */
+  void
+  on_ws_closed (Sock *s, const WsCloseInfo &info)
   {
-    auto self = static_cast<Impl *> (data);
-    if (self->finished)
+    if (finished)
       return;
-    if (self->draining) {
-      if (self->media_all_closed ())
-        self->finish_drained ();
-      return;
-    }
-    if (self->closing) {
-      if (conn == self->sig)
-        self->finish (nullptr);
+    if (draining) {
+      if (media_all_closed ())
+        finish_drained ();
       return;
     }
-    bool too_big = false;
-    std::string what = std::string (conn == self->sig ? "signaling" : "media") +
-        " WebSocket " + close_cause (conn, &too_big);
-    auto lc = static_cast<LocalClose *> (g_object_get_data (G_OBJECT (conn),
-            LOCAL_CLOSE_KEY));
-    if (self->ever_streamed && !(lc && lc->code != 0) &&
-        kicked_by_newer_handshake (soup_websocket_connection_get_close_code
-            (conn), soup_websocket_connection_get_close_data (conn),
-            conn == self->sig && self->sig_handshaken)) {
+    if (closing) {
+      if (s == sig.get ())
+        finish (nullptr);
+      return;
+    }
+    const char *kind = s->signaling ? "signaling" : "media";
+    if (!s->opened) {
+      connection_lost (std::string ("cannot open ") + kind + " WebSocket: " +
+          (info.error_message.empty () ? "connection closed" :
+              info.error_message), !s->signaling);
+      return;
+    }
+    std::string what = std::string (kind) + " WebSocket " + close_cause (info);
+    if (ever_streamed && info.sent_code == 0 &&
+        kicked_by_newer_handshake (info.code, info.reason.c_str (),
+            s->signaling && sig_handshaken)) {
       /* another consumer's signaling handshake replaced ours: reconnecting
        * would kick it in turn (rtms-client.h, "Superseded") */
       g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE, "stream %s: %s: "
           "superseded by a newer signaling handshake, not reconnecting",
-          self->cfg.rtms_stream_id.c_str (), what.c_str ());
+          cfg.rtms_stream_id.c_str (), what.c_str ());
       ClientError e;
       e.code = ERROR_CLOSED;
       e.superseded = true;
       e.message = what + " (superseded by a newer signaling handshake of "
           "another consumer)";
-      self->finish (&e);
+      finish (&e);
       return;
     }
-    /* 1009: one frame over max_incoming_payload, the server is fine:
-     * reconnect at once, not after the 3 s backoff (rtms-client.h,
-     * "Frame limits") */
-    self->connection_lost (what, conn != self->sig,
-        too_big ? Retry::AT_ONCE : Retry::BACKOFF);
+    connection_lost (what, !s->signaling);
   }
 
-  /* "closed by the client: code 1009, <libsoup's message>", "closed by the
-   * server: code 1000, stream ended", or "closed without a close frame …". */
+  /* Who closed and why, with the real codes (RFC 6455 §7.4): "closed by the
+   * client: code 1002, <why>" (a protocol error of the server we closed
+   * for), "closed by the server: code 1009, <reason>", "closed by the
+   * server without a status code" (1005), "lost: <socket error>" or
+   * "closed without a close frame" (1006). The error text never holds the
+   * URL's query (rtms-ws.h WsCloseInfo::error_message). */
   static std::string
-  close_cause (SoupWebsocketConnection *conn, bool *too_big)
+  close_cause (const WsCloseInfo &info)
   {
-    auto lc = static_cast<LocalClose *> (g_object_get_data (G_OBJECT (conn),
-            LOCAL_CLOSE_KEY));
-    *too_big = lc && lc->code == SOUP_WEBSOCKET_CLOSE_TOO_BIG;
-    if (lc && lc->code != 0)
-      return "closed by the client: code " + std::to_string (lc->code) +
-          ", " + lc->message;
-    gushort code = soup_websocket_connection_get_close_code (conn);
-    const char *why = soup_websocket_connection_get_close_data (conn);
-    std::string reason = why && *why ? std::string (", ") + why : "";
-    if (code != 0)
-      return "closed by the server: code " + std::to_string (code) + reason;
-    if (lc)
-      return "lost: " + lc->message;
+    if (info.sent_code != 0)
+      return "closed by the client: code " + std::to_string (info.sent_code) +
+          ", " + info.error_message;
+    std::string reason = info.reason.empty () ? "" : ", " + info.reason;
+    if (info.code == WS_CLOSE_NO_STATUS)
+      return "closed by the server without a status code" + reason;
+    if (info.code != WS_CLOSE_ABNORMAL)
+      return "closed by the server: code " + std::to_string (info.code) +
+          reason;
+    if (!info.error_message.empty ())
+      return "lost: " + info.error_message;
     return "closed without a close frame";
   }
 
@@ -954,9 +990,7 @@ struct Client::Impl {
       return;
     }
     gint64 now = g_get_monotonic_time ();
-    bool sig_alive = sig && soup_websocket_connection_get_state (sig) ==
-        SOUP_WEBSOCKET_STATE_OPEN;
-    media_only = media_only && sig_alive;
+    media_only = media_only && is_open (sig);
     if (outage_since_us == 0) {
       outage_since_us = now;
       outage_start_ms = g_get_real_time () / 1000;
@@ -989,12 +1023,7 @@ struct Client::Impl {
     }
     guint delay = (guint) (next_ms - elapsed_ms);
     bool count_attempt = true;
-    if (retry == Retry::AT_ONCE && (immediate_retry_us == 0 ||
-            now - immediate_retry_us >= IMMEDIATE_RETRY_INTERVAL_US)) {
-      immediate_retry_us = now;
-      delay = 0;
-      count_attempt = false;
-    } else if (retry == Retry::SOON) {
+    if (retry == Retry::SOON) {
       guint soon = 250u << std::min<guint> (duplicate_outage_retries++, 4);
       if (soon < delay) {
         delay = soon;
@@ -1005,17 +1034,9 @@ struct Client::Impl {
         "stream %s: %s; reconnecting %s in %u ms", cfg.rtms_stream_id.c_str (),
         what.c_str (), media_only ? "media" : "signaling and media", delay);
     stop_timer (&handshake_timer);
-    if (media_only) {
-      drop_media ();
-    } else {
-      if (cancellable) {
-        g_cancellable_cancel (cancellable);
-        g_object_unref (cancellable);
-        cancellable = nullptr;
-      }
-      drop_media ();
+    drop_media ();
+    if (!media_only)
       drop_ws (&sig);
-    }
     state = media_only ? ClientState::CONNECTING_MEDIA :
         ClientState::CONNECTING_SIGNALING;
     stop_timer (&retry_timer);
@@ -1151,11 +1172,6 @@ Client::reconnect (const std::string &new_signaling_url)
   }
   Impl::stop_timer (&p->retry_timer);
   Impl::stop_timer (&p->handshake_timer);
-  if (p->cancellable) {
-    g_cancellable_cancel (p->cancellable);
-    g_object_unref (p->cancellable);
-    p->cancellable = nullptr;
-  }
   p->drop_media ();
   p->drop_ws (&p->sig);
   p->attempt = 0;

@@ -1,7 +1,8 @@
-/* zoomrtms — the RTMS client: signaling + media WebSockets over libsoup 3.
+/* zoomrtms — the RTMS client: signaling + media WebSockets over rtms-ws
+ * (rtms-ws.h: our RFC 6455 transport on GIO, one WsPoller per context).
  *
  * One Client is one RTMS stream (one engagement or meeting). It runs the state
- * machine of rtms-protocol.md §1 / §9.2:
+ * machine of docs/protocol.md §1 / §9.2:
  *
  *   CONNECTING_SIGNALING → msg 1 → msg 2 → msg 5 (event subscription)
  *   → CONNECTING_MEDIA → msg 3 → msg 4 → msg 7 on signaling → STREAMING
@@ -14,7 +15,7 @@
  * the server closes them (at most 2 s), so frames queued behind msg 8 are
  * delivered.
  *
- * Reconnection (rtms-protocol.md §4.9): once streaming, a lost socket (or the
+ * Reconnection (docs/protocol.md §4.9): once streaming, a lost socket (or the
  * idle watchdog, or event 7 / stream state INTERRUPTED with reason 14 for
  * media) is re-established within the server's grace window
  * (ClientConfig::signaling_grace_ms, default 60 s, which redoes the full
@@ -28,7 +29,7 @@
  * 10–19, 24) end the stream and are never retried. reconnect() is the
  * failover of §4.9 row 1 (a newer rtms_started with new server_urls).
  *
- * Superseded (rtms-protocol.md §3.4, §9.1 "kick old"): when another
+ * Superseded (docs/protocol.md §3.4, §9.1 "kick old"): when another
  * consumer runs the signaling handshake for the same stream, a server in
  * "kick the older connection" mode closes our signaling socket (and its
  * media sockets). zoomrtms-sim closes it with code 1008 (policy violation)
@@ -44,8 +45,8 @@
  * RECEIVER_REQUEST_CLOSE, §2.7, §3.8); detach () only closes the sockets, so
  * Zoom keeps the stream for its grace window and another client (a
  * restarted host) can rejoin it.
- * A socket that libsoup failed for a frame over max_incoming_payload (1009)
- * is reconnected at once ("Frame limits" below). During an outage a refusal
+ * A message over the frame limit is skipped, the socket kept ("Frame
+ * limits" below). During an outage a refusal
  * because the server still holds our old connection (msg 2
  * DUPLICATE_SIGNAL_REQUEST, msg 4 MEDIA_DATA_ALL_CONNECTION_EXIST /
  * DUPLICATE_MEDIA_DATA_CONNECTION, §3.10, §4.1) is retried after 250 ms,
@@ -55,11 +56,12 @@
  * Before the first successful handshake any failure is final, except
  * DUPLICATE_SIGNAL_REQUEST, retried after 1.5, 3 and 6 s (§3.4).
  *
- * Threading: every libsoup object and every callback lives on the
- * GMainContext given to the constructor (the shared I/O context of the
- * process, design.md "Threads"). The constructor, start(), close() and the
- * destructor must be called on that context's thread (use
- * IoContext::invoke_sync() from elsewhere).
+ * Threading: every WebSocket (rtms::WsConnection, one per socket; the
+ * sockets of every client of a context share one WsPoller) and every
+ * callback lives on the GMainContext given to the constructor (the shared
+ * I/O context of the process, design.md "Threads"). The constructor,
+ * start(), close() and the destructor must be called on that context's
+ * thread (use IoContext::invoke_sync() from elsewhere).
  */
 #pragma once
 
@@ -76,47 +78,27 @@
 
 namespace rtms {
 
-/* Frame limits (bytes). rtms-protocol.md §4.7: every message is one JSON
+/* Frame limits (bytes). docs/protocol.md §4.7: every message is one JSON
  * object in one WebSocket frame, media as base64 inside it.
  *
- * MAX_MESSAGE_SIZE_DEFAULT (4 MiB) bounds what the client decodes; it is
- * the decoder's own limit (rtms-json.h kMessageMaxBytes), checked here first
- * so an oversize frame is not even scanned and is counted as such. The
- * largest message the client uses is a msg 14 at the most the protocol
- * allows (§4.2: L16 at 48 kHz, stereo, send_rate 1000 ms): 48000 × 2
- * channels × 2 bytes = 192,000 bytes of PCM, 256,000 of base64, plus the
- * envelope — 16× under the limit. Transcripts (msg 17) and control messages
- * are a few KB. A larger frame is skipped without being parsed: counted
- * (ClientCounters::oversize and ::malformed), reported through on_malformed,
- * and logged as a warning (the first skipped frame, then at most one
- * warning per 10 s with the count); the connection stays up. A value above
- * kMessageMaxBytes has no effect: the decoder refuses those frames anyway.
- *
- * MAX_INCOMING_PAYLOAD_DEFAULT (32 MiB) is libsoup's per-frame limit
- * (max-incoming-payload-size), set above anything RTMS sends on a media
- * socket so no legitimate frame ever costs the connection: media_type 32
- * (`all`, §4.1) carries whatever the app's scopes allow, video and
- * deskshare included (msg 15/16, §4.6). The largest of those is one
- * deskshare image at the top resolution, QHD 2560×1440 (§4.2 `resolution` 4)
- * as PNG: incompressible RGBA ≈ 2560 × 1440 × 4 = 14.7 MB, 19.7 MB (18.8 MiB)
- * as base64 — 1.7× under the limit. (An H.264 keyframe at QHD is a few
- * hundred KB; video is capped at QHD, there is no 4K.) libsoup reads a whole
- * frame into memory before delivering it, so this is also the most one
- * connection can make the process allocate for one frame.
- *
- * Over max_incoming_payload libsoup 3 fails the connection at once
- * (soup-websocket-connection.c too_big_error_and_close(): error 1009
- * SOUP_WEBSOCKET_CLOSE_TOO_BIG, the socket closed without a close frame, so
- * the peer close code is 0). The client then logs the real cause ("closed by
- * the client: code 1009 …") and reconnects that socket at once instead of
- * after the 3 s backoff (§4.9; one frame was refused, the server is fine), at
- * most once per 10 s — a server that repeats it gets the normal backoff.
- * Note: libsoup 3.2 (Debian 12) checks the limit per WebSocket frame, not
- * per message: a message fragmented into frames each under the limit is
- * reassembled without bound. libsoup ≥ 3.8 bounds the whole message too
- * (max-total-message-size), which the client then sets to the same value. */
+ * MAX_MESSAGE_SIZE_DEFAULT (4 MiB) is the one limit: the transport's
+ * (rtms-ws.h WsConfig::max_message_bytes) and the decoder's (rtms-json.h
+ * kMessageMaxBytes). The largest message the client uses is a msg 14 at the
+ * most the protocol allows (§4.2: L16 at 48 kHz, stereo, send_rate 1000 ms):
+ * 48000 × 2 channels × 2 bytes = 192,000 bytes of PCM, 256,000 of base64,
+ * plus the envelope — 16× under the limit. Transcripts (msg 17) and control
+ * messages are a few KB. A larger message — of any size, e.g. a deskshare
+ * image (msg 16, §4.6) on a media_type 32 socket, up to ~20 MB as base64 —
+ * is skipped by rtms-ws while it arrives: its payload bytes are discarded,
+ * never buffered nor parsed, and the connection stays up (no 1009, no
+ * reconnect). It is counted (ClientCounters::oversize and ::malformed),
+ * reported through on_malformed, and logged as a warning (the first skipped
+ * frame, then at most one warning per 10 s with the count). A fragmented
+ * message is bounded as a whole (RFC 6455 §5.4), not per fragment. A value
+ * above kMessageMaxBytes acts as kMessageMaxBytes. A close frame with code
+ * 1009 from the server is an ordinary server close: logged with its code
+ * and reason, reconnected with the §4.9 backoff. */
 constexpr gsize MAX_MESSAGE_SIZE_DEFAULT = 4 * 1024 * 1024;
-constexpr gsize MAX_INCOMING_PAYLOAD_DEFAULT = 32 * 1024 * 1024;
 
 struct ClientConfig {
   std::string signaling_url;  /* wss:// or ws:// from the webhook server_urls */
@@ -136,25 +118,29 @@ struct ClientConfig {
    * (ZCC: 8–13, 18, 21; meeting: 2, 3, 4, 7). */
   std::vector<int> subscribe_events;
 
-  std::string ca_file;        /* extra trusted CA (PEM) for wss://; "" = system */
+  /* trusted CA (PEM) for wss:// instead of the system store; "" = system.
+   * Certificate verification cannot be turned off (rtms-ws.h). */
+  std::string ca_file;
+  /* ms: bounds each handshake step — TCP + TLS + HTTP upgrade of a socket
+   * (rtms-ws.h WsConfig::connect_timeout_ms), and the upgrade plus the RTMS
+   * handshake (msg 1/2, msg 3/4) of each phase; 5 s at most during an
+   * outage (§4.9). */
   guint handshake_timeout_ms = 10000;
   guint idle_timeout_ms = 30000; /* §3.9 watchdog */
   StatusTable status_table = StatusTable::NEW; /* to name status codes */
-  /* Largest WebSocket frame libsoup accepts, bytes (its
-   * max-incoming-payload-size; 0 = unlimited). See "Frame limits" above. */
-  gsize max_incoming_payload = MAX_INCOMING_PAYLOAD_DEFAULT;
-  /* Largest frame the client decodes as an RTMS message, bytes. A larger
-   * frame is skipped, counted (oversize and malformed) and warned about; the
+  /* Largest message the client receives, bytes (> 0; values above
+   * kMessageMaxBytes act as kMessageMaxBytes). A larger message is skipped
+   * unread, counted (oversize and malformed) and warned about; the
    * connection stays up. See "Frame limits" above. */
   gsize max_message_size = MAX_MESSAGE_SIZE_DEFAULT;
-  /* Zoom's grace windows (rtms-protocol.md §3.9, §4.9), ms: how long after
+  /* Zoom's grace windows (docs/protocol.md §3.9, §4.9), ms: how long after
    * a lost connection the client keeps trying (reconnect_schedule()). */
   guint media_grace_ms = 30000;
   guint signaling_grace_ms = 60000;
 };
 
 /* Times (ms after the start of an outage) at which the client tries to
- * reconnect within a grace window of @grace_ms (rtms-protocol.md §4.9,
+ * reconnect within a grace window of @grace_ms (docs/protocol.md §4.9,
  * "Retry until the grace window closes"): 3 s, doubling (3, 9, 21, 45 s …,
  * at most 30 s apart) until the last 15 s of the window; from there at
  * most 5 s apart; the last attempt at @grace_ms − 1000 (for windows of at
@@ -203,7 +189,7 @@ struct ClientError {
   int code = 0;                /* RTMS_ERROR_* (rtms-messages.h) */
   int status_code = -1;        /* server status_code of msg 2/4, or -1 */
   int stop_reason = -1;        /* msg 8/9 reason, or -1 */
-  /* what status_code means (classify_status(), rtms-protocol.md §3.10) */
+  /* what status_code means (classify_status(), docs/protocol.md §3.10) */
   StatusClass status_class = StatusClass::OTHER;
   std::string message;         /* for people; never contains secrets */
   /* kicked by a newer signaling handshake of another consumer (see

@@ -3,9 +3,10 @@
  * and a wrong client secret giving the sim's status code as a clean error.
  * Issue 8 (hostile and unusual input): hostile frames (--hostile-frame) are
  * skipped without losing a connection or a PCM byte, an 8 MiB frame is
- * skipped as oversize, a frame over libsoup's limit (1009) reconnects at once
- * with the real close code logged, and a duplicate-connection refusal after
- * it is retried soon (a scripted server). */
+ * skipped as oversize, a 40 MiB frame (over any libsoup limit we used to
+ * have) is skipped too without a reconnect, and a duplicate-connection
+ * refusal after a server close 1009 is retried soon, the real close code
+ * logged (a scripted server). */
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -397,37 +398,40 @@ TEST (Client, EightMiBFrameIsSkippedAndTheConnectionKept)
   EXPECT_EQ (sim.wait_exit (10000), 0);
 }
 
-/* A frame over libsoup's own limit (max_incoming_payload, lowered to 1 MiB
- * here; the sim sends 2 MiB): libsoup fails the media socket with 1009. The
- * client logs the real cause (not "code 0") and reconnects media at once
- * (not after the 3 s backoff); the call then completes normally. */
-TEST (Client, FrameOverTheSocketLimitReconnectsAtOnceWithTheRealCloseCode)
+/* A 40 MiB frame: over the old libsoup socket limit (32 MiB, which failed
+ * the media socket with 1009 and reconnected), now skipped by rtms-ws while
+ * it arrives, never buffered (rtms-client.h "Frame limits"): counted as
+ * oversize with its real size, the media socket kept (one media handshake,
+ * no reconnect, no close logged) and every PCM byte delivered. */
+TEST (Client, FortyMiBFrameIsSkippedWithoutAReconnect)
 {
   ClientLog log;
   TempDir dump;
   Sim sim (sim_args ({ "--speed", "1", "--duration", "3", "--dump-dir",
-          dump.path.c_str (), "--hostile-frame", "oversize:2097152@1000" }));
+          dump.path.c_str (), "--hostile-frame", "oversize:41943040@1000" }));
   ASSERT_NE (sim.stream (0), nullptr);
   Stream st = stream_of (sim);
   Capture cap;
   run_client (sim.signaling_url (), st.engagement_id, st.rtms_stream_id,
-      CLIENT_SECRET, &cap, 60, [] (rtms::ClientConfig &c) {
-        c.max_incoming_payload = 1024 * 1024;
-      });
+      CLIENT_SECRET, &cap, 60);
   ASSERT_TRUE (cap.closed);
   EXPECT_FALSE (cap.failed) << cap.error.message;
   EXPECT_EQ (cap.stream_state_terminated, 1);
-  EXPECT_EQ (cap.counters.reconnects, 1u);
-  std::string line = log.find ("media WebSocket closed by the client: code 1009");
-  EXPECT_FALSE (line.empty ()) << log.all ();
-  EXPECT_NE (line.find ("max-incoming-payload-size"), std::string::npos) << line;
-  EXPECT_NE (line.find ("reconnecting media in 0 ms"), std::string::npos)
-      << line;
-  EXPECT_TRUE (log.find ("code 0").empty ()) << log.all ();
+  EXPECT_EQ (cap.counters.oversize, 1u);
+  EXPECT_EQ (cap.counters.malformed, 1u);
+  EXPECT_EQ (cap.counters.reconnects, 0u);
+  EXPECT_EQ (cap.counters.attempts, 0u);
+  ASSERT_NO_FATAL_FAILURE (expect_pcm_equals_dump (sim, dump.path, st, cap));
+  /* the sim's frame is exactly BYTES long (sim-hostile.cpp) */
+  std::string w = log.find (
+      "frame of 41943040 bytes over the 4194304-byte message limit");
+  EXPECT_FALSE (w.empty ()) << log.all ();
+  EXPECT_TRUE (log.find ("reconnecting").empty ()) << log.all ();
+  EXPECT_TRUE (log.find ("WebSocket closed").empty ()) << log.all ();
   auto sent = sent_json (dump.path, st);
   EXPECT_EQ (sent->integer ("hostile_frames_sent"), 1);
   EXPECT_EQ (sent->integer ("signaling_handshakes"), 1);
-  EXPECT_EQ (sent->integer ("media_handshakes"), 2);
+  EXPECT_EQ (sent->integer ("media_handshakes"), 1);
   EXPECT_EQ (sim.wait_exit (10000), 0);
 }
 
@@ -437,9 +441,10 @@ namespace {
 
 /* A minimal RTMS server (libsoup, on the caller's thread-default context)
  * that plays one script: media handshake 1 OK, then after msg 7 a frame
- * over the client's socket limit; the next media handshake is refused with
- * DUPLICATE_MEDIA_DATA_CONNECTION (status 16, the "server still holds the
- * old connection" a dirty 1009 close can leave behind); the one after is
+ * over the client's message limit (skipped, the socket kept) and a server
+ * close of the media socket with code 1009; the next media handshake is
+ * refused with DUPLICATE_MEDIA_DATA_CONNECTION (status 16, the "server still
+ * holds the old connection" after a lost socket); the one after is
  * accepted, and after msg 7 one audio packet and msg 8 TERMINATED end it. */
 class ScriptedServer {
  public:
@@ -510,10 +515,12 @@ class ScriptedServer {
           "/media";
       send (ws, rtms::encode (r));
     } else if (t == 7 && self->media_ && self->media_handshakes == 1) {
-      /* over the client's max_incoming_payload: libsoup fails it (1009) */
+      /* over the client's max_message_size: skipped, then the server
+       * closes the media socket with 1009 */
       std::string big = "{\"msg_type\":15,\"content\":{\"user_id\":0,"
           "\"data\":\"" + std::string (self->oversize_, 'A') + "\"}}";
       send (self->media_, big);
+      soup_websocket_connection_close (self->media_, 1009, "message too big");
     } else if (t == 7 && self->media_ && self->media_handshakes == 3) {
       rtms::AudioData a;
       a.channel_id = "c1";
@@ -557,11 +564,13 @@ class ScriptedServer {
 
 } // namespace
 
-/* After a 1009 the client reconnects media at once; a server that has not
- * noticed the dirty close yet refuses with DUPLICATE_MEDIA_DATA_CONNECTION.
- * That refusal during an outage is retried soon (250 ms), not fatal, and the
- * stream completes. */
-TEST (Client, DuplicateMediaRefusalAfterA1009IsRetriedSoon)
+/* An oversize message is skipped without losing the socket; the server's
+ * close 1009 after it is logged with its real code and reason and media is
+ * reconnected with the §4.9 backoff (3 s); a server that still holds the old
+ * connection refuses with DUPLICATE_MEDIA_DATA_CONNECTION. That refusal
+ * during an outage is retried soon (250 ms), not fatal, and the stream
+ * completes. */
+TEST (Client, DuplicateMediaRefusalAfterAServerClose1009IsRetriedSoon)
 {
   ClientLog log;
   GMainContext *ctx = g_main_context_new ();
@@ -576,7 +585,7 @@ TEST (Client, DuplicateMediaRefusalAfterA1009IsRetriedSoon)
     cfg.client_id = CLIENT_ID;
     cfg.client_secret = CLIENT_SECRET;
     cfg.want_transcripts = false;
-    cfg.max_incoming_payload = 64 * 1024;
+    cfg.max_message_size = 64 * 1024;
     rtms::ClientCallbacks cb;
     cb.on_audio = [&cap] (const rtms::AudioFrame &f) {
       cap.pcm[*f.channel_key].append ((const char *) f.pcm, f.size);
@@ -603,7 +612,11 @@ TEST (Client, DuplicateMediaRefusalAfterA1009IsRetriedSoon)
   EXPECT_EQ (cap.counters.reconnects, 1u);
   EXPECT_EQ (cap.counters.frames, 1u);
   EXPECT_EQ (cap.pcm["c1"].size (), 640u);
-  EXPECT_FALSE (log.find ("code 1009").empty ()) << log.all ();
+  EXPECT_EQ (cap.counters.oversize, 1u);
+  std::string closed = log.find (
+      "media WebSocket closed by the server: code 1009, message too big");
+  EXPECT_NE (closed.find ("reconnecting media in 3000 ms"), std::string::npos)
+      << log.all ();
   std::string line = log.find ("DUPLICATE_MEDIA_DATA_CONNECTION");
   EXPECT_NE (line.find ("reconnecting media in 250 ms"), std::string::npos)
       << log.all ();
@@ -665,7 +678,7 @@ iterate_until (GMainContext *ctx, const std::function<bool ()> &done,
 
 } // namespace
 
-/* rtms-protocol.md §4.9 "Retry until the grace window closes": the attempt
+/* docs/protocol.md §4.9 "Retry until the grace window closes": the attempt
  * times for Zoom's windows (30 s media, 60 s signaling) and a range of
  * configured ones. The old backoff (+3, +9, +21, +45 s) fails both: its last
  * attempt was 9 s (media) and 15 s (signaling) before the deadline. */
