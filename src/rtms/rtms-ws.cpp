@@ -749,7 +749,11 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
         SOUP_MESSAGE_HEADERS_RESPONSE);
     guint status = 0;
     SoupHTTPVersion ver;
-    if (!soup_headers_parse_response (head, (int) len, h, &ver, &status,
+    /* soup_headers_parse_response() reads the status line with strtol():
+     * it needs a NUL after the headers, which the receive buffer does not
+     * have (AddressSanitizer: heap-buffer-overflow) */
+    const std::string copy (head, len);
+    if (!soup_headers_parse_response (copy.c_str (), (int) len, h, &ver, &status,
             nullptr)) {
       fail (SOUP_WEBSOCKET_ERROR, SOUP_WEBSOCKET_ERROR_NOT_WEBSOCKET, 0,
           "WebSocket upgrade with " + origin + ": malformed HTTP response");
