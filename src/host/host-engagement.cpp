@@ -378,6 +378,9 @@ debug_detail (const gchar *dbg)
   if (!dbg || !*dbg)
     return "";
   const gchar *nl = strstr (dbg, ":\n");
+  /* without ":\n" after "(): " the element gave no detail, only where */
+  if (!nl && strstr (dbg, "(): "))
+    return "";
   std::string d = nl ? nl + 2 : dbg;
   for (char &c : d)
     if (c == '\n' || c == '\r')
