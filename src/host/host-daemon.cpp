@@ -86,6 +86,7 @@ Daemon::repair_left_over (const std::set<std::string> &skip)
         !g_str_equal (state, "stopping"))
       continue;
     bool repaired = dir.repair_wavs ();
+    dir.release_reserve ();
     int lines = dir.recover_transcript (obj);
     if (lines >= 0)
       json_object_set_int_member (obj, "transcript_lines", lines);
@@ -755,8 +756,12 @@ Daemon::storage_problems (bool names, bool *root_writable, guint64 *root_free)
   };
   for (auto &kv : active_) {
     const std::string &dir = kv.second->params ().dir;
+    /* one check per file system (a stat(2) each, then the full check for
+     * a new one); a directory not made yet is the root's */
+    GStatBuf sb;
+    if (g_stat (dir.c_str (), &sb) != 0 || checked.count (static_cast<guint64> (sb.st_dev)))
+      continue;
     StorageStatus st = check_storage (dir, cfg_.min_free_bytes);
-    /* one check per file system; a directory not made yet is the root's */
     if (!st.exists || !checked.insert (st.device).second)
       continue;
     if (!st.problem.empty ())

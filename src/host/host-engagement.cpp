@@ -1506,6 +1506,7 @@ Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal,
 {
   EngagementDir dir (e.directory, e.dir_name);
   bool repaired = dir.repair_wavs ();
+  dir.release_reserve ();
   std::vector<Interruption> ints = e.interruptions;
   Interruption lost;
   lost.cause = e.state == "detached" ? "host-restart" : "host-crash";
