@@ -286,6 +286,11 @@ EngagementDir::repair_wavs () const
   while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
     if (!g_str_has_suffix (n, ".wav"))
       continue;
+    /* an empty file: the pipeline failed before wavenc wrote anything
+     * (nothing to repair, nothing to warn about) */
+    GStatBuf st;
+    if (g_stat (file (n).c_str (), &st) == 0 && st.st_size == 0)
+      continue;
     gboolean changed = FALSE;
     GError *err = nullptr;
     if (!wav_repair (file (n).c_str (), &changed, &err)) {

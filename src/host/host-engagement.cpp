@@ -310,8 +310,13 @@ Engagement::note_stop_reason (int stop_reason, const char *source)
     return;
   stop_reason_ = stop_reason;
   stop_source_ = source;
-  if (!active ())
+  if (!active ()) {
+    /* the end line was logged without it */
+    log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: stop reason %d %s (%s), "
+        "after the end", p_.dir_name.c_str (), stop_reason,
+        rtms::stop_reason_name (stop_reason), source);
     write_engagement_json ();
+  }
 }
 
 gboolean
