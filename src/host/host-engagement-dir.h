@@ -9,9 +9,12 @@
  *   transcript.jsonl, events.jsonl, levels.jsonl (one JSON object a line,
  *     appended), transcript.txt (rendered at the end, or rebuilt from
  *     transcript.jsonl after a crash), engagement.json (rewritten
- *     atomically).
+ *     atomically);
+ *   while the engagement is live, .zoomrtms-reserve (reserve(): 64 KiB set
+ *     aside for the final files if the disk fills up).
  * Naming: the directory is the engagement id sanitized
- * (sanitize_engagement_id(), "-2", "-3", … when taken).
+ * (sanitize_engagement_id(), "-2", "-3", … when taken; an empty directory
+ * of that name is used as it is).
  * Rules: design.md "End of stream" (a killed host's files are repaired),
  * "Lifetimes" (continuation), docs/protocol.md §4.9.
  * Main context only — except merge_parts(), which touches only the files
