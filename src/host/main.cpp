@@ -26,6 +26,7 @@
 #include "host-common.h"
 #include "host-config.h"
 #include "host-daemon.h"
+#include "host-health.h"
 #include "host-plugin.h"
 #include "host-summary.h"
 #include "host-systemd.h"
@@ -33,8 +34,12 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -63,6 +68,9 @@ run_check (const CliOptions &cli, const Loader &load)
     problems.push_back ("config " + w);
   std::map<std::string, std::string> caps;
   templates->check_caps (&problems, &caps);
+  /* a CA file the host cannot read fails every wss:// call */
+  if (!cfg.ca_file.empty () && g_access (cfg.ca_file.c_str (), R_OK) != 0)
+    problems.push_back ("[tls] ca-file " + cfg.ca_file + ": " + g_strerror (errno));
   if (!problems.empty ()) {
     for (const auto &p : problems)
       g_printerr ("zoomrtms-host --check: %s\n", p.c_str ());
@@ -76,6 +84,10 @@ run_check (const CliOptions &cli, const Loader &load)
     g_print ("pipeline %s (%s): ok, zoomrtmssrc outputs %s\n", n.c_str (),
         t->path.c_str (), caps[n].c_str ());
   }
+  /* the output root as this user sees it (the service's user may differ) */
+  StorageStatus st = check_storage (cfg.output_root, cfg.min_free_bytes);
+  if (!st.problem.empty ())
+    g_print ("note: output root %s: %s\n", cfg.output_root.c_str (), st.problem.c_str ());
   GError *serr = nullptr;
   if (!check_secrets (cfg, &serr)) {
     g_print ("note: %s\n", serr->message);

@@ -614,6 +614,11 @@ TEST (HostOps, CheckOption)
       << out;
   EXPECT_TRUE (contains (out, conf + ":3: unknown group [limit], its keys are ignored "
           "(did you mean [limits]?)")) << out;
+  write_text (conf, "[tls]\nca-file=" + tmp / "missing-ca.pem" + "\n");
+  EXPECT_EQ (run_host ({"--check", "--pipeline-dir", pdir, "--config", conf}, &out), 2)
+      << out;
+  EXPECT_TRUE (contains (out, "[tls] ca-file " + tmp / "missing-ca.pem" +
+          ": No such file or directory")) << out;
   write_text (conf, "[server]\nport=70000\n");
   EXPECT_EQ (run_host ({"--check", "--pipeline-dir", pdir, "--config", conf}, &out), 2)
       << out;
