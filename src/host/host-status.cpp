@@ -471,9 +471,16 @@ StatusService::live_json ()
 std::string
 StatusService::recent_json ()
 {
+  /* a scan costs two lstat(2) per engagement directory: only when an
+   * engagement ended or one was added (the root's mtime), at most every 5 s
+   * otherwise */
   gint64 now = g_get_monotonic_time ();
+  GStatBuf rs;
+  gint64 root_mtime = g_stat (root_.c_str (), &rs) == 0 ?
+      static_cast<gint64> (rs.st_mtim.tv_sec) * 1000000000 + rs.st_mtim.tv_nsec : 0;
   if (recent_dirty_ || recent_cache_.empty () ||
-      now - recent_cached_us_ > 5 * G_USEC_PER_SEC) {
+      (root_mtime != recent_root_mtime_ && now - recent_cached_us_ > 5 * G_USEC_PER_SEC)) {
+    recent_root_mtime_ = root_mtime;
     g_autoptr (JsonNode) n = recent_from_disk (root_, kMaxRecent);
     recent_cache_ = json_to_compact (n);
     recent_cached_us_ = now;
@@ -700,6 +707,8 @@ StatusService::open_stream (SoupServerMessage *msg)
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_message_headers_replace (h, "X-Accel-Buffering", "no");
   soup_message_headers_set_encoding (h, SOUP_ENCODING_CHUNKED);
+  /* chunks are dropped once written, not kept for the stream's life */
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, nullptr);
   Stream *raw = s.get ();
   streams_.push_back (std::move (s));

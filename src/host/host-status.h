@@ -20,8 +20,10 @@
  * Bounds: at most kMaxEventStreams event streams at once (503 beyond), each
  * closed after kEventStreamLifetimeS (the page reconnects) and, if its client
  * stopped reading, by HttpFrontend::extend()'s deadline; the live list shows
- * the kMaxLive oldest engagements; "recent" the kMaxRecent newest
- * engagement.json files under the output root (each read up to 1 MiB).
+ * the first kMaxLive engagements; "recent" the kMaxRecent newest
+ * engagement.json files under the output root (each read up to 1 MiB),
+ * scanned again when an engagement ended or the root changed (at most every
+ * 5 s).
  * Files: DIR and FILE are single path components (no '/', "..", ".", a
  * leading '.' or NUL after percent-decoding), opened with openat(2) from the
  * output root with O_NOFOLLOW, regular files only: nothing outside the root,
@@ -159,6 +161,7 @@ class StatusService {
   std::string recent_cache_;
   std::string recent_sent_;     /* the last "recent" event sent */
   gint64 recent_cached_us_ = 0;
+  gint64 recent_root_mtime_ = 0;   /* ns, of the output root at the last scan */
 };
 
 } // namespace zhost
