@@ -353,8 +353,10 @@ class Call(Base):
                      "--engagement-id", "x", "--rtms-stream-id", "y", "--bad-signature")
         self.assertNotEqual(r.returncode, 0)
         summary = os.path.join(self.work, "sim.json")
+        # a media outage at 6 s: the element rejoins, the gap becomes silence
         sim = self.sim("run", "--webhook-url", base + "/webhook", "--speed", "1",
-                       "--summary-json", summary, background=True)
+                       "--outage", "media:6000+1500", "--summary-json", summary,
+                       background=True)
 
         # the engagement is live, with meters (the src pad is S16LE stereo)
         deadline, eng = time.monotonic() + 60, None
@@ -394,6 +396,15 @@ class Call(Base):
         self.assertEqual(metric(text, "zoomrtms_webhooks_total", {
             "event": "unverified", "status": "401"}), 1, text)
         self.assertGreater(metric(text, "zoomrtms_frame_latency_seconds_count"), 0)
+        self.assertEqual(metric(text, "zoomrtms_reconnects_total", {"cause": "media"}), 1, text)
+        self.assertEqual(metric(text, "zoomrtms_reconnects_total", {"cause": "signaling"}), 0)
+        # the outage's silence, per channel summed (two channels, ≈1.5 s each)
+        silence = metric(text, "zoomrtms_silence_inserted_seconds_total")
+        eng_json = os.path.join(h.out, eng["dir_name"], "engagement.json")
+        with open(eng_json) as f:
+            samples = json.load(f)["silence_inserted_samples"]
+        self.assertGreater(samples, 0)
+        self.assertAlmostEqual(silence, samples / 16000.0, places=6)
         self.assertGreater(metric(text, "process_resident_memory_bytes"), 1e6)
 
         self.check_files(h, eng["dir_name"])
