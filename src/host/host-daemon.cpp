@@ -420,15 +420,18 @@ Daemon::webhook_cb (SoupServer *server, SoupServerMessage *msg, const char *path
     GHashTable *query, gpointer data)
 {
   auto *self = static_cast<Daemon *> (data);
+  /* zoomrtms_webhooks_total{event,status} when the answer goes out (also
+   * if it is given later): the event once verified (host-metrics.h) */
+  g_signal_connect (msg, "wrote-headers", G_CALLBACK (+[] (SoupServerMessage *m, gpointer) {
+        host_metrics ().webhook (static_cast<const char *> (g_object_get_data (
+            G_OBJECT (m), "zoomrtms-event")), soup_server_message_get_status (m));
+      }), nullptr);
   if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST)) {
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
         error_body ("Use POST for webhooks"));
-  } else {
-    self->handle_webhook (msg);
+    return;
   }
-  /* zoomrtms_webhooks_total{event,status}: the event once verified */
-  host_metrics ().webhook (static_cast<const char *> (g_object_get_data (G_OBJECT (msg),
-      "zoomrtms-event")), soup_server_message_get_status (msg));
+  self->handle_webhook (msg);
 }
 
 struct WebhookJob {
