@@ -74,7 +74,6 @@ function channelName(e, i, n) {
   return p ? side + ' · ' + (p.name || p.mode) : side;
 }
 
-let liveStarted = new Map();   // dir_name → [start ms, card]
 
 function renderLive(live) {
   if (live.time) liveTimeOffset = Date.parse(live.time) - Date.now();

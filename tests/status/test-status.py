@@ -352,6 +352,9 @@ class Call(Base):
         r = self.sim("webhook", "--webhook-url", base + "/webhook", "--event", "stopped",
                      "--engagement-id", "x", "--rtms-stream-id", "y", "--bad-signature")
         self.assertNotEqual(r.returncode, 0)
+        # the page is open before the call (Chromium's start-up is not in the
+        # call's time on a loaded machine): connected, nothing live yet
+        b = self.open_page(port)
         summary = os.path.join(self.work, "sim.json")
         # a media outage at 6 s: the element rejoins, the gap becomes silence
         sim = self.sim("run", "--webhook-url", base + "/webhook", "--speed", "1",
@@ -374,7 +377,7 @@ class Call(Base):
         self.assertEqual(metric(text, "zoomrtms_engagements_active"), 1)
         self.assertGreater(metric(text, "zoomrtms_packets_received_total"), 0)
 
-        self.check_page(port, eng)
+        self.check_page(b, eng)
 
         self.assertEqual(sim.wait(120), 0, open(os.path.join(self.work, "sim.log")).read())
         deadline = time.monotonic() + 30
@@ -409,15 +412,33 @@ class Call(Base):
 
         self.check_files(h, eng["dir_name"])
 
-    def check_page(self, port, eng):
+    def open_page(self, port):
         if not CHROMIUM:
             self.skipTest("no chromium")
         b = Chromium(self.work)
+        self.browser = b
+        b.page("Emulation.setDeviceMetricsOverride", {
+            "width": 1200, "height": 760, "deviceScaleFactor": 1, "mobile": False})
+        # the token in the fragment: never sent, removed from the address
+        b.page("Page.navigate", {"url": "http://127.0.0.1:%d/status#token=%s" % (port, TOKEN)})
+        deadline, s = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            s = json.loads(b.evaluate(SAMPLE_JS) or "{}")
+            if s.get("conn") == "live":
+                break
+            time.sleep(0.2)
+        self.assertEqual(s.get("conn"), "live", s)
+        self.assertEqual(s["cards"], [])
+        self.assertNotIn(TOKEN, s["href"])
+        return b
+
+    def tearDown(self):
+        if getattr(self, "browser", None):
+            self.browser.close()
+        super().tearDown()
+
+    def check_page(self, b, eng):
         try:
-            b.page("Emulation.setDeviceMetricsOverride", {
-                "width": 1200, "height": 760, "deviceScaleFactor": 1, "mobile": False})
-            # the token in the fragment: never sent, removed from the address
-            b.page("Page.navigate", {"url": "http://127.0.0.1:%d/status#token=%s" % (port, TOKEN)})
             samples, moving = [], False
             deadline = time.monotonic() + 40
             while time.monotonic() < deadline:
@@ -452,6 +473,7 @@ class Call(Base):
                 self.assertIn("PNG 1200x760", r.stdout, r.stdout + r.stderr)
         finally:
             b.close()
+            self.browser = None
 
     def check_files(self, h, dir_name):
         port = h.port
