@@ -29,6 +29,8 @@
  *                                            meeting uuid, directory name or rtms_stream_id;
  *                                            one a previous host recorded: from disk)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ *   GET  /, /status…, /metrics               status page and Prometheus metrics
+ *                                            (host-status.h), the same access rule
  */
 #pragma once
 
@@ -50,6 +52,8 @@
 #include <vector>
 
 namespace zhost {
+
+class StatusService;
 
 class Daemon {
  public:
@@ -166,6 +170,7 @@ class Daemon {
   std::map<std::string, std::string> lost_;
   SoupServer *server_ = nullptr;
   std::unique_ptr<HttpFrontend> http_;
+  std::unique_ptr<StatusService> status_;   /* host-status.h */
   GMainLoop *loop_ = nullptr;
   int port_ = 0;
   bool shutting_down_ = false;
