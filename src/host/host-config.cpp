@@ -177,6 +177,9 @@ load_config_file (const std::string &path, HostConfig *cfg, GError **error)
   if (!get_int (kf, "http", "request-timeout-s", 1, 3600, &v, error))
     return false;
   cfg->request_timeout_s = static_cast<int> (v);
+  /* issue 13: after the call (host-actions-config.h) */
+  if (!load_actions_config (kf, &cfg->actions, error))
+    return false;
   return true;
 }
 
@@ -206,6 +209,13 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
     cfg->secret_token = *s;
   if (auto *s = lookup (env, dotenv, "ZOOMRTMS_API_TOKEN"))
     cfg->api_token = *s;
+  /* [upload] credentials: the AWS SDKs' variable names */
+  if (auto *s = lookup (env, dotenv, "AWS_ACCESS_KEY_ID"))
+    cfg->actions.access_key = *s;
+  if (auto *s = lookup (env, dotenv, "AWS_SECRET_ACCESS_KEY"))
+    cfg->actions.secret_key = *s;
+  if (auto *s = lookup (env, dotenv, "AWS_SESSION_TOKEN"))
+    cfg->actions.session_token = *s;
   if (auto *s = lookup (env, dotenv, "PORT")) {
     gint64 p = 0;
     if (!g_ascii_string_to_signed (s->c_str (), 10, 0, 65535, &p, nullptr)) {

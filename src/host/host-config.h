@@ -24,10 +24,16 @@
  *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
  *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
  *               request-timeout-s (accept → complete request, default 10)
+ *   [actions], [upload], [retention]  after the call (issue 13): exec hook,
+ *               upload to S3-compatible storage, retention; keys and
+ *               credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ *               AWS_SESSION_TOKEN) in host-actions-config.h
  * Secrets are only read from the environment, `.env` or (the API token) the
  * config file, never from argv, and never logged.
  */
 #pragma once
+
+#include "host-actions-config.h"
 
 #include <glib.h>
 
@@ -71,6 +77,8 @@ struct HostConfig {
   int http_backlog = 0;                  /* 0 = SOMAXCONN */
   int max_connections = 0;               /* 0 = default_max_connections() */
   int request_timeout_s = 10;            /* seconds */
+  /* [actions], [upload], [retention] (host-actions-config.h) */
+  ActionsConfig actions;
   /* run-time options */
   std::string ready_file;
   std::string summary_dir;

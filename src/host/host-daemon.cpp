@@ -94,6 +94,7 @@ Daemon::repair_left_over (const std::set<std::string> &skip)
     dir.write_engagement_json (json_parser_get_root (parser));
     g_message ("recovered engagement %s left running by a previous host%s", name,
         repaired ? " (WAV headers repaired)" : "");
+    after_call_ended (path, -1);
   }
 }
 
@@ -153,6 +154,7 @@ Daemon::resume_journal ()
             cfg_.rejoin_window_s);
       Engagement::finalize_unrejoined (e, journal_.get (),
           tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");
+      after_call_ended (e.directory, -1);
       lost_[e.rtms_stream_id] = e.directory;
       resumed_dirs.insert (e.directory);
       continue;
@@ -191,6 +193,7 @@ Daemon::resume_journal ()
       /* the parts are not lost: finalize them as a lost interruption */
       Engagement::finalize_unrejoined (e, journal_.get (),
           tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");
+      after_call_ended (e.directory, -1);
       lost_[e.rtms_stream_id] = e.directory;
     }
   }
@@ -204,6 +207,20 @@ Daemon::start (GError **error)
     g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot create output root %s: %s",
         cfg_.output_root.c_str (), g_strerror (e));
     return false;
+  }
+  /* issue 13: the after-call queue lives in the state directory */
+  after_ = std::make_unique<AfterCall> (cfg_.actions, cfg_.state_dir + "/actions",
+      cfg_.output_root, [this] (const std::string &dir) {
+        for (auto &kv : active_)
+          if (kv.second->params ().dir == dir)
+            return true;
+        return false;
+      });
+  GError *aerr = nullptr;
+  if (!after_->start (&aerr)) {
+    g_warning ("error: no after-call actions (%s)", aerr->message);
+    g_error_free (aerr);
+    after_.reset ();
   }
   /* issue 9: rejoin what a previous host left, before listening (the
    * webhooks of those streams find them live) */
@@ -671,6 +688,9 @@ Daemon::on_stopped (const rtms::Webhook &wh)
   for (auto f = finished_.rbegin (); f != finished_.rend (); ++f)
     if ((*f)->params ().rtms_stream_id == wh.rtms_stream_id) {
       (*f)->note_stop_reason (reason, "webhook");
+      /* issue 13: a revocation after the end erases what was recorded */
+      if (reason == 8 && (*f)->state () != Engagement::State::DETACHED)
+        after_call_ended ((*f)->params ().dir, reason);
       return;
     }
   auto lost = lost_.find (wh.rtms_stream_id);
@@ -693,6 +713,8 @@ Daemon::on_stopped (const rtms::Webhook &wh)
       json_object_set_object_member (obj, "stop_reason", sr);
       dir.write_engagement_json (json_parser_get_root (parser));
     }
+    if (reason == 8)
+      after_call_ended (lost->second, reason);
     g_message ("%s for stream %s (stop_reason %d), left by a previous host and "
         "not rejoined: recorded in its engagement.json", log_safe (wh.event).c_str (),
         name, reason);
@@ -734,9 +756,19 @@ Daemon::on_interrupted (const rtms::Webhook &wh)
 }
 
 void
+Daemon::after_call_ended (const std::string &dir, int stop_reason)
+{
+  if (after_)
+    after_->engagement_ended (dir, stop_reason);
+}
+
+void
 Daemon::on_finished (Engagement *e)
 {
   interrupted_seen_.erase (e->params ().rtms_stream_id);
+  /* issue 13: the files are final (a detached recording goes on elsewhere) */
+  if (e->state () != Engagement::State::DETACHED)
+    after_call_ended (e->params ().dir, e->stop_reason ());
   if (status_) {
     g_autoptr (JsonNode) n = e->to_json (false);
     status_->engagement_finished (json_node_get_object (n));
@@ -870,10 +902,15 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     json_builder_begin_object (b);
     json_builder_set_member_name (b, "engagements");
     json_builder_begin_array (b);
+    auto add = [self, b] (JsonNode *n) {
+      if (self->after_)
+        self->after_->decorate (json_node_get_object (n));
+      json_builder_add_value (b, n);
+    };
     for (auto &kv : self->active_)
-      json_builder_add_value (b, kv.second->to_json (true));
+      add (kv.second->to_json (true));
     for (auto &f : self->finished_)
-      json_builder_add_value (b, f->to_json (false));
+      add (f->to_json (false));
     json_builder_end_array (b);
     json_builder_end_object (b);
     g_autoptr (JsonNode) root = json_builder_get_root (b);
@@ -882,12 +919,20 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   }
   g_autofree gchar *id = g_uri_unescape_string (rest.c_str (), nullptr);
   Engagement *e = id ? self->find_any (id) : nullptr;
+  bool purge = query && g_strcmp0 (static_cast<const char *> (
+      g_hash_table_lookup (query, "purge")), "true") == 0;
+  if (purge && g_str_equal (method, SOUP_METHOD_DELETE)) {
+    self->purge (msg, e, id ? id : "");
+    return;
+  }
   if (!e) {
     json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
     return;
   }
   if (g_str_equal (method, SOUP_METHOD_GET)) {
     g_autoptr (JsonNode) root = e->to_json (true);
+    if (self->after_)
+      self->after_->decorate (json_node_get_object (root));
     json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
   } else if (g_str_equal (method, SOUP_METHOD_DELETE)) {
     bool was_active = e->active ();
@@ -900,6 +945,51 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
         error_body ("Use GET or DELETE"));
   }
+}
+
+void
+Daemon::purge (SoupServerMessage *msg, Engagement *e, const std::string &id)
+{
+  if (!after_) {
+    json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        error_body ("After-call actions are unavailable (no state directory)"));
+    return;
+  }
+  std::string dir;
+  if (e) {
+    dir = e->params ().dir;
+  } else {
+    /* an engagement a previous host process recorded: by directory name */
+    if (id.empty () || id != sanitize_engagement_id (id) || id[0] == '.') {
+      json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+      return;
+    }
+    g_autofree gchar *p = g_build_filename (cfg_.output_root.c_str (), id.c_str (),
+        "engagement.json", nullptr);
+    if (!g_file_test (p, G_FILE_TEST_IS_REGULAR)) {
+      json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+      return;
+    }
+    dir = cfg_.output_root + "/" + id;
+  }
+  g_message ("DELETE ?purge=true from %s: erasing engagement %s%s",
+      peer_of (msg).c_str (), log_safe (id).c_str (),
+      e && e->active () ? " once stopped" : "");
+  if (e && e->active ()) {
+    after_->request_purge (dir);
+    e->stop ("api", -1);
+  } else {
+    after_->erase (dir, "operator");
+  }
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "purge");
+  json_builder_add_string_value (b, "queued");
+  json_builder_set_member_name (b, "directory");
+  json_builder_add_string_value (b, dir.c_str ());
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_response (msg, SOUP_STATUS_ACCEPTED, json_to_compact (root));
 }
 
 void

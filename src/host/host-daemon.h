@@ -18,11 +18,16 @@
  *   GET  /engagements/{id}                   one engagement.json + "live" (id = engagement id,
  *                                            meeting uuid, directory name or rtms_stream_id)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ *   DELETE /engagements/{id}?purge=true      operator erasure (host-actions.h): a live one is
+ *                                            stopped, then erased; a finished one (also one a
+ *                                            previous host left: id = its directory name) is
+ *                                            erased → 202 with the engagement object
  *   GET  /, /status…, /metrics               status page and Prometheus metrics
  *                                            (host-status.h), the same access rule
  */
 #pragma once
 
+#include "host-actions.h"
 #include "host-config.h"
 #include "host-engagement.h"
 #include "host-http.h"
@@ -138,6 +143,11 @@ class Daemon {
   std::shared_ptr<const TemplateStore> templates_;
   Reloader reloader_;
   std::unique_ptr<Journal> journal_;
+  /* issue 13: on-finish actions, their queue, erasure, retention */
+  std::unique_ptr<AfterCall> after_;
+  void after_call_ended (const std::string &dir, int stop_reason);
+  /* DELETE /engagements/{id}?purge=true (@e NULL: not in memory) */
+  void purge (SoupServerMessage *msg, Engagement *e, const std::string &id);
   guint64 refused_ = 0;             /* starts refused by max-engagements */
   guint64 reloads_ = 0, reload_failures_ = 0;
   /* (rtms_stream_id, event_ts) of interrupted webhooks handled (§2.6) */

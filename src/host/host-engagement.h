@@ -148,6 +148,8 @@ class Engagement {
   JsonNode *to_json (bool live) const;
 
   State state () const { return state_; }
+  /* the stop reason recorded (docs/protocol.md §2.7), -1 = none */
+  int stop_reason () const { return stop_reason_; }
   bool active () const { return state_ == State::STARTING ||
       state_ == State::RUNNING || state_ == State::STOPPING; }
   const EngagementParams &params () const { return p_; }
