@@ -527,14 +527,15 @@ hash_file (const std::string &path, guint64 part_size, FileHash *h, std::string 
   return ok;
 }
 
-/* Regular, non-hidden files of @dir other than engagement.json, sorted. */
+/* Regular, non-hidden files of @dir other than engagement.json (and its
+ * temporary files "engagement.json.XXXXXX" while it is rewritten), sorted. */
 static std::vector<std::string>
 dir_files (const std::string &dir)
 {
   std::vector<std::string> v;
   g_autoptr (GDir) d = g_dir_open (dir.c_str (), 0, nullptr);
   while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
-    if (n[0] == '.' || g_str_equal (n, "engagement.json"))
+    if (n[0] == '.' || g_str_has_prefix (n, "engagement.json"))
       continue;
     g_autofree gchar *p = g_build_filename (dir.c_str (), n, nullptr);
     if (g_file_test (p, G_FILE_TEST_IS_REGULAR) && !g_file_test (p, G_FILE_TEST_IS_SYMLINK))
