@@ -732,8 +732,10 @@ AfterCall::erase (const std::string &dir, const std::string &reason)
   {
     std::lock_guard<std::mutex> g (shared_->m);
     auto it = shared_->jobs.find (dir);
-    if (it != shared_->jobs.end () && it->second.kind == "erase") {
-      /* an erasure is idempotent; a revocation after a purge keeps the first */
+    if (it != shared_->jobs.end () && it->second.kind == "erase" &&
+        (it->second.reason != "retention" || reason == "retention")) {
+      /* an erasure is idempotent; a revocation after a purge keeps the
+       * first (a revocation after retention still erases the bucket) */
       return;
     }
     Job j;
@@ -750,6 +752,28 @@ AfterCall::erase (const std::string &dir, const std::string &reason)
     } else {
       j.dir = dir;
       j.dir_name = base;
+      /* erased before (a previous host process): the receipt grows */
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      JsonNode *root = read_json_file (parser, dir + "/engagement.json");
+      JsonObject *o = root ? json_node_get_object (root) : nullptr;
+      JsonArray *a = o && json_object_has_member (o, "deleted") &&
+          JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "deleted")) ?
+          json_object_get_array_member (o, "deleted") : nullptr;
+      for (guint i = 0; a && i < json_array_get_length (a); i++) {
+        JsonObject *d = json_array_get_object_element (a, i);
+        if (!d)
+          continue;
+        Deleted x;
+        x.name = mstr (d, "name");
+        x.bytes = static_cast<guint64> (json_object_get_int_member_with_default (d,
+            "bytes", 0));
+        x.sha256 = mstr (d, "sha256");
+        x.where = mstr (d, "where");
+        g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (mstr (d, "when").c_str (),
+            nullptr);
+        x.when = t ? g_date_time_to_unix (t) * 1000 + g_date_time_get_microsecond (t) / 1000 : 0;
+        j.deleted.push_back (x);
+      }
     }
     j.kind = "erase";
     j.reason = reason;

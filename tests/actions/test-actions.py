@@ -233,6 +233,12 @@ class Host:
             self.log.close()
 
 
+def data_files(d):
+    """The files of an engagement directory but engagement.json (and its
+    temporary files while the host rewrites it)."""
+    return sorted(f for f in os.listdir(d) if not f.startswith("engagement.json"))
+
+
 def engagement_json(d):
     with open(os.path.join(d, "engagement.json")) as f:
         return json.load(f)
@@ -321,7 +327,7 @@ class Base(unittest.TestCase):
         """Every file of @d (but engagement.json) is in the bucket,
         byte-identical."""
         name = os.path.basename(d)
-        files = names or sorted(f for f in os.listdir(d) if f != "engagement.json")
+        files = names or data_files(d)
         self.assertTrue(files)
         for f in files:
             status, body = s3.get("%s/%s/%s" % (PREFIX, name, f))
@@ -346,7 +352,7 @@ class Upload(Base):
         d = self.call(h)
         a = self.wait_actions(d)
         name = os.path.basename(d)
-        files = sorted(f for f in os.listdir(d) if f != "engagement.json")
+        files = data_files(d)
         self.assertIn("audio.wav", files)
         # the exec hook: the manifest on stdin, its hashes = sha256sum's
         execs = [t for t in a["tasks"] if t["type"] == "exec"]
@@ -515,7 +521,7 @@ class Crash(Base):
 class Revocation(Base):
     def assert_receipt(self, d, state, reason, s3, remote):
         name = os.path.basename(d)
-        self.assertEqual(os.listdir(d), ["engagement.json"])
+        self.assertEqual(data_files(d), [])
         e = engagement_json(d)
         self.assertEqual(e["state"], state)
         self.assertEqual(e["erasure"]["reason"], reason)
@@ -543,8 +549,7 @@ class Revocation(Base):
         # 1. a call uploaded, then revoked by a stopped webhook (reason 8)
         d1 = self.call(h)
         self.wait_actions(d1)
-        before = {f: sha256_of(os.path.join(d1, f)) for f in os.listdir(d1)
-                  if f != "engagement.json"}
+        before = {f: sha256_of(os.path.join(d1, f)) for f in data_files(d1)}
         self.assertTrue(s3.keys("%s/%s/" % (PREFIX, os.path.basename(d1))))
         sid = engagement_json(d1)["rtms_stream_id"]
         r = subprocess.run([SIM, "webhook", "--webhook-url", "http://127.0.0.1:%d/webhook" % h.port,
@@ -588,6 +593,57 @@ class Revocation(Base):
                       (400, 404))
 
 
+    def test_live_purge_and_revocation_while_the_store_is_down(self):
+        s3 = self.store(start=False)
+        h = self.host(upload_config(s3.port))
+        # the store is down: the uploads of a call stay pending …
+        d1 = self.call(h)
+        wait_for(lambda: any(t["attempts"] >= 1 and t.get("error") for t in
+                             (engagement_json(d1).get("actions") or {}).get("tasks", [])
+                             if t["type"] == "upload"), 60, "a failed upload")
+        # … until a revocation cancels them: local files go at once, the
+        # bucket's side waits for the store
+        sid = engagement_json(d1)["rtms_stream_id"]
+        r = subprocess.run([SIM, "webhook", "--webhook-url", "http://127.0.0.1:%d/webhook" % h.port,
+                            "--event", "stopped", "--engagement-id", engagement_json(d1)["engagement_id"],
+                            "--rtms-stream-id", sid, "--stop-reason", "8"],
+                           env=dict(E, **CREDS), capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        wait_for(lambda: engagement_json(d1).get("erasure", {}).get("remote_pending"), 30,
+                 "the local erasure")
+        e = engagement_json(d1)
+        self.assertEqual(e["state"], "revoked")
+        self.assertEqual(data_files(d1), [])
+        self.assertIsNone(e["erasure"]["completed"])
+        self.assertGreater(e["erasure"]["cancelled_tasks"], 0)
+        ups = [t for t in e["actions"]["tasks"] if t["type"] == "upload"]
+        self.assertTrue(ups)
+        self.assertTrue(all(t["state"] == "cancelled" for t in ups), ups)
+        s3.start()
+        wait_for(lambda: engagement_json(d1)["erasure"]["completed"], 60, "the erasure")
+        self.assert_receipt(d1, "revoked", "stream-revoked", s3, remote=False)
+        # a live engagement purged: stopped, then erased (a call at speed 1)
+        before = set(glob.glob(os.path.join(h.out, "*")))
+        sim = subprocess.Popen([SIM, "run", "--webhook-url", "http://127.0.0.1:%d/webhook" % h.port,
+                                "--speed", "1"], env=dict(E, **CREDS),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(sim)
+        d2 = sorted(wait_for(lambda: set(glob.glob(os.path.join(h.out, "*"))) - before, 60,
+                             "the live engagement"))[0]
+        wait_for(lambda: os.path.exists(os.path.join(d2, "audio.wav")) and
+                 os.path.getsize(os.path.join(d2, "audio.wav")) > 64000, 60, "audio")
+        live = [x for x in h.engagements() if x["directory"] == d2][0]
+        self.assertTrue(live["live"]["active"])
+        status, body = request(h.port, "/engagements/%s?purge=true" % os.path.basename(d2),
+                               "DELETE")
+        self.assertEqual(status, 202, body)
+        wait_for(lambda: engagement_json(d2).get("erasure", {}).get("completed"), 60,
+                 "the purge")
+        self.assert_receipt(d2, "purged", "operator", s3, remote=False)
+        self.assertEqual(engagement_json(d2)["stop_reason"]["source"], "api")
+        sim.wait(120)
+
+
 class Retention(Base):
     def test_aged_engagements_swept_oldest_first(self):
         out = os.path.join(self.work, "recordings")
@@ -607,7 +663,7 @@ class Retention(Base):
         for d, why in ((old, "age"), (mid, "size")):
             wait_for(lambda: engagement_json(d).get("erasure", {}).get("completed"), 30,
                      "the sweep of " + d)
-            self.assertEqual(os.listdir(d), ["engagement.json"])
+            self.assertEqual(data_files(d), [])
             e = engagement_json(d)
             self.assertEqual(e["state"], "expired")
             self.assertEqual(e["erasure"]["reason"], "retention")
