@@ -487,6 +487,10 @@ class Crash(Base):
         wait_for(upload_started, 60, "the multipart upload to start", step=0.01)
         # pause the store (the upload cannot finish), then kill the host
         os.kill(s3.p.pid, signal.SIGSTOP)
+        # the upload waits on a worker thread: the main context still answers
+        status, body = request(h.port, "/health", timeout=20)
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["status"], "ok")
         h.kill()
         self.hosts.remove(h)
         os.kill(s3.p.pid, signal.SIGCONT)
