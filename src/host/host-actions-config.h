@@ -56,6 +56,23 @@ struct ActionsConfig {
   bool upload_enabled () const { return !endpoint.empty () && !bucket.empty (); }
   bool retention_enabled () const { return max_age_days > 0 || max_bytes > 0; }
   bool any () const { return !exec_argv.empty () || upload_enabled (); }
+
+  /* SIGHUP: the running queue keeps its configuration (host-daemon.h) */
+  bool operator== (const ActionsConfig &o) const
+  {
+    return exec_argv == o.exec_argv && exec_timeout_s == o.exec_timeout_s &&
+        retry_min_s == o.retry_min_s && retry_max_s == o.retry_max_s &&
+        endpoint == o.endpoint && bucket == o.bucket && region == o.region &&
+        prefix == o.prefix && path_style == o.path_style && part_size == o.part_size &&
+        multipart_threshold == o.multipart_threshold &&
+        verify_download_max == o.verify_download_max &&
+        delete_local_after_upload == o.delete_local_after_upload &&
+        ca_file == o.ca_file && timeout_s == o.timeout_s &&
+        access_key == o.access_key && secret_key == o.secret_key &&
+        session_token == o.session_token && max_age_days == o.max_age_days &&
+        max_bytes == o.max_bytes && retention_interval_s == o.retention_interval_s;
+  }
+  bool operator!= (const ActionsConfig &o) const { return !(*this == o); }
 };
 
 /** load_actions_config:

@@ -355,6 +355,7 @@ Daemon::reload ()
   keep ("backlog", next.http_backlog, cfg_.http_backlog);
   keep ("max-connections", next.max_connections, cfg_.max_connections);
   keep ("request-timeout-s", next.request_timeout_s, cfg_.request_timeout_s);
+  keep ("[actions]/[upload]/[retention]", next.actions, cfg_.actions);
   next.ready_file = cfg_.ready_file;
   cfg_ = std::move (next);
   templates_ = std::move (templates);

@@ -100,8 +100,9 @@ class Daemon {
    * SIGHUP: runs the Reloader; on success new engagements use the new
    * configuration and pipeline files (live ones keep theirs: each holds a
    * copy of its template); settings that need a restart (address, port,
-   * output-root, state-dir, HTTP limits) are kept and named in the log. On
-   * failure the error is logged and the old set kept.
+   * output-root, state-dir, HTTP limits, [actions], [upload], [retention])
+   * are kept and named in the log. On failure the error is logged and the
+   * old set kept.
    * Returns: whether the new set is in use.
    */
   bool reload ();
