@@ -642,7 +642,7 @@ AfterCall::start (GError **error)
       cfg_.retention_enabled () ? ", retention on" : "", queue_dir_.c_str (), loaded);
   if (cfg_.upload_enabled () && (cfg_.access_key.empty () || cfg_.secret_key.empty ()))
     g_warning ("[upload] is configured but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
-        "are not set: requests go unsigned");
+        "are not set: a store that checks signatures will refuse every upload");
   worker_ = std::thread ([this] () { worker_main (); });
   if (cfg_.retention_enabled ()) {
     sweep_retention ();
@@ -1489,7 +1489,6 @@ job_into_object (const AfterCall::Job &j, JsonObject *obj)
 void
 AfterCall::apply_to_engagement_json (const std::string &dir)
 {
-  JsonNode *view = nullptr;
   Job copy;
   {
     std::lock_guard<std::mutex> g (shared_->m);
@@ -1498,7 +1497,6 @@ AfterCall::apply_to_engagement_json (const std::string &dir)
       return;
     copy = it->second;
   }
-  (void) view;
   std::string path = dir + "/engagement.json";
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonNode *root = read_json_file (parser, path);
