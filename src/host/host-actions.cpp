@@ -1227,10 +1227,22 @@ AfterCall::run_step (Job &snap, gsize idx, Task *result, std::vector<Deleted> *d
     json_builder_set_member_name (b, "files");
     json_builder_begin_array (b);
     std::vector<std::string> keys;
+    std::map<std::string, const Task *> hashed;   /* by the upload tasks */
+    for (const auto &u : snap.tasks)
+      if (u.type == "upload" && !u.sha256.empty ())
+        hashed[u.file] = &u;
     for (const auto &f : dir_files (snap.dir)) {
       FileHash h;
       std::string err;
-      hash_file (snap.dir + "/" + f, c.part_size, &h, &err);
+      GStatBuf sb;
+      auto known = hashed.find (f);
+      if (known != hashed.end () && g_stat ((snap.dir + "/" + f).c_str (), &sb) == 0 &&
+          static_cast<guint64> (sb.st_size) == known->second->bytes) {
+        h.bytes = known->second->bytes;
+        h.sha256 = known->second->sha256;
+      } else {
+        hash_file (snap.dir + "/" + f, c.part_size, &h, &err);
+      }
       json_builder_begin_object (b);
       add_str (b, "name", f);
       add_str (b, "path", snap.dir + "/" + f);
