@@ -20,6 +20,9 @@ fetched back with the curl command line's own SigV4, not our client).
                                 after the upload, and DELETE ?purge=true:
                                 nothing left but the receipt, locally and in
                                 the bucket
+    test-actions.py HookTimeout a crashed engagement recovered at start runs its
+                                actions; a hanging hook is killed after
+                                exec-timeout-s, its output kept
     test-actions.py Retention   aged engagements swept at start, oldest first,
                                 by max-age-days and max-bytes
 
@@ -648,6 +651,26 @@ class Revocation(Base):
         sim.wait(120)
 
 
+class HookTimeout(Base):
+    def test_recovered_engagement_hook_killed_after_its_timeout(self):
+        out = os.path.join(self.work, "recordings")
+        # a recording a killed host left "running": recovered at start, then
+        # its actions run (a hook that hangs, killed after 1 s)
+        d = fake_engagement(out, "crashed", "running", iso_days_ago(0), wav_seconds=1)
+        h = self.host("[actions]\nexec=/bin/sh -c 'echo started; exec sleep 60'\n"
+                      "exec-timeout-s=1\n")
+        a = self.wait_actions(d, state="failed", timeout=60)
+        t = a["tasks"][0]
+        self.assertEqual(t["type"], "exec")
+        self.assertEqual(t["state"], "failed")
+        self.assertIn("timed out after 1 s", t["error"])
+        self.assertEqual(t["output"], "started\n")
+        self.assertEqual(engagement_json(d)["state"], "recovered")
+        text = h.metrics()
+        self.assertEqual(metric(text, "zoomrtms_exec_hooks_total", {"result": "timeout"}), 1)
+        self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0)
+
+
 class Retention(Base):
     def test_aged_engagements_swept_oldest_first(self):
         out = os.path.join(self.work, "recordings")
@@ -687,7 +710,7 @@ class Retention(Base):
 if __name__ == "__main__":
     names = sys.argv[1:]
     suite = unittest.TestSuite()
-    for n in names or ["Upload", "StoreDown", "Crash", "Revocation", "Retention"]:
+    for n in names or ["Upload", "StoreDown", "Crash", "Revocation", "HookTimeout", "Retention"]:
         suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(globals()[n]))
     r = unittest.TextTestRunner(verbosity=2).run(suite)
     if r.wasSuccessful() and r.testsRun and len(r.skipped) == r.testsRun:
