@@ -17,7 +17,16 @@ pkgs=(
   prometheus
   chromium
   imagemagick
+  # tests/actions: the S3 API (libcurl's AWS SigV4), curl's command line to
+  # read objects back, sha256sum (coreutils)
+  libcurl4-openssl-dev
+  curl
 )
+# tests/actions: Node.js runs s3rver (tools/test.sh installs it with npm);
+# Debian's packages only when no node is installed some other way
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

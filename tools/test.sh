@@ -4,6 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup-debian.sh
 bash tools/build.sh
+# tests/actions: an S3-compatible server on loopback, the npm package s3rver
+# (pinned), installed into the build directory (ignored by git); skipped when
+# already there
+S3RVER_VERSION=3.7.1
+if [ ! -f build/node-s3rver/node_modules/s3rver/package.json ] ||
+   ! grep -q "\"version\": \"$S3RVER_VERSION\"" build/node-s3rver/node_modules/s3rver/package.json; then
+  npm install --prefix build/node-s3rver --no-audit --no-fund --loglevel=error \
+    "s3rver@$S3RVER_VERSION"
+fi
 rc=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
 # One plain closing line: every test program of the suite, passed and failed.

@@ -117,6 +117,25 @@ const ConfigKey kConfigKeys[] = {
   /* fleet mode (design.md "Fleet mode") */
   {"cluster", "redis-url", KeyType::OTHER, 0, 0, nullptr},
   {"cluster", "node-id", KeyType::OTHER, 0, 0, nullptr},
+  /* after the call (issue 13): parsed by load_actions_config() */
+  {"actions", "exec", KeyType::OTHER, 0, 0, nullptr},
+  {"actions", "exec-timeout-s", KeyType::OTHER, 0, 0, nullptr},
+  {"actions", "retry-min-s", KeyType::OTHER, 0, 0, nullptr},
+  {"actions", "retry-max-s", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "endpoint", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "bucket", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "region", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "prefix", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "ca-file", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "path-style", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "delete-local-after-upload", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "part-size-bytes", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "multipart-threshold-bytes", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "verify-download-max-bytes", KeyType::OTHER, 0, 0, nullptr},
+  {"upload", "timeout-s", KeyType::OTHER, 0, 0, nullptr},
+  {"retention", "max-age-days", KeyType::OTHER, 0, 0, nullptr},
+  {"retention", "max-bytes", KeyType::OTHER, 0, 0, nullptr},
+  {"retention", "interval-s", KeyType::OTHER, 0, 0, nullptr},
 };
 
 #undef SET_STR
@@ -311,6 +330,9 @@ load_config_file (const std::string &path, HostConfig *cfg, GError **error)
   }
   std::vector<std::string> lint = lint_config_text (path, std::string (text, len));
   cfg->config_warnings.insert (cfg->config_warnings.end (), lint.begin (), lint.end ());
+  /* issue 13: after the call (host-actions-config.h) */
+  if (!load_actions_config (kf, &cfg->actions, error))
+    return false;
   return true;
 }
 
@@ -340,6 +362,13 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
     cfg->secret_token = *s;
   if (auto *s = lookup (env, dotenv, "ZOOMRTMS_API_TOKEN"))
     cfg->api_token = *s;
+  /* [upload] credentials: the AWS SDKs' variable names */
+  if (auto *s = lookup (env, dotenv, "AWS_ACCESS_KEY_ID"))
+    cfg->actions.access_key = *s;
+  if (auto *s = lookup (env, dotenv, "AWS_SECRET_ACCESS_KEY"))
+    cfg->actions.secret_key = *s;
+  if (auto *s = lookup (env, dotenv, "AWS_SESSION_TOKEN"))
+    cfg->actions.session_token = *s;
   if (auto *s = lookup (env, dotenv, "PORT")) {
     gint64 p = 0;
     if (!g_ascii_string_to_signed (s->c_str (), 10, 0, 65535, &p, nullptr)) {

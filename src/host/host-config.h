@@ -31,10 +31,16 @@
  * The keys are one table in host-config.cpp (kConfigKeys): a key or group
  * that is not in it is warned about with the file and line
  * (lint_config_text()), e.g. a misspelled [limit] or max-engagement.
+ *   [actions], [upload], [retention]  after the call (issue 13): exec hook,
+ *               upload to S3-compatible storage, retention; keys and
+ *               credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ *               AWS_SESSION_TOKEN) in host-actions-config.h
  * Secrets are only read from the environment, `.env` or (the API token) the
  * config file, never from argv, and never logged.
  */
 #pragma once
+
+#include "host-actions-config.h"
 
 #include <glib.h>
 
@@ -85,6 +91,8 @@ struct HostConfig {
   /* what the configuration file's check found (lint_config_text()): one
    * "FILE:LINE: …" line each; logged as warnings at start and reload */
   std::vector<std::string> config_warnings;
+  /* [actions], [upload], [retention] (host-actions-config.h) */
+  ActionsConfig actions;
   /* run-time options */
   std::string ready_file;
   std::string summary_dir;

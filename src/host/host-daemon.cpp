@@ -99,6 +99,7 @@ Daemon::repair_left_over (const std::set<std::string> &skip)
     dir.write_engagement_json (json_parser_get_root (parser));
     g_message ("recovered engagement %s left running by a previous host%s", name,
         repaired ? " (WAV headers repaired)" : "");
+    after_call_ended (path, -1);
   }
 }
 
@@ -158,6 +159,7 @@ Daemon::resume_journal ()
             cfg_.rejoin_window_s);
       Engagement::finalize_unrejoined (e, journal_.get (),
           tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");
+      after_call_ended (e.directory, -1);
       lost_[e.rtms_stream_id] = e.directory;
       resumed_dirs.insert (e.directory);
       continue;
@@ -196,6 +198,7 @@ Daemon::resume_journal ()
       /* the parts are not lost: finalize them as a lost interruption */
       Engagement::finalize_unrejoined (e, journal_.get (),
           tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");
+      after_call_ended (e.directory, -1);
       lost_[e.rtms_stream_id] = e.directory;
     }
   }
@@ -209,6 +212,20 @@ Daemon::start (GError **error)
     g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot create output root %s: %s",
         cfg_.output_root.c_str (), g_strerror (e));
     return false;
+  }
+  /* issue 13: the after-call queue lives in the state directory */
+  after_ = std::make_unique<AfterCall> (cfg_.actions, cfg_.state_dir + "/actions",
+      cfg_.output_root, [this] (const std::string &dir) {
+        for (auto &kv : active_)
+          if (kv.second->params ().dir == dir)
+            return true;
+        return false;
+      });
+  GError *aerr = nullptr;
+  if (!after_->start (&aerr)) {
+    g_warning ("error: no after-call actions (%s)", aerr->message);
+    g_error_free (aerr);
+    after_.reset ();
   }
   /* issue 9: rejoin what a previous host left, before listening (the
    * webhooks of those streams find them live) */
@@ -346,6 +363,7 @@ Daemon::reload ()
   keep ("backlog", next.http_backlog, cfg_.http_backlog);
   keep ("max-connections", next.max_connections, cfg_.max_connections);
   keep ("request-timeout-s", next.request_timeout_s, cfg_.request_timeout_s);
+  keep ("[actions]/[upload]/[retention]", next.actions, cfg_.actions);
   next.ready_file = cfg_.ready_file;
   cfg_ = std::move (next);
   templates_ = std::move (templates);
@@ -679,6 +697,9 @@ Daemon::on_stopped (const rtms::Webhook &wh)
   for (auto f = finished_.rbegin (); f != finished_.rend (); ++f)
     if ((*f)->params ().rtms_stream_id == wh.rtms_stream_id) {
       (*f)->note_stop_reason (reason, "webhook");
+      /* issue 13: a revocation after the end erases what was recorded */
+      if (reason == 8 && (*f)->state () != Engagement::State::DETACHED)
+        after_call_ended ((*f)->params ().dir, reason);
       return;
     }
   auto lost = lost_.find (wh.rtms_stream_id);
@@ -701,6 +722,8 @@ Daemon::on_stopped (const rtms::Webhook &wh)
       json_object_set_object_member (obj, "stop_reason", sr);
       dir.write_engagement_json (json_parser_get_root (parser));
     }
+    if (reason == 8)
+      after_call_ended (lost->second, reason);
     g_message ("%s for stream %s (stop_reason %d), left by a previous host and "
         "not rejoined: recorded in its engagement.json", log_safe (wh.event).c_str (),
         name, reason);
@@ -742,9 +765,19 @@ Daemon::on_interrupted (const rtms::Webhook &wh)
 }
 
 void
+Daemon::after_call_ended (const std::string &dir, int stop_reason)
+{
+  if (after_)
+    after_->engagement_ended (dir, stop_reason);
+}
+
+void
 Daemon::on_finished (Engagement *e)
 {
   interrupted_seen_.erase (e->params ().rtms_stream_id);
+  /* issue 13: the files are final (a detached recording goes on elsewhere) */
+  if (e->state () != Engagement::State::DETACHED)
+    after_call_ended (e->params ().dir, e->stop_reason ());
   if (status_) {
     g_autoptr (JsonNode) n = e->to_json (false);
     status_->engagement_finished (json_node_get_object (n));
@@ -1038,7 +1071,10 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     req->limit = limit;
     for (auto &kv : self->active_) {
       req->skip.insert (kv.second->params ().dir_name);
-      req->live.push_back (kv.second->to_json (true));
+      JsonNode *n = kv.second->to_json (true);
+      if (self->after_)
+        self->after_->decorate (json_node_get_object (n));
+      req->live.push_back (n);
     }
     req->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (+[] (
             SoupServerMessage *, gpointer d) {
@@ -1059,6 +1095,12 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   }
   g_autofree gchar *id = g_uri_unescape_string (rest.c_str (), nullptr);
   Engagement *e = id ? self->find_any (id) : nullptr;
+  bool purge = query && g_strcmp0 (static_cast<const char *> (
+      g_hash_table_lookup (query, "purge")), "true") == 0;
+  if (purge && g_str_equal (method, SOUP_METHOD_DELETE)) {
+    self->purge (msg, e, id ? id : "");
+    return;
+  }
   if (!e && id && g_str_equal (method, SOUP_METHOD_GET)) {
     /* one a previous host recorded (or forgotten: kMaxFinished) */
     if (JsonNode *disk = read_engagement_from_disk (self->cfg_.output_root, id)) {
@@ -1073,6 +1115,8 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   }
   if (g_str_equal (method, SOUP_METHOD_GET)) {
     g_autoptr (JsonNode) root = e->to_json (true);
+    if (self->after_)
+      self->after_->decorate (json_node_get_object (root));
     json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
   } else if (g_str_equal (method, SOUP_METHOD_DELETE)) {
     bool was_active = e->active ();
@@ -1085,6 +1129,51 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
         error_body ("Use GET or DELETE"));
   }
+}
+
+void
+Daemon::purge (SoupServerMessage *msg, Engagement *e, const std::string &id)
+{
+  if (!after_) {
+    json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+        error_body ("After-call actions are unavailable (no state directory)"));
+    return;
+  }
+  std::string dir;
+  if (e) {
+    dir = e->params ().dir;
+  } else {
+    /* an engagement a previous host process recorded: by directory name */
+    if (id.empty () || id != sanitize_engagement_id (id) || id[0] == '.') {
+      json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+      return;
+    }
+    g_autofree gchar *p = g_build_filename (cfg_.output_root.c_str (), id.c_str (),
+        "engagement.json", nullptr);
+    if (!g_file_test (p, G_FILE_TEST_IS_REGULAR)) {
+      json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+      return;
+    }
+    dir = cfg_.output_root + "/" + id;
+  }
+  g_message ("DELETE ?purge=true from %s: erasing engagement %s%s",
+      peer_of (msg).c_str (), log_safe (id).c_str (),
+      e && e->active () ? " once stopped" : "");
+  if (e && e->active ()) {
+    after_->request_purge (dir);
+    e->stop ("api", -1);
+  } else {
+    after_->erase (dir, "operator");
+  }
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "purge");
+  json_builder_add_string_value (b, "queued");
+  json_builder_set_member_name (b, "directory");
+  json_builder_add_string_value (b, dir.c_str ());
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_response (msg, SOUP_STATUS_ACCEPTED, json_to_compact (root));
 }
 
 void

@@ -29,11 +29,16 @@
  *                                            meeting uuid, directory name or rtms_stream_id;
  *                                            one a previous host recorded: from disk)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ *   DELETE /engagements/{id}?purge=true      operator erasure (host-actions.h): a live one is
+ *                                            stopped, then erased; a finished one (also one a
+ *                                            previous host left: id = its directory name) is
+ *                                            erased → 202 with the engagement object
  *   GET  /, /status…, /metrics               status page and Prometheus metrics
  *                                            (host-status.h), the same access rule
  */
 #pragma once
 
+#include "host-actions.h"
 #include "host-config.h"
 #include "host-engagement.h"
 #include "host-http.h"
@@ -106,8 +111,9 @@ class Daemon {
    * SIGHUP: runs the Reloader; on success new engagements use the new
    * configuration and pipeline files (live ones keep theirs: each holds a
    * copy of its template); settings that need a restart (address, port,
-   * output-root, state-dir, HTTP limits) are kept and named in the log. On
-   * failure the error is logged and the old set kept.
+   * output-root, state-dir, HTTP limits, [actions], [upload], [retention])
+   * are kept and named in the log. On failure the error is logged and the
+   * old set kept.
    * Returns: whether the new set is in use.
    */
   bool reload ();
@@ -156,6 +162,11 @@ class Daemon {
   std::shared_ptr<const TemplateStore> templates_;
   Reloader reloader_;
   std::unique_ptr<Journal> journal_;
+  /* issue 13: on-finish actions, their queue, erasure, retention */
+  std::unique_ptr<AfterCall> after_;
+  void after_call_ended (const std::string &dir, int stop_reason);
+  /* DELETE /engagements/{id}?purge=true (@e NULL: not in memory) */
+  void purge (SoupServerMessage *msg, Engagement *e, const std::string &id);
   guint64 refused_ = 0;             /* starts refused by max-engagements */
   /* engagements that ended with a full disk: directory → name, until
    * their storage has room again (bounded: kMaxLowSpaceDirs) */

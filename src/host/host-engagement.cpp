@@ -1,6 +1,8 @@
 /* zoomrtms-host — one engagement. See host-engagement.h. */
 #include "host-engagement.h"
 
+#include "host-actions.h"
+
 #include "host-common.h"
 #include "host-health.h"
 #include "host-ogg.h"
@@ -1189,9 +1191,11 @@ void
 Engagement::write_engagement_json () const
 {
   g_autoptr (JsonNode) root = to_json (false);
-  std::string txt = json_to_compact (root, true) + "\n";
   g_autofree gchar *path = g_build_filename (p_.dir.c_str (), "engagement.json",
       nullptr);
+  /* issue 13: the after-call queue's members (and a receipt) survive */
+  AfterCall::preserve_members (path, json_node_get_object (root));
+  std::string txt = json_to_compact (root, true) + "\n";
   GError *err = nullptr;
   if (g_file_set_contents (path, txt.data (), static_cast<gssize> (txt.size ()),
           &err))

@@ -155,6 +155,8 @@ class Engagement {
   const LogContext &log_context () const { return log_ctx_; }
 
   State state () const { return state_; }
+  /* the stop reason recorded (docs/protocol.md §2.7), -1 = none */
+  int stop_reason () const { return stop_reason_; }
   bool active () const { return state_ == State::STARTING ||
       state_ == State::RUNNING || state_ == State::STOPPING; }
   const EngagementParams &params () const { return p_; }

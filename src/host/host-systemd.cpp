@@ -15,10 +15,13 @@
 
 namespace zhost {
 
-const CredentialName kCredentialNames[3] = {
+const CredentialName kCredentialNames[5] = {
   {"zoom-client-id", "ZOOM_APP_CLIENT_ID"},
   {"zoom-client-secret", "ZOOM_APP_CLIENT_SECRET"},
   {"zoom-secret-token", "ZOOM_SECRET_TOKEN"},
+  /* [upload] (issue 13) */
+  {"aws-access-key-id", "AWS_ACCESS_KEY_ID"},
+  {"aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"},
 };
 
 bool

@@ -25,13 +25,14 @@ struct CredentialName {
   const char *credential;   /* e.g. "zoom-client-secret" */
   const char *variable;     /* e.g. "ZOOM_APP_CLIENT_SECRET" */
 };
-extern const CredentialName kCredentialNames[3];
+extern const CredentialName kCredentialNames[5];
 
 /** load_credentials:
- * If $CREDENTIALS_DIRECTORY is set, reads zoom-client-id, zoom-client-secret
- * and zoom-secret-token from it (each optional; one trailing "\n" or "\r\n"
- * removed) into @env as ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET and
- * ZOOM_SECRET_TOKEN, over any value the environment had: a credential is the
+ * If $CREDENTIALS_DIRECTORY is set, reads zoom-client-id, zoom-client-secret,
+ * zoom-secret-token, aws-access-key-id and aws-secret-access-key from it
+ * (each optional; one trailing "\n" or "\r\n" removed) into @env as
+ * ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET, ZOOM_SECRET_TOKEN,
+ * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, over any value the environment had: a credential is the
  * more protected source. @loaded gets the credential names read (never their
  * values). Without $CREDENTIALS_DIRECTORY: returns true, @env unchanged.
  * Returns: false with ZHOST_ERROR_CONFIG if a credential file exists but

@@ -1,0 +1,183 @@
+/* zoomrtms-host — after the call (issue 13): on-finish actions, their durable
+ * queue, erasure (revocation, operator purge, retention).
+ *
+ * On-finish actions run once per engagement whose files are final (a
+ * stopped, failed or recovered engagement; never a detached one, whose
+ * recording a next host continues): the files of its directory (every
+ * regular file but engagement.json) are hashed (SHA-256; MD5 for the S3
+ * ETag check), then, in order:
+ *   exec          the `[actions] exec` command (argv split with
+ *                 g_shell_parse_argv, no shell), the JSON manifest on stdin,
+ *                 cwd = the engagement directory, ZOOMRTMS_ENGAGEMENT_DIR set
+ *                 and the host's secrets (ZOOM_*, AWS_*, ZOOMRTMS_API_TOKEN)
+ *                 removed from its environment; killed after exec-timeout-s;
+ *                 exit status and the first 16 KiB of its output recorded.
+ *                 Run once (again only if the host died while it ran).
+ *   upload        each file to `<prefix>/<directory name>/<file>` (host-s3.h):
+ *                 PutObject below multipart-threshold-bytes, else a
+ *                 multipart upload in part-size-bytes parts; then verified:
+ *                 HEAD size = local size and ETag = the MD5 S3 computed of
+ *                 what it stored (the whole object's MD5, or for a multipart
+ *                 object AWS's MD5-of-part-MD5s "-N"), and for objects up to
+ *                 verify-download-max-bytes a GET whose SHA-256 must equal the
+ *                 local one. Before uploading, a HEAD that finds the object
+ *                 already verified (a host killed between S3's answer and the
+ *                 queue write) marks it done: a file is never uploaded twice
+ *                 once it succeeded. Errors retry with exponential backoff
+ *                 (retry-min-s doubling up to retry-max-s), for ever.
+ *   delete-local  with delete-local-after-upload: once every upload is
+ *                 verified, the uploaded local files are removed.
+ * The manifest (exec stdin): {"version":1, "directory", "dir_name",
+ * "engagement": engagement.json as it stands, "files":[{"name", "path",
+ * "bytes", "sha256"}], "upload": {"bucket", "keys":[…]} or null}.
+ *
+ * Durable queue: one JSON file per engagement in <state-dir>/actions/
+ * (<directory name>.json), written atomically with fsync at every state
+ * change, loaded at start (a task "running" when the host died is pending
+ * again: an interrupted multipart upload is aborted and restarted). The
+ * work runs on ONE worker thread: the main context never waits for the
+ * network, a hook or a hash; results are posted back to it, which writes
+ * them into engagement.json ("actions") — the only writer of that file
+ * stays the main context.
+ *
+ * Erasure — reason "stream-revoked" (stop reason 8, docs/protocol.md §2.7,
+ * from the stream or the stopped webhook), "operator" (DELETE
+ * /engagements/{id}?purge=true) or "retention": pending actions of the
+ * engagement are cancelled (a running upload aborted), every file of its
+ * directory but engagement.json is hashed and deleted (audio, transcripts,
+ * levels, events, parts); for the first two also every object under
+ * `<prefix>/<directory name>/` (ListObjectsV2 + DeleteObject, retried while
+ * the store is down). engagement.json becomes the receipt: "state"
+ * "revoked" | "purged" | "expired", "erasure" {"reason", "requested",
+ * "completed", "remote_pending", "cancelled_tasks"}, "deleted"
+ * [{"name", "bytes", "sha256", "where" ("local" or "s3://bucket/key"),
+ * "when"}], and "display_names" emptied (names are personal data).
+ * Retention erases local files only: the bucket's lifecycle rules govern
+ * its copies.
+ *
+ * Retention: with [retention] max-age-days and/or max-bytes, at start and
+ * every interval-s, the finished engagements of the output root (state
+ * stopped/failed/recovered, not live, no pending actions, not erased) are
+ * erased oldest first (stop_time, else engagement.json's mtime): those
+ * older than max-age-days, then more until the rest hold at most
+ * max-bytes. The scan (readdir + stat) runs on the main context; hashing
+ * and deleting on the worker.
+ *
+ * Metrics (host-metrics.h): zoomrtms_actions_pending (tasks pending or
+ * running), zoomrtms_uploads_total{result="ok"|"error"|"verify_failed"|
+ * "already_present"}, zoomrtms_upload_bytes_total,
+ * zoomrtms_exec_hooks_total{result="ok"|"failed"|"timeout"},
+ * zoomrtms_erasures_total{reason}, zoomrtms_erased_files_total{where=
+ * "local"|"object_storage"}.
+ */
+#pragma once
+
+#include "host-actions-config.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace zhost {
+
+class AfterCall {
+ public:
+  /* @is_live: whether the engagement of a directory is live on this host
+   * (retention never touches it). */
+  using IsLive = std::function<bool (const std::string &dir)>;
+
+  /* @queue_dir: <state-dir>/actions; @output_root: the engagements' root. */
+  AfterCall (ActionsConfig cfg, std::string queue_dir, std::string output_root,
+      IsLive is_live);
+  /* Stops the worker: a running request or hook is aborted; its task stays
+   * pending in the queue for the next start. */
+  ~AfterCall ();
+  AfterCall (const AfterCall &) = delete;
+  AfterCall &operator= (const AfterCall &) = delete;
+
+  /** start:
+   * Creates the queue directory (0700), loads the queued jobs, starts the
+   * worker thread and the retention timer (a first sweep at once).
+   * Returns: false with ZHOST_ERROR_IO when the queue directory cannot be
+   * created (the host then runs without actions, logged as an error).
+   */
+  bool start (GError **error);
+
+  /** engagement_ended:
+   * The hook point (one call, on the main context) for an engagement whose
+   * files are final (Engagement finished and not detached, or recovered
+   * after a crash). @stop_reason 8 (STREAM_REVOKED) or an earlier
+   * request_purge() erases it; else its on-finish actions are queued (none
+   * configured: nothing happens). Idempotent per directory.
+   */
+  void engagement_ended (const std::string &dir, int stop_reason);
+
+  /** erase:
+   * Queues the erasure of @dir (reason "stream-revoked", "operator",
+   * "retention"), cancelling its pending actions. Idempotent.
+   */
+  void erase (const std::string &dir, const std::string &reason);
+
+  /** request_purge: erase @dir with reason "operator" once it has ended. */
+  void request_purge (const std::string &dir) { purge_after_end_.insert (dir); }
+
+  /** decorate:
+   * Adds to an engagement object (Engagement::to_json()) what the queue
+   * knows of its directory ("actions", and for an erased one the receipt
+   * members and state).
+   */
+  void decorate (JsonObject *engagement) const;
+
+  /** preserve_members:
+   * For writers of engagement.json other than the queue (the Engagement):
+   * copies "actions", "erasure", "deleted" and an erased "state" from the
+   * file at @path, if any, into @obj (and empties "display_names" of an
+   * erased one), so a late rewrite never loses a receipt.
+   */
+  static void preserve_members (const std::string &path, JsonObject *obj);
+
+  /** sweep_retention: one retention pass (see above). Returns: directories
+   * queued for erasure. */
+  int sweep_retention ();
+
+  /** pending_tasks: tasks pending or running (all engagements). */
+  gsize pending_tasks () const;
+
+  const ActionsConfig &config () const { return cfg_; }
+
+  struct Task;
+  struct Deleted;
+  struct Job;
+  struct Shared;
+
+ private:
+  void worker_main ();
+  bool run_step (Job &snapshot, gsize task_index, Task *result,
+      std::vector<Deleted> *deleted, std::string *log);
+  void persist_locked (const Job &job);
+  void post (const std::string &dir);
+  static gboolean posted_cb (gpointer data);
+  void apply_to_engagement_json (const std::string &dir);
+  static gboolean retention_cb (gpointer data);
+  void update_pending_gauge_locked () const;
+
+  ActionsConfig cfg_;
+  std::string queue_dir_, output_root_;
+  IsLive is_live_;
+  std::set<std::string> purge_after_end_;
+  std::shared_ptr<Shared> shared_;
+  std::thread worker_;
+  guint retention_id_ = 0;
+};
+
+} // namespace zhost
