@@ -173,6 +173,18 @@ load_config_file (const std::string &path, HostConfig *cfg, GError **error)
   if (!get_int (kf, "http", "max-connections", 0, 1000000, &v, error))
     return false;
   cfg->max_connections = static_cast<int> (v);
+  /* [cluster] (issue 10, host-cluster.h) */
+  if (!get_string (kf, "cluster", "redis-url", &cfg->redis_url, error) ||
+      !get_string (kf, "cluster", "node-id", &cfg->node_id, error))
+    return false;
+  v = cfg->capacity;
+  if (!get_int (kf, "cluster", "capacity", 1, 1000000, &v, error))
+    return false;
+  cfg->capacity = static_cast<int> (v);
+  v = cfg->lease_ms;
+  if (!get_int (kf, "cluster", "lease-ms", 1000, 600000, &v, error))
+    return false;
+  cfg->lease_ms = static_cast<int> (v);
   v = cfg->request_timeout_s;
   if (!get_int (kf, "http", "request-timeout-s", 1, 3600, &v, error))
     return false;
@@ -248,6 +260,11 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
   cfg->output_root = abs;
   if (!cli.state_dir.empty ())
     cfg->state_dir = cli.state_dir;
+  if (auto *s = lookup (env, dotenv, "ZOOMRTMS_REDIS_URL"))
+    cfg->redis_url = *s;
+  /* cluster mode: the journal is shared by the fleet (host-cluster.h) */
+  if (cfg->state_dir.empty () && !cfg->redis_url.empty ())
+    cfg->state_dir = cfg->output_root + "/.state";
   if (cfg->state_dir.empty ()) {
     /* systemd StateDirectory=zoomrtms sets $STATE_DIRECTORY (a ':'-separated
      * list when the unit names several: the first is ours) */

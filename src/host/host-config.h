@@ -23,6 +23,11 @@
  *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
  *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
  *               request-timeout-s (accept → complete request, default 10)
+ *   [cluster]   redis-url (redis://HOST:PORT[/DB]; env ZOOMRTMS_REDIS_URL wins;
+ *               set = cluster mode, host-cluster.h; unset = standalone),
+ *               node-id (default <host name>:<port>), capacity (engagements
+ *               this node claims, default 250), lease-ms (ownership lease,
+ *               default 5000)
  * Secrets are only read from the environment, `.env` or (the API token) the
  * config file, never from argv, and never logged.
  */
@@ -70,6 +75,13 @@ struct HostConfig {
   int http_backlog = 0;                  /* 0 = SOMAXCONN */
   int max_connections = 0;               /* 0 = default_max_connections() */
   int request_timeout_s = 10;            /* seconds */
+  /* [cluster] (host-cluster.h, docs/deploying.md): empty redis_url =
+   * standalone. In cluster mode the default state_dir is
+   * <output-root>/.state (it must be on the shared output root). */
+  std::string redis_url;
+  std::string node_id;                   /* default <host name>:<port> */
+  int capacity = 250;                    /* engagements this node claims */
+  int lease_ms = 5000;                   /* ownership lease, renewed every lease/3 */
   /* run-time options */
   std::string ready_file;
   std::string summary_dir;

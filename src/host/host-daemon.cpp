@@ -108,10 +108,11 @@ Daemon::base_params (const PipelineTemplate &tmpl) const
   p.stop_timeout_ms = cfg_.stop_timeout_ms;
   p.stop_grace_ms = cfg_.stop_grace_ms;
   p.journal = journal_.get ();
+  p.node_id = node_id_;
   return p;
 }
 
-static rtms::Product
+rtms::Product
 product_from_name (const std::string &n)
 {
   if (n == "meeting")
@@ -161,17 +162,7 @@ Daemon::resume_journal ()
   repair_left_over (resumed_dirs);
   for (auto &e : to_resume) {
     const PipelineTemplate *tmpl = templates_->find (e.pipeline);
-    EngagementParams p = base_params (*tmpl);
-    p.event = e.event;
-    p.event_ts = e.event_ts;
-    p.product = product_from_name (e.product);
-    p.id_key = e.id_key;
-    p.id_value = e.id_value;
-    p.rtms_stream_id = e.rtms_stream_id;
-    p.server_urls = e.server_urls;
-    p.dir = e.directory;
-    p.dir_name = e.dir_name;
-    p.resume = e;
+    EngagementParams p = params_from_journal (e, *tmpl);
     auto eng = std::make_unique<Engagement> (std::move (p),
         [this] (Engagement *x) { on_finished (x); });
     Engagement *raw = eng.get ();
@@ -213,11 +204,15 @@ Daemon::start (GError **error)
         "but a restart or crash will end them", jerr->message);
     g_error_free (jerr);
     journal_.reset ();
-    repair_left_over ({});
+    if (!cluster_mode ())
+      repair_left_over ({});
   } else {
     g_message ("journal of live engagements in %s (rejoin window %d s)",
         cfg_.state_dir.c_str (), cfg_.rejoin_window_s);
-    resume_journal ();
+    /* cluster mode: the journal is the fleet's; its entries are taken over
+     * through Redis leases (host-cluster.h), never all at start-up */
+    if (!cluster_mode ())
+      resume_journal ();
   }
 
   server_ = soup_server_new ("server-header", "zoomrtms-host ", nullptr);
@@ -257,6 +252,8 @@ Daemon::start (GError **error)
   sigterm_id_ = g_unix_signal_add (SIGTERM, signal_cb, this);
   sighup_id_ = g_unix_signal_add (SIGHUP, sighup_cb, this);
 
+  if (cluster_mode ())
+    start_cluster ();
   g_message ("listening on http://%s:%d (webhooks at /webhook and "
       "/api/webhooks/zoom), recording into %s", cfg_.address.c_str (), port_,
       cfg_.output_root.c_str ());
@@ -356,7 +353,7 @@ Daemon::shutdown_timeout_cb (gpointer data)
   for (Engagement *e : left)
     e->force_stop ("forced stop at shutdown");
   self->maybe_quit ();
-  if (!self->active_.empty ())
+  if (!self->active_.empty () || self->cluster_)
     g_main_loop_quit (self->loop_);
   return G_SOURCE_REMOVE;
 }
@@ -374,6 +371,16 @@ Daemon::shutdown ()
     return;
   }
   shutting_down_ = true;
+  if (cluster_) {
+    g_message ("cluster: draining: detaching %zu engagement(s) for the other "
+        "nodes to take over", active_.size ());
+    /* exit once every engagement has another owner (or after the rejoin
+     * window: they stay in the shared journal) */
+    cluster_->drain (cfg_.rejoin_window_s * 1000, [this] {
+          drained_ = true;
+          maybe_quit ();
+        });
+  }
   g_message ("shutting down: no new engagements, detaching %zu pipeline(s) "
       "(Zoom keeps their streams for its grace window; a host started within "
       "%d s continues them)", active_.size (), cfg_.rejoin_window_s);
@@ -384,13 +391,15 @@ Daemon::shutdown ()
     e->detach ();
   shutdown_timeout_id_ = g_timeout_add (static_cast<guint> (cfg_.stop_timeout_ms) + 500,
       shutdown_timeout_cb, this);
+  if (cluster_)
+    return;
   maybe_quit ();
 }
 
 void
 Daemon::maybe_quit ()
 {
-  if (shutting_down_ && active_.empty ()) {
+  if (shutting_down_ && active_.empty () && (!cluster_ || drained_)) {
     if (shutdown_timeout_id_) {
       g_source_remove (shutdown_timeout_id_);
       shutdown_timeout_id_ = 0;
@@ -416,6 +425,7 @@ struct WebhookJob {
   Daemon *daemon;
   rtms::Webhook wh;
   bool counted;
+  std::string body;             /* cluster mode: the raw verified body */
 };
 
 static std::string
@@ -485,7 +495,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   bool counted = false;
   /* a start for a stream that is running, or whose start is still queued
    * below, is a duplicate or a failover: never counted against the limit */
-  if (wh.kind == rtms::Webhook::Kind::STARTED &&
+  if (wh.kind == rtms::Webhook::Kind::STARTED && !cluster_ &&
       active_.find (wh.rtms_stream_id) == active_.end () &&
       pending_stream_ids_.count (wh.rtms_stream_id) == 0) {
     if (shutting_down_) {
@@ -513,14 +523,18 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   }
   GST_INFO ("webhook %s accepted", log_safe (wh.event).c_str ());
   json_response (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}");
-  auto *job = new WebhookJob {this, std::move (wh), counted};
+  auto *job = new WebhookJob {this, std::move (wh), counted,
+      cluster_ ? std::string (data, len) : std::string ()};
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, [] (gpointer d) -> gboolean {
         auto *j = static_cast<WebhookJob *> (d);
         if (j->counted) {
           j->daemon->pending_starts_--;
           j->daemon->pending_stream_ids_.erase (j->wh.rtms_stream_id);
         }
-        j->daemon->process (j->wh);
+        if (j->daemon->cluster_)
+          j->daemon->cluster_->submit (j->wh, j->body);
+        else
+          j->daemon->process (j->wh);
         return G_SOURCE_REMOVE;
       }, job, [] (gpointer d) { delete static_cast<WebhookJob *> (d); });
 }
@@ -721,6 +735,8 @@ Daemon::on_finished (Engagement *e)
   }
   if (finished_.size () > kMaxFinished)
     finished_.erase (finished_.begin ());
+  if (cluster_)
+    cluster_finished (e);
   maybe_quit ();
 }
 
@@ -846,6 +862,8 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     for (auto &f : self->finished_)
       json_builder_add_value (b, f->to_json (false));
     json_builder_end_array (b);
+    if (self->cluster_)
+      self->cluster_engagements_json (b);
     json_builder_end_object (b);
     g_autoptr (JsonNode) root = json_builder_get_root (b);
     json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
@@ -853,6 +871,9 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   }
   g_autofree gchar *id = g_uri_unescape_string (rest.c_str (), nullptr);
   Engagement *e = id ? self->find_any (id) : nullptr;
+  if ((!e || !e->active ()) && id && self->cluster_ &&
+      g_str_equal (method, SOUP_METHOD_DELETE) && self->cluster_forward_delete (msg, id))
+    return;
   if (!e) {
     json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
     return;

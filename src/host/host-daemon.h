@@ -18,9 +18,19 @@
  *   GET  /engagements/{id}                   one engagement.json + "live" (id = engagement id,
  *                                            meeting uuid, directory name or rtms_stream_id)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ *
+ * Cluster mode ([cluster] redis-url, host-cluster.h): webhooks are answered
+ * 200 and handed to Cluster::submit (fleet-wide dedup, starts queued, the
+ * rest sent to the owner); GET /engagements adds "node" and "fleet" (every
+ * live engagement of the fleet: rtms_stream_id, id, directory, owner,
+ * state, lease); DELETE of an engagement another node owns is sent to it
+ * (202, "forwarded_to"); SIGTERM drains (detach, release, requeue, exit
+ * once every engagement has another owner). The cluster part of the daemon
+ * is in host-cluster-daemon.cpp.
  */
 #pragma once
 
+#include "host-cluster.h"
 #include "host-config.h"
 #include "host-engagement.h"
 #include "host-http.h"
@@ -129,6 +139,16 @@ class Daemon {
   void repair_left_over (const std::set<std::string> &skip);
   void resume_journal ();
   void maybe_quit ();
+  /* cluster mode (host-cluster-daemon.cpp) */
+  bool cluster_mode () const { return !cfg_.redis_url.empty (); }
+  void start_cluster ();
+  bool take_over (const std::string &rtms_stream_id);
+  EngagementParams params_from_journal (const JournalEntry &e,
+      const PipelineTemplate &tmpl) const;
+  void cluster_finished (Engagement *e);
+  void cluster_engagements_json (JsonBuilder *b) const;
+  /* DELETE of @id that no local engagement matches: 202 when sent to its owner */
+  bool cluster_forward_delete (SoupServerMessage *msg, const std::string &id);
 
   HostConfig cfg_;
   std::shared_ptr<const TemplateStore> templates_;
@@ -151,11 +171,19 @@ class Daemon {
   guint sigint_id_ = 0, sigterm_id_ = 0, sighup_id_ = 0, shutdown_timeout_id_ = 0;
   std::map<std::string, std::unique_ptr<Engagement>> active_;  /* by rtms_stream_id */
   std::vector<std::unique_ptr<Engagement>> finished_;
+  std::string node_id_;                      /* cluster mode */
+  std::unique_ptr<Cluster> cluster_;
+  bool drained_ = false;                     /* cluster drain complete */
+  std::set<std::string> lease_lost_;         /* detached because another node owns them */
 };
 
 /** json_response:
  * Sets @status and a JSON body on @msg.
  */
 void json_response (SoupServerMessage *msg, guint status, const std::string &body);
+
+/** product_from_name: "meeting", "webinar", … (the journal's "product");
+ * anything else is contact_center. */
+rtms::Product product_from_name (const std::string &name);
 
 } // namespace zhost
