@@ -352,6 +352,7 @@ local msgkind = kind
 if kind ~= 'delete' then msgkind = 'webhook' end
 redis.call('XADD', 'zoomrtms:node:' .. owner, 'MAXLEN', '~', '10000', '*', 'kind', msgkind,
   'sid', sid, 'body', body, 't', now, 'from', me)
+redis.call('EXPIRE', 'zoomrtms:node:' .. owner, 86400)
 return owner
 )LUA";
 
@@ -409,6 +410,20 @@ else
   redis.call('XADD', 'zoomrtms:starts', 'MAXLEN', '~', '10000', '*', 'kind', 'resume',
     'sid', sid, 't', now, 'from', me)
 end
+return 1
+)LUA";
+
+/* A claimed start this node will not run (it is draining): lease released,
+ * the start queued again. ARGV: sid, me, body, t. */
+static const char *const kRequeueLua = R"LUA(
+local sid, me = ARGV[1], ARGV[2]
+local k = 'zoomrtms:lease:' .. sid
+if redis.call('GET', k) ~= me then return 0 end
+redis.call('DEL', k)
+redis.call('SREM', 'zoomrtms:live', sid)
+redis.call('DEL', 'zoomrtms:eng:' .. sid)
+redis.call('XADD', 'zoomrtms:starts', 'MAXLEN', '~', '10000', '*', 'kind', 'start', 'sid', sid,
+  'body', ARGV[3], 't', ARGV[4], 'from', me)
 return 1
 )LUA";
 
@@ -670,12 +685,19 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
       return;
     }
     inflight_++;
-    claim (sid, "start", [this, wh, ack, waited, sid] (bool ok, const std::string &prev,
-        gint64 stop_ts) {
+    std::string t_str = get ("t");
+    claim (sid, "start", [this, wh, ack, waited, sid, body, t_str] (bool ok,
+        const std::string &prev, gint64 stop_ts) {
           inflight_--;
           ack ();
           if (!ok) {
             GST_INFO ("start of %s: another node owns it", log_safe (sid).c_str ());
+            return;
+          }
+          if (draining_) {
+            g_message ("cluster: draining: the start of stream %s goes back to the queue",
+                log_safe (sid).c_str ());
+            cmd_->command (eval (kRequeueLua, {sid, node_id_, body, t_str}), nullptr);
             return;
           }
           if (stop_ts > 0 && stop_ts >= wh.event_ts) {
@@ -701,6 +723,10 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
           ack ();
           if (!ok)
             return;
+          if (draining_) {
+            detached (sid);     /* hand it on */
+            return;
+          }
           stats_.taken_over++;
           g_message ("cluster: took over stream %s from %s (hand-off, queued %"
               G_GINT64_FORMAT " ms) at %" G_GINT64_FORMAT, log_safe (sid).c_str (),
@@ -984,6 +1010,25 @@ Cluster::scan ()
   int room = cfg_.capacity - load ();
   if (draining_ || room <= 0 || now < settle_until_us_)
     return;
+  /* starts read by a node that died before acknowledging them */
+  cmd_->command ({"XAUTOCLAIM", kStarts, kGroup, node_id_,
+          std::to_string (2 * cfg_.lease_ms), "0-0", "COUNT", "10"}, [this] (redisReply *r) {
+        if (reply_error (r) || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+          return;
+        redisReply *entries = r->element[1];
+        for (size_t j = 0; entries->type == REDIS_REPLY_ARRAY && j < entries->elements; j++) {
+          redisReply *en = entries->element[j];
+          if (en->type != REDIS_REPLY_ARRAY || en->elements != 2)
+            continue;
+          std::map<std::string, std::string> f;
+          redisReply *kv = en->element[1];
+          for (size_t k = 0; kv->type == REDIS_REPLY_ARRAY && k + 1 < kv->elements; k += 2)
+            f[reply_str (kv->element[k])] = reply_str (kv->element[k + 1]);
+          g_message ("cluster: start %s left unacknowledged by a node that died: "
+              "claimed", reply_str (en->element[0]).c_str ());
+          handle_entry (kStarts, reply_str (en->element[0]), f);
+        }
+      });
   cmd_->command (eval (kOrphansLua, {std::to_string (room)}), [this] (redisReply *r) {
         if (reply_error (r) || r->type != REDIS_REPLY_ARRAY)
           return;
@@ -997,6 +1042,10 @@ Cluster::scan ()
                 inflight_--;
                 if (!ok)
                   return;
+                if (draining_) {
+                  detached (sid);
+                  return;
+                }
                 stats_.taken_over++;
                 g_message ("cluster: took over stream %s from %s (lease expired) at %"
                     G_GINT64_FORMAT, log_safe (sid).c_str (), log_safe (prev).c_str (),

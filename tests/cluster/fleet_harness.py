@@ -129,6 +129,7 @@ class Fleet:
         for i in range(hosts):
             self.start_host("h%d" % i)
         self.sim = None
+        self.extra_sims = []
 
     def start_redis(self):
         self.redis = subprocess.Popen(
@@ -210,22 +211,27 @@ class Fleet:
                 ids[name] = d["node"]
         return ids
 
-    def run_sim(self, engagements, duration, extra=()):
+    def run_sim(self, engagements, duration, extra=(), name="sim"):
         env = dict(os.environ)
         env.update(CREDS)
-        self.sim = subprocess.Popen(
+        p = subprocess.Popen(
             [SIM_BIN, "run", "--webhook-url",
              "http://127.0.0.1:%d/webhook" % self.proxy.port,
              "--engagements", str(engagements), "--duration", str(duration),
              "--duplicate", "--dump-dir", os.path.join(self.tmp, "sim-dump"),
-             "--ready-file", os.path.join(self.tmp, "sim-ready.json"),
-             "--summary-json", os.path.join(self.tmp, "sim-summary.json")] + list(extra),
+             "--ready-file", os.path.join(self.tmp, name + "-ready.json"),
+             "--summary-json", os.path.join(self.tmp, name + "-summary.json")] + list(extra),
             cwd=self.tmp, env=env,
-            stdout=open(os.path.join(self.tmp, "sim.log"), "ab"),
+            stdout=open(os.path.join(self.tmp, name + ".log"), "ab"),
             stderr=subprocess.STDOUT)
-        ok = wait_for(lambda: os.path.exists(os.path.join(self.tmp, "sim-ready.json")), 20)
+        if name == "sim":
+            self.sim = p
+        else:
+            self.extra_sims.append(p)
+        ready = os.path.join(self.tmp, name + "-ready.json")
+        ok = wait_for(lambda: os.path.exists(ready) and os.path.getsize(ready) > 0, 20)
         assert ok, "sim did not start"
-        with open(os.path.join(self.tmp, "sim-ready.json")) as f:
+        with open(ready) as f:
             return json.load(f)["streams"]
 
     def idle(self, timeout):
@@ -242,9 +248,10 @@ class Fleet:
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
-        if self.sim and self.sim.poll() is None:
-            self.sim.kill()
-            self.sim.wait(10)
+        for sim in [self.sim] + self.extra_sims:
+            if sim and sim.poll() is None:
+                sim.kill()
+                sim.wait(10)
         if self.redis and self.redis.poll() is None:
             self.redis.kill()
             self.redis.wait(10)

@@ -131,7 +131,7 @@ class StopAndRedisOutage(FleetCase):
 
     def test_stop_on_non_owner_and_redis_outage(self):
         self.fleet = fh.Fleet(self.tmp, hosts=3, capacity=20, lease_ms=3000)
-        streams = self.fleet.run_sim(4, 18, ["--speed", "1"])
+        streams = self.fleet.run_sim(4, 24, ["--speed", "1"])
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h0") or {})
                                       .get("fleet", []) if r["lease"]]) == 4, 30, 0.5)
         self.assertTrue(ok, self.logs())
@@ -179,17 +179,23 @@ class StopAndRedisOutage(FleetCase):
         self.assertEqual(ej2["stop_reason"]["code"], 6)
         self.assertIn("forwarded by", self.fleet.log(
             next(n for n, i in ids.items() if i == owner2)))
-        # Redis goes away for 6 s, comes back empty
+        # Redis goes away for 8 s and comes back empty; 2 new calls start
+        # meanwhile (every webhook twice, through the proxy)
         time.sleep(1)
         self.fleet.stop_redis()
-        time.sleep(6)
+        time.sleep(1)
+        streams2 = self.fleet.run_sim(2, 14, ["--speed", "1"], name="sim2")
+        time.sleep(7)
         self.fleet.start_redis()
+        # every live call re-registered by its owner
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h1") or {})
-                                      .get("fleet", []) if r["lease"]]) == 2, 20, 0.5)
+                                      .get("fleet", []) if r["lease"]]) == 4, 20, 0.5)
         self.assertTrue(ok, json.dumps(self.fleet.engagements("h1")) + self.logs())
-        self.fleet.sim.wait(120)
+        self.assertEqual(self.fleet.sim.wait(120), 0, self.logs())
+        self.assertEqual(self.fleet.extra_sims[0].wait(120), 0, self.logs())
         self.assertTrue(self.fleet.idle(40), self.logs())
         time.sleep(1)
+        self.check_recordings(streams2, "started while Redis was down")
         # the stopped one ends early (shorter than the dump): checked above
         self.check_recordings([s for s in streams if s["rtms_stream_id"] not in
                                (target, target2)], "redis-outage")
