@@ -5,6 +5,10 @@
 #include "host-common.h"
 #include "host-ogg.h"
 
+#include "rtms-json.h"
+
+#include <glib/gstdio.h>
+
 #define GST_CAT_DEFAULT zoomrtms_host_debug
 
 namespace zhost {
@@ -76,6 +80,35 @@ Daemon::start_cluster ()
       const auto &p = kv.second->params ();
       v.push_back ({p.rtms_stream_id, p.id_value, p.dir_name,
           kv.second->state () == Engagement::State::STARTING ? "starting" : "live"});
+    }
+    return v;
+  };
+  h.stale_entries = [this] (gint64 stale_ms) {
+    std::vector<std::string> v;
+    if (!journal_)
+      return v;
+    gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
+    g_autoptr (GDir) d = g_dir_open (cfg_.state_dir.c_str (), 0, nullptr);
+    while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
+      if (!g_str_has_suffix (n, ".json"))
+        continue;
+      /* the owner rewrites its entry every second: only old files are read */
+      g_autofree gchar *p = g_build_filename (cfg_.state_dir.c_str (), n, nullptr);
+      GStatBuf st;
+      if (g_stat (p, &st) != 0 || (now_s - st.st_mtime) * 1000 < stale_ms ||
+          now_s - st.st_mtime > cfg_.rejoin_window_s)
+        continue;
+      JournalEntry e;
+      /* the file name is the sanitized id: read the real one */
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      JsonNode *root = rtms::json_load_file (parser, p, file_json_limits (), nullptr);
+      if (!root || !JSON_NODE_HOLDS_OBJECT (root) ||
+          !e.from_json (json_node_get_object (root)) || active_.count (e.rtms_stream_id))
+        continue;
+      gint64 since = e.detached > 0 ? e.detached : e.updated;
+      if (g_get_real_time () / 1000 - since < stale_ms)
+        continue;
+      v.push_back (e.rtms_stream_id);
     }
     return v;
   };

@@ -427,6 +427,14 @@ redis.call('XADD', 'zoomrtms:starts', 'MAXLEN', '~', '10000', '*', 'kind', 'star
 return 1
 )LUA";
 
+/* A journal entry nobody updates: live again unless someone holds its
+ * lease. ARGV: sid. */
+static const char *const kAdoptLua = R"LUA(
+local sid = ARGV[1]
+if redis.call('EXISTS', 'zoomrtms:lease:' .. sid) == 1 then return 0 end
+return redis.call('SADD', 'zoomrtms:live', sid)
+)LUA";
+
 /* ARGV: max. Live engagements without a lease. */
 static const char *const kOrphansLua = R"LUA(
 local out = {}
@@ -1010,6 +1018,16 @@ Cluster::scan ()
   int room = cfg_.capacity - load ();
   if (draining_ || room <= 0 || now < settle_until_us_)
     return;
+  /* journal entries of a node that died while Redis was down or empty */
+  if (hooks_.stale_entries && now - last_journal_scan_us_ > 5 * G_USEC_PER_SEC) {
+    last_journal_scan_us_ = now;
+    for (const auto &sid : hooks_.stale_entries (2 * static_cast<gint64> (cfg_.lease_ms)))
+      cmd_->command (eval (kAdoptLua, {sid}), [sid] (redisReply *r) {
+            if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+              g_message ("cluster: journal entry of stream %s has no owner: "
+                  "offered for takeover", log_safe (sid).c_str ());
+          });
+  }
   /* starts read by a node that died before acknowledging them */
   cmd_->command ({"XAUTOCLAIM", kStarts, kGroup, node_id_,
           std::to_string (2 * cfg_.lease_ms), "0-0", "COUNT", "10"}, [this] (redisReply *r) {

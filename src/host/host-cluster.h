@@ -32,7 +32,9 @@
  * Engagement::start's resume path). Redis unreachable: the owned calls go
  * on, webhooks are deduplicated through files on the shared output root
  * and processed locally; on reconnect every node re-asserts its leases and
- * re-registers its engagements before anyone looks for orphans.
+ * re-registers its engagements before anyone looks for orphans; journal
+ * entries nobody updates any more (their owner died while Redis was down
+ * or empty) are put back in `live` for a takeover.
  */
 #pragma once
 
@@ -133,6 +135,9 @@ class Cluster {
     std::function<void (const std::string &sid)> lease_lost;
     /* this node's live engagements */
     std::function<std::vector<Owned> ()> owned;
+    /* rtms_stream_ids of journal entries on the shared root that nobody
+     * has updated for @stale_ms and that are inside the rejoin window */
+    std::function<std::vector<std::string> (gint64 stale_ms)> stale_entries;
   };
 
   /* One row of GET /engagements' "fleet". */
@@ -228,6 +233,7 @@ class Cluster {
   std::deque<std::pair<rtms::Webhook, std::string>> deferred_;
   std::vector<FleetRow> fleet_;
   gint64 last_prune_us_ = 0;
+  gint64 last_journal_scan_us_ = 0;
   Stats stats_;
 };
 

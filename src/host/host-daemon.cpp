@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <cstring>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
@@ -374,9 +375,10 @@ Daemon::shutdown ()
   if (cluster_) {
     g_message ("cluster: draining: detaching %zu engagement(s) for the other "
         "nodes to take over", active_.size ());
-    /* exit once every engagement has another owner (or after the rejoin
-     * window: they stay in the shared journal) */
-    cluster_->drain (cfg_.rejoin_window_s * 1000, [this] {
+    /* exit once every engagement has another owner, or after 20 s (inside
+     * the unit's TimeoutStopSec=30; what is left stays in the shared
+     * journal for the fleet) */
+    cluster_->drain (std::min (cfg_.rejoin_window_s * 1000, 20000), [this] {
           drained_ = true;
           maybe_quit ();
         });

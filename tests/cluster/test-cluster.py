@@ -131,7 +131,7 @@ class StopAndRedisOutage(FleetCase):
 
     def test_stop_on_non_owner_and_redis_outage(self):
         self.fleet = fh.Fleet(self.tmp, hosts=3, capacity=20, lease_ms=3000)
-        streams = self.fleet.run_sim(4, 24, ["--speed", "1"])
+        streams = self.fleet.run_sim(4, 32, ["--speed", "1"])
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h0") or {})
                                       .get("fleet", []) if r["lease"]]) == 4, 30, 0.5)
         self.assertTrue(ok, self.logs())
@@ -181,16 +181,25 @@ class StopAndRedisOutage(FleetCase):
             next(n for n, i in ids.items() if i == owner2)))
         # Redis goes away for 8 s and comes back empty; 2 new calls start
         # meanwhile (every webhook twice, through the proxy)
+        # and the owner of a third call is killed meanwhile
         time.sleep(1)
+        target3 = streams[2]["rtms_stream_id"]
+        owner3 = self.fleet.owner_of(target3)
+        victim = next(n for n, i in ids.items() if i == owner3)
         self.fleet.stop_redis()
         time.sleep(1)
-        streams2 = self.fleet.run_sim(2, 14, ["--speed", "1"], name="sim2")
+        self.fleet.kill(victim, signal.SIGKILL)
+        self.fleet.hosts[victim].wait(10)
+        streams2 = self.fleet.run_sim(2, 16, ["--speed", "1"], name="sim2")
         time.sleep(7)
         self.fleet.start_redis()
-        # every live call re-registered by its owner
-        ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h1") or {})
-                                      .get("fleet", []) if r["lease"]]) == 4, 20, 0.5)
-        self.assertTrue(ok, json.dumps(self.fleet.engagements("h1")) + self.logs())
+        # every live call re-registered by its owner, the killed host's
+        # taken over from the shared journal
+        survivor = next(n for n in self.fleet.ports)
+        ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements(survivor) or {})
+                                      .get("fleet", []) if r["lease"] and
+                                      r["owner"] != owner3]) == 4, 40, 0.5)
+        self.assertTrue(ok, json.dumps(self.fleet.engagements(survivor)) + self.logs())
         self.assertEqual(self.fleet.sim.wait(120), 0, self.logs())
         self.assertEqual(self.fleet.extra_sims[0].wait(120), 0, self.logs())
         self.assertTrue(self.fleet.idle(40), self.logs())
