@@ -222,18 +222,53 @@ Daemon::cluster_engagements_json (JsonBuilder *b) const
 }
 
 bool
-Daemon::cluster_forward_delete (SoupServerMessage *msg, const std::string &id)
+Daemon::cluster_remote (SoupServerMessage *msg, const std::string &id, Engagement *local)
 {
-  std::string owner = cluster_->forward_stop (id);
-  if (owner.empty () || owner == node_id_)
+  if (local && local->active ())
     return false;
+  const Cluster::FleetRow *row = nullptr;
+  for (const auto &r : cluster_->fleet ())
+    if (r.rtms_stream_id == id || r.id == id || r.dir_name == id)
+      row = &r;
+  if (!row || !row->lease || row->owner == node_id_)
+    return false;
+  const char *method = soup_server_message_get_method (msg);
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "forwarded_to");
-  json_builder_add_string_value (b, owner.c_str ());
-  json_builder_end_object (b);
+  guint status = SOUP_STATUS_OK;
+  if (g_str_equal (method, SOUP_METHOD_DELETE)) {
+    std::string owner = cluster_->forward_stop (id);
+    if (owner.empty ())
+      return false;
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "forwarded_to");
+    json_builder_add_string_value (b, owner.c_str ());
+    json_builder_end_object (b);
+    status = SOUP_STATUS_ACCEPTED;
+  } else if (g_str_equal (method, SOUP_METHOD_GET)) {
+    /* the owner's engagement.json on the shared root (a name from Redis:
+     * used only if it is a plain directory name) */
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonNode *root = nullptr;
+    if (!row->dir_name.empty () && row->dir_name.find ('/') == std::string::npos &&
+        row->dir_name[0] != '.') {
+      g_autofree gchar *p = g_build_filename (cfg_.output_root.c_str (),
+          row->dir_name.c_str (), "engagement.json", nullptr);
+      root = rtms::json_load_file (parser, p, file_json_limits (), nullptr);
+    }
+    JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ?
+        json_object_ref (json_node_get_object (root)) : json_object_new ();
+    json_object_set_string_member (o, "owner", row->owner.c_str ());
+    json_object_set_string_member (o, "fleet_state", row->state.c_str ());
+    json_object_set_string_member (o, "rtms_stream_id", row->rtms_stream_id.c_str ());
+    g_autoptr (JsonNode) n = json_node_new (JSON_NODE_OBJECT);
+    json_node_take_object (n, o);
+    json_response (msg, SOUP_STATUS_OK, json_to_compact (n));
+    return true;
+  } else {
+    return false;
+  }
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_response (msg, SOUP_STATUS_ACCEPTED, json_to_compact (root));
+  json_response (msg, status, json_to_compact (root));
   return true;
 }
 

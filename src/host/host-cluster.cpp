@@ -720,6 +720,8 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
               waited, now_ms ());
           if (!hooks_.start (wh))
             ended (sid);
+          else
+            renew_all (sid);    /* directory and state into the fleet view now */
         });
     return;
   }
@@ -741,6 +743,8 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
               log_safe (prev).c_str (), waited, now_ms ());
           if (!hooks_.take_over (sid, stop_ts > 0))
             ended (sid);
+          else
+            renew_all (sid);
         });
     return;
   }
@@ -944,12 +948,14 @@ Cluster::check_drain ()
 }
 
 void
-Cluster::renew_all ()
+Cluster::renew_all (const std::string &only)
 {
   if (!connected ())
     return;
   for (const auto &o : hooks_.owned ()) {
     std::string sid = o.rtms_stream_id;
+    if (!only.empty () && sid != only)
+      continue;
     cmd_->command (eval (kRenewLua, {sid, node_id_, std::to_string (cfg_.lease_ms),
             o.state, o.id_value, o.dir_name, std::to_string (now_ms ())}),
         [this, sid] (redisReply *r) {
@@ -961,7 +967,8 @@ Cluster::renew_all ()
           }
         });
   }
-  cmd_->command ({"HSET", "zoomrtms:nodes", node_id_, std::to_string (now_ms ())}, nullptr);
+  if (only.empty ())
+    cmd_->command ({"HSET", "zoomrtms:nodes", node_id_, std::to_string (now_ms ())}, nullptr);
 }
 
 gboolean
@@ -1070,6 +1077,8 @@ Cluster::scan ()
                     now_ms ());
                 if (!hooks_.take_over (sid, stop_ts > 0))
                   ended (sid);
+                else
+                  renew_all (sid);
               });
         }
       });

@@ -206,7 +206,8 @@ class Cluster {
   void route (const rtms::Webhook &wh, const std::string &body, const char *kind);
   void local_fallback (const rtms::Webhook &wh, const std::string &body);
   bool local_dedup (const std::string &digest);
-  void renew_all ();
+  /* @only: one rtms_stream_id, "" = every engagement of this node */
+  void renew_all (const std::string &only = "");
   void scan ();
   void check_drain ();
   int load () const;

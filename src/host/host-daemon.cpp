@@ -873,8 +873,7 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   }
   g_autofree gchar *id = g_uri_unescape_string (rest.c_str (), nullptr);
   Engagement *e = id ? self->find_any (id) : nullptr;
-  if ((!e || !e->active ()) && id && self->cluster_ &&
-      g_str_equal (method, SOUP_METHOD_DELETE) && self->cluster_forward_delete (msg, id))
+  if (id && self->cluster_ && self->cluster_remote (msg, id, e))
     return;
   if (!e) {
     json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));

@@ -23,8 +23,9 @@
  * 200 and handed to Cluster::submit (fleet-wide dedup, starts queued, the
  * rest sent to the owner); GET /engagements adds "node" and "fleet" (every
  * live engagement of the fleet: rtms_stream_id, id, directory, owner,
- * state, lease); DELETE of an engagement another node owns is sent to it
- * (202, "forwarded_to"); SIGTERM drains (detach, release, requeue, exit
+ * state, lease); GET /engagements/{id} of an engagement another node owns
+ * answers its engagement.json plus "owner"; DELETE of one is sent to its
+ * owner (202, "forwarded_to"); SIGTERM drains (detach, release, requeue, exit
  * once every engagement has another owner). The cluster part of the daemon
  * is in host-cluster-daemon.cpp.
  */
@@ -147,8 +148,11 @@ class Daemon {
       const PipelineTemplate &tmpl) const;
   void cluster_finished (Engagement *e);
   void cluster_engagements_json (JsonBuilder *b) const;
-  /* DELETE of @id that no local engagement matches: 202 when sent to its owner */
-  bool cluster_forward_delete (SoupServerMessage *msg, const std::string &id);
+  /* /engagements/{@id} of an engagement another node owns (@local: the
+   * local match, may be NULL or finished): GET answers its engagement.json
+   * from the shared root plus "owner"; DELETE is sent to the owner (202,
+   * "forwarded_to"). Returns: false when the local answer stands. */
+  bool cluster_remote (SoupServerMessage *msg, const std::string &id, Engagement *local);
 
   HostConfig cfg_;
   std::shared_ptr<const TemplateStore> templates_;

@@ -133,12 +133,18 @@ class StopAndRedisOutage(FleetCase):
         self.fleet = fh.Fleet(self.tmp, hosts=3, capacity=20, lease_ms=3000)
         streams = self.fleet.run_sim(4, 32, ["--speed", "1"])
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h0") or {})
-                                      .get("fleet", []) if r["lease"]]) == 4, 30, 0.5)
+                                      .get("fleet", []) if r["lease"] and
+                                      r["state"] == "live"]) == 4, 30, 0.5)
         self.assertTrue(ok, self.logs())
         ids = self.fleet.node_ids()
         target = streams[0]["rtms_stream_id"]
         owner = self.fleet.owner_of(target)
         non_owner = next(n for n, i in ids.items() if i != owner)
+        # any host shows it, with its owner and its engagement.json
+        st, body = fh.http("GET", self.fleet.url(non_owner, "/engagements/" + target))
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body.get("owner"), owner)
+        self.assertEqual(body.get("engagement_id"), streams[0]["engagement_id"], body)
         st, body = fh.http("DELETE", self.fleet.url(non_owner, "/engagements/" + target))
         self.assertEqual(st, 202, body)
         self.assertEqual(body.get("forwarded_to"), owner)
