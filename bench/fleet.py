@@ -137,7 +137,10 @@ def main():
         try:
             one_run(fh, args, tmp, figs)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if os.environ.get("KEEP_TMP"):
+                print("kept", tmp, file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
         print("run %d/%d done" % (i + 1, args.runs), file=sys.stderr)
     names = {
         "dispatch": "dispatch: queued → claimed (ms)",

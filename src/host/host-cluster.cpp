@@ -130,6 +130,7 @@ now_ms ()
 struct PendingReply {
   RedisConn *conn;
   RedisConn::ReplyFn fn;
+  std::shared_ptr<bool> alive;  /* false once the RedisConn is gone */
 };
 
 RedisConn::RedisConn (std::string name, RedisUrl url, std::function<void ()> on_up)
@@ -140,6 +141,9 @@ RedisConn::RedisConn (std::string name, RedisUrl url, std::function<void ()> on_
 
 RedisConn::~RedisConn ()
 {
+  /* the callbacks of pending commands must not run into a half-destroyed
+   * owner */
+  *alive_ = false;
   if (retry_id_)
     g_source_remove (retry_id_);
   if (watchdog_id_)
@@ -270,6 +274,10 @@ void
 RedisConn::reply_cb (redisAsyncContext *ac, void *reply, void *priv)
 {
   auto *p = static_cast<PendingReply *> (priv);
+  if (!*p->alive) {
+    delete p;
+    return;
+  }
   if (p->conn && ac == p->conn->ac_) {
     p->conn->pending_--;
     p->conn->last_progress_us_ = g_get_monotonic_time ();
@@ -290,7 +298,7 @@ RedisConn::command (const std::vector<std::string> &argv, ReplyFn fn)
     a.push_back (s.data ());
     l.push_back (s.size ());
   }
-  auto *p = new PendingReply {this, std::move (fn)};
+  auto *p = new PendingReply {this, std::move (fn), alive_};
   if (pending_ == 0)
     last_progress_us_ = g_get_monotonic_time ();
   if (redisAsyncCommandArgv (ac_, reply_cb, p, static_cast<int> (a.size ()), a.data (),
@@ -309,9 +317,15 @@ RedisConn::lost (const char *why)
     return;
   g_warning ("cluster: Redis connection (%s) %s: reconnecting", name_.c_str (), why);
   redisAsyncContext *ac = ac_;
-  /* redisAsyncFree calls every pending callback with NULL and then our
-   * disconnect callback, which schedules the retry */
+  void *source = source_;
+  ac_ = nullptr;                /* our disconnect callback ignores it now */
+  source_ = nullptr;
+  up_ = false;
+  logged_down_ = true;
+  /* every pending callback runs with NULL */
   redisAsyncFree (ac);
+  destroy_source_later (source);
+  schedule_retry ();
 }
 
 gboolean

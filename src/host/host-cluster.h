@@ -111,6 +111,7 @@ class RedisConn {
   guint retry_id_ = 0, watchdog_id_ = 0;
   int pending_ = 0;
   gint64 last_progress_us_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool> (true);
 };
 
 class Cluster {

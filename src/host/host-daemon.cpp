@@ -47,6 +47,7 @@ Daemon::Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates)
 
 Daemon::~Daemon ()
 {
+  cluster_.reset ();            /* before the engagements its hooks reach */
   if (sigint_id_)
     g_source_remove (sigint_id_);
   if (sigterm_id_)
