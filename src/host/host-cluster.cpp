@@ -343,13 +343,20 @@ RedisConn::watchdog_cb (gpointer data)
 
 /* ---- Lua scripts (run atomically by Redis) --------------------------- */
 
-/* ARGV: sid, me, kind (start|stop|interrupted|webhook|delete), body, now.
- * Returns "queued" (a start into the stream), "self", the owner's node id
+/* ARGV: sid, me, kind (start|stop|interrupted|delete), body, now, event_ts.
+ * Returns "queued" (a start into the stream), "pending" (a start or
+ * interrupted webhook for a live engagement that has no owner right now:
+ * kept for the node that takes it over), "self", the owner's node id
  * (message sent to its stream) or "none". */
 static const char *const kRouteLua = R"LUA(
 local sid, me, kind, body, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local e = 'zoomrtms:eng:' .. sid
 local lease = redis.call('GET', 'zoomrtms:lease:' .. sid)
+local live = redis.call('SISMEMBER', 'zoomrtms:live', sid) == 1
+if not lease and live and (kind == 'start' or kind == 'interrupted') then
+  redis.call('HSET', e, 'pending', body)
+  return 'pending'
+end
 if kind == 'start' and not lease then
   redis.call('XADD', 'zoomrtms:starts', 'MAXLEN', '~', '10000', '*', 'kind', 'start',
     'sid', sid, 'body', body, 't', now, 'from', me)
@@ -370,19 +377,41 @@ redis.call('EXPIRE', 'zoomrtms:node:' .. owner, 86400)
 return owner
 )LUA";
 
-/* ARGV: sid, me, lease_ms, now. Returns {1|0, previous owner, stop_ts}. */
+/* ARGV: sid, me, lease_ms, now. Returns {1|0, previous owner, stop_ts,
+ * {kind, body, …}}: the messages for this engagement that its previous
+ * owner never handled (left in its node stream) and a webhook kept while
+ * it had no owner, oldest first; they move to the caller. */
 static const char *const kClaimLua = R"LUA(
 local sid, me = ARGV[1], ARGV[2]
 if not redis.call('SET', 'zoomrtms:lease:' .. sid, me, 'NX', 'PX', ARGV[3]) then
-  return {0, '', ''}
+  return {0, '', '', {}}
 end
 local e = 'zoomrtms:eng:' .. sid
 local prev = redis.call('HGET', e, 'owner') or ''
 local stop = redis.call('HGET', e, 'stop_ts') or ''
+local msgs = {}
+if prev ~= '' and prev ~= me then
+  local nk = 'zoomrtms:node:' .. prev
+  for _, en in ipairs(redis.call('XRANGE', nk, '-', '+', 'COUNT', 1000)) do
+    local t = {}
+    for i = 1, #en[2], 2 do t[en[2][i]] = en[2][i + 1] end
+    if t['sid'] == sid then
+      msgs[#msgs + 1] = t['kind'] or ''
+      msgs[#msgs + 1] = t['body'] or ''
+      redis.call('XDEL', nk, en[1])
+    end
+  end
+end
+local pending = redis.call('HGET', e, 'pending')
+if pending then
+  msgs[#msgs + 1] = 'webhook'
+  msgs[#msgs + 1] = pending
+  redis.call('HDEL', e, 'pending')
+end
 redis.call('HSET', e, 'owner', me, 'state', 'starting', 'claimed', ARGV[4], 'updated', ARGV[4])
 redis.call('PERSIST', e)
 redis.call('SADD', 'zoomrtms:live', sid)
-return {1, prev, stop}
+return {1, prev, stop, msgs}
 )LUA";
 
 /* Compare-and-extend; re-acquires an expired lease (Redis was down or
@@ -709,7 +738,7 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
     inflight_++;
     std::string t_str = get ("t");
     claim (sid, "start", [this, wh, ack, waited, sid, body, t_str] (bool ok,
-        const std::string &prev, gint64 stop_ts) {
+        const std::string &prev, gint64 stop_ts, const Pending &) {
           inflight_--;
           ack ();
           if (!ok) {
@@ -742,7 +771,7 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
   if (kind == "resume") {
     inflight_++;
     claim (sid, "resume", [this, ack, sid, waited] (bool ok, const std::string &prev,
-        gint64 stop_ts) {
+        gint64 stop_ts, const Pending &pending) {
           inflight_--;
           ack ();
           if (!ok)
@@ -758,7 +787,7 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
           if (!hooks_.take_over (sid, stop_ts > 0))
             ended (sid);
           else
-            renew_all (sid);
+            took_over (sid, pending);
         });
     return;
   }
@@ -767,22 +796,48 @@ Cluster::handle_entry (const std::string &stream, const std::string &id,
 
 void
 Cluster::claim (const std::string &sid, const std::string &kind,
-    std::function<void (bool, const std::string &, gint64)> fn)
+    std::function<void (bool, const std::string &, gint64, const Pending &)> fn)
 {
   bool sent = cmd_->command (eval (kClaimLua, {sid, node_id_,
           std::to_string (cfg_.lease_ms), std::to_string (now_ms ())}),
       [fn] (redisReply *r) {
-        if (reply_error (r) || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+        if (reply_error (r) || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
           if (r && r->type == REDIS_REPLY_ERROR)
             g_warning ("cluster: claim: %s", log_safe (reply_str (r)).c_str ());
-          fn (false, "", 0);
+          fn (false, "", 0, {});
           return;
         }
+        Pending pending;
+        redisReply *m = r->element[3];
+        for (size_t i = 0; m->type == REDIS_REPLY_ARRAY && i + 1 < m->elements; i += 2)
+          pending.push_back ({reply_str (m->element[i]), reply_str (m->element[i + 1])});
         fn (r->element[0]->integer == 1, reply_str (r->element[1]),
-            g_ascii_strtoll (reply_str (r->element[2]).c_str (), nullptr, 10));
+            g_ascii_strtoll (reply_str (r->element[2]).c_str (), nullptr, 10), pending);
       });
   if (!sent)
-    fn (false, "", 0);
+    fn (false, "", 0, {});
+}
+
+void
+Cluster::took_over (const std::string &sid, const Pending &pending)
+{
+  renew_all (sid);              /* directory and state into the fleet view now */
+  for (const auto &m : pending) {
+    if (m.first == "delete") {
+      g_message ("cluster: a DELETE of stream %s its previous owner never handled: "
+          "handled now", log_safe (sid).c_str ());
+      if (hooks_.stop)
+        hooks_.stop (sid);
+      continue;
+    }
+    rtms::Webhook wh;
+    if (!rtms::parse_webhook (m.second.data (), m.second.size (), &wh, nullptr) ||
+        wh.rtms_stream_id != sid)
+      continue;
+    g_message ("cluster: %s for stream %s that its previous owner never handled: "
+        "handled now", log_safe (wh.event).c_str (), log_safe (sid).c_str ());
+    hooks_.process (wh);
+  }
 }
 
 void
@@ -833,6 +888,10 @@ Cluster::route (const rtms::Webhook &wh, const std::string &body, const char *ki
           stats_.queued++;
           g_message ("cluster: start of stream %s queued at %" G_GINT64_FORMAT,
               log_safe (wh.rtms_stream_id).c_str (), now_ms ());
+        } else if (where == "pending") {
+          g_message ("cluster: %s for stream %s, which has no owner right now: kept "
+              "for the node that takes it over", log_safe (wh.event).c_str (),
+              log_safe (wh.rtms_stream_id).c_str ());
         } else if (where == "self" || where == "none") {
           hooks_.process (wh);
         } else {
@@ -1077,7 +1136,7 @@ Cluster::scan ()
             break;
           inflight_++;
           claim (sid, "takeover", [this, sid] (bool ok, const std::string &prev,
-              gint64 stop_ts) {
+              gint64 stop_ts, const Pending &pending) {
                 inflight_--;
                 if (!ok)
                   return;
@@ -1092,7 +1151,7 @@ Cluster::scan ()
                 if (!hooks_.take_over (sid, stop_ts > 0))
                   ended (sid);
                 else
-                  renew_all (sid);
+                  took_over (sid, pending);
               });
         }
       });

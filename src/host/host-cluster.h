@@ -22,12 +22,15 @@
  *   lease:<sid>     the owner's node id, SET NX PX lease-ms, renewed every
  *                   lease-ms/3 by a compare-and-extend script
  *   eng:<sid>       hash: owner, state (starting|live|detached|ended), id,
- *                   dir_name, updated, claimed, stop_ts (a stop webhook seen)
+ *                   dir_name, updated, claimed, stop_ts (a stop webhook seen),
+ *                   pending (a start / interrupted webhook that arrived while
+ *                   the engagement had no owner: handled by the next one)
  *   live            set of the rtms_stream_ids of live engagements
  *   recent          sorted set (by end time) of the last 200 ended ones
  *
  * Takeover: an engagement in `live` without a lease is an orphan (its owner
- * died or drained); a node under its capacity claims it (SET NX) and
+ * died or drained); a node under its capacity claims it (SET NX), takes the
+ * messages for it that the previous owner never read from its node stream, and
  * continues it from the journal on the shared output root (host-journal.h,
  * Engagement::start's resume path). Redis unreachable: the owned calls go
  * on, webhooks are deduplicated through files on the shared output root
@@ -202,8 +205,14 @@ class Cluster {
   void read_loop ();
   void handle_entry (const std::string &stream, const std::string &id,
       const std::map<std::string, std::string> &f);
+  /* (kind "webhook" | "delete", body) messages a claim moved to this node */
+  using Pending = std::vector<std::pair<std::string, std::string>>;
   void claim (const std::string &sid, const std::string &kind,
-      std::function<void (bool ok, const std::string &prev, gint64 stop_ts)> fn);
+      std::function<void (bool ok, const std::string &prev, gint64 stop_ts,
+          const Pending &pending)> fn);
+  /* after a takeover: fleet view updated, the messages the previous owner
+   * never handled (and a webhook kept meanwhile) handled here */
+  void took_over (const std::string &sid, const Pending &pending);
   void route (const rtms::Webhook &wh, const std::string &body, const char *kind);
   void local_fallback (const rtms::Webhook &wh, const std::string &body);
   bool local_dedup (const std::string &digest);

@@ -100,6 +100,7 @@ class KillAndDrain(FleetCase):
         time.sleep(4)
         victim = next(n for n in ("h1", "h0", "h2") if per_node.get(ids[n]))
         owned_by_victim = per_node.get(ids[victim], 0)
+        killed = [r["rtms_stream_id"] for r in fleet if r["owner"] == ids[victim]]
         self.fleet.kill(victim, signal.SIGKILL)
         self.fleet.hosts[victim].wait(10)
         t_kill = time.monotonic()
@@ -122,6 +123,13 @@ class KillAndDrain(FleetCase):
         self.assertTrue(self.fleet.idle(40), self.logs())
         time.sleep(1)
         self.check_recordings(streams, "kill+drain")
+        # the interrupted webhooks Zoom sent while the killed host's
+        # engagements had no owner reached the hosts that took them over
+        dirs = fh.engagement_dirs(self.fleet.out)
+        for sid in killed:
+            with open(os.path.join(dirs[sid][0], "events.jsonl")) as f:
+                types = [json.loads(line).get("type") for line in f if line.strip()]
+            self.assertIn("interrupted-webhook", types, sid)
 
 
 class StopAndRedisOutage(FleetCase):
