@@ -17,6 +17,10 @@ pkgs=(
   libhiredis-dev
   # cluster mode: the tests/cluster suite and bench/fleet.py start their own
   redis-server
+  # tests/status: promtool checks /metrics, headless Chromium the status page
+  prometheus
+  chromium
+  imagemagick
 )
 missing=()
 for p in "${pkgs[@]}"; do

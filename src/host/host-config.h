@@ -19,7 +19,8 @@
  *               (60: Zoom's signaling grace, docs/protocol.md §4.9)
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
- *   [http]      api-token (Bearer token of /engagements; env ZOOMRTMS_API_TOKEN
+ *   [http]      api-token (Bearer token of /engagements, /metrics and the
+ *               status data, host-status.h; env ZOOMRTMS_API_TOKEN
  *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
  *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
  *               request-timeout-s (accept → complete request, default 10)

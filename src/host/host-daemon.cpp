@@ -4,6 +4,7 @@
 #include "host-common.h"
 #include "host-engagement-dir.h"
 #include "host-ogg.h"
+#include "host-status.h"
 #include "host-wav.h"
 
 #include <glib-unix.h>
@@ -48,6 +49,7 @@ Daemon::Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates)
 Daemon::~Daemon ()
 {
   cluster_.reset ();            /* before the engagements its hooks reach */
+  status_.reset ();
   if (sigint_id_)
     g_source_remove (sigint_id_);
   if (sigterm_id_)
@@ -223,6 +225,17 @@ Daemon::start (GError **error)
   soup_server_add_handler (server_, "/health", health_cb, this, nullptr);
   soup_server_add_handler (server_, "/engagements", engagements_cb, this, nullptr);
   soup_server_add_handler (server_, nullptr, default_cb, this, nullptr);
+  /* host-status.h: /, /status…, /metrics under the API's access rule */
+  status_ = std::make_unique<StatusService> (server_, cfg_.output_root,
+      StatusService::Hooks {[this] (SoupServerMessage *m) { return api_allowed (m); },
+        [this] (gsize max, gsize *total) {
+          std::vector<JsonNode *> v;
+          for (auto &kv : active_)
+            if (v.size () < max)
+              v.push_back (kv.second->to_json (true));
+          *total = active_.size ();
+          return v;
+        }, !cfg_.api_token.empty ()});
 
   /* host-http.h: our own listening socket, accept loop, connection cap and
    * request timeout in front of libsoup */
@@ -243,6 +256,7 @@ Daemon::start (GError **error)
     return false;
   }
   port_ = http_->port ();
+  status_->set_frontend (http_.get ());
   g_message ("HTTP: backlog %d, max-connections %d (RLIMIT_NOFILE %" G_GUINT64_FORMAT
       "), request timeout %d s, bodies up to %zu bytes, /engagements %s",
       limits.backlog > 0 ? limits.backlog : SOMAXCONN, limits.max_connections,
@@ -384,6 +398,8 @@ Daemon::shutdown ()
           maybe_quit ();
         });
   }
+  if (status_)
+    status_->close_streams ();
   g_message ("shutting down: no new engagements, detaching %zu pipeline(s) "
       "(Zoom keeps their streams for its grace window; a host started within "
       "%d s continues them)", active_.size (), cfg_.rejoin_window_s);
@@ -416,6 +432,12 @@ Daemon::webhook_cb (SoupServer *server, SoupServerMessage *msg, const char *path
     GHashTable *query, gpointer data)
 {
   auto *self = static_cast<Daemon *> (data);
+  /* zoomrtms_webhooks_total{event,status} when the answer goes out (also
+   * if it is given later): the event once verified (host-metrics.h) */
+  g_signal_connect (msg, "wrote-headers", G_CALLBACK (+[] (SoupServerMessage *m, gpointer) {
+        host_metrics ().webhook (static_cast<const char *> (g_object_get_data (
+            G_OBJECT (m), "zoomrtms-event")), soup_server_message_get_status (m));
+      }), nullptr);
   if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST)) {
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
         error_body ("Use POST for webhooks"));
@@ -474,6 +496,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
           error_body ("Payload too large"));
     } else if (g_error_matches (err, RTMS_ERROR, rtms::ERROR_PARSE) ||
         g_error_matches (err, RTMS_ERROR, rtms::ERROR_FIELD)) {
+      g_object_set_data (G_OBJECT (msg), "zoomrtms-event", (gpointer) "");
       std::string m = std::string ("Malformed webhook: ") + err->message;
       g_warning ("signed webhook rejected (400): %s", log_safe (m, 300).c_str ());
       json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
@@ -488,6 +511,8 @@ Daemon::handle_webhook (SoupServerMessage *msg)
     g_error_free (err);
     return;
   }
+  g_object_set_data_full (G_OBJECT (msg), "zoomrtms-event", g_strdup (wh.event.c_str ()),
+      g_free);
   if (wh.kind == rtms::Webhook::Kind::URL_VALIDATION) {
     /* only with a valid signature, or it is a signing oracle (§2.4) */
     g_message ("endpoint.url_validation answered");
@@ -729,6 +754,10 @@ void
 Daemon::on_finished (Engagement *e)
 {
   interrupted_seen_.erase (e->params ().rtms_stream_id);
+  if (status_) {
+    g_autoptr (JsonNode) n = e->to_json (false);
+    status_->engagement_finished (json_node_get_object (n));
+  }
   for (auto it = active_.begin (); it != active_.end (); ++it) {
     if (it->second.get () == e) {
       finished_.push_back (std::move (it->second));
@@ -900,6 +929,9 @@ void
 Daemon::default_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
 {
+  auto *self = static_cast<Daemon *> (data);
+  if (self->status_ && self->status_->handle_root (msg, path))
+    return;
   json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("Not found"));
 }
 

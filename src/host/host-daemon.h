@@ -18,6 +18,8 @@
  *   GET  /engagements/{id}                   one engagement.json + "live" (id = engagement id,
  *                                            meeting uuid, directory name or rtms_stream_id)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ *   GET  /, /status…, /metrics               status page and Prometheus metrics
+ *                                            (host-status.h), the same access rule
  *
  * Cluster mode ([cluster] redis-url, host-cluster.h): webhooks are answered
  * 200 and handed to Cluster::submit (fleet-wide dedup, starts queued, the
@@ -50,6 +52,8 @@
 #include <vector>
 
 namespace zhost {
+
+class StatusService;
 
 class Daemon {
  public:
@@ -167,6 +171,7 @@ class Daemon {
   std::map<std::string, std::string> lost_;
   SoupServer *server_ = nullptr;
   std::unique_ptr<HttpFrontend> http_;
+  std::unique_ptr<StatusService> status_;   /* host-status.h */
   GMainLoop *loop_ = nullptr;
   int port_ = 0;
   bool shutting_down_ = false;

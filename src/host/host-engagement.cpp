@@ -3,6 +3,7 @@
 
 #include "host-common.h"
 #include "host-ogg.h"
+#include "host-status.h"
 #include "host-wav.h"
 
 #include "rtms-types.h"
@@ -127,6 +128,8 @@ Engagement::start (GError **error)
     return false;
   }
   src_ = gst_bin_get_by_name (GST_BIN (pipeline_), "src");
+  /* the status page's level meters (host-status.h) */
+  level_meter_attach (meter_key (p_.rtms_stream_id, p_.dir_name), src_);
   /* ids and credentials: properties only, never pipeline text (design.md) */
   set_string_prop (src_, "server-urls", server_urls_);
   set_string_prop (src_, p_.product == rtms::Product::CONTACT_CENTER ?
@@ -880,6 +883,13 @@ Engagement::to_json (bool live) const
     json_builder_add_null_value (b);
   }
   num ("failovers", failovers_);
+  json_builder_set_member_name (b, "display_names");   /* channel/user → name */
+  json_builder_begin_object (b);
+  for (const auto &kv : display_names_) {
+    json_builder_set_member_name (b, kv.first.c_str ());
+    json_builder_add_string_value (b, kv.second.c_str ());
+  }
+  json_builder_end_object (b);
   /* issue 9: every interruption (host-restart, host-crash, media,
    * signaling) with its wall-clock start/end (epoch ms) and the silence
    * the recording holds for it */
