@@ -11,6 +11,7 @@ where nothing was sent). No timed assertions: figures are printed.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -222,6 +223,44 @@ class StopAndRedisOutage(FleetCase):
         # the stopped one ends early (shorter than the dump): checked above
         self.check_recordings([s for s in streams if s["rtms_stream_id"] not in
                                (target, target2)], "redis-outage")
+
+
+class Capacity(FleetCase):
+    """2 hosts of capacity 2 and 5 calls: no host ever owns more than 2, the
+    fifth start waits in the queue (not refused) until a call ends, and every
+    call is recorded whole."""
+
+    def test_capacity(self):
+        self.fleet = fh.Fleet(self.tmp, hosts=2, capacity=2, lease_ms=3000)
+        streams = self.fleet.run_sim(5, 8, ["--speed", "1", "--connect-timeout", "60"])
+        most = 0
+        seen = set()
+        end = time.monotonic() + 90
+        while self.fleet.sim.poll() is None and time.monotonic() < end:
+            d = self.fleet.engagements("h0") or {}
+            per = {}
+            for r in d.get("fleet", []):
+                if r["lease"]:
+                    per[r["owner"]] = per.get(r["owner"], 0) + 1
+                    seen.add(r["rtms_stream_id"])
+            most = max([most] + list(per.values()))
+            for n in self.fleet.ports:
+                st, h = fh.http("GET", self.fleet.url(n, "/health"))
+                if st == 200:
+                    most = max(most, h["activeEngagements"])
+            time.sleep(0.2)
+        print("[ FIGURE ] capacity 2: most engagements on one host %d, streams seen "
+              "owned %d" % (most, len(seen)))
+        self.assertEqual(self.fleet.sim.wait(60), 0, self.logs())
+        self.assertLessEqual(most, 2, self.logs())
+        self.assertTrue(self.fleet.idle(40), self.logs())
+        time.sleep(1)
+        self.check_recordings(streams, "capacity")
+        # the fifth waited in the queue: claimed after a call ended
+        logs = "\n".join(self.fleet.log(n) for n in self.fleet.hosts)
+        waits = [int(m) for m in re.findall(r"dispatch: queued (\d+) ms", logs)]
+        self.assertEqual(len(waits), 5, logs)
+        self.assertGreater(max(waits), 4000, waits)
 
 
 if __name__ == "__main__":
