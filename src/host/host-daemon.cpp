@@ -337,6 +337,10 @@ Daemon::reload ()
   keep ("backlog", next.http_backlog, cfg_.http_backlog);
   keep ("max-connections", next.max_connections, cfg_.max_connections);
   keep ("request-timeout-s", next.request_timeout_s, cfg_.request_timeout_s);
+  keep ("redis-url", next.redis_url, cfg_.redis_url);
+  keep ("node-id", next.node_id, cfg_.node_id);
+  keep ("capacity", next.capacity, cfg_.capacity);
+  keep ("lease-ms", next.lease_ms, cfg_.lease_ms);
   next.ready_file = cfg_.ready_file;
   cfg_ = std::move (next);
   templates_ = std::move (templates);
