@@ -3,6 +3,8 @@
 
 #include "host-common.h"
 #include "host-engagement-dir.h"
+#include "host-health.h"
+#include "host-history.h"
 #include "host-ogg.h"
 #include "host-status.h"
 #include "host-wav.h"
@@ -58,6 +60,8 @@ Daemon::~Daemon ()
     g_source_remove (sighup_id_);
   if (shutdown_timeout_id_)
     g_source_remove (shutdown_timeout_id_);
+  if (storage_timer_id_)
+    g_source_remove (storage_timer_id_);
   if (server_) {
     soup_server_disconnect (server_);
     http_.reset ();
@@ -86,6 +90,7 @@ Daemon::repair_left_over (const std::set<std::string> &skip)
         !g_str_equal (state, "stopping"))
       continue;
     bool repaired = dir.repair_wavs ();
+    dir.release_reserve ();
     int lines = dir.recover_transcript (obj);
     if (lines >= 0)
       json_object_set_int_member (obj, "transcript_lines", lines);
@@ -273,6 +278,9 @@ Daemon::start (GError **error)
   g_message ("listening on http://%s:%d (webhooks at /webhook and "
       "/api/webhooks/zoom), recording into %s", cfg_.address.c_str (), port_,
       cfg_.output_root.c_str ());
+  /* the output root's room and writability: logged now and on change */
+  storage_check_cb (this);
+  storage_timer_id_ = g_timeout_add_seconds (30, storage_check_cb, this);
   if (!cfg_.ready_file.empty ()) {
     std::string txt = "{\"port\":" + std::to_string (port_) + "}\n";
     if (!g_file_set_contents (cfg_.ready_file.c_str (), txt.data (),
@@ -771,9 +779,79 @@ Daemon::on_finished (Engagement *e)
   }
   if (finished_.size () > kMaxFinished)
     finished_.erase (finished_.begin ());
+  if (e->disk_full ()) {
+    /* /health stays "degraded" while that storage is short of space */
+    static const gsize kMaxLowSpaceDirs = 64;
+    if (low_space_dirs_.size () >= kMaxLowSpaceDirs)
+      low_space_dirs_.erase (low_space_dirs_.begin ());
+    low_space_dirs_[e->params ().dir] = e->params ().dir_name;
+  }
   if (cluster_)
     cluster_finished (e);
   maybe_quit ();
+}
+
+std::vector<std::string>
+Daemon::storage_problems (bool names, bool *root_writable, guint64 *root_free)
+{
+  std::vector<std::string> out;
+  StorageStatus root = check_storage (cfg_.output_root, cfg_.min_free_bytes);
+  if (root_writable)
+    *root_writable = root.writable;
+  if (root_free)
+    *root_free = root.free_bytes;
+  if (!root.problem.empty ())
+    out.push_back ("output root: " + root.problem);
+  std::set<guint64> checked = {root.device};
+  auto name_of = [names] (const std::string &n) {
+    return names ? "engagement " + n : std::string ("an engagement");
+  };
+  for (auto &kv : active_) {
+    const std::string &dir = kv.second->params ().dir;
+    /* one check per file system (a stat(2) each, then the full check for
+     * a new one); a directory not made yet is the root's */
+    GStatBuf sb;
+    if (g_stat (dir.c_str (), &sb) != 0 || checked.count (static_cast<guint64> (sb.st_dev)))
+      continue;
+    StorageStatus st = check_storage (dir, cfg_.min_free_bytes);
+    if (!st.exists || !checked.insert (st.device).second)
+      continue;
+    if (!st.problem.empty ())
+      out.push_back ("storage of " + name_of (kv.second->params ().dir_name) +
+          ": " + st.problem);
+  }
+  for (auto it = low_space_dirs_.begin (); it != low_space_dirs_.end ();) {
+    StorageStatus st = check_storage (it->first, cfg_.min_free_bytes);
+    if (!st.exists || st.problem.empty ()) {
+      /* room again (or gone): no longer a reason */
+      it = low_space_dirs_.erase (it);
+      continue;
+    }
+    if (checked.insert (st.device).second)
+      out.push_back ("storage of " + name_of (it->second) + " (its disk filled up): " +
+          st.problem);
+    ++it;
+  }
+  return out;
+}
+
+gboolean
+Daemon::storage_check_cb (gpointer data)
+{
+  /* a line in the log when the output root becomes short of space or
+   * unwritable, and when it is fine again (the check /health makes) */
+  auto *self = static_cast<Daemon *> (data);
+  StorageStatus st = check_storage (self->cfg_.output_root, self->cfg_.min_free_bytes);
+  if (st.problem != self->root_problem_) {
+    if (!st.problem.empty ())
+      g_warning ("output root %s: %s: /health is \"degraded\"",
+          self->cfg_.output_root.c_str (), st.problem.c_str ());
+    else
+      g_message ("output root %s: writable, %s free again",
+          self->cfg_.output_root.c_str (), format_bytes (st.free_bytes).c_str ());
+    self->root_problem_ = st.problem;
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 Engagement *
@@ -822,11 +900,34 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
 {
   auto *self = static_cast<Daemon *> (data);
+  bool allowed = self->api_allowed (msg) == SOUP_STATUS_OK;
+  bool writable = false;
+  guint64 free_bytes = 0;
+  /* engagement names only for callers the management API would answer */
+  std::vector<std::string> reasons = self->storage_problems (allowed, &writable,
+      &free_bytes);
+  if (self->refused_ > 0)
+    reasons.push_back (std::to_string (self->refused_) + " engagement start(s) "
+        "refused by [limits] max-engagements");
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "status");
   json_builder_add_string_value (b, self->shutting_down_ ? "shutting_down" :
-      self->refused_ > 0 ? "degraded" : "ok");
+      !reasons.empty () ? "degraded" : "ok");
+  json_builder_set_member_name (b, "reasons");
+  json_builder_begin_array (b);
+  for (const auto &r : reasons)
+    json_builder_add_string_value (b, r.c_str ());
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "storage");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "writable");
+  json_builder_add_boolean_value (b, writable);
+  json_builder_set_member_name (b, "freeBytes");
+  json_builder_add_int_value (b, static_cast<gint64> (free_bytes));
+  json_builder_set_member_name (b, "minFreeBytes");
+  json_builder_add_int_value (b, static_cast<gint64> (self->cfg_.min_free_bytes));
+  json_builder_end_object (b);
   json_builder_set_member_name (b, "activeEngagements");
   json_builder_add_int_value (b, static_cast<gint64> (self->active_.size ()));
   json_builder_set_member_name (b, "refusedEngagements");
@@ -837,9 +938,7 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   json_builder_add_int_value (b, static_cast<gint64> (self->reloads_));
   json_builder_set_member_name (b, "reloadFailures");
   json_builder_add_int_value (b, static_cast<gint64> (self->reload_failures_));
-  /* open for load balancers, but the engagement ids only for callers the
-   * management API would answer */
-  if (self->api_allowed (msg) == SOUP_STATUS_OK) {
+  if (allowed) {
     json_builder_set_member_name (b, "engagements");
     json_builder_begin_array (b);
     for (auto &kv : self->active_)
@@ -851,6 +950,70 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
+}
+
+/* GET /engagements: what the worker thread reads (host-history.h) and
+ * the live part, made on the main context. */
+struct HistoryRequest {
+  SoupServerMessage *msg = nullptr;
+  gulong finished_id = 0;
+  bool gone = false;              /* the client went away meanwhile */
+  std::string root;
+  gsize limit = 0;
+  std::set<std::string> skip;
+  std::vector<JsonNode *> live;   /* (transfer full) */
+  JsonNode *cluster = nullptr;    /* cluster mode: members added to the answer */
+  History hist;
+  ~HistoryRequest ()
+  {
+    for (JsonNode *n : live)
+      json_node_unref (n);
+    if (cluster)
+      json_node_unref (cluster);
+    if (msg) {
+      if (finished_id)
+        g_signal_handler_disconnect (msg, finished_id);
+      g_object_unref (msg);
+    }
+  }
+};
+
+/* Main context: the answer, once the worker has read the history. */
+static void
+history_done_cb (GObject *, GAsyncResult *res, gpointer)
+{
+  auto *req = static_cast<HistoryRequest *> (g_task_get_task_data (G_TASK (res)));
+  if (req->gone)
+    return;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "engagements");
+  json_builder_begin_array (b);
+  for (JsonNode *n : req->live)
+    json_builder_add_value (b, json_node_copy (n));
+  for (JsonNode *n : req->hist.engagements)
+    json_builder_add_value (b, json_node_copy (n));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "live");
+  json_builder_add_int_value (b, static_cast<gint64> (req->live.size ()));
+  json_builder_set_member_name (b, "history");
+  json_builder_add_int_value (b, static_cast<gint64> (req->hist.engagements.size ()));
+  json_builder_set_member_name (b, "more");
+  json_builder_add_boolean_value (b, req->hist.more);
+  if (req->cluster && JSON_NODE_HOLDS_OBJECT (req->cluster)) {
+    JsonObjectIter it;
+    const gchar *name;
+    JsonNode *node;
+    json_object_iter_init (&it, json_node_get_object (req->cluster));
+    while (json_object_iter_next (&it, &name, &node)) {
+      json_builder_set_member_name (b, name);
+      json_builder_add_value (b, json_node_copy (node));
+    }
+  }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_response (req->msg, SOUP_STATUS_OK, json_to_compact (root));
+  soup_server_message_unpause (req->msg);
 }
 
 void
@@ -889,26 +1052,72 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
       json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, error_body ("Use GET"));
       return;
     }
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    json_builder_begin_object (b);
-    json_builder_set_member_name (b, "engagements");
-    json_builder_begin_array (b);
-    for (auto &kv : self->active_)
-      json_builder_add_value (b, kv.second->to_json (true));
-    for (auto &f : self->finished_)
-      json_builder_add_value (b, f->to_json (false));
-    json_builder_end_array (b);
-    if (self->cluster_)
-      self->cluster_engagements_json (b);
-    json_builder_end_object (b);
-    g_autoptr (JsonNode) root = json_builder_get_root (b);
-    json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
+    /* ?limit=N: how many finished engagements (from disk, newest first) */
+    gsize limit = kHistoryDefaultLimit;
+    const char *ls = query ? static_cast<const char *> (g_hash_table_lookup (query,
+            "limit")) : nullptr;
+    if (ls) {
+      guint64 v = 0;
+      if (!g_ascii_string_to_unsigned (ls, 10, 1, kHistoryMaxLimit, &v, nullptr)) {
+        std::string m = "limit must be an integer 1-" + std::to_string (kHistoryMaxLimit);
+        json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
+        return;
+      }
+      limit = static_cast<gsize> (v);
+    }
+    /* the live ones here (main context); the history on a worker thread:
+     * the scan is a stat(2) per engagement directory (≈120 ms for 50,000,
+     * docs/benchmarks.md), not for the loop that answers webhooks */
+    auto *req = new HistoryRequest ();
+    req->msg = SOUP_SERVER_MESSAGE (g_object_ref (msg));
+    req->root = self->cfg_.output_root;
+    req->limit = limit;
+    for (auto &kv : self->active_) {
+      req->skip.insert (kv.second->params ().dir_name);
+      req->live.push_back (kv.second->to_json (true));
+    }
+    if (self->cluster_) {
+      /* cluster mode: the fleet's members (host-cluster-daemon.cpp); the
+       * other nodes' live engagements are there, not in the history of
+       * the shared output root */
+      g_autoptr (JsonBuilder) cb = json_builder_new ();
+      json_builder_begin_object (cb);
+      self->cluster_engagements_json (cb);
+      json_builder_end_object (cb);
+      req->cluster = json_builder_get_root (cb);
+      for (const auto &row : self->cluster_->fleet ())
+        if (row.lease && !row.dir_name.empty ())
+          req->skip.insert (row.dir_name);
+    }
+    req->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (+[] (
+            SoupServerMessage *, gpointer d) {
+          static_cast<HistoryRequest *> (d)->gone = true;
+        }), req);
+    soup_server_message_pause (msg);
+    GTask *task = g_task_new (nullptr, nullptr, history_done_cb, nullptr);
+    g_task_set_task_data (task, req, [] (gpointer d) {
+          delete static_cast<HistoryRequest *> (d);
+        });
+    g_task_run_in_thread (task, [] (GTask *t, gpointer, gpointer d, GCancellable *) {
+          auto *r = static_cast<HistoryRequest *> (d);
+          read_history (r->root, r->limit, r->skip, &r->hist);
+          g_task_return_boolean (t, TRUE);
+        });
+    g_object_unref (task);
     return;
   }
   g_autofree gchar *id = g_uri_unescape_string (rest.c_str (), nullptr);
   Engagement *e = id ? self->find_any (id) : nullptr;
   if (id && self->cluster_ && self->cluster_remote (msg, id, e))
     return;
+  if (!e && id && g_str_equal (method, SOUP_METHOD_GET)) {
+    /* one a previous host recorded (or forgotten: kMaxFinished) */
+    if (JsonNode *disk = read_engagement_from_disk (self->cfg_.output_root, id)) {
+      json_response (msg, SOUP_STATUS_OK, json_to_compact (disk));
+      json_node_unref (disk);
+      return;
+    }
+  }
   if (!e) {
     json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
     return;
