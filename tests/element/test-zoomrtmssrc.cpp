@@ -564,6 +564,56 @@ TEST_F (ZoomRtmsSrc, StereoEqualsInterleaveOfSentChannels)
   drop_bus (bus);
 }
 
+/* block-ms=100: buffers of 100 ms (1600 frames; the last one padded with
+ * silence), contiguous offsets and PTS, and left/right still equal sample
+ * for sample the PCM the sim sent; the latency query's minimum is one
+ * block. */
+TEST_F (ZoomRtmsSrc, BlockMsBuffersCarryTheSameSamples)
+{
+  Sim sim;
+  Capture c;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "0" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  g_object_set (h->element, "block-ms", 100u, nullptr);
+  gst_harness_play (h);
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos) << "no EOS after the remote stop";
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
+  ASSERT_GT (cust.size (), 16000u);
+  ASSERT_EQ (cust.size (), agent.size ());
+  /* whole blocks: the sent audio, then at most one block of silence */
+  ASSERT_EQ (c.samples.size () / 2, (cust.size () + 1599) / 1600 * 1600);
+  size_t mismatches = 0;
+  for (size_t i = 0; i < c.samples.size () / 2; i++) {
+    mismatches += c.samples[2 * i] != (i < cust.size ()? cust[i] : 0);
+    mismatches += c.samples[2 * i + 1] != (i < agent.size ()? agent[i] : 0);
+  }
+  EXPECT_EQ (mismatches, 0u) << "of " << c.samples.size () << " samples";
+  guint64 offset = 0;
+  for (size_t i = 0; i < c.buffers.size (); i++) {
+    GstBuffer *b = c.buffers[i];
+    ASSERT_EQ (GST_BUFFER_OFFSET (b), offset) << "buffer " << i;
+    EXPECT_EQ (gst_buffer_get_size (b) / 4, 1600u) << "buffer " << i;
+    EXPECT_EQ (GST_BUFFER_PTS (b),
+        gst_util_uint64_scale_int (offset, GST_SECOND, 16000));
+    EXPECT_EQ (GST_BUFFER_DURATION (b), 100 * GST_MSECOND);
+    offset += gst_buffer_get_size (b) / 4;
+  }
+  GstQuery *q = gst_query_new_latency ();
+  ASSERT_TRUE (gst_element_query (h->element, q));
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency (q, &live, &min, &max);
+  EXPECT_EQ (min, 100 * GST_MSECOND);
+  gst_query_unref (q);
+  EXPECT_EQ (stats_field (h->element, "samples-out"), c.samples.size () / 2);
+  gst_harness_teardown (h);
+  drop_bus (bus);
+}
+
 /* layout=mix: the saturated sum of both channels. */
 TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
 {

@@ -2,7 +2,7 @@
  * zoomrtms-aligner.h) fed packet sequences decoded from the input.
  *
  * Input: 3 config bytes (rate, packet_ms, layout/hold, skew, max gap,
- * duplicate history), then operations of 1 + n bytes each:
+ * duplicate history, block_ms), then operations of 1 + n bytes each:
  *   op & 7 = 0–3  push: channel (op >> 3) & 3, a timestamp step (small
  *                 signed, a whole-packet step, a huge jump or an absolute
  *                 int64 from the input), a payload size in samples (0 and odd
@@ -107,6 +107,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   cfg.skew_packets = c1 % 16;
   cfg.max_gap_fill_ms = gaps[(c1 >> 4) & 3];
   cfg.duplicate_history = 1 + c2 % 64;
+  static const int block_ms[] = { 0, 20, 100, 60 };  /* 0 = one packet */
+  cfg.block_ms = block_ms[c2 >> 6];
 
   Aligner a (cfg);
   const int64_t block = a.block_frames ();
