@@ -246,7 +246,7 @@ def machine_info():
 
 # ---------------------------------------------------------------- one run
 
-def run_one(args, build, n, out_root, receiver="host", tag=""):
+def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
     """One run of N engagements against @receiver: "host" (zoomrtms-host,
     record-wav) or "ref" (bench/ref-receiver, the fixed point)."""
     run_dir = os.path.join(out_root, f"n{n}{tag}")
@@ -255,14 +255,16 @@ def run_one(args, build, n, out_root, receiver="host", tag=""):
     os.makedirs(rec)
     conf = os.path.join(run_dir, "host.conf")
     pdir = os.path.join(SRC, "pipelines")
-    if args.element_props:
+    props = variant["props"] if variant else args.element_props
+    plugin_dir = variant["plugin_dir"] if variant else args.plugin_dir
+    if props:
         # a copy of record-wav with extra zoomrtmssrc properties
         pdir = os.path.join(run_dir, "pipelines")
         os.makedirs(pdir)
         with open(os.path.join(SRC, "pipelines", "record-wav.pipeline")) as f:
             text = f.read()
         text = text.replace("zoomrtmssrc name=src",
-                            "zoomrtmssrc name=src " + args.element_props, 1)
+                            "zoomrtmssrc name=src " + props, 1)
         with open(os.path.join(pdir, "record-wav.pipeline"), "w") as f:
             f.write(text)
     with open(conf, "w") as f:
@@ -272,9 +274,10 @@ def run_one(args, build, n, out_root, receiver="host", tag=""):
                 % (rec, pdir, max(2 * n, 64)))
     env = dict(os.environ)
     env.update(CREDS)
-    env["GST_PLUGIN_PATH_1_0"] = args.plugin_dir or os.path.join(
+    env["GST_PLUGIN_PATH_1_0"] = plugin_dir or os.path.join(
         build, "plugins", "zoomrtms")
-    env["GST_REGISTRY_1_0"] = os.path.join(out_root, "registry.bin")
+    env["GST_REGISTRY_1_0"] = os.path.join(
+        out_root, "registry-%d.bin" % (hash(plugin_dir or "") & 0xffff))
     env.setdefault("GST_DEBUG", "*:1")
     env.pop("G_DEBUG", None)
     ready = os.path.join(run_dir, "host-ready.json")
@@ -926,21 +929,35 @@ def update_ref_docs(res):
 
 def reference_main(args, build, ns, out, res):
     """--reference: host and ref-receiver alternating, --runs each per N."""
-    label = args.label or (args.element_props or "record-wav")
+    variants = []
+    for v in args.variant or []:
+        parts = v.split(":", 2)
+        if len(parts) != 3:
+            sys.exit("bench: --variant LABEL:PLUGIN_DIR:PROPS")
+        variants.append({"label": parts[0], "plugin_dir": parts[1] or None,
+                         "props": parts[2]})
+    if not variants:
+        variants = [{"label": args.label or (args.element_props or "record-wav"),
+                     "plugin_dir": args.plugin_dir,
+                     "props": args.element_props}]
     res["reference"] = []
     res["runs"] = []
     ok = True
     for n in ns:
         runs = []
         for i in range(args.runs):
-            for rcv in ("host", "ref"):
-                log(f"N={n} {rcv} run {i + 1}/{args.runs} ...")
+            for vi, rcv in [(k, "host") for k in range(len(variants))] + [(None, "ref")]:
+                v = variants[vi] if vi is not None else None
+                name = v["label"] if v else "reference"
+                log(f"N={n} {name} run {i + 1}/{args.runs} ...")
                 try:
-                    r = run_one(args, build, n, out, rcv, f"-{rcv}{i}")
+                    r = run_one(args, build, n, out, rcv,
+                                f"-{rcv}{vi if vi is not None else ''}-{i}", v)
                 except (RuntimeError, OSError, ValueError, KeyError) as e:
-                    log(f"N={n} {rcv}: failed: {e}")
+                    log(f"N={n} {name}: failed: {e}")
                     ok = False
                     continue
+                r["variant"] = name
                 r.pop("latency_histogram_ms", None)
                 runs.append(r)
                 res["runs"].append(r)
@@ -952,10 +969,15 @@ def reference_main(args, build, ns, out, res):
                     f"{r['host_idle_threads']}->{r['host_peak_threads']}, p99 "
                     f"{r['latency_p99_ms']}")
                 ok = ok and run_ok(r)
-        s = reference_summary(n, label, runs)
-        res["reference"].append(s)
-        log(f"N={n}: host {s['host']['us_per_msg_median']} µs/msg, reference "
-            f"{s['ref']['us_per_msg_median']} µs/msg, ratio {s['ratio']}")
+        refs = [r for r in runs if r["receiver"] == "ref"]
+        for v in variants:
+            s = reference_summary(
+                n, v["label"],
+                [r for r in runs if r["variant"] == v["label"]] + refs)
+            res["reference"].append(s)
+            log(f"N={n} {v['label']}: host {s['host']['us_per_msg_median']} "
+                f"µs/msg, reference {s['ref']['us_per_msg_median']} µs/msg, "
+                f"ratio {s['ratio']}")
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(res, f, indent=1)
     print(reference_md(res))
@@ -1025,6 +1047,11 @@ def main():
     ap.add_argument("--plugin-dir", default=None,
                     help="load zoomrtmssrc from this directory instead of "
                     "the build's (compare two builds of the element)")
+    ap.add_argument("--variant", action="append", metavar="LABEL:PLUGIN_DIR:PROPS",
+                    help="with --reference: a host configuration (repeatable; "
+                    "each round runs every variant, then the reference): "
+                    "PLUGIN_DIR empty = the build's, PROPS extra zoomrtmssrc "
+                    "properties")
     ap.add_argument("--label", default=None,
                     help="name of this configuration in --reference reports")
     ap.add_argument("--report-only", metavar="RESULTS.json",
