@@ -931,9 +931,9 @@ def reference_main(args, build, ns, out, res):
     """--reference: host and ref-receiver alternating, --runs each per N."""
     variants = []
     for v in args.variant or []:
-        parts = v.split(":", 2)
+        parts = v.split("|", 2)
         if len(parts) != 3:
-            sys.exit("bench: --variant LABEL:PLUGIN_DIR:PROPS")
+            sys.exit("bench: --variant LABEL|PLUGIN_DIR|PROPS")
         variants.append({"label": parts[0], "plugin_dir": parts[1] or None,
                          "props": parts[2]})
     if not variants:
@@ -1047,7 +1047,7 @@ def main():
     ap.add_argument("--plugin-dir", default=None,
                     help="load zoomrtmssrc from this directory instead of "
                     "the build's (compare two builds of the element)")
-    ap.add_argument("--variant", action="append", metavar="LABEL:PLUGIN_DIR:PROPS",
+    ap.add_argument("--variant", action="append", metavar="LABEL|PLUGIN_DIR|PROPS",
                     help="with --reference: a host configuration (repeatable; "
                     "each round runs every variant, then the reference): "
                     "PLUGIN_DIR empty = the build's, PROPS extra zoomrtmssrc "
