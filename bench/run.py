@@ -480,6 +480,8 @@ def verify_recordings(rec, dump, receiver, sim_sum):
     (its --dump-dir: per stream and role, zeros where nothing was sent).
     Host: recordings/*/audio.wav, stereo, customer left, agent right (the
     record-wav pipeline). Reference: recordings/<rtms_stream_id>/<channel_id>.wav.
+    Silence after the end of what was sent, less than 1 s (the last output
+    block padded, block-ms), is not a mismatch.
     Returns {"recordings_compared", "recordings_exact",
     "samples_mismatched", "samples_compared"}."""
     import array
@@ -524,6 +526,9 @@ def verify_recordings(rec, dump, receiver, sim_sum):
                 pairs.append((a, got if nch == 1 else None))
         for a, g in pairs:
             total += len(a)
+            if g is not None and len(g) > len(a) and \
+                    len(g) - len(a) < RATE and not any(g[len(a):]):
+                g = g[:len(a)]  # the last block padded with silence (block-ms)
             if g is None:
                 mism += len(a)
                 ok = False
@@ -907,8 +912,54 @@ def reference_md(res):
             f"| {fmt(h['p99_ms'], '{:.0f}')} | {h['lost']} / {f['lost']} "
             f"| {h['recordings_exact']}/{h['recordings_compared']} / "
             f"{f['recordings_exact']}/{f['recordings_compared']} |")
-    lines += ["", REF_END]
+    lines += ["", "![host against the reference receiver](benchmarks-reference.png)",
+              "", REF_END]
     return "\n".join(lines)
+
+
+def plot_reference(res, png):
+    """Host µs / msg per configuration (boxes) against the reference
+    receiver's (line), and the host's p99 latency (points, right axis)."""
+    rows = [s for s in res.get("reference", [])
+            if s["host"]["us_per_msg_median"] is not None]
+    if not shutil.which("gnuplot") or not rows:
+        return False
+    dat = png + ".dat"
+    with open(dat, "w") as f:
+        for i, s in enumerate(rows):
+            label = ("%s, N=%d" % (s["label"], s["engagements"])).replace('"', "'")
+            f.write('%d "%s" %s %s %s\n' % (
+                i, label, s["host"]["us_per_msg_median"],
+                s["ref"]["us_per_msg_median"] or "NaN",
+                s["host"]["p99_ms"] if s["host"]["p99_ms"] is not None else "NaN"))
+    script = f"""
+set terminal pngcairo size 820,420 font ",10"
+set output '{png}'
+set title 'zoomrtms-host against the reference receiver, same sim load (medians)'
+set ylabel 'host CPU per msg 14 (µs)'
+set y2label 'host p99 latency sim send -> sink (ms)'
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set style fill solid 0.5
+set boxwidth 0.6
+set xtics rotate by -20
+set key left top
+set grid ytics
+plot '{dat}' using 1:3:xtic(2) with boxes title 'host µs/msg', \\
+     '{dat}' using 1:4 with linespoints lw 2 dt 2 pt 6 title 'reference receiver µs/msg', \\
+     '{dat}' using 1:5 axes x1y2 with points pt 7 ps 1.5 title 'host p99 ms'
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        log("gnuplot failed:", e)
+        return False
+    finally:
+        os.unlink(dat)
+    return True
 
 
 def update_ref_docs(res):
@@ -924,6 +975,9 @@ def update_ref_docs(res):
         text += "\n" + gen + "\n"
     with open(md, "w") as f:
         f.write(text)
+    png = os.path.join(SRC, "docs", "benchmarks-reference.png")
+    if plot_reference(res, png):
+        log("updated", png)
     log("updated", md)
 
 
@@ -1044,6 +1098,9 @@ def main():
     ap.add_argument("--element-props", default="",
                     help="extra zoomrtmssrc properties for the host's "
                     "record-wav pipeline (e.g. 'block-ms=100')")
+    ap.add_argument("--merge", action="append", metavar="RESULTS.json",
+                    help="with --report-only of --reference results: add the "
+                    "rows of more results files (repeatable)")
     ap.add_argument("--plugin-dir", default=None,
                     help="load zoomrtmssrc from this directory instead of "
                     "the build's (compare two builds of the element)")
@@ -1061,6 +1118,15 @@ def main():
     if args.report_only:
         with open(args.report_only) as f:
             res = json.load(f)
+        if res.get("reference"):
+            # --reference results: merge more files given with --merge
+            for extra in args.merge or []:
+                with open(extra) as f:
+                    res["reference"] += json.load(f).get("reference", [])
+            print(reference_md(res))
+            if not args.no_docs:
+                update_ref_docs(res)
+            return 0
         if args.compare:
             with open(args.compare) as f:
                 res["before"] = json.load(f)

@@ -4,7 +4,12 @@
  * lives on the process-wide I/O context (rtms::IoContext); its callbacks only
  * copy data into a bounded queue (mutex + condition variable) and post bus
  * messages. create() runs on the streaming thread: it feeds the packets to
- * the Aligner (zoomrtms-aligner.h) and turns its blocks into buffers.
+ * the Aligner (zoomrtms-aligner.h) and turns its blocks into buffers. The
+ * I/O thread wakes it about once per output block (block-ms), not per
+ * packet. This is still one streaming thread per element (GstPushSrc's
+ * task): the shared-thread model of design.md "Threads" (aligning and
+ * pushing from the I/O pool, threadshare's context-wait) is not done yet;
+ * docs/benchmarks.md "Shared threads: the design not done yet" has the plan.
  */
 
 /**
@@ -34,6 +39,12 @@
  * #GstZoomRtmsSrc:role-timeout. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
  * not filled: the timestamps jump, the next buffer is flagged DISCONT and a
  * warning is posted.
+ *
+ * Output buffers are one RTMS packet long (20 ms) by default;
+ * #GstZoomRtmsSrc:block-ms makes them longer (the recording templates use
+ * 100 ms): fewer buffers and fewer wake-ups of the streaming thread per
+ * second, at the price of that much more latency (docs/benchmarks.md has
+ * the figures per setting).
  *
  * With codec=opus the Opus packets are passed through as `audio/x-opus`
  * (with an OpusHead/OpusTags streamheader), one packet per buffer. Opus
@@ -1306,7 +1317,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     priv->pool = gst_buffer_pool_new ();
     GstStructure *config = gst_buffer_pool_get_config (priv->pool);
     gst_buffer_pool_config_set_params (config, nullptr,
-        (guint) priv->pool_size, 4, 0);
+        (guint) priv->pool_size, 1, 0);
     if (!gst_buffer_pool_set_config (priv->pool, config) ||
         !gst_buffer_pool_set_active (priv->pool, TRUE)) {
       GST_WARNING_OBJECT (self, "no buffer pool; allocating per block");

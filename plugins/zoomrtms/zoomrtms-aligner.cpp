@@ -121,6 +121,7 @@ push_result_name (PushResult r)
 
 Aligner::Aligner (const AlignerConfig &config) : config_ (config)
 {
+  spare_.reserve (kSpareBlocks);
   if (config_.rate <= 0 || config_.rate > 384000)
     config_.rate = 16000;
   if (config_.packet_ms <= 0 || config_.packet_ms > 1000)
@@ -443,6 +444,10 @@ Aligner::emit_block ()
   }
   Ready &r = ready_push ();
   r.run = 0;
+  if (r.block.samples.capacity () < acc_.size () && !spare_.empty ()) {
+    r.block.samples.swap (spare_.back ());
+    spare_.pop_back ();
+  }
   r.block.samples.resize (acc_.size ());
   for (size_t i = 0; i < acc_.size (); i++)
     r.block.samples[i] = saturate (acc_[i]);
@@ -736,8 +741,16 @@ Aligner::pop (AlignedBlock *out)
       ready_pop ();
     return true;
   }
-  /* @out's old storage goes back into the slot for a later block */
+  /* the block's storage goes to @out, @out's old storage to the spares
+   * (at most kSpareBlocks kept: a burst after a stall does not stay
+   * allocated) */
   out->samples.swap (r.block.samples);
+  if (r.block.samples.capacity () > 0 && spare_.size () < kSpareBlocks) {
+    spare_.push_back (std::vector<int16_t> ());
+    spare_.back ().swap (r.block.samples);
+  } else {
+    std::vector<int16_t> ().swap (r.block.samples);
+  }
   out->position = r.block.position;
   out->channels = r.block.channels;
   out->gap = r.block.gap;

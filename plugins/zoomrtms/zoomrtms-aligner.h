@@ -75,9 +75,11 @@
  * Memory (bounded, allocated on demand and then reused; nothing is
  * allocated per packet or per block once the rings have grown — the
  * duplicate history is a ring of at most duplicate_history timestamps per
- * channel, ready blocks wait in a ring whose sample storage is swapped with
- * the storage of the block given to pop(); tests/element/test-aligner.cpp
- * counts the allocations): per channel that sent audio (channels are
+ * channel, ready blocks wait in a ring and their sample storage is recycled
+ * through the block given to pop(); only a burst of more than 16 blocks
+ * ready at once (a stalled channel's hold running out, a drain) allocates
+ * the storage of the blocks beyond 16, freed once they are popped;
+ * tests/element/test-aligner.cpp counts the allocations): per channel that sent audio (channels are
  * never forgotten; a hostile stream with many keys costs one ring each)
  * one ring of S16 samples plus one
  * byte per sample, of at most (hold + one block + one packet of at most 1 s)
@@ -303,8 +305,8 @@ private:
     uint64_t run = 0;          /* > 0: this many gap blocks from
                                   block.position (block.samples unused) */
   };
-  /* ready_ as a ring (grows by doubling, never shrinks): slots keep their
-   * sample storage, so a block emitted into a slot reuses it */
+  /* ready_ as a ring (grows by doubling, never shrinks); a slot's sample
+   * storage comes from spare_ */
   Ready &ready_back () { return ready_[(ready_head_ + ready_count_ - 1) & (ready_.size () - 1)]; }
   Ready &ready_front () { return ready_[ready_head_]; }
   Ready &ready_push ();
@@ -354,6 +356,10 @@ private:
   std::vector<Ready> ready_;   /* ring, size a power of two */
   size_t ready_head_ = 0, ready_count_ = 0;
   std::vector<int32_t> acc_;   /* emit_block scratch */
+  /* sample storage of popped blocks, reused by emit_block (capacity
+   * reserved up front: keeping one allocates nothing) */
+  static constexpr size_t kSpareBlocks = 16;
+  std::vector<std::vector<int16_t>> spare_;
 };
 
 const char *push_result_name (PushResult r);
