@@ -379,12 +379,12 @@ saturate (int32_t v)
 }
 
 void
-Aligner::emit_block ()
+Aligner::emit_block (int64_t limit)
 {
   const int ch = channels ();
-  const int64_t end = block_end ();
+  const int64_t end = std::min (block_end (), limit);
   const int64_t n = end - next_;  /* block_, or less for a continuation's
-                                     first block */
+                                     first block or drain's last one */
   const size_t mask = cap_ - 1;
   bool any = false, gap_partial = false;
   bool zeroed = false;
@@ -718,8 +718,24 @@ Aligner::drain ()
   int64_t maxp = max_progress ();
   if (maxp == INT64_MIN)
     return;
-  /* whole blocks up to the furthest sample, the last one padded */
-  emit_until (block_floor (maxp - 1) + block_);
+  if (config_.block_ms <= config_.packet_ms) {
+    /* whole blocks up to the furthest sample, the last one padded */
+    emit_until (block_floor (maxp - 1) + block_);
+    return;
+  }
+  /* blocks longer than a packet: the whole ones, then a last one up to the
+   * packet grid (padded as with one-packet blocks, not to a whole block) */
+  emit_until (block_floor (maxp));
+  const int64_t pkt = std::max<int64_t> (1,
+      (int64_t) config_.rate * config_.packet_ms / 1000);
+  int64_t rel = maxp - base_;
+  int64_t end = base_ + (rel >= 0 ? (rel + pkt - 1) / pkt : -(-rel / pkt)) * pkt;
+  if (end > next_) {
+    bool first = emitted_blocks_ == 0;
+    emit_block (end);
+    if (first)
+      startup_blocks_ = emitted_blocks_;
+  }
 }
 
 bool

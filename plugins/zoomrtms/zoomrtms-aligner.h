@@ -68,7 +68,9 @@
  *    before the first block, discarded and counted as out_of_range —, next
  *    block discont; positions never go back).
  *  - drain() (EOS) emits everything received, the last block padded with
- *    silence.
+ *    silence up to the packet grid: with block_ms longer than a packet the
+ *    last block is shorter (a whole number of packets), so the output
+ *    has the same samples, and length, whatever block_ms.
  *  - A continuation (AlignerConfig::origin_ms, start_position) fixes t0 and
  *    the first output position instead: see there.
  *
@@ -273,8 +275,9 @@ public:
    * drain) that emitted the first block: the start-up burst held back by
    * the hold or the start-up hold. 0 before the first block. */
   uint64_t startup_blocks () const { return startup_blocks_; }
-  /* EOS: make every received sample ready (the last block padded); ends
-   * the start-up hold. */
+  /* EOS: make every received sample ready (the last block padded to the
+   * packet grid, so possibly shorter than block_frames()); ends the
+   * start-up hold. */
   void drain ();
   /* Takes the next ready block into @out, reusing @out's sample storage
    * (pass the same block back to avoid an allocation per block). Returns:
@@ -314,7 +317,9 @@ private:
   Channel &channel (const std::string &key);
   bool block_ready () const;
   void emit_ready ();
-  void emit_block ();
+  /* emits the block at next_, ending at its grid boundary or @limit
+   * (absolute), whichever comes first */
+  void emit_block (int64_t limit = INT64_MAX);
   void emit_until (int64_t limit);
   void resync (int64_t pos);
   void rebase_empty (int64_t pos);
