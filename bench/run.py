@@ -709,6 +709,7 @@ COLUMNS = [
     ("sim CPU ms / eng-s", "sim_cpu_ms_per_engagement_s", "{:.3f}"),
     ("sim CPU % (peak 2 s)", "sim_cpu_pct_peak", "{:.0f}"),
     ("kept up", "kept_up", "{}"),
+    ("recordings bit-exact", "exact", None),
 ]
 
 
@@ -729,7 +730,10 @@ def table(runs):
     for r in runs:
         cells = []
         for _, key, f in COLUMNS:
-            if key is None:
+            if key == "exact":
+                cells.append(f"{r['recordings_exact']}/{r['recordings_compared']}"
+                             if "recordings_compared" in r else "–")
+            elif key is None:
                 cells.append(f"{r['host_idle_threads']} → {r['host_peak_threads']}")
             else:
                 cells.append(fmt(r.get(key), f))
@@ -1190,7 +1194,7 @@ def main():
             f"kept up: {r['kept_up']}")
         if (r["frames_lost"] != 0 or r["silence_inserted_samples"] != 0
                 or r["engagements_missing"] or r["frames_sent"] == 0
-                or r["latency_samples"] == 0):
+                or r["latency_samples"] == 0 or not run_ok(r)):
             ok = False
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(res, f, indent=1)

@@ -318,6 +318,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
 /* #GstZoomRtmsSrc:block-ms: output buffer length, ms; 0 = one packet. */
 #define DEFAULT_BLOCK_MS 0
 #define MAX_BLOCK_MS 1000
+/* Output buffers kept in the element's buffer pool (more in flight are
+ * allocated and freed as usual). */
+#define POOL_BUFFERS 4
 #define DEFAULT_EOS_ACTION GST_ZOOM_RTMS_EOS_ACTION_STOP
 #define DEFAULT_TIMELINE_ORIGIN -1
 #define DEFAULT_TIMELINE_OFFSET 0
@@ -1310,14 +1313,17 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     if (ac.hold_for_modes)
       priv->role_timeout = s.role_timeout;
     priv->aligner = std::make_unique < zoomrtms::Aligner > (ac);
-    /* a pool of whole-block buffers (a continuation's shorter first block
-     * and other sizes are allocated as before) */
+    /* a pool of at most POOL_BUFFERS whole-block buffers (a continuation's
+     * shorter first block, drain's last one, and any buffer while all of
+     * the pool's are downstream are allocated as before): filesink holds
+     * up to 64 KiB of buffers before it writes, and an unbounded pool
+     * would keep that many per engagement for good */
     release_pool (priv);
     priv->pool_size = (gsize) priv->aligner->block_frames () * channels * 2;
     priv->pool = gst_buffer_pool_new ();
     GstStructure *config = gst_buffer_pool_get_config (priv->pool);
     gst_buffer_pool_config_set_params (config, nullptr,
-        (guint) priv->pool_size, 1, 0);
+        (guint) priv->pool_size, 0, POOL_BUFFERS);
     if (!gst_buffer_pool_set_config (priv->pool, config) ||
         !gst_buffer_pool_set_active (priv->pool, TRUE)) {
       GST_WARNING_OBJECT (self, "no buffer pool; allocating per block");
@@ -1456,8 +1462,11 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
     return nullptr;
   gsize n = b.samples.size ();
   GstBuffer *buf = nullptr;
+  GstBufferPoolAcquireParams nowait = { GST_FORMAT_DEFAULT, 0, 0,
+    GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT, {nullptr}
+  };
   if (priv->pool && n * 2 == priv->pool_size &&
-      gst_buffer_pool_acquire_buffer (priv->pool, &buf, nullptr) !=
+      gst_buffer_pool_acquire_buffer (priv->pool, &buf, &nowait) !=
       GST_FLOW_OK)
     buf = nullptr;
   if (!buf)
@@ -2901,8 +2910,10 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * — recording pipelines (pipelines/record-*.pipeline) use 100 —, and
    * adds its length to the latency: a block leaves once its last sample
    * arrived; the latency query's minimum is one block. Output buffers of a
-   * whole block come from a buffer pool (no allocation of sample memory
-   * per buffer). Ignored for codec=opus (one packet per buffer).
+   * whole block come from a buffer pool of up to 4 buffers (no allocation
+   * of sample memory per buffer while downstream releases them; more in
+   * flight are allocated as usual). Ignored for codec=opus (one packet per
+   * buffer).
    *
    * Default: 0 (one packet, 20 ms).
    */

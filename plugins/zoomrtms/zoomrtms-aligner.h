@@ -78,9 +78,9 @@
  * allocated per packet or per block once the rings have grown — the
  * duplicate history is a ring of at most duplicate_history timestamps per
  * channel, ready blocks wait in a ring and their sample storage is recycled
- * through the block given to pop(); only a burst of more than 16 blocks
+ * through the block given to pop(); only a burst of more than 8 blocks
  * ready at once (a stalled channel's hold running out, a drain) allocates
- * the storage of the blocks beyond 16, freed once they are popped;
+ * the storage of the blocks beyond 8, freed once they are popped;
  * tests/element/test-aligner.cpp counts the allocations): per channel that sent audio (channels are
  * never forgotten; a hostile stream with many keys costs one ring each)
  * one ring of S16 samples plus one
@@ -363,7 +363,7 @@ private:
   std::vector<int32_t> acc_;   /* emit_block scratch */
   /* sample storage of popped blocks, reused by emit_block (capacity
    * reserved up front: keeping one allocates nothing) */
-  static constexpr size_t kSpareBlocks = 16;
+  static constexpr size_t kSpareBlocks = 8;
   std::vector<std::vector<int16_t>> spare_;
 };
 

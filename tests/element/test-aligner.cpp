@@ -1315,9 +1315,9 @@ TEST (Aligner, BlockMsCutsLargerBlocksSameSamples)
 
 /* Steady state allocates nothing per packet or per block: after a warm-up
  * that fills the rings (duplicate history included), 3000 packets per
- * channel — in order, with a duplicate, a reordered pair and a 60 ms mute
- * of one channel (whose hold, 300 ms, makes up to ~13 blocks ready at
- * once: within the 16 recycled block storages) — and every block popped
+ * channel — in order, with a duplicate, a reordered pair and a 40 ms mute
+ * of one channel (whose hold, 140 ms, makes up to ~6 blocks ready at once:
+ * within the 8 recycled block storages) — and every block popped
  * into the same AlignedBlock cost zero operator new calls, for 20 ms and
  * 100 ms blocks. */
 TEST (AlignerAlloc, NothingAllocatedPerPacketOrBlock)
@@ -1325,7 +1325,7 @@ TEST (AlignerAlloc, NothingAllocatedPerPacketOrBlock)
   for (int block_ms : { 20, 100 }) {
     AlignerConfig c = config (Layout::STEREO);
     c.block_ms = block_ms;
-    c.hold_ms = 300;
+    c.hold_ms = 140;
     c.duplicate_history = 256;
     Aligner a (c);
     const std::string cust = "C-cust", agent = "C-agent";
@@ -1344,7 +1344,7 @@ TEST (AlignerAlloc, NothingAllocatedPerPacketOrBlock)
         a.push (agent, ts, pa.data (), pa.size ());
         a.push (cust, ts + kPacketMs, pc.data (), pc.size ());
         ts += 2 * kPacketMs;
-      } else if (i % 1000 >= 700 && i % 1000 < 703) {
+      } else if (i % 1000 >= 700 && i % 1000 < 702) {
         a.push (cust, ts, pc.data (), pc.size ());   /* agent muted */
         ts += kPacketMs;
       } else {
