@@ -254,14 +254,15 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
     rec = os.path.join(run_dir, "recordings")
     os.makedirs(rec)
     conf = os.path.join(run_dir, "host.conf")
-    pdir = os.path.join(SRC, "pipelines")
+    src_pdir = (variant or {}).get("pipeline_dir") or os.path.join(SRC, "pipelines")
+    pdir = src_pdir
     props = variant["props"] if variant else args.element_props
     plugin_dir = variant["plugin_dir"] if variant else args.plugin_dir
     if props:
         # a copy of record-wav with extra zoomrtmssrc properties
         pdir = os.path.join(run_dir, "pipelines")
         os.makedirs(pdir)
-        with open(os.path.join(SRC, "pipelines", "record-wav.pipeline")) as f:
+        with open(os.path.join(src_pdir, "record-wav.pipeline")) as f:
             text = f.read()
         text = text.replace("zoomrtmssrc name=src",
                             "zoomrtmssrc name=src " + props, 1)
@@ -989,15 +990,16 @@ def reference_main(args, build, ns, out, res):
     """--reference: host and ref-receiver alternating, --runs each per N."""
     variants = []
     for v in args.variant or []:
-        parts = v.split("|", 2)
-        if len(parts) != 3:
-            sys.exit("bench: --variant LABEL|PLUGIN_DIR|PROPS")
+        parts = v.split("|", 3)
+        if len(parts) not in (3, 4):
+            sys.exit("bench: --variant LABEL|PLUGIN_DIR|PROPS[|PIPELINE_DIR]")
         variants.append({"label": parts[0], "plugin_dir": parts[1] or None,
-                         "props": parts[2]})
+                         "props": parts[2],
+                         "pipeline_dir": parts[3] if len(parts) == 4 else None})
     if not variants:
         variants = [{"label": args.label or (args.element_props or "record-wav"),
                      "plugin_dir": args.plugin_dir,
-                     "props": args.element_props}]
+                     "props": args.element_props, "pipeline_dir": None}]
     res["reference"] = []
     res["runs"] = []
     ok = True
@@ -1108,11 +1110,13 @@ def main():
     ap.add_argument("--plugin-dir", default=None,
                     help="load zoomrtmssrc from this directory instead of "
                     "the build's (compare two builds of the element)")
-    ap.add_argument("--variant", action="append", metavar="LABEL|PLUGIN_DIR|PROPS",
+    ap.add_argument("--variant", action="append",
+                    metavar="LABEL|PLUGIN_DIR|PROPS[|PIPELINE_DIR]",
                     help="with --reference: a host configuration (repeatable; "
                     "each round runs every variant, then the reference): "
                     "PLUGIN_DIR empty = the build's, PROPS extra zoomrtmssrc "
-                    "properties")
+                    "properties, PIPELINE_DIR the templates (pipelines/; an "
+                    "older plugin needs its own)")
     ap.add_argument("--label", default=None,
                     help="name of this configuration in --reference reports")
     ap.add_argument("--report-only", metavar="RESULTS.json",
