@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -808,7 +809,8 @@ def generated_md(res):
     lines = [
         GEN_BEGIN,
         "",
-        f"Run {res['date']} with `{res['command']}` (build: {res['buildtype']}).",
+        f"Run {res['date']} with `{res['command'].replace(SRC + '/', '')}` "
+        f"(build: {res['buildtype']}).",
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, {m['mem_gib']} GiB, "
         f"Linux {m['kernel']}, GStreamer {m['gstreamer']}.",
@@ -895,7 +897,8 @@ def reference_summary(n, label, runs):
 def reference_md(res):
     m = res["machine"]
     lines = [REF_BEGIN, "",
-             f"Run {res['date']} with `{res['command']}` (build: {res['buildtype']}).",
+             f"Run {res['date']} with `{res['command'].replace(SRC + '/', '')}` "
+             f"(build: {res['buildtype']}).",
              "",
              f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, "
              f"GStreamer {m['gstreamer']}.", "",
@@ -932,28 +935,32 @@ def plot_reference(res, png):
     dat = png + ".dat"
     with open(dat, "w") as f:
         for i, s in enumerate(rows):
-            label = ("%s, N=%d" % (s["label"], s["engagements"])).replace('"', "'")
+            label = ("%s\\nN=%d" % (s["label"], s["engagements"])).replace('"', "'")
             f.write('%d "%s" %s %s %s\n' % (
                 i, label, s["host"]["us_per_msg_median"],
                 s["ref"]["us_per_msg_median"] or "NaN",
                 s["host"]["p99_ms"] if s["host"]["p99_ms"] is not None else "NaN"))
     script = f"""
-set terminal pngcairo size 820,420 font ",10"
+set terminal pngcairo size 900,520 font ",10"
 set output '{png}'
 set title 'zoomrtms-host against the reference receiver, same sim load (medians)'
-set ylabel 'host CPU per msg 14 (µs)'
+set ylabel 'CPU per msg 14 (µs)'
 set y2label 'host p99 latency sim send -> sink (ms)'
 set ytics nomirror
 set y2tics
 set yrange [0:*]
 set y2range [0:*]
+set xrange [-0.6:{len(rows) - 0.4}]
 set style fill solid 0.5
 set boxwidth 0.6
-set xtics rotate by -20
-set key left top
+set xtics rotate by -12 font ",9"
+set bmargin 7
+set key outside top center horizontal
 set grid ytics
 plot '{dat}' using 1:3:xtic(2) with boxes title 'host µs/msg', \\
-     '{dat}' using 1:4 with linespoints lw 2 dt 2 pt 6 title 'reference receiver µs/msg', \\
+     '{dat}' using 1:4 with linespoints lw 2 dt 2 pt 6 title 'reference µs/msg', \\
+     '{dat}' using 1:($4 * 2) with lines lw 1 dt 3 title '2 × reference (target)', \\
+     12 with lines lw 1 dt 4 title '12 µs (target)', \\
      '{dat}' using 1:5 axes x1y2 with points pt 7 ps 1.5 title 'host p99 ms'
 """
     try:
@@ -1168,7 +1175,8 @@ def main():
     os.makedirs(out, exist_ok=True)
 
     res = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "command": "python3 bench/run.py " + " ".join(sys.argv[1:]),
+           "command": "python3 bench/run.py " + " ".join(
+               shlex.quote(a) for a in sys.argv[1:]),
            "buildtype": buildtype(build), "machine": machine_info(),
            "duration_s": args.duration, "runs": []}
     if args.compare:
