@@ -13,6 +13,10 @@ pkgs=(
   clang libclang-rt-14-dev
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
   libsystemd-dev systemd libseccomp-dev man-db
+  # tests/status: promtool checks /metrics, headless Chromium the status page
+  prometheus
+  chromium
+  imagemagick
 )
 missing=()
 for p in "${pkgs[@]}"; do

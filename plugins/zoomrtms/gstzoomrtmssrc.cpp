@@ -1102,7 +1102,8 @@ on_outage (GstZoomRtmsSrc * self, const rtms::Outage & o)
     GST_ELEMENT_WARNING (self, RESOURCE, READ,
         ("Lost the %s connection of Zoom RTMS stream %s; reconnecting within "
             "the grace window", cause, sid),
-        ("outage started at %" G_GINT64_FORMAT " (epoch ms)", o.start_ms));
+        ("%s; outage started at %" G_GINT64_FORMAT " (epoch ms)",
+            o.what.c_str (), o.start_ms));
     post_element_message (self, gst_structure_new ("zoomrtms/interruption",
             "cause", G_TYPE_STRING, cause,
             "start", G_TYPE_INT64, o.start_ms, nullptr));
@@ -2172,6 +2173,15 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   };
   cb.on_outage =[self] (const rtms::Outage & o) {
     on_outage (self, o);
+  };
+  /* the client's log lines go through our debug category: GST_DEBUG
+   * drives them (design.md "Conventions") */
+  cb.on_log =[self] (GLogLevelFlags level, const std::string & line) {
+    GstDebugLevel l = (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL)) ?
+        GST_LEVEL_ERROR : (level & G_LOG_LEVEL_WARNING) ? GST_LEVEL_WARNING :
+        (level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO)) ? GST_LEVEL_INFO :
+        GST_LEVEL_DEBUG;
+    GST_CAT_LEVEL_LOG (gst_zoom_rtms_src_debug, l, self, "%s", line.c_str ());
   };
 
   GST_INFO_OBJECT (self, "connecting to %s for stream %s", url.c_str (),

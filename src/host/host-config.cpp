@@ -5,8 +5,10 @@
 
 #include "config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace zhost {
 
@@ -59,124 +61,256 @@ parse_dotenv (const std::string &text, EnvMap *out, GError **error)
   return true;
 }
 
-static bool
-get_string (GKeyFile *kf, const char *group, const char *key, std::string *out,
-    GError **error)
+/* ---- the known keys: one entry each (issue 11 "Config hygiene") ---- */
+
+namespace {
+
+enum class KeyType { STRING, INT, PREFIX, OTHER };
+
+using Setter = void (*) (HostConfig *cfg, const std::string &key,
+    const std::string &s, gint64 v);
+
+struct ConfigKey {
+  const char *group;
+  const char *key;       /* for PREFIX: the prefix, the rest is free */
+  KeyType type;
+  gint64 min, max;       /* INT: the accepted range */
+  Setter set;            /* nullptr: known, read elsewhere (OTHER) */
+};
+
+#define SET_STR(member) \
+  [] (HostConfig *c, const std::string &, const std::string &s, gint64) { c->member = s; }
+#define SET_INT(member, type) \
+  [] (HostConfig *c, const std::string &, const std::string &, gint64 v) { \
+    c->member = static_cast<type> (v); }
+
+/* Every key of the configuration file. A new key is one line here (and a
+ * line in host-config.h's comment, data/zoomrtms-host.conf.example and the
+ * man page). OTHER: a key another part of the host reads from the file
+ * itself; listed so it is not warned about. */
+const ConfigKey kConfigKeys[] = {
+  {"server", "address", KeyType::STRING, 0, 0, SET_STR (address)},
+  {"server", "port", KeyType::INT, 0, 65535, SET_INT (port, int)},
+  {"recording", "output-root", KeyType::STRING, 0, 0, SET_STR (output_root)},
+  {"recording", "pipeline-dir", KeyType::STRING, 0, 0, SET_STR (pipeline_dir)},
+  {"recording", "default-pipeline", KeyType::STRING, 0, 0, SET_STR (default_pipeline)},
+  {"recording", "pipeline-for-", KeyType::PREFIX, 0, 0,
+    [] (HostConfig *c, const std::string &k, const std::string &s, gint64) {
+      c->pipeline_for[k.substr (strlen ("pipeline-for-"))] = s; }},
+  {"limits", "max-body-bytes", KeyType::INT, 256, 64 * 1024 * 1024,
+    SET_INT (max_body_bytes, gsize)},
+  {"limits", "max-engagements", KeyType::INT, 0, 1000000, SET_INT (max_engagements, int)},
+  {"limits", "stop-timeout-ms", KeyType::INT, 100, 600000, SET_INT (stop_timeout_ms, int)},
+  {"limits", "stop-grace-ms", KeyType::INT, 0, 600000, SET_INT (stop_grace_ms, int)},
+  {"limits", "webhook-window-s", KeyType::INT, 1, 86400, SET_INT (webhook_window_s, int)},
+  {"host", "state-dir", KeyType::STRING, 0, 0, SET_STR (state_dir)},
+  {"host", "rejoin-window-s", KeyType::INT, 0, 3600, SET_INT (rejoin_window_s, int)},
+  {"health", "min-free-bytes", KeyType::INT, 0, G_MAXINT64,
+    SET_INT (min_free_bytes, guint64)},
+  {"tls", "ca-file", KeyType::STRING, 0, 0, SET_STR (ca_file)},
+  {"rtp", "host", KeyType::STRING, 0, 0, SET_STR (rtp_host)},
+  {"rtp", "port", KeyType::INT, 1, 65535, SET_INT (rtp_port, int)},
+  {"http", "api-token", KeyType::STRING, 0, 0, SET_STR (api_token)},
+  {"http", "backlog", KeyType::INT, 0, 65535, SET_INT (http_backlog, int)},
+  {"http", "max-connections", KeyType::INT, 0, 1000000, SET_INT (max_connections, int)},
+  {"http", "request-timeout-s", KeyType::INT, 1, 3600, SET_INT (request_timeout_s, int)},
+  /* fleet mode (design.md "Fleet mode") */
+  {"cluster", "redis-url", KeyType::OTHER, 0, 0, nullptr},
+  {"cluster", "node-id", KeyType::OTHER, 0, 0, nullptr},
+};
+
+#undef SET_STR
+#undef SET_INT
+
+bool
+key_matches (const ConfigKey &k, const char *group, const char *key)
 {
-  if (!g_key_file_has_key (kf, group, key, nullptr))
-    return true;
-  GError *err = nullptr;
-  g_autofree gchar *v = g_key_file_get_string (kf, group, key, &err);
-  if (!v) {
-    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "[%s] %s: %s", group, key,
-        err->message);
-    g_error_free (err);
+  if (!g_str_equal (k.group, group))
     return false;
-  }
-  *out = trim (v);
-  return true;
+  if (k.type == KeyType::PREFIX)
+    return g_str_has_prefix (key, k.key) && strlen (key) > strlen (k.key);
+  return g_str_equal (k.key, key);
 }
 
-static bool
-get_int (GKeyFile *kf, const char *group, const char *key, gint64 min,
-    gint64 max, gint64 *out, GError **error)
+const ConfigKey *
+find_key (const char *group, const char *key)
 {
-  if (!g_key_file_has_key (kf, group, key, nullptr))
-    return true;
-  GError *err = nullptr;
-  gint64 v = g_key_file_get_int64 (kf, group, key, &err);
-  if (err || v < min || v > max) {
-    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG,
-        "[%s] %s must be an integer %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT,
-        group, key, min, max);
-    g_clear_error (&err);
-    return false;
+  for (const auto &k : kConfigKeys)
+    if (key_matches (k, group, key))
+      return &k;
+  return nullptr;
+}
+
+bool
+known_group (const std::string &group)
+{
+  for (const auto &k : kConfigKeys)
+    if (group == k.group)
+      return true;
+  return false;
+}
+
+/* Levenshtein distance, for "did you mean" (short strings only). */
+gsize
+edit_distance (const std::string &a, const std::string &b)
+{
+  std::vector<gsize> prev (b.size () + 1), cur (b.size () + 1);
+  for (gsize j = 0; j <= b.size (); j++)
+    prev[j] = j;
+  for (gsize i = 1; i <= a.size (); i++) {
+    cur[0] = i;
+    for (gsize j = 1; j <= b.size (); j++) {
+      gsize sub = prev[j - 1] + (g_ascii_tolower (a[i - 1]) ==
+          g_ascii_tolower (b[j - 1]) ? 0 : 1);
+      cur[j] = std::min ({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap (prev, cur);
   }
-  *out = v;
-  return true;
+  return prev[b.size ()];
+}
+
+/* The closest of @candidates within a third of @word's length (at least
+ * 2 edits), else "". */
+std::string
+closest (const std::string &word, const std::vector<std::string> &candidates)
+{
+  gsize best = G_MAXSIZE;
+  std::string pick;
+  for (const auto &c : candidates) {
+    gsize d = edit_distance (word, c);
+    if (d < best) {
+      best = d;
+      pick = c;
+    }
+  }
+  gsize limit = std::max<gsize> (2, word.size () / 3);
+  return best <= limit ? pick : "";
+}
+
+} // namespace
+
+std::vector<std::string>
+config_key_names (bool include_other)
+{
+  std::vector<std::string> v;
+  for (const auto &k : kConfigKeys)
+    if (include_other || k.type != KeyType::OTHER)
+      v.push_back (std::string ("[") + k.group + "] " + k.key +
+          (k.type == KeyType::PREFIX ? "*" : ""));
+  return v;
+}
+
+std::vector<std::string>
+lint_config_text (const std::string &path, const std::string &text)
+{
+  std::vector<std::string> out;
+  std::string group;
+  bool group_known = true;
+  /* "group\nkey" → line, for keys given twice */
+  std::map<std::string, int> seen;
+  g_auto (GStrv) lines = g_strsplit (text.c_str (), "\n", -1);
+  int lineno = 0;
+  for (gchar **l = lines; *l; l++) {
+    lineno++;
+    std::string line = trim (*l);
+    if (line.empty () || line[0] == '#')
+      continue;
+    std::string where = path + ":" + std::to_string (lineno) + ": ";
+    if (line[0] == '[') {
+      gsize close = line.find (']');
+      group = line.substr (1, close == std::string::npos ? std::string::npos : close - 1);
+      group_known = known_group (group);
+      if (!group_known) {
+        std::vector<std::string> groups;
+        for (const auto &k : kConfigKeys)
+          if (std::find (groups.begin (), groups.end (), k.group) == groups.end ())
+            groups.push_back (k.group);
+        std::string hint = closest (group, groups);
+        out.push_back (where + "unknown group [" + log_safe (group, 60) + "], its keys "
+            "are ignored" + (hint.empty () ? "" : " (did you mean [" + hint + "]?)"));
+      }
+      continue;
+    }
+    gsize eq = line.find ('=');
+    if (eq == std::string::npos || !group_known)
+      continue;                 /* GKeyFile refuses such a line itself */
+    std::string key = trim (line.substr (0, eq));
+    /* a translation, key[locale]=…, is the key's */
+    gsize br = key.find ('[');
+    if (br != std::string::npos)
+      key = key.substr (0, br);
+    if (!find_key (group.c_str (), key.c_str ())) {
+      std::vector<std::string> keys;
+      std::string elsewhere;
+      for (const auto &k : kConfigKeys) {
+        if (group == k.group)
+          keys.push_back (k.key);
+        else if (key_matches (k, k.group, key.c_str ()))
+          elsewhere = std::string (" (it belongs in [") + k.group + "])";
+      }
+      std::string hint = closest (key, keys);
+      out.push_back (where + "unknown key \"" + log_safe (key, 60) + "\" in [" +
+          group + "], ignored" + (!elsewhere.empty () ? elsewhere : hint.empty () ?
+              "" : " (did you mean " + hint + "?)"));
+      continue;
+    }
+    std::string id = group + "\n" + key;
+    auto it = seen.find (id);
+    if (it != seen.end ())
+      out.push_back (where + "[" + group + "] " + log_safe (key, 60) +
+          " given again (first on line " + std::to_string (it->second) +
+          "): this one counts");
+    else
+      seen[id] = lineno;
+  }
+  return out;
 }
 
 bool
 load_config_file (const std::string &path, HostConfig *cfg, GError **error)
 {
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autofree gchar *text = nullptr;
+  gsize len = 0;
   GError *err = nullptr;
-  if (!g_key_file_load_from_file (kf, path.c_str (), G_KEY_FILE_NONE, &err)) {
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  if (!g_file_get_contents (path.c_str (), &text, &len, &err) ||
+      !g_key_file_load_from_data (kf, text, len, G_KEY_FILE_NONE, &err)) {
     g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "config %s: %s",
         path.c_str (), err->message);
     g_error_free (err);
     return false;
   }
-  gint64 v;
-  if (!get_string (kf, "server", "address", &cfg->address, error))
-    return false;
-  v = cfg->port;
-  if (!get_int (kf, "server", "port", 0, 65535, &v, error))
-    return false;
-  cfg->port = static_cast<int> (v);
-  if (!get_string (kf, "recording", "output-root", &cfg->output_root, error) ||
-      !get_string (kf, "recording", "pipeline-dir", &cfg->pipeline_dir, error) ||
-      !get_string (kf, "recording", "default-pipeline", &cfg->default_pipeline,
-          error))
-    return false;
-  if (g_key_file_has_group (kf, "recording")) {
-    g_auto (GStrv) keys = g_key_file_get_keys (kf, "recording", nullptr, nullptr);
-    for (gchar **k = keys; k && *k; k++) {
-      if (g_str_has_prefix (*k, "pipeline-for-")) {
-        std::string val;
-        if (!get_string (kf, "recording", *k, &val, error))
+  for (const auto &k : kConfigKeys) {
+    if (!k.set || !g_key_file_has_group (kf, k.group))
+      continue;
+    g_auto (GStrv) keys = g_key_file_get_keys (kf, k.group, nullptr, nullptr);
+    for (gchar **key = keys; key && *key; key++) {
+      if (!key_matches (k, k.group, *key))
+        continue;
+      if (k.type == KeyType::INT) {
+        gint64 v = g_key_file_get_int64 (kf, k.group, *key, &err);
+        if (err || v < k.min || v > k.max) {
+          g_set_error (error, ZHOST_ERROR, ERROR_CONFIG,
+              "config %s: [%s] %s must be an integer %" G_GINT64_FORMAT "-%"
+              G_GINT64_FORMAT, path.c_str (), k.group, *key, k.min, k.max);
+          g_clear_error (&err);
           return false;
-        cfg->pipeline_for[*k + strlen ("pipeline-for-")] = val;
+        }
+        k.set (cfg, *key, "", v);
+      } else {
+        g_autofree gchar *v = g_key_file_get_string (kf, k.group, *key, &err);
+        if (!v) {
+          g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "config %s: [%s] %s: %s",
+              path.c_str (), k.group, *key, err->message);
+          g_error_free (err);
+          return false;
+        }
+        k.set (cfg, *key, trim (v), 0);
       }
     }
   }
-  v = static_cast<gint64> (cfg->max_body_bytes);
-  if (!get_int (kf, "limits", "max-body-bytes", 256, 64 * 1024 * 1024, &v, error))
-    return false;
-  cfg->max_body_bytes = static_cast<gsize> (v);
-  v = cfg->max_engagements;
-  if (!get_int (kf, "limits", "max-engagements", 0, 1000000, &v, error))
-    return false;
-  cfg->max_engagements = static_cast<int> (v);
-  if (!get_string (kf, "host", "state-dir", &cfg->state_dir, error))
-    return false;
-  v = cfg->rejoin_window_s;
-  if (!get_int (kf, "host", "rejoin-window-s", 0, 3600, &v, error))
-    return false;
-  cfg->rejoin_window_s = static_cast<int> (v);
-  v = cfg->stop_timeout_ms;
-  if (!get_int (kf, "limits", "stop-timeout-ms", 100, 600000, &v, error))
-    return false;
-  cfg->stop_timeout_ms = static_cast<int> (v);
-  v = cfg->stop_grace_ms;
-  if (!get_int (kf, "limits", "stop-grace-ms", 0, 600000, &v, error))
-    return false;
-  cfg->stop_grace_ms = static_cast<int> (v);
-  v = cfg->webhook_window_s;
-  if (!get_int (kf, "limits", "webhook-window-s", 1, 86400, &v, error))
-    return false;
-  cfg->webhook_window_s = static_cast<int> (v);
-  if (!get_string (kf, "tls", "ca-file", &cfg->ca_file, error) ||
-      !get_string (kf, "rtp", "host", &cfg->rtp_host, error))
-    return false;
-  v = cfg->rtp_port;
-  if (!get_int (kf, "rtp", "port", 1, 65535, &v, error))
-    return false;
-  cfg->rtp_port = static_cast<int> (v);
-  if (!get_string (kf, "http", "api-token", &cfg->api_token, error))
-    return false;
-  v = cfg->http_backlog;
-  if (!get_int (kf, "http", "backlog", 0, 65535, &v, error))
-    return false;
-  cfg->http_backlog = static_cast<int> (v);
-  v = cfg->max_connections;
-  if (!get_int (kf, "http", "max-connections", 0, 1000000, &v, error))
-    return false;
-  cfg->max_connections = static_cast<int> (v);
-  v = cfg->request_timeout_s;
-  if (!get_int (kf, "http", "request-timeout-s", 1, 3600, &v, error))
-    return false;
-  cfg->request_timeout_s = static_cast<int> (v);
+  std::vector<std::string> lint = lint_config_text (path, std::string (text, len));
+  cfg->config_warnings.insert (cfg->config_warnings.end (), lint.begin (), lint.end ());
   return true;
 }
 

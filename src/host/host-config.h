@@ -17,12 +17,20 @@
  *   [host]      state-dir (journal of live engagements; default
  *               $STATE_DIRECTORY/journal, else <output-root>/.state), rejoin-window-s
  *               (60: Zoom's signaling grace, docs/protocol.md §4.9)
+ *   [health]    min-free-bytes (/health is "degraded" when the output root, or
+ *               the storage of an engagement, has less free space; default
+ *               256 MiB, 0 = no minimum)
  *   [tls]       ca-file (PEM CA for wss:// to a Zoom side with a private CA)
  *   [rtp]       host, port (values of ${RTP_HOST}, ${RTP_PORT})
- *   [http]      api-token (Bearer token of /engagements; env ZOOMRTMS_API_TOKEN
+ *   [http]      api-token (Bearer token of /engagements, /metrics and the
+ *               status data, host-status.h; env ZOOMRTMS_API_TOKEN
  *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
  *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
  *               request-timeout-s (accept → complete request, default 10)
+ *   [cluster]   redis-url, node-id (fleet mode; read by the fleet code)
+ * The keys are one table in host-config.cpp (kConfigKeys): a key or group
+ * that is not in it is warned about with the file and line
+ * (lint_config_text()), e.g. a misspelled [limit] or max-engagement.
  * Secrets are only read from the environment, `.env` or (the API token) the
  * config file, never from argv, and never logged.
  */
@@ -32,6 +40,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace zhost {
 
@@ -70,6 +79,12 @@ struct HostConfig {
   int http_backlog = 0;                  /* 0 = SOMAXCONN */
   int max_connections = 0;               /* 0 = default_max_connections() */
   int request_timeout_s = 10;            /* seconds */
+  /* [health] below this many free bytes on the output root (or an
+   * engagement's storage) /health says "degraded"; 0 = no minimum */
+  guint64 min_free_bytes = 256 * 1024 * 1024;
+  /* what the configuration file's check found (lint_config_text()): one
+   * "FILE:LINE: …" line each; logged as warnings at start and reload */
+  std::vector<std::string> config_warnings;
   /* run-time options */
   std::string ready_file;
   std::string summary_dir;
@@ -103,11 +118,31 @@ using EnvMap = std::map<std::string, std::string>;
 bool parse_dotenv (const std::string &text, EnvMap *out, GError **error);
 
 /** load_config_file:
- * Applies the GKeyFile @path on top of @cfg (see the key list above).
+ * Applies the GKeyFile @path on top of @cfg (see the key list above) and
+ * appends what lint_config_text() finds to cfg->config_warnings.
  * Returns: false with ZHOST_ERROR_CONFIG for an unreadable file or a value of
- * the wrong type (the message names the key).
+ * the wrong type or range (the message names the file and the key).
  */
 bool load_config_file (const std::string &path, HostConfig *cfg, GError **error);
+
+/** lint_config_text:
+ * Checks the configuration text @text (of the file @path, for messages)
+ * against the known keys: a group that is not known, a key that is not
+ * known in its group (with the closest known name, or the group it belongs
+ * in), a key given twice in a group. GKeyFile gives no line numbers, so
+ * the text is scanned line by line here.
+ * Returns: one "PATH:LINE: what" message per finding (names from the file
+ * escaped with log_safe()), in file order; empty when all is known.
+ */
+std::vector<std::string> lint_config_text (const std::string &path,
+    const std::string &text);
+
+/** config_key_names:
+ * Returns: every known key as "[group] key" ("[recording] pipeline-for-*"
+ * for the prefix key); with @include_other, also the keys other parts of
+ * the host read ([cluster] …). For documentation checks.
+ */
+std::vector<std::string> config_key_names (bool include_other);
 
 /** resolve_config:
  * Builds the final configuration from @cli, the `.env` values @dotenv and

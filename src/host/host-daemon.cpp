@@ -3,7 +3,10 @@
 
 #include "host-common.h"
 #include "host-engagement-dir.h"
+#include "host-health.h"
+#include "host-history.h"
 #include "host-ogg.h"
+#include "host-status.h"
 #include "host-wav.h"
 
 #include <glib-unix.h>
@@ -46,6 +49,7 @@ Daemon::Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates)
 
 Daemon::~Daemon ()
 {
+  status_.reset ();
   if (sigint_id_)
     g_source_remove (sigint_id_);
   if (sigterm_id_)
@@ -54,6 +58,8 @@ Daemon::~Daemon ()
     g_source_remove (sighup_id_);
   if (shutdown_timeout_id_)
     g_source_remove (shutdown_timeout_id_);
+  if (storage_timer_id_)
+    g_source_remove (storage_timer_id_);
   if (server_) {
     soup_server_disconnect (server_);
     http_.reset ();
@@ -82,6 +88,7 @@ Daemon::repair_left_over (const std::set<std::string> &skip)
         !g_str_equal (state, "stopping"))
       continue;
     bool repaired = dir.repair_wavs ();
+    dir.release_reserve ();
     int lines = dir.recover_transcript (obj);
     if (lines >= 0)
       json_object_set_int_member (obj, "transcript_lines", lines);
@@ -226,6 +233,17 @@ Daemon::start (GError **error)
   soup_server_add_handler (server_, "/health", health_cb, this, nullptr);
   soup_server_add_handler (server_, "/engagements", engagements_cb, this, nullptr);
   soup_server_add_handler (server_, nullptr, default_cb, this, nullptr);
+  /* host-status.h: /, /status…, /metrics under the API's access rule */
+  status_ = std::make_unique<StatusService> (server_, cfg_.output_root,
+      StatusService::Hooks {[this] (SoupServerMessage *m) { return api_allowed (m); },
+        [this] (gsize max, gsize *total) {
+          std::vector<JsonNode *> v;
+          for (auto &kv : active_)
+            if (v.size () < max)
+              v.push_back (kv.second->to_json (true));
+          *total = active_.size ();
+          return v;
+        }, !cfg_.api_token.empty ()});
 
   /* host-http.h: our own listening socket, accept loop, connection cap and
    * request timeout in front of libsoup */
@@ -246,6 +264,7 @@ Daemon::start (GError **error)
     return false;
   }
   port_ = http_->port ();
+  status_->set_frontend (http_.get ());
   g_message ("HTTP: backlog %d, max-connections %d (RLIMIT_NOFILE %" G_GUINT64_FORMAT
       "), request timeout %d s, bodies up to %zu bytes, /engagements %s",
       limits.backlog > 0 ? limits.backlog : SOMAXCONN, limits.max_connections,
@@ -260,6 +279,9 @@ Daemon::start (GError **error)
   g_message ("listening on http://%s:%d (webhooks at /webhook and "
       "/api/webhooks/zoom), recording into %s", cfg_.address.c_str (), port_,
       cfg_.output_root.c_str ());
+  /* the output root's room and writability: logged now and on change */
+  storage_check_cb (this);
+  storage_timer_id_ = g_timeout_add_seconds (30, storage_check_cb, this);
   if (!cfg_.ready_file.empty ()) {
     std::string txt = "{\"port\":" + std::to_string (port_) + "}\n";
     if (!g_file_set_contents (cfg_.ready_file.c_str (), txt.data (),
@@ -374,6 +396,8 @@ Daemon::shutdown ()
     return;
   }
   shutting_down_ = true;
+  if (status_)
+    status_->close_streams ();
   g_message ("shutting down: no new engagements, detaching %zu pipeline(s) "
       "(Zoom keeps their streams for its grace window; a host started within "
       "%d s continues them)", active_.size (), cfg_.rejoin_window_s);
@@ -404,6 +428,12 @@ Daemon::webhook_cb (SoupServer *server, SoupServerMessage *msg, const char *path
     GHashTable *query, gpointer data)
 {
   auto *self = static_cast<Daemon *> (data);
+  /* zoomrtms_webhooks_total{event,status} when the answer goes out (also
+   * if it is given later): the event once verified (host-metrics.h) */
+  g_signal_connect (msg, "wrote-headers", G_CALLBACK (+[] (SoupServerMessage *m, gpointer) {
+        host_metrics ().webhook (static_cast<const char *> (g_object_get_data (
+            G_OBJECT (m), "zoomrtms-event")), soup_server_message_get_status (m));
+      }), nullptr);
   if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST)) {
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
         error_body ("Use POST for webhooks"));
@@ -461,6 +491,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
           error_body ("Payload too large"));
     } else if (g_error_matches (err, RTMS_ERROR, rtms::ERROR_PARSE) ||
         g_error_matches (err, RTMS_ERROR, rtms::ERROR_FIELD)) {
+      g_object_set_data (G_OBJECT (msg), "zoomrtms-event", (gpointer) "");
       std::string m = std::string ("Malformed webhook: ") + err->message;
       g_warning ("signed webhook rejected (400): %s", log_safe (m, 300).c_str ());
       json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
@@ -475,6 +506,8 @@ Daemon::handle_webhook (SoupServerMessage *msg)
     g_error_free (err);
     return;
   }
+  g_object_set_data_full (G_OBJECT (msg), "zoomrtms-event", g_strdup (wh.event.c_str ()),
+      g_free);
   if (wh.kind == rtms::Webhook::Kind::URL_VALIDATION) {
     /* only with a valid signature, or it is a signing oracle (§2.4) */
     g_message ("endpoint.url_validation answered");
@@ -712,6 +745,10 @@ void
 Daemon::on_finished (Engagement *e)
 {
   interrupted_seen_.erase (e->params ().rtms_stream_id);
+  if (status_) {
+    g_autoptr (JsonNode) n = e->to_json (false);
+    status_->engagement_finished (json_node_get_object (n));
+  }
   for (auto it = active_.begin (); it != active_.end (); ++it) {
     if (it->second.get () == e) {
       finished_.push_back (std::move (it->second));
@@ -721,7 +758,77 @@ Daemon::on_finished (Engagement *e)
   }
   if (finished_.size () > kMaxFinished)
     finished_.erase (finished_.begin ());
+  if (e->disk_full ()) {
+    /* /health stays "degraded" while that storage is short of space */
+    static const gsize kMaxLowSpaceDirs = 64;
+    if (low_space_dirs_.size () >= kMaxLowSpaceDirs)
+      low_space_dirs_.erase (low_space_dirs_.begin ());
+    low_space_dirs_[e->params ().dir] = e->params ().dir_name;
+  }
   maybe_quit ();
+}
+
+std::vector<std::string>
+Daemon::storage_problems (bool names, bool *root_writable, guint64 *root_free)
+{
+  std::vector<std::string> out;
+  StorageStatus root = check_storage (cfg_.output_root, cfg_.min_free_bytes);
+  if (root_writable)
+    *root_writable = root.writable;
+  if (root_free)
+    *root_free = root.free_bytes;
+  if (!root.problem.empty ())
+    out.push_back ("output root: " + root.problem);
+  std::set<guint64> checked = {root.device};
+  auto name_of = [names] (const std::string &n) {
+    return names ? "engagement " + n : std::string ("an engagement");
+  };
+  for (auto &kv : active_) {
+    const std::string &dir = kv.second->params ().dir;
+    /* one check per file system (a stat(2) each, then the full check for
+     * a new one); a directory not made yet is the root's */
+    GStatBuf sb;
+    if (g_stat (dir.c_str (), &sb) != 0 || checked.count (static_cast<guint64> (sb.st_dev)))
+      continue;
+    StorageStatus st = check_storage (dir, cfg_.min_free_bytes);
+    if (!st.exists || !checked.insert (st.device).second)
+      continue;
+    if (!st.problem.empty ())
+      out.push_back ("storage of " + name_of (kv.second->params ().dir_name) +
+          ": " + st.problem);
+  }
+  for (auto it = low_space_dirs_.begin (); it != low_space_dirs_.end ();) {
+    StorageStatus st = check_storage (it->first, cfg_.min_free_bytes);
+    if (!st.exists || st.problem.empty ()) {
+      /* room again (or gone): no longer a reason */
+      it = low_space_dirs_.erase (it);
+      continue;
+    }
+    if (checked.insert (st.device).second)
+      out.push_back ("storage of " + name_of (it->second) + " (its disk filled up): " +
+          st.problem);
+    ++it;
+  }
+  return out;
+}
+
+gboolean
+Daemon::storage_check_cb (gpointer data)
+{
+  /* a line in the log when the output root becomes short of space or
+   * unwritable, and when it is fine again (the check /health makes) */
+  auto *self = static_cast<Daemon *> (data);
+  StorageStatus st = check_storage (self->cfg_.output_root, self->cfg_.min_free_bytes);
+  if (st.problem != self->root_problem_) {
+    if (!st.problem.empty ())
+      g_warning ("output root %s: %s: /health is \"degraded\"",
+          self->cfg_.output_root.c_str (), st.problem.c_str ());
+    else
+      g_message ("output root %s: writable, %s free again",
+          self->cfg_.output_root.c_str (), format_bytes (st.free_bytes).c_str ());
+    self->root_problem_ = st.problem;
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 Engagement *
@@ -770,11 +877,34 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
 {
   auto *self = static_cast<Daemon *> (data);
+  bool allowed = self->api_allowed (msg) == SOUP_STATUS_OK;
+  bool writable = false;
+  guint64 free_bytes = 0;
+  /* engagement names only for callers the management API would answer */
+  std::vector<std::string> reasons = self->storage_problems (allowed, &writable,
+      &free_bytes);
+  if (self->refused_ > 0)
+    reasons.push_back (std::to_string (self->refused_) + " engagement start(s) "
+        "refused by [limits] max-engagements");
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "status");
   json_builder_add_string_value (b, self->shutting_down_ ? "shutting_down" :
-      self->refused_ > 0 ? "degraded" : "ok");
+      !reasons.empty () ? "degraded" : "ok");
+  json_builder_set_member_name (b, "reasons");
+  json_builder_begin_array (b);
+  for (const auto &r : reasons)
+    json_builder_add_string_value (b, r.c_str ());
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "storage");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "writable");
+  json_builder_add_boolean_value (b, writable);
+  json_builder_set_member_name (b, "freeBytes");
+  json_builder_add_int_value (b, static_cast<gint64> (free_bytes));
+  json_builder_set_member_name (b, "minFreeBytes");
+  json_builder_add_int_value (b, static_cast<gint64> (self->cfg_.min_free_bytes));
+  json_builder_end_object (b);
   json_builder_set_member_name (b, "activeEngagements");
   json_builder_add_int_value (b, static_cast<gint64> (self->active_.size ()));
   json_builder_set_member_name (b, "refusedEngagements");
@@ -785,9 +915,7 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   json_builder_add_int_value (b, static_cast<gint64> (self->reloads_));
   json_builder_set_member_name (b, "reloadFailures");
   json_builder_add_int_value (b, static_cast<gint64> (self->reload_failures_));
-  /* open for load balancers, but the engagement ids only for callers the
-   * management API would answer */
-  if (self->api_allowed (msg) == SOUP_STATUS_OK) {
+  if (allowed) {
     json_builder_set_member_name (b, "engagements");
     json_builder_begin_array (b);
     for (auto &kv : self->active_)
@@ -799,6 +927,57 @@ Daemon::health_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
+}
+
+/* GET /engagements: what the worker thread reads (host-history.h) and
+ * the live part, made on the main context. */
+struct HistoryRequest {
+  SoupServerMessage *msg = nullptr;
+  gulong finished_id = 0;
+  bool gone = false;              /* the client went away meanwhile */
+  std::string root;
+  gsize limit = 0;
+  std::set<std::string> skip;
+  std::vector<JsonNode *> live;   /* (transfer full) */
+  History hist;
+  ~HistoryRequest ()
+  {
+    for (JsonNode *n : live)
+      json_node_unref (n);
+    if (msg) {
+      if (finished_id)
+        g_signal_handler_disconnect (msg, finished_id);
+      g_object_unref (msg);
+    }
+  }
+};
+
+/* Main context: the answer, once the worker has read the history. */
+static void
+history_done_cb (GObject *, GAsyncResult *res, gpointer)
+{
+  auto *req = static_cast<HistoryRequest *> (g_task_get_task_data (G_TASK (res)));
+  if (req->gone)
+    return;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "engagements");
+  json_builder_begin_array (b);
+  for (JsonNode *n : req->live)
+    json_builder_add_value (b, json_node_copy (n));
+  for (JsonNode *n : req->hist.engagements)
+    json_builder_add_value (b, json_node_copy (n));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "live");
+  json_builder_add_int_value (b, static_cast<gint64> (req->live.size ()));
+  json_builder_set_member_name (b, "history");
+  json_builder_add_int_value (b, static_cast<gint64> (req->hist.engagements.size ()));
+  json_builder_set_member_name (b, "more");
+  json_builder_add_boolean_value (b, req->hist.more);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_response (req->msg, SOUP_STATUS_OK, json_to_compact (root));
+  soup_server_message_unpause (req->msg);
 }
 
 void
@@ -837,22 +1016,57 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
       json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, error_body ("Use GET"));
       return;
     }
-    g_autoptr (JsonBuilder) b = json_builder_new ();
-    json_builder_begin_object (b);
-    json_builder_set_member_name (b, "engagements");
-    json_builder_begin_array (b);
-    for (auto &kv : self->active_)
-      json_builder_add_value (b, kv.second->to_json (true));
-    for (auto &f : self->finished_)
-      json_builder_add_value (b, f->to_json (false));
-    json_builder_end_array (b);
-    json_builder_end_object (b);
-    g_autoptr (JsonNode) root = json_builder_get_root (b);
-    json_response (msg, SOUP_STATUS_OK, json_to_compact (root));
+    /* ?limit=N: how many finished engagements (from disk, newest first) */
+    gsize limit = kHistoryDefaultLimit;
+    const char *ls = query ? static_cast<const char *> (g_hash_table_lookup (query,
+            "limit")) : nullptr;
+    if (ls) {
+      guint64 v = 0;
+      if (!g_ascii_string_to_unsigned (ls, 10, 1, kHistoryMaxLimit, &v, nullptr)) {
+        std::string m = "limit must be an integer 1-" + std::to_string (kHistoryMaxLimit);
+        json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
+        return;
+      }
+      limit = static_cast<gsize> (v);
+    }
+    /* the live ones here (main context); the history on a worker thread:
+     * the scan is a stat(2) per engagement directory (≈120 ms for 50,000,
+     * docs/benchmarks.md), not for the loop that answers webhooks */
+    auto *req = new HistoryRequest ();
+    req->msg = SOUP_SERVER_MESSAGE (g_object_ref (msg));
+    req->root = self->cfg_.output_root;
+    req->limit = limit;
+    for (auto &kv : self->active_) {
+      req->skip.insert (kv.second->params ().dir_name);
+      req->live.push_back (kv.second->to_json (true));
+    }
+    req->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (+[] (
+            SoupServerMessage *, gpointer d) {
+          static_cast<HistoryRequest *> (d)->gone = true;
+        }), req);
+    soup_server_message_pause (msg);
+    GTask *task = g_task_new (nullptr, nullptr, history_done_cb, nullptr);
+    g_task_set_task_data (task, req, [] (gpointer d) {
+          delete static_cast<HistoryRequest *> (d);
+        });
+    g_task_run_in_thread (task, [] (GTask *t, gpointer, gpointer d, GCancellable *) {
+          auto *r = static_cast<HistoryRequest *> (d);
+          read_history (r->root, r->limit, r->skip, &r->hist);
+          g_task_return_boolean (t, TRUE);
+        });
+    g_object_unref (task);
     return;
   }
   g_autofree gchar *id = g_uri_unescape_string (rest.c_str (), nullptr);
   Engagement *e = id ? self->find_any (id) : nullptr;
+  if (!e && id && g_str_equal (method, SOUP_METHOD_GET)) {
+    /* one a previous host recorded (or forgotten: kMaxFinished) */
+    if (JsonNode *disk = read_engagement_from_disk (self->cfg_.output_root, id)) {
+      json_response (msg, SOUP_STATUS_OK, json_to_compact (disk));
+      json_node_unref (disk);
+      return;
+    }
+  }
   if (!e) {
     json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
     return;
@@ -877,6 +1091,9 @@ void
 Daemon::default_cb (SoupServer *server, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer data)
 {
+  auto *self = static_cast<Daemon *> (data);
+  if (self->status_ && self->status_->handle_root (msg, path))
+    return;
   json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("Not found"));
 }
 

@@ -8,16 +8,29 @@
  *
  * Endpoints:
  *   POST /webhook, POST /api/webhooks/zoom   Zoom webhooks
- *   GET  /health                             {"status" ("ok", "degraded" once a start was refused
- *                                            by max-engagements, "shutting_down"),
+ *   GET  /health                             {"status" ("ok"; "degraded" when the output root
+ *                                            is not writable or has less than [health]
+ *                                            min-free-bytes free, when the storage of a live
+ *                                            engagement or of one that ran out of space still
+ *                                            is, or once a start was refused by
+ *                                            max-engagements; "shutting_down"), "reasons"
+ *                                            (why degraded, for people), "storage"
+ *                                            {"writable","freeBytes","minFreeBytes"},
  *                                            "activeEngagements","refusedEngagements","timestamp"}, plus
  *                                            "engagements" (ids) for callers allowed below
- *   GET  /engagements                        {"engagements":[engagement.json objects]}
+ *   GET  /engagements[?limit=N]              {"engagements":[the live ones (engagement.json +
+ *                                            "live"), then up to N (default 100, at most 1000)
+ *                                            finished ones read from the output root, newest
+ *                                            first (host-history.h)], "live", "history",
+ *                                            "more" (older ones left out)}
  *   The /engagements API needs `Authorization: Bearer <[http] api-token>` (401
  *   otherwise); without a token it answers loopback clients only (403).
  *   GET  /engagements/{id}                   one engagement.json + "live" (id = engagement id,
- *                                            meeting uuid, directory name or rtms_stream_id)
+ *                                            meeting uuid, directory name or rtms_stream_id;
+ *                                            one a previous host recorded: from disk)
  *   DELETE /engagements/{id}                 graceful stop (EOS) → 202
+ *   GET  /, /status…, /metrics               status page and Prometheus metrics
+ *                                            (host-status.h), the same access rule
  */
 #pragma once
 
@@ -39,6 +52,8 @@
 #include <vector>
 
 namespace zhost {
+
+class StatusService;
 
 class Daemon {
  public:
@@ -127,6 +142,13 @@ class Daemon {
   std::string engagement_dir_name (const std::string &id_value);
   EngagementParams base_params (const PipelineTemplate &tmpl) const;
   void repair_left_over (const std::set<std::string> &skip);
+  /* The storage problems /health reports (host-health.h): the output root,
+   * live engagements' directories on other file systems, and directories
+   * of engagements that ran out of space while theirs still is short.
+   * @names: name engagements (else "an engagement"). */
+  std::vector<std::string> storage_problems (bool names, bool *root_writable,
+      guint64 *root_free);
+  static gboolean storage_check_cb (gpointer data);
   void resume_journal ();
   void maybe_quit ();
 
@@ -135,6 +157,11 @@ class Daemon {
   Reloader reloader_;
   std::unique_ptr<Journal> journal_;
   guint64 refused_ = 0;             /* starts refused by max-engagements */
+  /* engagements that ended with a full disk: directory → name, until
+   * their storage has room again (bounded: kMaxLowSpaceDirs) */
+  std::map<std::string, std::string> low_space_dirs_;
+  std::string root_problem_;        /* the last one logged, "" = fine */
+  guint storage_timer_id_ = 0;
   guint64 reloads_ = 0, reload_failures_ = 0;
   /* (rtms_stream_id, event_ts) of interrupted webhooks handled (§2.6) */
   std::map<std::string, std::set<gint64>> interrupted_seen_;
@@ -143,6 +170,7 @@ class Daemon {
   std::map<std::string, std::string> lost_;
   SoupServer *server_ = nullptr;
   std::unique_ptr<HttpFrontend> http_;
+  std::unique_ptr<StatusService> status_;   /* host-status.h */
   GMainLoop *loop_ = nullptr;
   int port_ = 0;
   bool shutting_down_ = false;

@@ -8,6 +8,9 @@
 
 #include <glib/gstdio.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -51,7 +54,14 @@ EngagementDir::allocate_name (const std::string &output_root,
     std::string name = n == 1 ? base : base + "-" + std::to_string (n);
     g_autofree gchar *dir = g_build_filename (output_root.c_str (), name.c_str (),
         nullptr);
-    if (!g_file_test (dir, G_FILE_TEST_EXISTS) && !(in_use && in_use (name)))
+    if (in_use && in_use (name))
+      continue;
+    if (!g_file_test (dir, G_FILE_TEST_EXISTS))
+      return name;
+    /* an empty directory holds nothing to keep: a place an operator
+     * prepared for it (e.g. a mount point of other storage) */
+    g_autoptr (GDir) d = g_dir_open (dir, 0, nullptr);
+    if (d && !g_dir_read_name (d))
       return name;
   }
 }
@@ -105,10 +115,37 @@ EngagementDir::append (Log log, const std::string &line)
   GError *err = nullptr;
   if (!g_output_stream_write_all (logs_[i], l.data (), l.size (), nullptr, nullptr,
           &err)) {
-    g_warning ("engagement %s: cannot write %s: %s", name_.c_str (), kLogFiles[i],
-        err->message);
+    /* a full disk fails every line: the first failure is warned about */
+    if (log_failures_[i]++ == 0)
+      g_warning ("engagement %s: cannot write %s: %s (further failures of this "
+          "file are not logged)", name_.c_str (), kLogFiles[i], err->message);
     g_error_free (err);
   }
+}
+
+bool
+EngagementDir::reserve (gsize bytes) const
+{
+  std::string p = file (".zoomrtms-reserve");
+  int fd = g_open (p.c_str (), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    GST_DEBUG ("engagement %s: no reserve: %s", name_.c_str (), g_strerror (errno));
+    return false;
+  }
+  int r = posix_fallocate (fd, 0, static_cast<off_t> (bytes));
+  close (fd);
+  if (r != 0) {
+    GST_DEBUG ("engagement %s: no reserve: %s", name_.c_str (), g_strerror (r));
+    g_remove (p.c_str ());
+    return false;
+  }
+  return true;
+}
+
+void
+EngagementDir::release_reserve () const
+{
+  g_remove (file (".zoomrtms-reserve").c_str ());
 }
 
 void
@@ -248,6 +285,11 @@ EngagementDir::repair_wavs () const
   g_autoptr (GDir) d = g_dir_open (dir_.c_str (), 0, nullptr);
   while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
     if (!g_str_has_suffix (n, ".wav"))
+      continue;
+    /* an empty file: the pipeline failed before wavenc wrote anything
+     * (nothing to repair, nothing to warn about) */
+    GStatBuf st;
+    if (g_stat (file (n).c_str (), &st) == 0 && st.st_size == 0)
       continue;
     gboolean changed = FALSE;
     GError *err = nullptr;

@@ -9,9 +9,12 @@
  *   transcript.jsonl, events.jsonl, levels.jsonl (one JSON object a line,
  *     appended), transcript.txt (rendered at the end, or rebuilt from
  *     transcript.jsonl after a crash), engagement.json (rewritten
- *     atomically).
+ *     atomically);
+ *   while the engagement is live, .zoomrtms-reserve (reserve(): 64 KiB set
+ *     aside for the final files if the disk fills up).
  * Naming: the directory is the engagement id sanitized
- * (sanitize_engagement_id(), "-2", "-3", … when taken).
+ * (sanitize_engagement_id(), "-2", "-3", … when taken; an empty directory
+ * of that name is used as it is).
  * Rules: design.md "End of stream" (a killed host's files are repaired),
  * "Lifetimes" (continuation), docs/protocol.md §4.9.
  * Main context only — except merge_parts(), which touches only the files
@@ -35,7 +38,9 @@ class EngagementDir {
   /** allocate_name:
    * Returns: a directory name for @id_value under @output_root: the
    * sanitized id, or with "-N" (N = 2, 3, …) when that name exists on disk
-   * or @in_use says it is taken by a live engagement.
+   * (an empty directory does not count: it may be a place prepared for the
+   * engagement, e.g. a mount point) or @in_use says it is taken by a live
+   * engagement.
    */
   static std::string allocate_name (const std::string &output_root,
       const std::string &id_value,
@@ -54,6 +59,18 @@ class EngagementDir {
 
   /** create: mkdir -p (0750). Returns: false with ZHOST_ERROR_IO. */
   bool create (GError **error) const;
+
+  /** reserve:
+   * Sets @bytes of disk space aside in the directory (the hidden file
+   * `.zoomrtms-reserve`, allocated with posix_fallocate()), so that an
+   * engagement whose disk fills up mid-call can still write its final
+   * engagement.json and transcript.txt after release_reserve() (issue 11).
+   * Returns: false (logged at debug level) when the space is not there.
+   */
+  bool reserve (gsize bytes) const;
+  /* Deletes the reserve file (if any). */
+  void release_reserve () const;
+  static constexpr gsize kReserveBytes = 64 * 1024;
 
   /** append:
    * Appends @line + "\n" to the jsonl file of @log (opened on first use,
@@ -161,6 +178,9 @@ class EngagementDir {
  private:
   std::string dir_, name_;
   GOutputStream *logs_[3] = {nullptr, nullptr, nullptr};
+  /* write failures per log since the last warning (a full disk fails every
+   * line: warned about once, then counted) */
+  guint64 log_failures_[3] = {0, 0, 0};
 };
 
 /** hhmmss: Returns: "HH:MM:SS" of @ms (negative = 0). */

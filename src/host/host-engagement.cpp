@@ -2,12 +2,17 @@
 #include "host-engagement.h"
 
 #include "host-common.h"
+#include "host-health.h"
 #include "host-ogg.h"
+#include "host-status.h"
 #include "host-wav.h"
 
 #include "rtms-types.h"
 
 #include <glib/gstdio.h>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -58,6 +63,7 @@ Engagement::Engagement (EngagementParams params, FinishedFn on_finished)
   server_urls_ = p_.server_urls;
   last_event_ts_ = p_.event_ts;
   dir_ = std::make_unique<EngagementDir> (p_.dir, p_.dir_name);
+  log_ctx_ = {p_.id_value, p_.rtms_stream_id, p_.dir_name};
 }
 
 Engagement::~Engagement ()
@@ -109,6 +115,8 @@ Engagement::start (GError **error)
     state_ = State::FAILED;
     return false;
   }
+  /* room for the final engagement.json if the disk fills up mid-call */
+  dir_->reserve (EngagementDir::kReserveBytes);
   TemplateVars vars = {
     {"OUTPUT_DIR", p_.dir},
     {"ENGAGEMENT_ID", p_.dir_name},
@@ -126,7 +134,13 @@ Engagement::start (GError **error)
     write_engagement_json ();
     return false;
   }
+  /* the bus keeps what is posted until NULL: finish() reads the errors
+   * the streaming threads posted after the first one (e.g. basesrc's
+   * "streaming stopped, reason not-negotiated" after the element's own) */
+  gst_pipeline_set_auto_flush_bus (GST_PIPELINE (pipeline_), FALSE);
   src_ = gst_bin_get_by_name (GST_BIN (pipeline_), "src");
+  /* the status page's level meters (host-status.h) */
+  level_meter_attach (meter_key (p_.rtms_stream_id, p_.dir_name), src_);
   /* ids and credentials: properties only, never pipeline text (design.md) */
   set_string_prop (src_, "server-urls", server_urls_);
   set_string_prop (src_, p_.product == rtms::Product::CONTACT_CENTER ?
@@ -158,11 +172,11 @@ Engagement::start (GError **error)
   if (ret == GST_STATE_CHANGE_FAILURE) {
     /* the ERROR message (if any) is still on the bus: take it now */
     GstBus *b = gst_element_get_bus (pipeline_);
-    while (GstMessage *m = gst_bus_pop_filtered (b, GST_MESSAGE_ERROR)) {
-      GError *e = nullptr;
-      gst_message_parse_error (m, &e, nullptr);
-      errors_.push_back (e->message);
-      g_error_free (e);
+    for (int n = 0; n < 16; n++) {
+      GstMessage *m = gst_bus_pop_filtered (b, GST_MESSAGE_ERROR);
+      if (!m)
+        break;
+      note_error (m, !error_);
       gst_message_unref (m);
     }
     gst_object_unref (b);
@@ -173,9 +187,11 @@ Engagement::start (GError **error)
     finish (false);
     return false;
   }
-  g_message ("engagement %s (stream %s): recording with pipeline %s into %s",
-      printable (p_.id_value).c_str (), printable (p_.rtms_stream_id).c_str (),
-      p_.tmpl.name.c_str (), p_.dir.c_str ());
+  log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s (stream %s): call "
+      "started: recording with pipeline %s into %s%s",
+      log_safe (p_.id_value).c_str (), log_safe (p_.rtms_stream_id).c_str (),
+      p_.tmpl.name.c_str (), log_safe (p_.dir, 300).c_str (),
+      p_.resume ? " (continuing the recording a previous host left)" : "");
   return true;
 }
 
@@ -189,8 +205,8 @@ Engagement::failover (const std::string &server_urls, gint64 event_ts,
     last_event_ts_ = event_ts;
   server_urls_ = server_urls;
   failovers_++;
-  g_message ("engagement %s: %s, reconnecting to new server_urls",
-      p_.dir_name.c_str (), why);
+  log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: %s, reconnecting "
+      "to new server_urls", p_.dir_name.c_str (), why);
   g_object_set (src_, "server-urls", server_urls.c_str (), nullptr);
   event_line ("failover", [&] (JsonBuilder *b) {
         json_builder_set_member_name (b, "why");
@@ -297,8 +313,13 @@ Engagement::note_stop_reason (int stop_reason, const char *source)
     return;
   stop_reason_ = stop_reason;
   stop_source_ = source;
-  if (!active ())
+  if (!active ()) {
+    /* the end line was logged without it */
+    log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: stop reason %d %s (%s), "
+        "after the end", p_.dir_name.c_str (), stop_reason,
+        rtms::stop_reason_name (stop_reason), source);
     write_engagement_json ();
+  }
 }
 
 gboolean
@@ -321,44 +342,14 @@ Engagement::bus_cb (GstBus *bus, GstMessage *msg, gpointer data)
   if (!self->pipeline_)
     return G_SOURCE_REMOVE;
   switch (GST_MESSAGE_TYPE (msg)) {
-    case GST_MESSAGE_ERROR: {
-      GError *err = nullptr;
-      gchar *dbg = nullptr;
-      gst_message_parse_error (msg, &err, &dbg);
-      const GstStructure *details = nullptr;
-      gst_message_parse_error_details (msg, &details);
-      g_autofree gchar *path = gst_object_get_path_string (GST_MESSAGE_SRC (msg));
-      std::string e = std::string (path) + ": " + err->message;
-      if (details) {
-        gint code;
-        if (gst_structure_get_int (details, "rtms-status-code", &code) && code >= 0)
-          e += " (rtms-status-code " + std::to_string (code) + ")";
-        if (gst_structure_get_int (details, "rtms-stop-reason", &code) && code >= 0) {
-          e += " (rtms-stop-reason " + std::to_string (code) + " " +
-              rtms::stop_reason_name (code) + ")";
-          if (code > 0)
-            self->remote_reason_ = code;
-        }
-      }
-      g_warning ("engagement %s: pipeline error: %s", self->p_.dir_name.c_str (),
-          e.c_str ());
-      GST_DEBUG ("error debug: %s", dbg ? dbg : "");
-      self->errors_.push_back (e);
-      g_error_free (err);
-      g_free (dbg);
+    case GST_MESSAGE_ERROR:
+      self->note_error (msg, true);
       self->state_ = State::FAILED;
       self->finish (false);
       return G_SOURCE_REMOVE;
-    }
-    case GST_MESSAGE_WARNING: {
-      GError *err = nullptr;
-      gst_message_parse_warning (msg, &err, nullptr);
-      g_autofree gchar *path = gst_object_get_path_string (GST_MESSAGE_SRC (msg));
-      g_warning ("engagement %s: %s: %s", self->p_.dir_name.c_str (), path,
-          err->message);
-      g_error_free (err);
+    case GST_MESSAGE_WARNING:
+      self->note_warning (msg);
       break;
-    }
     case GST_MESSAGE_EOS:
       GST_INFO ("engagement %s: EOS", self->p_.dir_name.c_str ());
       self->eos_received_ = true;
@@ -384,6 +375,200 @@ Engagement::bus_cb (GstBus *bus, GstMessage *msg, gpointer data)
       break;
   }
   return G_SOURCE_CONTINUE;
+}
+
+/* The part of a GStreamer debug string after its "file(line): function
+ * (): /object/path:\n" prefix (gst_element_message_full_with_details),
+ * on one line. */
+static std::string
+debug_detail (const gchar *dbg)
+{
+  if (!dbg || !*dbg)
+    return "";
+  const gchar *nl = strstr (dbg, ":\n");
+  /* without ":\n" after "(): " the element gave no detail, only where */
+  if (!nl && strstr (dbg, "(): "))
+    return "";
+  std::string d = nl ? nl + 2 : dbg;
+  for (char &c : d)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  return d;
+}
+
+/* Text for engagement.json: kept when valid UTF-8 (json-glib's rule),
+ * escaped otherwise (the detail may quote a server's close reason). */
+static std::string
+json_text (const std::string &s, gsize max_bytes = 2000)
+{
+  if (s.size () <= max_bytes && g_utf8_validate (s.data (), static_cast<gssize> (s.size ()),
+          nullptr))
+    return s;
+  return log_safe (s, max_bytes);
+}
+
+static const gsize kMaxErrors = 16;
+static const gsize kMaxWarnings = 32;
+
+void
+Engagement::note_error (GstMessage *msg, bool fatal)
+{
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error (msg, &err, &dbg);
+  const GstStructure *details = nullptr;
+  gst_message_parse_error_details (msg, &details);
+  g_autofree gchar *path = gst_object_get_path_string (GST_MESSAGE_SRC (msg));
+  std::string detail = debug_detail (dbg);
+  std::string e = std::string (path) + ": " + err->message;
+  if (!detail.empty ())
+    e += " (" + detail + ")";
+  if (details) {
+    gint code;
+    if (gst_structure_get_int (details, "rtms-status-code", &code) && code >= 0)
+      e += " (rtms-status-code " + std::to_string (code) + ")";
+    if (gst_structure_get_int (details, "rtms-stop-reason", &code) && code >= 0) {
+      e += " (rtms-stop-reason " + std::to_string (code) + " " +
+          rtms::stop_reason_name (code) + ")";
+      if (code > 0)
+        remote_reason_ = code;
+    }
+  }
+  /* ENOSPC: filesink says GST_RESOURCE_ERROR_NO_SPACE_LEFT; others may
+   * only have the errno text in their detail */
+  bool no_space = (err->domain == GST_RESOURCE_ERROR &&
+      err->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT) ||
+      (dbg && strstr (dbg, g_strerror (ENOSPC)));
+  if (no_space && !disk_full_) {
+    disk_full_ = true;
+    e += " (disk full)";
+  }
+  bool dup = std::find (errors_.begin (), errors_.end (), json_text (e)) != errors_.end ();
+  if (!dup && errors_.size () < kMaxErrors)
+    errors_.push_back (json_text (e));
+  if (fatal && !error_) {
+    ErrorInfo info;
+    info.source = path;
+    info.domain = g_quark_to_string (err->domain);
+    info.code = err->code;
+    info.message = json_text (err->message);
+    info.debug = json_text (dbg ? dbg : "", 4000);
+    error_ = info;
+  }
+  if (!dup)
+    log_line (G_LOG_LEVEL_WARNING, &log_ctx_, "engagement %s: %s: %s",
+        p_.dir_name.c_str (), fatal ? "pipeline error" : "further error", log_safe (e, 1000).c_str ());
+  GST_DEBUG ("error debug: %s", dbg ? dbg : "");
+  g_error_free (err);
+  g_free (dbg);
+}
+
+void
+Engagement::note_warning (GstMessage *msg)
+{
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_warning (msg, &err, &dbg);
+  g_autofree gchar *path = gst_object_get_path_string (GST_MESSAGE_SRC (msg));
+  std::string detail = debug_detail (dbg);
+  std::string w = std::string (path) + ": " + err->message;
+  if (!detail.empty ())
+    w += " (" + detail + ")";
+  warnings_total_++;
+  if (warnings_.size () < kMaxWarnings)
+    warnings_.push_back (json_text (w));
+  /* e.g. zoomrtmssrc's "Lost the signaling connection …; reconnecting"
+   * with the cause (who closed, code, reason) in the detail */
+  log_line (G_LOG_LEVEL_WARNING, &log_ctx_, "engagement %s: warning: %s",
+      p_.dir_name.c_str (), log_safe (w, 1000).c_str ());
+  g_error_free (err);
+  g_free (dbg);
+}
+
+void
+Engagement::log_ended () const
+{
+  std::string line = "engagement " + p_.dir_name + " (stream " +
+      log_safe (p_.rtms_stream_id) + "): call ";
+  line += state_ == State::DETACHED ? "detached" : state_ == State::FAILED ?
+      "failed" : "ended";
+  /* stop reason: code, name (docs/protocol.md §2.7) and who said it */
+  if (state_ == State::DETACHED)
+    line += ", Zoom holds the stream for a host started within its grace window";
+  else if (stop_reason_ >= 0)
+    line += ", stop reason " + std::to_string (stop_reason_) + " " +
+        rtms::stop_reason_name (stop_reason_) + " (" + stop_source_ + ")";
+  else
+    line += ", stop reason none given (" + stop_source_ + ")";
+  gint64 wall_ms = (stop_us_ - start_us_) / 1000;
+  line += ", duration " + hhmmss (wall_ms);
+  gint64 audio_ms = audio_duration_ms ();
+  if (audio_ms >= 0) {
+    g_autofree gchar *a = g_strdup_printf ("%.1f s", (audio_ms + base_offset_ms_) / 1000.0);
+    line += std::string (" (audio ") + a + ")";
+  }
+  guint64 frames = 0, silence = 0, dups = 0;
+  if (stats_) {
+    gst_structure_get_uint64 (stats_, "frames-received", &frames);
+    gst_structure_get_uint64 (stats_, "silence-samples", &silence);
+    gst_structure_get_uint64 (stats_, "frames-duplicated", &dups);
+  }
+  line += ", " + std::to_string (frames) + " packets";
+  if (rate_ > 0) {
+    g_autofree gchar *sil = g_strdup_printf ("%.2f s", static_cast<double> (silence) / rate_);
+    line += std::string (", silence inserted ") + sil;
+  } else {
+    line += ", silence inserted " + std::to_string (silence) + " samples";
+  }
+  if (dups)
+    line += ", " + std::to_string (dups) + " duplicates dropped";
+  const auto &ints = jentry_.interruptions;
+  line += ", " + std::to_string (ints.size ()) + (ints.size () == 1 ?
+      " interruption" : " interruptions");
+  if (!ints.empty ()) {
+    std::string list;
+    for (gsize i = 0; i < ints.size () && i < 4; i++) {
+      const Interruption &x = ints[i];
+      g_autofree gchar *len = x.end > 0 ? g_strdup_printf (" %.1f s",
+          (x.end - x.start) / 1000.0) : g_strdup ("");
+      list += (list.empty () ? "" : ", ") + x.cause + len +
+          (x.recovered && x.end > 0 ? "" : " lost");
+    }
+    if (ints.size () > 4)
+      list += ", …";
+    line += " (" + list + ")";
+  }
+  if (failovers_)
+    line += ", " + std::to_string (failovers_) + " failover(s)";
+  /* the files, as on disk (bounded) */
+  std::vector<std::pair<std::string, guint64>> files;
+  gsize n_files = 0;
+  g_autoptr (GDir) d = g_dir_open (p_.dir.c_str (), 0, nullptr);
+  while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
+    if (n[0] == '.')
+      continue;
+    n_files++;
+    if (files.size () < 12) {
+      GStatBuf st;
+      guint64 size = g_stat (dir_->file (n).c_str (), &st) == 0 ?
+          static_cast<guint64> (st.st_size) : 0;
+      files.push_back ({n, size});
+    }
+  }
+  std::sort (files.begin (), files.end ());
+  std::string fl;
+  for (const auto &f : files)
+    fl += (fl.empty () ? "" : ", ") + log_safe (f.first, 80) + " " +
+        format_bytes (f.second);
+  if (n_files > files.size ())
+    fl += ", +" + std::to_string (n_files - files.size ()) + " more";
+  line += ", files in " + log_safe (p_.dir, 300) + ": " + (fl.empty () ? "none" : fl);
+  if (!errors_.empty ()) {
+    line += "; " + std::to_string (errors_.size ()) + (errors_.size () == 1 ?
+        " error: " : " errors, the first: ") + log_safe (errors_[0], 600);
+  }
+  log_line (state_ == State::FAILED || !errors_.empty () ? G_LOG_LEVEL_WARNING :
+      G_LOG_LEVEL_MESSAGE, &log_ctx_, "%s", line.c_str ());
 }
 
 void
@@ -667,6 +852,20 @@ Engagement::finish (bool got_eos)
   gst_element_set_state (pipeline_, GST_STATE_NULL);
   GstBus *bus = gst_element_get_bus (pipeline_);
   gst_bus_remove_watch (bus);
+  /* NULL joined the streaming threads: what they posted after the first
+   * error (auto-flush is off) is on the bus now */
+  for (int n = 0; n < 64; n++) {
+    GstMessage *m = gst_bus_pop_filtered (bus, static_cast<GstMessageType> (
+            GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
+    if (!m)
+      break;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
+      note_error (m, !error_ && state_ == State::FAILED);
+    else
+      note_warning (m);
+    gst_message_unref (m);
+  }
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   /* unref after the current dispatch (we may be inside the bus watch) */
   g_idle_add (unref_idle, pipeline_);
@@ -676,6 +875,9 @@ Engagement::finish (bool got_eos)
     src_ = nullptr;
   }
   dir_->close_logs ();
+  /* the space set aside at start: engagement.json and transcript.txt fit
+   * even when the disk filled up */
+  dir_->release_reserve ();
   if (journal_tick_id_) {
     g_source_remove (journal_tick_id_);
     journal_tick_id_ = 0;
@@ -706,9 +908,7 @@ Engagement::finish (bool got_eos)
     stop_source_ = "detach";
     write_transcript_txt ();
     write_engagement_json ();
-    g_message ("engagement %s: detached (Zoom holds the stream for its grace "
-        "window; a host started within it continues the recording), files in %s",
-        p_.dir_name.c_str (), p_.dir.c_str ());
+    log_ended ();
     if (on_finished_)
       on_finished_ (this);
     return;
@@ -786,8 +986,7 @@ Engagement::finish_ended (const std::vector<gint64> &silence,
     p_.journal->remove (p_.rtms_stream_id);
   write_transcript_txt ();
   write_engagement_json ();
-  g_message ("engagement %s: %s (%s), files in %s", p_.dir_name.c_str (),
-      state_name (state_), stop_source_.c_str (), p_.dir.c_str ());
+  log_ended ();
   if (on_finished_)
     on_finished_ (this);
 }
@@ -880,6 +1079,13 @@ Engagement::to_json (bool live) const
     json_builder_add_null_value (b);
   }
   num ("failovers", failovers_);
+  json_builder_set_member_name (b, "display_names");   /* channel/user → name */
+  json_builder_begin_object (b);
+  for (const auto &kv : display_names_) {
+    json_builder_set_member_name (b, kv.first.c_str ());
+    json_builder_add_string_value (b, kv.second.c_str ());
+  }
+  json_builder_end_object (b);
   /* issue 9: every interruption (host-restart, host-crash, media,
    * signaling) with its wall-clock start/end (epoch ms) and the silence
    * the recording holds for it */
@@ -934,11 +1140,33 @@ Engagement::to_json (bool live) const
   json_builder_add_boolean_value (b, eos_received_);
   json_builder_set_member_name (b, "wav_repaired");
   json_builder_add_boolean_value (b, repaired_);
+  /* each "element path: text (debug detail)" */
   json_builder_set_member_name (b, "errors");
   json_builder_begin_array (b);
   for (const auto &e : errors_)
     json_builder_add_string_value (b, e.c_str ());
   json_builder_end_array (b);
+  /* the ERROR that ended the engagement, as GStreamer gave it */
+  json_builder_set_member_name (b, "error");
+  if (error_) {
+    json_builder_begin_object (b);
+    str ("source", error_->source);
+    str ("domain", error_->domain);
+    num ("code", error_->code);
+    str ("message", error_->message);
+    str ("debug", error_->debug);
+    json_builder_end_object (b);
+  } else {
+    json_builder_add_null_value (b);
+  }
+  json_builder_set_member_name (b, "disk_full");
+  json_builder_add_boolean_value (b, disk_full_);
+  json_builder_set_member_name (b, "warnings");
+  json_builder_begin_array (b);
+  for (const auto &w : warnings_)
+    json_builder_add_string_value (b, w.c_str ());
+  json_builder_end_array (b);
+  num ("warnings_total", static_cast<gint64> (warnings_total_));
   if (live) {
     json_builder_set_member_name (b, "live");
     json_builder_begin_object (b);
@@ -965,11 +1193,35 @@ Engagement::write_engagement_json () const
   g_autofree gchar *path = g_build_filename (p_.dir.c_str (), "engagement.json",
       nullptr);
   GError *err = nullptr;
-  if (!g_file_set_contents (path, txt.data (), static_cast<gssize> (txt.size ()),
-          &err)) {
-    g_warning ("%s", err->message);
-    g_error_free (err);
+  if (g_file_set_contents (path, txt.data (), static_cast<gssize> (txt.size ()),
+          &err))
+    return;
+  if (g_error_matches (err, G_FILE_ERROR, G_FILE_ERROR_NOSPC)) {
+    /* no room for a second copy: overwrite the one there in place (its
+     * blocks are allocated already; a torn write is repaired by the next
+     * host like any engagement.json it cannot read) */
+    int fd = g_open (path, O_WRONLY | O_CLOEXEC, 0);
+    bool ok = fd >= 0;
+    gsize done = 0;
+    while (ok && done < txt.size ()) {
+      ssize_t n = write (fd, txt.data () + done, txt.size () - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      ok = n > 0;
+      if (ok)
+        done += static_cast<gsize> (n);
+    }
+    ok = ok && ftruncate (fd, static_cast<off_t> (txt.size ())) == 0;
+    if (fd >= 0)
+      close (fd);
+    if (ok) {
+      g_error_free (err);
+      return;
+    }
   }
+  log_line (G_LOG_LEVEL_WARNING, &log_ctx_, "engagement %s: engagement.json not "
+      "written: %s", p_.dir_name.c_str (), err->message);
+  g_error_free (err);
 }
 
 } // namespace zhost
@@ -1204,6 +1456,11 @@ Engagement::on_interruption (const GstStructure *s)
     open->cause = cause;
     open->recovered = recovered;
     open->end = recovered ? end : -1;
+    log_line (recovered ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_WARNING, &log_ctx_,
+        "engagement %s: %s outage of %.1f s ended: %s", p_.dir_name.c_str (),
+        log_safe (cause, 40).c_str (), (end - start) / 1000.0, recovered ?
+        "reconnected, the gap is silence in the recording" :
+        "not recovered");
     /* the element fills the RTMS gap with silence: the outage's length is
      * what the recording holds when Zoom does not replay it (§4.9) */
     open->silence_ms = recovered ? end - start : -1;
@@ -1221,8 +1478,9 @@ Engagement::on_superseded (const GstStructure *s)
   event_line ("superseded", [&] (JsonBuilder *b) {
         structure_to_json (s, b);
       });
-  g_message ("engagement %s: superseded by another consumer's newer signaling "
-      "handshake: finishing, not reconnecting", p_.dir_name.c_str ());
+  log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: superseded by "
+      "another consumer's newer signaling handshake: finishing, not "
+      "reconnecting", p_.dir_name.c_str ());
 }
 
 void
@@ -1263,6 +1521,7 @@ Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal,
 {
   EngagementDir dir (e.directory, e.dir_name);
   bool repaired = dir.repair_wavs ();
+  dir.release_reserve ();
   std::vector<Interruption> ints = e.interruptions;
   Interruption lost;
   lost.cause = e.state == "detached" ? "host-restart" : "host-crash";

@@ -15,6 +15,7 @@
 
 #include "host-engagement-dir.h"
 #include "host-journal.h"
+#include "host-log.h"
 #include "host-template.h"
 
 #include "rtms-auth.h"
@@ -147,6 +148,12 @@ class Engagement {
    */
   JsonNode *to_json (bool live) const;
 
+  /* Whether the engagement ended because its disk was full (an ERROR
+   * GST_RESOURCE_ERROR_NO_SPACE_LEFT, or ENOSPC in an error's detail). */
+  bool disk_full () const { return disk_full_; }
+  /* Its ids for log_line() (host-log.h). */
+  const LogContext &log_context () const { return log_ctx_; }
+
   State state () const { return state_; }
   bool active () const { return state_ == State::STARTING ||
       state_ == State::RUNNING || state_ == State::STOPPING; }
@@ -185,6 +192,14 @@ class Engagement {
   static gboolean bus_cb (GstBus *bus, GstMessage *msg, gpointer data);
   static gboolean eos_timeout_cb (gpointer data);
   void on_element_message (GstMessage *msg);
+  /* An ERROR (@fatal: the one that ends the engagement) or WARNING message:
+   * recorded with the element's text AND debug detail (engagement.json
+   * "errors" / "error", "warnings") and logged. */
+  void note_error (GstMessage *msg, bool fatal);
+  void note_warning (GstMessage *msg);
+  /* The call-ended log line (stop reason, duration, packets, silence,
+   * interruptions, files). */
+  void log_ended () const;
   void on_transcript (const GstStructure *s);
   void on_participant (const GstStructure *s);
   void on_state_message (const GstStructure *s);
@@ -246,6 +261,17 @@ class Engagement {
   std::string stop_source_;
   int remote_reason_ = -1;
   std::vector<std::string> errors_;
+  /* the ERROR that ended the engagement: source (element path), domain,
+   * code, message, debug (as GStreamer gave them) */
+  struct ErrorInfo {
+    std::string source, domain, message, debug;
+    int code = 0;
+  };
+  std::optional<ErrorInfo> error_;
+  std::vector<std::string> warnings_;  /* the first kMaxWarnings */
+  guint64 warnings_total_ = 0;
+  bool disk_full_ = false;
+  LogContext log_ctx_;
   GstStructure *stats_ = nullptr;
   bool eos_received_ = false;
   bool repaired_ = false;

@@ -99,7 +99,7 @@ struct HttpFrontend::Conn {
   GSocket *socket = nullptr;            /* owned by stream */
   GSocketAddress *remote = nullptr;     /* owned; the key in conns_ */
   GSocketAddress *local = nullptr;      /* owned */
-  enum class State { REQUEST, LINGER, CLOSING } state = State::REQUEST;
+  enum class State { REQUEST, RESPONSE, LINGER, CLOSING } state = State::REQUEST;
   gint64 accepted_us = 0;
   gint64 deadline_us = 0;               /* monotonic */
   bool headers_done = false;
@@ -432,6 +432,9 @@ HttpFrontend::sweep (bool expire)
         timeouts++;
         begin_close (c, "request timeout");
         break;
+      case Conn::State::RESPONSE:
+        begin_close (c, "the time allowed for its response is over");
+        break;
       case Conn::State::LINGER:
         drop (c);
         break;
@@ -454,6 +457,17 @@ HttpFrontend::sweep_cb (gpointer data)
 {
   static_cast<HttpFrontend *> (data)->sweep (true);
   return G_SOURCE_CONTINUE;
+}
+
+bool
+HttpFrontend::extend (SoupServerMessage *msg, gint64 until_us)
+{
+  Conn *c = conn_of (msg);
+  if (!c || c->state != Conn::State::REQUEST)
+    return false;
+  c->state = Conn::State::RESPONSE;
+  c->deadline_us = until_us;
+  return true;
 }
 
 HttpFrontend::Conn *

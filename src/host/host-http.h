@@ -111,6 +111,15 @@ class HttpFrontend {
    */
   void stop ();
 
+  /** extend:
+   * The response to @msg (a long one: an event stream, a file download) may
+   * take until @until_us (g_get_monotonic_time()): its connection leaves the
+   * request timeout and the reclaiming at the cap, and is closed at
+   * @until_us if it is still open (a client that stopped reading).
+   * Returns: false if @msg is not on a connection of this front end.
+   */
+  bool extend (SoupServerMessage *msg, gint64 until_us);
+
   /** open_connections: connections currently open (accepted, not yet closed). */
   gsize open_connections () const { return conns_.size (); }
 

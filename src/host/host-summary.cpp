@@ -128,7 +128,8 @@ print_summary (const std::string &output_root, int first_lines)
     std::vector<std::string> files;
     g_autoptr (GDir) ed = g_dir_open (dir, 0, nullptr);
     while (const gchar *f = ed ? g_dir_read_name (ed) : nullptr)
-      files.push_back (f);
+      if (f[0] != '.')            /* .zoomrtms-reserve of a live one */
+        files.push_back (f);
     std::sort (files.begin (), files.end ());
     for (const auto &f : files) {
       g_autofree gchar *path = g_build_filename (dir, f.c_str (), nullptr);

@@ -394,6 +394,98 @@ build_pipeline (const PipelineTemplate &tmpl, const TemplateVars &vars,
   return pipeline;
 }
 
+static std::string
+enum_nick (GObject *obj, const char *prop)
+{
+  GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (obj), prop);
+  if (!ps || !G_IS_PARAM_SPEC_ENUM (ps))
+    return "";
+  gint v = 0;
+  g_object_get (obj, prop, &v, nullptr);
+  GEnumValue *ev = g_enum_get_value (G_PARAM_SPEC_ENUM (ps)->enum_class, v);
+  return ev ? ev->value_nick : "";
+}
+
+GstCaps *
+src_output_caps (GstElement *src)
+{
+  std::string codec = enum_nick (G_OBJECT (src), "codec");
+  if (codec.empty ())
+    return nullptr;
+  if (codec == "opus")
+    return gst_caps_from_string ("audio/x-opus, rate=(int)48000, channels=(int)1, "
+        "channel-mapping-family=(int)0");
+  guint rate = 16000;
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (src), "rate"))
+    g_object_get (src, "rate", &rate, nullptr);
+  int channels = enum_nick (G_OBJECT (src), "layout") == "stereo" ? 2 : 1;
+  return gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, "S16LE",
+      "layout", G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
+      static_cast<int> (rate), "channels", G_TYPE_INT, channels, nullptr);
+}
+
+bool
+check_pipeline_caps (GstElement *pipeline, const std::string &path,
+    std::string *caps_text, GError **error)
+{
+  g_autoptr (GstElement) src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  g_autoptr (GstPad) pad = src ? gst_element_get_static_pad (src, "src") : nullptr;
+  if (!pad) {
+    g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE, "%s: no zoomrtmssrc src pad",
+        path.c_str ());
+    return false;
+  }
+  g_autoptr (GstPad) peer = gst_pad_get_peer (pad);
+  if (!peer) {
+    g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+        "%s: zoomrtmssrc \"src\" is not linked to anything", path.c_str ());
+    return false;
+  }
+  g_autoptr (GstCaps) want = src_output_caps (src);
+  if (!want)
+    return true;                /* an element without `codec`: nothing to say */
+  g_autofree gchar *want_text = gst_caps_to_string (want);
+  if (caps_text)
+    *caps_text = want_text;
+  g_autoptr (GstCaps) got = gst_pad_peer_query_caps (pad, want);
+  if (got && !gst_caps_is_empty (got))
+    return true;
+  g_autoptr (GstCaps) accepts = gst_pad_peer_query_caps (pad, nullptr);
+  g_autofree gchar *acc_text = accepts ? gst_caps_to_string (accepts) : g_strdup ("nothing");
+  GstElement *next = gst_pad_get_parent_element (peer);
+  GstElementFactory *f = next ? gst_element_get_factory (next) : nullptr;
+  g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+      "%s: caps cannot be negotiated: zoomrtmssrc will output %s, but "
+      "what follows it (%s) accepts only %s", path.c_str (), want_text,
+      f ? GST_OBJECT_NAME (f) : "?", acc_text);
+  if (next)
+    gst_object_unref (next);
+  return false;
+}
+
+bool
+TemplateStore::check_caps (std::vector<std::string> *problems,
+    std::map<std::string, std::string> *caps) const
+{
+  bool ok = true;
+  for (const auto &kv : templates_) {
+    GError *err = nullptr;
+    GstElement *p = build_pipeline (kv.second, dummy_vars (), "check", nullptr, &err);
+    std::string text;
+    if (!p || !check_pipeline_caps (p, kv.second.path, &text, &err)) {
+      ok = false;
+      if (problems)
+        problems->push_back (err ? err->message : kv.first + ": build failed");
+      g_clear_error (&err);
+    } else if (caps) {
+      (*caps)[kv.first] = text;
+    }
+    if (p)
+      gst_object_unref (p);
+  }
+  return ok;
+}
+
 bool
 TemplateStore::load_dir (const std::string &dir, GError **error)
 {

@@ -92,6 +92,31 @@ GstElement *build_pipeline (const PipelineTemplate &tmpl,
  */
 TemplateVars dummy_vars ();
 
+/** src_output_caps:
+ * Returns: (transfer full) the caps the `zoomrtmssrc` @src will output as
+ * its properties stand, if Zoom answers the media handshake with what it
+ * asks for (docs/protocol.md §3.3, msg 4): codec=l16 → audio/x-raw,
+ * format=S16LE, layout=interleaved, rate=`rate`, channels 2 for
+ * layout=stereo else 1; codec=opus → audio/x-opus, rate=48000, channels=1,
+ * channel-mapping-family=0. NULL if @src has no `codec` property.
+ */
+GstCaps *src_output_caps (GstElement *src);
+
+/** check_pipeline_caps:
+ * @pipeline: a pipeline build_pipeline() made (NULL state)
+ * @path: the template file, for messages
+ * Checks, without running anything, that what `src` will output
+ * (src_output_caps()) can be negotiated downstream: `src`'s pad is linked
+ * and a caps query of its peer, filtered by those caps, is not empty
+ * (elements answer from their pad templates and properties in NULL state:
+ * a capsfilter `audio/x-raw,rate=7`, an encoder that takes no such rate).
+ * @caps_text: (out) (optional): the caps `src` will output, as text
+ * Returns: false with ZHOST_ERROR_TEMPLATE naming the file, the caps and
+ * what the peer accepts.
+ */
+bool check_pipeline_caps (GstElement *pipeline, const std::string &path,
+    std::string *caps_text, GError **error);
+
 /* Every template of a directory, validated at load time. */
 class TemplateStore {
  public:
@@ -104,6 +129,15 @@ class TemplateStore {
   /* Returns: the template called @name, or NULL. */
   const PipelineTemplate *find (const std::string &name) const;
   std::vector<std::string> names () const;
+
+  /** check_caps:
+   * Builds every template with dummy_vars() and runs
+   * check_pipeline_caps() on it. @problems: (out) one message per template
+   * whose caps cannot be negotiated; @caps: (out) (optional) template name →
+   * the caps its `src` will output. Returns: whether all passed.
+   */
+  bool check_caps (std::vector<std::string> *problems,
+      std::map<std::string, std::string> *caps = nullptr) const;
 
  private:
   std::map<std::string, PipelineTemplate> templates_;

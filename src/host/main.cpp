@@ -5,10 +5,17 @@
  *                 [--pipeline-dir DIR] [--pipeline NAME] [--ca-file PEM]
  *                 [--ready-file FILE]
  *   zoomrtms-host --summary DIR
+ *   zoomrtms-host --check [--config host.conf] [--pipeline-dir DIR] …
  *
  * SIGTERM/SIGINT detach every live engagement (no msg 21; the next host
  * rejoins them from the journal, host-journal.h); SIGHUP reloads the
  * configuration and pipeline files (live engagements keep theirs).
+ *
+ * --check validates the configuration (values, unknown keys and groups with
+ * their file and line) and every pipeline file (parse, build with dummy
+ * values, caps negotiation of what zoomrtmssrc will output), prints a short
+ * summary and exits 0, or prints the reasons and exits 2. Missing secrets are
+ * only noted: under systemd they come from the unit's credentials.
  *
  * Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start-up
  * failure (cannot listen), 2 on a configuration error (missing secrets, bad
@@ -19,6 +26,7 @@
 #include "host-common.h"
 #include "host-config.h"
 #include "host-daemon.h"
+#include "host-health.h"
 #include "host-plugin.h"
 #include "host-summary.h"
 #include "host-systemd.h"
@@ -26,11 +34,70 @@
 
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <functional>
+#include <map>
 
 using namespace zhost;
+
+using Loader = std::function<bool (HostConfig *, std::shared_ptr<const TemplateStore> *,
+    bool, GError **)>;
+
+/* zoomrtms-host --check: exit 0 with a summary, or 2 with the reasons. */
+static int
+run_check (const CliOptions &cli, const Loader &load)
+{
+  HostConfig cfg;
+  std::shared_ptr<const TemplateStore> templates;
+  GError *err = nullptr;
+  const char *cfg_name = cli.config_file.empty () ? "(no --config: defaults)" :
+      cli.config_file.c_str ();
+  if (!load (&cfg, &templates, false, &err)) {
+    g_printerr ("zoomrtms-host --check: FAILED: %s\n", err->message);
+    g_error_free (err);
+    return 2;
+  }
+  std::vector<std::string> problems;
+  for (const auto &w : cfg.config_warnings)
+    problems.push_back ("config " + w);
+  std::map<std::string, std::string> caps;
+  templates->check_caps (&problems, &caps);
+  /* a CA file the host cannot read fails every wss:// call */
+  if (!cfg.ca_file.empty () && g_access (cfg.ca_file.c_str (), R_OK) != 0)
+    problems.push_back ("[tls] ca-file " + cfg.ca_file + ": " + g_strerror (errno));
+  if (!problems.empty ()) {
+    for (const auto &p : problems)
+      g_printerr ("zoomrtms-host --check: %s\n", p.c_str ());
+    g_printerr ("zoomrtms-host --check: FAILED: %zu problem(s) in %s and %s\n",
+        problems.size (), cfg_name, cfg.pipeline_dir.c_str ());
+    return 2;
+  }
+  g_print ("configuration %s: ok\n", cfg_name);
+  for (const auto &n : templates->names ()) {
+    const PipelineTemplate *t = templates->find (n);
+    g_print ("pipeline %s (%s): ok, zoomrtmssrc outputs %s\n", n.c_str (),
+        t->path.c_str (), caps[n].c_str ());
+  }
+  /* the output root as this user sees it (the service's user may differ) */
+  StorageStatus st = check_storage (cfg.output_root, cfg.min_free_bytes);
+  if (!st.problem.empty ())
+    g_print ("note: output root %s: %s\n", cfg.output_root.c_str (), st.problem.c_str ());
+  GError *serr = nullptr;
+  if (!check_secrets (cfg, &serr)) {
+    g_print ("note: %s\n", serr->message);
+    g_error_free (serr);
+  }
+  g_print ("check passed: %zu pipeline(s), default %s, output root %s\n",
+      templates->names ().size (), cfg.default_pipeline.c_str (),
+      cfg.output_root.c_str ());
+  return 0;
+}
 
 int
 main (int argc, char **argv)
@@ -40,7 +107,7 @@ main (int argc, char **argv)
       *pipeline_dir = nullptr, *pipeline = nullptr, *ca_file = nullptr,
       *ready_file = nullptr, *summary = nullptr, *state_dir = nullptr;
   gint port = -1, stop_timeout = -1;
-  gboolean version = FALSE;
+  gboolean version = FALSE, check = FALSE;
   GOptionEntry entries[] = {
     {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
         "GKeyFile configuration (see data/zoomrtms-host.conf.example)", "FILE"},
@@ -65,6 +132,9 @@ main (int argc, char **argv)
         "How long to wait for EOS after a stop (default 10000)", "MS"},
     {"summary", 0, 0, G_OPTION_ARG_FILENAME, &summary,
         "Print what was recorded under DIR and exit", "DIR"},
+    {"check", 0, 0, G_OPTION_ARG_NONE, &check,
+        "Validate the configuration and every pipeline file (caps included), "
+        "print a summary and exit: 0 valid, 2 not", nullptr},
     {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", nullptr},
     {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr},
   };
@@ -112,8 +182,9 @@ main (int argc, char **argv)
     return print_summary (cli.summary_dir) < 0 ? 1 : 0;
 
   /* configuration and pipeline files: at start, and again on SIGHUP */
-  auto load = [&cli] (HostConfig *out, std::shared_ptr<const TemplateStore> *store,
-      GError **error) -> bool {
+  /* @secrets_needed false (--check): missing secrets are left to the caller */
+  auto load_with = [&cli] (HostConfig *out, std::shared_ptr<const TemplateStore> *store,
+      bool secrets_needed, GError **error) -> bool {
     EnvMap dotenv;
     g_autofree gchar *dotenv_text = nullptr;
     gsize dotenv_len = 0;
@@ -128,7 +199,8 @@ main (int argc, char **argv)
     for (const auto &c : credentials)
       g_message ("secret from systemd credential %s", c.c_str ());
     HostConfig cfg;
-    if (!resolve_config (cli, dotenv, env, &cfg, error) || !check_secrets (cfg, error))
+    if (!resolve_config (cli, dotenv, env, &cfg, error) ||
+        (secrets_needed && !check_secrets (cfg, error)))
       return false;
     auto templates = std::make_shared<TemplateStore> ();
     GError *terr = nullptr;
@@ -158,6 +230,21 @@ main (int argc, char **argv)
     *store = std::move (templates);
     return true;
   };
+  /* at start and on SIGHUP: unknown keys and caps that cannot be
+   * negotiated are warned about, not fatal (--check fails on them) */
+  auto load = [&load_with] (HostConfig *out,
+      std::shared_ptr<const TemplateStore> *store, GError **error) -> bool {
+    if (!load_with (out, store, true, error))
+      return false;
+    for (const auto &w : out->config_warnings)
+      g_warning ("config %s", w.c_str ());
+    std::vector<std::string> problems;
+    (*store)->check_caps (&problems);
+    for (const auto &p : problems)
+      g_warning ("%s: every engagement with this pipeline will fail "
+          "(zoomrtms-host --check)", p.c_str ());
+    return true;
+  };
 
   if (!ensure_zoomrtms_plugin (ZOOMRTMS_PLUGINDIR, &err)) {
     g_printerr ("zoomrtms-host: %s\n", err->message);
@@ -166,6 +253,8 @@ main (int argc, char **argv)
   }
   HostConfig cfg;
   std::shared_ptr<const TemplateStore> templates;
+  if (check)
+    return run_check (cli, load_with);
   if (!load (&cfg, &templates, &err)) {
     /* a configuration error (see the systemd unit: no restart on 2) */
     g_printerr ("zoomrtms-host: %s%s\n", g_error_matches (err, ZHOST_ERROR,

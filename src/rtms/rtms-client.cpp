@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdarg>
 #include <cstring>
 #include <condition_variable>
 #include <mutex>
@@ -423,6 +424,20 @@ struct Client::Impl {
     return id;
   }
 
+  /* One log line: to ClientCallbacks::on_log, else g_log (). */
+  void
+  log (GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF (3, 4)
+  {
+    va_list args;
+    va_start (args, format);
+    g_autofree char *line = g_strdup_vprintf (format, args);
+    va_end (args);
+    if (cb.on_log)
+      cb.on_log (level, line);
+    else
+      g_log (G_LOG_DOMAIN_CLIENT, level, "%s", line);
+  }
+
   /* ---- terminal states ---- */
 
   void
@@ -440,7 +455,7 @@ struct Client::Impl {
     drop_connections ();
     state = err ? ClientState::FAILED : ClientState::CLOSED;
     if (err)
-      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_DEBUG, "stream %s failed: %s",
+      log (G_LOG_LEVEL_DEBUG, "stream %s failed: %s",
           cfg.rtms_stream_id.c_str (), err->message.c_str ());
     if (cb.on_closed)
       cb.on_closed (err);
@@ -616,7 +631,7 @@ struct Client::Impl {
       /* the text may quote the server's bytes: escaped, and cut */
       g_autofree char *esc = g_strescape (what.substr (0, 200).c_str (),
           nullptr);
-      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_WARNING,
+      log (G_LOG_LEVEL_WARNING,
           "stream %s: skipped %" G_GUINT64_FORMAT " frame%s (%" G_GUINT64_FORMAT
           " in all), the last: %s", cfg.rtms_stream_id.c_str (),
           skipped_since_warning, skipped_since_warning == 1 ? "" : "s",
@@ -751,7 +766,7 @@ struct Client::Impl {
         }
         if (duplicate_retries < MAX_DUPLICATE_RETRIES) {
           guint delay = 1500u << duplicate_retries++;
-          g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
+          log (G_LOG_LEVEL_MESSAGE,
               "stream %s: %s; retrying in %u ms", cfg.rtms_stream_id.c_str (),
               msg.c_str (), delay);
           stop_timer (&handshake_timer);
@@ -931,7 +946,7 @@ struct Client::Impl {
             s->signaling && sig_handshaken)) {
       /* another consumer's signaling handshake replaced ours: reconnecting
        * would kick it in turn (rtms-client.h, "Superseded") */
-      g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE, "stream %s: %s: "
+      log (G_LOG_LEVEL_MESSAGE, "stream %s: %s: "
           "superseded by a newer signaling handshake, not reconnecting",
           cfg.rtms_stream_id.c_str (), what.c_str ());
       ClientError e;
@@ -1000,6 +1015,7 @@ struct Client::Impl {
         Outage o;
         o.cause = media_only ? OutageCause::MEDIA : OutageCause::SIGNALING;
         o.start_ms = outage_start_ms;
+        o.what = what;
         cb.on_outage (o);
       }
     } else if (!media_only) {
@@ -1030,7 +1046,7 @@ struct Client::Impl {
         count_attempt = false;
       }
     }
-    g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_MESSAGE,
+    log (G_LOG_LEVEL_MESSAGE,
         "stream %s: %s; reconnecting %s in %u ms", cfg.rtms_stream_id.c_str (),
         what.c_str (), media_only ? "media" : "signaling and media", delay);
     stop_timer (&handshake_timer);
@@ -1145,7 +1161,7 @@ Client::detach ()
   auto p = impl_.get ();
   if (p->finished)
     return;
-  g_log (G_LOG_DOMAIN_CLIENT, G_LOG_LEVEL_INFO, "stream %s: detaching "
+  p->log (G_LOG_LEVEL_INFO, "stream %s: detaching "
       "(sockets closed without STREAM_CLOSE_REQ)",
       p->cfg.rtms_stream_id.c_str ());
   p->closing = true;

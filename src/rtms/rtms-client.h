@@ -160,6 +160,10 @@ struct Outage {
   bool ended = false;
   bool recovered = false;      /* ended by streaming again (else: grace
                                   ran out, superseded, detach or close) */
+  /* at the start: what was lost and how, for people (who closed, the
+   * close code and reason, the idle watchdog, …); never contains secrets;
+   * "" at the end */
+  std::string what;
 };
 
 enum class ClientState {
@@ -215,6 +219,15 @@ struct ClientCallbacks {
   /* an outage began (ended false) or ended (ended true); once each. A
    * failover (reconnect()) is not reported. */
   std::function<void (const Outage &o)> on_outage;
+  /* The client's own log lines (the reconnection schedule, skipped frames,
+   * superseded, detach, failures) — one line of text without a newline,
+   * never a secret; @level is G_LOG_LEVEL_WARNING, _MESSAGE, _INFO or
+   * _DEBUG. Unset: g_log() in the domain "zoomrtms-client" (the default
+   * GLib handler). The element routes them into its GStreamer debug
+   * category, so GST_DEBUG drives them (design.md "Conventions"). Called
+   * on the client's context; may be called from inside the other
+   * callbacks. */
+  std::function<void (GLogLevelFlags level, const std::string &line)> on_log;
 };
 
 /* Counters, readable from any thread. */

@@ -859,6 +859,13 @@ TEST (Client, OutageIsReportedAtItsStartAndEnd)
       }
     };
     cb.on_outage = [&] (const rtms::Outage &o) { outages.push_back (o); };
+    /* issue 11: the client's lines go to on_log when it is set (the
+     * element routes them into GST_DEBUG), not to g_log () */
+    std::vector<std::pair<GLogLevelFlags, std::string>> logged;
+    cb.on_log = [&] (GLogLevelFlags level, const std::string &line) {
+      logged.push_back ({level, line});
+    };
+    ClientLog glog;
     rtms::Client client (ctx, cfg, cb);
     client.start ();
     ASSERT_TRUE (iterate_until (ctx, [&] { return frames >= 50; }, 20000));
@@ -876,6 +883,19 @@ TEST (Client, OutageIsReportedAtItsStartAndEnd)
     EXPECT_TRUE (outages[1].recovered);
     EXPECT_EQ (outages[1].start_ms, outages[0].start_ms);
     EXPECT_GE (outages[1].end_ms, outages[1].start_ms + 2500);  /* +3 s */
+    /* the cause, for the element's warning */
+    EXPECT_NE (outages[0].what.find ("(idle watchdog)"), std::string::npos)
+        << outages[0].what;
+    EXPECT_EQ (outages[1].what, "");
+    bool schedule = false;
+    for (auto &l : logged)
+      if (l.second.find ("reconnecting signaling and media in") != std::string::npos &&
+          l.second.find (st.rtms_stream_id) != std::string::npos) {
+        schedule = true;
+        EXPECT_EQ (l.first, G_LOG_LEVEL_MESSAGE);
+      }
+    EXPECT_TRUE (schedule) << logged.size () << " lines";
+    EXPECT_EQ (glog.all (), "");
     rtms::ClientCounters n = client.counters ();
     EXPECT_EQ (n.reconnects, 1u);
     EXPECT_GE (n.attempts, 1u);

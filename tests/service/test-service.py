@@ -472,12 +472,13 @@ class Run(Installed):
         with open(conf, "w") as f:
             f.write(text + extra)
 
-    def start_host(self, name, pipeline_dir=None):
+    def start_host(self, name, pipeline_dir=None, extra=()):
         argv = shlex.split(self.unit[("Service", "ExecStart")][0])
         argv = [self.d(a) if a.startswith(PREFIX + "/") or a.startswith(SYSCONFDIR + "/")
                 else a for a in argv]
         if pipeline_dir:
             argv += ["--pipeline-dir", pipeline_dir]
+        argv += list(extra)
         env = {k: v for k, v in E.items()
                if not k.startswith("ZOOM_") and k not in ("PORT", "GST_REGISTRY_1_0")}
         for assignment in self.unit.get(("Service", "Environment"), []):
@@ -641,6 +642,28 @@ class Run(Installed):
                            44 + 16000 * 2 * 2)
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(30), 0, self.read(log))
+
+
+    def test_check_passes_the_installed_config_and_fails_a_misspelled_group(self):
+        """`zoomrtms-host --check` with the unit's command line (sandbox
+        included): the installed configuration and pipelines pass with a
+        summary; a misspelled group fails with its file and line."""
+        self.rewrite_config()
+        p, _, log = self.start_host("check", extra=["--check"])
+        self.assertEqual(p.wait(60), 0, self.read(log))
+        out = self.read(log)
+        self.assertIn("configuration %s: ok" % self.d(SYSCONFDIR + "/zoomrtms/host.conf"), out)
+        self.assertIn("pipeline record-wav (%s/zoomrtms/pipelines/record-wav.pipeline): ok"
+                      % self.d(DATADIR), out)
+        self.assertRegex(out, r"check passed: \d+ pipeline\(s\), default record-wav")
+        self.rewrite_config(extra="\n[limit]\nmax-engagements=1\n")
+        conf = self.d(SYSCONFDIR + "/zoomrtms/host.conf")
+        with open(conf) as f:
+            line = f.read().split("\n").index("[limit]") + 1
+        p, _, log = self.start_host("check-bad", extra=["--check"])
+        self.assertEqual(p.wait(60), 2, self.read(log))
+        self.assertIn("%s:%d: unknown group [limit], its keys are ignored (did you mean "
+                      "[limits]?)" % (conf, line), self.read(log))
 
 
 class MissingPlugin(Installed):
