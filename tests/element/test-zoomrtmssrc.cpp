@@ -580,10 +580,8 @@ TEST_F (ZoomRtmsSrc, BlockMsBuffersCarryTheSameSamples)
   gst_harness_play (h);
   capture_until_eos (h, &c);
   ASSERT_TRUE (c.eos) << "no EOS after the remote stop";
+  ASSERT_TRUE (sim.wait_exit (30000));   /* its dump is written */
   auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
-  auto agent = read_pcm (sim.stream_dir () + "agent.pcm");
-  ASSERT_GT (cust.size (), 16000u);
-  ASSERT_EQ (cust.size (), agent.size ());
   ASSERT_NO_FATAL_FAILURE (expect_stereo_equals_dump (sim, c));
   guint64 offset = 0;
   for (size_t i = 0; i < c.buffers.size (); i++) {
@@ -1574,10 +1572,16 @@ TEST_F (ZoomRtmsSrc, TwentyEngagementsWithStallsAllBitExact)
     gst_harness_play (h);
   size_t exact = 0;
   guint64 late = 0;
+  std::vector<Capture> caps (n);
   for (size_t i = 0; i < n; i++) {
-    Capture c;
-    capture_until_eos (hs[i], &c);
-    EXPECT_TRUE (c.eos) << "engagement " << i;
+    capture_until_eos (hs[i], &caps[i]);
+    EXPECT_TRUE (caps[i].eos) << "engagement " << i;
+  }
+  /* the sim writes its dumps on a worker thread after each stream ended:
+   * compare once it has exited (all written) */
+  ASSERT_TRUE (sim.wait_exit (60000));
+  for (size_t i = 0; i < n; i++) {
+    const Capture &c = caps[i];
     size_t bad = stereo_mismatches_with (sim.dump + "/" + sim.all[i].stream_id
         + "/", c);
     EXPECT_EQ (bad, 0u) << "engagement " << i;
