@@ -92,16 +92,22 @@ class EngagementDir {
 
   /** write_transcript:
    * Writes transcript.txt: a header (ids, start, pipeline), one
-   * `[HH:MM:SS] speaker: text` line per @lines entry, @footer.
+   * `[HH:MM:SS] speaker: text` line per @lines entry, @footer; and beside
+   * it transcript.vtt (WebVTT) and transcript.srt (SubRip) of the same
+   * lines (host-subtitles.h; issue 14). @recording_ms: the recording's
+   * length (ms) bounding the last cue, -1 if unknown.
    */
   struct Line {
     gint64 offset_ms;
     std::string speaker, text;
+    gint64 duration_ms = -1;     /* end_time - start_time of msg 17, if sent */
   };
   void write_transcript (const std::string &id_key, const std::string &id_value,
       const std::string &stream_id, const std::string &started,
       const std::string &pipeline, const std::vector<Line> &lines,
-      const std::string &footer) const;
+      const std::string &footer, gint64 recording_ms = -1) const;
+  /* the transcript files write_transcript() writes */
+  static const char *const kTranscriptFiles[3];
 
   /** transcript_lines:
    * Returns: the sentences of transcript.jsonl (the last text of each

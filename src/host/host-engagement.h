@@ -189,6 +189,7 @@ class Engagement {
     gint64 sentence_id;
     std::string channel, speaker, participant_mode, text;
     gint64 offset_ms;
+    gint64 duration_ms = -1;     /* end-time - start-time, -1 if not sent */
   };
 
   static gboolean bus_cb (GstBus *bus, GstMessage *msg, gpointer data);
