@@ -2706,12 +2706,12 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
   g_object_class_install_property (object_class, PROP_ENGAGEMENT_ID,
       g_param_spec_string ("engagement-id", "Engagement id",
           "Zoom Contact Center engagement_id (selects the ZCC product; set "
-          "this or meeting-uuid)", nullptr, rw_ready));
+          "exactly one of the four id properties)", nullptr, rw_ready));
   g_object_class_install_property (object_class, PROP_MEETING_UUID,
       g_param_spec_string ("meeting-uuid", "Meeting UUID",
-          "Meeting meeting_uuid (selects the meeting product; set this or "
-          "engagement-id)", nullptr, rw_ready));
-    /* Webinars and Zoom Video SDK sessions (issue 14): the webhook's
+          "Meeting meeting_uuid (selects the meeting product; set exactly one "
+          "of the four id properties)", nullptr, rw_ready));
+  /* Webinars and Zoom Video SDK sessions (issue 14): the webhook's
    * webinar_uuid / session_id, sent as that key in msg 1 and signed
    * (docs/protocol.md §2.2, §3.3) */
   g_object_class_install_property (object_class, PROP_WEBINAR_UUID,
@@ -2724,7 +2724,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "Zoom Video SDK session_id (selects the session product; set "
           "exactly one of engagement-id, meeting-uuid, webinar-uuid and "
           "session-id)", nullptr, rw_ready));
-g_object_class_install_property (object_class, PROP_CLIENT_ID,
+  g_object_class_install_property (object_class, PROP_CLIENT_ID,
       g_param_spec_string ("client-id", "Client id",
           "Zoom app client id used to sign the handshakes (default: "
           "environment variable ZOOM_APP_CLIENT_ID)", nullptr, rw_ready));

@@ -7,8 +7,9 @@
  *     restart or crash, its earlier parts <stem>.partK<.ext> (K = 1, 2, …),
  *     merged into the output when the engagement ends;
  *   transcript.jsonl, events.jsonl, levels.jsonl (one JSON object a line,
- *     appended), transcript.txt (rendered at the end, or rebuilt from
- *     transcript.jsonl after a crash), engagement.json (rewritten
+ *     appended), transcript.txt with transcript.vtt and transcript.srt
+ *     (rendered at the end, or rebuilt from transcript.jsonl after a
+ *     crash; host-subtitles.h), engagement.json (rewritten
  *     atomically);
  *   while the engagement is live, .zoomrtms-reserve (reserve(): 64 KiB set
  *     aside for the final files if the disk fills up).

@@ -10,12 +10,11 @@
  * plus the earlier parts of a continued recording) — sorted by start
  * (stable: equal starts keep the order of arrival).
  * End of a cue: start + the sentence's own duration (end_time - start_time
- * of msg 17, docs/protocol.md §8) when Zoom sent one, else an estimate from
- * the text (kMsPerChar a character, at least kMinCueMs) cut at the next
- * cue's start when that is later than this one's; never longer than
- * kMaxCueMs, never past @recording_ms when that is known and later than
- * the start, never shorter than kMinCueMs... except when the recording end
- * or the next start leaves less (then at least 1 ms: no empty cue).
+ * of msg 17, docs/protocol.md §4.5) when Zoom sent one, else an estimate from the text
+ * (kMsPerChar a character, at least kMinCueMs) cut at the next cue's start
+ * when that is later than this one's (but not below kMinCueMs); then at
+ * most kMaxCueMs, and not past @recording_ms when that is known and later
+ * than the start; always at least 1 ms (no zero-length cue).
  * WebVTT (W3C WebVTT §4): "WEBVTT" header, HH:MM:SS.mmm timings, the
  * speaker as a voice span `<v Name>`, text and name escaped (&amp; &lt;
  * &gt;), overlapping cues kept (VTT allows them). SRT (SubRip): indices

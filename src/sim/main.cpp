@@ -571,7 +571,8 @@ cmd_webhook (App *app)
     if (stopped)
       reason = o.stop_reason >= 0 ? o.stop_reason : (meeting ?
           rtms::STOP_MEETING_ENDED : rtms::STOP_CUSTOMER_DISCONNECTED);
-    body = rtms::encode_webhook (event, ts, id_key, id, sid, started ? urls : std::string (), reason);
+    body = rtms::encode_webhook (event, ts, id_key, id, sid,
+        started ? urls : std::string (), reason);
   }
   WebhookSender sender (o);
   g_autoptr (GError) err = nullptr;
