@@ -154,6 +154,22 @@ Engagement::start (GError **error)
    * "streaming stopped, reason not-negotiated" after the element's own) */
   gst_pipeline_set_auto_flush_bus (GST_PIPELINE (pipeline_), FALSE);
   src_ = gst_bin_get_by_name (GST_BIN (pipeline_), "src");
+  /* the audio file's origin on the running-time axis: transcript times
+   * are made relative to it (issue 14: cues on the audio's timeline) */
+  if (GstPad *pad = src_ ? gst_element_get_static_pad (src_, "src") : nullptr) {
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [] (GstPad *, GstPadProbeInfo *info, gpointer data) {
+          GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER (info);
+          if (!b || !GST_BUFFER_PTS_IS_VALID (b))
+            return GST_PAD_PROBE_OK;
+          (*static_cast<std::shared_ptr<std::atomic<gint64>> *> (data))->store (
+              static_cast<gint64> (GST_BUFFER_PTS (b)));
+          return GST_PAD_PROBE_REMOVE;
+        }, new std::shared_ptr<std::atomic<gint64>> (first_pts_), [] (gpointer p) {
+          delete static_cast<std::shared_ptr<std::atomic<gint64>> *> (p);
+        });
+    gst_object_unref (pad);
+  }
   /* the status page's level meters (host-status.h) */
   level_meter_attach (meter_key (p_.rtms_stream_id, p_.dir_name), src_);
   /* ids and credentials: properties only, never pipeline text (design.md) */
@@ -686,7 +702,12 @@ Engagement::on_transcript (const GstStructure *s)
     sent.duration_ms = end_ms - start_ms;
   if (first_transcript_ms_ < 0 && start_ms > 0)
     first_transcript_ms_ = start_ms;
-  if (GST_CLOCK_TIME_IS_VALID (rt))
+  gint64 origin = first_pts_->load ();
+  if (GST_CLOCK_TIME_IS_VALID (rt) && origin >= 0)
+    /* from sample 0 of this pipeline's file (its first buffer) */
+    sent.offset_ms = base_offset_ms_ + (static_cast<gint64> (rt) > origin ?
+        (static_cast<gint64> (rt) - origin) / static_cast<gint64> (GST_MSECOND) : 0);
+  else if (GST_CLOCK_TIME_IS_VALID (rt))
     sent.offset_ms = base_offset_ms_ + static_cast<gint64> (rt / GST_MSECOND);
   else if (start_ms > 0)
     sent.offset_ms = start_ms - first_transcript_ms_;

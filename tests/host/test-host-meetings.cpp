@@ -294,6 +294,29 @@ TEST (HostMeetings, TranscriptsVttSrtReadByOtherParsers)
   EXPECT_TRUE (has (files, "transcript.vtt"));
   EXPECT_TRUE (has (files, "transcript.srt"));
 
+  /* cue times are on the audio file's timeline: sample 0 is the first
+   * packet of the call (the earliest first_timestamp the sim sent, epoch
+   * ms), so a sentence starts at its msg 17 start_time minus that */
+  JsonDoc sent (read_file (tmp / ("sim-dump/" + streams[0].rtms_stream_id + "/sent.json")));
+  ASSERT_NE (sent.obj (), nullptr);
+  gint64 t0 = G_MAXINT64;
+  JsonArray *chs = json_object_get_array_member (sent.obj (), "channels");
+  for (guint i = 0; i < json_array_get_length (chs); i++)
+    t0 = std::min (t0, json_object_get_int_member (json_array_get_object_element (chs, i),
+            "first_timestamp"));
+  std::vector<gint64> expected_starts;
+  {
+    std::string jl = read_file (dir + "/transcript.jsonl");
+    g_auto (GStrv) rows = g_strsplit (jl.c_str (), "\n", -1);
+    for (gchar **r = rows; *r; r++) {
+      JsonDoc d (*r);
+      if (d.obj () && !json_object_get_boolean_member (d.obj (), "revision"))
+        expected_starts.push_back (json_object_get_int_member (d.obj (), "start_time") - t0);
+    }
+  }
+  std::sort (expected_starts.begin (), expected_starts.end ());
+  ASSERT_EQ (expected_starts.size (), lines);
+
   double audio_s = soxi_duration (dir + "/audio.wav");
   ASSERT_GT (audio_s, 0.0);
   for (const char *name : {"transcript.vtt", "transcript.srt"}) {
@@ -304,6 +327,9 @@ TEST (HostMeetings, TranscriptsVttSrtReadByOtherParsers)
     ASSERT_EQ (cues.size (), lines) << err;
     guint64 last = 0;
     bool jane = false;
+    for (gsize i = 0; i < cues.size (); i++)
+      EXPECT_NEAR (static_cast<double> (cues[i].pts_ms), expected_starts[i], 1.0)
+          << "cue " << i << " not on the audio's timeline";
     for (const Cue &c : cues) {
       EXPECT_GE (c.pts_ms, last) << "cues out of order";
       last = c.pts_ms;
