@@ -364,3 +364,42 @@ TEST (HostMeetings, TranscriptsVttSrtReadByOtherParsers)
   }
   expect_clean_exit (h.proc ());
 }
+
+/* session.rtms_interrupted: a signaling outage of a Video SDK session sends
+ * the interrupted webhook (session_id, session_key); the host records it
+ * for that engagement, the element rejoins with the session's id, and the
+ * recording goes on to the end as one mono file. */
+TEST (HostMeetings, SessionInterruptedWebhookRecorded)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "6", "--product", "session",
+      "--outage", "signaling:1500+1500"});
+  ASSERT_TRUE (sim->wait (90000));
+  ASSERT_EQ (sim->exit_status (), 0) << sim->log ();
+  ASSERT_TRUE (host_idle (h, 20000));
+  auto dirs = list_dir (h.out ());
+  ASSERT_EQ (dirs.size (), 1u);
+  std::string dir = h.out () + "/" + dirs[0];
+  std::string ev = read_file (dir + "/events.jsonl");
+  EXPECT_NE (ev.find ("\"type\":\"interrupted-webhook\""), std::string::npos) << ev;
+  EXPECT_NE (ev.find ("\"event\":\"session.rtms_interrupted\""), std::string::npos) << ev;
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "product"), "session");
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "stopped");
+  EXPECT_GE (json_array_get_length (json_object_get_array_member (ej->obj (),
+          "interruptions")), 1u);
+  Wav w = read_wav (dir + "/audio.wav");
+  EXPECT_EQ (w.channels, 1);
+  EXPECT_NEAR (soxi_duration (dir + "/audio.wav"), 6.0, 0.1);
+  /* the rejoin's handshake used session_id too */
+  std::string dump = only_dump_dir (tmp);
+  JsonDoc manifest (read_file (dump + "/sent.json"));
+  ASSERT_NE (manifest.obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member_with_default (manifest.obj (),
+          "handshake_id_key", ""), "session_id");
+  expect_clean_exit (h.proc ());
+}
