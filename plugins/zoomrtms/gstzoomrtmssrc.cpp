@@ -357,6 +357,8 @@ enum
   PROP_RTMS_STREAM_ID,
   PROP_ENGAGEMENT_ID,
   PROP_MEETING_UUID,
+  PROP_WEBINAR_UUID,
+  PROP_SESSION_ID,
   PROP_CLIENT_ID,
   PROP_CLIENT_SECRET,
   PROP_SIGNATURE,
@@ -403,6 +405,8 @@ struct Settings {
   std::string rtms_stream_id;
   std::string engagement_id;
   std::string meeting_uuid;
+  std::string webinar_uuid;
+  std::string session_id;
   std::string client_id;
   std::string client_secret;
   std::string signature;
@@ -633,6 +637,9 @@ gst_zoom_rtms_layout_get_type (void)
           {GST_ZOOM_RTMS_LAYOUT_STEREO,
               "Stereo: customer (caller) left, agent (callee) right",
               "stereo"},
+          {GST_ZOOM_RTMS_LAYOUT_AUTO,
+              "By product: stereo for Contact Center, mix for meetings, "
+              "webinars and sessions", "auto"},
           {0, nullptr, nullptr},
         };
         type = g_enum_register_static ("GstZoomRtmsLayout", values);
@@ -1256,7 +1263,10 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     gst_caps_set_value (caps, "streamheader", &array);
     g_value_unset (&array);
   } else {
-    channels = s.layout == GST_ZOOM_RTMS_LAYOUT_STEREO ? 2 : 1;
+    /* layout=auto: stereo only where caller/callee exist (ZCC) */
+    channels = s.layout == GST_ZOOM_RTMS_LAYOUT_STEREO ||
+        (s.layout == GST_ZOOM_RTMS_LAYOUT_AUTO && !s.engagement_id.empty ()) ?
+        2 : 1;
     GstAudioInfo info;
     gst_audio_info_init (&info);
     gst_audio_info_set_format (&info, GST_AUDIO_FORMAT_S16LE, rate, channels,
@@ -1999,8 +2009,10 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     missing = "server-urls (a ws:// or wss:// signaling URL)";
   else if (s.rtms_stream_id.empty ())
     missing = "rtms-stream-id";
-  else if (s.engagement_id.empty () == s.meeting_uuid.empty ())
-    missing = "exactly one of engagement-id and meeting-uuid";
+  else if (!s.engagement_id.empty () + !s.meeting_uuid.empty () +
+      !s.webinar_uuid.empty () + !s.session_id.empty () != 1)
+    missing = "exactly one of engagement-id, meeting-uuid, webinar-uuid and "
+        "session-id";
   else if (s.signature.empty () &&
       (s.client_id.empty () || s.client_secret.empty ()))
     missing = "client-id and client-secret (or ZOOM_APP_CLIENT_ID and "
@@ -2018,9 +2030,20 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
 
   rtms::ClientConfig cfg;
   cfg.signaling_url = url;
-  cfg.product = s.engagement_id.empty ()? rtms::Product::MEETING :
-      rtms::Product::CONTACT_CENTER;
-  cfg.id_value = s.engagement_id.empty ()? s.meeting_uuid : s.engagement_id;
+  /* the product's id key in msg 1 and the signature (docs/protocol.md §3.3) */
+  if (!s.engagement_id.empty ()) {
+    cfg.product = rtms::Product::CONTACT_CENTER;
+    cfg.id_value = s.engagement_id;
+  } else if (!s.webinar_uuid.empty ()) {
+    cfg.product = rtms::Product::WEBINAR;
+    cfg.id_value = s.webinar_uuid;
+  } else if (!s.session_id.empty ()) {
+    cfg.product = rtms::Product::SESSION;
+    cfg.id_value = s.session_id;
+  } else {
+    cfg.product = rtms::Product::MEETING;
+    cfg.id_value = s.meeting_uuid;
+  }
   cfg.rtms_stream_id = s.rtms_stream_id;
   cfg.client_id = s.client_id;
   cfg.client_secret = s.client_secret;
@@ -2507,6 +2530,12 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
     case PROP_MEETING_UUID:
       s.meeting_uuid = str ();
       break;
+    case PROP_WEBINAR_UUID:
+      s.webinar_uuid = str ();
+      break;
+    case PROP_SESSION_ID:
+      s.session_id = str ();
+      break;
     case PROP_CLIENT_ID:
       s.client_id = str ();
       break;
@@ -2616,6 +2645,12 @@ gst_zoom_rtms_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_MEETING_UUID:
       set_str (s.meeting_uuid);
+      break;
+    case PROP_WEBINAR_UUID:
+      set_str (s.webinar_uuid);
+      break;
+    case PROP_SESSION_ID:
+      set_str (s.session_id);
       break;
     case PROP_CLIENT_ID:
       set_str (s.client_id);
@@ -2774,11 +2809,24 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
   g_object_class_install_property (object_class, PROP_ENGAGEMENT_ID,
       g_param_spec_string ("engagement-id", "Engagement id",
           "Zoom Contact Center engagement_id (selects the ZCC product; set "
-          "this or meeting-uuid)", nullptr, rw_ready));
+          "exactly one of the four id properties)", nullptr, rw_ready));
   g_object_class_install_property (object_class, PROP_MEETING_UUID,
       g_param_spec_string ("meeting-uuid", "Meeting UUID",
-          "Meeting meeting_uuid (selects the meeting product; set this or "
-          "engagement-id)", nullptr, rw_ready));
+          "Meeting meeting_uuid (selects the meeting product; set exactly one "
+          "of the four id properties)", nullptr, rw_ready));
+  /* Webinars and Zoom Video SDK sessions (issue 14): the webhook's
+   * webinar_uuid / session_id, sent as that key in msg 1 and signed
+   * (docs/protocol.md §2.2, §3.3) */
+  g_object_class_install_property (object_class, PROP_WEBINAR_UUID,
+      g_param_spec_string ("webinar-uuid", "Webinar UUID",
+          "Webinar webinar_uuid (selects the webinar product; set exactly one "
+          "of engagement-id, meeting-uuid, webinar-uuid and session-id)",
+          nullptr, rw_ready));
+  g_object_class_install_property (object_class, PROP_SESSION_ID,
+      g_param_spec_string ("session-id", "Session id",
+          "Zoom Video SDK session_id (selects the session product; set "
+          "exactly one of engagement-id, meeting-uuid, webinar-uuid and "
+          "session-id)", nullptr, rw_ready));
   g_object_class_install_property (object_class, PROP_CLIENT_ID,
       g_param_spec_string ("client-id", "Client id",
           "Zoom app client id used to sign the handshakes (default: "
@@ -2823,7 +2871,8 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
       g_param_spec_enum ("layout", "Layout",
           "Output channel layout for L16: mix = one channel, the saturated "
           "sum of every RTMS channel aligned by timestamp; stereo = customer "
-          "(caller, or the first channel seen) left, agent (callee) right",
+          "(caller, or the first channel seen) left, agent (callee) right; "
+          "auto = stereo for Contact Center (engagement-id), mix otherwise",
           GST_TYPE_ZOOM_RTMS_LAYOUT, DEFAULT_LAYOUT, rw_ready));
   g_object_class_install_property (object_class, PROP_MAX_GAP_FILL,
       g_param_spec_uint ("max-gap-fill", "Max gap fill",

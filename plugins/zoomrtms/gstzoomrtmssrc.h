@@ -59,11 +59,15 @@ typedef enum
  * GstZoomRtmsLayout:
  * @GST_ZOOM_RTMS_LAYOUT_MIX: one mono channel, the sum of all RTMS channels
  * @GST_ZOOM_RTMS_LAYOUT_STEREO: customer (caller) left, agent (callee) right
+ * @GST_ZOOM_RTMS_LAYOUT_AUTO: by product (issue 14): STEREO for a Contact
+ *   Center engagement (engagement-id set), MIX for meetings, webinars and
+ *   Video SDK sessions (their caller/callee roles do not exist)
  */
 typedef enum
 {
   GST_ZOOM_RTMS_LAYOUT_MIX,
   GST_ZOOM_RTMS_LAYOUT_STEREO,
+  GST_ZOOM_RTMS_LAYOUT_AUTO,
 } GstZoomRtmsLayout;
 
 /**

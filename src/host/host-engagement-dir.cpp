@@ -3,6 +3,7 @@
 
 #include "host-common.h"
 #include "host-ogg.h"
+#include "host-subtitles.h"
 #include "host-template.h"
 #include "host-wav.h"
 
@@ -198,7 +199,8 @@ void
 EngagementDir::write_transcript (const std::string &id_key,
     const std::string &id_value, const std::string &stream_id,
     const std::string &started, const std::string &pipeline,
-    const std::vector<Line> &lines, const std::string &footer) const
+    const std::vector<Line> &lines, const std::string &footer,
+    gint64 recording_ms) const
 {
   std::string t;
   t += "Zoom RTMS transcript\n";
@@ -214,7 +216,15 @@ EngagementDir::write_transcript (const std::string &id_key,
   t += "----------------------------------------\n";
   t += footer;
   write_file (file ("transcript.txt"), t);
+  std::vector<SubtitleLine> sl;
+  for (const Line &l : lines)
+    sl.push_back ({l.offset_ms, l.duration_ms, l.speaker, l.text});
+  write_file (file ("transcript.vtt"), render_webvtt (sl, recording_ms));
+  write_file (file ("transcript.srt"), render_srt (sl, recording_ms));
 }
+
+const char *const EngagementDir::kTranscriptFiles[3] = {"transcript.txt",
+  "transcript.vtt", "transcript.srt"};
 
 std::vector<EngagementDir::Line>
 EngagementDir::transcript_lines (bool *found) const
@@ -240,6 +250,7 @@ EngagementDir::transcript_lines (bool *found) const
     l.offset_ms = json_object_get_int_member_with_default (o, "offset_ms", 0);
     l.speaker = json_object_get_string_member_with_default (o, "speaker", "");
     l.text = json_object_get_string_member_with_default (o, "text", "");
+    l.duration_ms = json_object_get_int_member_with_default (o, "duration_ms", -1);
     if (l.speaker.empty ()) {
       std::string mode = json_object_get_string_member_with_default (o,
           "participant_mode", "");
@@ -250,6 +261,8 @@ EngagementDir::transcript_lines (bool *found) const
     auto it = id >= 0 ? by_sentence.find (id) : by_sentence.end ();
     if (it != by_sentence.end ()) {
       lines[it->second].text = l.text;      /* a revision replaces the text */
+      if (l.duration_ms > 0)
+        lines[it->second].duration_ms = l.duration_ms;
       continue;
     }
     if (id >= 0)
@@ -275,6 +288,29 @@ EngagementDir::recover_transcript (JsonObject *ej) const
       json_object_get_string_member_with_default (ej, "rtms_stream_id", ""),
       json_object_get_string_member_with_default (ej, "start_time", ""),
       json_object_get_string_member_with_default (ej, "pipeline", ""), lines, footer);
+  /* engagement.json's "files" lists the transcripts (issue 14) */
+  JsonArray *files = json_object_has_member (ej, "files") &&
+      JSON_NODE_HOLDS_ARRAY (json_object_get_member (ej, "files")) ?
+      json_object_get_array_member (ej, "files") : nullptr;
+  if (!files) {
+    files = json_array_new ();
+    json_object_set_array_member (ej, "files", files);
+  }
+  for (const char *t : kTranscriptFiles) {
+    bool listed = false;
+    for (guint i = 0; i < json_array_get_length (files); i++) {
+      JsonNode *n = json_array_get_element (files, i);
+      if (JSON_NODE_HOLDS_OBJECT (n) && g_strcmp0 (json_object_get_string_member_with_default (
+              json_node_get_object (n), "name", ""), t) == 0)
+        listed = true;
+    }
+    if (!listed) {
+      JsonObject *f = json_object_new ();
+      json_object_set_string_member (f, "name", t);
+      json_object_set_string_member (f, "kind", "transcript");
+      json_array_add_object_element (files, f);
+    }
+  }
   return static_cast<int> (lines.size ());
 }
 

@@ -7,8 +7,9 @@
  *     restart or crash, its earlier parts <stem>.partK<.ext> (K = 1, 2, …),
  *     merged into the output when the engagement ends;
  *   transcript.jsonl, events.jsonl, levels.jsonl (one JSON object a line,
- *     appended), transcript.txt (rendered at the end, or rebuilt from
- *     transcript.jsonl after a crash), engagement.json (rewritten
+ *     appended), transcript.txt with transcript.vtt and transcript.srt
+ *     (rendered at the end, or rebuilt from transcript.jsonl after a
+ *     crash; host-subtitles.h), engagement.json (rewritten
  *     atomically);
  *   while the engagement is live, .zoomrtms-reserve (reserve(): 64 KiB set
  *     aside for the final files if the disk fills up).
@@ -92,16 +93,22 @@ class EngagementDir {
 
   /** write_transcript:
    * Writes transcript.txt: a header (ids, start, pipeline), one
-   * `[HH:MM:SS] speaker: text` line per @lines entry, @footer.
+   * `[HH:MM:SS] speaker: text` line per @lines entry, @footer; and beside
+   * it transcript.vtt (WebVTT) and transcript.srt (SubRip) of the same
+   * lines (host-subtitles.h; issue 14). @recording_ms: the recording's
+   * length (ms) bounding the last cue, -1 if unknown.
    */
   struct Line {
     gint64 offset_ms;
     std::string speaker, text;
+    gint64 duration_ms = -1;     /* end_time - start_time of msg 17, if sent */
   };
   void write_transcript (const std::string &id_key, const std::string &id_value,
       const std::string &stream_id, const std::string &started,
       const std::string &pipeline, const std::vector<Line> &lines,
-      const std::string &footer) const;
+      const std::string &footer, gint64 recording_ms = -1) const;
+  /* the transcript files write_transcript() writes */
+  static const char *const kTranscriptFiles[3];
 
   /** transcript_lines:
    * Returns: the sentences of transcript.jsonl (the last text of each

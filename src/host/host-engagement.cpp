@@ -37,6 +37,19 @@ product_name (rtms::Product p)
   return "unknown";
 }
 
+/* the element's property for the product's id (docs/protocol.md §3.3:
+ * the handshake sends and signs that key) */
+static const char *
+element_id_property (rtms::Product p)
+{
+  switch (p) {
+    case rtms::Product::CONTACT_CENTER: return "engagement-id";
+    case rtms::Product::WEBINAR: return "webinar-uuid";
+    case rtms::Product::SESSION: return "session-id";
+    default: return "meeting-uuid";
+  }
+}
+
 const char *
 Engagement::state_name (State s)
 {
@@ -141,12 +154,27 @@ Engagement::start (GError **error)
    * "streaming stopped, reason not-negotiated" after the element's own) */
   gst_pipeline_set_auto_flush_bus (GST_PIPELINE (pipeline_), FALSE);
   src_ = gst_bin_get_by_name (GST_BIN (pipeline_), "src");
+  /* the audio file's origin on the running-time axis: transcript times
+   * are made relative to it (issue 14: cues on the audio's timeline) */
+  if (GstPad *pad = src_ ? gst_element_get_static_pad (src_, "src") : nullptr) {
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [] (GstPad *, GstPadProbeInfo *info, gpointer data) {
+          GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER (info);
+          if (!b || !GST_BUFFER_PTS_IS_VALID (b))
+            return GST_PAD_PROBE_OK;
+          (*static_cast<std::shared_ptr<std::atomic<gint64>> *> (data))->store (
+              static_cast<gint64> (GST_BUFFER_PTS (b)));
+          return GST_PAD_PROBE_REMOVE;
+        }, new std::shared_ptr<std::atomic<gint64>> (first_pts_), [] (gpointer p) {
+          delete static_cast<std::shared_ptr<std::atomic<gint64>> *> (p);
+        });
+    gst_object_unref (pad);
+  }
   /* the status page's level meters (host-status.h) */
   level_meter_attach (meter_key (p_.rtms_stream_id, p_.dir_name), src_);
   /* ids and credentials: properties only, never pipeline text (design.md) */
   set_string_prop (src_, "server-urls", server_urls_);
-  set_string_prop (src_, p_.product == rtms::Product::CONTACT_CENTER ?
-      "engagement-id" : "meeting-uuid", p_.id_value);
+  set_string_prop (src_, element_id_property (p_.product), p_.id_value);
   set_string_prop (src_, "rtms-stream-id", p_.rtms_stream_id);
   set_string_prop (src_, "client-id", p_.client_id);
   set_string_prop (src_, "client-secret", p_.client_secret);
@@ -669,9 +697,17 @@ Engagement::on_transcript (const GstStructure *s)
   gint64 start_ms = get_i64 (s, "start-time", -1);
   if (start_ms <= 0)
     start_ms = get_i64 (s, "timestamp", -1);
+  gint64 end_ms = get_i64 (s, "end-time", -1);
+  if (end_ms > start_ms && start_ms > 0)
+    sent.duration_ms = end_ms - start_ms;
   if (first_transcript_ms_ < 0 && start_ms > 0)
     first_transcript_ms_ = start_ms;
-  if (GST_CLOCK_TIME_IS_VALID (rt))
+  gint64 origin = first_pts_->load ();
+  if (GST_CLOCK_TIME_IS_VALID (rt) && origin >= 0)
+    /* from sample 0 of this pipeline's file (its first buffer) */
+    sent.offset_ms = base_offset_ms_ + (static_cast<gint64> (rt) > origin ?
+        (static_cast<gint64> (rt) - origin) / static_cast<gint64> (GST_MSECOND) : 0);
+  else if (GST_CLOCK_TIME_IS_VALID (rt))
     sent.offset_ms = base_offset_ms_ + static_cast<gint64> (rt / GST_MSECOND);
   else if (start_ms > 0)
     sent.offset_ms = start_ms - first_transcript_ms_;
@@ -686,6 +722,8 @@ Engagement::on_transcript (const GstStructure *s)
       Sentence &old = sentences_[it->second];
       old.text = sent.text;
       old.speaker = sent.speaker;
+      if (sent.duration_ms > 0)
+        old.duration_ms = sent.duration_ms;
     } else {
       sentence_index_[sent.sentence_id] = sentences_.size ();
       sentences_.push_back (sent);
@@ -708,6 +746,8 @@ Engagement::on_transcript (const GstStructure *s)
   json_builder_add_string_value (b, hhmmss (sent.offset_ms).c_str ());
   json_builder_set_member_name (b, "offset_ms");
   json_builder_add_int_value (b, sent.offset_ms);
+  json_builder_set_member_name (b, "duration_ms");
+  json_builder_add_int_value (b, sent.duration_ms);
   json_builder_set_member_name (b, "speaker");
   json_builder_add_string_value (b, sent.speaker.c_str ());
   json_builder_set_member_name (b, "received");
@@ -1018,15 +1058,16 @@ Engagement::write_transcript_txt () const
     std::vector<EngagementDir::Line> lines = dir_->transcript_lines ();
     footer += "Lines: " + std::to_string (lines.size ()) + "\n";
     dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
-        iso8601_utc (jentry_.start_time * 1000), p_.tmpl.name, lines, footer);
+        iso8601_utc (jentry_.start_time * 1000), p_.tmpl.name, lines, footer,
+        audio_ms);
     return;
   }
   std::vector<EngagementDir::Line> lines;
   for (const Sentence &s : sentences_)
-    lines.push_back ({s.offset_ms, s.speaker, s.text});
+    lines.push_back ({s.offset_ms, s.speaker, s.text, s.duration_ms});
   footer += "Lines: " + std::to_string (sentences_.size ()) + "\n";
   dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
-      iso8601_utc (start_us_), p_.tmpl.name, lines, footer);
+      iso8601_utc (start_us_), p_.tmpl.name, lines, footer, audio_ms);
 }
 
 JsonNode *
@@ -1143,6 +1184,24 @@ Engagement::to_json (bool live) const
   num ("transcript_lines", static_cast<gint64> (sentences_.size ()));
   num ("event_messages", static_cast<gint64> (event_messages_));
   num ("level_messages", static_cast<gint64> (level_messages_));
+  /* the engagement's files as names in its directory (issue 14): the
+   * pipeline's outputs, then the transcripts once written */
+  json_builder_set_member_name (b, "files");
+  json_builder_begin_array (b);
+  auto file_entry = [&b] (const std::string &name, const char *kind) {
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "name");
+    json_builder_add_string_value (b, name.c_str ());
+    json_builder_set_member_name (b, "kind");
+    json_builder_add_string_value (b, kind);
+    json_builder_end_object (b);
+  };
+  for (const std::string &o : jentry_.outputs)
+    file_entry (o, "output");
+  for (const char *t : EngagementDir::kTranscriptFiles)
+    if (g_file_test (dir_->file (t).c_str (), G_FILE_TEST_IS_REGULAR))
+      file_entry (t, "transcript");
+  json_builder_end_array (b);
   json_builder_set_member_name (b, "eos");
   json_builder_add_boolean_value (b, eos_received_);
   json_builder_set_member_name (b, "wav_repaired");

@@ -24,6 +24,7 @@
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -192,6 +193,7 @@ class Engagement {
     gint64 sentence_id;
     std::string channel, speaker, participant_mode, text;
     gint64 offset_ms;
+    gint64 duration_ms = -1;     /* end-time - start-time, -1 if not sent */
   };
 
   static gboolean bus_cb (GstBus *bus, GstMessage *msg, gpointer data);
@@ -288,6 +290,11 @@ class Engagement {
   guint64 event_messages_ = 0;
   guint64 level_messages_ = 0;
   gint64 first_transcript_ms_ = -1;
+  /* the running time (ns) of src's first buffer — sample 0 of the audio
+   * file — or -1 before it (set by a pad probe on a streaming thread;
+   * shared with the probe, which may outlive us) */
+  std::shared_ptr<std::atomic<gint64>> first_pts_ =
+      std::make_shared<std::atomic<gint64>> (-1);
 };
 
 } // namespace zhost

@@ -418,10 +418,18 @@ src_output_caps (GstElement *src)
   guint rate = 16000;
   if (g_object_class_find_property (G_OBJECT_GET_CLASS (src), "rate"))
     g_object_get (src, "rate", &rate, nullptr);
-  int channels = enum_nick (G_OBJECT (src), "layout") == "stereo" ? 2 : 1;
-  return gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, "S16LE",
-      "layout", G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
-      static_cast<int> (rate), "channels", G_TYPE_INT, channels, nullptr);
+  std::string layout = enum_nick (G_OBJECT (src), "layout");
+  auto raw = [rate] (int channels) {
+    return gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, "S16LE",
+        "layout", G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
+        static_cast<int> (rate), "channels", G_TYPE_INT, channels, nullptr);
+  };
+  if (layout != "auto")
+    return raw (layout == "stereo" ? 2 : 1);
+  /* layout=auto: mono (meetings) or stereo (ZCC), by the webhook */
+  GstCaps *both = raw (1);
+  gst_caps_append (both, raw (2));
+  return both;
 }
 
 bool
@@ -447,9 +455,21 @@ check_pipeline_caps (GstElement *pipeline, const std::string &path,
   g_autofree gchar *want_text = gst_caps_to_string (want);
   if (caps_text)
     *caps_text = want_text;
-  g_autoptr (GstCaps) got = gst_pad_peer_query_caps (pad, want);
-  if (got && !gst_caps_is_empty (got))
+  /* every structure must negotiate (layout=auto: mono and stereo) */
+  guint failed = gst_caps_get_size (want);
+  for (guint i = 0; i < gst_caps_get_size (want); i++) {
+    g_autoptr (GstCaps) one = gst_caps_copy_nth (want, i);
+    g_autoptr (GstCaps) got = gst_pad_peer_query_caps (pad, one);
+    if (!got || gst_caps_is_empty (got)) {
+      failed = i;
+      break;
+    }
+  }
+  if (failed == gst_caps_get_size (want))
     return true;
+  g_autoptr (GstCaps) bad = gst_caps_copy_nth (want, failed);
+  g_free (want_text);
+  want_text = gst_caps_to_string (bad);
   g_autoptr (GstCaps) accepts = gst_pad_peer_query_caps (pad, nullptr);
   g_autofree gchar *acc_text = accepts ? gst_caps_to_string (accepts) : g_strdup ("nothing");
   GstElement *next = gst_pad_get_parent_element (peer);

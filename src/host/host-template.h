@@ -97,7 +97,8 @@ TemplateVars dummy_vars ();
  * its properties stand, if Zoom answers the media handshake with what it
  * asks for (docs/protocol.md §3.3, msg 4): codec=l16 → audio/x-raw,
  * format=S16LE, layout=interleaved, rate=`rate`, channels 2 for
- * layout=stereo else 1; codec=opus → audio/x-opus, rate=48000, channels=1,
+ * layout=stereo, 1 for layout=mix, both (two structures: 1 then 2) for
+ * layout=auto (issue 14: chosen by product); codec=opus → audio/x-opus, rate=48000, channels=1,
  * channel-mapping-family=0. NULL if @src has no `codec` property.
  */
 GstCaps *src_output_caps (GstElement *src);

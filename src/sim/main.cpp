@@ -176,9 +176,11 @@ print_summary (Server &server)
   bool meeting = false;
   for (auto &sp : server.streams ()) {
     Stream &s = *sp;
-    meeting = s.id_key == "meeting_uuid";
-    g_print ("summary: %s %s rtms_stream_id %s:", meeting ? "meeting" :
-        "engagement", s.id_value.c_str (), s.rtms_stream_id.c_str ());
+    meeting = s.id_key != "engagement_id";
+    g_print ("summary: %s %s rtms_stream_id %s:", !meeting ? "engagement" :
+        s.id_key == "webinar_uuid" ? "webinar" : s.id_key == "session_id" ?
+        "session" : "meeting",
+        s.id_value.c_str (), s.rtms_stream_id.c_str ());
     if (s.channels.empty ())
       g_print (" no frames sent");
     for (const auto &ch : s.channels)
@@ -361,8 +363,7 @@ cmd_server (App *app)
   app->server->set_stream_ended_cb ([app, hooks](Stream &s) {
         if (hooks) {
           std::string body = rtms::encode_webhook (
-              app->opts.meeting ? "meeting.rtms_stopped" :
-              "contact_center.voice_rtms_stopped",
+              app->opts.event_prefix () + "stopped",
               g_get_real_time () / 1000, s.id_key, s.id_value,
               s.rtms_stream_id, std::string (), s.stop_reason);
           app->pending_webhooks++;
@@ -387,8 +388,7 @@ cmd_server (App *app)
           std::string urls = app->opts.interrupted_urls ?
               app->server->signaling_url () : std::string ();
           auto body = std::make_shared<std::string> (rtms::encode_webhook (
-              app->opts.meeting ? "meeting.rtms_interrupted" :
-              "contact_center.voice_rtms_interrupted",
+              app->opts.event_prefix () + "interrupted",
               g_get_real_time () / 1000, s.id_key, s.id_value,
               s.rtms_stream_id, urls, -1));
           int copies = app->opts.interrupted_copies;
@@ -545,9 +545,11 @@ cmd_webhook (App *app)
     body = url_validation_body ("qgg8vlvZRS6UYooatFL8Aw", ts);
   } else {
     if (event.find ('.') == std::string::npos)
-      event = std::string (o.meeting ? "meeting.rtms_" :
-          "contact_center.voice_rtms_") + event;
-    bool meeting = g_str_has_prefix (event.c_str (), "meeting.");
+      event = o.event_prefix () + event;
+    bool meeting = !g_str_has_prefix (event.c_str (), "contact_center.");
+    const char *id_key = g_str_has_prefix (event.c_str (), "webinar.") ?
+        "webinar_uuid" : g_str_has_prefix (event.c_str (), "session.") ?
+        "session_id" : meeting ? "meeting_uuid" : "engagement_id";
     std::string id = o.engagement_id;
     if (id.empty ()) {
       g_autofree char *u = g_uuid_string_random ();
@@ -569,8 +571,8 @@ cmd_webhook (App *app)
     if (stopped)
       reason = o.stop_reason >= 0 ? o.stop_reason : (meeting ?
           rtms::STOP_MEETING_ENDED : rtms::STOP_CUSTOMER_DISCONNECTED);
-    body = rtms::encode_webhook (event, ts, meeting ? "meeting_uuid" :
-        "engagement_id", id, sid, started ? urls : std::string (), reason);
+    body = rtms::encode_webhook (event, ts, id_key, id, sid,
+        started ? urls : std::string (), reason);
   }
   WebhookSender sender (o);
   g_autoptr (GError) err = nullptr;
@@ -617,7 +619,7 @@ main (int argc, char **argv)
     { "client-id", 0, 0, G_OPTION_ARG_STRING, &client_id, "Client id (env ZOOM_APP_CLIENT_ID)", "ID" },
     { "client-secret", 0, 0, G_OPTION_ARG_STRING, &client_secret, "Client secret (env ZOOM_APP_CLIENT_SECRET)", "S" },
     { "secret-token", 0, 0, G_OPTION_ARG_STRING, &secret_token, "Webhook secret token (env ZOOM_SECRET_TOKEN)", "S" },
-    { "product", 0, 0, G_OPTION_ARG_STRING, &product, "zcc|meeting (zcc)", "P" },
+    { "product", 0, 0, G_OPTION_ARG_STRING, &product, "zcc|meeting|webinar|session (zcc)", "P" },
     { "data-opt", 0, 0, G_OPTION_ARG_STRING, &data_opt, "mixed|multi: meeting default data_opt", "D" },
     { "codec", 0, 0, G_OPTION_ARG_STRING, &codec, "l16|opus: default codec when msg 3 has no audio params", "C" },
     { "engagements", 0, 0, G_OPTION_ARG_INT, &engagements, "Number of streams (1)", "N" },
@@ -708,10 +710,13 @@ main (int argc, char **argv)
   o.secret_token = secret_token ? secret_token : env_or ("ZOOM_SECRET_TOKEN",
       "test_secret_token");
   if (product) {
-    if (!strcmp (product, "meeting"))
+    if (!strcmp (product, "meeting") || !strcmp (product, "webinar") ||
+        !strcmp (product, "session")) {
       o.meeting = true;
-    else if (strcmp (product, "zcc"))
-      return bad ("--product (zcc|meeting)");
+      o.meeting_product = product;
+    } else if (strcmp (product, "zcc")) {
+      return bad ("--product (zcc|meeting|webinar|session)");
+    }
   }
   if (data_opt) {
     if (!strcmp (data_opt, "multi"))

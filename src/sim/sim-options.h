@@ -52,7 +52,10 @@ struct Options {
   bool tls = false;
   std::string ca_out;
   std::string client_id, client_secret, secret_token; /* never logged */
-  bool meeting = false;           /* --product meeting (default zcc) */
+  bool meeting = false;           /* --product meeting|webinar|session (default zcc) */
+  /* with meeting: which of the three (docs/protocol.md §2.2): the webhook
+   * prefix "meeting" | "webinar" | "session" and its id key */
+  std::string meeting_product = "meeting";
   int default_data_opt = rtms::DATA_OPT_AUDIO_MIXED_STREAM; /* --data-opt */
   int default_codec = rtms::CODEC_L16; /* --codec */
   int engagements = 1;
@@ -104,6 +107,21 @@ struct Options {
   int interrupted_copies = 1;
   int interrupted_delay_ms = 0;
   bool interrupted_urls = true;
+
+  /* "meeting.rtms_", "webinar.rtms_", "session.rtms_" or
+   * "contact_center.voice_rtms_" */
+  std::string event_prefix () const
+  {
+    return meeting ? meeting_product + ".rtms_" : "contact_center.voice_rtms_";
+  }
+  /* the webhook's and the handshake's id key (docs/protocol.md §2.2, §3.3) */
+  const char *id_key () const
+  {
+    if (!meeting)
+      return "engagement_id";
+    return meeting_product == "webinar" ? "webinar_uuid" :
+        meeting_product == "session" ? "session_id" : "meeting_uuid";
+  }
 
   int product_stop_reason () const
   {

@@ -23,6 +23,18 @@ namespace sim {
 
 namespace {
 
+/* A Video SDK webhook: @body with "session_key" added to its payload after
+ * the id (docs/protocol.md §2.2: session_id, session_key, rtms_stream_id). */
+std::string
+with_session_key (const std::string &body, const std::string &session_key)
+{
+  gsize at = body.find ("\"rtms_stream_id\"");
+  if (at == std::string::npos)
+    return body;
+  g_autofree gchar *k = g_strescape (session_key.c_str (), nullptr);
+  return body.substr (0, at) + "\"session_key\":\"" + k + "\"," + body.substr (at);
+}
+
 constexpr size_t kBurstFrames = 50;     /* max frames per channel per tick */
 constexpr gint64 kCloseDelayMs = 300;   /* msg 8/9 before the sockets close */
 constexpr gint64 kHandshakeTimeoutUs = 30 * G_USEC_PER_SEC;
@@ -259,8 +271,11 @@ Server::start (GError **error)
     auto s = std::make_unique<Stream> ();
     s->index = i;
     if (opts_.meeting) {
-      s->id_key = "meeting_uuid";
+      /* meeting_uuid, webinar_uuid or session_id (docs/protocol.md §2.2) */
+      s->id_key = opts_.id_key ();
       s->id_value = random_chars (kB64, 22) + "==";
+      if (opts_.meeting_product == "session")
+        s->session_key = "sim-session-" + random_chars (kHex, 8);
     } else {
       s->id_key = "engagement_id";
       s->id_value = (opts_.engagements == 1 && !opts_.engagement_id.empty ())
@@ -306,13 +321,14 @@ Server::start (GError **error)
 std::string
 Server::webhook_body (const Stream &s, const char *kind, int stop_reason) const
 {
-  std::string event = opts_.meeting ? "meeting.rtms_" :
-      "contact_center.voice_rtms_";
-  event += kind;
+  std::string event = opts_.event_prefix () + kind;
   bool started = strcmp (kind, "started") == 0;
-  return rtms::encode_webhook (event, now_ms (), s.id_key, s.id_value,
+  std::string body = rtms::encode_webhook (event, now_ms (), s.id_key, s.id_value,
       s.rtms_stream_id, started ? signaling_url_ : std::string (),
       stop_reason);
+  if (!s.session_key.empty ())
+    body = with_session_key (body, s.session_key);
+  return body;
 }
 
 std::string
@@ -358,13 +374,15 @@ Server::gst_launch_line (const Stream &s) const
   std::string line = "gst-launch-1.0 -e zoomrtmssrc server-urls=" +
       signaling_url_;
   if (opts_.meeting)
-    line += " 'meeting-uuid=\"" + s.id_value + "\"'";
+    line += std::string (" '") + (opts_.meeting_product == "webinar" ?
+        "webinar-uuid" : opts_.meeting_product == "session" ? "session-id" :
+        "meeting-uuid") + "=\"" + s.id_value + "\"'";
   else
     line += " engagement-id=" + s.id_value;
   line += " rtms-stream-id=" + s.rtms_stream_id;
   if (opts_.tls && !opts_.ca_out.empty ())
     line += " ca-file=" + opts_.ca_out;
-  line += opts_.meeting ? " data-opt=multi layout=stereo" : " layout=stereo";
+  line += opts_.meeting ? " data-opt=multi layout=mix" : " layout=stereo";
   line += " ! wavenc ! filesink location=call.wav";
   return line;
 }
@@ -710,6 +728,8 @@ Server::handle_signaling_handshake (Conn *c, const rtms::Message &m)
   const rtms::HandshakeIdentity &id = m.sig_req.id;
   Stream *s = find_stream (id.rtms_stream_id);
   int status = check_identity (id, s, opts_, codes_);
+  if (status == 0)
+    s->handshake_id_key = id.id_key;     /* recorded in the dump (issue 14) */
   if (status == 0 && s->state == Stream::State::ENDED)
     status = codes_.invalid_stream_id;
   if (status == 0 && s->sig && !s->sig->closing) {
@@ -1737,6 +1757,9 @@ Server::write_dump_json (Stream &s)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_add (b, s.id_key.c_str (), s.id_value);
+  json_add (b, "id_key", s.id_key);
+  /* the id key the client's msg 1 used (docs/protocol.md §3.3, §11 row 3) */
+  json_add (b, "handshake_id_key", s.handshake_id_key);
   json_add (b, "rtms_stream_id", s.rtms_stream_id);
   if (s.audio) {
     const AudioFormat &f = s.audio->format;

@@ -78,6 +78,8 @@ struct Stream {
   enum class State { PREPARED, CONNECTED, STREAMING, ENDED };
   int index = 0;
   std::string id_key, id_value, rtms_stream_id, rtms_session_id;
+  std::string session_key;               /* Video SDK sessions: the webhook's session_key */
+  std::string handshake_id_key;          /* of the last accepted msg 1 */
   std::string channel_ids[2];            /* per party (ZCC) */
   State state = State::PREPARED;
   Conn *sig = nullptr;

@@ -427,6 +427,44 @@ TEST (ZoomRtmsSrcNoServer, MissingSettingsFailsStart)
   gst_object_unref (src);
 }
 
+/* Issue 14: exactly one of the four product ids (engagement-id,
+ * meeting-uuid, webinar-uuid, session-id); two are a settings error; the
+ * layout property has "auto". */
+TEST (ZoomRtmsSrcNoServer, ExactlyOneProductId)
+{
+  gst_init (nullptr, nullptr);
+  GstElement *src = gst_element_factory_make ("zoomrtmssrc", nullptr);
+  ASSERT_NE (src, nullptr) << "plugin not found (GST_PLUGIN_PATH_1_0)";
+  g_object_set (src, "server-urls", "ws://127.0.0.1:9/signaling",
+      "rtms-stream-id", "s1", "client-id", "c", "client-secret", "x",
+      "webinar-uuid", "w==", "session-id", "s==", nullptr);
+  gchar *w = nullptr, *sid = nullptr;
+  g_object_get (src, "webinar-uuid", &w, "session-id", &sid, nullptr);
+  EXPECT_STREQ (w, "w==");
+  EXPECT_STREQ (sid, "s==");
+  g_free (w);
+  g_free (sid);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (src, bus);
+  EXPECT_EQ (gst_element_set_state (src, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  ASSERT_NE (m, nullptr);
+  g_autoptr (GError) err = nullptr;
+  gst_message_parse_error (m, &err, nullptr);
+  EXPECT_TRUE (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS)) << err->message;
+  EXPECT_NE (strstr (err->message, "session-id"), nullptr) << err->message;
+  gst_message_unref (m);
+  gst_element_set_state (src, GST_STATE_NULL);
+  drop_bus (bus);
+  GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (src), "layout");
+  ASSERT_NE (ps, nullptr);
+  EXPECT_NE (g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (ps)->enum_class, "auto"),
+      nullptr);
+  gst_object_unref (src);
+}
+
 TEST (ZoomRtmsSrcNoServer, PropertiesAndLatency)
 {
   gst_init (nullptr, nullptr);

@@ -766,5 +766,17 @@ TEST (HostLifecycle, SigkillLeftoversRepairedOnRestart)
   EXPECT_NE (txt.find ("dashwood"), std::string::npos) << txt;
   EXPECT_NE (txt.find ("recovered"), std::string::npos) << txt;
   EXPECT_GE (json_object_get_int_member (ej->obj (), "transcript_lines"), 1);
+  /* and the WebVTT / SRT beside it (issue 14), listed in engagement.json */
+  std::string vtt = read_file (dir + "/transcript.vtt");
+  EXPECT_TRUE (g_str_has_prefix (vtt.c_str (), "WEBVTT\n")) << vtt;
+  EXPECT_NE (vtt.find ("<v Jane Doe>"), std::string::npos) << vtt;
+  EXPECT_NE (vtt.find ("dashwood"), std::string::npos) << vtt;
+  EXPECT_NE (read_file (dir + "/transcript.srt").find ("1\n00:00:00,"), std::string::npos);
+  std::string files;
+  if (json_object_has_member (ej->obj (), "files")) {
+    g_autofree gchar *f = json_to_string (json_object_get_member (ej->obj (), "files"), FALSE);
+    files = f;
+  }
+  EXPECT_NE (files.find ("\"transcript.vtt\""), std::string::npos) << files;
   expect_clean_exit (h2.proc ());
 }

@@ -5,6 +5,7 @@
 #include "host-config.h"
 #include "host-engagement-dir.h"
 #include "host-journal.h"
+#include "host-subtitles.h"
 #include "host-http.h"
 #include "host-template.h"
 #include "host-wav.h"
@@ -805,4 +806,107 @@ TEST (Journal, RoundTripAndRemove)
   j.remove ("stream-1");
   EXPECT_TRUE (j.load_all ().empty ());
   EXPECT_FALSE (g_file_test (plog.c_str (), G_FILE_TEST_EXISTS));
+}
+
+/* ---- WebVTT / SRT transcripts (host-subtitles.h, issue 14) ---- */
+
+TEST (Subtitles, TimesAndFormats)
+{
+  EXPECT_EQ (subtitle_time (0, '.'), "00:00:00.000");
+  EXPECT_EQ (subtitle_time (3723004, '.'), "01:02:03.004");
+  EXPECT_EQ (subtitle_time (3723004, ','), "01:02:03,004");
+  EXPECT_EQ (subtitle_time (100 * 3600000LL + 1, ','), "100:00:00,001");
+  EXPECT_EQ (subtitle_time (-5, '.'), "00:00:00.000");
+}
+
+/* Sorted by start (stable), empty text dropped, every cue ends after it
+ * starts, own durations honoured, estimates cut at the next start and at
+ * the recording's end, nothing longer than kMaxCueMs. */
+TEST (Subtitles, CueOrderAndEnds)
+{
+  std::vector<SubtitleLine> lines = {
+    {5000, -1, "B", "second"},
+    {1000, 2500, "A", "first, with its own duration"},
+    {5000, -1, "C", "same start, after B"},
+    {7000, -1, "D", "   "},                 /* whitespace only: no cue */
+    {8000, -1, "E", ""},                    /* empty: no cue */
+    {9000, 60000, "F", "too long"},
+    {30000, -1, "G", std::string (400, 'x')},
+  };
+  auto cues = subtitle_cues (lines, 31000, false);
+  ASSERT_EQ (cues.size (), 5u);
+  EXPECT_EQ (cues[0].speaker, "A");
+  EXPECT_EQ (cues[0].start_ms, 1000);
+  EXPECT_EQ (cues[0].end_ms, 3500);
+  EXPECT_EQ (cues[1].speaker, "B");
+  EXPECT_EQ (cues[2].speaker, "C");
+  /* an estimate (6 chars → kMinCueMs) up to the next later start (9000) */
+  EXPECT_EQ (cues[1].end_ms, 5000 + kMinCueMs);
+  EXPECT_EQ (cues[3].speaker, "F");
+  EXPECT_EQ (cues[3].end_ms, 9000 + kMaxCueMs);
+  EXPECT_EQ (cues[4].speaker, "G");
+  EXPECT_EQ (cues[4].end_ms, 31000);        /* the recording's end */
+  for (const auto &c : cues)
+    EXPECT_GT (c.end_ms, c.start_ms);
+  /* an estimate is cut at the next start (VTT and SRT); a cue's own
+   * duration overlaps the next in VTT only */
+  std::vector<SubtitleLine> close = {{0, -1, "A", std::string (100, 'y')},
+    {2000, -1, "B", "next"}};
+  auto vtt = subtitle_cues (close, -1, false);
+  auto srt = subtitle_cues (close, -1, true);
+  EXPECT_EQ (vtt[0].end_ms, 2000);          /* estimate 6 s, cut at the next start */
+  EXPECT_EQ (srt[0].end_ms, 2000);
+  std::vector<SubtitleLine> own = {{0, 5000, "A", "long own duration"},
+    {2000, -1, "B", "next"}};
+  EXPECT_EQ (subtitle_cues (own, -1, false)[0].end_ms, 5000);  /* VTT overlaps */
+  EXPECT_EQ (subtitle_cues (own, -1, true)[0].end_ms, 2000);   /* SRT does not */
+  /* a start at or after the recording's end still gets a cue */
+  auto late = subtitle_cues ({{40000, -1, "Z", "late"}}, 31000, false);
+  ASSERT_EQ (late.size (), 1u);
+  EXPECT_GT (late[0].end_ms, late[0].start_ms);
+}
+
+/* WebVTT: header, voice spans, &, <, > escaped in text and names, line
+ * breaks folded (a blank line would end the cue), invalid UTF-8 replaced.
+ * SRT: indices from 1, comma milliseconds, "Name: text". */
+TEST (Subtitles, RenderEscapesAndNumbers)
+{
+  std::vector<SubtitleLine> lines = {
+    {1500, 1000, "Jane <Doe> & Co", "a < b && c > d\n\nnext --> line"},
+    {250, -1, "", "no speaker"},
+    {3000, 500, "Bad\xff", "text\xc3"},
+  };
+  std::string vtt = render_webvtt (lines, -1);
+  EXPECT_EQ (vtt,
+      "WEBVTT\n"
+      "\n00:00:00.250 --> 00:00:01.250\nno speaker\n"
+      "\n00:00:01.500 --> 00:00:02.500\n<v Jane &lt;Doe&gt; &amp; Co>a &lt; b &amp;&amp; c "
+      "&gt; d next --&gt; line\n"
+      "\n00:00:03.000 --> 00:00:03.500\n<v Bad\xef\xbf\xbd>text\xef\xbf\xbd\n");
+  std::string srt = render_srt (lines, -1);
+  EXPECT_EQ (srt,
+      "1\n00:00:00,250 --> 00:00:01,250\nno speaker\n"
+      "\n2\n00:00:01,500 --> 00:00:02,500\nJane <Doe> & Co: a < b && c > d next --> line\n"
+      "\n3\n00:00:03,000 --> 00:00:03,500\nBad\xef\xbf\xbd: text\xef\xbf\xbd\n");
+  EXPECT_EQ (render_webvtt ({}, -1), "WEBVTT\n");
+  EXPECT_EQ (render_srt ({{0, -1, "A", " \t "}}, -1), "");
+}
+
+/* EngagementDir writes the three transcripts together, from the same lines. */
+TEST (Subtitles, WrittenBesideTranscriptTxt)
+{
+  g_autofree gchar *tmp = g_dir_make_tmp ("subtitles-XXXXXX", nullptr);
+  ASSERT_NE (tmp, nullptr);
+  EngagementDir d (tmp, "x");
+  d.write_transcript ("meeting_uuid", "m==", "sid", "2026-01-01T00:00:00Z", "record-wav",
+      {{2000, "Tom", "later"}, {1000, "Jane", "first"}}, "Lines: 2\n", 10000);
+  g_autofree gchar *vtt = nullptr, *srt = nullptr;
+  ASSERT_TRUE (g_file_get_contents (d.file ("transcript.vtt").c_str (), &vtt, nullptr, nullptr));
+  ASSERT_TRUE (g_file_get_contents (d.file ("transcript.srt").c_str (), &srt, nullptr, nullptr));
+  EXPECT_STREQ (vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Jane>first\n"
+      "\n00:00:02.000 --> 00:00:03.000\n<v Tom>later\n");
+  EXPECT_TRUE (g_str_has_prefix (srt, "1\n00:00:01,000 --> 00:00:02,000\nJane: first\n"));
+  for (const char *f : EngagementDir::kTranscriptFiles)
+    g_remove (d.file (f).c_str ());
+  g_rmdir (tmp);
 }
