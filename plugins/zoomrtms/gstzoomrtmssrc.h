@@ -59,11 +59,14 @@ typedef enum
  * GstZoomRtmsLayout:
  * @GST_ZOOM_RTMS_LAYOUT_MIX: one mono channel, the sum of all RTMS channels
  * @GST_ZOOM_RTMS_LAYOUT_STEREO: customer (caller) left, agent (callee) right
+ * @GST_ZOOM_RTMS_LAYOUT_PACKETS: every packet unaligned, with its channel key
+ *   and RTMS timestamp, for zoomrtmsdemux (zoomrtms-packet-meta.h)
  */
 typedef enum
 {
   GST_ZOOM_RTMS_LAYOUT_MIX,
   GST_ZOOM_RTMS_LAYOUT_STEREO,
+  GST_ZOOM_RTMS_LAYOUT_PACKETS,
 } GstZoomRtmsLayout;
 
 /**
