@@ -1324,7 +1324,12 @@ Engagement::participant_pad_cb (GstElement *demux, GstPad *pad, gpointer data)
   }
   g_value_unset (&v);
   gst_iterator_free (it);
-  gst_bin_add (GST_BIN (self->pipeline_), bin);   /* takes the ref */
+  /* beside the demuxer (the template's elements are in a bin of their
+   * own inside the pipeline: build_pipeline) */
+  GstObject *parent = gst_object_get_parent (GST_OBJECT (demux));
+  gst_bin_add (GST_BIN (parent ? parent : GST_OBJECT (self->pipeline_)), bin);
+  if (parent)
+    gst_object_unref (parent);
   g_autoptr (GstPad) sink = gst_element_get_static_pad (bin, "sink");
   if (gst_pad_link (pad, sink) != GST_PAD_LINK_OK) {
     GError *lerr = g_error_new (GST_CORE_ERROR, GST_CORE_ERROR_PAD,
@@ -1334,6 +1339,7 @@ Engagement::participant_pad_cb (GstElement *demux, GstPad *pad, gpointer data)
     g_error_free (lerr);
   }
   gst_element_sync_state_with_parent (bin);
+  gst_object_unref (bin);       /* build_participant_branch()'s ref */
   std::lock_guard<std::mutex> lk (self->participants_lock_);
   self->participant_files_.push_back ({ id, file });
 }
