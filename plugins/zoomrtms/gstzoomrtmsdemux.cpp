@@ -232,18 +232,39 @@ push_samples (GstZoomRtmsDemux * self, Participant * p, int64_t pos,
   return gst_flow_combiner_update_pad_flow (priv->flows, p->pad, ret);
 }
 
-/* Pushes the blocks @p's aligner has ready. */
+/* Pushes the blocks @p's aligner has ready; runs of silent (gap) blocks
+ * go out as one GAP buffer of up to 1 s (a participant joining an hour
+ * into the call: 3600 buffers, not 180000). */
 static GstFlowReturn
 push_ready (GstZoomRtmsDemux * self, Participant * p)
 {
   GstFlowReturn ret = GST_FLOW_OK;
   zoomrtms::AlignedBlock & b = p->block;
-  while (p->aligner->pop (&b)) {
+  int64_t gap_pos = 0, gap_len = 0;
+  while (ret == GST_FLOW_OK && p->aligner->pop (&b)) {
+    if (b.gap && gap_len > 0 && b.position == gap_pos + gap_len
+        && gap_len + (int64_t) b.frames () <= self->priv->rate) {
+      gap_len += (int64_t) b.frames ();
+      continue;
+    }
+    if (gap_len > 0) {
+      ret = push_samples (self, p, gap_pos, nullptr, (size_t) gap_len, true,
+          false);
+      gap_len = 0;
+      if (ret != GST_FLOW_OK)
+        break;
+    }
+    if (b.gap) {
+      gap_pos = b.position;
+      gap_len = (int64_t) b.frames ();
+      continue;
+    }
     ret = push_samples (self, p, b.position, b.samples.data (), b.frames (),
-        b.gap, b.discont && b.position == 0);
-    if (ret != GST_FLOW_OK)
-      break;
+        false, false);
   }
+  if (ret == GST_FLOW_OK && gap_len > 0)
+    ret = push_samples (self, p, gap_pos, nullptr, (size_t) gap_len, true,
+        false);
   return ret;
 }
 

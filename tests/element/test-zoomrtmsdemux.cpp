@@ -60,6 +60,8 @@ struct Output {
   std::string pad;
   std::string title;            /* GST_TAG_TITLE of the pad */
   std::vector<int16_t> samples;
+  size_t buffers = 0;
+  size_t gap_buffers = 0;       /* flagged GAP */
   GstCaps *caps = nullptr;
   bool eos = false;
   uint64_t others_before = 0;   /* samples on other pads when it was added */
@@ -87,6 +89,8 @@ struct Collector {
     Output &o = c->out[GST_OBJECT_NAME (pad)];
     if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
       GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+      o.buffers++;
+      o.gap_buffers += GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP);
       GstMapInfo map;
       gst_buffer_map (buf, &map, GST_MAP_READ);
       for (size_t i = 0; i + 1 < map.size; i += 2)
@@ -253,6 +257,12 @@ TEST (ZoomRtmsDemux, ParticipantsOnOneTimelineWithExactSilence)
   EXPECT_EQ (f.col.out["participant_B"].title, "B");
   /* B's pad was added once A had output audio (mid-stream) */
   EXPECT_GT (f.col.out["participant_B"].others_before, 0u);
+  /* silence runs go out as one GAP buffer: B = 300 ms of silence + 15
+   * packets; A = 5 + 12 packets, its mute and its tail after leaving */
+  EXPECT_EQ (f.col.out["participant_B"].buffers, 16u);
+  EXPECT_EQ (f.col.out["participant_B"].gap_buffers, 1u);
+  EXPECT_EQ (f.col.out["participant_A"].buffers, 19u);
+  EXPECT_EQ (f.col.out["participant_A"].gap_buffers, 2u);
 }
 
 /* The second participant's first packet arrives after the first one's but
