@@ -38,7 +38,8 @@
  * Timeline: t0 is the earliest packet timestamp (epoch ms) among the
  * packets of the first #GstZoomRtmsDemux:startup-wait ms of stream time
  * (the stream's first packet, even when packets of two participants arrive
- * in either order). Every pad starts at t0: sample n of each pad is
+ * in either order), or Zoom's FIRST_PACKET_TIMESTAMP event (docs/protocol.md
+ * §3.6.1) when it came before any packet and is earlier. Every pad starts at t0: sample n of each pad is
  * t0 + n / rate, placed by RTMS timestamp like zoomrtmssrc's mix
  * (zoomrtms-aligner.h), so the saturated sum of the pads equals
  * zoomrtmssrc's layout=mix output sample for sample. Before a participant's
@@ -436,7 +437,17 @@ gst_zoom_rtms_demux_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     return GST_FLOW_ERROR;
   }
   GstFlowReturn ret = GST_FLOW_OK;
-  if (priv->have_t0) {
+  if (map.size == 0 && key.empty ()) {
+    /* FIRST_PACKET_TIMESTAMP: the origin if no packet came first */
+    if (!priv->have_t0 && priv->pending.empty () && ts >= 0 &&
+        ts <= zoomrtms::kMaxTimestampMs) {
+      priv->pending_min = priv->pending_max = ts;
+      if (GST_BUFFER_PTS_IS_VALID (buf)) {
+        priv->first_pts = GST_BUFFER_PTS (buf);
+        priv->first_pts_ts = ts;
+      }
+    }
+  } else if (priv->have_t0) {
     ret = feed (self, key, ts, map.data, map.size);
   } else if (ts >= 0 && ts <= zoomrtms::kMaxTimestampMs && map.size > 0
       && map.size % 2 == 0 && map.size <= (gsize) priv->rate * 2) {

@@ -1290,22 +1290,25 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
 
 /* layout=packets: one audio item as one buffer (its PCM as received, the
  * channel key and RTMS timestamp in a GstZoomRtmsPacketMeta), queued in
- * opus_out; no alignment, no deduplication (zoomrtmsdemux does both). PTS:
- * (timestamp − the first packet's) ms, anchored in create(). Streaming
- * thread, slock held. */
+ * opus_out; no alignment, no deduplication (zoomrtmsdemux does both). A
+ * FIRST_TS item (msg 6 event 1) is an empty buffer with key "" and the
+ * event's timestamp (zoomrtms-packet-meta.h). PTS: (timestamp − the first
+ * item's) ms, anchored in create(). Streaming thread, slock held. */
 static void
 queue_packet_locked (GstZoomRtmsSrc * self, const Item & it)
 {
   auto priv = self->priv;
   if (priv->opus_t0 == G_MININT64)
     priv->opus_t0 = it.ts;
-  GstBuffer *buf = gst_buffer_new_memdup (it.data.data (), it.data.size ());
+  GstBuffer *buf = it.data.empty ()? gst_buffer_new () :
+      gst_buffer_new_memdup (it.data.data (), it.data.size ());
   GST_BUFFER_PTS (buf) = it.ts > priv->opus_t0 ?
       (GstClockTime) (it.ts - priv->opus_t0) * GST_MSECOND : 0;
   if (it.data.size () >= 2 && priv->rate > 0)
     GST_BUFFER_DURATION (buf) = gst_util_uint64_scale_int (it.data.size ()
         / 2, GST_SECOND, priv->rate);
-  zoomrtms_packet_meta_add (buf, *it.keyp, it.ts);
+  zoomrtms_packet_meta_add (buf, it.keyp ? *it.keyp : std::string (),
+      it.ts);
   priv->opus_out.push_back (buf);
 }
 
@@ -1319,6 +1322,8 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
     case Item::FIRST_TS:
       if (priv->aligner)
         priv->aligner->set_first_packet_timestamp (it.ts);
+      else if (priv->packets)
+        queue_packet_locked (self, it);
       else if (priv->opus && priv->opus_t0 == G_MININT64)
         priv->opus_t0 = it.ts;
       break;

@@ -11,6 +11,9 @@
  *   - "key" (string): the channel key, the meeting `user_id` (multi-stream)
  *     or the Contact Center `channel_id`, untrusted bytes from Zoom;
  *   - "timestamp-ms" (gint64): the packet's RTMS timestamp, epoch ms.
+ * An empty buffer with key "" is the FIRST_PACKET_TIMESTAMP event (msg 6
+ * event 1, docs/protocol.md §3.6.1): its timestamp-ms is the event's (the
+ * timeline origin if it comes before any packet, as for zoomrtmssrc's mix).
  * Custom metas are GStreamer ≥ 1.20 (Debian 12 has 1.22).
  */
 #pragma once

@@ -288,6 +288,33 @@ TEST (ZoomRtmsDemux, OriginIsTheEarliestTimestampOfTheStartUpWait)
   EXPECT_EQ (b[640], 0);
 }
 
+/* Zoom's FIRST_PACKET_TIMESTAMP event (an empty buffer with key "", as
+ * zoomrtmssrc layout=packets forwards it) before any packet is the origin:
+ * the output starts with silence up to the first packet; one after the
+ * first packet is ignored. */
+TEST (ZoomRtmsDemux, FirstPacketTimestampEventBeforePacketsIsTheOrigin)
+{
+  HandFed f;
+  const gint64 t0 = 1700000000000;
+  GstBuffer *ev = gst_buffer_new ();
+  zoomrtms_packet_meta_add (ev, "", t0);
+  ASSERT_EQ (gst_pad_push (f.src, ev), GST_FLOW_OK);
+  for (int ms = 100; ms < 400; ms += 20) {
+    ASSERT_EQ (f.packet ("A", t0 + ms, 320, 1), GST_FLOW_OK);
+  }
+  ev = gst_buffer_new ();
+  zoomrtms_packet_meta_add (ev, "", t0 - 5000);
+  ASSERT_EQ (gst_pad_push (f.src, ev), GST_FLOW_OK);
+  ASSERT_TRUE (f.eos ());
+  auto a = f.col.samples ("A");
+  ASSERT_EQ (a.size (), 400u * 16);
+  EXPECT_TRUE (std::all_of (a.begin (), a.begin () + 1600,
+          [] (int16_t v) { return v == 0; }));
+  EXPECT_EQ (a[1600], 1);
+  std::lock_guard<std::mutex> lk (f.col.lock);
+  EXPECT_EQ (f.col.out.size (), 1u);
+}
+
 /* Keys are untrusted: the pad name keeps only [A-Za-z0-9_.-] (clashes get
  * a suffix), the tag keeps the key; broken packets make no pad. */
 TEST (ZoomRtmsDemux, HostileKeysSanitizedAndBrokenPacketsDropped)
