@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -246,29 +247,51 @@ def machine_info():
 
 # ---------------------------------------------------------------- one run
 
-def run_one(args, build, n, out_root):
-    run_dir = os.path.join(out_root, f"n{n}")
+def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
+    """One run of N engagements against @receiver: "host" (zoomrtms-host,
+    record-wav) or "ref" (bench/ref-receiver, the fixed point)."""
+    run_dir = os.path.join(out_root, f"n{n}{tag}")
     shutil.rmtree(run_dir, ignore_errors=True)
     rec = os.path.join(run_dir, "recordings")
     os.makedirs(rec)
     conf = os.path.join(run_dir, "host.conf")
+    src_pdir = (variant or {}).get("pipeline_dir") or os.path.join(SRC, "pipelines")
+    pdir = src_pdir
+    props = variant["props"] if variant else args.element_props
+    plugin_dir = variant["plugin_dir"] if variant else args.plugin_dir
+    if props:
+        # a copy of record-wav with extra zoomrtmssrc properties
+        pdir = os.path.join(run_dir, "pipelines")
+        os.makedirs(pdir)
+        with open(os.path.join(src_pdir, "record-wav.pipeline")) as f:
+            text = f.read()
+        text = text.replace("zoomrtmssrc name=src",
+                            "zoomrtmssrc name=src " + props, 1)
+        with open(os.path.join(pdir, "record-wav.pipeline"), "w") as f:
+            f.write(text)
     with open(conf, "w") as f:
         f.write("[recording]\noutput-root=%s\npipeline-dir=%s\n"
                 "default-pipeline=record-wav\n[limits]\nmax-engagements=%d\n"
                 "stop-timeout-ms=10000\n"
-                % (rec, os.path.join(SRC, "pipelines"), max(2 * n, 64)))
+                % (rec, pdir, max(2 * n, 64)))
     env = dict(os.environ)
     env.update(CREDS)
-    env["GST_PLUGIN_PATH_1_0"] = os.path.join(build, "plugins", "zoomrtms")
-    env["GST_REGISTRY_1_0"] = os.path.join(out_root, "registry.bin")
+    env["GST_PLUGIN_PATH_1_0"] = plugin_dir or os.path.join(
+        build, "plugins", "zoomrtms")
+    env["GST_REGISTRY_1_0"] = os.path.join(
+        out_root, "registry-%d.bin" % (hash(plugin_dir or "") & 0xffff))
     env.setdefault("GST_DEBUG", "*:1")
     env.pop("G_DEBUG", None)
     ready = os.path.join(run_dir, "host-ready.json")
-    host_log = open(os.path.join(run_dir, "host.log"), "w")
-    host = subprocess.Popen(
-        [os.path.join(build, "src", "host", "zoomrtms-host"), "--config", conf,
-         "--port", "0", "--ready-file", ready],
-        cwd=run_dir, env=env, stdout=host_log, stderr=subprocess.STDOUT)
+    host_log = open(os.path.join(run_dir, receiver + ".log"), "w")
+    if receiver == "ref":
+        cmd = [os.path.join(build, "bench", "ref-receiver"), "--out", rec,
+               "--ready-file", ready]
+    else:
+        cmd = [os.path.join(build, "src", "host", "zoomrtms-host"), "--config",
+               conf, "--port", "0", "--ready-file", ready]
+    host = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=host_log,
+                            stderr=subprocess.STDOUT)
     sim = None
     perf = None
     try:
@@ -295,6 +318,9 @@ def run_one(args, build, n, out_root):
                    "--engagements", str(n), "--duration", str(args.duration),
                    "--speed", "1", "--stagger-ms", str(stagger),
                    "--connect-timeout", "120", "--summary-json", summary]
+        dump = os.path.join(run_dir, "dump")
+        if args.verify:
+            sim_cmd += ["--dump-dir", dump]
         sim_log = open(os.path.join(run_dir, "sim.log"), "w")
         if args.perf is not None and (args.perf == 0 or args.perf == n):
             perf_data = os.path.join(run_dir, "perf.data")
@@ -330,7 +356,8 @@ def run_one(args, build, n, out_root):
         deadline = time.monotonic() + args.end_timeout
         states = {}
         while time.monotonic() < deadline:
-            states = read_engagements(rec)
+            states = (read_ref_engagements(rec) if receiver == "ref"
+                      else read_engagements(rec))
             done = [e for e in states.values()
                     if e.get("state") in ("stopped", "failed")]
             if len(done) >= expect:
@@ -353,12 +380,20 @@ def run_one(args, build, n, out_root):
                 host.kill()
                 host.wait()
         host_log.close()
-    states = read_engagements(rec)
+    states = (read_ref_engagements(rec) if receiver == "ref"
+              else read_engagements(rec))
     with open(summary) as f:
         sim_sum = json.load(f)
     r = analyse(n, args, sim_sum, states, sampler, idle, idle_cpu, final,
                 cpu_start, cpu_end, sim_cpu, sim_rc,
-                t_sim_end - t_start, t_all_done - t_sim_end, stagger)
+                t_sim_end - t_start, t_all_done - t_sim_end, stagger,
+                receiver)
+    r["receiver"] = receiver
+    if args.verify:
+        time.sleep(0.5)  # the sim's dump worker finished before it exited
+        r.update(verify_recordings(rec, dump, receiver, sim_sum))
+        if not args.keep_audio:
+            shutil.rmtree(dump, ignore_errors=True)
     r["run_dir"] = os.path.relpath(run_dir, SRC)
     r["host_cpu_by_thread"] = sampler.cpu_by_thread()
     if perf:
@@ -392,8 +427,126 @@ def read_engagements(rec):
     return out
 
 
+def read_ref_engagements(rec):
+    """bench/ref-receiver's done.json files, in the shape of the host's
+    engagement.json fields analyse() reads."""
+    out = {}
+    try:
+        names = os.listdir(rec)
+    except OSError:
+        return out
+    for d in names:
+        p = os.path.join(rec, d, "done.json")
+        try:
+            with open(p) as f:
+                e = json.load(f)
+            mtime = os.path.getmtime(p)
+        except (OSError, ValueError):
+            continue
+        chans = e.get("channels", {})
+        samples = [c["samples"] for c in chans.values()]
+        out[e["rtms_stream_id"]] = {
+            "state": "stopped",
+            "stop_time": datetime.fromtimestamp(mtime, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"),
+            "stats": {
+                "channel_stats": [{"channel": k, "frames": c["packets"]}
+                                  for k, c in chans.items()],
+                "samples_out": min(samples) if samples else 0,
+                "silence_samples": sum(
+                    max(0, c["samples"] - c["packets"] * SAMPLES_PER_FRAME)
+                    for c in chans.values()),
+            }}
+    return out
+
+
+def wav_pcm(path):
+    """S16 samples of a WAV's data chunk (array 'h'), or None."""
+    import array
+    import wave
+    try:
+        with wave.open(path, "rb") as w:
+            data = w.readframes(w.getnframes())
+            nch = w.getnchannels()
+    except (OSError, EOFError, wave.Error):
+        return None, 0
+    a = array.array("h")
+    a.frombytes(data[:len(data) // 2 * 2])
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a, nch
+
+
+def verify_recordings(rec, dump, receiver, sim_sum):
+    """Compares every recording sample for sample with the PCM the sim sent
+    (its --dump-dir: per stream and role, zeros where nothing was sent).
+    Host: recordings/*/audio.wav, stereo, customer left, agent right (the
+    record-wav pipeline). Reference: recordings/<rtms_stream_id>/<channel_id>.wav.
+    Silence after the end of what was sent, less than 1 s (the last output
+    block padded, block-ms), is not a mismatch.
+    Returns {"recordings_compared", "recordings_exact",
+    "samples_mismatched", "samples_compared"}."""
+    import array
+    where = {}
+    if receiver == "host":
+        for d in os.listdir(rec) if os.path.isdir(rec) else []:
+            try:
+                with open(os.path.join(rec, d, "engagement.json")) as f:
+                    where[json.load(f)["rtms_stream_id"]] = os.path.join(rec, d)
+            except (OSError, ValueError, KeyError):
+                continue
+    compared = exact = mism = total = 0
+    for s in sim_sum["streams"]:
+        sid = s["rtms_stream_id"]
+        sdir = os.path.join(dump, sid)
+        try:
+            with open(os.path.join(sdir, "sent.json")) as f:
+                sent = json.load(f)
+        except (OSError, ValueError):
+            continue
+        want = {}
+        for c in sent.get("channels", []):
+            a = array.array("h")
+            try:
+                with open(os.path.join(sdir, c["role"] + ".pcm"), "rb") as f:
+                    a.frombytes(f.read())
+            except OSError:
+                continue
+            want[c["role"]] = (c.get("channel_id"), a)
+        compared += 1
+        ok = True
+        if receiver == "host":
+            got, nch = wav_pcm(os.path.join(where.get(sid, "/nonexistent"),
+                                            "audio.wav"))
+            sides = {"customer": 0, "agent": 1}
+            pairs = [(want[r][1], got[sides[r]::2] if got is not None and nch == 2
+                      else None) for r in want if r in sides]
+        else:
+            pairs = []
+            for role, (cid, a) in want.items():
+                got, nch = wav_pcm(os.path.join(rec, sid, f"{cid}.wav"))
+                pairs.append((a, got if nch == 1 else None))
+        for a, g in pairs:
+            total += len(a)
+            if g is not None and len(g) > len(a) and \
+                    len(g) - len(a) < RATE and not any(g[len(a):]):
+                g = g[:len(a)]  # the last block padded with silence (block-ms)
+            if g is None:
+                mism += len(a)
+                ok = False
+            elif g != a:
+                ok = False
+                n = min(len(a), len(g))
+                mism += abs(len(a) - len(g)) + sum(
+                    1 for i in range(n) if a[i] != g[i])
+        exact += ok
+    return {"recordings_compared": compared, "recordings_exact": exact,
+            "samples_mismatched": mism, "samples_compared": total}
+
+
 def analyse(n, args, sim_sum, states, sampler, idle, idle_cpu, final,
-            cpu_start, cpu_end, sim_cpu, sim_rc, sim_wall, drain_wall, stagger):
+            cpu_start, cpu_end, sim_cpu, sim_rc, sim_wall, drain_wall, stagger,
+            receiver="host"):
     sent_total = 0
     recv_total = 0
     written_total = 0
@@ -465,7 +618,7 @@ def analyse(n, args, sim_sum, states, sampler, idle, idle_cpu, final,
     end_lag_max = end_lags[-1] / 1000.0 if end_lags else None
     kept_up = (not missing and not not_ok and lost == 0 and sim_rc == 0
                and end_lag_max is not None and end_lag_max <= args.keepup_s
-               and p99 is not None and p99 <= 200)
+               and (receiver == "ref" or (p99 is not None and p99 <= 200)))
     r = {
         "engagements": n,
         "duration_s": args.duration,
@@ -558,6 +711,7 @@ COLUMNS = [
     ("sim CPU ms / eng-s", "sim_cpu_ms_per_engagement_s", "{:.3f}"),
     ("sim CPU % (peak 2 s)", "sim_cpu_pct_peak", "{:.0f}"),
     ("kept up", "kept_up", "{}"),
+    ("recordings bit-exact", "exact", None),
 ]
 
 
@@ -578,7 +732,10 @@ def table(runs):
     for r in runs:
         cells = []
         for _, key, f in COLUMNS:
-            if key is None:
+            if key == "exact":
+                cells.append(f"{r['recordings_exact']}/{r['recordings_compared']}"
+                             if "recordings_compared" in r else "–")
+            elif key is None:
                 cells.append(f"{r['host_idle_threads']} → {r['host_peak_threads']}")
             else:
                 cells.append(fmt(r.get(key), f))
@@ -652,7 +809,8 @@ def generated_md(res):
     lines = [
         GEN_BEGIN,
         "",
-        f"Run {res['date']} with `{res['command']}` (build: {res['buildtype']}).",
+        f"Run {res['date']} with `{res['command'].replace(SRC + '/', '')}` "
+        f"(build: {res['buildtype']}).",
         "",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, {m['mem_gib']} GiB, "
         f"Linux {m['kernel']}, GStreamer {m['gstreamer']}.",
@@ -688,6 +846,211 @@ def update_docs(res, png):
     if png and os.path.exists(png):
         shutil.copy(png, os.path.join(SRC, "docs", "benchmarks.png"))
     log("updated", md)
+
+
+# ------------------------------------------------------------ --reference
+
+REF_BEGIN = "<!-- BEGIN GENERATED reference by bench/run.py -->"
+REF_END = "<!-- END GENERATED reference by bench/run.py -->"
+
+
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    if not v:
+        return None
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+
+
+def run_ok(r):
+    return (r["frames_lost"] == 0 and r["silence_inserted_samples"] == 0
+            and not r["engagements_missing"] and r["frames_sent"] > 0
+            and r.get("samples_mismatched", 0) == 0
+            and r.get("recordings_exact", 0) == r.get("recordings_compared", 0))
+
+
+def reference_summary(n, label, runs):
+    """Medians per receiver and the host's ratios to the reference."""
+    out = {"engagements": n, "label": label}
+    for rcv in ("host", "ref"):
+        rs = [r for r in runs if r["receiver"] == rcv]
+        out[rcv] = {
+            "runs": len(rs),
+            "us_per_msg": [r["host_cpu_us_per_message"] for r in rs],
+            "us_per_msg_median": median(r["host_cpu_us_per_message"] for r in rs),
+            "rss_per_engagement_mib": median(r["host_rss_per_engagement_mib"] for r in rs),
+            "threads_per_engagement": median(r["host_threads_per_engagement"] for r in rs),
+            "peak_threads": max((r["host_peak_threads"] for r in rs), default=None),
+            "p99_ms": median(r["latency_p99_ms"] for r in rs),
+            "lost": sum(r["frames_lost"] for r in rs),
+            "frames_sent": sum(r["frames_sent"] for r in rs),
+            "recordings_exact": sum(r.get("recordings_exact", 0) for r in rs),
+            "recordings_compared": sum(r.get("recordings_compared", 0) for r in rs),
+            "samples_mismatched": sum(r.get("samples_mismatched", 0) for r in rs),
+            "kept_up": all(r["kept_up"] for r in rs),
+        }
+    h, f = out["host"]["us_per_msg_median"], out["ref"]["us_per_msg_median"]
+    out["ratio"] = round(h / f, 2) if h and f else None
+    return out
+
+
+def reference_md(res):
+    m = res["machine"]
+    lines = [REF_BEGIN, "",
+             f"Run {res['date']} with `{res['command'].replace(SRC + '/', '')}` "
+             f"(build: {res['buildtype']}).",
+             "",
+             f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, "
+             f"GStreamer {m['gstreamer']}.", "",
+             "| N | configuration | host µs / msg (runs) | reference µs / msg (runs) "
+             "| **ratio** (medians) | host RSS MiB / eng | host threads / eng "
+             "| host p99 ms | lost (host / ref) | recordings bit-exact (host / ref) |",
+             "|" + "---|" * 10]
+    for s in res["reference"]:
+        h, f = s["host"], s["ref"]
+
+        def runs(v):
+            return ", ".join(fmt(x, "{:.1f}") for x in v)
+        lines.append(
+            f"| {s['engagements']} | {s['label']} | {fmt(h['us_per_msg_median'], '{:.1f}')} "
+            f"({runs(h['us_per_msg'])}) | {fmt(f['us_per_msg_median'], '{:.1f}')} "
+            f"({runs(f['us_per_msg'])}) | **{fmt(s['ratio'], '{:.2f}')}×** "
+            f"| {fmt(h['rss_per_engagement_mib'], '{:.3f}')} "
+            f"| {fmt(h['threads_per_engagement'], '{:.2f}')} "
+            f"| {fmt(h['p99_ms'], '{:.0f}')} | {h['lost']} / {f['lost']} "
+            f"| {h['recordings_exact']}/{h['recordings_compared']} / "
+            f"{f['recordings_exact']}/{f['recordings_compared']} |")
+    lines += ["", "![host against the reference receiver](benchmarks-reference.png)",
+              "", REF_END]
+    return "\n".join(lines)
+
+
+def plot_reference(res, png):
+    """Host µs / msg per configuration (boxes) against the reference
+    receiver's (line), and the host's p99 latency (points, right axis)."""
+    rows = [s for s in res.get("reference", [])
+            if s["host"]["us_per_msg_median"] is not None]
+    if not shutil.which("gnuplot") or not rows:
+        return False
+    dat = png + ".dat"
+    with open(dat, "w") as f:
+        for i, s in enumerate(rows):
+            label = ("%s\\nN=%d" % (s["label"], s["engagements"])).replace('"', "'")
+            f.write('%d "%s" %s %s %s\n' % (
+                i, label, s["host"]["us_per_msg_median"],
+                s["ref"]["us_per_msg_median"] or "NaN",
+                s["host"]["p99_ms"] if s["host"]["p99_ms"] is not None else "NaN"))
+    script = f"""
+set terminal pngcairo size 900,520 font ",10"
+set output '{png}'
+set title 'zoomrtms-host against the reference receiver, same sim load (medians)'
+set ylabel 'CPU per msg 14 (µs)'
+set y2label 'host p99 latency sim send -> sink (ms)'
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set xrange [-0.6:{len(rows) - 0.4}]
+set style fill solid 0.5
+set boxwidth 0.6
+set xtics rotate by -12 font ",9"
+set bmargin 7
+set key outside top center horizontal
+set grid ytics
+plot '{dat}' using 1:3:xtic(2) with boxes title 'host µs/msg', \\
+     '{dat}' using 1:4 with linespoints lw 2 dt 2 pt 6 title 'reference µs/msg', \\
+     '{dat}' using 1:($4 * 2) with lines lw 1 dt 3 title '2 × reference (target)', \\
+     12 with lines lw 1 dt 4 title '12 µs (target)', \\
+     '{dat}' using 1:5 axes x1y2 with points pt 7 ps 1.5 title 'host p99 ms'
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        log("gnuplot failed:", e)
+        return False
+    finally:
+        os.unlink(dat)
+    return True
+
+
+def update_ref_docs(res):
+    md = os.path.join(SRC, "docs", "benchmarks.md")
+    with open(md) as f:
+        text = f.read()
+    gen = reference_md(res)
+    if REF_BEGIN in text and REF_END in text:
+        a = text.index(REF_BEGIN)
+        b = text.index(REF_END) + len(REF_END)
+        text = text[:a] + gen + text[b:]
+    else:
+        text += "\n" + gen + "\n"
+    with open(md, "w") as f:
+        f.write(text)
+    png = os.path.join(SRC, "docs", "benchmarks-reference.png")
+    if plot_reference(res, png):
+        log("updated", png)
+    log("updated", md)
+
+
+def reference_main(args, build, ns, out, res):
+    """--reference: host and ref-receiver alternating, --runs each per N."""
+    variants = []
+    for v in args.variant or []:
+        parts = v.split("|", 3)
+        if len(parts) not in (3, 4):
+            sys.exit("bench: --variant LABEL|PLUGIN_DIR|PROPS[|PIPELINE_DIR]")
+        variants.append({"label": parts[0], "plugin_dir": parts[1] or None,
+                         "props": parts[2],
+                         "pipeline_dir": parts[3] if len(parts) == 4 else None})
+    if not variants:
+        variants = [{"label": args.label or (args.element_props or "record-wav"),
+                     "plugin_dir": args.plugin_dir,
+                     "props": args.element_props, "pipeline_dir": None}]
+    res["reference"] = []
+    res["runs"] = []
+    ok = True
+    for n in ns:
+        runs = []
+        for i in range(args.runs):
+            for vi, rcv in [(k, "host") for k in range(len(variants))] + [(None, "ref")]:
+                v = variants[vi] if vi is not None else None
+                name = v["label"] if v else "reference"
+                log(f"N={n} {name} run {i + 1}/{args.runs} ...")
+                try:
+                    r = run_one(args, build, n, out, rcv,
+                                f"-{rcv}{vi if vi is not None else ''}-{i}", v)
+                except (RuntimeError, OSError, ValueError, KeyError) as e:
+                    log(f"N={n} {name}: failed: {e}")
+                    ok = False
+                    continue
+                r["variant"] = name
+                r.pop("latency_histogram_ms", None)
+                runs.append(r)
+                res["runs"].append(r)
+                log(f"N={n} {rcv}: {r['host_cpu_us_per_message']} µs/msg, lost "
+                    f"{r['frames_lost']}, exact {r.get('recordings_exact')}/"
+                    f"{r.get('recordings_compared')}, mismatched samples "
+                    f"{r.get('samples_mismatched')}, RSS/eng "
+                    f"{r['host_rss_per_engagement_mib']}, threads "
+                    f"{r['host_idle_threads']}->{r['host_peak_threads']}, p99 "
+                    f"{r['latency_p99_ms']}")
+                ok = ok and run_ok(r)
+        refs = [r for r in runs if r["receiver"] == "ref"]
+        for v in variants:
+            s = reference_summary(
+                n, v["label"],
+                [r for r in runs if r["variant"] == v["label"]] + refs)
+            res["reference"].append(s)
+            log(f"N={n} {v['label']}: host {s['host']['us_per_msg_median']} "
+                f"µs/msg, reference {s['ref']['us_per_msg_median']} µs/msg, "
+                f"ratio {s['ratio']}")
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(res, f, indent=1)
+    print(reference_md(res))
+    if args.update_docs and not args.no_docs and res["reference"]:
+        update_ref_docs(res)
+    return 0 if ok else 1
 
 
 def buildtype(build):
@@ -736,6 +1099,33 @@ def main():
                     help="add a before/after table against an older results.json")
     ap.add_argument("--compare-label", default="before",
                     help="what the --compare results were (a commit, a change)")
+    ap.add_argument("--reference", action="store_true",
+                    help="for each N, alternate --runs runs of the host and "
+                    "of bench/ref-receiver under the same load; report "
+                    "medians and the host's cost as a ratio to the reference")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs per receiver with --reference (3)")
+    ap.add_argument("--no-verify", dest="verify", action="store_false",
+                    help="do not compare the recordings sample for sample "
+                    "with the sim's --dump-dir")
+    ap.add_argument("--element-props", default="",
+                    help="extra zoomrtmssrc properties for the host's "
+                    "record-wav pipeline (e.g. 'block-ms=100')")
+    ap.add_argument("--merge", action="append", metavar="RESULTS.json",
+                    help="with --report-only of --reference results: add the "
+                    "rows of more results files (repeatable)")
+    ap.add_argument("--plugin-dir", default=None,
+                    help="load zoomrtmssrc from this directory instead of "
+                    "the build's (compare two builds of the element)")
+    ap.add_argument("--variant", action="append",
+                    metavar="LABEL|PLUGIN_DIR|PROPS[|PIPELINE_DIR]",
+                    help="with --reference: a host configuration (repeatable; "
+                    "each round runs every variant, then the reference): "
+                    "PLUGIN_DIR empty = the build's, PROPS extra zoomrtmssrc "
+                    "properties, PIPELINE_DIR the templates (pipelines/; an "
+                    "older plugin needs its own)")
+    ap.add_argument("--label", default=None,
+                    help="name of this configuration in --reference reports")
     ap.add_argument("--report-only", metavar="RESULTS.json",
                     help="no runs: re-render the table, plot and docs from a "
                     "results.json")
@@ -743,6 +1133,15 @@ def main():
     if args.report_only:
         with open(args.report_only) as f:
             res = json.load(f)
+        if res.get("reference"):
+            # --reference results: merge more files given with --merge
+            for extra in args.merge or []:
+                with open(extra) as f:
+                    res["reference"] += json.load(f).get("reference", [])
+            print(reference_md(res))
+            if not args.no_docs:
+                update_ref_docs(res)
+            return 0
         if args.compare:
             with open(args.compare) as f:
                 res["before"] = json.load(f)
@@ -776,7 +1175,8 @@ def main():
     os.makedirs(out, exist_ok=True)
 
     res = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "command": "python3 bench/run.py " + " ".join(sys.argv[1:]),
+           "command": "python3 bench/run.py " + " ".join(
+               shlex.quote(a) for a in sys.argv[1:]),
            "buildtype": buildtype(build), "machine": machine_info(),
            "duration_s": args.duration, "runs": []}
     if args.compare:
@@ -785,6 +1185,8 @@ def main():
             res["before"]["label"] = args.compare_label
             res["before"].pop("before", None)
     ok = True
+    if args.reference:
+        return reference_main(args, build, ns, out, res)
     for n in ns:
         log(f"N={n}: {args.duration:g} s of speech per engagement ...")
         try:
@@ -804,7 +1206,7 @@ def main():
             f"kept up: {r['kept_up']}")
         if (r["frames_lost"] != 0 or r["silence_inserted_samples"] != 0
                 or r["engagements_missing"] or r["frames_sent"] == 0
-                or r["latency_samples"] == 0):
+                or r["latency_samples"] == 0 or not run_ok(r)):
             ok = False
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(res, f, indent=1)

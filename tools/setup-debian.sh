@@ -13,6 +13,10 @@ pkgs=(
   clang libclang-rt-14-dev
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
   libsystemd-dev systemd libseccomp-dev man-db
+  # cluster mode (issue 10): the Redis client library the host links
+  libhiredis-dev
+  # cluster mode: the tests/cluster suite and bench/fleet.py start their own
+  redis-server
   # tests/status: promtool checks /metrics, headless Chromium the status page
   prometheus
   chromium

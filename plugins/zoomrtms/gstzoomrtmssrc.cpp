@@ -4,7 +4,12 @@
  * lives on the process-wide I/O context (rtms::IoContext); its callbacks only
  * copy data into a bounded queue (mutex + condition variable) and post bus
  * messages. create() runs on the streaming thread: it feeds the packets to
- * the Aligner (zoomrtms-aligner.h) and turns its blocks into buffers.
+ * the Aligner (zoomrtms-aligner.h) and turns its blocks into buffers. The
+ * I/O thread wakes it about once per output block (block-ms), not per
+ * packet. This is still one streaming thread per element (GstPushSrc's
+ * task): the shared-thread model of design.md "Threads" (aligning and
+ * pushing from the I/O pool, threadshare's context-wait) is not done yet;
+ * docs/benchmarks.md "Shared threads: the design not done yet" has the plan.
  */
 
 /**
@@ -34,6 +39,12 @@
  * #GstZoomRtmsSrc:role-timeout. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
  * not filled: the timestamps jump, the next buffer is flagged DISCONT and a
  * warning is posted.
+ *
+ * Output buffers are one RTMS packet long (20 ms) by default;
+ * #GstZoomRtmsSrc:block-ms makes them longer (the recording templates use
+ * 100 ms): fewer buffers and fewer wake-ups of the streaming thread per
+ * second, at the price of that much more latency (docs/benchmarks.md has
+ * the figures per setting).
  *
  * layout=packets (codec=l16) is for zoomrtmsdemux, one aligned stream per
  * participant (a meeting with data-opt=multi, a Contact Center engagement):
@@ -314,6 +325,12 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
 /* #GstZoomRtmsSrc:align-hold: how long (ms) the output waits for a channel
  * that is behind (zoomrtms-aligner.h "the hold"). */
 #define DEFAULT_ALIGN_HOLD 1000
+/* #GstZoomRtmsSrc:block-ms: output buffer length, ms; 0 = one packet. */
+#define DEFAULT_BLOCK_MS 0
+#define MAX_BLOCK_MS 1000
+/* Output buffers kept in the element's buffer pool (more in flight are
+ * allocated and freed as usual). */
+#define POOL_BUFFERS 4
 #define DEFAULT_EOS_ACTION GST_ZOOM_RTMS_EOS_ACTION_STOP
 #define DEFAULT_TIMELINE_ORIGIN -1
 #define DEFAULT_TIMELINE_OFFSET 0
@@ -375,6 +392,7 @@ enum
   PROP_REPLAY_LOG,
   PROP_MEDIA_GRACE,
   PROP_SIGNALING_GRACE,
+  PROP_BLOCK_MS,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -413,6 +431,7 @@ struct Settings {
   guint stats_interval = DEFAULT_STATS_INTERVAL;
   guint role_timeout = DEFAULT_ROLE_TIMEOUT;
   guint align_hold = DEFAULT_ALIGN_HOLD;
+  guint block_ms = DEFAULT_BLOCK_MS;
   GstZoomRtmsEosAction eos_action = DEFAULT_EOS_ACTION;
   gint64 timeline_origin = DEFAULT_TIMELINE_ORIGIN;
   guint64 timeline_offset = DEFAULT_TIMELINE_OFFSET;
@@ -455,6 +474,12 @@ struct GstZoomRtmsSrcPrivate {
   std::vector<std::vector<guint8>> data_pool; /* recycled packet buffers */
   bool consumer_waiting = false;
   size_t queued_audio = 0;
+  /* packets per output block (block-ms / send-rate, at least 1) and the
+   * block in ms: the I/O thread wakes the streaming thread about once per
+   * block (set at negotiation) */
+  std::atomic<int> wake_packets { 1 };
+  std::atomic<gint64> wake_block_ms { 0 };
+  std::atomic<gint64> wake_packet_ms { 0 };
   /* channel keys, interned by the I/O thread (never shrinks while running;
    * items point into it) */
   std::deque<std::string> keys;
@@ -551,6 +576,11 @@ struct GstZoomRtmsSrcPrivate {
   std::vector<LateReport> late_reports;
   guint64 late_reported = 0, oor_reported = 0;
   zoomrtms::AlignedBlock out_block;   /* reused by take_output_locked */
+  /* output buffers of a whole block (L16): recycled once downstream
+   * releases them, so steady state allocates no sample memory */
+  GstBufferPool *pool = nullptr;
+  gsize pool_size = 0;                /* bytes per pooled buffer */
+  guint block_ms = 0;                 /* output block in force, ms */
   /* latency of buffers leaving the src pad (pad probe, streaming thread) */
   std::vector<guint32> latency_hist; /* LATENCY_BUCKETS + 1, lazily sized */
   guint64 latency_samples = 0;
@@ -799,7 +829,8 @@ push_item_locked (GstZoomRtmsSrc * self, Item && item, bool completes = true)
     priv->queued_audio++;
   if (!priv->consumer_waiting)
     return false;
-  if (audio && !completes && priv->queued_audio < 2 * priv->keys.size ())
+  if (audio && !completes && priv->queued_audio < 2 * priv->keys.size () *
+      (size_t) MAX (1, priv->wake_packets.load (std::memory_order_relaxed)))
     return false;
   priv->consumer_waiting = false;
   return true;
@@ -885,7 +916,21 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
     priv->keys_last_ts[ki] = MAX (priv->keys_last_ts[ki], f.timestamp_ms);
     for (gint64 t:priv->keys_last_ts)
       new_min = MIN (new_min, t);
+    /* with block-ms over one packet: only when it completes a block of
+     * the oldest channel (t0's grid; t0 may still move back before the
+     * first block, which only makes a wake-up early or late once) */
+    int ppb = priv->wake_packets.load (std::memory_order_relaxed);
     bool completes = new_min > old_min;
+    gint64 t0 = priv->t0_ms.load ();
+    if (ppb > 1 && completes && old_min != G_MININT64 && t0 != G_MININT64) {
+      gint64 blk = priv->wake_block_ms.load (std::memory_order_relaxed);
+      gint64 pkt = priv->wake_packet_ms.load (std::memory_order_relaxed);
+      auto block_of =[&](gint64 t) {
+        gint64 r = t + pkt - t0;
+        return r >= 0 ? r / blk : -((-r + blk - 1) / blk);
+      };
+      completes = block_of (new_min) > block_of (old_min);
+    }
     if (!priv->data_pool.empty ()) {
       it.data = std::move (priv->data_pool.back ());
       priv->data_pool.pop_back ();
@@ -1167,6 +1212,19 @@ packets_caps (int rate, int send_rate)
       G_TYPE_INT, send_rate, nullptr);
 }
 
+/* Deactivates and drops the output buffer pool (buffers still downstream
+ * are freed when released). */
+static void
+release_pool (GstZoomRtmsSrcPrivate * priv)
+{
+  if (!priv->pool)
+    return;
+  gst_buffer_pool_set_active (priv->pool, FALSE);
+  gst_object_unref (priv->pool);
+  priv->pool = nullptr;
+  priv->pool_size = 0;
+}
+
 /* Sets the caps from the negotiated msg 4 params. Streaming thread. */
 static gboolean
 negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
@@ -1243,7 +1301,10 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
             G_TYPE_STRING, sid, nullptr));
     return FALSE;
   }
-  bool latency_changed = p.send_rate != (int) s.send_rate;
+  guint block_ms = opus || s.block_ms == 0 ? (guint) p.send_rate :
+      s.block_ms;
+  bool latency_changed = p.send_rate != (int) s.send_rate ||
+      block_ms != (s.block_ms ? s.block_ms : s.send_rate);
   priv->out_block = zoomrtms::AlignedBlock ();
   std::lock_guard < std::mutex > lk (priv->slock);
   priv->negotiated = true;
@@ -1261,6 +1322,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     zoomrtms::AlignerConfig ac;
     ac.rate = rate;
     ac.packet_ms = p.send_rate;
+    ac.block_ms = (int) block_ms;
     ac.layout = channels == 2 ? zoomrtms::Layout::STEREO :
         zoomrtms::Layout::MIX;
     ac.max_gap_fill_ms = s.max_gap_fill;
@@ -1281,7 +1343,28 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     if (ac.hold_for_modes)
       priv->role_timeout = s.role_timeout;
     priv->aligner = std::make_unique < zoomrtms::Aligner > (ac);
+    /* a pool of at most POOL_BUFFERS whole-block buffers (a continuation's
+     * shorter first block, drain's last one, and any buffer while all of
+     * the pool's are downstream are allocated as before): filesink holds
+     * up to 64 KiB of buffers before it writes, and an unbounded pool
+     * would keep that many per engagement for good */
+    release_pool (priv);
+    priv->pool_size = (gsize) priv->aligner->block_frames () * channels * 2;
+    priv->pool = gst_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (priv->pool);
+    gst_buffer_pool_config_set_params (config, nullptr,
+        (guint) priv->pool_size, 0, POOL_BUFFERS);
+    if (!gst_buffer_pool_set_config (priv->pool, config) ||
+        !gst_buffer_pool_set_active (priv->pool, TRUE)) {
+      GST_WARNING_OBJECT (self, "no buffer pool; allocating per block");
+      release_pool (priv);
+    }
   }
+  priv->block_ms = block_ms;
+  priv->wake_block_ms = block_ms;
+  priv->wake_packet_ms = p.send_rate;
+  priv->wake_packets = opus || p.send_rate <= 0 ? 1 :
+      (int) MAX (1u, block_ms / (guint) p.send_rate);
   if (latency_changed)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
@@ -1437,7 +1520,16 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
   if (!priv->aligner->pop (&b))
     return nullptr;
   gsize n = b.samples.size ();
-  GstBuffer *buf = gst_buffer_new_allocate (nullptr, n * 2, nullptr);
+  GstBuffer *buf = nullptr;
+  GstBufferPoolAcquireParams nowait = { GST_FORMAT_DEFAULT, 0, 0,
+    GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT, {nullptr}
+  };
+  if (priv->pool && n * 2 == priv->pool_size &&
+      gst_buffer_pool_acquire_buffer (priv->pool, &buf, &nowait) !=
+      GST_FLOW_OK)
+    buf = nullptr;
+  if (!buf)
+    buf = gst_buffer_new_allocate (nullptr, n * 2, nullptr);
   GstMapInfo map;
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
   auto out = reinterpret_cast < guint16 * >(map.data);
@@ -2246,6 +2338,7 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
     for (auto b:priv->opus_out)
       gst_buffer_unref (b);
     priv->opus_out.clear ();
+    release_pool (priv);
   }
   return TRUE;
 }
@@ -2393,20 +2486,23 @@ gst_zoom_rtms_src_query (GstBaseSrc * bsrc, GstQuery * query)
   auto self = GST_ZOOM_RTMS_SRC (bsrc);
   auto priv = self->priv;
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    guint send_rate, hold;
+    guint send_rate, hold, block_ms = 0;
     {
       std::lock_guard < std::mutex > lk (priv->slock);
       send_rate = priv->negotiated ? (guint) priv->params.send_rate : 0;
       hold = priv->negotiated ? priv->align_hold : 0;
+      block_ms = priv->negotiated ? priv->block_ms : 0;
     }
     if (send_rate == 0) {
       std::lock_guard < std::mutex > lk (priv->lock);
       send_rate = priv->settings.send_rate;
       hold = priv->settings.align_hold;
+      block_ms = priv->settings.block_ms;
     }
-    /* min: one packet; max: the hold (output waits that long at most for
-     * a channel that is behind, zoomrtms-aligner.h) */
-    GstClockTime min = (GstClockTime) send_rate * GST_MSECOND;
+    /* min: one output block (a packet, or block-ms); max: the hold (output
+     * waits that long at most for a channel that is behind,
+     * zoomrtms-aligner.h) */
+    GstClockTime min = (GstClockTime) MAX (send_rate, block_ms) * GST_MSECOND;
     GstClockTime max = MAX (min, (GstClockTime) hold * GST_MSECOND);
     GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
         GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
@@ -2518,6 +2614,9 @@ gst_zoom_rtms_src_set_property (GObject * object, guint prop_id,
     case PROP_ALIGN_HOLD:
       s.align_hold = g_value_get_uint (value);
       break;
+    case PROP_BLOCK_MS:
+      s.block_ms = g_value_get_uint (value);
+      break;
     case PROP_EOS_ACTION:
       s.eos_action = (GstZoomRtmsEosAction) g_value_get_enum (value);
       break;
@@ -2622,6 +2721,9 @@ gst_zoom_rtms_src_get_property (GObject * object, guint prop_id,
     case PROP_ALIGN_HOLD:
       g_value_set_uint (value, s.align_hold);
       break;
+    case PROP_BLOCK_MS:
+      g_value_set_uint (value, s.block_ms);
+      break;
     case PROP_EOS_ACTION:
       g_value_set_enum (value, s.eos_action);
       break;
@@ -2685,6 +2787,7 @@ gst_zoom_rtms_src_finalize (GObject * object)
   }
   for (auto b:priv->opus_out)
     gst_buffer_unref (b);
+  release_pool (priv);
   delete priv;
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -2866,6 +2969,30 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "latency; memory per engagement is at most (align-hold + send-rate "
           "+ 1000) ms x rate x channels x 3 bytes",
           MIN_ALIGN_HOLD, MAX_ALIGN_HOLD, DEFAULT_ALIGN_HOLD, rw_ready));
+  /**
+   * GstZoomRtmsSrc:block-ms:
+   *
+   * Length of the output buffers (codec=l16), in ms: 0 = one RTMS packet
+   * (#GstZoomRtmsSrc:send-rate, 20 ms by default). The aligner cuts its
+   * timeline into blocks of this length (rate × block-ms / 1000 samples,
+   * the last one of a stream padded with silence), so a larger value
+   * means fewer buffers, fewer wake-ups and less work per second downstream
+   * — recording pipelines (pipelines/record-*.pipeline) use 100 —, and
+   * adds its length to the latency: a block leaves once its last sample
+   * arrived; the latency query's minimum is one block. Output buffers of a
+   * whole block come from a buffer pool of up to 4 buffers (no allocation
+   * of sample memory per buffer while downstream releases them; more in
+   * flight are allocated as usual). Ignored for codec=opus (one packet per
+   * buffer).
+   *
+   * Default: 0 (one packet, 20 ms).
+   */
+  g_object_class_install_property (object_class, PROP_BLOCK_MS,
+      g_param_spec_uint ("block-ms", "Block length",
+          "Length of the output buffers in ms (codec=l16): 0 = one RTMS "
+          "packet (send-rate). Larger blocks cost less per second and add "
+          "their length to the latency",
+          0, MAX_BLOCK_MS, DEFAULT_BLOCK_MS, rw_ready));
   /**
    * GstZoomRtmsSrc:eos-action:
    *

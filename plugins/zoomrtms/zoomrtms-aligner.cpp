@@ -21,9 +21,11 @@ struct Aligner::Channel {
   bool have_first = false;
   int64_t first_pos = 0;         /* absolute sample of the first accepted one */
   int64_t progress = INT64_MIN;  /* absolute sample after the furthest data */
-  /* timestamps accepted (bounded), ascending: packets arrive in order, so
-   * an insert is a push_back and the oldest is popped from the front */
-  std::deque<int64_t> history;
+  /* timestamps accepted (the last `limit`), ascending, in a ring of a
+   * power-of-two size allocated once: packets arrive in order, so an
+   * insert is a push at the back and the oldest leaves at the front */
+  std::vector<int64_t> hist;
+  size_t hist_head = 0, hist_count = 0, hist_limit = 1;
   uint64_t emitted_filled = 0;   /* received samples emitted since first_pos */
   uint64_t silence_base = 0;     /* silence folded at resyncs */
   ChannelStats stats;
@@ -34,20 +36,66 @@ struct Aligner::Channel {
     return have_data || announced;
   }
 
+  int64_t
+  hist_at (size_t i) const
+  {
+    return hist[(hist_head + i) & (hist.size () - 1)];
+  }
+
+  /* index of the first timestamp >= @ts */
+  size_t
+  hist_lower (int64_t ts) const
+  {
+    size_t lo = 0, hi = hist_count;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (hist_at (mid) < ts)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+
   bool
   seen (int64_t ts) const
   {
-    return std::binary_search (history.begin (), history.end (), ts);
+    size_t k = hist_lower (ts);
+    return k < hist_count && hist_at (k) == ts;
   }
 
+  bool hist_full () const { return hist_count >= hist_limit; }
+  int64_t hist_front () const { return hist_at (0); }
+  void hist_clear () { hist_head = hist_count = 0; }
+
+  /* Adds @ts (not seen); keeps the newest hist_limit timestamps. */
   void
   remember (int64_t ts)
   {
-    if (history.empty () || ts > history.back ())
-      history.push_back (ts);
-    else
-      history.insert (std::lower_bound (history.begin (), history.end (), ts),
-          ts);
+    if (hist_count == hist.size () && hist_count < hist_limit) {
+      /* grow by doubling up to the limit (the first minute or so of a
+       * stream), unrolling the ring */
+      std::vector<int64_t> n (hist.empty () ? 64 : hist.size () * 2);
+      for (size_t i = 0; i < hist_count; i++)
+        n[i] = hist_at (i);
+      hist.swap (n);
+      hist_head = 0;
+    }
+    const size_t mask = hist.size () - 1;
+    size_t k = hist_count == 0 || ts > hist_at (hist_count - 1) ?
+        hist_count : hist_lower (ts);
+    if (hist_full ()) {
+      if (k == 0)
+        return;                 /* older than all it would keep */
+      hist_head = (hist_head + 1) & mask;
+      hist_count--;
+      k--;
+    }
+    /* shift [k, count) one slot back (rare: an out-of-order packet) */
+    for (size_t i = hist_count; i > k; i--)
+      hist[(hist_head + i) & mask] = hist[(hist_head + i - 1) & mask];
+    hist[(hist_head + k) & mask] = ts;
+    hist_count++;
   }
 };
 
@@ -73,16 +121,19 @@ push_result_name (PushResult r)
 
 Aligner::Aligner (const AlignerConfig &config) : config_ (config)
 {
+  spare_.reserve (kSpareBlocks);
   if (config_.rate <= 0 || config_.rate > 384000)
     config_.rate = 16000;
   if (config_.packet_ms <= 0 || config_.packet_ms > 1000)
     config_.packet_ms = 20;
+  if (config_.block_ms <= 0 || config_.block_ms > 1000)
+    config_.block_ms = config_.packet_ms;
   if (config_.duplicate_history == 0)
     config_.duplicate_history = 1;
   config_.max_jump_ms = std::min (config_.max_jump_ms, 86400000u);
   if (config_.max_jump_ms == 0)
     config_.max_jump_ms = 1;
-  block_ = (int) ((int64_t) config_.rate * config_.packet_ms / 1000);
+  block_ = (int) ((int64_t) config_.rate * config_.block_ms / 1000);
   if (block_ <= 0)
     block_ = 1;
   int64_t hold_ms = config_.hold_ms ? (int64_t) config_.hold_ms :
@@ -118,6 +169,7 @@ Aligner::channel (const std::string &key)
   c->key = key;
   c->order = channels_.size ();
   c->stats.key = key;
+  c->hist_limit = config_.duplicate_history;
   Channel *raw = c.get ();
   channels_.push_back (std::move (c));
   by_key_[key] = raw;
@@ -327,12 +379,12 @@ saturate (int32_t v)
 }
 
 void
-Aligner::emit_block ()
+Aligner::emit_block (int64_t limit)
 {
   const int ch = channels ();
-  const int64_t end = block_end ();
+  const int64_t end = std::min (block_end (), limit);
   const int64_t n = end - next_;  /* block_, or less for a continuation's
-                                     first block */
+                                     first block or drain's last one */
   const size_t mask = cap_ - 1;
   bool any = false, gap_partial = false;
   bool zeroed = false;
@@ -369,8 +421,8 @@ Aligner::emit_block ()
   }
   if (!any) {
     /* a gap block: extend the silence run at the back, if contiguous */
-    if (!ready_.empty () && !discont_) {
-      Ready &r = ready_.back ();
+    if (ready_count_ > 0 && !discont_) {
+      Ready &r = ready_back ();
       if (r.run > 0 && r.block.position + (int64_t) r.run * block_ ==
           position) {
         r.run++;
@@ -379,20 +431,20 @@ Aligner::emit_block ()
         return;
       }
     }
-    Ready r;
+    Ready &r = ready_push ();
     r.block.position = position;
     r.block.channels = ch;
     r.block.gap = true;
     r.block.discont = discont_;
     r.run = 1;
     discont_ = false;
-    ready_.push_back (std::move (r));
     next_ += block_;
     emitted_blocks_++;
     return;
   }
-  Ready r;
-  if (!spare_.empty ()) {
+  Ready &r = ready_push ();
+  r.run = 0;
+  if (r.block.samples.capacity () < acc_.size () && !spare_.empty ()) {
     r.block.samples.swap (spare_.back ());
     spare_.pop_back ();
   }
@@ -404,7 +456,6 @@ Aligner::emit_block ()
   r.block.gap = gap_partial;
   r.block.discont = discont_;
   discont_ = false;
-  ready_.push_back (std::move (r));
   next_ = end;
   emitted_blocks_++;
 }
@@ -539,8 +590,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   /* duplicates and replays (docs/protocol.md §4.9) */
   if (!reanchor && (c.seen (timestamp_ms) ||
           (c.have_data && timestamp_ms <= c.last_ts &&
-              c.history.size () >= config_.duplicate_history &&
-              timestamp_ms < c.history.front ()))) {
+              c.hist_full () && timestamp_ms < c.hist_front ()))) {
     c.stats.duplicates++;
     return PushResult::DUPLICATE;
   }
@@ -550,7 +600,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   PushResult result = PushResult::ACCEPTED;
   if (reanchor) {
     for (auto &o : channels_) {
-      o->history.clear ();
+      o->hist_clear ();
       o->last_ts = INT64_MIN;
     }
     have_newest_ = false;       /* the new timeline's reference */
@@ -646,8 +696,6 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   c.have_data = true;
   c.last_ts = std::max (c.last_ts, timestamp_ms);
   c.remember (timestamp_ms);
-  while (c.history.size () > config_.duplicate_history)
-    c.history.pop_front ();
   c.progress = std::max (c.progress, end);
   if (!c.have_first) {
     c.have_first = true;
@@ -670,16 +718,32 @@ Aligner::drain ()
   int64_t maxp = max_progress ();
   if (maxp == INT64_MIN)
     return;
-  /* whole blocks up to the furthest sample, the last one padded */
-  emit_until (block_floor (maxp - 1) + block_);
+  if (config_.block_ms <= config_.packet_ms) {
+    /* whole blocks up to the furthest sample, the last one padded */
+    emit_until (block_floor (maxp - 1) + block_);
+    return;
+  }
+  /* blocks longer than a packet: the whole ones, then a last one up to the
+   * packet grid (padded as with one-packet blocks, not to a whole block) */
+  emit_until (block_floor (maxp));
+  const int64_t pkt = std::max<int64_t> (1,
+      (int64_t) config_.rate * config_.packet_ms / 1000);
+  int64_t rel = maxp - base_;
+  int64_t end = base_ + (rel >= 0 ? (rel + pkt - 1) / pkt : -(-rel / pkt)) * pkt;
+  if (end > next_) {
+    bool first = emitted_blocks_ == 0;
+    emit_block (end);
+    if (first)
+      startup_blocks_ = emitted_blocks_;
+  }
 }
 
 bool
 Aligner::pop (AlignedBlock *out)
 {
-  if (ready_.empty ())
+  if (ready_count_ == 0)
     return false;
-  Ready &r = ready_.front ();
+  Ready &r = ready_front ();
   if (r.run > 0) {
     /* one block of a silence run, in @out's own storage */
     out->samples.assign ((size_t) block_ * r.block.channels, 0);
@@ -690,16 +754,54 @@ Aligner::pop (AlignedBlock *out)
     r.block.discont = false;
     r.block.position += block_;
     if (--r.run == 0)
-      ready_.pop_front ();
+      ready_pop ();
     return true;
   }
-  if (out->samples.capacity () > 0 && spare_.size () < 8) {
-    spare_.push_back (std::move (out->samples));
-    spare_.back ().clear ();
+  /* the block's storage goes to @out, @out's old storage to the spares
+   * (at most kSpareBlocks kept: a burst after a stall does not stay
+   * allocated) */
+  out->samples.swap (r.block.samples);
+  if (r.block.samples.capacity () > 0 && spare_.size () < kSpareBlocks) {
+    spare_.push_back (std::vector<int16_t> ());
+    spare_.back ().swap (r.block.samples);
+  } else {
+    std::vector<int16_t> ().swap (r.block.samples);
   }
-  *out = std::move (r.block);
-  ready_.pop_front ();
+  out->position = r.block.position;
+  out->channels = r.block.channels;
+  out->gap = r.block.gap;
+  out->discont = r.block.discont;
+  ready_pop ();
   return true;
+}
+
+Aligner::Ready &
+Aligner::ready_push ()
+{
+  if (ready_count_ == ready_.size ()) {
+    /* grow: unroll the ring into a twice larger one (rare; bounded by the
+     * blocks one push or drain can make ready) */
+    std::vector<Ready> n (ready_.empty () ? 8 : ready_.size () * 2);
+    for (size_t i = 0; i < ready_count_; i++)
+      n[i] = std::move (ready_[(ready_head_ + i) & (ready_.size () - 1)]);
+    for (size_t i = ready_count_; i < ready_.size (); i++)
+      n[i] = std::move (ready_[(ready_head_ + i) & (ready_.size () - 1)]);
+    ready_.swap (n);
+    ready_head_ = 0;
+  }
+  Ready &r = ready_[(ready_head_ + ready_count_) & (ready_.size () - 1)];
+  ready_count_++;
+  r.run = 0;
+  r.block.gap = false;
+  r.block.discont = false;
+  return r;
+}
+
+void
+Aligner::ready_pop ()
+{
+  ready_head_ = (ready_head_ + 1) & (ready_.size () - 1);
+  ready_count_--;
 }
 
 std::vector<ChannelStats> Aligner::stats () const

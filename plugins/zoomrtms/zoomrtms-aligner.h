@@ -17,8 +17,10 @@
  *    bound below allows: a first packet more than the hold + 1 s before the
  *    most advanced audio is late). Arrival order and
  *    sample counts never decide a position.
- *  - Output is cut into blocks of one packet duration (packet_ms, the
- *    negotiated send_rate), aligned on t0.
+ *  - Output is cut into blocks of block_ms (default: one packet duration,
+ *    packet_ms, the negotiated send_rate), aligned on t0. Larger blocks
+ *    mean fewer buffers downstream (less work per second) and add their
+ *    length to the latency: a block is ready once its last sample is.
  *  - Per channel, a gap between packets (mute, hold, pause) is silence of the
  *    exact length. A packet whose timestamp was already received on its
  *    channel (the last duplicate_history timestamps are remembered), or that
@@ -66,12 +68,20 @@
  *    before the first block, discarded and counted as out_of_range —, next
  *    block discont; positions never go back).
  *  - drain() (EOS) emits everything received, the last block padded with
- *    silence.
+ *    silence up to the packet grid: with block_ms longer than a packet the
+ *    last block is shorter (a whole number of packets), so the output
+ *    has the same samples, and length, whatever block_ms.
  *  - A continuation (AlignerConfig::origin_ms, start_position) fixes t0 and
  *    the first output position instead: see there.
  *
- * Memory (bounded, allocated on demand and then reused; nothing per packet
- * once the buffers have grown): per channel that sent audio (channels are
+ * Memory (bounded, allocated on demand and then reused; nothing is
+ * allocated per packet or per block once the rings have grown — the
+ * duplicate history is a ring of at most duplicate_history timestamps per
+ * channel, ready blocks wait in a ring and their sample storage is recycled
+ * through the block given to pop(); only a burst of more than 8 blocks
+ * ready at once (a stalled channel's hold running out, a drain) allocates
+ * the storage of the blocks beyond 8, freed once they are popped;
+ * tests/element/test-aligner.cpp counts the allocations): per channel that sent audio (channels are
  * never forgotten; a hostile stream with many keys costs one ring each)
  * one ring of S16 samples plus one
  * byte per sample, of at most (hold + one block + one packet of at most 1 s)
@@ -111,7 +121,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -129,7 +138,11 @@ constexpr int64_t kMaxTimestampMs = 100000000000000LL;
 
 struct AlignerConfig {
   int rate = 16000;            /* Hz, a multiple of 1000 (8/16/32/48 kHz) */
-  int packet_ms = 20;          /* block length = send_rate, ms */
+  int packet_ms = 20;          /* packet length = send_rate, ms */
+  /* Output block length, ms (the element's block-ms property); 0 = one
+   * packet (packet_ms). At most 1000; a block is rate × block_ms / 1000
+   * samples. */
+  int block_ms = 0;
   Layout layout = Layout::MIX;
   unsigned max_gap_fill_ms = 60000; /* 0 = always fill (up to max_jump_ms) */
   /* The hold, ms: how long the output waits for a channel that is behind
@@ -262,14 +275,15 @@ public:
    * drain) that emitted the first block: the start-up burst held back by
    * the hold or the start-up hold. 0 before the first block. */
   uint64_t startup_blocks () const { return startup_blocks_; }
-  /* EOS: make every received sample ready (the last block padded); ends
-   * the start-up hold. */
+  /* EOS: make every received sample ready (the last block padded to the
+   * packet grid, so possibly shorter than block_frames()); ends the
+   * start-up hold. */
   void drain ();
   /* Takes the next ready block into @out, reusing @out's sample storage
    * (pass the same block back to avoid an allocation per block). Returns:
    * false if none is ready. */
   bool pop (AlignedBlock *out);
-  bool has_ready () const { return !ready_.empty (); }
+  bool has_ready () const { return ready_count_ > 0; }
 
   int channels () const { return config_.layout == Layout::STEREO ? 2 : 1; }
   int block_frames () const { return block_; }
@@ -294,10 +308,18 @@ private:
     uint64_t run = 0;          /* > 0: this many gap blocks from
                                   block.position (block.samples unused) */
   };
+  /* ready_ as a ring (grows by doubling, never shrinks); a slot's sample
+   * storage comes from spare_ */
+  Ready &ready_back () { return ready_[(ready_head_ + ready_count_ - 1) & (ready_.size () - 1)]; }
+  Ready &ready_front () { return ready_[ready_head_]; }
+  Ready &ready_push ();
+  void ready_pop ();
   Channel &channel (const std::string &key);
   bool block_ready () const;
   void emit_ready ();
-  void emit_block ();
+  /* emits the block at next_, ending at its grid boundary or @limit
+   * (absolute), whichever comes first */
+  void emit_block (int64_t limit = INT64_MAX);
   void emit_until (int64_t limit);
   void resync (int64_t pos);
   void rebase_empty (int64_t pos);
@@ -336,9 +358,13 @@ private:
   size_t cap_ = 0;             /* ring slots per channel, a power of two */
   std::vector<std::unique_ptr<Channel>> channels_; /* in order of appearance */
   std::map<std::string, Channel *> by_key_;
-  std::deque<Ready> ready_;
+  std::vector<Ready> ready_;   /* ring, size a power of two */
+  size_t ready_head_ = 0, ready_count_ = 0;
   std::vector<int32_t> acc_;   /* emit_block scratch */
-  std::vector<std::vector<int16_t>> spare_; /* recycled block storage */
+  /* sample storage of popped blocks, reused by emit_block (capacity
+   * reserved up front: keeping one allocates nothing) */
+  static constexpr size_t kSpareBlocks = 8;
+  std::vector<std::vector<int16_t>> spare_;
 };
 
 const char *push_result_name (PushResult r);

@@ -114,9 +114,11 @@ const ConfigKey kConfigKeys[] = {
   {"http", "backlog", KeyType::INT, 0, 65535, SET_INT (http_backlog, int)},
   {"http", "max-connections", KeyType::INT, 0, 1000000, SET_INT (max_connections, int)},
   {"http", "request-timeout-s", KeyType::INT, 1, 3600, SET_INT (request_timeout_s, int)},
-  /* fleet mode (design.md "Fleet mode") */
-  {"cluster", "redis-url", KeyType::OTHER, 0, 0, nullptr},
-  {"cluster", "node-id", KeyType::OTHER, 0, 0, nullptr},
+  /* cluster mode (issue 10, host-cluster.h, docs/deploying.md) */
+  {"cluster", "redis-url", KeyType::STRING, 0, 0, SET_STR (redis_url)},
+  {"cluster", "node-id", KeyType::STRING, 0, 0, SET_STR (node_id)},
+  {"cluster", "capacity", KeyType::INT, 1, 1000000, SET_INT (capacity, int)},
+  {"cluster", "lease-ms", KeyType::INT, 1000, 600000, SET_INT (lease_ms, int)},
   /* after the call (issue 13): parsed by load_actions_config() */
   {"actions", "exec", KeyType::OTHER, 0, 0, nullptr},
   {"actions", "exec-timeout-s", KeyType::OTHER, 0, 0, nullptr},
@@ -411,6 +413,11 @@ resolve_config (const CliOptions &cli, const EnvMap &dotenv, const EnvMap &env,
   cfg->output_root = abs;
   if (!cli.state_dir.empty ())
     cfg->state_dir = cli.state_dir;
+  if (auto *s = lookup (env, dotenv, "ZOOMRTMS_REDIS_URL"))
+    cfg->redis_url = *s;
+  /* cluster mode: the journal is shared by the fleet (host-cluster.h) */
+  if (cfg->state_dir.empty () && !cfg->redis_url.empty ())
+    cfg->state_dir = cfg->output_root + "/.state";
   if (cfg->state_dir.empty ()) {
     /* systemd StateDirectory=zoomrtms sets $STATE_DIRECTORY (a ':'-separated
      * list when the unit names several: the first is ours) */

@@ -27,7 +27,11 @@
  *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
  *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
  *               request-timeout-s (accept → complete request, default 10)
- *   [cluster]   redis-url, node-id (fleet mode; read by the fleet code)
+ *   [cluster]   redis-url (redis://HOST:PORT[/DB]; env ZOOMRTMS_REDIS_URL wins;
+ *               set = cluster mode, host-cluster.h; unset = standalone),
+ *               node-id (default <host name>:<port>), capacity (engagements
+ *               this node claims, default 250), lease-ms (ownership lease,
+ *               default 5000)
  * The keys are one table in host-config.cpp (kConfigKeys): a key or group
  * that is not in it is warned about with the file and line
  * (lint_config_text()), e.g. a misspelled [limit] or max-engagement.
@@ -85,6 +89,13 @@ struct HostConfig {
   int http_backlog = 0;                  /* 0 = SOMAXCONN */
   int max_connections = 0;               /* 0 = default_max_connections() */
   int request_timeout_s = 10;            /* seconds */
+  /* [cluster] (host-cluster.h, docs/deploying.md): empty redis_url =
+   * standalone. In cluster mode the default state_dir is
+   * <output-root>/.state (it must be on the shared output root). */
+  std::string redis_url;
+  std::string node_id;                   /* default <host name>:<port> */
+  int capacity = 250;                    /* engagements this node claims */
+  int lease_ms = 5000;                   /* ownership lease, renewed every lease/3 */
   /* [health] below this many free bytes on the output root (or an
    * engagement's storage) /health says "degraded"; 0 = no minimum */
   guint64 min_free_bytes = 256 * 1024 * 1024;

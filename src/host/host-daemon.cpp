@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <cstring>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
@@ -49,6 +50,7 @@ Daemon::Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates)
 
 Daemon::~Daemon ()
 {
+  cluster_.reset ();            /* before the engagements its hooks reach */
   status_.reset ();
   if (sigint_id_)
     g_source_remove (sigint_id_);
@@ -116,10 +118,11 @@ Daemon::base_params (const PipelineTemplate &tmpl) const
   p.stop_timeout_ms = cfg_.stop_timeout_ms;
   p.stop_grace_ms = cfg_.stop_grace_ms;
   p.journal = journal_.get ();
+  p.node_id = node_id_;
   return p;
 }
 
-static rtms::Product
+rtms::Product
 product_from_name (const std::string &n)
 {
   if (n == "meeting")
@@ -170,17 +173,7 @@ Daemon::resume_journal ()
   repair_left_over (resumed_dirs);
   for (auto &e : to_resume) {
     const PipelineTemplate *tmpl = templates_->find (e.pipeline);
-    EngagementParams p = base_params (*tmpl);
-    p.event = e.event;
-    p.event_ts = e.event_ts;
-    p.product = product_from_name (e.product);
-    p.id_key = e.id_key;
-    p.id_value = e.id_value;
-    p.rtms_stream_id = e.rtms_stream_id;
-    p.server_urls = e.server_urls;
-    p.dir = e.directory;
-    p.dir_name = e.dir_name;
-    p.resume = e;
+    EngagementParams p = params_from_journal (e, *tmpl);
     auto eng = std::make_unique<Engagement> (std::move (p),
         [this] (Engagement *x) { on_finished (x); });
     Engagement *raw = eng.get ();
@@ -237,11 +230,15 @@ Daemon::start (GError **error)
         "but a restart or crash will end them", jerr->message);
     g_error_free (jerr);
     journal_.reset ();
-    repair_left_over ({});
+    if (!cluster_mode ())
+      repair_left_over ({});
   } else {
     g_message ("journal of live engagements in %s (rejoin window %d s)",
         cfg_.state_dir.c_str (), cfg_.rejoin_window_s);
-    resume_journal ();
+    /* cluster mode: the journal is the fleet's; its entries are taken over
+     * through Redis leases (host-cluster.h), never all at start-up */
+    if (!cluster_mode ())
+      resume_journal ();
   }
 
   server_ = soup_server_new ("server-header", "zoomrtms-host ", nullptr);
@@ -293,6 +290,8 @@ Daemon::start (GError **error)
   sigterm_id_ = g_unix_signal_add (SIGTERM, signal_cb, this);
   sighup_id_ = g_unix_signal_add (SIGHUP, sighup_cb, this);
 
+  if (cluster_mode ())
+    start_cluster ();
   g_message ("listening on http://%s:%d (webhooks at /webhook and "
       "/api/webhooks/zoom), recording into %s", cfg_.address.c_str (), port_,
       cfg_.output_root.c_str ());
@@ -364,6 +363,10 @@ Daemon::reload ()
   keep ("max-connections", next.max_connections, cfg_.max_connections);
   keep ("request-timeout-s", next.request_timeout_s, cfg_.request_timeout_s);
   keep ("[actions]/[upload]/[retention]", next.actions, cfg_.actions);
+  keep ("redis-url", next.redis_url, cfg_.redis_url);
+  keep ("node-id", next.node_id, cfg_.node_id);
+  keep ("capacity", next.capacity, cfg_.capacity);
+  keep ("lease-ms", next.lease_ms, cfg_.lease_ms);
   next.ready_file = cfg_.ready_file;
   cfg_ = std::move (next);
   templates_ = std::move (templates);
@@ -396,7 +399,7 @@ Daemon::shutdown_timeout_cb (gpointer data)
   for (Engagement *e : left)
     e->force_stop ("forced stop at shutdown");
   self->maybe_quit ();
-  if (!self->active_.empty ())
+  if (!self->active_.empty () || self->cluster_)
     g_main_loop_quit (self->loop_);
   return G_SOURCE_REMOVE;
 }
@@ -414,6 +417,17 @@ Daemon::shutdown ()
     return;
   }
   shutting_down_ = true;
+  if (cluster_) {
+    g_message ("cluster: draining: detaching %zu engagement(s) for the other "
+        "nodes to take over", active_.size ());
+    /* exit once every engagement has another owner, or after 20 s (inside
+     * the unit's TimeoutStopSec=30; what is left stays in the shared
+     * journal for the fleet) */
+    cluster_->drain (std::min (cfg_.rejoin_window_s * 1000, 20000), [this] {
+          drained_ = true;
+          maybe_quit ();
+        });
+  }
   if (status_)
     status_->close_streams ();
   g_message ("shutting down: no new engagements, detaching %zu pipeline(s) "
@@ -426,13 +440,15 @@ Daemon::shutdown ()
     e->detach ();
   shutdown_timeout_id_ = g_timeout_add (static_cast<guint> (cfg_.stop_timeout_ms) + 500,
       shutdown_timeout_cb, this);
+  if (cluster_)
+    return;
   maybe_quit ();
 }
 
 void
 Daemon::maybe_quit ()
 {
-  if (shutting_down_ && active_.empty ()) {
+  if (shutting_down_ && active_.empty () && (!cluster_ || drained_)) {
     if (shutdown_timeout_id_) {
       g_source_remove (shutdown_timeout_id_);
       shutdown_timeout_id_ = 0;
@@ -464,6 +480,7 @@ struct WebhookJob {
   Daemon *daemon;
   rtms::Webhook wh;
   bool counted;
+  std::string body;             /* cluster mode: the raw verified body */
 };
 
 static std::string
@@ -536,7 +553,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   bool counted = false;
   /* a start for a stream that is running, or whose start is still queued
    * below, is a duplicate or a failover: never counted against the limit */
-  if (wh.kind == rtms::Webhook::Kind::STARTED &&
+  if (wh.kind == rtms::Webhook::Kind::STARTED && !cluster_ &&
       active_.find (wh.rtms_stream_id) == active_.end () &&
       pending_stream_ids_.count (wh.rtms_stream_id) == 0) {
     if (shutting_down_) {
@@ -564,14 +581,18 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   }
   GST_INFO ("webhook %s accepted", log_safe (wh.event).c_str ());
   json_response (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}");
-  auto *job = new WebhookJob {this, std::move (wh), counted};
+  auto *job = new WebhookJob {this, std::move (wh), counted,
+      cluster_ ? std::string (data, len) : std::string ()};
   g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, [] (gpointer d) -> gboolean {
         auto *j = static_cast<WebhookJob *> (d);
         if (j->counted) {
           j->daemon->pending_starts_--;
           j->daemon->pending_stream_ids_.erase (j->wh.rtms_stream_id);
         }
-        j->daemon->process (j->wh);
+        if (j->daemon->cluster_)
+          j->daemon->cluster_->submit (j->wh, j->body);
+        else
+          j->daemon->process (j->wh);
         return G_SOURCE_REMOVE;
       }, job, [] (gpointer d) { delete static_cast<WebhookJob *> (d); });
 }
@@ -798,6 +819,8 @@ Daemon::on_finished (Engagement *e)
       low_space_dirs_.erase (low_space_dirs_.begin ());
     low_space_dirs_[e->params ().dir] = e->params ().dir_name;
   }
+  if (cluster_)
+    cluster_finished (e);
   maybe_quit ();
 }
 
@@ -972,11 +995,14 @@ struct HistoryRequest {
   gsize limit = 0;
   std::set<std::string> skip;
   std::vector<JsonNode *> live;   /* (transfer full) */
+  JsonNode *cluster = nullptr;    /* cluster mode: members added to the answer */
   History hist;
   ~HistoryRequest ()
   {
     for (JsonNode *n : live)
       json_node_unref (n);
+    if (cluster)
+      json_node_unref (cluster);
     if (msg) {
       if (finished_id)
         g_signal_handler_disconnect (msg, finished_id);
@@ -1007,6 +1033,16 @@ history_done_cb (GObject *, GAsyncResult *res, gpointer)
   json_builder_add_int_value (b, static_cast<gint64> (req->hist.engagements.size ()));
   json_builder_set_member_name (b, "more");
   json_builder_add_boolean_value (b, req->hist.more);
+  if (req->cluster && JSON_NODE_HOLDS_OBJECT (req->cluster)) {
+    JsonObjectIter it;
+    const gchar *name;
+    JsonNode *node;
+    json_object_iter_init (&it, json_node_get_object (req->cluster));
+    while (json_object_iter_next (&it, &name, &node)) {
+      json_builder_set_member_name (b, name);
+      json_builder_add_value (b, json_node_copy (node));
+    }
+  }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   json_response (req->msg, SOUP_STATUS_OK, json_to_compact (root));
@@ -1076,6 +1112,19 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
         self->after_->decorate (json_node_get_object (n));
       req->live.push_back (n);
     }
+    if (self->cluster_) {
+      /* cluster mode: the fleet's members (host-cluster-daemon.cpp); the
+       * other nodes' live engagements are there, not in the history of
+       * the shared output root */
+      g_autoptr (JsonBuilder) cb = json_builder_new ();
+      json_builder_begin_object (cb);
+      self->cluster_engagements_json (cb);
+      json_builder_end_object (cb);
+      req->cluster = json_builder_get_root (cb);
+      for (const auto &row : self->cluster_->fleet ())
+        if (row.lease && !row.dir_name.empty ())
+          req->skip.insert (row.dir_name);
+    }
     req->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (+[] (
             SoupServerMessage *, gpointer d) {
           static_cast<HistoryRequest *> (d)->gone = true;
@@ -1098,9 +1147,21 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   bool purge = query && g_strcmp0 (static_cast<const char *> (
       g_hash_table_lookup (query, "purge")), "true") == 0;
   if (purge && g_str_equal (method, SOUP_METHOD_DELETE)) {
+    /* an erasure is never downgraded to a forwarded stop: a live engagement
+     * another node owns is purged on that node */
+    if (self->cluster_ && id && !(e && e->active ()))
+      for (const auto &r : self->cluster_->fleet ())
+        if ((r.rtms_stream_id == id || r.id == id || r.dir_name == id) &&
+            r.lease && r.owner != self->node_id_) {
+          std::string m = "Live on node " + r.owner + ": send the purge to that host";
+          json_response (msg, SOUP_STATUS_CONFLICT, error_body (m.c_str ()));
+          return;
+        }
     self->purge (msg, e, id ? id : "");
     return;
   }
+  if (id && self->cluster_ && self->cluster_remote (msg, id, e))
+    return;
   if (!e && id && g_str_equal (method, SOUP_METHOD_GET)) {
     /* one a previous host recorded (or forgotten: kMaxFinished) */
     if (JsonNode *disk = read_engagement_from_disk (self->cfg_.output_root, id)) {

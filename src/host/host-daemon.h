@@ -35,10 +35,21 @@
  *                                            erased → 202 with the engagement object
  *   GET  /, /status…, /metrics               status page and Prometheus metrics
  *                                            (host-status.h), the same access rule
+ *
+ * Cluster mode ([cluster] redis-url, host-cluster.h): webhooks are answered
+ * 200 and handed to Cluster::submit (fleet-wide dedup, starts queued, the
+ * rest sent to the owner); GET /engagements adds "node" and "fleet" (every
+ * live engagement of the fleet: rtms_stream_id, id, directory, owner,
+ * state, lease); GET /engagements/{id} of an engagement another node owns
+ * answers its engagement.json plus "owner"; DELETE of one is sent to its
+ * owner (202, "forwarded_to"); SIGTERM drains (detach, release, requeue, exit
+ * once every engagement has another owner). The cluster part of the daemon
+ * is in host-cluster-daemon.cpp.
  */
 #pragma once
 
 #include "host-actions.h"
+#include "host-cluster.h"
 #include "host-config.h"
 #include "host-engagement.h"
 #include "host-http.h"
@@ -157,6 +168,19 @@ class Daemon {
   static gboolean storage_check_cb (gpointer data);
   void resume_journal ();
   void maybe_quit ();
+  /* cluster mode (host-cluster-daemon.cpp) */
+  bool cluster_mode () const { return !cfg_.redis_url.empty (); }
+  void start_cluster ();
+  bool take_over (const std::string &rtms_stream_id);
+  EngagementParams params_from_journal (const JournalEntry &e,
+      const PipelineTemplate &tmpl) const;
+  void cluster_finished (Engagement *e);
+  void cluster_engagements_json (JsonBuilder *b) const;
+  /* /engagements/{@id} of an engagement another node owns (@local: the
+   * local match, may be NULL or finished): GET answers its engagement.json
+   * from the shared root plus "owner"; DELETE is sent to the owner (202,
+   * "forwarded_to"). Returns: false when the local answer stands. */
+  bool cluster_remote (SoupServerMessage *msg, const std::string &id, Engagement *local);
 
   HostConfig cfg_;
   std::shared_ptr<const TemplateStore> templates_;
@@ -190,11 +214,19 @@ class Daemon {
   guint sigint_id_ = 0, sigterm_id_ = 0, sighup_id_ = 0, shutdown_timeout_id_ = 0;
   std::map<std::string, std::unique_ptr<Engagement>> active_;  /* by rtms_stream_id */
   std::vector<std::unique_ptr<Engagement>> finished_;
+  std::string node_id_;                      /* cluster mode */
+  std::unique_ptr<Cluster> cluster_;
+  bool drained_ = false;                     /* cluster drain complete */
+  std::set<std::string> lease_lost_;         /* detached because another node owns them */
 };
 
 /** json_response:
  * Sets @status and a JSON body on @msg.
  */
 void json_response (SoupServerMessage *msg, guint status, const std::string &body);
+
+/** product_from_name: "meeting", "webinar", … (the journal's "product");
+ * anything else is contact_center. */
+rtms::Product product_from_name (const std::string &name);
 
 } // namespace zhost

@@ -1120,6 +1120,11 @@ Engagement::to_json (bool live) const
    * the recording holds for it */
   json_builder_set_member_name (b, "interruptions");
   interruptions_to_json (jentry_.interruptions, b);
+  if (!jentry_.owners.empty ()) {
+    /* cluster mode: each node that recorded a part (host-cluster.h) */
+    json_builder_set_member_name (b, "owners");
+    owners_to_json (jentry_.owners, b);
+  }
   num ("parts_merged", merge_error_.empty () && !active () && !detached_ &&
       !merge_thread_.joinable () ?
       jentry_.parts : 0);
@@ -1413,6 +1418,7 @@ Engagement::prepare_continuation (GError **error)
     const JournalEntry &r = *p_.resume;
     jentry_.start_time = r.start_time;
     jentry_.interruptions = r.interruptions;
+    jentry_.owners = r.owners;
     jentry_.parts = r.parts;
     jentry_.generation = r.generation + 1;
     jentry_.timeline_origin = r.timeline_origin;
@@ -1468,6 +1474,8 @@ Engagement::prepare_continuation (GError **error)
     if (!replay.empty () && src_has (src_, "replay-log"))
       g_object_set (src_, "replay-log", replay.c_str (), nullptr);
   }
+  if (!p_.node_id.empty ())
+    jentry_.owners.push_back ({p_.node_id, g_get_real_time () / 1000});
   if (p_.journal && src_has (src_, "packet-log")) {
     jentry_.packet_log = p_.journal->packet_log_path (p_.rtms_stream_id,
         jentry_.generation);

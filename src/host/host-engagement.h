@@ -60,6 +60,9 @@ struct EngagementParams {
    * left (its journal entry): the outputs become parts, the pipeline
    * starts at the timeline position they end at (issue 9) */
   std::optional<JournalEntry> resume;
+  /* cluster mode (host-cluster.h): this node's id, appended to the
+   * journal's and engagement.json's "owners"; empty standalone */
+  std::string node_id;
 };
 
 class Engagement {

@@ -54,6 +54,38 @@ interruptions_from_json (JsonArray *a)
   return v;
 }
 
+void
+owners_to_json (const std::vector<Owner> &v, JsonBuilder *b)
+{
+  json_builder_begin_array (b);
+  for (const auto &o : v) {
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "node");
+    json_builder_add_string_value (b, o.node.c_str ());
+    json_builder_set_member_name (b, "since");
+    json_builder_add_int_value (b, o.since);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+}
+
+std::vector<Owner>
+owners_from_json (JsonArray *a)
+{
+  std::vector<Owner> v;
+  for (guint k = 0; a && k < json_array_get_length (a) && k < 1000; k++) {
+    JsonNode *n = json_array_get_element (a, k);
+    if (!JSON_NODE_HOLDS_OBJECT (n))
+      continue;
+    JsonObject *o = json_node_get_object (n);
+    Owner w;
+    w.node = json_object_get_string_member_with_default (o, "node", "");
+    w.since = json_object_get_int_member_with_default (o, "since", 0);
+    v.push_back (w);
+  }
+  return v;
+}
+
 JsonNode *
 JournalEntry::to_json () const
 {
@@ -96,6 +128,8 @@ JournalEntry::to_json () const
   num ("detached", detached);
   json_builder_set_member_name (b, "interruptions");
   interruptions_to_json (interruptions, b);
+  json_builder_set_member_name (b, "owners");
+  owners_to_json (owners, b);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -143,6 +177,8 @@ JournalEntry::from_json (JsonObject *o)
   detached = num ("detached", 0);
   interruptions = interruptions_from_json (json_object_has_member (o,
           "interruptions") ? json_object_get_array_member (o, "interruptions") : nullptr);
+  owners = owners_from_json (json_object_has_member (o, "owners") ?
+      json_object_get_array_member (o, "owners") : nullptr);
   return !rtms_stream_id.empty () && !directory.empty () && !dir_name.empty () &&
       g_path_is_absolute (directory.c_str ());
 }
@@ -222,6 +258,17 @@ Journal::remove (const std::string &rtms_stream_id)
 {
   ::g_remove (entry_path (rtms_stream_id).c_str ());
   remove_packet_logs (rtms_stream_id);
+}
+
+bool
+Journal::load (const std::string &rtms_stream_id, JournalEntry *out) const
+{
+  std::string p = entry_path (rtms_stream_id);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root = rtms::json_load_file (parser, p.c_str (), file_json_limits (), nullptr);
+  return root && JSON_NODE_HOLDS_OBJECT (root) &&
+      out->from_json (json_node_get_object (root)) &&
+      out->rtms_stream_id == rtms_stream_id;
 }
 
 std::vector<JournalEntry>

@@ -28,7 +28,13 @@
  *    "packet_log":"/abs/….plog"|"", "generation":N (pipelines run so far),
  *    "start_time":epoch ms, "updated":epoch ms (last write),
  *    "detached":epoch ms|0,
- *    "interruptions":[{"cause","start","end","silence_ms"}…]}
+ *    "interruptions":[{"cause","start","end","silence_ms"}…],
+ *    "owners":[{"node","since":epoch ms}…]  cluster mode (host-cluster.h):
+ *              each node that recorded a part, in order; [] standalone}
+ *
+ * In cluster mode the state directory is on the output root the fleet
+ * shares, so the node that takes an engagement over reads its entry and
+ * replays its packet log (docs/deploying.md).
  */
 #pragma once
 
@@ -53,6 +59,13 @@ struct Interruption {
   bool recovered = true;
 };
 
+/* One owner of a fleet engagement (cluster mode): the node id and when it
+ * started recording its part (epoch ms). */
+struct Owner {
+  std::string node;
+  gint64 since = 0;
+};
+
 struct JournalEntry {
   std::string state = "live";          /* "live" or "detached" */
   std::string id_key, id_value, rtms_stream_id;
@@ -68,6 +81,7 @@ struct JournalEntry {
   int generation = 1;
   gint64 start_time = 0, updated = 0, detached = 0;
   std::vector<Interruption> interruptions;
+  std::vector<Owner> owners;
 
   /** to_json: Returns: (transfer full) the journal object (format above). */
   JsonNode *to_json () const;
@@ -81,6 +95,9 @@ struct JournalEntry {
 /* Interruption list ↔ JSON array (also used for engagement.json). */
 void interruptions_to_json (const std::vector<Interruption> &v, JsonBuilder *b);
 std::vector<Interruption> interruptions_from_json (JsonArray *a);
+/* Owner list ↔ JSON array (also used for engagement.json). */
+void owners_to_json (const std::vector<Owner> &v, JsonBuilder *b);
+std::vector<Owner> owners_from_json (JsonArray *a);
 
 class Journal {
  public:
@@ -103,6 +120,12 @@ class Journal {
 
   /** remove: deletes the entry of @rtms_stream_id and its packet logs. */
   void remove (const std::string &rtms_stream_id);
+
+  /** load:
+   * Reads the entry of @rtms_stream_id into @out.
+   * Returns: false (not logged) when there is none or it is unreadable.
+   */
+  bool load (const std::string &rtms_stream_id, JournalEntry *out) const;
 
   /** load_all:
    * Returns: every readable entry; unreadable files are logged and moved

@@ -54,7 +54,7 @@ namespace zhost {
  */
 class LevelMeter {
  public:
-  static const int kMaxChannels = 8;
+  static constexpr int kMaxChannels = 8;   /* constexpr: inline, std::min takes a reference */
   struct Reading {
     int channels = 0;
     int rate = 0;

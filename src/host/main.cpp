@@ -8,8 +8,10 @@
  *   zoomrtms-host --check [--config host.conf] [--pipeline-dir DIR] …
  *
  * SIGTERM/SIGINT detach every live engagement (no msg 21; the next host
- * rejoins them from the journal, host-journal.h); SIGHUP reloads the
- * configuration and pipeline files (live engagements keep theirs).
+ * rejoins them from the journal, host-journal.h; in cluster mode, [cluster]
+ * redis-url or ZOOMRTMS_REDIS_URL, the other hosts of the fleet take them
+ * over at once: host-cluster.h); SIGHUP reloads the configuration and
+ * pipeline files (live engagements keep theirs).
  *
  * --check validates the configuration (values, unknown keys and groups with
  * their file and line) and every pipeline file (parse, build with dummy
@@ -23,6 +25,7 @@
  * unit does not restart on 2. Under systemd: secrets from LoadCredential=,
  * sd_notify READY/STOPPING/WATCHDOG (host-systemd.h).
  */
+#include "host-cluster.h"
 #include "host-common.h"
 #include "host-config.h"
 #include "host-daemon.h"
@@ -144,7 +147,8 @@ main (int argc, char **argv)
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   g_option_context_set_description (ctx,
       "Environment: ZOOM_APP_CLIENT_ID, ZOOM_APP_CLIENT_SECRET, ZOOM_SECRET_TOKEN, "
-      "PORT (a .env file in the working directory is read too; the environment "
+      "PORT, ZOOMRTMS_REDIS_URL (cluster mode, docs/deploying.md) "
+      "(a .env file in the working directory is read too; the environment "
       "wins over .env, options over both). Under systemd, the credentials "
       "zoom-client-id, zoom-client-secret and zoom-secret-token in "
       "$CREDENTIALS_DIRECTORY (LoadCredential=) win over the environment.\n");
@@ -201,6 +205,10 @@ main (int argc, char **argv)
     HostConfig cfg;
     if (!resolve_config (cli, dotenv, env, &cfg, error) ||
         (secrets_needed && !check_secrets (cfg, error)))
+      return false;
+    /* cluster mode (host-cluster.h): a bad URL is a configuration error */
+    RedisUrl redis;
+    if (!cfg.redis_url.empty () && !parse_redis_url (cfg.redis_url, &redis, error))
       return false;
     auto templates = std::make_shared<TemplateStore> ();
     GError *terr = nullptr;

@@ -564,6 +564,53 @@ TEST_F (ZoomRtmsSrc, StereoEqualsInterleaveOfSentChannels)
   drop_bus (bus);
 }
 
+/* block-ms=100: buffers of 100 ms (1600 frames; the last one shorter, a
+ * whole number of packets), contiguous offsets and PTS, and left/right
+ * equal sample for sample the PCM the sim sent, no sample more; the
+ * latency query's minimum is one block. */
+TEST_F (ZoomRtmsSrc, BlockMsBuffersCarryTheSameSamples)
+{
+  Sim sim;
+  Capture c;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "0" }, &why)) << why;
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  g_object_set (h->element, "block-ms", 100u, nullptr);
+  gst_harness_play (h);
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos) << "no EOS after the remote stop";
+  ASSERT_TRUE (sim.wait_exit (30000));   /* its dump is written */
+  auto cust = read_pcm (sim.stream_dir () + "customer.pcm");
+  ASSERT_NO_FATAL_FAILURE (expect_stereo_equals_dump (sim, c));
+  guint64 offset = 0;
+  for (size_t i = 0; i < c.buffers.size (); i++) {
+    GstBuffer *b = c.buffers[i];
+    guint64 frames = gst_buffer_get_size (b) / 4;
+    ASSERT_EQ (GST_BUFFER_OFFSET (b), offset) << "buffer " << i;
+    if (i + 1 < c.buffers.size ())
+      EXPECT_EQ (frames, 1600u) << "buffer " << i;
+    else
+      EXPECT_EQ (frames % 320, 0u) << "the last buffer: whole packets";
+    EXPECT_EQ (GST_BUFFER_PTS (b),
+        gst_util_uint64_scale_int (offset, GST_SECOND, 16000));
+    EXPECT_EQ (GST_BUFFER_DURATION (b),
+        gst_util_uint64_scale_int (frames, GST_SECOND, 16000));
+    offset += frames;
+  }
+  EXPECT_GT (c.buffers.size (), cust.size () / 1600);
+  GstQuery *q = gst_query_new_latency ();
+  ASSERT_TRUE (gst_element_query (h->element, q));
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency (q, &live, &min, &max);
+  EXPECT_EQ (min, 100 * GST_MSECOND);
+  gst_query_unref (q);
+  EXPECT_EQ (stats_field (h->element, "samples-out"), c.samples.size () / 2);
+  gst_harness_teardown (h);
+  drop_bus (bus);
+}
+
 /* layout=mix: the saturated sum of both channels. */
 TEST_F (ZoomRtmsSrc, MixEqualsSaturatedSum)
 {
@@ -1525,10 +1572,16 @@ TEST_F (ZoomRtmsSrc, TwentyEngagementsWithStallsAllBitExact)
     gst_harness_play (h);
   size_t exact = 0;
   guint64 late = 0;
+  std::vector<Capture> caps (n);
   for (size_t i = 0; i < n; i++) {
-    Capture c;
-    capture_until_eos (hs[i], &c);
-    EXPECT_TRUE (c.eos) << "engagement " << i;
+    capture_until_eos (hs[i], &caps[i]);
+    EXPECT_TRUE (caps[i].eos) << "engagement " << i;
+  }
+  /* the sim writes its dumps on a worker thread after each stream ended:
+   * compare once it has exited (all written) */
+  ASSERT_TRUE (sim.wait_exit (60000));
+  for (size_t i = 0; i < n; i++) {
+    const Capture &c = caps[i];
     size_t bad = stereo_mismatches_with (sim.dump + "/" + sim.all[i].stream_id
         + "/", c);
     EXPECT_EQ (bad, 0u) << "engagement " << i;
