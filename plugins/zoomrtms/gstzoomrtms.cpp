@@ -1,4 +1,4 @@
-/* zoomrtms — plugin entry point: registers zoomrtmssrc.
+/* zoomrtms — plugin entry point: registers zoomrtmssrc and zoomrtmsdemux.
  * The plugin name must be "zoomrtms" because the library is libgstzoomrtms.so
  * (gstreamer-guide.md §1.1). */
 #include "config.h"
@@ -10,6 +10,7 @@ plugin_init (GstPlugin * plugin)
 {
   gboolean ret = FALSE;
   ret |= GST_ELEMENT_REGISTER (zoomrtmssrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (zoomrtmsdemux, plugin);
   return ret;
 }
 

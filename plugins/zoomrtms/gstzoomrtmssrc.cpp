@@ -46,6 +46,15 @@
  * second, at the price of that much more latency (docs/benchmarks.md has
  * the figures per setting).
  *
+ * layout=packets (codec=l16) is for zoomrtmsdemux, one aligned stream per
+ * participant (a meeting with data-opt=multi, a Contact Center engagement):
+ * every RTMS packet is output as received, one buffer each, unaligned and
+ * not deduplicated, as `application/x-zoomrtms-packets` with its channel key
+ * and RTMS timestamp in a GstZoomRtmsPacketMeta (zoomrtms-packet-meta.h);
+ * PTS = the first packet's arrival running time + (timestamp − the first
+ * packet's timestamp). zoomrtmsdemux documents why this is a separate
+ * element rather than sometimes pads here.
+ *
  * With codec=opus the Opus packets are passed through as `audio/x-opus`
  * (with an OpusHead/OpusTags streamheader), one packet per buffer. Opus
  * packets cannot be mixed without decoding, so only the first channel key
@@ -275,6 +284,7 @@
 #include "gstzoomrtmssrc.h"
 #include "gstzoomrtmselements.h"
 #include "zoomrtms-aligner.h"
+#include "zoomrtms-packet-meta.h"
 #include "zoomrtms-packet-log.h"
 
 #include <gst/audio/audio.h>
@@ -395,7 +405,10 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
         "rate = (int) { 8000, 16000, 32000, 48000 }, "
         "channels = (int) [ 1, 2 ]; "
         "audio/x-opus, channel-mapping-family = (int) 0, "
-        "channels = (int) [ 1, 2 ]"));
+        "channels = (int) [ 1, 2 ]; "
+        ZOOMRTMS_PACKETS_CAPS_NAME ", format = (string) S16LE, "
+        "rate = (int) { 8000, 16000, 32000, 48000 }, "
+        "packet-ms = (int) [ 1, 1000 ]"));
 
 /* *INDENT-OFF* */
 namespace {
@@ -527,6 +540,7 @@ struct GstZoomRtmsSrcPrivate {
   bool negotiated = false;
   rtms::AudioParams params;
   bool opus = false;
+  bool packets = false;        /* layout=packets (zoomrtms-packet-meta.h) */
   int rate = 0;
   int channels = 1;
   guint64 samples_out = 0;
@@ -640,6 +654,9 @@ gst_zoom_rtms_layout_get_type (void)
           {GST_ZOOM_RTMS_LAYOUT_AUTO,
               "By product: stereo for Contact Center, mix for meetings, "
               "webinars and sessions", "auto"},
+          {GST_ZOOM_RTMS_LAYOUT_PACKETS,
+              "Every packet unaligned with its participant key, for "
+              "zoomrtmsdemux (one stream per participant)", "packets"},
           {0, nullptr, nullptr},
         };
         type = g_enum_register_static ("GstZoomRtmsLayout", values);
@@ -1193,6 +1210,15 @@ post_client_error (GstZoomRtmsSrc * self, const rtms::ClientError & e,
   }
 }
 
+/* layout=packets: the caps of the packet stream (zoomrtms-packet-meta.h). */
+static GstCaps *
+packets_caps (int rate, int send_rate)
+{
+  return gst_caps_new_simple (ZOOMRTMS_PACKETS_CAPS_NAME, "format",
+      G_TYPE_STRING, "S16LE", "rate", G_TYPE_INT, rate, "packet-ms",
+      G_TYPE_INT, send_rate, nullptr);
+}
+
 /* Deactivates and drops the output buffer pool (buffers still downstream
  * are freed when released). */
 static void
@@ -1262,6 +1288,8 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     }
     gst_caps_set_value (caps, "streamheader", &array);
     g_value_unset (&array);
+  } else if (s.layout == GST_ZOOM_RTMS_LAYOUT_PACKETS) {
+    caps = packets_caps (rate, p.send_rate);
   } else {
     /* layout=auto: stereo only where caller/callee exist (ZCC) */
     channels = s.layout == GST_ZOOM_RTMS_LAYOUT_STEREO ||
@@ -1293,13 +1321,14 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   priv->params = p;
   priv->rate = rate;
   priv->opus = opus;
+  priv->packets = !opus && s.layout == GST_ZOOM_RTMS_LAYOUT_PACKETS;
   priv->channels = channels;
   priv->stats_interval = s.stats_interval;
   priv->next_stats_ms = s.stats_interval;
   priv->role_timeout = 0;
   priv->hold_timed_out = false;
   priv->align_hold = s.align_hold;
-  if (!opus) {
+  if (!opus && !priv->packets) {
     zoomrtms::AlignerConfig ac;
     ac.rate = rate;
     ac.packet_ms = p.send_rate;
@@ -1352,6 +1381,30 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   return TRUE;
 }
 
+/* layout=packets: one audio item as one buffer (its PCM as received, the
+ * channel key and RTMS timestamp in a GstZoomRtmsPacketMeta), queued in
+ * opus_out; no alignment, no deduplication (zoomrtmsdemux does both). A
+ * FIRST_TS item (msg 6 event 1) is an empty buffer with key "" and the
+ * event's timestamp (zoomrtms-packet-meta.h). PTS: (timestamp − the first
+ * item's) ms, anchored in create(). Streaming thread, slock held. */
+static void
+queue_packet_locked (GstZoomRtmsSrc * self, const Item & it)
+{
+  auto priv = self->priv;
+  if (priv->opus_t0 == G_MININT64)
+    priv->opus_t0 = it.ts;
+  GstBuffer *buf = it.data.empty ()? gst_buffer_new () :
+      gst_buffer_new_memdup (it.data.data (), it.data.size ());
+  GST_BUFFER_PTS (buf) = it.ts > priv->opus_t0 ?
+      (GstClockTime) (it.ts - priv->opus_t0) * GST_MSECOND : 0;
+  if (it.data.size () >= 2 && priv->rate > 0)
+    GST_BUFFER_DURATION (buf) = gst_util_uint64_scale_int (it.data.size ()
+        / 2, GST_SECOND, priv->rate);
+  zoomrtms_packet_meta_add (buf, it.keyp ? *it.keyp : std::string (),
+      it.ts);
+  priv->opus_out.push_back (buf);
+}
+
 /* Feeds one queue item to the aligner or the Opus path. Streaming thread,
  * slock held. */
 static void
@@ -1362,6 +1415,8 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
     case Item::FIRST_TS:
       if (priv->aligner)
         priv->aligner->set_first_packet_timestamp (it.ts);
+      else if (priv->packets)
+        queue_packet_locked (self, it);
       else if (priv->opus && priv->opus_t0 == G_MININT64)
         priv->opus_t0 = it.ts;
       break;
@@ -1408,6 +1463,8 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
           GST_LOG_OBJECT (self, "packet %" G_GINT64_FORMAT " of %s dropped: "
               "%s", it.ts, it.keyp->c_str (), zoomrtms::push_result_name (r));
         }
+      } else if (priv->packets) {
+        queue_packet_locked (self, it);
       } else if (priv->opus) {
         if (priv->opus_key.empty ())
           priv->opus_key = *it.keyp;
@@ -1457,13 +1514,14 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
   auto priv = self->priv;
   if (!GST_CLOCK_TIME_IS_VALID (anchor))
     anchor = 0;
-  if (priv->opus) {
+  if (priv->opus || priv->packets) {
     if (priv->opus_out.empty ())
       return nullptr;
     GstBuffer *buf = priv->opus_out.front ();
     priv->opus_out.pop_front ();
     GST_BUFFER_PTS (buf) += anchor;
-    priv->samples_out += (guint64) 48 * priv->params.send_rate;
+    priv->samples_out += priv->packets ?
+        gst_buffer_get_size (buf) / 2 : (guint64) 48 * priv->params.send_rate;
     return buf;
   }
   if (!priv->aligner)
@@ -2092,6 +2150,7 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->hold_timed_out = false;
     priv->negotiated = false;
     priv->opus = false;
+    priv->packets = false;
     priv->rate = 0;
     priv->samples_out = 0;
     for (auto b:priv->opus_out)
@@ -2778,6 +2837,7 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
 
   GST_DEBUG_CATEGORY_INIT (gst_zoom_rtms_src_debug, "zoomrtmssrc", 0,
       "Zoom RTMS source");
+  zoomrtms_packet_meta_register ();
   unix_ts_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
   GST_MINI_OBJECT_FLAG_SET (unix_ts_caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
 

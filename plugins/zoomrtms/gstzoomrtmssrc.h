@@ -62,12 +62,15 @@ typedef enum
  * @GST_ZOOM_RTMS_LAYOUT_AUTO: by product (issue 14): STEREO for a Contact
  *   Center engagement (engagement-id set), MIX for meetings, webinars and
  *   Video SDK sessions (their caller/callee roles do not exist)
+ * @GST_ZOOM_RTMS_LAYOUT_PACKETS: every packet unaligned, with its channel key
+ *   and RTMS timestamp, for zoomrtmsdemux (zoomrtms-packet-meta.h)
  */
 typedef enum
 {
   GST_ZOOM_RTMS_LAYOUT_MIX,
   GST_ZOOM_RTMS_LAYOUT_STEREO,
   GST_ZOOM_RTMS_LAYOUT_AUTO,
+  GST_ZOOM_RTMS_LAYOUT_PACKETS,
 } GstZoomRtmsLayout;
 
 /**

@@ -138,6 +138,7 @@ Engagement::start (GError **error)
     {"RTP_HOST", p_.rtp_host},
     {"RTP_PORT", std::to_string (p_.rtp_port)},
   };
+  vars_ = vars;
   GError *err = nullptr;
   pipeline_ = build_pipeline (p_.tmpl, vars, "engagement-" + p_.dir_name,
       &has_level_, &err);
@@ -181,6 +182,13 @@ Engagement::start (GError **error)
   set_string_prop (src_, "signature", p_.signature);
   set_string_prop (src_, "ca-file", p_.ca_file);
   find_outputs ();
+  if (!p_.tmpl.participant_branch.empty ()) {
+    /* build_pipeline() checked it exists */
+    g_autoptr (GstElement) demux = gst_bin_get_by_name (GST_BIN (pipeline_),
+        "participants");
+    g_signal_connect (demux, "pad-added", G_CALLBACK (participant_pad_cb),
+        this);
+  }
   if (!prepare_continuation (error)) {
     errors_.push_back ((*error)->message);
     state_ = State::FAILED;
@@ -1129,6 +1137,25 @@ Engagement::to_json (bool live) const
     json_builder_add_string_value (b, kv.second.c_str ());
   }
   json_builder_end_object (b);
+  /* issue 14: one file per participant (record-participants) */
+  json_builder_set_member_name (b, "participants");
+  json_builder_begin_array (b);
+  {
+    std::lock_guard<std::mutex> lk (participants_lock_);
+    for (const auto &pf : participant_files_) {
+      json_builder_begin_object (b);
+      str ("id", json_text (pf.id, 256));
+      json_builder_set_member_name (b, "display_name");
+      auto dn = display_names_.find (pf.id);
+      if (dn != display_names_.end () && !dn->second.empty ())
+        json_builder_add_string_value (b, json_text (dn->second).c_str ());
+      else
+        json_builder_add_null_value (b);
+      str ("file", json_text (pf.file));
+      json_builder_end_object (b);
+    }
+  }
+  json_builder_end_array (b);
   /* issue 9: every interruption (host-restart, host-crash, media,
    * signaling) with its wall-clock start/end (epoch ms) and the silence
    * the recording holds for it */
@@ -1300,6 +1327,85 @@ static const char *
 product_str (rtms::Product p)
 {
   return product_name (p);
+}
+
+/* The participant id of a zoomrtmsdemux pad: its stream tags' title. */
+static std::string
+pad_participant_id (GstPad *pad)
+{
+  std::string id;
+  GstEvent *ev = gst_pad_get_sticky_event (pad, GST_EVENT_TAG, 0);
+  if (ev) {
+    GstTagList *tags = nullptr;
+    gst_event_parse_tag (ev, &tags);
+    gchar *t = nullptr;
+    if (tags && gst_tag_list_get_string (tags, GST_TAG_TITLE, &t))
+      id = t;
+    g_free (t);
+    gst_event_unref (ev);
+  }
+  if (id.empty ()) {
+    const gchar *name = GST_OBJECT_NAME (pad);
+    id = g_str_has_prefix (name, "participant_") ?
+        name + strlen ("participant_") : name;
+  }
+  return id;
+}
+
+void
+Engagement::participant_pad_cb (GstElement *demux, GstPad *pad, gpointer data)
+{
+  auto *self = static_cast<Engagement *> (data);
+  std::string id = pad_participant_id (pad);
+  TemplateVars vars = self->vars_;
+  vars["PARTICIPANT_ID"] = sanitize_engagement_id (id);
+  GError *err = nullptr;
+  GstElement *bin = build_participant_branch (self->p_.tmpl, vars, &err);
+  if (!bin) {
+    /* a warning on the bus: the engagement goes on without this file */
+    gst_element_post_message (demux, gst_message_new_warning (
+            GST_OBJECT (demux), err, "participant branch not built"));
+    g_error_free (err);
+    return;
+  }
+  std::string file;
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (bin));
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next (it, &v) == GST_ITERATOR_OK) {
+    auto *el = GST_ELEMENT (g_value_get_object (&v));
+    GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (el),
+        "location");
+    if (file.empty () && GST_OBJECT_FLAG_IS_SET (el, GST_ELEMENT_FLAG_SINK) &&
+        ps && ps->value_type == G_TYPE_STRING) {
+      g_autofree gchar *loc = nullptr;
+      g_object_get (el, "location", &loc, nullptr);
+      if (loc) {
+        g_autofree gchar *base = g_path_get_basename (loc);
+        file = base;
+      }
+    }
+    g_value_reset (&v);
+  }
+  g_value_unset (&v);
+  gst_iterator_free (it);
+  /* beside the demuxer (the template's elements are in a bin of their
+   * own inside the pipeline: build_pipeline) */
+  GstObject *parent = gst_object_get_parent (GST_OBJECT (demux));
+  gst_bin_add (GST_BIN (parent ? parent : GST_OBJECT (self->pipeline_)), bin);
+  if (parent)
+    gst_object_unref (parent);
+  g_autoptr (GstPad) sink = gst_element_get_static_pad (bin, "sink");
+  if (gst_pad_link (pad, sink) != GST_PAD_LINK_OK) {
+    GError *lerr = g_error_new (GST_CORE_ERROR, GST_CORE_ERROR_PAD,
+        "cannot link the participant branch");
+    gst_element_post_message (demux, gst_message_new_warning (
+            GST_OBJECT (demux), lerr, GST_OBJECT_NAME (pad)));
+    g_error_free (lerr);
+  }
+  gst_element_sync_state_with_parent (bin);
+  gst_object_unref (bin);       /* build_participant_branch()'s ref */
+  std::lock_guard<std::mutex> lk (self->participants_lock_);
+  self->participant_files_.push_back ({ id, file });
 }
 
 void

@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -224,6 +225,10 @@ class Engagement {
   void on_interruption (const GstStructure *s);
   void on_superseded (const GstStructure *s);
   void find_outputs ();
+  /* pad-added of the zoomrtmsdemux "participants" (a streaming thread):
+   * instantiates the template's @participant-branch for the pad */
+  static void participant_pad_cb (GstElement *demux, GstPad *pad,
+      gpointer self);
   bool prepare_continuation (GError **error);
   void journal_write (bool durable);
   static gboolean journal_tick_cb (gpointer data);
@@ -286,6 +291,15 @@ class Engagement {
   std::map<gint64, gsize> sentence_index_;
   std::map<std::string, std::string> display_names_;   /* channel/user → name */
   std::map<std::string, std::string> modes_;           /* channel → mode */
+  /* issue 14: one file per participant (record-participants), filled by
+   * participant_pad_cb on a streaming thread, read for engagement.json */
+  struct ParticipantFile {
+    std::string id;          /* user_id / channel_id as Zoom sent it */
+    std::string file;        /* basename in the engagement directory */
+  };
+  mutable std::mutex participants_lock_;
+  std::vector<ParticipantFile> participant_files_;
+  TemplateVars vars_;                                  /* start()'s */
   guint64 transcript_messages_ = 0;
   guint64 event_messages_ = 0;
   guint64 level_messages_ = 0;

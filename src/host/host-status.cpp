@@ -111,7 +111,9 @@ meter_probe (GstPad *, GstPadProbeInfo *info, gpointer data)
       GstCaps *caps = nullptr;
       gst_event_parse_caps (ev, &caps);
       GstAudioInfo ai;
-      if (caps && gst_audio_info_from_caps (&ai, caps) &&
+      /* layout=packets (zoomrtmsdemux) is not audio/x-raw: no meter */
+      if (caps && gst_structure_has_name (gst_caps_get_structure (caps, 0),
+              "audio/x-raw") && gst_audio_info_from_caps (&ai, caps) &&
           GST_AUDIO_INFO_FORMAT (&ai) == GST_AUDIO_FORMAT_S16LE &&
           GST_AUDIO_INFO_LAYOUT (&ai) == GST_AUDIO_LAYOUT_INTERLEAVED)
         m->set_format (GST_AUDIO_INFO_CHANNELS (&ai), GST_AUDIO_INFO_RATE (&ai));

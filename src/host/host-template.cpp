@@ -13,7 +13,8 @@
 namespace zhost {
 
 const char *const kTemplateVariables[] = {
-  "OUTPUT_DIR", "ENGAGEMENT_ID", "RTP_HOST", "RTP_PORT", nullptr,
+  "OUTPUT_DIR", "ENGAGEMENT_ID", "RTP_HOST", "RTP_PORT", "PARTICIPANT_ID",
+  nullptr,
 };
 
 static bool
@@ -91,7 +92,8 @@ validate_variable (const std::string &name, const std::string &value,
   if (!is_known_variable (name)) {
     g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
         "unknown variable ${%s} (allowed: ${OUTPUT_DIR}, ${ENGAGEMENT_ID}, "
-        "${RTP_HOST}, ${RTP_PORT})", name.c_str ());
+        "${RTP_HOST}, ${RTP_PORT}, ${PARTICIPANT_ID} in @participant-branch)",
+        name.c_str ());
     return false;
   }
   if (name == "OUTPUT_DIR") {
@@ -115,13 +117,13 @@ validate_variable (const std::string &name, const std::string &value,
     }
     return true;
   }
-  if (name == "ENGAGEMENT_ID") {
+  if (name == "ENGAGEMENT_ID" || name == "PARTICIPANT_ID") {
     bool ok = !value.empty () && value.size () <= 128 &&
         std::all_of (value.begin (), value.end (), is_safe_id_char);
     if (!ok) {
       g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
-          "${ENGAGEMENT_ID} must match [A-Za-z0-9_-]{1,128} (use "
-          "sanitize_engagement_id)");
+          "${%s} must match [A-Za-z0-9_-]{1,128} (use "
+          "sanitize_engagement_id)", name.c_str ());
       return false;
     }
     return true;
@@ -209,7 +211,8 @@ expand_value (const std::string &raw, const TemplateVars &vars, int line,
       if (!is_known_variable (name)) {
         g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
             "line %d: unknown variable ${%s} (allowed: ${OUTPUT_DIR}, "
-            "${ENGAGEMENT_ID}, ${RTP_HOST}, ${RTP_PORT})", line,
+            "${ENGAGEMENT_ID}, ${RTP_HOST}, ${RTP_PORT}, ${PARTICIPANT_ID} "
+            "in @participant-branch)", line,
             name.c_str ());
         return false;
       }
@@ -322,6 +325,62 @@ dummy_vars ()
   };
 }
 
+std::string
+take_participant_branch (std::string *text)
+{
+  static const char kDirective[] = "@participant-branch";
+  std::string out, branch;
+  gsize i = 0;
+  while (i < text->size ()) {
+    gsize eol = text->find ('\n', i);
+    gsize end = eol == std::string::npos ? text->size () : eol;
+    gsize j = i;
+    while (j < end && ((*text)[j] == ' ' || (*text)[j] == '\t'))
+      j++;
+    if (text->compare (j, strlen (kDirective), kDirective) == 0)
+      branch += text->substr (j + strlen (kDirective),
+          end - j - strlen (kDirective)) + " ";
+    else
+      out.append (*text, i, end - i);
+    if (eol == std::string::npos)
+      break;
+    out += '\n';
+    i = eol + 1;
+  }
+  *text = out;
+  return branch;
+}
+
+GstElement *
+build_participant_branch (const PipelineTemplate &tmpl,
+    const TemplateVars &vars, GError **error)
+{
+  std::string desc;
+  GError *err = nullptr;
+  if (!substitute_template (tmpl.participant_branch, vars, &desc, &err)) {
+    g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+        "%s: @participant-branch: %s", tmpl.path.c_str (), err->message);
+    g_error_free (err);
+    return nullptr;
+  }
+  GstElement *bin = gst_parse_bin_from_description_full (desc.c_str (), TRUE,
+      nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  GstPad *sink = bin ? gst_element_get_static_pad (bin, "sink") : nullptr;
+  if (err || !bin || !sink) {
+    g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+        "%s: @participant-branch: %s", tmpl.path.c_str (),
+        err ? err->message : "it needs one unlinked sink pad");
+    g_clear_error (&err);
+    if (bin)
+      gst_object_unref (gst_object_ref_sink (bin));
+    if (sink)
+      gst_object_unref (sink);
+    return nullptr;
+  }
+  gst_object_unref (sink);
+  return GST_ELEMENT (gst_object_ref_sink (bin));
+}
+
 GstElement *
 build_pipeline (const PipelineTemplate &tmpl, const TemplateVars &vars,
     const std::string &pipeline_name, bool *has_level, GError **error)
@@ -349,8 +408,8 @@ build_pipeline (const PipelineTemplate &tmpl, const TemplateVars &vars,
   gst_object_ref_sink (pipeline);
   gst_bin_add (GST_BIN (pipeline), bin);
 
-  int n_src = 0;
-  bool named_src = false, level = false;
+  int n_src = 0, n_demux = 0;
+  bool named_src = false, level = false, named_demux = false;
   GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
   GValue item = G_VALUE_INIT;
   bool done = false;
@@ -364,15 +423,20 @@ build_pipeline (const PipelineTemplate &tmpl, const TemplateVars &vars,
           n_src++;
           if (g_str_equal (GST_OBJECT_NAME (el), "src"))
             named_src = true;
-        } else if (g_str_equal (fname, "level"))
+        } else if (g_str_equal (fname, "level")) {
           level = true;
+        } else if (g_str_equal (fname, "zoomrtmsdemux")) {
+          n_demux++;
+          if (g_str_equal (GST_OBJECT_NAME (el), "participants"))
+            named_demux = true;
+        }
         g_value_reset (&item);
         break;
       }
       case GST_ITERATOR_RESYNC:
         gst_iterator_resync (it);
-        n_src = 0;
-        named_src = level = false;
+        n_src = n_demux = 0;
+        named_src = level = named_demux = false;
         break;
       default:
         done = true;
@@ -386,6 +450,16 @@ build_pipeline (const PipelineTemplate &tmpl, const TemplateVars &vars,
         "%s: a pipeline needs exactly one zoomrtmssrc named \"src\" "
         "(found %d zoomrtmssrc, %s named src)", tmpl.path.c_str (), n_src,
         named_src ? "one" : "none");
+    gst_object_unref (pipeline);
+    return nullptr;
+  }
+  bool want_demux = !tmpl.participant_branch.empty ();
+  if (want_demux != (n_demux > 0) || n_demux > 1 ||
+      (want_demux && !named_demux)) {
+    g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
+        "%s: @participant-branch goes with exactly one zoomrtmsdemux named "
+        "\"participants\" (found %d zoomrtmsdemux, %s)", tmpl.path.c_str (),
+        n_demux, want_demux ? "a branch" : "no branch");
     gst_object_unref (pipeline);
     return nullptr;
   }
@@ -419,6 +493,14 @@ src_output_caps (GstElement *src)
   if (g_object_class_find_property (G_OBJECT_GET_CLASS (src), "rate"))
     g_object_get (src, "rate", &rate, nullptr);
   std::string layout = enum_nick (G_OBJECT (src), "layout");
+  if (layout == "packets") {
+    guint send_rate = 20;
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (src), "send-rate"))
+      g_object_get (src, "send-rate", &send_rate, nullptr);
+    return gst_caps_new_simple ("application/x-zoomrtms-packets", "format",
+        G_TYPE_STRING, "S16LE", "rate", G_TYPE_INT, static_cast<int> (rate),
+        "packet-ms", G_TYPE_INT, static_cast<int> (send_rate), nullptr);
+  }
   auto raw = [rate] (int channels) {
     return gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, "S16LE",
         "layout", G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
@@ -542,12 +624,21 @@ TemplateStore::load_dir (const std::string &dir, GError **error)
       return false;
     }
     t.text = strip_comments (std::string (contents, len));
+    t.participant_branch = take_participant_branch (&t.text);
     bool has_level = false;
     GstElement *p = build_pipeline (t, dummy_vars (), "validate", &has_level,
         error);
     if (!p)
       return false;
     gst_object_unref (p);
+    if (!t.participant_branch.empty ()) {
+      TemplateVars v = dummy_vars ();
+      v["PARTICIPANT_ID"] = "validate";
+      GstElement *b = build_participant_branch (t, v, error);
+      if (!b)
+        return false;
+      gst_object_unref (b);
+    }
     t.has_level = has_level;
     GST_INFO ("pipeline template %s loaded from %s", t.name.c_str (), path);
     templates_[t.name] = std::move (t);

@@ -70,15 +70,38 @@ bool substitute_template (const std::string &text, const TemplateVars &vars,
 struct PipelineTemplate {
   std::string name;      /* file name without ".pipeline" */
   std::string path;
-  std::string text;      /* comments stripped */
+  std::string text;      /* comments and @participant-branch lines stripped */
+  /* the `@participant-branch` lines' text (pipelines/README.md): a bin
+   * description the host instantiates for every pad of the zoomrtmsdemux
+   * named "participants"; "" = none */
+  std::string participant_branch;
   bool has_level = false;
 };
+
+/** take_participant_branch:
+ * Removes from @text every line whose first non-blank text is
+ * `@participant-branch` (the newline stays, so line numbers stay right).
+ * Returns: the rest of those lines, joined with spaces ("" if none).
+ */
+std::string take_participant_branch (std::string *text);
+
+/** build_participant_branch:
+ * @vars: dummy_vars()-like values plus PARTICIPANT_ID (validated like
+ *   ENGAGEMENT_ID: the participant id through sanitize_engagement_id())
+ * Substitutes @vars into @tmpl's participant_branch and parses it as a bin
+ * with a ghost sink pad (gst_parse_bin_from_description_full, fatal errors).
+ * Returns: (transfer full) the bin, or NULL with ZHOST_ERROR_TEMPLATE.
+ */
+GstElement *build_participant_branch (const PipelineTemplate &tmpl,
+    const TemplateVars &vars, GError **error);
 
 /** build_pipeline:
  * Substitutes @vars into @tmpl, parses it with GST_PARSE_FLAG_FATAL_ERRORS |
  * GST_PARSE_FLAG_PLACE_IN_BIN and puts the bin in a new pipeline called
  * @pipeline_name (gstreamer-guide.md §3.3 "Pipeline ownership"). Checks that
- * exactly one zoomrtmssrc exists and that it is named "src".
+ * exactly one zoomrtmssrc exists and that it is named "src", and that a
+ * template with a participant_branch has exactly one zoomrtmsdemux, named
+ * "participants" (and one without has none).
  * @has_level: (out) (optional): whether the pipeline has a `level` element
  * Returns: (transfer floating→full, sunk) the pipeline, or NULL with
  * ZHOST_ERROR_TEMPLATE naming the template file and GStreamer's error.
@@ -98,7 +121,9 @@ TemplateVars dummy_vars ();
  * asks for (docs/protocol.md §3.3, msg 4): codec=l16 → audio/x-raw,
  * format=S16LE, layout=interleaved, rate=`rate`, channels 2 for
  * layout=stereo, 1 for layout=mix, both (two structures: 1 then 2) for
- * layout=auto (issue 14: chosen by product); codec=opus → audio/x-opus, rate=48000, channels=1,
+ * layout=auto (issue 14: chosen by product); layout=packets →
+ * application/x-zoomrtms-packets, format=S16LE, rate=`rate`, packet-ms=`send-rate`;
+ * codec=opus → audio/x-opus, rate=48000, channels=1,
  * channel-mapping-family=0. NULL if @src has no `codec` property.
  */
 GstCaps *src_output_caps (GstElement *src);

@@ -127,6 +127,20 @@ parse_join_late (const char *spec, MuteWindow *out)
   return true;
 }
 
+/* --leave CH:MS is --mute CH:MS-(end of the call) */
+bool
+parse_leave (const char *spec, MuteWindow *out)
+{
+  StallWindow w;
+  std::string s = std::string (spec) + "+1";
+  if (!parse_stall (s.c_str (), &w) || w.role == "mixed")
+    return false;
+  out->role = w.role;
+  out->start_ms = w.at_ms;
+  out->end_ms = G_MAXINT64;
+  return true;
+}
+
 /* --outage media|signaling:AT_MS+DUR_MS */
 bool
 parse_outage (const char *spec, Outage *out)
@@ -601,6 +615,7 @@ main (int argc, char **argv)
   g_auto (GStrv) hostile = nullptr;
   g_auto (GStrv) stalls = nullptr;
   g_auto (GStrv) joins = nullptr;
+  g_auto (GStrv) leaves = nullptr;
   g_auto (GStrv) outages = nullptr;
   g_autofree char *intr_urls = nullptr;
   int intr_copies = 1, intr_delay = 0;
@@ -628,6 +643,7 @@ main (int argc, char **argv)
     { "mute", 0, 0, G_OPTION_ARG_STRING_ARRAY, &mutes, "No packets on a channel in a window (repeatable)", "CH:START_MS-END_MS" },
     { "stall", 0, 0, G_OPTION_ARG_STRING_ARRAY, &stalls, "A channel's sender stalls: its packets in [AT, AT+DUR) ms are held, then sent in a burst (repeatable)", "CH:AT_MS+DUR_MS" },
     { "join-late", 0, 0, G_OPTION_ARG_STRING_ARRAY, &joins, "A channel's party joins MS ms after the call start: no packets before (repeatable)", "CH:MS" },
+    { "leave", 0, 0, G_OPTION_ARG_STRING_ARRAY, &leaves, "A channel's party leaves MS ms after the call start: no packets from then on (repeatable)", "CH:MS" },
     { "duplicate-every", 0, 0, G_OPTION_ARG_INT, &dup_every, "Re-send every Nth packet", "N" },
     { "malformed-every", 0, 0, G_OPTION_ARG_INT, &bad_every, "Send a broken frame before every Nth packet", "N" },
     { "participant-spelling", 0, 0, G_OPTION_ARG_STRING, &spelling, "participant_info|paticipant_info", "S" },
@@ -769,6 +785,12 @@ main (int argc, char **argv)
     MuteWindow w;
     if (!parse_join_late (*m, &w))
       return bad ("--join-late (customer|agent:MS)");
+    o.mutes.push_back (w);
+  }
+  for (char **m = leaves; m && *m; m++) {
+    MuteWindow w;
+    if (!parse_leave (*m, &w))
+      return bad ("--leave (customer|agent:MS)");
     o.mutes.push_back (w);
   }
   if (dup_every < 0 || bad_every < 0)

@@ -27,7 +27,8 @@ struct MuteWindow {
  * time (ms from the call start) lies in [at_ms, at_ms + dur_ms) are held and
  * sent in a burst just before its first packet after the window (no audio
  * lost). --join-late CH:MS: @role's party joins MS ms after the call start:
- * no packets before (dumped as zeros, counted as muted). */
+ * no packets before (dumped as zeros, counted as muted); --leave CH:MS:
+ * no packets from MS ms on (a MuteWindow up to G_MAXINT64). */
 struct StallWindow {
   std::string role; /* "customer" | "agent" | "mixed" */
   gint64 at_ms = 0;

@@ -12,6 +12,8 @@
 #include <libsoup/soup.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <csignal>
 #include <cstring>
 #include <functional>
@@ -341,6 +343,68 @@ TEST (HostRecord, MeetingProduct)
   EXPECT_STREQ (json_object_get_string_member (ej->obj (), "product"), "meeting");
   EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "stopped");
   EXPECT_NEAR (soxi_duration (dir + "/audio.wav"), 3.0, 0.05);
+  expect_clean_exit (h.proc ());
+}
+
+/* issue 14: record-participants on a multi-stream meeting (the agent
+ * joining at 1.5 s, the customer muted 2–3 s and leaving at 5 s): one WAV
+ * per participant, each bit-exact against what the sim sent for that
+ * user_id (zeros where nothing was sent), all as long as the call,
+ * finalized (soxi, gst-discoverer-1.0); engagement.json lists each file
+ * with its participant's id and display name. */
+TEST (HostRecord, RecordParticipantsOneWavPerParticipant)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  Host h (tmp, {"--pipeline", "record-participants"});
+  ASSERT_GT (h.port (), 0) << h.proc ().log ();
+  std::vector<SimStream> streams;
+  ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "0", "--duration", "6",
+              "--product", "meeting", "--data-opt", "multi", "--join-late", "agent:1500",
+              "--mute", "customer:2000-3000", "--leave", "customer:5000"}, 1, &streams));
+  auto dirs = list_dir (h.out ());
+  ASSERT_EQ (dirs.size (), 1u);
+  std::string dir = h.out () + "/" + dirs[0];
+  std::string dump = tmp / ("sim-dump/" + streams[0].rtms_stream_id);
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  JsonArray *parts = json_object_get_array_member (ej->obj (), "participants");
+  ASSERT_NE (parts, nullptr);
+  ASSERT_EQ (json_array_get_length (parts), 2u) << read_file (dir + "/engagement.json")
+      << h.proc ().log ();
+  /* data/default-call.conf: the meeting user_ids and names */
+  std::map<std::string, std::pair<std::string, std::string>> want = {
+    {"16778240", {"customer", "Jane Doe"}},
+    {"16779264", {"agent", "Tom Agent"}},
+  };
+  for (guint i = 0; i < 2; i++) {
+    JsonObject *p = json_array_get_object_element (parts, i);
+    std::string id = json_object_get_string_member (p, "id");
+    ASSERT_EQ (want.count (id), 1u) << id;
+    EXPECT_EQ (json_object_get_string_member (p, "file"), "participant-" + id + ".wav");
+    JsonNode *dn = json_object_get_member (p, "display_name");
+    ASSERT_NE (dn, nullptr);
+    EXPECT_EQ (JSON_NODE_HOLDS_NULL (dn) ? std::string ("(null)") :
+        std::string (json_node_get_string (dn)), want[id].second) << id;
+    std::string wav = dir + "/participant-" + id + ".wav";
+    Wav w = read_wav (wav);
+    ASSERT_EQ (w.channels, 1) << wav;
+    ASSERT_EQ (w.rate, 16000);
+    ASSERT_EQ (w.bits, 16);
+    auto sent = read_pcm (dump + "/" + want[id].first + ".pcm");
+    ASSERT_EQ (sent.size (), 6u * 16000);
+    ASSERT_EQ (w.samples.size (), sent.size ()) << wav;
+    gsize first_diff = 0;
+    while (first_diff < sent.size () && w.samples[first_diff] == sent[first_diff])
+      first_diff++;
+    EXPECT_EQ (first_diff, sent.size ()) << wav << ": first differing sample";
+    EXPECT_NEAR (soxi_duration (wav), 6.0, 0.001) << wav;
+    expect_discoverer_accepts (wav);
+  }
+  /* the dump itself has the late join, the mute and the leave */
+  auto ag = read_pcm (dump + "/agent.pcm"), cu = read_pcm (dump + "/customer.pcm");
+  EXPECT_TRUE (std::all_of (ag.begin (), ag.begin () + 24000, [] (gint16 v) { return v == 0; }));
+  EXPECT_TRUE (std::all_of (cu.begin () + 80000, cu.end (), [] (gint16 v) { return v == 0; }));
   expect_clean_exit (h.proc ());
 }
 

@@ -286,8 +286,44 @@ TEST (Templates, ShippedPipelinesLoad)
   TemplateStore store;
   GError *err = nullptr;
   ASSERT_TRUE (store.load_dir (dir, &err)) << (err ? err->message : "");
-  for (const char *n : {"record-wav", "record-opus", "record-all", "rtp-forward", "rtp-forward-opus"})
+  for (const char *n : {"record-wav", "record-opus", "record-all", "rtp-forward", "rtp-forward-opus",
+           "record-participants"})
     ASSERT_NE (store.find (n), nullptr) << n;
+  /* issue 14: the per-participant branch is taken out of the text, and a
+   * demuxer without a branch (or a branch without the demuxer) is refused */
+  EXPECT_NE (store.find ("record-participants")->participant_branch.find (
+                 "${PARTICIPANT_ID}"), std::string::npos);
+  EXPECT_EQ (store.find ("record-participants")->text.find ("@participant"),
+      std::string::npos);
+  EXPECT_TRUE (store.find ("record-wav")->participant_branch.empty ());
+  {
+    PipelineTemplate t;
+    t.path = "x.pipeline";
+    t.text = "zoomrtmssrc name=src layout=packets ! zoomrtmsdemux name=participants";
+    GstElement *bad = build_pipeline (t, vars_with_dir ("/tmp/x"), "x", nullptr, &err);
+    EXPECT_EQ (bad, nullptr);
+    g_clear_error (&err);
+    t.text = "zoomrtmssrc name=src ! fakesink\n"
+        "@participant-branch wavenc ! filesink location=${OUTPUT_DIR}/p-${PARTICIPANT_ID}.wav";
+    t.participant_branch = take_participant_branch (&t.text);
+    EXPECT_EQ (build_pipeline (t, vars_with_dir ("/tmp/x"), "x", nullptr, &err), nullptr);
+    g_clear_error (&err);
+    /* ${PARTICIPANT_ID} has no value in the main text */
+    t.text = "zoomrtmssrc name=src ! filesink location=${OUTPUT_DIR}/${PARTICIPANT_ID}.wav";
+    t.participant_branch.clear ();
+    EXPECT_EQ (build_pipeline (t, vars_with_dir ("/tmp/x"), "x", nullptr, &err), nullptr);
+    g_clear_error (&err);
+    /* the branch: PARTICIPANT_ID validated, a bin with a sink pad */
+    t.participant_branch = "wavenc ! filesink location=${OUTPUT_DIR}/p-${PARTICIPANT_ID}.wav";
+    TemplateVars v = vars_with_dir ("/tmp/x");
+    v["PARTICIPANT_ID"] = "../etc";
+    EXPECT_EQ (build_participant_branch (t, v, &err), nullptr);
+    g_clear_error (&err);
+    v["PARTICIPANT_ID"] = sanitize_engagement_id ("16778240");
+    GstElement *branch = build_participant_branch (t, v, &err);
+    ASSERT_NE (branch, nullptr) << (err ? err->message : "");
+    gst_object_unref (branch);
+  }
   EXPECT_TRUE (store.find ("record-all")->has_level);
   EXPECT_FALSE (store.find ("record-wav")->has_level);
   /* building gives a named pipeline whose src is the zoomrtmssrc */
