@@ -181,7 +181,9 @@ struct StatusService::Stream {
   StatusService *svc = nullptr;
   SoupServerMessage *msg = nullptr;     /* ref */
   gulong finished_id = 0;
+  gulong wrote_id = 0;
   gint64 opened_us = 0;
+  gsize queued = 0;             /* bytes appended, not yet written */
   bool closing = false;
 };
 
@@ -223,6 +225,7 @@ StatusService::~StatusService ()
     g_source_remove (tick_id_);
   for (auto &s : streams_) {
     g_signal_handler_disconnect (s->msg, s->finished_id);
+    g_signal_handler_disconnect (s->msg, s->wrote_id);
     g_object_unref (s->msg);
   }
 }
@@ -702,6 +705,11 @@ StatusService::open_stream (SoupServerMessage *msg)
   s->msg = SOUP_SERVER_MESSAGE (g_object_ref (msg));
   s->opened_us = now;
   s->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (stream_finished_cb), this);
+  s->wrote_id = g_signal_connect (msg, "wrote-body-data", G_CALLBACK (+[] (
+      SoupServerMessage *, guint bytes, gpointer d) {
+        auto *st = static_cast<Stream *> (d);
+        st->queued -= MIN (st->queued, static_cast<gsize> (bytes));
+      }), s.get ());
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Content-Type", "text/event-stream; charset=utf-8");
   soup_message_headers_replace (h, "Cache-Control", "no-store");
@@ -731,6 +739,7 @@ StatusService::send (Stream *s, const std::string &event, const std::string &dat
     return;
   /* one line of JSON: no newline inside (json_to_compact) */
   std::string text = "event: " + event + "\ndata: " + data + "\n\n";
+  s->queued += text.size ();
   soup_message_body_append (soup_server_message_get_response_body (s->msg),
       SOUP_MEMORY_COPY, text.data (), text.size ());
   if (unpause)
@@ -744,6 +753,7 @@ StatusService::stream_finished_cb (SoupServerMessage *msg, gpointer data)
   for (auto it = self->streams_.begin (); it != self->streams_.end (); ++it)
     if ((*it)->msg == msg) {
       g_signal_handler_disconnect (msg, (*it)->finished_id);
+      g_signal_handler_disconnect (msg, (*it)->wrote_id);
       g_object_unref (msg);
       self->streams_.erase (it);
       break;
@@ -775,6 +785,16 @@ StatusService::tick_cb (gpointer data)
   for (Stream *s : list) {
     if (s->closing)
       continue;
+    if (s->queued > kMaxStreamBacklog) {
+      /* a client that stopped reading: what it was sent is kept in memory
+       * until written, so no more; it reconnects once it catches up */
+      GST_INFO ("status event stream: %zu bytes not taken by its client, closed",
+          s->queued);
+      s->closing = true;
+      soup_message_body_complete (soup_server_message_get_response_body (s->msg));
+      soup_server_message_unpause (s->msg);
+      continue;
+    }
     if (recent)
       self->send (s, "recent", recent_text);
     self->send (s, "live", live);
@@ -785,6 +805,15 @@ StatusService::tick_cb (gpointer data)
     }
   }
   return G_SOURCE_CONTINUE;
+}
+
+gsize
+StatusService::open_event_streams () const
+{
+  gsize n = 0;
+  for (const auto &s : streams_)
+    n += s->closing ? 0 : 1;
+  return n;
 }
 
 void
