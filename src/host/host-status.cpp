@@ -648,6 +648,15 @@ content_type_of (const std::string &name)
 void
 StatusService::serve_file (SoupServerMessage *msg, const std::string &rest)
 {
+  /* a download holds its connection up to an hour (extend() below), out of
+   * the reach of the connection cap's reclaiming: a bounded number */
+  if (*downloads_ >= kMaxDownloads) {
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+        "Retry-After", "10");
+    set_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error_json (
+        "Too many file downloads at once"));
+    return;
+  }
   g_auto (GStrv) segs = g_strsplit (rest.c_str (), "/", -1);
   if (g_strv_length (segs) != 2) {
     set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
@@ -679,6 +688,13 @@ StatusService::serve_file (SoupServerMessage *msg, const std::string &rest)
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_server_message_set_status (msg, SOUP_STATUS_OK, nullptr);
   soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
+  /* the count outlives this service if the message does (shutdown) */
+  (*downloads_)++;
+  g_signal_connect_data (msg, "finished", G_CALLBACK (+[] (SoupServerMessage *, gpointer d) {
+        (**static_cast<std::shared_ptr<gsize> *> (d))--;
+      }), new std::shared_ptr<gsize> (downloads_),
+      [] (gpointer d, GClosure *) { delete static_cast<std::shared_ptr<gsize> *> (d); },
+      static_cast<GConnectFlags> (0));
   /* a long recording may take a while to download: not the request timeout */
   if (http_)
     http_->extend (msg, g_get_monotonic_time () + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);

@@ -29,7 +29,8 @@
  * Files: DIR and FILE are single path components (no '/', "..", ".", a
  * leading '.' or NUL after percent-decoding), opened with openat(2) from the
  * output root with O_NOFOLLOW, regular files only: nothing outside the root,
- * no symlink, 404 otherwise.
+ * no symlink, 404 otherwise. At most kMaxDownloads at once (503 beyond):
+ * each may hold its connection for an hour.
  */
 #pragma once
 
@@ -99,6 +100,7 @@ class StatusService {
   static const gsize kMaxEventStreams = 16;
   static const int kEventStreamLifetimeS = 600;
   static const gsize kMaxStreamBacklog = 1024 * 1024;   /* bytes */
+  static const gsize kMaxDownloads = 16;
   static const gsize kMaxLive = 100;
   static const gsize kMaxRecent = 50;
 
@@ -162,6 +164,8 @@ class StatusService {
   HttpFrontend *http_ = nullptr;
   std::vector<std::unique_ptr<Stream>> streams_;
   guint tick_id_ = 0;
+  /* file downloads being sent */
+  std::shared_ptr<gsize> downloads_ = std::make_shared<gsize> (0);
   guint ticks_ = 0;
   bool recent_dirty_ = true;
   std::string recent_cache_;
