@@ -1606,6 +1606,12 @@ AfterCall::sweep_retention ()
     if (!g_str_equal (st, "stopped") && !g_str_equal (st, "failed") &&
         !g_str_equal (st, "recovered"))
       continue;
+    /* actions pending elsewhere: another node of a fleet (shared output
+     * root) whose job is not in this queue */
+    JsonNode *an = json_object_get_member (o, "actions");
+    if (an && JSON_NODE_HOLDS_OBJECT (an) && g_str_equal (json_object_get_string_member_with_default (
+            json_node_get_object (an), "state", ""), "pending"))
+      continue;
     gint64 ended = 0;
     const gchar *stop = json_object_has_member (o, "stop_time") &&
         JSON_NODE_HOLDS_VALUE (json_object_get_member (o, "stop_time")) ?

@@ -697,6 +697,14 @@ class Retention(Base):
                                extra_files={"audio.wav": kb})
         live = fake_engagement(out, "live", "detached", iso_days_ago(30),
                                extra_files={"audio.wav": kb})
+        # its after-call actions still pending on another node of a fleet
+        # (shared output root): not this node's queue, not erased either
+        busy = fake_engagement(out, "busy", "stopped", iso_days_ago(20),
+                               extra_files={"audio.wav": kb})
+        e = engagement_json(busy)
+        e["actions"] = {"state": "pending", "tasks": [{"type": "upload", "state": "pending"}]}
+        with open(os.path.join(busy, "engagement.json"), "w") as f:
+            json.dump(e, f)
         # max-age 7 days takes "old"; 250 kB for the rest takes "mid" too
         h = self.host("[retention]\nmax-age-days=7\nmax-bytes=250000\n")
         for d, why in ((old, "age"), (mid, "size")):
@@ -710,7 +718,7 @@ class Retention(Base):
             self.assertEqual(dl["audio.wav"]["bytes"], len(kb))
             self.assertEqual(dl["audio.wav"]["sha256"], hashlib.sha256(kb).hexdigest())
             self.assertEqual(dl["audio.wav"]["where"], "local")
-        for d in (new1, new2, live):
+        for d in (new1, new2, live, busy):
             self.assertIn("audio.wav", os.listdir(d))
             self.assertNotIn("erasure", engagement_json(d))
         text = h.metrics()
