@@ -10,6 +10,9 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -940,6 +943,15 @@ AfterCall::worker_main ()
   }
 }
 
+bool
+hook_env_hidden (const std::string &name)
+{
+  /* ZOOMRTMS_REDIS_URL may carry the Redis password (redis://:PASSWORD@…) */
+  return g_str_has_prefix (name.c_str (), "ZOOM_") ||
+      g_str_has_prefix (name.c_str (), "AWS_") || name == "ZOOMRTMS_API_TOKEN" ||
+      name == "ZOOMRTMS_REDIS_URL" || name == "CREDENTIALS_DIRECTORY";
+}
+
 /* The exec hook: manifest on stdin, output to a file, timeout. */
 static void
 run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall::Job &j,
@@ -965,11 +977,12 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
   g_auto (GStrv) env = g_get_environ ();
   for (gchar **e = env; e && *e; e++) {
     std::string name (*e, strcspn (*e, "="));
-    if (g_str_has_prefix (name.c_str (), "ZOOM_") ||
-        g_str_has_prefix (name.c_str (), "AWS_") || name == "ZOOMRTMS_API_TOKEN" ||
-        name == "CREDENTIALS_DIRECTORY")
+    if (hook_env_hidden (name))
       g_subprocess_launcher_unsetenv (l, name.c_str ());
   }
+  /* its own process group: a timeout kills what it started too */
+  g_subprocess_launcher_set_child_setup (l, [] (gpointer) { setpgid (0, 0); },
+      nullptr, nullptr);
   g_subprocess_launcher_setenv (l, "ZOOMRTMS_ENGAGEMENT_DIR", j.dir.c_str (), TRUE);
   std::vector<const gchar *> argv;
   for (const auto &a : c.exec_argv)
@@ -997,6 +1010,11 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
       g_main_context_iteration (ctx, TRUE);
     bool timed_out = !w.done;
     if (timed_out) {
+      /* not reaped yet: the group id is still the hook's */
+      const gchar *id = g_subprocess_get_identifier (p);
+      pid_t pid = id ? static_cast<pid_t> (g_ascii_strtoll (id, nullptr, 10)) : 0;
+      if (pid > 0)
+        kill (-pid, SIGKILL);
       g_subprocess_force_exit (p);
       while (!w.done)
         g_main_context_iteration (ctx, TRUE);
@@ -1587,6 +1605,12 @@ AfterCall::sweep_retention ()
     const gchar *st = json_object_get_string_member_with_default (o, "state", "");
     if (!g_str_equal (st, "stopped") && !g_str_equal (st, "failed") &&
         !g_str_equal (st, "recovered"))
+      continue;
+    /* actions pending elsewhere: another node of a fleet (shared output
+     * root) whose job is not in this queue */
+    JsonNode *an = json_object_get_member (o, "actions");
+    if (an && JSON_NODE_HOLDS_OBJECT (an) && g_str_equal (json_object_get_string_member_with_default (
+            json_node_get_object (an), "state", ""), "pending"))
       continue;
     gint64 ended = 0;
     const gchar *stop = json_object_has_member (o, "stop_time") &&

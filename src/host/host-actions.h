@@ -9,8 +9,9 @@
  *   exec          the `[actions] exec` command (argv split with
  *                 g_shell_parse_argv, no shell), the JSON manifest on stdin,
  *                 cwd = the engagement directory, ZOOMRTMS_ENGAGEMENT_DIR set
- *                 and the host's secrets (ZOOM_*, AWS_*, ZOOMRTMS_API_TOKEN)
- *                 removed from its environment; killed after exec-timeout-s;
+ *                 and the host's secrets (hook_env_hidden()) removed from
+ *                 its environment; killed after exec-timeout-s, with the
+ *                 processes it started (its own process group);
  *                 exit status and the first 16 KiB of its output recorded.
  *                 Run once (again only if the host died while it ran).
  *   upload        each file to `<prefix>/<directory name>/<file>` (host-s3.h):
@@ -179,5 +180,12 @@ class AfterCall {
   std::thread worker_;
   guint retention_id_ = 0;
 };
+
+/** hook_env_hidden:
+ * Whether the environment variable @name is removed from the exec hook's
+ * environment: the host's secrets (ZOOM_*, AWS_*, ZOOMRTMS_API_TOKEN,
+ * ZOOMRTMS_REDIS_URL with its password, CREDENTIALS_DIRECTORY).
+ */
+bool hook_env_hidden (const std::string &name);
 
 } // namespace zhost

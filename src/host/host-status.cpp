@@ -183,7 +183,9 @@ struct StatusService::Stream {
   StatusService *svc = nullptr;
   SoupServerMessage *msg = nullptr;     /* ref */
   gulong finished_id = 0;
+  gulong wrote_id = 0;
   gint64 opened_us = 0;
+  gsize queued = 0;             /* bytes appended, not yet written */
   bool closing = false;
 };
 
@@ -225,6 +227,7 @@ StatusService::~StatusService ()
     g_source_remove (tick_id_);
   for (auto &s : streams_) {
     g_signal_handler_disconnect (s->msg, s->finished_id);
+    g_signal_handler_disconnect (s->msg, s->wrote_id);
     g_object_unref (s->msg);
   }
 }
@@ -647,6 +650,15 @@ content_type_of (const std::string &name)
 void
 StatusService::serve_file (SoupServerMessage *msg, const std::string &rest)
 {
+  /* a download holds its connection up to an hour (extend() below), out of
+   * the reach of the connection cap's reclaiming: a bounded number */
+  if (*downloads_ >= kMaxDownloads) {
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+        "Retry-After", "10");
+    set_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error_json (
+        "Too many file downloads at once"));
+    return;
+  }
   g_auto (GStrv) segs = g_strsplit (rest.c_str (), "/", -1);
   if (g_strv_length (segs) != 2) {
     set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
@@ -678,6 +690,13 @@ StatusService::serve_file (SoupServerMessage *msg, const std::string &rest)
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_server_message_set_status (msg, SOUP_STATUS_OK, nullptr);
   soup_message_body_append_bytes (soup_server_message_get_response_body (msg), bytes);
+  /* the count outlives this service if the message does (shutdown) */
+  (*downloads_)++;
+  g_signal_connect_data (msg, "finished", G_CALLBACK (+[] (SoupServerMessage *, gpointer d) {
+        (**static_cast<std::shared_ptr<gsize> *> (d))--;
+      }), new std::shared_ptr<gsize> (downloads_),
+      [] (gpointer d, GClosure *) { delete static_cast<std::shared_ptr<gsize> *> (d); },
+      static_cast<GConnectFlags> (0));
   /* a long recording may take a while to download: not the request timeout */
   if (http_)
     http_->extend (msg, g_get_monotonic_time () + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC);
@@ -704,6 +723,11 @@ StatusService::open_stream (SoupServerMessage *msg)
   s->msg = SOUP_SERVER_MESSAGE (g_object_ref (msg));
   s->opened_us = now;
   s->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (stream_finished_cb), this);
+  s->wrote_id = g_signal_connect (msg, "wrote-body-data", G_CALLBACK (+[] (
+      SoupServerMessage *, guint bytes, gpointer d) {
+        auto *st = static_cast<Stream *> (d);
+        st->queued -= MIN (st->queued, static_cast<gsize> (bytes));
+      }), s.get ());
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Content-Type", "text/event-stream; charset=utf-8");
   soup_message_headers_replace (h, "Cache-Control", "no-store");
@@ -733,6 +757,7 @@ StatusService::send (Stream *s, const std::string &event, const std::string &dat
     return;
   /* one line of JSON: no newline inside (json_to_compact) */
   std::string text = "event: " + event + "\ndata: " + data + "\n\n";
+  s->queued += text.size ();
   soup_message_body_append (soup_server_message_get_response_body (s->msg),
       SOUP_MEMORY_COPY, text.data (), text.size ());
   if (unpause)
@@ -746,6 +771,7 @@ StatusService::stream_finished_cb (SoupServerMessage *msg, gpointer data)
   for (auto it = self->streams_.begin (); it != self->streams_.end (); ++it)
     if ((*it)->msg == msg) {
       g_signal_handler_disconnect (msg, (*it)->finished_id);
+      g_signal_handler_disconnect (msg, (*it)->wrote_id);
       g_object_unref (msg);
       self->streams_.erase (it);
       break;
@@ -777,6 +803,16 @@ StatusService::tick_cb (gpointer data)
   for (Stream *s : list) {
     if (s->closing)
       continue;
+    if (s->queued > kMaxStreamBacklog) {
+      /* a client that stopped reading: what it was sent is kept in memory
+       * until written, so no more; it reconnects once it catches up */
+      GST_INFO ("status event stream: %zu bytes not taken by its client, closed",
+          s->queued);
+      s->closing = true;
+      soup_message_body_complete (soup_server_message_get_response_body (s->msg));
+      soup_server_message_unpause (s->msg);
+      continue;
+    }
     if (recent)
       self->send (s, "recent", recent_text);
     self->send (s, "live", live);
@@ -787,6 +823,15 @@ StatusService::tick_cb (gpointer data)
     }
   }
   return G_SOURCE_CONTINUE;
+}
+
+gsize
+StatusService::open_event_streams () const
+{
+  gsize n = 0;
+  for (const auto &s : streams_)
+    n += s->closing ? 0 : 1;
+  return n;
 }
 
 void

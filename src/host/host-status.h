@@ -18,8 +18,10 @@
  * without a token it is loopback-only like the rest.
  *
  * Bounds: at most kMaxEventStreams event streams at once (503 beyond), each
- * closed after kEventStreamLifetimeS (the page reconnects) and, if its client
- * stopped reading, by HttpFrontend::extend()'s deadline; the live list shows
+ * closed after kEventStreamLifetimeS (the page reconnects), or when more than
+ * kMaxStreamBacklog bytes of it are not written yet (a client that stopped
+ * reading: nothing more is queued for it) and, if its client still does not
+ * read, by HttpFrontend::extend()'s deadline; the live list shows
  * the first kMaxLive engagements; "recent" the kMaxRecent newest
  * engagement.json files under the output root (each read up to 1 MiB),
  * scanned again when an engagement ended or the root changed (at most every
@@ -27,7 +29,8 @@
  * Files: DIR and FILE are single path components (no '/', "..", ".", a
  * leading '.' or NUL after percent-decoding), opened with openat(2) from the
  * output root with O_NOFOLLOW, regular files only: nothing outside the root,
- * no symlink, 404 otherwise.
+ * no symlink, 404 otherwise. At most kMaxDownloads at once (503 beyond):
+ * each may hold its connection for an hour.
  */
 #pragma once
 
@@ -96,6 +99,8 @@ class StatusService {
   };
   static const gsize kMaxEventStreams = 16;
   static const int kEventStreamLifetimeS = 600;
+  static const gsize kMaxStreamBacklog = 1024 * 1024;   /* bytes */
+  static const gsize kMaxDownloads = 16;
   static const gsize kMaxLive = 100;
   static const gsize kMaxRecent = 50;
 
@@ -115,6 +120,9 @@ class StatusService {
    * in host_metrics(), forgets its level meter and tells event streams to
    * reload "recent". */
   void engagement_finished (JsonObject *obj);
+
+  /** open_event_streams: event streams open and not closing. */
+  gsize open_event_streams () const;
 
   /** close_streams: ends every event stream (shutdown). */
   void close_streams ();
@@ -156,6 +164,8 @@ class StatusService {
   HttpFrontend *http_ = nullptr;
   std::vector<std::unique_ptr<Stream>> streams_;
   guint tick_id_ = 0;
+  /* file downloads being sent */
+  std::shared_ptr<gsize> downloads_ = std::make_shared<gsize> (0);
   guint ticks_ = 0;
   bool recent_dirty_ = true;
   std::string recent_cache_;

@@ -69,6 +69,16 @@ TEST (ActionsConfig, UploadKeysAndLimits)
   EXPECT_FALSE (parse ("[retention]\nmax-age-days=-1\n", &g, &err));
 }
 
+TEST (ActionsExec, HookEnvironmentWithoutSecrets)
+{
+  for (const char *n : {"ZOOM_APP_CLIENT_SECRET", "ZOOM_SECRET_TOKEN", "AWS_SECRET_ACCESS_KEY",
+      "AWS_SESSION_TOKEN", "ZOOMRTMS_API_TOKEN", "ZOOMRTMS_REDIS_URL",
+      "CREDENTIALS_DIRECTORY"})
+    EXPECT_TRUE (hook_env_hidden (n)) << n;
+  for (const char *n : {"PATH", "HOME", "LANG", "ZOOMRTMS_ENGAGEMENT_DIR"})
+    EXPECT_FALSE (hook_env_hidden (n)) << n;
+}
+
 TEST (S3Client, ObjectUrls)
 {
   S3Settings s;

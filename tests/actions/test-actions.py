@@ -657,14 +657,26 @@ class HookTimeout(Base):
         # a recording a killed host left "running": recovered at start, then
         # its actions run (a hook that hangs, killed after 1 s)
         d = fake_engagement(out, "crashed", "running", iso_days_ago(0), wav_seconds=1)
-        h = self.host("[actions]\nexec=/bin/sh -c 'echo started; exec sleep 60'\n"
-                      "exec-timeout-s=1\n")
+        # the hook starts a process of its own: killed with it (its process
+        # group)
+        pidfile = os.path.join(self.work, "child.pid")
+        h = self.host("[actions]\nexec=/bin/sh -c 'echo started; sleep 300 & "
+                      "echo $! > %s; exec sleep 60'\nexec-timeout-s=1\n" % pidfile)
         a = self.wait_actions(d, state="failed", timeout=60)
         t = a["tasks"][0]
         self.assertEqual(t["type"], "exec")
         self.assertEqual(t["state"], "failed")
         self.assertIn("timed out after 1 s", t["error"])
         self.assertEqual(t["output"], "started\n")
+        with open(pidfile) as f:
+            child = int(f.read())
+        def gone():
+            try:
+                with open("/proc/%d/stat" % child) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except FileNotFoundError:
+                return True
+        wait_for(gone, 30, "the hook's child to be killed")
         self.assertEqual(engagement_json(d)["state"], "recovered")
         text = h.metrics()
         self.assertEqual(metric(text, "zoomrtms_exec_hooks_total", {"result": "timeout"}), 1)
@@ -685,6 +697,14 @@ class Retention(Base):
                                extra_files={"audio.wav": kb})
         live = fake_engagement(out, "live", "detached", iso_days_ago(30),
                                extra_files={"audio.wav": kb})
+        # its after-call actions still pending on another node of a fleet
+        # (shared output root): not this node's queue, not erased either
+        busy = fake_engagement(out, "busy", "stopped", iso_days_ago(20),
+                               extra_files={"audio.wav": kb})
+        e = engagement_json(busy)
+        e["actions"] = {"state": "pending", "tasks": [{"type": "upload", "state": "pending"}]}
+        with open(os.path.join(busy, "engagement.json"), "w") as f:
+            json.dump(e, f)
         # max-age 7 days takes "old"; 250 kB for the rest takes "mid" too
         h = self.host("[retention]\nmax-age-days=7\nmax-bytes=250000\n")
         for d, why in ((old, "age"), (mid, "size")):
@@ -698,7 +718,7 @@ class Retention(Base):
             self.assertEqual(dl["audio.wav"]["bytes"], len(kb))
             self.assertEqual(dl["audio.wav"]["sha256"], hashlib.sha256(kb).hexdigest())
             self.assertEqual(dl["audio.wav"]["where"], "local")
-        for d in (new1, new2, live):
+        for d in (new1, new2, live, busy):
             self.assertIn("audio.wav", os.listdir(d))
             self.assertNotIn("erasure", engagement_json(d))
         text = h.metrics()

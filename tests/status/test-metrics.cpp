@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <glib/gstdio.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -293,4 +294,64 @@ TEST (Meter, PeakAndRmsPerChannel)
   r = m.take ();
   EXPECT_EQ (r.peak_db[0], -100);
   EXPECT_EQ (r.rms_db[0], -100);
+}
+
+/* An event stream whose client stopped reading: what the host sends it is
+ * kept in memory until written; past kMaxStreamBacklog it gets no more and
+ * is closed (before: a "live" event every 500 ms for 10 min, up to ~1 GB for
+ * 16 such clients with 100 engagements). */
+TEST (EventStream, ClientThatStoppedReadingIsClosed)
+{
+  TempDir root;
+  g_autoptr (SoupServer) server = soup_server_new (nullptr, nullptr);
+  GError *err = nullptr;
+  ASSERT_TRUE (soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &err))
+      << (err ? err->message : "");
+  GSList *uris = soup_server_get_uris (server);
+  int port = g_uri_get_port (static_cast<GUri *> (uris->data));
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  StatusService::Hooks hooks;
+  hooks.allowed = [] (SoupServerMessage *) { return static_cast<guint> (SOUP_STATUS_OK); };
+  /* 100 engagements of 20 KB each: ~2 MB per "live" event */
+  hooks.live = [] (gsize max, gsize *total) {
+    std::vector<JsonNode *> v;
+    std::string big (20000, 'x');
+    for (gsize i = 0; i < MIN (max, static_cast<gsize> (100)); i++) {
+      JsonObject *o = json_object_new ();
+      json_object_set_string_member (o, "rtms_stream_id", ("s" + std::to_string (i)).c_str ());
+      json_object_set_string_member (o, "dir_name", ("d" + std::to_string (i)).c_str ());
+      json_object_set_string_member (o, "product", big.c_str ());
+      JsonNode *n = json_node_new (JSON_NODE_OBJECT);
+      json_node_take_object (n, o);
+      v.push_back (n);
+    }
+    *total = v.size ();
+    return v;
+  };
+  StatusService svc (server, root.path, hooks);
+
+  g_autoptr (GSocket) s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+      G_SOCKET_PROTOCOL_TCP, nullptr);
+  ASSERT_TRUE (s);
+  g_socket_set_option (s, SOL_SOCKET, SO_RCVBUF, 4096, nullptr);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (lo, static_cast<guint16> (port));
+  ASSERT_TRUE (g_socket_connect (s, sa, nullptr, nullptr));
+  const char req[] = "GET /status/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  ASSERT_EQ (g_socket_send (s, req, strlen (req), nullptr, nullptr),
+      static_cast<gssize> (strlen (req)));
+  /* the stream opens; the client then reads nothing */
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (svc.open_event_streams () == 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (nullptr, TRUE);
+  ASSERT_EQ (svc.open_event_streams (), 1u);
+  /* generous: every 500 ms ~2 MB more is queued; socket buffers take a few MB */
+  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (svc.open_event_streams () == 1 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (nullptr, TRUE);
+  EXPECT_EQ (svc.open_event_streams (), 0u)
+      << "an event stream whose client reads nothing is still fed";
+  g_socket_close (s, nullptr);
+  svc.close_streams ();
+  soup_server_disconnect (server);
 }

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -310,6 +311,46 @@ class Access(Base):
                 break
             time.sleep(0.5)
         self.assertEqual(status, 200, "slots of closed event streams were not freed")
+
+    def test_file_downloads_are_bounded(self):
+        """A download may hold its connection for an hour, beyond the
+        connection cap's reclaiming: at most 16 at once (503 beyond), so
+        clients that stop reading cannot take every connection."""
+        h = self.host()
+        d = os.path.join(h.out, "eng-dl")
+        os.makedirs(d)
+        with open(os.path.join(d, "audio.wav"), "wb") as f:
+            f.truncate(64 * 1024 * 1024)
+        socks = []
+        try:
+            for _ in range(16):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.settimeout(30)
+                s.connect(("127.0.0.1", h.port))
+                s.sendall(b"GET /status/files/eng-dl/audio.wav HTTP/1.1\r\n"
+                          b"Host: 127.0.0.1\r\n\r\n")
+                self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 200"))
+                socks.append(s)     # and reads no more
+            status, hdrs, body = request(h.port, "/status/files/eng-dl/audio.wav")
+            self.assertEqual(status, 503, body[:200])
+            self.assertEqual(hdrs.get("Retry-After"), "10")
+            self.assertEqual(request(h.port, "/status/live")[0], 200)
+        finally:
+            for s in socks:
+                s.close()
+        # closed downloads are noticed at the next write
+        deadline, status = time.monotonic() + 30, 0
+        while time.monotonic() < deadline:
+            c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=15)
+            c.request("GET", "/status/files/eng-dl/audio.wav")
+            r = c.getresponse()
+            status = r.status
+            c.close()
+            if status == 200:
+                break
+            time.sleep(0.5)
+        self.assertEqual(status, 200, "slots of closed downloads were not freed")
 
 
 class Call(Base):
