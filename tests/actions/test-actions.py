@@ -43,6 +43,8 @@ import tempfile
 import time
 import unittest
 import wave
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from zoomrtms_testlib import free_port, metric, run_tests, wait_for  # noqa: E402
 
 E = os.environ
 HOST = E["ZOOMRTMS_HOST"]
@@ -65,14 +67,6 @@ BUCKET = "recordings"
 PREFIX = "zcc/test"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def sha256_of(path):
     """sha256sum(1)'s answer (a tool we did not write)."""
     r = subprocess.run(["sha256sum", path], capture_output=True, check=True, timeout=60)
@@ -87,26 +81,6 @@ def request(port, path, method="GET", timeout=15):
         return r.status, r.read()
     finally:
         c.close()
-
-
-def metric(text, name, labels=None):
-    want = ""
-    if labels:
-        want = "{" + ",".join('%s="%s"' % kv for kv in labels.items()) + "}"
-    for line in text.splitlines():
-        if line.startswith(name + want + " "):
-            return float(line.split(" ")[1])
-    return None
-
-
-def wait_for(cond, timeout, what, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class S3:
@@ -728,11 +702,5 @@ class Retention(Base):
 
 
 if __name__ == "__main__":
-    names = sys.argv[1:]
-    suite = unittest.TestSuite()
-    for n in names or ["Upload", "StoreDown", "Crash", "Revocation", "HookTimeout", "Retention"]:
-        suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(globals()[n]))
-    r = unittest.TextTestRunner(verbosity=2).run(suite)
-    if r.wasSuccessful() and r.testsRun and len(r.skipped) == r.testsRun:
-        sys.exit(77)
-    sys.exit(0 if r.wasSuccessful() else 1)
+    sys.exit(run_tests(globals(), ["Upload", "StoreDown", "Crash", "Revocation",
+                                  "HookTimeout", "Retention"]))

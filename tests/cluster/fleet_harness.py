@@ -9,10 +9,14 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 import wave
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from zoomrtms_testlib import free_port, wait_for  # noqa: E402,F401
 
 BUILD = os.environ.get("ZOOMRTMS_BUILD_DIR", "build")
 SOURCE = os.environ.get("ZOOMRTMS_SOURCE_DIR", ".")
@@ -23,22 +27,6 @@ CREDS = {
     "ZOOM_APP_CLIENT_SECRET": "fleet_client_secret",
     "ZOOM_SECRET_TOKEN": "fleet_secret_token",
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def http(method, url, timeout=10):

@@ -32,6 +32,8 @@ import tempfile
 import time
 import unittest
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from zoomrtms_testlib import run_tests  # noqa: E402
 
 E = os.environ
 BUILD = E["ZOOMRTMS_BUILD_DIR"]
@@ -709,15 +711,7 @@ class MissingPlugin(Installed):
 
 
 def main():
-    names = sys.argv[1:] or ["Layout", "Unit", "Run", "MissingPlugin"]
-    suite = unittest.TestSuite(
-        unittest.defaultTestLoader.loadTestsFromName(n, sys.modules[__name__]) for n in names)
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    if not result.wasSuccessful():
-        return 1
-    if result.testsRun and len(result.skipped) == result.testsRun:
-        return 77
-    return 0
+    return run_tests(globals(), ["Layout", "Unit", "Run", "MissingPlugin"])
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ import tempfile
 import threading
 import time
 import unittest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from zoomrtms_testlib import metric, run_tests  # noqa: E402
 
 E = os.environ
 HOST = E["ZOOMRTMS_HOST"]
@@ -64,17 +66,6 @@ def request(port, path, method="GET", headers=None, timeout=15):
 
 def bearer(token=TOKEN):
     return {"Authorization": "Bearer " + token}
-
-
-def metric(text, name, labels=None):
-    """The value of one series in exposition text, None if absent."""
-    want = ""
-    if labels:
-        want = "{" + ",".join('%s="%s"' % kv for kv in labels.items()) + "}"
-    for line in text.splitlines():
-        if line.startswith(name + want + " "):
-            return float(line.split(" ")[1])
-    return None
 
 
 class Host:
@@ -565,16 +556,7 @@ def main():
     if not PROMTOOL:
         print("SKIP: no promtool (Debian package prometheus)")
         return 77
-    names = sys.argv[1:] or ["Access", "Call"]
-    suite = unittest.TestSuite()
-    for n in names:
-        suite.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(globals()[n]))
-    r = unittest.TextTestRunner(verbosity=2).run(suite)
-    if not r.wasSuccessful():
-        return 1
-    if r.skipped and len(r.skipped) == r.testsRun:
-        return 77
-    return 0
+    return run_tests(globals(), ["Access", "Call"])
 
 
 if __name__ == "__main__":
