@@ -46,6 +46,18 @@ json_to_compact (JsonNode *node, bool pretty)
   return std::string (txt, len);
 }
 
+std::string
+json_error_body (const char *text)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, text);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_compact (root);
+}
+
 static void add_value (JsonBuilder *b, const GValue *v);
 
 static gboolean

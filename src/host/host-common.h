@@ -42,6 +42,11 @@ std::string iso8601_utc (gint64 epoch_us);
  */
 std::string json_to_compact (JsonNode *node, bool pretty = false);
 
+/** json_error_body:
+ * Returns: the body of an HTTP error answer, {"error": @text} (compact).
+ */
+std::string json_error_body (const char *text);
+
 /** structure_to_json:
  * Adds every field of @s as a member of the object being built by @b
  * (which must be inside begin_object). Field names have '-' replaced by '_'.

@@ -30,18 +30,6 @@ json_response (SoupServerMessage *msg, guint status, const std::string &body)
       body.data (), body.size ());
 }
 
-static std::string
-error_body (const char *text)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, text);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_compact (root);
-}
-
 Daemon::Daemon (HostConfig cfg, std::shared_ptr<const TemplateStore> templates)
     : cfg_ (std::move (cfg)), templates_ (std::move (templates))
 {
@@ -470,7 +458,7 @@ Daemon::webhook_cb (SoupServer *server, SoupServerMessage *msg, const char *path
       }), nullptr);
   if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST)) {
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
-        error_body ("Use POST for webhooks"));
+        json_error_body ("Use POST for webhooks"));
     return;
   }
   self->handle_webhook (msg);
@@ -501,7 +489,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
   /* the front end refused anything over the limit before buffering it */
   if (static_cast<guint64> (body->length) > cfg_.max_body_bytes) {
     json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-        error_body ("Payload too large"));
+        json_error_body ("Payload too large"));
     return;
   }
   g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
@@ -523,19 +511,19 @@ Daemon::handle_webhook (SoupServerMessage *msg)
           g_get_real_time () / G_USEC_PER_SEC, opts, &wh, &err)) {
     if (g_error_matches (err, RTMS_ERROR, rtms::ERROR_TOO_LARGE)) {
       json_response (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-          error_body ("Payload too large"));
+          json_error_body ("Payload too large"));
     } else if (g_error_matches (err, RTMS_ERROR, rtms::ERROR_PARSE) ||
         g_error_matches (err, RTMS_ERROR, rtms::ERROR_FIELD)) {
       g_object_set_data (G_OBJECT (msg), "zoomrtms-event", (gpointer) "");
       std::string m = std::string ("Malformed webhook: ") + err->message;
       g_warning ("signed webhook rejected (400): %s", log_safe (m, 300).c_str ());
-      json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
+      json_response (msg, SOUP_STATUS_BAD_REQUEST, json_error_body (m.c_str ()));
     } else {
       bool stale = g_error_matches (err, RTMS_ERROR, rtms::ERROR_STALE);
       /* nothing of the body is logged: it is not authenticated */
       g_warning ("webhook from %s rejected (401): %s", peer_of (msg).c_str (),
           log_safe (err->message, -1, 200).c_str ());
-      json_response (msg, SOUP_STATUS_UNAUTHORIZED, error_body (stale ?
+      json_response (msg, SOUP_STATUS_UNAUTHORIZED, json_error_body (stale ?
               "Stale webhook timestamp" : "Invalid webhook signature"));
     }
     g_error_free (err);
@@ -558,7 +546,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
       pending_stream_ids_.count (wh.rtms_stream_id) == 0) {
     if (shutting_down_) {
       json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-          error_body ("Shutting down, not accepting new engagements"));
+          json_error_body ("Shutting down, not accepting new engagements"));
       return;
     }
     /* design.md "Never refuse a call": unlimited by default; a limit an
@@ -572,7 +560,7 @@ Daemon::handle_webhook (SoupServerMessage *msg)
           " refused so far)", log_safe (wh.event).c_str (),
           log_safe (wh.rtms_stream_id).c_str (), cfg_.max_engagements, refused_);
       json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-          error_body ("Too many engagements"));
+          json_error_body ("Too many engagements"));
       return;
     }
     pending_starts_++;
@@ -1064,9 +1052,9 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
       soup_message_headers_replace (rh, "WWW-Authenticate", auth ?
           "Bearer realm=\"zoomrtms-host\", error=\"invalid_token\"" :
           "Bearer realm=\"zoomrtms-host\"");
-      json_response (msg, allowed, error_body ("A valid Bearer token is required"));
+      json_response (msg, allowed, json_error_body ("A valid Bearer token is required"));
     } else {
-      json_response (msg, allowed, error_body (
+      json_response (msg, allowed, json_error_body (
           "The management API answers loopback clients only (set [http] api-token)"));
     }
     GST_INFO ("/engagements refused (%u) to %s", allowed, peer_of (msg).c_str ());
@@ -1077,12 +1065,12 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
   if (!rest.empty () && rest[0] == '/')
     rest = rest.substr (1);
   else if (!rest.empty ()) {
-    json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("Not found"));
+    json_response (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
     return;
   }
   if (rest.empty ()) {
     if (!g_str_equal (method, SOUP_METHOD_GET)) {
-      json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, error_body ("Use GET"));
+      json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, json_error_body ("Use GET"));
       return;
     }
     /* ?limit=N: how many finished engagements (from disk, newest first) */
@@ -1093,7 +1081,7 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
       guint64 v = 0;
       if (!g_ascii_string_to_unsigned (ls, 10, 1, kHistoryMaxLimit, &v, nullptr)) {
         std::string m = "limit must be an integer 1-" + std::to_string (kHistoryMaxLimit);
-        json_response (msg, SOUP_STATUS_BAD_REQUEST, error_body (m.c_str ()));
+        json_response (msg, SOUP_STATUS_BAD_REQUEST, json_error_body (m.c_str ()));
         return;
       }
       limit = static_cast<gsize> (v);
@@ -1154,7 +1142,7 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
         if ((r.rtms_stream_id == id || r.id == id || r.dir_name == id) &&
             r.lease && r.owner != self->node_id_) {
           std::string m = "Live on node " + r.owner + ": send the purge to that host";
-          json_response (msg, SOUP_STATUS_CONFLICT, error_body (m.c_str ()));
+          json_response (msg, SOUP_STATUS_CONFLICT, json_error_body (m.c_str ()));
           return;
         }
     self->purge (msg, e, id ? id : "");
@@ -1171,7 +1159,7 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
     }
   }
   if (!e) {
-    json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+    json_response (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("No such engagement"));
     return;
   }
   if (g_str_equal (method, SOUP_METHOD_GET)) {
@@ -1188,7 +1176,7 @@ Daemon::engagements_cb (SoupServer *server, SoupServerMessage *msg,
         json_to_compact (root));
   } else {
     json_response (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
-        error_body ("Use GET or DELETE"));
+        json_error_body ("Use GET or DELETE"));
   }
 }
 
@@ -1197,7 +1185,7 @@ Daemon::purge (SoupServerMessage *msg, Engagement *e, const std::string &id)
 {
   if (!after_) {
     json_response (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-        error_body ("After-call actions are unavailable (no state directory)"));
+        json_error_body ("After-call actions are unavailable (no state directory)"));
     return;
   }
   std::string dir;
@@ -1206,13 +1194,13 @@ Daemon::purge (SoupServerMessage *msg, Engagement *e, const std::string &id)
   } else {
     /* an engagement a previous host process recorded: by directory name */
     if (id.empty () || id != sanitize_engagement_id (id) || id[0] == '.') {
-      json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+      json_response (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("No such engagement"));
       return;
     }
     g_autofree gchar *p = g_build_filename (cfg_.output_root.c_str (), id.c_str (),
         "engagement.json", nullptr);
     if (!g_file_test (p, G_FILE_TEST_IS_REGULAR)) {
-      json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("No such engagement"));
+      json_response (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("No such engagement"));
       return;
     }
     dir = cfg_.output_root + "/" + id;
@@ -1244,7 +1232,7 @@ Daemon::default_cb (SoupServer *server, SoupServerMessage *msg, const char *path
   auto *self = static_cast<Daemon *> (data);
   if (self->status_ && self->status_->handle_root (msg, path))
     return;
-  json_response (msg, SOUP_STATUS_NOT_FOUND, error_body ("Not found"));
+  json_response (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
 }
 
 } // namespace zhost

@@ -189,18 +189,6 @@ struct StatusService::Stream {
   bool closing = false;
 };
 
-static std::string
-error_json (const char *text)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, text);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_compact (root);
-}
-
 static void
 set_json (SoupServerMessage *msg, guint status, const std::string &body)
 {
@@ -247,9 +235,9 @@ StatusService::refuse (SoupServerMessage *msg)
         "WWW-Authenticate", auth ?
         "Bearer realm=\"zoomrtms-host\", error=\"invalid_token\"" :
         "Bearer realm=\"zoomrtms-host\"");
-    set_json (msg, allowed, error_json ("A valid Bearer token is required"));
+    set_json (msg, allowed, json_error_body ("A valid Bearer token is required"));
   } else {
-    set_json (msg, allowed, error_json (
+    set_json (msg, allowed, json_error_body (
         "The status page answers loopback clients only (set [http] api-token)"));
   }
   return true;
@@ -269,7 +257,7 @@ StatusService::serve_asset (SoupServerMessage *msg, const char *name)
 {
   const char *method = soup_server_message_get_method (msg);
   if (!g_str_equal (method, SOUP_METHOD_GET) && !g_str_equal (method, SOUP_METHOD_HEAD)) {
-    set_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, error_json ("Use GET"));
+    set_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, json_error_body ("Use GET"));
     return;
   }
   /* the page holds no data: public when a token guards the data, else the
@@ -280,7 +268,7 @@ StatusService::serve_asset (SoupServerMessage *msg, const char *name)
   g_autoptr (GBytes) bytes = g_resource_lookup_data (zoomrtms_status_get_resource (),
       path.c_str (), G_RESOURCE_LOOKUP_FLAGS_NONE, nullptr);
   if (!bytes) {
-    set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
+    set_json (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
     return;
   }
   const char *type = g_str_has_suffix (name, ".js") ? "text/javascript; charset=utf-8"
@@ -315,7 +303,7 @@ StatusService::status_cb (SoupServer *, SoupServerMessage *msg, const char *path
   if (self->refuse (msg))
     return;
   if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_GET)) {
-    set_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, error_json ("Use GET"));
+    set_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, json_error_body ("Use GET"));
     return;
   }
   if (p == "/status/live") {
@@ -327,7 +315,7 @@ StatusService::status_cb (SoupServer *, SoupServerMessage *msg, const char *path
   } else if (g_str_has_prefix (p.c_str (), "/status/files/")) {
     self->serve_file (msg, p.substr (strlen ("/status/files/")));
   } else {
-    set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
+    set_json (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
   }
 }
 
@@ -337,7 +325,7 @@ StatusService::metrics_cb (SoupServer *, SoupServerMessage *msg, const char *pat
 {
   auto *self = static_cast<StatusService *> (data);
   if (!g_str_equal (path, "/metrics")) {
-    set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
+    set_json (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
     return;
   }
   if (self->refuse (msg))
@@ -655,13 +643,13 @@ StatusService::serve_file (SoupServerMessage *msg, const std::string &rest)
   if (*downloads_ >= kMaxDownloads) {
     soup_message_headers_replace (soup_server_message_get_response_headers (msg),
         "Retry-After", "10");
-    set_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error_json (
+    set_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, json_error_body (
         "Too many file downloads at once"));
     return;
   }
   g_auto (GStrv) segs = g_strsplit (rest.c_str (), "/", -1);
   if (g_strv_length (segs) != 2) {
-    set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
+    set_json (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
     return;
   }
   /* percent-decoded; an encoded '/' or NUL makes it NULL */
@@ -670,14 +658,14 @@ StatusService::serve_file (SoupServerMessage *msg, const std::string &rest)
   int fd = dir && file ? open_confined (root_, dir, file) : -1;
   if (fd < 0) {
     GST_INFO ("status file %s refused or missing", log_safe (rest).c_str ());
-    set_json (msg, SOUP_STATUS_NOT_FOUND, error_json ("Not found"));
+    set_json (msg, SOUP_STATUS_NOT_FOUND, json_error_body ("Not found"));
     return;
   }
   GError *err = nullptr;
   GMappedFile *mf = g_mapped_file_new_from_fd (fd, FALSE, &err);
   close (fd);
   if (!mf) {
-    set_json (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, error_json ("Cannot read the file"));
+    set_json (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, json_error_body ("Cannot read the file"));
     g_clear_error (&err);
     return;
   }
@@ -710,7 +698,7 @@ StatusService::open_stream (SoupServerMessage *msg)
   if (streams_.size () >= kMaxEventStreams) {
     soup_message_headers_replace (soup_server_message_get_response_headers (msg),
         "Retry-After", "10");
-    set_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, error_json (
+    set_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, json_error_body (
         "Too many status pages open"));
     return;
   }
