@@ -771,6 +771,11 @@ plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title 'host CPU %', \\
      '{dat}' using 1:4 with linespoints lw 1 dt 2 pt 6 title 'sim CPU %', \\
      '{dat}' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'p99 latency ms'
 """
+    return run_gnuplot(script, dat)
+
+
+def run_gnuplot(script, dat):
+    """Runs gnuplot on @script; removes the data file @dat. False on failure."""
     try:
         subprocess.run(["gnuplot"], input=script, text=True, check=True,
                        capture_output=True)
@@ -963,15 +968,7 @@ plot '{dat}' using 1:3:xtic(2) with boxes title 'host µs/msg', \\
      12 with lines lw 1 dt 4 title '12 µs (target)', \\
      '{dat}' using 1:5 axes x1y2 with points pt 7 ps 1.5 title 'host p99 ms'
 """
-    try:
-        subprocess.run(["gnuplot"], input=script, text=True, check=True,
-                       capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as e:
-        log("gnuplot failed:", e)
-        return False
-    finally:
-        os.unlink(dat)
-    return True
+    return run_gnuplot(script, dat)
 
 
 def update_ref_docs(res):
