@@ -22,7 +22,8 @@ fetched back with the curl command line's own SigV4, not our client).
                                 the bucket
     test-actions.py HookTimeout a crashed engagement recovered at start runs its
                                 actions; a hanging hook is killed after
-                                exec-timeout-s, its output kept
+                                exec-timeout-s, its output kept; a hook writing
+                                50 MB finishes, 16 KiB kept, nothing on disk
     test-actions.py Retention   aged engagements swept at start, oldest first,
                                 by max-age-days and max-bytes
 
@@ -681,6 +682,30 @@ class HookTimeout(Base):
         text = h.metrics()
         self.assertEqual(metric(text, "zoomrtms_exec_hooks_total", {"result": "timeout"}), 1)
         self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0)
+
+    def test_hook_output_bounded_and_never_on_disk(self):
+        out = os.path.join(self.work, "recordings")
+        d = fake_engagement(out, "chatty", "running", iso_days_ago(0), wav_seconds=1)
+        # ~50 MB on stdout: the host keeps the first 16 KiB, drains the rest
+        # (the hook finishes, never blocked on a full pipe) and writes none of
+        # it to disk: the hook itself lists the large files under the work
+        # directory once it has written everything
+        big = os.path.join(self.work, "large-files.txt")
+        h = self.host("[actions]\nexec=/bin/sh -c 'yes | head -c 50000000; "
+                      "find %s -type f -size +1M > %s; echo listed >&2'\n"
+                      "exec-timeout-s=120\n" % (self.work, big))
+        a = self.wait_actions(d, state="done", timeout=180)
+        t = a["tasks"][0]
+        self.assertEqual(t["type"], "exec")
+        self.assertEqual(t["exit_status"], 0)
+        self.assertEqual(len(t["output"]), 16384)
+        self.assertEqual(t["output"], "y\n" * 8192)
+        with open(big) as f:
+            self.assertEqual(f.read(), "", "hook output written to disk")
+        large = [os.path.join(r, f) for r, _, fs in os.walk(self.work) for f in fs
+                 if os.path.getsize(os.path.join(r, f)) > 1024 * 1024]
+        self.assertEqual(large, [])
+        self.assertIn("past the first 16384 dropped", h.read_log())
 
 
 class Retention(Base):
