@@ -1237,8 +1237,12 @@ AfterCall::run_step (Job &snap, gsize idx, Task *result, std::vector<Deleted> *d
     return true;
   }
   if (idx == G_MAXSIZE) {
-    /* erasure, local part: hash, then delete every file but engagement.json */
-    for (const auto &f : dir_files (snap.dir)) {
+    /* erasure, local part: hash, then delete every file but engagement.json;
+     * nothing through a directory that became a symlink */
+    bool own_dir = lstat_is_dir (snap.dir);
+    if (!own_dir)
+      *log += "erasure of " + snap.dir_name + ": not a directory (a symlink?): nothing deleted\n";
+    for (const auto &f : own_dir ? dir_files (snap.dir) : std::vector<std::string> ()) {
       std::string path = snap.dir + "/" + f;
       FileHash h;
       std::string err;
@@ -1644,12 +1648,17 @@ AfterCall::sweep_retention ()
       continue;
     std::string dir = output_root_ + "/" + n;
     std::string ej = dir + "/engagement.json";
-    if (!g_file_test (dir.c_str (), G_FILE_TEST_IS_DIR) || busy.count (dir) ||
-        (is_live_ && is_live_ (dir)))
+    /* a symlink (to a directory, or as engagement.json) is not ours: never
+     * followed, never erased through */
+    if (!lstat_is_dir (dir) || busy.count (dir) || (is_live_ && is_live_ (dir)))
+      continue;
+    int fd = open_confined (output_root_, n, "engagement.json");
+    if (fd < 0)
       continue;
     g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonNode *root = read_json_file (parser, ej);
-    if (!root)
+    JsonNode *root = rtms::json_load_fd (parser, fd, ej.c_str (), file_json_limits (), nullptr);
+    close (fd);
+    if (!root || !JSON_NODE_HOLDS_OBJECT (root))
       continue;
     JsonObject *o = json_node_get_object (root);
     const gchar *st = json_object_get_string_member_with_default (o, "state", "");

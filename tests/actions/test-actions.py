@@ -25,7 +25,9 @@ fetched back with the curl command line's own SigV4, not our client).
                                 exec-timeout-s, its output kept; a hook writing
                                 50 MB finishes, 16 KiB kept, nothing on disk
     test-actions.py Retention   aged engagements swept at start, oldest first,
-                                by max-age-days and max-bytes
+                                by max-age-days and max-bytes; symlinks in the
+                                output root (directory, engagement.json) never
+                                followed, their targets untouched
 
 Exit status 0 passed, 1 failed, 77 (skipped) without node or s3rver
 (tools/test.sh installs it).
@@ -730,6 +732,22 @@ class Retention(Base):
         e["actions"] = {"state": "pending", "tasks": [{"type": "upload", "state": "pending"}]}
         with open(os.path.join(busy, "engagement.json"), "w") as f:
             json.dump(e, f)
+        # symlinks in the output root are not the host's: a symlinked
+        # engagement directory and a symlinked engagement.json (both aged
+        # enough, their targets outside the root) are never swept
+        elsewhere = os.path.join(self.work, "elsewhere")
+        os.makedirs(elsewhere)
+        far = fake_engagement(elsewhere, "far", "stopped", iso_days_ago(30),
+                              extra_files={"audio.wav": kb})
+        os.symlink(far, os.path.join(out, "linked-dir"))
+        far2 = fake_engagement(elsewhere, "far2", "stopped", iso_days_ago(25),
+                               extra_files={"audio.wav": kb})
+        linked_json = os.path.join(out, "linked-json")
+        os.makedirs(linked_json)
+        with open(os.path.join(linked_json, "audio.wav"), "wb") as f:
+            f.write(kb)
+        os.symlink(os.path.join(far2, "engagement.json"),
+                   os.path.join(linked_json, "engagement.json"))
         # max-age 7 days takes "old"; 250 kB for the rest takes "mid" too
         h = self.host("[retention]\nmax-age-days=7\nmax-bytes=250000\n")
         for d, why in ((old, "age"), (mid, "size")):
@@ -743,9 +761,11 @@ class Retention(Base):
             self.assertEqual(dl["audio.wav"]["bytes"], len(kb))
             self.assertEqual(dl["audio.wav"]["sha256"], hashlib.sha256(kb).hexdigest())
             self.assertEqual(dl["audio.wav"]["where"], "local")
-        for d in (new1, new2, live, busy):
+        for d in (new1, new2, live, busy, far, far2, linked_json):
             self.assertIn("audio.wav", os.listdir(d))
             self.assertNotIn("erasure", engagement_json(d))
+        self.assertTrue(os.path.islink(os.path.join(out, "linked-dir")))
+        self.assertTrue(os.path.islink(os.path.join(linked_json, "engagement.json")))
         text = h.metrics()
         self.assertEqual(metric(text, "zoomrtms_erasures_total", {"reason": "retention"}), 2)
         self.assertEqual(metric(text, "zoomrtms_erased_files_total", {"where": "local"}), 3)
