@@ -415,23 +415,37 @@ redis.call('SADD', 'zoomrtms:live', sid)
 return {1, prev, stop, msgs}
 )LUA";
 
-/* Compare-and-extend; re-acquires an expired lease (Redis was down or
- * restarted). ARGV: sid, me, lease_ms, state, id, dir_name, now.
- * Returns 1, or 0 when another node holds the lease. */
+/* Compare-and-extend. An expired lease is taken again only while the
+ * engagement's recorded owner (zoomrtms:eng:<sid> "owner") is still this
+ * node, or none is recorded (Redis was down or restarted and lost it): a
+ * node that stalled past its lease must not take back a stream another
+ * node has claimed since (and may have released, detached or ended).
+ * ARGV: sid, me, lease_ms, state, id, dir_name, now.
+ * Returns 1, or 0 when another node holds the lease or owns the engagement
+ * (nothing changed; the caller detaches it). */
 static const char *const kRenewLua = R"LUA(
 local sid, me = ARGV[1], ARGV[2]
 local k = 'zoomrtms:lease:' .. sid
+local e = 'zoomrtms:eng:' .. sid
 local v = redis.call('GET', k)
 if v == me then redis.call('PEXPIRE', k, ARGV[3])
-elseif not v then redis.call('SET', k, me, 'PX', ARGV[3])
+elseif not v then
+  local owner = redis.call('HGET', e, 'owner')
+  if owner and owner ~= me then return 0 end
+  redis.call('SET', k, me, 'PX', ARGV[3])
 else return 0 end
-local e = 'zoomrtms:eng:' .. sid
 redis.call('HSET', e, 'owner', me, 'state', ARGV[4], 'id', ARGV[5], 'dir_name', ARGV[6],
   'updated', ARGV[7])
 redis.call('PERSIST', e)
 redis.call('SADD', 'zoomrtms:live', sid)
 return 1
 )LUA";
+
+const char *
+renew_lease_script ()
+{
+  return kRenewLua;
+}
 
 /* Compare-and-delete. ARGV: sid, me, state (ended|detached), now.
  * detached: a resume is queued for another node. Returns 1, or 0 when

@@ -86,6 +86,11 @@ bool parse_redis_url (const std::string &url, RedisUrl *out, GError **error);
  */
 std::string webhook_digest (const rtms::Webhook &wh);
 
+/** renew_lease_script: the Lua script (EVAL, 0 keys) a node renews the
+ * lease of one of its engagements with; ARGV and replies in
+ * host-cluster.cpp. Exposed for tests. */
+const char *renew_lease_script ();
+
 /* One async hiredis connection attached to the thread-default main context,
  * reconnecting by itself. */
 class RedisConn {

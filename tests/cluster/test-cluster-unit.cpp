@@ -1,6 +1,7 @@
 /* Unit tests of the cluster helpers (host-cluster.h): redis-url parsing, the
  * webhook digest used for fleet-wide de-duplication, the [cluster] config
- * group and the journal's owner list. */
+ * group and the journal's owner list; AUTH and the lease renewal script on a
+ * real redis-server (loopback, skipped without one). */
 #include "host-cluster.h"
 #include "host-common.h"
 #include "host-config.h"
@@ -145,7 +146,9 @@ ask (const std::string &url, const std::vector<std::string> &argv)
     return "";
   conn.command (argv, [&] (redisReply *r) {
     answered = true;
-    answer = r ? std::string (r->str ? r->str : "", r->str ? r->len : 0) : "(none)";
+    answer = !r ? "(none)" : r->type == REDIS_REPLY_INTEGER ? std::to_string (r->integer) :
+        r->type == REDIS_REPLY_NIL ? "(nil)" :
+        std::string (r->str ? r->str : "", r->str ? r->len : 0);
   });
   while (!answered && g_get_monotonic_time () < deadline)
     g_main_context_iteration (nullptr, FALSE) || (g_usleep (10000), true);
@@ -168,6 +171,45 @@ TEST (ClusterUnit, RedisAuthPasswordAndAclUser)
   EXPECT_EQ (ask ("redis://:p%2Fa%40ss@" + hp, {"ACL", "WHOAMI"}), "default");
   /* AUTH user password */
   EXPECT_EQ (ask ("redis://rec%40der:ac%3Al%2Fp%40w@" + hp + "/0", {"ACL", "WHOAMI"}), "rec@der");
+}
+
+/* The lease renewal (renew_lease_script(), as Cluster::renew_all() runs it)
+ * on a real redis-server: a node that stalled past its lease does not take
+ * back a stream another node claimed since. */
+TEST (ClusterUnit, LeaseRenewalAfterAStall)
+{
+  if (!g_find_program_in_path ("redis-server"))
+    GTEST_SKIP () << "no redis-server (tools/setup-debian.sh installs it)";
+  RedisServer srv ({});
+  ASSERT_NE (srv.pid, 0);
+  std::string url = "redis://127.0.0.1:" + std::to_string (srv.port);
+  auto renew = [&url] (const std::string &sid, const std::string &me) {
+    return ask (url, {"EVAL", renew_lease_script (), "0", sid, me, "60000", "running",
+        "id-" + sid, "dir-" + sid, "1700000000000"});
+  };
+  /* held by this node: extended */
+  ASSERT_EQ (ask (url, {"SET", "zoomrtms:lease:s1", "node-a", "PX", "60000"}), "OK");
+  EXPECT_EQ (renew ("s1", "node-a"), "1");
+  EXPECT_EQ (ask (url, {"HGET", "zoomrtms:eng:s1", "owner"}), "node-a");
+  /* held by another node: refused */
+  EXPECT_EQ (renew ("s1", "node-b"), "0");
+  EXPECT_EQ (ask (url, {"GET", "zoomrtms:lease:s1"}), "node-a");
+  /* node-a stalled, its lease expired; node-b claimed the stream and then
+   * released it (detached: owner node-b, no lease): node-a must not take it
+   * back */
+  ASSERT_EQ (ask (url, {"HSET", "zoomrtms:eng:s2", "owner", "node-b", "state", "detached"}), "2");
+  EXPECT_EQ (renew ("s2", "node-a"), "0");
+  EXPECT_EQ (ask (url, {"EXISTS", "zoomrtms:lease:s2"}), "0");
+  EXPECT_EQ (ask (url, {"HGET", "zoomrtms:eng:s2", "owner"}), "node-b");
+  EXPECT_EQ (ask (url, {"HGET", "zoomrtms:eng:s2", "state"}), "detached");
+  /* an expired lease whose recorded owner is still this node: taken again */
+  ASSERT_EQ (ask (url, {"HSET", "zoomrtms:eng:s3", "owner", "node-a", "state", "running"}), "2");
+  EXPECT_EQ (renew ("s3", "node-a"), "1");
+  EXPECT_EQ (ask (url, {"GET", "zoomrtms:lease:s3"}), "node-a");
+  /* nothing recorded (Redis restarted without its data): taken again */
+  EXPECT_EQ (renew ("s4", "node-a"), "1");
+  EXPECT_EQ (ask (url, {"GET", "zoomrtms:lease:s4"}), "node-a");
+  EXPECT_EQ (ask (url, {"HGET", "zoomrtms:eng:s4", "owner"}), "node-a");
 }
 
 TEST (ClusterUnit, WebhookDigest)
