@@ -20,6 +20,9 @@
 namespace zhost {
 
 static const gsize kMaxOutput = 16 * 1024;
+/* bytes read from the exec hook's pipe once it ended (what it wrote last, up
+ * to a pipe's capacity, or a process it left behind that keeps writing) */
+static const guint64 kPipeDrainAfterExit = 1024 * 1024;
 static const gsize kMaxDoneJobs = 2000;
 
 /* ---- configuration ---------------------------------------------------- */
@@ -952,13 +955,50 @@ hook_env_hidden (const std::string &name)
       name == "ZOOMRTMS_REDIS_URL" || name == "CREDENTIALS_DIRECTORY";
 }
 
-/* The exec hook: manifest on stdin, output to a file, timeout. */
+/* The hook's output (stdout and stderr, one pipe): the first kMaxOutput
+ * bytes kept, the rest read and dropped, so the hook never blocks on a full
+ * pipe and nothing of it reaches the disk. */
+struct HookOutput {
+  GPollableInputStream *in = nullptr;
+  std::string kept;
+  guint64 dropped = 0;          /* bytes read past kMaxOutput */
+  bool eof = false;
+
+  /* reads what is there without blocking, at most @budget bytes (0: no
+   * limit); TRUE while more may come */
+  bool read_available (guint64 budget = 0)
+  {
+    char buf[65536];
+    guint64 got = 0;
+    while (!eof && (budget == 0 || got < budget)) {
+      GError *err = nullptr;
+      gssize n = g_pollable_input_stream_read_nonblocking (in, buf, sizeof buf, nullptr, &err);
+      if (n < 0) {
+        bool again = g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+        g_error_free (err);
+        if (again)
+          return true;
+        eof = true;
+      } else if (n == 0) {
+        eof = true;
+      } else {
+        gsize take = MIN (static_cast<gsize> (n), kMaxOutput - kept.size ());
+        kept.append (buf, take);
+        dropped += static_cast<gsize> (n) - take;
+        got += static_cast<guint64> (n);
+      }
+    }
+    return !eof;
+  }
+};
+
+/* The exec hook: manifest on stdin, output through a bounded pipe reader,
+ * timeout. */
 static void
 run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall::Job &j,
     const std::string &manifest, AfterCall::Task *t, const std::atomic<bool> &quit)
 {
   std::string in_path = queue_dir + "/" + j.dir_name + ".manifest";
-  std::string out_path = queue_dir + "/" + j.dir_name + ".output";
   GError *err = nullptr;
   if (!g_file_set_contents (in_path.c_str (), manifest.data (),
           static_cast<gssize> (manifest.size ()), &err)) {
@@ -969,9 +1009,9 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
   }
   GMainContext *ctx = g_main_context_new ();
   g_main_context_push_thread_default (ctx);
-  GSubprocessLauncher *l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  GSubprocessLauncher *l = g_subprocess_launcher_new (static_cast<GSubprocessFlags> (
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE));
   g_subprocess_launcher_set_stdin_file_path (l, in_path.c_str ());
-  g_subprocess_launcher_set_stdout_file_path (l, out_path.c_str ());
   g_subprocess_launcher_set_cwd (l, j.dir.c_str ());
   /* the hook never sees the host's secrets */
   g_auto (GStrv) env = g_get_environ ();
@@ -1000,6 +1040,14 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
     g_subprocess_wait_async (p, nullptr, [] (GObject *, GAsyncResult *, gpointer d) {
       static_cast<W *> (d)->done = true;
     }, &w);
+    HookOutput out;
+    out.in = G_POLLABLE_INPUT_STREAM (g_subprocess_get_stdout_pipe (p));
+    GSource *reader = g_pollable_input_stream_create_source (out.in, nullptr);
+    g_source_set_callback (reader, G_SOURCE_FUNC (+[] (GObject *, gpointer d) -> gboolean {
+      return static_cast<HookOutput *> (d)->read_available () ? G_SOURCE_CONTINUE :
+          G_SOURCE_REMOVE;
+    }), &out, nullptr);
+    g_source_attach (reader, ctx);
     gint64 deadline = g_get_monotonic_time () + static_cast<gint64> (c.exec_timeout_s) *
         G_USEC_PER_SEC;
     GSource *tick = g_timeout_source_new (100);
@@ -1021,6 +1069,18 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
     }
     g_source_destroy (tick);
     g_source_unref (tick);
+    g_source_destroy (reader);
+    g_source_unref (reader);
+    /* what the hook wrote before it ended; bounded, as a process it started
+     * may still hold the pipe open and write (it gets EPIPE once we close) */
+    out.read_available (kPipeDrainAfterExit);
+    g_autofree gchar *valid = g_utf8_make_valid (out.kept.data (),
+        static_cast<gssize> (out.kept.size ()));
+    t->output = valid;
+    if (out.dropped > 0)
+      g_message ("engagement %s: exec hook output: %" G_GUINT64_FORMAT
+          " byte(s) past the first %" G_GSIZE_FORMAT " dropped", log_safe (j.dir_name).c_str (),
+          out.dropped, kMaxOutput);
     if (timed_out) {
       t->state = quit.load () ? "pending" : "failed";
       t->error = quit.load () ? "host stopped while the hook ran" :
@@ -1042,17 +1102,7 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
   }
   g_main_context_pop_thread_default (ctx);
   g_main_context_unref (ctx);
-  /* the first 16 KiB of the output */
-  FILE *f = g_fopen (out_path.c_str (), "rb");
-  if (f) {
-    std::string out (kMaxOutput, '\0');
-    out.resize (fread (&out[0], 1, kMaxOutput, f));
-    fclose (f);
-    g_autofree gchar *valid = g_utf8_make_valid (out.data (), static_cast<gssize> (out.size ()));
-    t->output = valid;
-  }
   g_remove (in_path.c_str ());
-  g_remove (out_path.c_str ());
   t->completed = now_ms ();
 }
 
@@ -1187,8 +1237,12 @@ AfterCall::run_step (Job &snap, gsize idx, Task *result, std::vector<Deleted> *d
     return true;
   }
   if (idx == G_MAXSIZE) {
-    /* erasure, local part: hash, then delete every file but engagement.json */
-    for (const auto &f : dir_files (snap.dir)) {
+    /* erasure, local part: hash, then delete every file but engagement.json;
+     * nothing through a directory that became a symlink */
+    bool own_dir = lstat_is_dir (snap.dir);
+    if (!own_dir)
+      *log += "erasure of " + snap.dir_name + ": not a directory (a symlink?): nothing deleted\n";
+    for (const auto &f : own_dir ? dir_files (snap.dir) : std::vector<std::string> ()) {
       std::string path = snap.dir + "/" + f;
       FileHash h;
       std::string err;
@@ -1594,12 +1648,17 @@ AfterCall::sweep_retention ()
       continue;
     std::string dir = output_root_ + "/" + n;
     std::string ej = dir + "/engagement.json";
-    if (!g_file_test (dir.c_str (), G_FILE_TEST_IS_DIR) || busy.count (dir) ||
-        (is_live_ && is_live_ (dir)))
+    /* a symlink (to a directory, or as engagement.json) is not ours: never
+     * followed, never erased through */
+    if (!lstat_is_dir (dir) || busy.count (dir) || (is_live_ && is_live_ (dir)))
+      continue;
+    int fd = open_confined (output_root_, n, "engagement.json");
+    if (fd < 0)
       continue;
     g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonNode *root = read_json_file (parser, ej);
-    if (!root)
+    JsonNode *root = rtms::json_load_fd (parser, fd, ej.c_str (), file_json_limits (), nullptr);
+    close (fd);
+    if (!root || !JSON_NODE_HOLDS_OBJECT (root))
       continue;
     JsonObject *o = json_node_get_object (root);
     const gchar *st = json_object_get_string_member_with_default (o, "state", "");

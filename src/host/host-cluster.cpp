@@ -31,58 +31,55 @@ static const gsize kMaxDeferred = 1000;
 bool
 parse_redis_url (const std::string &url, RedisUrl *out, GError **error)
 {
-  RedisUrl r;
-  const std::string scheme = "redis://";
-  if (url.compare (0, scheme.size (), scheme) != 0) {
-    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG,
-        "[cluster] redis-url must be redis://HOST[:PORT][/DB]");
+  /* errors are ours, never GUri's nor a part of the URL: it may hold a
+   * password */
+  auto fail = [error] (const char *what) {
+    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "[cluster] redis-url: %s", what);
     return false;
-  }
-  std::string rest = url.substr (scheme.size ());
-  auto slash = rest.find ('/');
-  std::string db;
-  if (slash != std::string::npos) {
-    db = rest.substr (slash + 1);
-    rest = rest.substr (0, slash);
-  }
-  auto at = rest.rfind ('@');
-  if (at != std::string::npos) {
-    std::string auth = rest.substr (0, at);
-    auto colon = auth.find (':');
-    r.password = colon == std::string::npos ? auth : auth.substr (colon + 1);
-    rest = rest.substr (at + 1);
-  }
-  std::string port;
-  if (!rest.empty () && rest[0] == '[') {
-    auto close = rest.find (']');
-    if (close == std::string::npos) {
-      g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "[cluster] redis-url: bad IPv6 host");
-      return false;
-    }
-    r.host = rest.substr (1, close - 1);
-    if (close + 1 < rest.size () && rest[close + 1] == ':')
-      port = rest.substr (close + 2);
-  } else {
-    auto colon = rest.rfind (':');
-    r.host = rest.substr (0, colon);
-    if (colon != std::string::npos)
-      port = rest.substr (colon + 1);
-  }
-  if (r.host.empty ())
-    r.host = "127.0.0.1";
-  auto number = [] (const std::string &s, int lo, int hi, int *v) {
-    if (s.empty () || s.size () > 6 || !std::all_of (s.begin (), s.end (), ::isdigit))
-      return false;
-    *v = atoi (s.c_str ());
-    return *v >= lo && *v <= hi;
   };
-  if (!port.empty () && !number (port, 1, 65535, &r.port)) {
-    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "[cluster] redis-url: bad port");
+  if (url.find ('\0') != std::string::npos ||
+      g_ascii_strncasecmp (url.c_str (), "redis://", 8) != 0) {
+    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG,
+        "[cluster] redis-url must be redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]");
     return false;
   }
-  if (!db.empty () && !number (db, 0, 100000, &r.db)) {
-    g_set_error (error, ZHOST_ERROR, ERROR_CONFIG, "[cluster] redis-url: bad database number");
-    return false;
+  /* RFC 3986 (GUri): the user information ends at the last '@' of the
+   * authority, user and password are percent-decoded, so an encoded '/',
+   * '@' or ':' in either is kept */
+  g_autofree gchar *user = nullptr, *password = nullptr, *host = nullptr, *path = nullptr,
+      *query = nullptr, *fragment = nullptr;
+  gint port = -1;
+  if (!g_uri_split_with_user (url.c_str (), G_URI_FLAGS_HAS_PASSWORD, nullptr, &user,
+          &password, nullptr, &host, &port, &path, &query, &fragment, nullptr))
+    return fail ("not a valid URL (bad port, IPv6 host or percent-encoding?)");
+  if (query || fragment)
+    return fail ("no query or fragment expected");
+  RedisUrl r;
+  /* "redis://PASSWORD@HOST" (no ':'): the password, as before Redis 6 */
+  if (user && !password) {
+    r.password = user;
+  } else {
+    r.username = user ? user : "";
+    r.password = password ? password : "";
+  }
+  if (r.password.size () != strlen (r.password.c_str ()) ||
+      r.username.size () != strlen (r.username.c_str ()))
+    return fail ("NUL in the user or password");
+  if (host && *host)
+    r.host = host;
+  if (port == 0)
+    return fail ("bad port");
+  if (port > 0)
+    r.port = port;
+  std::string db = path && *path ? path + 1 : "";
+  if (path && *path && path[0] != '/')
+    return fail ("bad database number");
+  if (!db.empty ()) {
+    if (db.size () > 6 || !std::all_of (db.begin (), db.end (), ::isdigit))
+      return fail ("bad database number");
+    r.db = atoi (db.c_str ());
+    if (r.db > 100000)
+      return fail ("bad database number");
   }
   *out = r;
   return true;
@@ -188,7 +185,11 @@ RedisConn::connect ()
   last_progress_us_ = g_get_monotonic_time ();
   pending_ = 0;
   /* AUTH and SELECT go first in the pipeline: replies in order */
-  if (!url_.password.empty ()) {
+  if (!url_.username.empty ()) {
+    /* Redis 6+ ACL user */
+    const char *argv[] = {"AUTH", url_.username.c_str (), url_.password.c_str ()};
+    redisAsyncCommandArgv (ac, nullptr, nullptr, 3, argv, nullptr);
+  } else if (!url_.password.empty ()) {
     const char *argv[] = {"AUTH", url_.password.c_str ()};
     redisAsyncCommandArgv (ac, nullptr, nullptr, 2, argv, nullptr);
   }
@@ -414,23 +415,37 @@ redis.call('SADD', 'zoomrtms:live', sid)
 return {1, prev, stop, msgs}
 )LUA";
 
-/* Compare-and-extend; re-acquires an expired lease (Redis was down or
- * restarted). ARGV: sid, me, lease_ms, state, id, dir_name, now.
- * Returns 1, or 0 when another node holds the lease. */
+/* Compare-and-extend. An expired lease is taken again only while the
+ * engagement's recorded owner (zoomrtms:eng:<sid> "owner") is still this
+ * node, or none is recorded (Redis was down or restarted and lost it): a
+ * node that stalled past its lease must not take back a stream another
+ * node has claimed since (and may have released, detached or ended).
+ * ARGV: sid, me, lease_ms, state, id, dir_name, now.
+ * Returns 1, or 0 when another node holds the lease or owns the engagement
+ * (nothing changed; the caller detaches it). */
 static const char *const kRenewLua = R"LUA(
 local sid, me = ARGV[1], ARGV[2]
 local k = 'zoomrtms:lease:' .. sid
+local e = 'zoomrtms:eng:' .. sid
 local v = redis.call('GET', k)
 if v == me then redis.call('PEXPIRE', k, ARGV[3])
-elseif not v then redis.call('SET', k, me, 'PX', ARGV[3])
+elseif not v then
+  local owner = redis.call('HGET', e, 'owner')
+  if owner and owner ~= me then return 0 end
+  redis.call('SET', k, me, 'PX', ARGV[3])
 else return 0 end
-local e = 'zoomrtms:eng:' .. sid
 redis.call('HSET', e, 'owner', me, 'state', ARGV[4], 'id', ARGV[5], 'dir_name', ARGV[6],
   'updated', ARGV[7])
 redis.call('PERSIST', e)
 redis.call('SADD', 'zoomrtms:live', sid)
 return 1
 )LUA";
+
+const char *
+renew_lease_script ()
+{
+  return kRenewLua;
+}
 
 /* Compare-and-delete. ARGV: sid, me, state (ended|detached), now.
  * detached: a resume is queued for another node. Returns 1, or 0 when

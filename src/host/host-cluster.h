@@ -60,16 +60,23 @@ struct redisReply;
 
 namespace zhost {
 
-/* A redis://[:password@]host[:port][/db] URL. */
+/* A redis://[[user]:password@]host[:port][/db] URL. */
 struct RedisUrl {
   std::string host = "127.0.0.1";
   int port = 6379;
+  std::string username;         /* Redis 6+ ACL user; empty: AUTH password */
   std::string password;         /* never logged */
   int db = 0;
 };
 
 /** parse_redis_url:
- * Returns: false with ZHOST_ERROR_CONFIG (no "redis://", bad port or db).
+ * redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (RFC 3986 through GUri; IPv6
+ * hosts in brackets). USER and PASSWORD are percent-decoded (a '/', '@' or
+ * ':' in them is written %2F, %40, %3A); "redis://PASSWORD@HOST" (no ':')
+ * is a password alone. With USER the connection sends AUTH USER PASSWORD
+ * (Redis 6+ ACL), else AUTH PASSWORD.
+ * Returns: false with ZHOST_ERROR_CONFIG (no "redis://", bad port, db or
+ * encoding); the message never quotes the URL.
  */
 bool parse_redis_url (const std::string &url, RedisUrl *out, GError **error);
 
@@ -78,6 +85,11 @@ bool parse_redis_url (const std::string &url, RedisUrl *out, GError **error);
  * event, rtms_stream_id, event_ts, server_urls (docs/protocol.md §2.6).
  */
 std::string webhook_digest (const rtms::Webhook &wh);
+
+/** renew_lease_script: the Lua script (EVAL, 0 keys) a node renews the
+ * lease of one of its engagements with; ARGV and replies in
+ * host-cluster.cpp. Exposed for tests. */
+const char *renew_lease_script ();
 
 /* One async hiredis connection attached to the thread-default main context,
  * reconnecting by itself. */

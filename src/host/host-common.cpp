@@ -2,9 +2,62 @@
 #include "host-common.h"
 #include <cstring>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
 GST_DEBUG_CATEGORY (zoomrtms_host_debug);
 
 namespace zhost {
+
+static bool
+confined_name (const std::string &n)
+{
+  return !n.empty () && n[0] != '.' && n.find ('/') == std::string::npos &&
+      n.find ('\0') == std::string::npos && n.size () < 256;
+}
+
+int
+open_confined (const std::string &root, const std::string &dir,
+    const std::string &file)
+{
+  if (!confined_name (dir) || !confined_name (file)) {
+    errno = ENOENT;
+    return -1;
+  }
+  int rfd = open (root.c_str (), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rfd < 0)
+    return -1;
+  int dfd = openat (rfd, dir.c_str (), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int e = errno;
+  close (rfd);
+  if (dfd < 0) {
+    errno = e;
+    return -1;
+  }
+  int fd = openat (dfd, file.c_str (), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  e = errno;
+  close (dfd);
+  if (fd < 0) {
+    errno = e;
+    return -1;
+  }
+  struct stat st;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
+    close (fd);
+    errno = ENOENT;
+    return -1;
+  }
+  return fd;
+}
+
+bool
+lstat_is_dir (const std::string &path)
+{
+  GStatBuf st;
+  return g_lstat (path.c_str (), &st) == 0 && S_ISDIR (st.st_mode);
+}
 
 GQuark
 error_quark ()

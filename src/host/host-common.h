@@ -88,6 +88,22 @@ log_safe (const std::string &text, gsize max_bytes = 120)
   return log_safe (text.data (), static_cast<gssize> (text.size ()), max_bytes);
 }
 
+/** open_confined:
+ * @root: a directory (the output root); @dir: one name in it; @file: one name
+ *   in @dir
+ * Opens @root/@dir/@file read-only without following a symlink at @dir or
+ * @file (openat() from @root's fd with O_NOFOLLOW), so nothing outside
+ * @root is reached through a link placed in it. Names that are empty, start
+ * with '.', hold '/' or NUL, or are 256 bytes or longer are refused.
+ * Returns: an fd of a regular file (the caller closes it), or -1 with errno
+ * (ENOENT for a refused name or something other than a regular file, ELOOP
+ * or ENOTDIR for a symlink).
+ */
+int open_confined (const std::string &root, const std::string &dir, const std::string &file);
+
+/** lstat_is_dir: TRUE if @path is a directory itself, not a symlink to one. */
+bool lstat_is_dir (const std::string &path);
+
 struct GObjectUnref {
   void operator() (gpointer p) const { if (p) g_object_unref (p); }
 };

@@ -27,7 +27,7 @@
  *               wins), backlog (0 = SOMAXCONN), max-connections (0 = derived
  *               from RLIMIT_NOFILE, host-http.h default_max_connections()),
  *               request-timeout-s (accept → complete request, default 10)
- *   [cluster]   redis-url (redis://HOST:PORT[/DB]; env ZOOMRTMS_REDIS_URL wins;
+ *   [cluster]   redis-url (redis://[[USER]:PASSWORD@]HOST:PORT[/DB], percent-encoded; env ZOOMRTMS_REDIS_URL wins;
  *               set = cluster mode, host-cluster.h; unset = standalone),
  *               node-id (default <host name>:<port>), capacity (engagements
  *               this node claims, default 250), lease-ms (ownership lease,

@@ -5,6 +5,8 @@
 #include "host-template.h"
 
 #include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <queue>
@@ -41,15 +43,17 @@ error_entry (const std::string &name, const std::string &why)
   return n;
 }
 
-/* (transfer full) the object of @path, or an error entry */
+/* (transfer full) the object of @fd (@name/engagement.json, opened with
+ * open_confined()), or an error entry */
 JsonNode *
-load_entry (const std::string &path, const std::string &name)
+load_entry (int fd, const std::string &name)
 {
   rtms::JsonLimits lim = file_json_limits ();
   lim.max_bytes = kHistoryFileMaxBytes;
   g_autoptr (JsonParser) parser = json_parser_new ();
   GError *err = nullptr;
-  JsonNode *root = rtms::json_load_file (parser, path.c_str (), lim, &err);
+  std::string what = name + "/engagement.json";
+  JsonNode *root = rtms::json_load_fd (parser, fd, what.c_str (), lim, &err);
   if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
     std::string why = err ? err->message : "not a JSON object";
     g_clear_error (&err);
@@ -74,10 +78,15 @@ read_history (const std::string &output_root, gsize limit,
   while (const gchar *name = d ? g_dir_read_name (d) : nullptr) {
     if (name[0] == '.' || skip.count (name))
       continue;
-    g_autofree gchar *p = g_build_filename (output_root.c_str (), name,
-        "engagement.json", nullptr);
-    GStatBuf st;
-    if (g_stat (p, &st) != 0 || !S_ISREG (st.st_mode))
+    /* not through a symlink (the directory or the file): nothing outside
+     * the output root */
+    int fd = open_confined (output_root, name, "engagement.json");
+    if (fd < 0)
+      continue;
+    struct stat st;
+    int r = fstat (fd, &st);
+    close (fd);
+    if (r != 0)
       continue;
     out->found++;
     Candidate c {static_cast<gint64> (st.st_mtim.tv_sec) * 1000000000 +
@@ -97,9 +106,11 @@ read_history (const std::string &output_root, gsize limit,
     if (bytes + std::min (c.size, kHistoryFileMaxBytes) > kHistoryMaxBytes)
       break;
     bytes += std::min (c.size, kHistoryFileMaxBytes);
-    g_autofree gchar *p = g_build_filename (output_root.c_str (), c.name.c_str (),
-        "engagement.json", nullptr);
-    out->engagements.push_back (load_entry (p, c.name));
+    int fd = open_confined (output_root, c.name, "engagement.json");
+    if (fd < 0)
+      continue;
+    out->engagements.push_back (load_entry (fd, c.name));
+    close (fd);
   }
   out->more = out->found > out->engagements.size ();
 }
@@ -111,10 +122,12 @@ read_engagement_from_disk (const std::string &output_root, const std::string &id
     /* only a name sanitize_engagement_id() could have made: no '/', no '..' */
     if (name.empty () || name[0] == '.' || sanitize_engagement_id (name) != name)
       continue;
-    g_autofree gchar *p = g_build_filename (output_root.c_str (), name.c_str (),
-        "engagement.json", nullptr);
-    if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
-      return load_entry (p, name);
+    int fd = open_confined (output_root, name, "engagement.json");
+    if (fd >= 0) {
+      JsonNode *n = load_entry (fd, name);
+      close (fd);
+      return n;
+    }
   }
   return nullptr;
 }

@@ -46,7 +46,8 @@ struct History {
  * Fills @out with the engagement.json objects of the directories of
  * @output_root (names starting with '.' are not engagements), newest first.
  * Each object gets "dir_name" if it lacks one. An unreadable file is listed
- * as {"dir_name":…, "error":…}.
+ * as {"dir_name":…, "error":…}. A symlinked directory or engagement.json is
+ * not followed (open_confined()): nothing outside @output_root is read.
  */
 void read_history (const std::string &output_root, gsize limit,
     const std::set<std::string> &skip, History *out);
@@ -56,7 +57,7 @@ void read_history (const std::string &output_root, gsize limit,
  * directory name under @output_root, or an engagement id / meeting UUID
  * whose sanitized form (sanitize_engagement_id()) is one.
  * Returns: (transfer full) its engagement.json (at most
- * kHistoryFileMaxBytes), or NULL.
+ * kHistoryFileMaxBytes; not through a symlink), or NULL.
  */
 JsonNode *read_engagement_from_disk (const std::string &output_root,
     const std::string &id);

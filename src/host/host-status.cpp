@@ -589,34 +589,7 @@ int
 StatusService::open_confined (const std::string &root, const std::string &dir,
     const std::string &file)
 {
-  if (!allowed_name (dir) || !allowed_name (file)) {
-    errno = ENOENT;
-    return -1;
-  }
-  int rfd = open (root.c_str (), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (rfd < 0)
-    return -1;
-  int dfd = openat (rfd, dir.c_str (), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int e = errno;
-  close (rfd);
-  if (dfd < 0) {
-    errno = e;
-    return -1;
-  }
-  int fd = openat (dfd, file.c_str (), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  e = errno;
-  close (dfd);
-  if (fd < 0) {
-    errno = e;
-    return -1;
-  }
-  struct stat st;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
-    close (fd);
-    errno = ENOENT;
-    return -1;
-  }
-  return fd;
+  return zhost::open_confined (root, dir, file);
 }
 
 static const char *

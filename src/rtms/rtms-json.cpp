@@ -311,6 +311,15 @@ json_load_file (JsonParser *parser, const char *path, const JsonLimits &limits,
         g_strerror (e));
     return nullptr;
   }
+  JsonNode *root = json_load_fd (parser, fd, path, limits, error);
+  close (fd);
+  return root;
+}
+
+JsonNode *
+json_load_fd (JsonParser *parser, int fd, const char *path, const JsonLimits &limits,
+    GError **error)
+{
   std::string buf;
   char chunk[65536];
   bool failed = false;
@@ -328,7 +337,6 @@ json_load_file (JsonParser *parser, const char *path, const JsonLimits &limits,
       break;
     buf.append (chunk, static_cast<gsize> (n));
   }
-  close (fd);
   if (failed) {
     g_set_error (error, RTMS_ERROR, ERROR_IO, "cannot read %s: %s", path,
         g_strerror (e));

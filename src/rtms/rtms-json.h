@@ -77,4 +77,11 @@ JsonNode *json_load (JsonParser *parser, const char *data, gsize len,
 JsonNode *json_load_file (JsonParser *parser, const char *path,
     const JsonLimits &limits, GError **error);
 
+/** json_load_fd:
+ * json_load_file() on an open file descriptor @fd (not closed; read from its
+ * current offset); @what names it in errors (a path).
+ */
+JsonNode *json_load_fd (JsonParser *parser, int fd, const char *what,
+    const JsonLimits &limits, GError **error);
+
 } // namespace rtms

@@ -22,9 +22,12 @@ fetched back with the curl command line's own SigV4, not our client).
                                 the bucket
     test-actions.py HookTimeout a crashed engagement recovered at start runs its
                                 actions; a hanging hook is killed after
-                                exec-timeout-s, its output kept
+                                exec-timeout-s, its output kept; a hook writing
+                                50 MB finishes, 16 KiB kept, nothing on disk
     test-actions.py Retention   aged engagements swept at start, oldest first,
-                                by max-age-days and max-bytes
+                                by max-age-days and max-bytes; symlinks in the
+                                output root (directory, engagement.json) never
+                                followed, their targets untouched
 
 Exit status 0 passed, 1 failed, 77 (skipped) without node or s3rver
 (tools/test.sh installs it).
@@ -656,6 +659,30 @@ class HookTimeout(Base):
         self.assertEqual(metric(text, "zoomrtms_exec_hooks_total", {"result": "timeout"}), 1)
         self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0)
 
+    def test_hook_output_bounded_and_never_on_disk(self):
+        out = os.path.join(self.work, "recordings")
+        d = fake_engagement(out, "chatty", "running", iso_days_ago(0), wav_seconds=1)
+        # ~50 MB on stdout: the host keeps the first 16 KiB, drains the rest
+        # (the hook finishes, never blocked on a full pipe) and writes none of
+        # it to disk: the hook itself lists the large files under the work
+        # directory once it has written everything
+        big = os.path.join(self.work, "large-files.txt")
+        h = self.host("[actions]\nexec=/bin/sh -c 'yes | head -c 50000000; "
+                      "find %s -type f -size +1M > %s; echo listed >&2'\n"
+                      "exec-timeout-s=120\n" % (self.work, big))
+        a = self.wait_actions(d, state="done", timeout=180)
+        t = a["tasks"][0]
+        self.assertEqual(t["type"], "exec")
+        self.assertEqual(t["exit_status"], 0)
+        self.assertEqual(len(t["output"]), 16384)
+        self.assertEqual(t["output"], "y\n" * 8192)
+        with open(big) as f:
+            self.assertEqual(f.read(), "", "hook output written to disk")
+        large = [os.path.join(r, f) for r, _, fs in os.walk(self.work) for f in fs
+                 if os.path.getsize(os.path.join(r, f)) > 1024 * 1024]
+        self.assertEqual(large, [])
+        self.assertIn("past the first 16384 dropped", h.read_log())
+
 
 class Retention(Base):
     def test_aged_engagements_swept_oldest_first(self):
@@ -679,6 +706,22 @@ class Retention(Base):
         e["actions"] = {"state": "pending", "tasks": [{"type": "upload", "state": "pending"}]}
         with open(os.path.join(busy, "engagement.json"), "w") as f:
             json.dump(e, f)
+        # symlinks in the output root are not the host's: a symlinked
+        # engagement directory and a symlinked engagement.json (both aged
+        # enough, their targets outside the root) are never swept
+        elsewhere = os.path.join(self.work, "elsewhere")
+        os.makedirs(elsewhere)
+        far = fake_engagement(elsewhere, "far", "stopped", iso_days_ago(30),
+                              extra_files={"audio.wav": kb})
+        os.symlink(far, os.path.join(out, "linked-dir"))
+        far2 = fake_engagement(elsewhere, "far2", "stopped", iso_days_ago(25),
+                               extra_files={"audio.wav": kb})
+        linked_json = os.path.join(out, "linked-json")
+        os.makedirs(linked_json)
+        with open(os.path.join(linked_json, "audio.wav"), "wb") as f:
+            f.write(kb)
+        os.symlink(os.path.join(far2, "engagement.json"),
+                   os.path.join(linked_json, "engagement.json"))
         # max-age 7 days takes "old"; 250 kB for the rest takes "mid" too
         h = self.host("[retention]\nmax-age-days=7\nmax-bytes=250000\n")
         for d, why in ((old, "age"), (mid, "size")):
@@ -692,9 +735,11 @@ class Retention(Base):
             self.assertEqual(dl["audio.wav"]["bytes"], len(kb))
             self.assertEqual(dl["audio.wav"]["sha256"], hashlib.sha256(kb).hexdigest())
             self.assertEqual(dl["audio.wav"]["where"], "local")
-        for d in (new1, new2, live, busy):
+        for d in (new1, new2, live, busy, far, far2, linked_json):
             self.assertIn("audio.wav", os.listdir(d))
             self.assertNotIn("erasure", engagement_json(d))
+        self.assertTrue(os.path.islink(os.path.join(out, "linked-dir")))
+        self.assertTrue(os.path.islink(os.path.join(linked_json, "engagement.json")))
         text = h.metrics()
         self.assertEqual(metric(text, "zoomrtms_erasures_total", {"reason": "retention"}), 2)
         self.assertEqual(metric(text, "zoomrtms_erased_files_total", {"where": "local"}), 3)

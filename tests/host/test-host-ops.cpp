@@ -369,6 +369,38 @@ TEST (HostHistory, NewestFirstBoundedAndSafe)
   EXPECT_EQ (zhost::read_engagement_from_disk (root, "nope"), nullptr);
 }
 
+/* A symlink in the output root (to a directory, or as engagement.json) is
+ * not followed: JSON from outside the root never reaches GET /engagements. */
+TEST (HostHistory, SymlinksUnderTheRootIgnored)
+{
+  TempDir tmp;
+  std::string root = tmp / "root", outside = tmp / "outside";
+  g_mkdir (root.c_str (), 0750);
+  g_mkdir (outside.c_str (), 0750);
+  write_text (outside + "/engagement.json",
+      "{\"engagement_id\":\"outside-secret\",\"state\":\"stopped\"}");
+  g_mkdir ((root + "/e0").c_str (), 0750);
+  write_text (root + "/e0/engagement.json", "{\"engagement_id\":\"e0\",\"state\":\"stopped\"}");
+  /* a symlinked engagement directory */
+  ASSERT_EQ (symlink (outside.c_str (), (root + "/linkdir").c_str ()), 0);
+  /* a real directory whose engagement.json is a symlink */
+  g_mkdir ((root + "/linkfile").c_str (), 0750);
+  ASSERT_EQ (symlink ((outside + "/engagement.json").c_str (),
+      (root + "/linkfile/engagement.json").c_str ()), 0);
+  zhost::History h;
+  zhost::read_history (root, 100, {}, &h);
+  std::vector<std::string> ids;
+  for (JsonNode *n : h.engagements)
+    ids.push_back (json_object_get_string_member (json_node_get_object (n), "dir_name"));
+  EXPECT_EQ (ids, (std::vector<std::string> {"e0"}));
+  EXPECT_EQ (h.found, 1u);
+  EXPECT_EQ (zhost::read_engagement_from_disk (root, "linkdir"), nullptr);
+  EXPECT_EQ (zhost::read_engagement_from_disk (root, "linkfile"), nullptr);
+  JsonNode *one = zhost::read_engagement_from_disk (root, "e0");
+  ASSERT_NE (one, nullptr);
+  json_node_unref (one);
+}
+
 /* ------------------------------------------------------------ end to end */
 
 /* One line when a call starts and one when it ends, with the stop reason,
