@@ -229,7 +229,7 @@ class Fleet:
                 if st != 200 or d.get("activeEngagements", 1) != 0:
                     return False
             return True
-        return wait_for(all_idle, timeout, 0.5)
+        return wait_for(all_idle, timeout, step=0.5)
 
     def close(self):
         for name, p in self.hosts.items():

@@ -87,7 +87,7 @@ class KillAndDrain(FleetCase):
         self.assertEqual(len(streams), 12)
         # every engagement owned by someone, each once
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h0") or {})
-                                      .get("fleet", []) if r["lease"]]) == 12, 30, 0.5)
+                                      .get("fleet", []) if r["lease"]]) == 12, 30, step=0.5)
         fleet = self.fleet.engagements("h0")["fleet"]
         self.assertTrue(ok, json.dumps(fleet) + self.logs())
         ids = self.fleet.node_ids()
@@ -110,7 +110,7 @@ class KillAndDrain(FleetCase):
         ok = fh.wait_for(lambda: all(
             r["lease"] and r["owner"] != ids[victim]
             for r in (self.fleet.engagements(others[0]) or {}).get("fleet", [])
-            if r["state"] != "ended"), 30, 0.2)
+            if r["state"] != "ended"), 30, step=0.2)
         print("[ FIGURE ] SIGKILL of %s (%d engagements): all taken over after %.1f s" % (
             victim, owned_by_victim, time.monotonic() - t_kill))
         self.assertTrue(ok, self.logs())
@@ -143,14 +143,17 @@ class StopAndRedisOutage(FleetCase):
         streams = self.fleet.run_sim(4, 32, ["--speed", "1"])
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements("h0") or {})
                                       .get("fleet", []) if r["lease"] and
-                                      r["state"] == "live"]) == 4, 30, 0.5)
+                                      r["state"] == "live"]) == 4, 30, step=0.5)
         self.assertTrue(ok, self.logs())
         ids = self.fleet.node_ids()
         target = streams[0]["rtms_stream_id"]
         owner = self.fleet.owner_of(target)
         non_owner = next(n for n, i in ids.items() if i != owner)
-        # any host shows it, with its owner and its engagement.json
-        st, body = fh.http("GET", self.fleet.url(non_owner, "/engagements/" + target))
+        # any host shows it, with its owner and its engagement.json (once
+        # that host's view of the fleet has caught up with the claim)
+        got = fh.wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+            fh.http("GET", self.fleet.url(non_owner, "/engagements/" + target))), 10, step=0.2)
+        st, body = got or fh.http("GET", self.fleet.url(non_owner, "/engagements/" + target))
         self.assertEqual(st, 200, body)
         self.assertEqual(body.get("owner"), owner)
         self.assertEqual(body.get("engagement_id"), streams[0]["engagement_id"], body)
@@ -165,7 +168,7 @@ class StopAndRedisOutage(FleetCase):
                 j = json.load(f)
             return j["state"] == "stopped" and j
 
-        ej = fh.wait_for(stopped, 20, 0.2)
+        ej = fh.wait_for(stopped, 20, step=0.2)
         self.assertTrue(ej, self.logs())
         self.assertEqual(ej["stop_reason"]["source"], "api")
         # a stopped webhook (reason 6, not the sim's own 21) sent straight to a
@@ -188,7 +191,7 @@ class StopAndRedisOutage(FleetCase):
                 j = json.load(f)
             return j["state"] == "stopped" and j
 
-        ej2 = fh.wait_for(stopped2, 20, 0.2)
+        ej2 = fh.wait_for(stopped2, 20, step=0.2)
         self.assertTrue(ej2, self.logs())
         self.assertEqual(ej2["stop_reason"]["source"], "webhook", ej2["stop_reason"])
         self.assertEqual(ej2["stop_reason"]["code"], 6)
@@ -213,7 +216,7 @@ class StopAndRedisOutage(FleetCase):
         survivor = next(n for n in self.fleet.ports)
         ok = fh.wait_for(lambda: len([r for r in (self.fleet.engagements(survivor) or {})
                                       .get("fleet", []) if r["lease"] and
-                                      r["owner"] != owner3]) == 4, 40, 0.5)
+                                      r["owner"] != owner3]) == 4, 40, step=0.5)
         self.assertTrue(ok, json.dumps(self.fleet.engagements(survivor)) + self.logs())
         self.assertEqual(self.fleet.sim.wait(120), 0, self.logs())
         self.assertEqual(self.fleet.extra_sims[0].wait(120), 0, self.logs())
