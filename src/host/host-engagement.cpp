@@ -1563,7 +1563,9 @@ Engagement::journal_tick_cb (gpointer data)
   if (!self->src_ || !self->active ())
     return G_SOURCE_CONTINUE;
   /* issue 9: the samples recorded so far, at most once a second; the
-   * update time is what a restarted host measures Zoom's grace from */
+   * update time is what a restarted host measures Zoom's grace from (and
+   * what the fleet's stale check reads). Atomic, not durable: no fsync
+   * (host-journal.h "Durability") */
   self->read_stats ();
   guint64 out = 0;
   if (self->stats_)

@@ -6,12 +6,23 @@
 
 #include <glib/gstdio.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>      /* renameat2 */
 #include <cstring>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
 
 namespace zhost {
+
+/* the copy of the entry at its last state transition (see host-journal.h) */
+static const char kDurableSuffix[] = ".durable";
+/* + 6 random characters: a write in progress (left behind by a crash) */
+static const char kTmpSuffix[] = ".tmp-";
+/* the inode the periodic update writes and exchanges with the entry */
+static const char kSwapSuffix[] = ".swap";
 
 void
 interruptions_to_json (const std::vector<Interruption> &v, JsonBuilder *b)
@@ -212,6 +223,136 @@ Journal::packet_log_path (const std::string &rtms_stream_id, int gen) const
   return p;
 }
 
+/* fsync of the directory @dir (its entries: renames, unlinks).
+ * Returns: 0 or the errno. */
+static int
+fsync_dir (const std::string &dir)
+{
+  int dfd = ::open (dir.c_str (), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return errno;
+  int e = fsync (dfd) != 0 ? errno : 0;
+  ::close (dfd);
+  return e;
+}
+
+/* Writes all of @txt at offset 0 of @fd. Returns: 0 or the errno. */
+static int
+pwrite_all (int fd, const std::string &txt)
+{
+  gsize done = 0;
+  while (done < txt.size ()) {
+    ssize_t n = ::pwrite (fd, txt.data () + done, txt.size () - done,
+        static_cast<off_t> (done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? errno : EIO;
+    done += static_cast<gsize> (n);
+  }
+  return 0;
+}
+
+/* A state transition: @txt to the entry @path and to its copy
+ * @path.durable, on disk when this returns: a temporary file in the same
+ * directory (O_EXCL, mode 0600), fsynced, linked as @path.durable.new and
+ * renamed over the copy, renamed over the entry; then an fsync of the
+ * directory. One inode, one file fsync. */
+static bool
+write_durable (const std::string &dir, const std::string &path, const std::string &txt,
+    GError **error)
+{
+  std::string tmpl = path + kTmpSuffix + "XXXXXX";
+  std::vector<gchar> tmp (tmpl.begin (), tmpl.end ());
+  tmp.push_back ('\0');
+  int fd = g_mkstemp_full (tmp.data (), O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int e = errno;
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot create a file in %s: %s",
+        dir.c_str (), g_strerror (e));
+    return false;
+  }
+  int e = pwrite_all (fd, txt);
+  if (!e && fsync (fd) != 0)
+    e = errno;
+  if (::close (fd) != 0 && !e)
+    e = errno;
+  std::string copy = path + kDurableSuffix, copy_new = copy + ".new";
+  if (!e) {
+    ::unlink (copy_new.c_str ());
+    if (::link (tmp.data (), copy_new.c_str ()) != 0 ||
+        ::rename (copy_new.c_str (), copy.c_str ()) != 0)
+      e = errno;
+  }
+  if (!e && ::rename (tmp.data (), path.c_str ()) != 0)
+    e = errno;
+  if (e) {
+    ::unlink (tmp.data ());
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s", g_strerror (e));
+    return false;
+  }
+  /* the renames are on disk only once the directory is */
+  if ((e = fsync_dir (dir)) != 0) {
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "fsync of %s: %s", dir.c_str (),
+        g_strerror (e));
+    return false;
+  }
+  return true;
+}
+
+/* The periodic update, atomic and cheap: @txt goes into the swap file
+ * @path.swap (the entry's previous inode, rewritten in place unless it is
+ * also the .durable copy), which is then exchanged with the entry (renameat2 RENAME_EXCHANGE): a reader finds the
+ * old entry or the new one, and no inode is created or freed. (A new
+ * temporary file every second was the cost: ext4's inode allocation and its
+ * flush of the renamed-over file, more than the fsync.) Where the file
+ * system has no exchange (NFS), a plain rename (the swap file is then
+ * created again next time). No fsync. */
+static bool
+write_swapped (const std::string &dir, const std::string &path, const std::string &txt,
+    GError **error)
+{
+  std::string swap = path + kSwapSuffix;
+  int fd = ::open (swap.c_str (), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    int e = errno;
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot open a file in %s: %s",
+        dir.c_str (), g_strerror (e));
+    return false;
+  }
+  GStatBuf st;
+  if (fstat (fd, &st) == 0 && st.st_nlink > 1) {
+    /* the entry of the last state transition, which is also the .durable
+     * copy: never rewritten in place, a new swap file instead */
+    ::close (fd);
+    ::unlink (swap.c_str ());
+    fd = ::open (swap.c_str (), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      int e = errno;
+      g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot create a file in %s: %s",
+          dir.c_str (), g_strerror (e));
+      return false;
+    }
+  }
+  int e = pwrite_all (fd, txt);
+  if (!e && ftruncate (fd, static_cast<off_t> (txt.size ())) != 0)
+    e = errno;
+  if (::close (fd) != 0 && !e)
+    e = errno;
+  if (!e && renameat2 (AT_FDCWD, swap.c_str (), AT_FDCWD, path.c_str (),
+          RENAME_EXCHANGE) != 0) {
+    e = errno;
+    /* no entry yet (ENOENT), or no exchange here: a plain rename */
+    if (::rename (swap.c_str (), path.c_str ()) == 0)
+      e = 0;
+  }
+  if (e) {
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s", g_strerror (e));
+    return false;
+  }
+  return true;
+}
+
 bool
 Journal::write (JournalEntry &e, bool durable)
 {
@@ -219,10 +360,12 @@ Journal::write (JournalEntry &e, bool durable)
   g_autoptr (JsonNode) root = e.to_json ();
   std::string txt = json_to_compact (root) + "\n";
   GError *err = nullptr;
-  auto flags = static_cast<GFileSetContentsFlags> (G_FILE_SET_CONTENTS_CONSISTENT |
-      (durable ? G_FILE_SET_CONTENTS_DURABLE : 0));
-  if (!g_file_set_contents_full (entry_path (e.rtms_stream_id).c_str (), txt.data (),
-          static_cast<gssize> (txt.size ()), flags, 0600, &err)) {
+  std::string path = entry_path (e.rtms_stream_id);
+  /* durable: the copy first, so that a durable entry always has one at
+   * least as new as its last state transition */
+  bool ok = durable ? write_durable (dir_, path, txt, &err) :
+      write_swapped (dir_, path, txt, &err);
+  if (!ok) {
     g_warning ("journal: cannot write the entry of %s: %s", e.dir_name.c_str (),
         err->message);
     g_error_free (err);
@@ -256,19 +399,49 @@ Journal::remove_packet_logs (const std::string &rtms_stream_id, const std::strin
 void
 Journal::remove (const std::string &rtms_stream_id)
 {
-  ::g_remove (entry_path (rtms_stream_id).c_str ());
+  std::string p = entry_path (rtms_stream_id);
+  ::g_remove (p.c_str ());
+  ::g_remove ((p + kDurableSuffix).c_str ());
+  ::g_remove ((p + kSwapSuffix).c_str ());
+  ::g_remove ((p + kDurableSuffix + ".new").c_str ());
+  /* temporary files a crash left mid-write */
+  g_autofree gchar *base = g_path_get_basename (p.c_str ());
+  std::string tmp_prefix = std::string (base) + kTmpSuffix;
+  g_autoptr (GDir) d = g_dir_open (dir_.c_str (), 0, nullptr);
+  while (const gchar *n = d ? g_dir_read_name (d) : nullptr)
+    if (g_str_has_prefix (n, tmp_prefix.c_str ()) && strlen (n) == tmp_prefix.size () + 6) {
+      g_autofree gchar *t = g_build_filename (dir_.c_str (), n, nullptr);
+      ::g_remove (t);
+    }
   remove_packet_logs (rtms_stream_id);
+  fsync_dir (dir_);
+}
+
+/* Reads the entry file @p into @out. */
+static bool
+load_entry_file (const std::string &p, JournalEntry *out, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root = rtms::json_load_file (parser, p.c_str (), file_json_limits (), error);
+  return root && JSON_NODE_HOLDS_OBJECT (root) &&
+      out->from_json (json_node_get_object (root));
 }
 
 bool
 Journal::load (const std::string &rtms_stream_id, JournalEntry *out) const
 {
   std::string p = entry_path (rtms_stream_id);
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root = rtms::json_load_file (parser, p.c_str (), file_json_limits (), nullptr);
-  return root && JSON_NODE_HOLDS_OBJECT (root) &&
-      out->from_json (json_node_get_object (root)) &&
-      out->rtms_stream_id == rtms_stream_id;
+  JournalEntry e, c;
+  bool have_e = load_entry_file (p, &e, nullptr) && e.rtms_stream_id == rtms_stream_id;
+  bool have_c = load_entry_file (p + kDurableSuffix, &c, nullptr) &&
+      c.rtms_stream_id == rtms_stream_id;
+  /* a periodic write a power cut lost: the entry is unreadable or older
+   * than the copy of the last state transition */
+  if (have_c && (!have_e || c.updated > e.updated))
+    *out = std::move (c);
+  else if (have_e)
+    *out = std::move (e);
+  return have_e || have_c;
 }
 
 std::vector<JournalEntry>
@@ -282,18 +455,28 @@ Journal::load_all ()
       names.push_back (n);
   for (const auto &n : names) {
     g_autofree gchar *p = g_build_filename (dir_.c_str (), n.c_str (), nullptr);
-    g_autoptr (JsonParser) parser = json_parser_new ();
     GError *err = nullptr;
-    JsonNode *root = rtms::json_load_file (parser, p, file_json_limits (), &err);
     JournalEntry e;
-    if (!root || !JSON_NODE_HOLDS_OBJECT (root) ||
-        !e.from_json (json_node_get_object (root))) {
-      g_warning ("journal: %s is not a journal entry (%s), moved aside as .broken",
-          log_safe (n).c_str (), err ? err->message : "missing members");
+    if (!load_entry_file (p, &e, &err)) {
+      std::string durable = std::string (p) + kDurableSuffix;
+      JournalEntry c;
+      bool have_copy = load_entry_file (durable, &c, nullptr) &&
+          sanitize_engagement_id (c.rtms_stream_id) + ".json" == n;
+      g_warning ("journal: %s is not a journal entry (%s), moved aside as "
+          ".broken%s", log_safe (n).c_str (), err ? err->message : "missing members",
+          have_copy ? "; its copy of the last state transition is used" : "");
       g_clear_error (&err);
       std::string broken = std::string (p) + ".broken";
       g_rename (p, broken.c_str ());
-      continue;
+      if (!have_copy)
+        continue;
+      e = std::move (c);
+    } else {
+      /* older than the copy of the last state transition: the copy */
+      JournalEntry c;
+      if (load_entry_file (std::string (p) + kDurableSuffix, &c, nullptr) &&
+          c.rtms_stream_id == e.rtms_stream_id && c.updated > e.updated)
+        e = std::move (c);
     }
     v.push_back (std::move (e));
   }

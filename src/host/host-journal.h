@@ -5,8 +5,8 @@
  * (`[host] state-dir`; default $STATE_DIRECTORY/journal under systemd, else
  * <output-root>/.state), named after the sanitized rtms_stream_id
  * (sanitize_engagement_id(): no '/', '.', so it stays in the directory) +
- * ".json", written atomically (temporary file + rename,
- * g_file_set_contents_full). It holds what a restarted host needs to rejoin
+ * ".json", written atomically (temporary file + rename; see "Durability"
+ * below). It holds what a restarted host needs to rejoin
  * the stream inside Zoom's grace window (docs/protocol.md §4.9 rows 2–3:
  * signaling ≈60 s) and continue the same recording: ids, server_urls,
  * product, event, pipeline, directory, the RTMS timeline (origin, rate,
@@ -31,6 +31,44 @@
  *    "interruptions":[{"cause","start","end","silence_ms"}…],
  *    "owners":[{"node","since":epoch ms}…]  cluster mode (host-cluster.h):
  *              each node that recorded a part, in order; [] standalone}
+ *
+ * Durability (what survives what). A restarted host reads the entry to
+ * rejoin and continue the recording; a process crash (SIGKILL, abort) keeps
+ * the page cache, so every write, fsync or not, is seen whole by the next
+ * host: the rename is atomic, a reader finds the old entry or the new one.
+ * fsync only matters for a power cut (or a kernel crash), and costs a
+ * journal commit: at 200 engagements one fsync per engagement per second
+ * was 14 % of the host's CPU (docs/benchmarks.md, "A cheaper journal tick").
+ * So:
+ *   - state transitions are durable (write (e, true)): the entry created
+ *     (pipeline running), the timeline known, an interruption, a failover
+ *     (new server_urls), the detach. Each writes a temporary file, fsyncs
+ *     it, links it as the copy NAME.json.durable and renames it over the
+ *     entry (both names, one inode), then fsyncs the directory: once
+ *     write() returns, entry and copy are on disk.
+ *   - removal (the engagement finished): the unlinks, then an fsync of the
+ *     directory, so that a power cut does not bring a finished engagement
+ *     back for the next host to rejoin.
+ *   - the once-a-second update (samples recorded, "updated") is atomic but
+ *     not durable (write (e, false), no fsync): the swap file NAME.json.swap
+ *     (the entry's previous inode) is rewritten in place and exchanged with
+ *     the entry (renameat2 RENAME_EXCHANGE; a plain rename where there is
+ *     none, e.g. NFS). No inode is created per update: a new temporary file
+ *     each second cost more (ext4 inode allocation) than its fsync. The
+ *     inode shared with the copy is never rewritten in place. After a power
+ *     cut the entry may be this update, an older state or unreadable;
+ *     load() / load_all() then use the .durable copy when the entry is
+ *     unreadable or older ("updated") than it: never older than the last
+ *     state transition, though its "samples" and "updated" may be old. The resume path loses
+ *     nothing it needs: with a WAV output the position is read from the
+ *     WAV files (EngagementDir::recorded_samples()), and a power cut longer
+ *     than the rejoin window (60 s) ends in finalize_unrejoined(), which
+ *     repairs the WAV headers from the files, not from "samples". Only an
+ *     output without WAV resumes at the copy's "samples" (silence fills the
+ *     gap, as for any interruption).
+ * Temporary files are NAME.json.tmp-XXXXXX and NAME.json.durable.new (a
+ * crash mid-write leaves one); remove() deletes them with the entry, the
+ * copy and the swap file. None of these names end in ".json".
  *
  * In cluster mode the state directory is on the output root the fleet
  * shares, so the node that takes an engagement over reads its entry and
@@ -112,9 +150,10 @@ class Journal {
 
   /** write:
    * Stores @e (sets e.updated to now) atomically: a temporary file renamed
-   * over the entry. @durable: fsync before the rename (state changes);
-   * periodic position updates skip it (rename only).
-   * Returns: false (logged) when the file cannot be written.
+   * over the entry. @durable (state transitions, see "Durability" above):
+   * also the .durable copy, fsynced, file and directory; the periodic
+   * position update passes false: the swap file exchanged, no fsync.
+   * Returns: false (logged) when a file cannot be written.
    */
   bool write (JournalEntry &e, bool durable);
 
@@ -122,14 +161,16 @@ class Journal {
   void remove (const std::string &rtms_stream_id);
 
   /** load:
-   * Reads the entry of @rtms_stream_id into @out.
-   * Returns: false (not logged) when there is none or it is unreadable.
+   * Reads the entry of @rtms_stream_id into @out; when the entry is
+   * unreadable, its .durable copy.
+   * Returns: false (not logged) when neither is readable.
    */
   bool load (const std::string &rtms_stream_id, JournalEntry *out) const;
 
   /** load_all:
    * Returns: every readable entry; unreadable files are logged and moved
-   * aside as NAME.broken (never deleted: they may be needed by hand).
+   * aside as NAME.broken (never deleted: they may be needed by hand), and
+   * their .durable copy, if readable, is returned in their place.
    */
   std::vector<JournalEntry> load_all ();
 

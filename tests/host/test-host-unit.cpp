@@ -61,6 +61,15 @@ struct TempDir {
     ASSERT_TRUE (g_file_set_contents (file (name).c_str (), text.data (),
         static_cast<gssize> (text.size ()), nullptr));
   }
+  bool read (const char *name, std::string *text) const
+  {
+    g_autofree gchar *c = nullptr;
+    gsize n = 0;
+    if (!g_file_get_contents (file (name).c_str (), &c, &n, nullptr))
+      return false;
+    text->assign (c, n);
+    return true;
+  }
 };
 
 bool
@@ -842,6 +851,83 @@ TEST (Journal, RoundTripAndRemove)
   j.remove ("stream-1");
   EXPECT_TRUE (j.load_all ().empty ());
   EXPECT_FALSE (g_file_test (plog.c_str (), G_FILE_TEST_EXISTS));
+}
+
+/* The journal's durability rule (host-journal.h "Durability"): a durable
+ * write (state transition) also stores the .durable copy; the periodic
+ * update rewrites only the entry, exchanging it with the swap file; an
+ * entry a power cut left empty or older than the copy is read from the copy
+ * (load and load_all); remove() deletes entry, copy, swap file and the
+ * temporary files a crash left mid-write. */
+TEST (Journal, DurableCopyAndPeriodicUpdate)
+{
+  TempDir d;
+  Journal j (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  JournalEntry e;
+  e.rtms_stream_id = "stream-2";
+  e.directory = d.path;
+  e.dir_name = "eng_2";
+  e.samples = 16000;
+  ASSERT_TRUE (j.write (e, true));
+  std::string copy;
+  ASSERT_TRUE (d.read ("stream-2.json.durable", &copy));
+  std::string entry;
+  ASSERT_TRUE (d.read ("stream-2.json", &entry));
+  EXPECT_EQ (copy, entry);
+  /* the periodic update: the entry moves on, the copy stays */
+  e.samples = 48000;
+  ASSERT_TRUE (j.write (e, false));
+  JournalEntry r;
+  ASSERT_TRUE (j.load ("stream-2", &r));
+  EXPECT_EQ (r.samples, 48000u);
+  ASSERT_TRUE (d.read ("stream-2.json.durable", &copy));
+  EXPECT_NE (copy.find ("\"samples\":16000"), std::string::npos) << copy;
+  /* in place: the previous entry is now the swap file */
+  std::string swapped;
+  ASSERT_TRUE (d.read ("stream-2.json.swap", &swapped));
+  EXPECT_EQ (swapped, entry);
+  e.samples = 64000;
+  ASSERT_TRUE (j.write (e, false));
+  ASSERT_TRUE (j.load ("stream-2", &r));
+  EXPECT_EQ (r.samples, 64000u);
+  /* a power cut kept an entry older than the last state transition: the
+   * copy, which is newer */
+  ASSERT_TRUE (d.read ("stream-2.json", &entry));
+  gsize at = entry.find ("\"updated\":");
+  ASSERT_NE (at, std::string::npos);
+  gsize end = entry.find (',', at);
+  d.write ("stream-2.json", entry.substr (0, at) + "\"updated\":1" + entry.substr (end));
+  ASSERT_TRUE (j.load ("stream-2", &r));
+  EXPECT_EQ (r.samples, 16000u);
+  ASSERT_EQ (j.load_all ().size (), 1u);
+  EXPECT_EQ (j.load_all ()[0].samples, 16000u);
+  /* a power cut left the entry empty: the copy is the entry */
+  d.write ("stream-2.json", "");
+  JournalEntry r2;
+  ASSERT_TRUE (j.load ("stream-2", &r2));
+  EXPECT_EQ (r2.samples, 16000u);
+  EXPECT_EQ (r2.dir_name, "eng_2");
+  auto all = j.load_all ();
+  ASSERT_EQ (all.size (), 1u);
+  EXPECT_EQ (all[0].rtms_stream_id, "stream-2");
+  EXPECT_EQ (all[0].samples, 16000u);
+  EXPECT_TRUE (g_file_test (d.file ("stream-2.json.broken").c_str (), G_FILE_TEST_EXISTS));
+  /* no temporary file is left by a write; a crash's is removed */
+  d.write ("stream-2.json.tmp-AbC123", "{");
+  ASSERT_TRUE (j.write (e, true));
+  j.remove ("stream-2");
+  EXPECT_FALSE (j.load ("stream-2", &r));
+  EXPECT_FALSE (g_file_test (d.file ("stream-2.json").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("stream-2.json.durable").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("stream-2.json.tmp-AbC123").c_str (), G_FILE_TEST_EXISTS));
+  /* what is left: the broken file, kept for a human */
+  std::vector<std::string> left;
+  g_autoptr (GDir) dd = g_dir_open (d.path.c_str (), 0, nullptr);
+  while (const gchar *n = dd ? g_dir_read_name (dd) : nullptr)
+    left.push_back (n);
+  EXPECT_EQ (left, std::vector<std::string> {"stream-2.json.broken"});
 }
 
 /* ---- WebVTT / SRT transcripts (host-subtitles.h, issue 14) ---- */
