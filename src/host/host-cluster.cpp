@@ -110,6 +110,24 @@ reply_str (const redisReply *r)
   return "";
 }
 
+/* Calls @fn (entry id, fields) for each well-formed entry of a stream's
+ * entry array (XREADGROUP / XAUTOCLAIM replies); others are skipped. */
+static void
+for_each_stream_entry (const redisReply *entries, const std::function<void (
+        const std::string &, const std::map<std::string, std::string> &)> &fn)
+{
+  for (size_t j = 0; entries && entries->type == REDIS_REPLY_ARRAY && j < entries->elements; j++) {
+    const redisReply *en = entries->element[j];
+    if (en->type != REDIS_REPLY_ARRAY || en->elements != 2)
+      continue;
+    std::map<std::string, std::string> f;
+    const redisReply *kv = en->element[1];
+    for (size_t k = 0; kv->type == REDIS_REPLY_ARRAY && k + 1 < kv->elements; k += 2)
+      f[reply_str (kv->element[k])] = reply_str (kv->element[k + 1]);
+    fn (reply_str (en->element[0]), f);
+  }
+}
+
 static bool
 reply_error (const redisReply *r)
 {
@@ -678,17 +696,10 @@ Cluster::read_loop ()
           if (s->type != REDIS_REPLY_ARRAY || s->elements != 2)
             continue;
           std::string stream = reply_str (s->element[0]);
-          redisReply *entries = s->element[1];
-          for (size_t j = 0; entries->type == REDIS_REPLY_ARRAY && j < entries->elements; j++) {
-            redisReply *en = entries->element[j];
-            if (en->type != REDIS_REPLY_ARRAY || en->elements != 2)
-              continue;
-            std::map<std::string, std::string> f;
-            redisReply *kv = en->element[1];
-            for (size_t k = 0; kv->type == REDIS_REPLY_ARRAY && k + 1 < kv->elements; k += 2)
-              f[reply_str (kv->element[k])] = reply_str (kv->element[k + 1]);
-            handle_entry (stream, reply_str (en->element[0]), f);
-          }
+          for_each_stream_entry (s->element[1], [this, &stream] (const std::string &id,
+                  const std::map<std::string, std::string> &f) {
+                handle_entry (stream, id, f);
+              });
         }
         read_loop ();
       });
@@ -1128,19 +1139,12 @@ Cluster::scan ()
           std::to_string (2 * cfg_.lease_ms), "0-0", "COUNT", "10"}, [this] (redisReply *r) {
         if (reply_error (r) || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
           return;
-        redisReply *entries = r->element[1];
-        for (size_t j = 0; entries->type == REDIS_REPLY_ARRAY && j < entries->elements; j++) {
-          redisReply *en = entries->element[j];
-          if (en->type != REDIS_REPLY_ARRAY || en->elements != 2)
-            continue;
-          std::map<std::string, std::string> f;
-          redisReply *kv = en->element[1];
-          for (size_t k = 0; kv->type == REDIS_REPLY_ARRAY && k + 1 < kv->elements; k += 2)
-            f[reply_str (kv->element[k])] = reply_str (kv->element[k + 1]);
-          g_message ("cluster: start %s left unacknowledged by a node that died: "
-              "claimed", reply_str (en->element[0]).c_str ());
-          handle_entry (kStarts, reply_str (en->element[0]), f);
-        }
+        for_each_stream_entry (r->element[1], [this] (const std::string &id,
+                const std::map<std::string, std::string> &f) {
+              g_message ("cluster: start %s left unacknowledged by a node that died: "
+                  "claimed", id.c_str ());
+              handle_entry (kStarts, id, f);
+            });
       });
   cmd_->command (eval (kOrphansLua, {std::to_string (room)}), [this] (redisReply *r) {
         if (reply_error (r) || r->type != REDIS_REPLY_ARRAY)
