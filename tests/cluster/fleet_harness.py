@@ -111,13 +111,18 @@ class Fleet:
         with open(self.conf, "w") as f:
             f.write("[cluster]\nredis-url=redis://127.0.0.1:%d\ncapacity=%d\nlease-ms=%d\n"
                     % (self.redis_port, capacity, lease_ms))
-        if redis:
-            self.start_redis()
-        self.proxy = Proxy()
-        for i in range(hosts):
-            self.start_host("h%d" % i)
         self.sim = None
         self.extra_sims = []
+        self.proxy = None
+        try:
+            if redis:
+                self.start_redis()
+            self.proxy = Proxy()
+            for i in range(hosts):
+                self.start_host("h%d" % i)
+        except BaseException:
+            self.close()  # nothing left running when the fleet cannot start
+            raise
 
     def start_redis(self):
         self.redis = subprocess.Popen(
@@ -243,7 +248,8 @@ class Fleet:
         if self.redis and self.redis.poll() is None:
             self.redis.kill()
             self.redis.wait(10)
-        self.proxy.close()
+        if self.proxy:
+            self.proxy.close()
 
 
 def engagement_dirs(out):
