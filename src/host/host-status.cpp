@@ -2,6 +2,7 @@
 #include "host-status.h"
 
 #include "host-common.h"
+#include "host-history.h"
 extern "C" {
 #include "status-resources.h"   /* glib-compile-resources, C */
 }
@@ -492,59 +493,30 @@ allowed_name (const std::string &n)
 JsonNode *
 StatusService::recent_from_disk (const std::string &root, gsize max)
 {
-  struct Entry {
-    gint64 mtime;
-    std::string name;
-  };
-  std::vector<Entry> entries;
-  if (GDir *d = g_dir_open (root.c_str (), 0, nullptr)) {
-    while (const gchar *name = g_dir_read_name (d)) {
-      if (!allowed_name (name))
-        continue;
-      g_autofree gchar *dir = g_build_filename (root.c_str (), name, nullptr);
-      g_autofree gchar *json = g_build_filename (dir, "engagement.json", nullptr);
-      GStatBuf ds, js;
-      if (g_lstat (dir, &ds) != 0 || !S_ISDIR (ds.st_mode) ||
-          g_lstat (json, &js) != 0 || !S_ISREG (js.st_mode))
-        continue;
-      entries.push_back ({static_cast<gint64> (js.st_mtim.tv_sec) * 1000000000 +
-          js.st_mtim.tv_nsec, name});
-    }
-    g_dir_close (d);
-  }
-  auto newer = [] (const Entry &a, const Entry &b) {
-    return a.mtime != b.mtime ? a.mtime > b.mtime : a.name > b.name;
-  };
-  /* newest first; an unreadable engagement.json does not take a slot, but
-   * at most 2 × @max + 16 files are read */
-  gsize tries = std::min (entries.size (), 2 * max + 16);
-  std::partial_sort (entries.begin (), entries.begin () + tries, entries.end (), newer);
-  entries.resize (tries);
-
+  /* the history reader of GET /engagements (newest first, no symlink
+   * followed); an unreadable engagement.json does not take a slot, but at
+   * most 2 × @max + 16 files are read */
+  History hist;
+  read_history (root, std::min<gsize> (2 * max + 16, kHistoryMaxLimit), {}, &hist);
   gsize listed = 0;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_array (b);
-  for (const auto &e : entries) {
+  for (JsonNode *n : hist.engagements) {
     if (listed >= max)
       break;
-    g_autofree gchar *dir = g_build_filename (root.c_str (), e.name.c_str (), nullptr);
-    g_autofree gchar *path = g_build_filename (dir, "engagement.json", nullptr);
-    g_autofree gchar *text = nullptr;
-    gsize len = 0;
-    GStatBuf js;
-    if (g_stat (path, &js) != 0 || js.st_size > 1024 * 1024 ||
-        !g_file_get_contents (path, &text, &len, nullptr))
+    JsonObject *o = json_node_get_object (n);
+    if (json_object_has_member (o, "error") &&
+        !json_object_has_member (o, "state"))
       continue;
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    if (!json_parser_load_from_data (parser, text, static_cast<gssize> (len), nullptr) ||
-        !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    std::string name = json_object_get_string_member_with_default (o, "dir_name", "");
+    if (!allowed_name (name))
       continue;
-    JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+    g_autofree gchar *dir = g_build_filename (root.c_str (), name.c_str (), nullptr);
     const char *key = json_object_get_string_member_with_default (o, "id_key", "");
     listed++;
     json_builder_begin_object (b);
     json_builder_set_member_name (b, "dir_name");
-    json_builder_add_string_value (b, e.name.c_str ());
+    json_builder_add_string_value (b, name.c_str ());
     json_builder_set_member_name (b, "id");
     json_builder_add_string_value (b, json_object_get_string_member_with_default (o,
         *key ? key : "engagement_id", ""));
