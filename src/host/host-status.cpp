@@ -37,7 +37,7 @@ void
 LevelMeter::measure (const guint8 *data, gsize bytes)
 {
   int ch = channels_.load (std::memory_order_relaxed);
-  if (ch <= 0)
+  if (ch <= 0 || g_get_monotonic_time () > watched_until_.load (std::memory_order_relaxed))
     return;
   gsize frames = bytes / (2 * static_cast<gsize> (ch));
   guint32 peak[kMaxChannels] = {};
@@ -69,6 +69,7 @@ to_db (double v)
 LevelMeter::Reading
 LevelMeter::take ()
 {
+  watched_until_.store (g_get_monotonic_time () + kWatchUs, std::memory_order_relaxed);
   Reading r;
   r.channels = channels_.load (std::memory_order_relaxed);
   r.rate = rate_.load (std::memory_order_relaxed);

@@ -63,8 +63,11 @@ class LevelMeter {
     int rate = 0;
     std::vector<double> peak_db, rms_db;  /* dBFS, -100 for silence or no data */
   };
-  /** take: peak and RMS since the previous take(), per channel. */
+  /** take: peak and RMS since the previous take(), per channel. Also
+   * keeps measure() running for the next kWatchUs: a meter nobody reads
+   * (no status page open) costs the streaming thread nothing. */
   Reading take ();
+  static constexpr gint64 kWatchUs = 5 * G_USEC_PER_SEC;
   int rate () const { return rate_.load (std::memory_order_relaxed); }
   /** measure: adds S16LE interleaved @data of @bytes (streaming thread). */
   void measure (const guint8 *data, gsize bytes);
@@ -75,6 +78,8 @@ class LevelMeter {
   std::atomic<guint32> peak_[kMaxChannels] {};
   std::atomic<guint64> sumsq_[kMaxChannels] {};
   std::atomic<guint64> frames_ {0};
+  /* monotonic µs until which measure() works (set by take()) */
+  std::atomic<gint64> watched_until_ {0};
 };
 
 /** level_meter_attach:

@@ -265,6 +265,7 @@ TEST (Meter, PeakAndRmsPerChannel)
 {
   LevelMeter m;
   m.set_format (2, 16000);
+  m.take ();   /* a reader (the status page) is watching */
   /* left: full-scale square wave; right: silence */
   std::vector<gint16> s;
   for (int i = 0; i < 160; i++) {
@@ -294,6 +295,23 @@ TEST (Meter, PeakAndRmsPerChannel)
   r = m.take ();
   EXPECT_EQ (r.peak_db[0], -100);
   EXPECT_EQ (r.rms_db[0], -100);
+}
+
+/* Nobody reads the meter (no status page open): the probe measures nothing,
+ * so it costs the streaming thread one clock read per buffer. */
+TEST (Meter, UnwatchedMeasuresNothing)
+{
+  LevelMeter m;
+  m.set_format (1, 16000);
+  std::vector<gint16> s (320, 16384);
+  m.measure (reinterpret_cast<const guint8 *> (s.data ()), s.size () * 2);
+  LevelMeter::Reading r = m.take ();
+  ASSERT_EQ (r.channels, 1);
+  EXPECT_EQ (r.peak_db[0], -100);
+  /* from the first take() on it measures */
+  m.measure (reinterpret_cast<const guint8 *> (s.data ()), s.size () * 2);
+  r = m.take ();
+  EXPECT_NEAR (r.peak_db[0], -6.02, 0.01);
 }
 
 /* An event stream whose client stopped reading: what the host sends it is
