@@ -157,9 +157,16 @@ ask (const std::string &url, const std::vector<std::string> &argv)
 
 } // namespace
 
+static bool
+have_redis_server ()
+{
+  g_autofree gchar *p = g_find_program_in_path ("redis-server");
+  return p != nullptr;
+}
+
 TEST (ClusterUnit, RedisAuthPasswordAndAclUser)
 {
-  if (!g_find_program_in_path ("redis-server"))
+  if (!have_redis_server ())
     GTEST_SKIP () << "no redis-server (tools/setup-debian.sh installs it)";
   RedisServer srv ({"--requirepass", "p/a@ss", "--user", "default", "on", ">p/a@ss", "~*",
       "&*", "+@all", "--user", "rec@der", "on", ">ac:l/p@w", "~*", "&*", "+@all"});
@@ -178,7 +185,7 @@ TEST (ClusterUnit, RedisAuthPasswordAndAclUser)
  * back a stream another node claimed since. */
 TEST (ClusterUnit, LeaseRenewalAfterAStall)
 {
-  if (!g_find_program_in_path ("redis-server"))
+  if (!have_redis_server ())
     GTEST_SKIP () << "no redis-server (tools/setup-debian.sh installs it)";
   RedisServer srv ({});
   ASSERT_NE (srv.pid, 0);

@@ -43,7 +43,11 @@ parse_obj (JsonParser *p, const char *json)
 
 struct TempDir {
   std::string path;
-  TempDir () { path = g_dir_make_tmp ("zoomrtms-status-XXXXXX", nullptr); }
+  TempDir ()
+  {
+    g_autofree gchar *p = g_dir_make_tmp ("zoomrtms-status-XXXXXX", nullptr);
+    path = p;
+  }
   ~TempDir ()
   {
     std::string cmd = "rm -rf '" + path + "'";
