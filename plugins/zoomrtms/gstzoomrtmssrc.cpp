@@ -488,7 +488,13 @@ struct GstZoomRtmsSrcPrivate {
    * items point into it) */
   std::deque<std::string> keys;
   std::vector<gint64> keys_last_ts; /* newest timestamp per key */
-  bool flushing = false;
+  bool flushing = false;            /* PAUSED→READY until the next start */
+  /* the shared-thread model ("Threads" at the top of this file): pump()
+   * runs on the client's I/O thread. playing: between PAUSED→PLAYING and
+   * PLAYING→PAUSED (a live source outputs only then); ended: EOS (or an
+   * error and EOS) was pushed, nothing more until the next start */
+  bool playing = false;
+  bool ended = false;
   bool closed = false;              /* on_closed fired */
   /* application EOS (send_event): output what was received, then EOS;
    * audio arriving after it is not queued */
@@ -525,6 +531,16 @@ struct GstZoomRtmsSrcPrivate {
   bool plog_warned = false;
   /* ZCC participant_info by channel_id, for transcripts (I/O thread only) */
   std::map<std::string, rtms::ParticipantInfo> participants;
+
+  /* I/O thread only: a pump() is deferred to the end of the I/O
+   * iteration (IoContext::defer); the timer that runs pump() at a deadline
+   * (the ZCC role hold, a detach in progress) and that deadline */
+  bool pump_deferred = false;
+  GSource *wake_timer = nullptr;
+  gint64 wake_timer_at = 0;         /* monotonic, µs */
+  /* src pad state, guarded by the pad's stream lock */
+  bool stream_start_pushed = false;
+  bool segment_pushed = false;
 
   /* the client: created and destroyed on the I/O thread; the pointer is
    * guarded by lock */
@@ -595,12 +611,13 @@ struct GstZoomRtmsSrcPrivate {
 
 struct _GstZoomRtmsSrc
 {
-  GstPushSrc parent;
+  GstElement parent;
+  GstPad *srcpad;
   GstZoomRtmsSrcPrivate *priv;
 };
 
 #define gst_zoom_rtms_src_parent_class parent_class
-G_DEFINE_TYPE (GstZoomRtmsSrc, gst_zoom_rtms_src, GST_TYPE_PUSH_SRC);
+G_DEFINE_TYPE (GstZoomRtmsSrc, gst_zoom_rtms_src, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE (zoomrtmssrc, "zoomrtmssrc", GST_RANK_NONE,
     GST_TYPE_ZOOM_RTMS_SRC);
 
@@ -812,6 +829,8 @@ build_stats_locked (GstZoomRtmsSrc * self)
 
 /* Queues @item; caller holds qlock. Returns: whether to wake the
  * streaming thread (notify after unlocking). */
+static void request_pump (GstZoomRtmsSrc * self);
+
 static bool
 push_item_locked (GstZoomRtmsSrc * self, Item && item, bool completes = true)
 {
@@ -853,7 +872,7 @@ push_item (GstZoomRtmsSrc * self, Item && item)
     wake = push_item_locked (self, std::move (item));
   }
   if (wake)
-    priv->qcond.notify_one ();
+    request_pump (self);
 }
 
 static void
@@ -946,7 +965,7 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
     wake = push_item_locked (self, std::move (it), completes);
   }
   if (wake)
-    priv->qcond.notify_one ();
+    request_pump (self);
 }
 
 static void
@@ -1100,7 +1119,7 @@ static void
 on_closed (GstZoomRtmsSrc * self, const rtms::ClientError * err)
 {
   auto priv = self->priv;
-  std::lock_guard < std::mutex > lk (priv->qlock);
+  std::unique_lock < std::mutex > lk (priv->qlock);
   if (err && err->superseded) {
     GST_INFO_OBJECT (self, "superseded: %s", err->message.c_str ());
     priv->superseded = true;
@@ -1112,7 +1131,9 @@ on_closed (GstZoomRtmsSrc * self, const rtms::ClientError * err)
     GST_INFO_OBJECT (self, "stream ended");
   }
   priv->closed = true;
-  priv->qcond.notify_all ();
+  priv->qcond.notify_all ();        /* stop() waits for it */
+  lk.unlock ();
+  request_pump (self);
 }
 
 /* An interruption of the connection (docs/protocol.md §4.9): posted at its
@@ -1232,7 +1253,34 @@ release_pool (GstZoomRtmsSrcPrivate * priv)
   priv->pool_size = 0;
 }
 
-/* Sets the caps from the negotiated msg 4 params. Streaming thread. */
+/* The first event of the stream (before caps, a buffer or EOS), with a new
+ * group id. Pad stream lock held. */
+static void
+ensure_stream_start (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  if (priv->stream_start_pushed)
+    return;
+  priv->stream_start_pushed = true;
+  gchar *stream_id = gst_pad_create_stream_id (self->srcpad,
+      GST_ELEMENT (self), nullptr);
+  GstEvent *ev = gst_event_new_stream_start (stream_id);
+  gst_event_set_group_id (ev, gst_util_group_id_next ());
+  g_free (stream_id);
+  gst_pad_push_event (self->srcpad, ev);
+}
+
+/* Pushes @caps (after stream-start); FALSE if downstream refused them. Pad
+ * stream lock held. */
+static gboolean
+push_caps (GstZoomRtmsSrc * self, GstCaps * caps)
+{
+  ensure_stream_start (self);
+  return gst_pad_push_event (self->srcpad, gst_event_new_caps (caps));
+}
+
+/* Sets the caps from the negotiated msg 4 params. pump(), pad stream lock
+ * held. */
 static gboolean
 negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
 {
@@ -1302,7 +1350,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
     caps = gst_audio_info_to_caps (&info);
   }
   GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
-  gboolean ok = gst_base_src_set_caps (GST_BASE_SRC (self), caps);
+  gboolean ok = push_caps (self, caps);
   gst_caps_unref (caps);
   if (!ok) {
     GST_ELEMENT_ERROR_WITH_DETAILS (self, CORE, NEGOTIATION, (nullptr),
@@ -1849,12 +1897,24 @@ replay_step (GstZoomRtmsSrc * self, GstBuffer ** outbuf, GstFlowReturn * ret)
   return *outbuf != nullptr || !done;
 }
 
+/* What produce() returns when it has no buffer now: pump() waits for the
+ * next request_pump() or for *@wake_at. */
+#define PRODUCE_WAIT GST_FLOW_CUSTOM_SUCCESS
+
+/* The next output of the stream (what GstPushSrc's create() was): a buffer
+ * in *@outbuf (GST_FLOW_OK), PRODUCE_WAIT when nothing is ready (then
+ * *@wake_at, monotonic µs, is the deadline to look again, 0 for none: the
+ * I/O side calls request_pump() when a packet may complete a block), or
+ * the end: GST_FLOW_EOS, GST_FLOW_ERROR (the error message posted),
+ * GST_FLOW_NOT_NEGOTIATED, GST_FLOW_FLUSHING. Never blocks. pump(), on the
+ * I/O thread, pad stream lock held. */
 static GstFlowReturn
-gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+produce (GstZoomRtmsSrc * self, GstBuffer ** outbuf, gint64 * wake_at)
 {
-  auto self = GST_ZOOM_RTMS_SRC (psrc);
   auto priv = self->priv;
+  *wake_at = 0;
   std::unique_lock < std::mutex > lk (priv->qlock);
+  priv->consumer_waiting = false;
   for (;;) {
     if (priv->flushing)
       return GST_FLOW_FLUSHING;
@@ -2012,11 +2072,11 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
     if (priv->closed && priv->queue.empty () && priv->detach_requested &&
         !priv->app_eos) {
-      /* do_detach() closed the client and sets app_eos right after */
+      /* do_detach() closed the client and sets app_eos right after (and
+       * asks for a pump); look again in 100 ms at the latest */
       priv->consumer_waiting = true;
-      priv->qcond.wait_for (lk, std::chrono::milliseconds (100));
-      priv->consumer_waiting = false;
-      continue;
+      *wake_at = g_get_monotonic_time () + 100 * 1000;
+      return PRODUCE_WAIT;
     }
     if (priv->closed && priv->queue.empty ()) {
       if (priv->have_error) {
@@ -2033,23 +2093,184 @@ gst_zoom_rtms_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       GST_INFO_OBJECT (self, "remote end of stream: EOS");
       return GST_FLOW_EOS;
     }
-    if (priv->queue.empty () && !priv->flushing) {
-      priv->consumer_waiting = true;
-      if (hold_wait)
-        priv->qcond.wait_until (lk, hold_deadline);
-      else
-        priv->qcond.wait (lk);
-      priv->consumer_waiting = false;
+    if (!priv->queue.empty ())
+      continue;
+    priv->consumer_waiting = true;
+    if (hold_wait) {
+      auto left = std::chrono::duration_cast < std::chrono::microseconds >
+          (hold_deadline - std::chrono::steady_clock::now ()).count ();
+      *wake_at = g_get_monotonic_time () + MAX ((gint64) left, (gint64) 0);
     }
+    return PRODUCE_WAIT;
   }
 }
 
-/* ------------------------------------------------------ base class */
+/* ------------------------------------------------- the shared threads */
+
+static void pump (GstZoomRtmsSrc * self);
+
+static void
+deferred_pump_cb (gpointer data)
+{
+  auto self = GST_ZOOM_RTMS_SRC (data);
+  self->priv->pump_deferred = false;
+  pump (self);
+  gst_object_unref (self);
+}
+
+/* Asks for a pump() at the end of this I/O iteration, once however often
+ * it is asked (many packets of many engagements are read in one
+ * iteration; each element then aligns and pushes once). Client callbacks,
+ * on the I/O thread: never pushes from inside the client's parsing. */
+static void
+request_pump (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  if (priv->pump_deferred || !priv->io)
+    return;
+  priv->pump_deferred = true;
+  priv->io->defer (deferred_pump_cb, gst_object_ref (self));
+}
+
+/* Asks for a pump() on the I/O thread from any other thread (a state
+ * change, an application EOS, a detach). */
+static void
+request_pump_async (GstZoomRtmsSrc * self)
+{
+  std::shared_ptr < rtms::IoContext > io = self->priv->io;
+  if (!io)
+    return;
+  gst_object_ref (self);
+  io->invoke_async ([self]() {
+        request_pump (self);
+        gst_object_unref (self);
+      });
+}
 
 static gboolean
-gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
+wake_timer_cb (gpointer data)
 {
-  auto self = GST_ZOOM_RTMS_SRC (bsrc);
+  auto self = GST_ZOOM_RTMS_SRC (data);
+  auto priv = self->priv;
+  g_source_unref (priv->wake_timer);
+  priv->wake_timer = nullptr;
+  priv->wake_timer_at = 0;
+  pump (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* I/O thread. */
+static void
+cancel_wake_timer (GstZoomRtmsSrcPrivate * priv)
+{
+  if (!priv->wake_timer)
+    return;
+  g_source_destroy (priv->wake_timer);
+  g_source_unref (priv->wake_timer);
+  priv->wake_timer = nullptr;
+  priv->wake_timer_at = 0;
+}
+
+/* Runs pump() at @at (monotonic µs) unless it runs earlier anyway. I/O
+ * thread. */
+static void
+arm_wake_timer (GstZoomRtmsSrc * self, gint64 at)
+{
+  auto priv = self->priv;
+  if (priv->wake_timer && priv->wake_timer_at <= at)
+    return;
+  cancel_wake_timer (priv);
+  gint64 ms = (at - g_get_monotonic_time () + 999) / 1000;
+  priv->wake_timer = g_timeout_source_new ((guint) CLAMP (ms, 0, G_MAXINT));
+  priv->wake_timer_at = at;
+  g_source_set_callback (priv->wake_timer, wake_timer_cb,
+      gst_object_ref (self), gst_object_unref);
+  g_source_attach (priv->wake_timer, priv->io->context ());
+}
+
+/* The end of the output, as GstBaseSrc's loop ends it: EOS pushed for
+ * GST_FLOW_EOS, and for GST_FLOW_NOT_LINKED or a fatal flow return also an
+ * "Internal data stream error" (GST_ELEMENT_FLOW_ERROR) first; FLUSHING
+ * ends nothing (a state change is under way). Pad stream lock held. */
+static void
+end_output (GstZoomRtmsSrc * self, GstFlowReturn ret)
+{
+  auto priv = self->priv;
+  if (ret == GST_FLOW_FLUSHING)
+    return;
+  GST_INFO_OBJECT (self, "output ends: %s", gst_flow_get_name (ret));
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    priv->ended = true;
+  }
+  if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS)
+    GST_ELEMENT_FLOW_ERROR (self, ret);
+  ensure_stream_start (self);
+  gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+}
+
+/* Buffers pushed per pump() before it lets the I/O thread serve the other
+ * sockets (a replayed packet log or a backlog is output in slices). */
+#define PUMP_BUDGET 64
+
+/* The streaming side of the element, run on the client's I/O thread
+ * (deferred after the reads, by the wake timer, or asked for by another
+ * thread) instead of a streaming thread of its own: aligns what the I/O
+ * callbacks queued and pushes every ready buffer downstream, holding the
+ * src pad's stream lock as a GstTask would (pad deactivation waits for
+ * it). Downstream runs on this thread too: an element that blocks (a
+ * synchronised sink, a full queue) holds up every stream of this I/O
+ * thread; put a queue after the source for such pipelines (design.md
+ * "Threads"). */
+static void
+pump (GstZoomRtmsSrc * self)
+{
+  auto priv = self->priv;
+  GstPad *pad = self->srcpad;
+  GST_PAD_STREAM_LOCK (pad);
+  for (int budget = PUMP_BUDGET;; budget--) {
+    {
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      if (priv->flushing || priv->ended || !priv->playing)
+        break;
+    }
+    if (budget == 0) {
+      request_pump (self);
+      break;
+    }
+    GstBuffer *buf = nullptr;
+    gint64 wake_at = 0;
+    GstFlowReturn ret = produce (self, &buf, &wake_at);
+    if (ret == PRODUCE_WAIT) {
+      if (wake_at)
+        arm_wake_timer (self, wake_at);
+      break;
+    }
+    if (ret == GST_FLOW_OK) {
+      if (!priv->segment_pushed) {
+        GstSegment seg;
+        gst_segment_init (&seg, GST_FORMAT_TIME);
+        ensure_stream_start (self);
+        gst_pad_push_event (pad, gst_event_new_segment (&seg));
+        priv->segment_pushed = true;
+      }
+      ret = gst_pad_push (pad, buf);
+    }
+    if (ret != GST_FLOW_OK) {
+      end_output (self, ret);
+      break;
+    }
+  }
+  GST_PAD_STREAM_UNLOCK (pad);
+}
+
+/* ------------------------------------------------------ the element */
+
+/* READY→PAUSED: checks the settings, opens the packet logs, starts the
+ * client on an I/O context. FALSE (an error posted) if it cannot. */
+static gboolean
+start (GstZoomRtmsSrc * self)
+{
   auto priv = self->priv;
   Settings s;
   {
@@ -2142,7 +2363,14 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
     priv->detach_requested = false;
     priv->superseded = false;
     priv->end_message_posted = false;
+    priv->flushing = false;
+    priv->playing = false;
+    priv->ended = false;
   }
+  GST_PAD_STREAM_LOCK (self->srcpad);
+  priv->stream_start_pushed = false;
+  priv->segment_pushed = false;
+  GST_PAD_STREAM_UNLOCK (self->srcpad);
   {
     std::lock_guard < std::mutex > lk (priv->slock);
     priv->aligner.reset ();
@@ -2290,10 +2518,12 @@ gst_zoom_rtms_src_start (GstBaseSrc * bsrc)
   return TRUE;
 }
 
-static gboolean
-gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
+/* PAUSED→READY, after the src pad is deactivated (no pump() is pushing):
+ * closes the client (STREAM_CLOSE_REQ unless detached), the packet log and
+ * the wake timer. */
+static void
+stop (GstZoomRtmsSrc * self)
 {
-  auto self = GST_ZOOM_RTMS_SRC (bsrc);
   auto priv = self->priv;
   std::unique_ptr < rtms::Client > client;
   {
@@ -2342,6 +2572,10 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
           client.reset ();
         });
   }
+  if (priv->io)
+    priv->io->invoke_sync ([priv]() {
+          cancel_wake_timer (priv);
+        });
   {
     std::lock_guard < std::mutex > lk (priv->plog_lock);
     if (priv->plog_timer) {
@@ -2363,7 +2597,6 @@ gst_zoom_rtms_src_stop (GstBaseSrc * bsrc)
     priv->opus_out.clear ();
     release_pool (priv);
   }
-  return TRUE;
 }
 
 /* An application EOS (gst-launch-1.0 -e, the host's stop) while the client
@@ -2401,10 +2634,12 @@ do_detach (GstZoomRtmsSrc * self)
         if (priv->client)
           priv->client->detach ();
       });
-  std::lock_guard < std::mutex > lk (priv->qlock);
-  priv->detach_requested = true;
-  priv->app_eos = true;
-  priv->qcond.notify_all ();
+  {
+    std::lock_guard < std::mutex > lk (priv->qlock);
+    priv->detach_requested = true;
+    priv->app_eos = true;
+  }
+  request_pump_async (self);
   return TRUE;
 }
 
@@ -2445,10 +2680,12 @@ gst_zoom_rtms_src_send_event (GstElement * element, GstEvent * event)
       running = priv->client != nullptr;
     }
     if (running) {
-      std::lock_guard < std::mutex > lk (priv->qlock);
-      GST_INFO_OBJECT (self, "application EOS: draining");
-      priv->app_eos = true;
-      priv->qcond.notify_all ();
+      {
+        std::lock_guard < std::mutex > lk (priv->qlock);
+        GST_INFO_OBJECT (self, "application EOS: draining");
+        priv->app_eos = true;
+      }
+      request_pump_async (self);
       gst_event_unref (event);
       return TRUE;
     }
@@ -2457,56 +2694,37 @@ gst_zoom_rtms_src_send_event (GstElement * element, GstEvent * event)
       (element, event);
 }
 
-/* zoomrtms/detach sent upstream through the pads (from a downstream
- * element or a pad of the application). */
+/* Upstream events on the src pad: zoomrtms/detach (from a downstream
+ * element or a pad probe of the application); a seek is refused (a live
+ * stream); the rest as the default handler (no upstream peer). */
 static gboolean
-gst_zoom_rtms_src_event (GstBaseSrc * bsrc, GstEvent * event)
+gst_zoom_rtms_src_src_event (GstPad * pad, GstObject * parent,
+    GstEvent * event)
 {
-  if (is_detach_event (event))
-    return do_detach (GST_ZOOM_RTMS_SRC (bsrc));
-  return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
-}
-
-static gboolean
-gst_zoom_rtms_src_unlock (GstBaseSrc * bsrc)
-{
-  auto priv = GST_ZOOM_RTMS_SRC (bsrc)->priv;
-  std::lock_guard < std::mutex > lk (priv->qlock);
-  priv->flushing = true;
-  priv->qcond.notify_all ();
-  return TRUE;
-}
-
-static gboolean
-gst_zoom_rtms_src_unlock_stop (GstBaseSrc * bsrc)
-{
-  auto priv = GST_ZOOM_RTMS_SRC (bsrc)->priv;
-  std::lock_guard < std::mutex > lk (priv->qlock);
-  priv->flushing = false;
-  return TRUE;
-}
-
-/* The caps are known only after the media handshake (msg 4): no default
- * negotiation before that (it would fix caps downstream, e.g. in wavenc,
- * that the real ones could not replace). */
-static gboolean
-gst_zoom_rtms_src_negotiate (GstBaseSrc * bsrc)
-{
-  auto self = GST_ZOOM_RTMS_SRC (bsrc);
-  GstCaps *caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
-  if (!caps) {
-    GST_DEBUG_OBJECT (self, "no caps before the media handshake");
-    return TRUE;
+  auto self = GST_ZOOM_RTMS_SRC (parent);
+  if (is_detach_event (event)) {
+    gst_event_unref (event);
+    return do_detach (self);
   }
-  gboolean ok = gst_base_src_set_caps (bsrc, caps);
-  gst_caps_unref (caps);
-  return ok;
+  if (GST_EVENT_TYPE (event) == GST_EVENT_SEEK) {
+    GST_DEBUG_OBJECT (self, "a live stream cannot seek");
+    gst_event_unref (event);
+    return FALSE;
+  }
+  return gst_pad_event_default (pad, parent, event);
 }
 
+/* The latency query: live, min one output block (a packet, or block-ms),
+ * max the hold (output waits that long at most for a channel that is
+ * behind, zoomrtms-aligner.h). The caps are fixed only after the media
+ * handshake (msg 4): until then a caps query answers the template, and no
+ * caps are pushed (they would fix caps downstream, e.g. in wavenc, that
+ * the real ones could not replace). */
 static gboolean
-gst_zoom_rtms_src_query (GstBaseSrc * bsrc, GstQuery * query)
+gst_zoom_rtms_src_src_query (GstPad * pad, GstObject * parent,
+    GstQuery * query)
 {
-  auto self = GST_ZOOM_RTMS_SRC (bsrc);
+  auto self = GST_ZOOM_RTMS_SRC (parent);
   auto priv = self->priv;
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
     guint send_rate, hold, block_ms = 0;
@@ -2522,17 +2740,81 @@ gst_zoom_rtms_src_query (GstBaseSrc * bsrc, GstQuery * query)
       hold = priv->settings.align_hold;
       block_ms = priv->settings.block_ms;
     }
-    /* min: one output block (a packet, or block-ms); max: the hold (output
-     * waits that long at most for a channel that is behind,
-     * zoomrtms-aligner.h) */
     GstClockTime min = (GstClockTime) MAX (send_rate, block_ms) * GST_MSECOND;
     GstClockTime max = MAX (min, (GstClockTime) hold * GST_MSECOND);
     GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
         GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
-    gst_query_set_latency (query, gst_base_src_is_live (bsrc), min, max);
+    gst_query_set_latency (query, TRUE, min, max);
     return TRUE;
   }
-  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+  if (GST_QUERY_TYPE (query) == GST_QUERY_SCHEDULING) {
+    gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEQUENTIAL, 1, -1,
+        0);
+    gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+/* A live source's state changes (what GstBaseSrc did for it):
+ * READY→PAUSED starts the client and answers NO_PREROLL; PAUSED→PLAYING
+ * lets pump() output (what arrived while PAUSED is queued, up to
+ * MAX_QUEUE_ITEMS); PLAYING→PAUSED stops the output (NO_PREROLL);
+ * PAUSED→READY flushes (a push in progress returns FLUSHING, the pad's
+ * deactivation waits for it), then stop(). */
+static GstStateChangeReturn
+gst_zoom_rtms_src_change_state (GstElement * element,
+    GstStateChange transition)
+{
+  auto self = GST_ZOOM_RTMS_SRC (element);
+  auto priv = self->priv;
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!start (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:{
+      {
+        std::lock_guard < std::mutex > lk (priv->qlock);
+        priv->playing = true;
+      }
+      request_pump_async (self);
+      break;
+    }
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:{
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      priv->playing = false;
+      break;
+    }
+    case GST_STATE_CHANGE_PAUSED_TO_READY:{
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      priv->flushing = true;
+      priv->playing = false;
+      priv->qcond.notify_all ();
+      break;
+    }
+    default:
+      break;
+  }
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+      stop (self);
+    return ret;
+  }
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      stop (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
 }
 
 /* ------------------------------------------------------- properties */
@@ -2802,10 +3084,14 @@ gst_zoom_rtms_src_init (GstZoomRtmsSrc * self)
   const char *secret = g_getenv ("ZOOM_APP_CLIENT_SECRET");
   self->priv->settings.client_id = id ? id : "";
   self->priv->settings.client_secret = secret ? secret : "";
-  gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
-  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
-  gst_base_src_set_do_timestamp (GST_BASE_SRC (self), FALSE);
-  gst_pad_add_probe (GST_BASE_SRC_PAD (self), GST_PAD_PROBE_TYPE_BUFFER,
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_event_function (self->srcpad,
+      GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_src_event));
+  gst_pad_set_query_function (self->srcpad,
+      GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_src_query));
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SOURCE);
+  gst_pad_add_probe (self->srcpad, GST_PAD_PROBE_TYPE_BUFFER,
       latency_probe, self, nullptr);
 }
 
@@ -2832,8 +3118,6 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
 {
   auto object_class = G_OBJECT_CLASS (klass);
   auto element_class = GST_ELEMENT_CLASS (klass);
-  auto basesrc_class = GST_BASE_SRC_CLASS (klass);
-  auto pushsrc_class = GST_PUSH_SRC_CLASS (klass);
 
   GST_DEBUG_CATEGORY_INIT (gst_zoom_rtms_src_debug, "zoomrtmssrc", 0,
       "Zoom RTMS source");
@@ -3183,15 +3467,8 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
       "zoomrtms project <https://github.com/zoomrtms/zoomrtms>");
 
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_send_event);
-  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_start);
-  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_stop);
-  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock);
-  basesrc_class->unlock_stop =
-      GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_unlock_stop);
-  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_query);
-  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_event);
-  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_negotiate);
-  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_create);
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_zoom_rtms_src_change_state);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZOOM_RTMS_CODEC,
       (GstPluginAPIFlags) 0);

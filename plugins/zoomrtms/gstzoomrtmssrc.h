@@ -2,14 +2,13 @@
  * comment in gstzoomrtmssrc.cpp). */
 #pragma once
 
-#include <gst/base/gstpushsrc.h>
 #include <gst/gst.h>
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_ZOOM_RTMS_SRC (gst_zoom_rtms_src_get_type ())
 G_DECLARE_FINAL_TYPE (GstZoomRtmsSrc, gst_zoom_rtms_src, GST, ZOOM_RTMS_SRC,
-    GstPushSrc)
+    GstElement)
 
 #define GST_TYPE_ZOOM_RTMS_CODEC (gst_zoom_rtms_codec_get_type ())
 GType gst_zoom_rtms_codec_get_type (void);

@@ -1242,10 +1242,43 @@ IoContext::thread_main (gpointer data)
 {
   auto self = static_cast<IoContext *> (data);
   g_main_context_push_thread_default (self->context_);
-  while (!self->quit_.load (std::memory_order_relaxed))
-    g_main_context_iteration (self->context_, TRUE);
+  const gint64 wait_us = (gint64) context_wait_ms () * 1000;
+  gint64 last_wake = 0;
+  while (!self->quit_.load (std::memory_order_relaxed)) {
+    /* deferred work left for this pass (a pump over its budget): poll,
+     * but do not block */
+    g_main_context_iteration (self->context_, self->deferred_.empty ());
+    self->run_deferred ();
+    if (wait_us > 0) {
+      /* the throttle: wake-ups at least wait_us apart while busy; an idle
+       * thread (blocked longer than that in poll) does not sleep */
+      gint64 now = g_get_monotonic_time ();
+      if (now - last_wake < wait_us) {
+        g_usleep ((gulong) (wait_us - (now - last_wake)));
+        now = g_get_monotonic_time ();
+      }
+      last_wake = now;
+    }
+  }
   g_main_context_pop_thread_default (self->context_);
   return nullptr;
+}
+
+void
+IoContext::defer (void (*fn) (gpointer), gpointer data)
+{
+  deferred_.emplace_back (fn, data);
+}
+
+void
+IoContext::run_deferred ()
+{
+  /* what is deferred while these run waits for the next pass, after the
+   * sockets have been served once more */
+  running_.swap (deferred_);
+  for (auto &d : running_)
+    d.first (d.second);
+  running_.clear ();
 }
 
 IoContext::~IoContext ()
@@ -1278,6 +1311,14 @@ env_ulong (const char *name, gulong fallback, gulong max)
 }
 
 } // namespace
+
+guint
+IoContext::context_wait_ms ()
+{
+  static const guint ms = (guint) env_ulong ("ZOOMRTMS_CONTEXT_WAIT",
+      kDefaultContextWaitMs, 100);
+  return ms;
+}
 
 std::shared_ptr<IoContext>
 IoContext::get ()

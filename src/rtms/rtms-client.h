@@ -303,15 +303,38 @@ public:
   void invoke_sync (const std::function<void ()> &fn);
   /* Queues @fn on the I/O thread. */
   void invoke_async (std::function<void ()> fn);
+  /* Runs @fn (@data) on this I/O thread once the current main-context
+   * iteration is over (every ready socket read, every due timer run), in
+   * the order deferred. For work that I/O callbacks make ready but must not
+   * run inside them (zoomrtmssrc aligns and pushes there: threadshare's
+   * "run the tasks after the reactor"): no allocation once the list has
+   * grown, no syscall, no GSource. What is deferred while the deferred
+   * work runs runs after the next iteration (which then does not block).
+   * Call on this I/O thread only; the caller keeps @data alive until @fn
+   * has run. */
+  void defer (void (*fn) (gpointer data), gpointer data);
+  /* The throttling wait, ms (threadshare's context-wait): after an
+   * iteration that woke up less than this long after the previous one, the
+   * thread sleeps the rest, so the sockets' data and the timers of that
+   * time are handled in one wake-up. 0 = none. Process-wide, from
+   * $ZOOMRTMS_CONTEXT_WAIT (ms, at most 100), default kDefaultContextWaitMs;
+   * docs/benchmarks.md "Shared threads" has the measurements. Adds up to
+   * that much latency to everything on the I/O threads (packets, timers,
+   * invoke_sync()). */
+  static guint context_wait_ms ();
+  static constexpr guint kDefaultContextWaitMs = 0;
 
   explicit IoContext (const char *name);
 
 private:
   static gpointer thread_main (gpointer data);
+  void run_deferred ();
 
   GMainContext *context_ = nullptr;
   GThread *thread_ = nullptr;
   std::atomic<bool> quit_ { false };
+  /* defer(): I/O thread only */
+  std::vector<std::pair<void (*) (gpointer), gpointer>> deferred_, running_;
 };
 
 } // namespace rtms
