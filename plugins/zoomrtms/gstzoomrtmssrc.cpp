@@ -1,15 +1,22 @@
 /* zoomrtms — zoomrtmssrc, the live source of Zoom RTMS audio.
  *
- * Threads (design.md "Threads", gstreamer-guide.md §2.4): the rtms::Client
- * lives on the process-wide I/O context (rtms::IoContext); its callbacks only
- * copy data into a bounded queue (mutex + condition variable) and post bus
- * messages. create() runs on the streaming thread: it feeds the packets to
- * the Aligner (zoomrtms-aligner.h) and turns its blocks into buffers. The
- * I/O thread wakes it about once per output block (block-ms), not per
- * packet. This is still one streaming thread per element (GstPushSrc's
- * task): the shared-thread model of design.md "Threads" (aligning and
- * pushing from the I/O pool, threadshare's context-wait) is not done yet;
- * docs/benchmarks.md "Shared threads: the design not done yet" has the plan.
+ * Threads (design.md "Threads", gstreamer-guide.md §2.4; the model of
+ * gst-plugins-rs generic/threadshare): the element has no streaming thread
+ * of its own. The rtms::Client lives on one of the process-wide I/O
+ * contexts (rtms::IoContext, one thread per core); its callbacks queue the
+ * packets (bounded, under qlock) and, when a packet may complete an output
+ * block, ask for a pump() at the end of that I/O iteration
+ * (IoContext::defer: no GSource, no syscall, no thread hand-off). pump()
+ * runs on the same thread: it feeds the Aligner (zoomrtms-aligner.h), turns
+ * its blocks into buffers and pushes them downstream, holding the src
+ * pad's stream lock as a GstTask would. A plain GstElement does what
+ * GstBaseSrc did for a live source (change_state: NO_PREROLL, output only
+ * in PLAYING, flush at PAUSED→READY; stream-start, caps, segment, EOS, the
+ * flow-error rule). Other threads (state changes, an application EOS, a
+ * detach) ask for a pump with IoContext::invoke_async; the ZCC role hold's
+ * deadline is a timer on the I/O context. $ZOOMRTMS_CONTEXT_WAIT batches
+ * wake-ups (threadshare's context-wait; docs/benchmarks.md "Shared
+ * threads" has the figures and the latency it adds).
  */
 
 /**
@@ -42,9 +49,21 @@
  *
  * Output buffers are one RTMS packet long (20 ms) by default;
  * #GstZoomRtmsSrc:block-ms makes them longer (the recording templates use
- * 100 ms): fewer buffers and fewer wake-ups of the streaming thread per
- * second, at the price of that much more latency (docs/benchmarks.md has
- * the figures per setting).
+ * 100 ms): fewer buffers per second, at the price of that much more
+ * latency (docs/benchmarks.md has the figures per setting).
+ *
+ * ## Threads
+ *
+ * The element has no streaming thread: downstream elements run on one of
+ * the process's shared I/O threads (one per core, at most 4;
+ * $ZOOMRTMS_IO_THREADS), which also read the sockets of every other stream
+ * of that thread. An element downstream that blocks (a sink with
+ * sync=true and a clock far ahead, a full queue, a disk that stalls) holds
+ * up those streams as well; put a `queue` right after the source in such
+ * pipelines, as with threadshare elements. $ZOOMRTMS_CONTEXT_WAIT (ms,
+ * default 0) makes each I/O thread wake at most once per that many ms while
+ * busy, handling what arrived meanwhile in one go (fewer wake-ups, larger
+ * reads), at the price of up to that much more latency.
  *
  * layout=packets (codec=l16) is for zoomrtmsdemux, one aligned stream per
  * participant (a meeting with data-opt=multi, a Contact Center engagement):
@@ -193,7 +212,7 @@
  * - "channels" G_TYPE_INT: output channels.
  *
  * "zoomrtms/detached" (after a zoomrtms/detach event, or an EOS with
- * eos-action=detach, just before EOS, from the streaming thread):
+ * eos-action=detach, just before EOS, from the I/O thread):
  * - "timeline-origin" G_TYPE_INT64: epoch ms of timeline position 0 (-1 if
  *   no audio was received).
  * - "samples" G_TYPE_UINT64: timeline position (samples at the output rate)
@@ -337,11 +356,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_zoom_rtms_src_debug);
 #define DEFAULT_PACKET_LOG_FLUSH_MS 200
 #define DEFAULT_MEDIA_GRACE 30000
 #define DEFAULT_SIGNALING_GRACE 60000
-/* replay-log: records fed per create() before looking for output */
+/* replay-log: records fed per produce() before looking for output */
 #define REPLAY_BATCH 64
 #define MIN_ALIGN_HOLD 20
 #define MAX_ALIGN_HOLD 600000
-/* Bounded queue between the I/O thread and the streaming thread: 60 s of
+/* Bounded queue between the client's callbacks and pump(): 60 s of
  * buffer_data backlog of 4 channels at 50 packets/s fits (≈ 13 MB of L16
  * at 16 kHz). Past it the oldest packets are dropped with a warning. */
 #define MAX_QUEUE_ITEMS 12000
@@ -446,7 +465,8 @@ struct Settings {
   guint signaling_grace = DEFAULT_SIGNALING_GRACE;
 };
 
-/* What the I/O thread hands to the streaming thread. */
+/* What the client's callbacks hand to pump() (both on the I/O thread;
+ * qlock also serves the application's threads). */
 struct Item {
   enum Kind { READY, AUDIO, FIRST_TS, MODE, EXPECT } kind = AUDIO;
   const std::string *keyp = nullptr; /* AUDIO: interned channel key */
@@ -465,8 +485,8 @@ struct GstZoomRtmsSrcPrivate {
   Settings settings;
   std::atomic<bool> post_messages { DEFAULT_POST_MESSAGES };
 
-  /* I/O thread → streaming thread, guarded by qlock. The streaming thread
-   * is woken only when it waits and either a packet advanced the oldest
+  /* client callbacks → pump(), guarded by qlock. A pump is asked for
+   * only when pump() waits (consumer_waiting) and either a packet advanced the oldest
    * of the channels' newest timestamps (it may complete a block), or
    * 2 × channels packets are queued (a muted channel: the aligner's hold
    * window decides), or for any other item: about once per block, not once
@@ -474,13 +494,13 @@ struct GstZoomRtmsSrcPrivate {
   std::mutex qlock;
   std::condition_variable qcond;
   std::vector<Item> queue;
-  std::vector<Item> spare;          /* streaming thread: swapped with queue */
+  std::vector<Item> spare;          /* pump(): swapped with queue */
   std::vector<std::vector<guint8>> data_pool; /* recycled packet buffers */
   bool consumer_waiting = false;
   size_t queued_audio = 0;
   /* packets per output block (block-ms / send-rate, at least 1) and the
-   * block in ms: the I/O thread wakes the streaming thread about once per
-   * block (set at negotiation) */
+   * block in ms: a pump is asked for about once per block (set at
+   * negotiation) */
   std::atomic<int> wake_packets { 1 };
   std::atomic<gint64> wake_block_ms { 0 };
   std::atomic<gint64> wake_packet_ms { 0 };
@@ -565,7 +585,7 @@ struct GstZoomRtmsSrcPrivate {
   /* OFFSET_END of the last output buffer (timeline position, samples) */
   guint64 last_end = 0;
   bool timeline_posted = false;
-  /* replay-log, read on the streaming thread */
+  /* replay-log, read by pump() */
   std::unique_ptr<zoomrtms::PacketLogReader> replay;
   zoomrtms::PacketLogRecord replay_rec;
   std::string replay_warning;       /* torn/garbled tail, posted unlocked */
@@ -601,7 +621,7 @@ struct GstZoomRtmsSrcPrivate {
   GstBufferPool *pool = nullptr;
   gsize pool_size = 0;                /* bytes per pooled buffer */
   guint block_ms = 0;                 /* output block in force, ms */
-  /* latency of buffers leaving the src pad (pad probe, streaming thread) */
+  /* latency of buffers leaving the src pad (pad probe, in pump()) */
   std::vector<guint32> latency_hist; /* LATENCY_BUCKETS + 1, lazily sized */
   guint64 latency_samples = 0;
   guint64 latency_skipped = 0;      /* start-up blocks not in the histogram */
@@ -827,8 +847,8 @@ build_stats_locked (GstZoomRtmsSrc * self)
 
 /* ------------------------------------------------- I/O thread callbacks */
 
-/* Queues @item; caller holds qlock. Returns: whether to wake the
- * streaming thread (notify after unlocking). */
+/* Queues @item; caller holds qlock. Returns: whether to ask for a pump()
+ * (request_pump() after unlocking). */
 static void request_pump (GstZoomRtmsSrc * self);
 
 static bool
@@ -1434,7 +1454,7 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
  * opus_out; no alignment, no deduplication (zoomrtmsdemux does both). A
  * FIRST_TS item (msg 6 event 1) is an empty buffer with key "" and the
  * event's timestamp (zoomrtms-packet-meta.h). PTS: (timestamp − the first
- * item's) ms, anchored in create(). Streaming thread, slock held. */
+ * item's) ms, anchored in produce(). pump(), slock held. */
 static void
 queue_packet_locked (GstZoomRtmsSrc * self, const Item & it)
 {
@@ -1453,7 +1473,7 @@ queue_packet_locked (GstZoomRtmsSrc * self, const Item & it)
   priv->opus_out.push_back (buf);
 }
 
-/* Feeds one queue item to the aligner or the Opus path. Streaming thread,
+/* Feeds one queue item to the aligner or the Opus path. pump(),
  * slock held. */
 static void
 process_item_locked (GstZoomRtmsSrc * self, Item & it)
@@ -1536,7 +1556,7 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
         GstBuffer *buf = gst_buffer_new_memdup (it.data.data (),
             it.data.size ());
         GstClockTime rel = (GstClockTime) (it.ts - priv->opus_t0) * GST_MSECOND;
-        GST_BUFFER_PTS (buf) = rel;     /* anchored in create() */
+        GST_BUFFER_PTS (buf) = rel;     /* anchored in produce() */
         GST_BUFFER_DURATION (buf) =
             (GstClockTime) priv->params.send_rate * GST_MSECOND;
         if (it.ts > 0)
@@ -1555,7 +1575,7 @@ process_item_locked (GstZoomRtmsSrc * self, Item & it)
   }
 }
 
-/* Takes one ready output buffer. Streaming thread, slock held. */
+/* Takes one ready output buffer. pump(), slock held. */
 static GstBuffer *
 take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
 {
@@ -1625,7 +1645,7 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
 }
 
 /* Pad probe on the src pad: the latency of a buffer handed downstream,
- * from its timestamp/x-unix reference timestamp (streaming thread). */
+ * from its timestamp/x-unix reference timestamp (in pump()). */
 static GstPadProbeReturn
 latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
@@ -1667,7 +1687,7 @@ latency_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 
 /* Posts the zoomrtms/late-audio messages of the packets the aligner
  * dropped (late or out of range), and a warning for the first of each kind
- * and then one per LATE_WARNING_EVERY. Streaming thread, no lock held. */
+ * and then one per LATE_WARNING_EVERY. pump(), no lock held. */
 static void
 post_late_reports (GstZoomRtmsSrc * self)
 {
@@ -1737,7 +1757,7 @@ maybe_post_stats (GstZoomRtmsSrc * self, GstBuffer * buf)
 }
 
 /* Posts zoomrtms/timeline once, when the origin is known (the first
- * output buffer: t0 no longer moves). Streaming thread, no lock held. */
+ * output buffer: t0 no longer moves). pump(), no lock held. */
 static void
 maybe_post_timeline (GstZoomRtmsSrc * self)
 {
@@ -1763,7 +1783,7 @@ maybe_post_timeline (GstZoomRtmsSrc * self)
 }
 
 /* The end of a detach or of a superseded stream: its element message just
- * before EOS. Streaming thread, no lock held. */
+ * before EOS. pump(), no lock held. */
 static void
 post_end_message (GstZoomRtmsSrc * self, bool detached)
 {
@@ -1806,7 +1826,7 @@ post_end_message (GstZoomRtmsSrc * self, bool detached)
  * the network's packets, design.md "Lifetimes") and takes an output buffer
  * if one is ready. Returns FALSE when the replay is over (or failed). The
  * log is streamed: REPLAY_BATCH records at most per call, and only until a
- * block is ready, so memory stays that of the aligner. Streaming thread, no
+ * block is ready, so memory stays that of the aligner. pump(), no
  * lock held. */
 static gboolean
 replay_step (GstZoomRtmsSrc * self, GstBuffer ** outbuf, GstFlowReturn * ret)
@@ -2601,15 +2621,16 @@ stop (GstZoomRtmsSrc * self)
 
 /* An application EOS (gst-launch-1.0 -e, the host's stop) while the client
  * runs: instead of GstBaseSrc's immediate EOS, which would drop the audio
- * the aligner still holds (align-hold, the ZCC role hold), create()
+ * the aligner still holds (align-hold, the ZCC role hold), produce()
  * outputs everything received so far and then returns EOS. stop() then sends
  * STREAM_CLOSE_REQ. */
 /* Detach (design.md "Lifetimes: detach is not stop"): closes both
  * WebSockets at once without STREAM_CLOSE_REQ, so Zoom holds the stream for
  * its grace window (docs/protocol.md §4.9); then, like an application EOS,
- * create() outputs everything received (the aligner's held audio too),
- * posts zoomrtms/detached and returns EOS. Any thread but the streaming
- * one's create(); returns FALSE if the element is not running. */
+ * produce() outputs everything received (the aligner's held audio too),
+ * posts zoomrtms/detached and returns EOS. Any thread (from inside pump()
+ * too: an upstream event sent during a push); returns FALSE if the element
+ * is not running. */
 static gboolean
 do_detach (GstZoomRtmsSrc * self)
 {

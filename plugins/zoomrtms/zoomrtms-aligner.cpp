@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 namespace zoomrtms {
 
@@ -398,14 +399,23 @@ Aligner::emit_block (int64_t limit)
     int side = ch == 2 ? side_of (*c) : 0;
     uint64_t nfilled = 0;
     int64_t stop = std::min (end, c->progress);
-    for (int64_t p = next_; p < stop; p++) {
-      size_t s = (size_t) ((uint64_t) p & mask);
-      if (c->filled[s]) {
-        nfilled++;
-        acc_[(size_t) (p - next_) * ch + side] += c->buf[s];
-        c->filled[s] = 0;
-        c->buf[s] = 0;
+    /* a sample not received is 0 in buf (push writes only where it sets
+     * filled; both are cleared together), so whole runs up to the ring's
+     * wrap are summed without a branch */
+    for (int64_t p = next_; p < stop;) {
+      const size_t i0 = (size_t) ((uint64_t) p & mask);
+      const size_t run = (size_t) std::min<int64_t> (stop - p,
+          (int64_t) (cap_ - i0));
+      int16_t *b = c->buf.data () + i0;
+      uint8_t *f = c->filled.data () + i0;
+      int32_t *a = acc_.data () + (size_t) (p - next_) * ch + side;
+      for (size_t k = 0; k < run; k++) {
+        a[k * ch] += b[k];
+        nfilled += f[k];
       }
+      memset (b, 0, run * sizeof *b);
+      memset (f, 0, run);
+      p += (int64_t) run;
     }
     if (nfilled)
       any = true;
@@ -684,13 +694,33 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
       std::max<int64_t> (0, std::min (wstart, start_abs_) - pos) : 0;
   detail->dropped_samples = wstart - pos - before_start;
   c.stats.late_samples += (uint64_t) (wstart - pos - before_start);
-  for (int64_t p = wstart; p < end; p++) {
-    size_t i = (size_t) ((uint64_t) p & mask);
-    if (c.filled[i])
-      continue;                 /* the first writer keeps a sample */
-    size_t s = (size_t) (p - pos) * 2;
-    c.buf[i] = (int16_t) (uint16_t) (pcm[s] | (pcm[s + 1] << 8));
-    c.filled[i] = 1;
+  /* in runs up to the ring's wrap; a run where no sample is kept yet (a
+   * packet heard once: nearly all of them) is copied whole */
+  for (int64_t p = wstart; p < end;) {
+    const size_t i0 = (size_t) ((uint64_t) p & mask);
+    const size_t run = (size_t) std::min<int64_t> (end - p,
+        (int64_t) (cap_ - i0));
+    const uint8_t *src = pcm + (size_t) (p - pos) * 2;
+    uint8_t *filled = c.filled.data () + i0;
+    if (!memchr (filled, 1, run)) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      memcpy (c.buf.data () + i0, src, run * 2);
+#else
+      for (size_t k = 0; k < run; k++)
+        c.buf[i0 + k] = (int16_t) (uint16_t) (src[2 * k] |
+            (src[2 * k + 1] << 8));
+#endif
+      memset (filled, 1, run);
+    } else {
+      for (size_t k = 0; k < run; k++) {
+        if (filled[k])
+          continue;             /* the first writer keeps a sample */
+        c.buf[i0 + k] = (int16_t) (uint16_t) (src[2 * k] |
+            (src[2 * k + 1] << 8));
+        filled[k] = 1;
+      }
+    }
+    p += (int64_t) run;
   }
   c.stats.frames++;
   c.have_data = true;
