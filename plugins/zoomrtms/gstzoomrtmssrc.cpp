@@ -1990,14 +1990,22 @@ produce (GstZoomRtmsSrc * self, GstBuffer ** outbuf, gint64 * wake_at)
         std::lock_guard < std::mutex > slk (priv->slock);
         priv->overflow_discont = true;
       }
-      for (auto &it:items) {
-        if (it.kind == Item::READY) {
-          if (!negotiate_params (self, it.params))
-            return GST_FLOW_NOT_NEGOTIATED;
-          continue;
+      {
+        /* slock once for the batch, not per packet (negotiate_params()
+         * takes it itself) */
+        std::unique_lock < std::mutex > slk (priv->slock, std::defer_lock);
+        for (auto &it:items) {
+          if (it.kind == Item::READY) {
+            if (slk.owns_lock ())
+              slk.unlock ();
+            if (!negotiate_params (self, it.params))
+              return GST_FLOW_NOT_NEGOTIATED;
+            continue;
+          }
+          if (!slk.owns_lock ())
+            slk.lock ();
+          process_item_locked (self, it);
         }
-        std::lock_guard < std::mutex > slk (priv->slock);
-        process_item_locked (self, it);
       }
       post_late_reports (self);
       lk.lock ();
