@@ -82,10 +82,12 @@
  *
  * Buffer timestamps come from the RTMS timestamps: PTS = the running time at
  * which the first packet arrived + (position on the RTMS timeline); OFFSET
- * and OFFSET_END are sample positions on that timeline. do-timestamp stays
- * FALSE (setting it TRUE stamps arrival times instead). The latency query
- * answers a minimum of one packet (send-rate) and a maximum of
- * #GstZoomRtmsSrc:align-hold.
+ * and OFFSET_END are sample positions on that timeline (arrival times never
+ * stamp a buffer). The latency query answers a minimum of one output block
+ * (send-rate or #GstZoomRtmsSrc:block-ms, plus $ZOOMRTMS_CONTEXT_WAIT) and a
+ * maximum of #GstZoomRtmsSrc:align-hold. (The element is not a GstBaseSrc
+ * since issue 12: it has none of that class's properties, such as
+ * do-timestamp or num-buffers.)
  *
  * The stream ends with EOS when Zoom stops it (STREAM_STATE_UPDATE
  * TERMINATED, SESSION_STATE_UPDATE STOPPED), after the received audio is
@@ -2743,8 +2745,8 @@ gst_zoom_rtms_src_src_event (GstPad * pad, GstObject * parent,
   return gst_pad_event_default (pad, parent, event);
 }
 
-/* The latency query: live, min one output block (a packet, or block-ms),
- * max the hold (output waits that long at most for a channel that is
+/* The latency query: live, min one output block (a packet, or block-ms)
+ * plus $ZOOMRTMS_CONTEXT_WAIT, max the hold (output waits that long at most for a channel that is
  * behind, zoomrtms-aligner.h). The caps are fixed only after the media
  * handshake (msg 4): until then a caps query answers the template, and no
  * caps are pushed (they would fix caps downstream, e.g. in wavenc, that
@@ -2769,7 +2771,10 @@ gst_zoom_rtms_src_src_query (GstPad * pad, GstObject * parent,
       hold = priv->settings.align_hold;
       block_ms = priv->settings.block_ms;
     }
-    GstClockTime min = (GstClockTime) MAX (send_rate, block_ms) * GST_MSECOND;
+    /* + the I/O threads' throttling wait: a block may wait that long
+     * after its last packet arrived */
+    GstClockTime min = (GstClockTime) (MAX (send_rate, block_ms) +
+        rtms::IoContext::context_wait_ms ()) * GST_MSECOND;
     GstClockTime max = MAX (min, (GstClockTime) hold * GST_MSECOND);
     GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT " max %"
         GST_TIME_FORMAT, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
