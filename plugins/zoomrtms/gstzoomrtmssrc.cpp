@@ -546,10 +546,12 @@ struct GstZoomRtmsSrcPrivate {
   /* timeline-offset in ms (transcript running times), set at start */
   std::atomic<gint64> offset_ms { 0 };
   /* write-ahead packet log (packet-log): appended on the I/O thread (and
-   * by the replay), written by a timer on the I/O context; plog_lock */
+   * by the replay), written by the I/O context's tick; plog_lock */
   std::mutex plog_lock;
   zoomrtms::PacketLogWriter plog;
-  GSource *plog_timer = nullptr;
+  guint plog_tick = 0;              /* the tick's id (I/O thread) */
+  gint64 plog_flush_us = 0;         /* packet-log-flush-ms */
+  gint64 plog_next_flush_us = 0;    /* monotonic; I/O thread */
   bool plog_warned = false;
   /* ZCC participant_info by channel_id, for transcripts (I/O thread only) */
   std::map<std::string, rtms::ParticipantInfo> participants;
@@ -1185,15 +1187,21 @@ on_outage (GstZoomRtmsSrc * self, const rtms::Outage & o)
           "recovered", G_TYPE_BOOLEAN, (gboolean) o.recovered, nullptr));
 }
 
-/* Timer on the I/O context: writes the packet log's buffer (packet-log,
- * at least every packet-log-flush-ms). */
-static gboolean
-packet_log_flush_cb (gpointer data)
+/* The I/O context's tick (IoContext::add_tick, every 20 ms): writes the
+ * packet log's buffer once packet-log-flush-ms have passed since the last
+ * write (so at least every packet-log-flush-ms, to within the tick). */
+static void
+packet_log_tick (gpointer data)
 {
   auto self = GST_ZOOM_RTMS_SRC (data);
   auto priv = self->priv;
   std::string error;
   bool failed = false;
+  gint64 now = g_get_monotonic_time ();
+  if (now < priv->plog_next_flush_us)
+    return;
+  priv->plog_next_flush_us = now + priv->plog_flush_us -
+      (gint64) rtms::IoContext::kTickMs * 1000 / 2;
   {
     std::lock_guard < std::mutex > lk (priv->plog_lock);
     if (!priv->plog.flush (&error) && !priv->plog_warned) {
@@ -1205,7 +1213,6 @@ packet_log_flush_cb (gpointer data)
     GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
         ("Cannot write the packet log; it is closed, the recording goes on"),
         ("%s", error.c_str ()));
-  return G_SOURCE_CONTINUE;
 }
 
 /* --------------------------------------------------------- streaming */
@@ -2532,11 +2539,11 @@ start (GstZoomRtmsSrc * self)
         {
           std::lock_guard < std::mutex > lk (priv->plog_lock);
           if (priv->plog.is_open ()) {
-            priv->plog_timer = g_timeout_source_new (MAX (s.packet_log_flush_ms,
-                    1u));
-            g_source_set_callback (priv->plog_timer, packet_log_flush_cb,
-                self, nullptr);
-            g_source_attach (priv->plog_timer, io->context ());
+            priv->plog_flush_us = (gint64) MAX (s.packet_log_flush_ms, 1u) *
+                1000;
+            priv->plog_next_flush_us = g_get_monotonic_time () +
+                priv->plog_flush_us;
+            priv->plog_tick = io->add_tick (packet_log_tick, self);
           }
         }
         auto client = std::make_unique < rtms::Client > (io->context (),
@@ -2605,14 +2612,12 @@ stop (GstZoomRtmsSrc * self)
   if (priv->io)
     priv->io->invoke_sync ([priv]() {
           cancel_wake_timer (priv);
+          if (priv->plog_tick)
+            priv->io->remove_tick (priv->plog_tick);
+          priv->plog_tick = 0;
         });
   {
     std::lock_guard < std::mutex > lk (priv->plog_lock);
-    if (priv->plog_timer) {
-      g_source_destroy (priv->plog_timer);
-      g_source_unref (priv->plog_timer);
-      priv->plog_timer = nullptr;
-    }
     priv->plog.close ();
   }
   {
@@ -3426,7 +3431,8 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * RTMS timestamp and PCM). Every packet accepted from the wire (and every
    * packet replayed from #GstZoomRtmsSrc:replay-log still to be output) is
    * appended and written to the file at least every
-   * #GstZoomRtmsSrc:packet-log-flush-ms, so a SIGKILL of the process loses
+   * #GstZoomRtmsSrc:packet-log-flush-ms (to within the I/O thread's 20 ms
+   * tick and $ZOOMRTMS_CONTEXT_WAIT), so a SIGKILL of the process loses
    * at most that much of the delivered audio, whatever align-hold and the
    * sinks buffer: the next pipeline replays it. No fsync: a power loss or
    * kernel crash is not covered. The file is created anew at start (mode

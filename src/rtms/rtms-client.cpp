@@ -1270,6 +1270,51 @@ IoContext::defer (void (*fn) (gpointer), gpointer data)
   deferred_.emplace_back (fn, data);
 }
 
+guint
+IoContext::add_tick (void (*fn) (gpointer), gpointer data)
+{
+  if (!tick_source_) {
+    tick_source_ = g_timeout_source_new (kTickMs);
+    g_source_set_callback (tick_source_, on_tick, this, nullptr);
+    g_source_attach (tick_source_, context_);
+  }
+  guint id = next_tick_id_++;
+  if (next_tick_id_ == 0)
+    next_tick_id_ = 1;
+  ticks_.push_back ({ id, fn, data });
+  return id;
+}
+
+void
+IoContext::remove_tick (guint id)
+{
+  for (size_t i = 0; i < ticks_.size (); i++) {
+    if (ticks_[i].id != id)
+      continue;
+    if (in_tick_)
+      ticks_[i].fn = nullptr;   /* compacted after the loop */
+    else
+      ticks_.erase (ticks_.begin () + (long) i);
+    return;
+  }
+}
+
+gboolean
+IoContext::on_tick (gpointer data)
+{
+  auto self = static_cast<IoContext *> (data);
+  self->in_tick_ = true;
+  /* by index: a tick may add ticks (appended, run from the next time) */
+  for (size_t i = 0, n = self->ticks_.size (); i < n; i++)
+    if (self->ticks_[i].fn)
+      self->ticks_[i].fn (self->ticks_[i].data);
+  self->in_tick_ = false;
+  self->ticks_.erase (std::remove_if (self->ticks_.begin (),
+          self->ticks_.end (), [] (const Tick &t) { return !t.fn; }),
+      self->ticks_.end ());
+  return G_SOURCE_CONTINUE;
+}
+
 void
 IoContext::run_deferred ()
 {
@@ -1283,6 +1328,10 @@ IoContext::run_deferred ()
 
 IoContext::~IoContext ()
 {
+  if (tick_source_) {
+    g_source_destroy (tick_source_);
+    g_source_unref (tick_source_);
+  }
   quit_ = true;
   g_main_context_wakeup (context_);
   if (g_thread_self () != thread_)

@@ -323,6 +323,16 @@ public:
    * invoke_sync()). */
   static guint context_wait_ms ();
   static constexpr guint kDefaultContextWaitMs = 0;
+  /* Periodic work of many users on one timer: @fn (@data) runs every
+   * kTickMs (plus the throttling wait) on this I/O thread until
+   * remove_tick (). One GSource per context instead of one per user: GLib
+   * visits every source of a context on every iteration, so hundreds of
+   * per-engagement timers cost on every wake-up (docs/benchmarks.md
+   * "Shared threads"). I/O thread only; returns an id > 0. */
+  guint add_tick (void (*fn) (gpointer data), gpointer data);
+  /* Removes a tick (its @fn is not called again); I/O thread only. */
+  void remove_tick (guint id);
+  static constexpr guint kTickMs = 20;
 
   explicit IoContext (const char *name);
 
@@ -335,6 +345,18 @@ private:
   std::atomic<bool> quit_ { false };
   /* defer(): I/O thread only */
   std::vector<std::pair<void (*) (gpointer), gpointer>> deferred_, running_;
+  /* add_tick(): I/O thread only; removed entries have fn == nullptr until
+   * the tick's loop is over */
+  struct Tick {
+    guint id;
+    void (*fn) (gpointer);
+    gpointer data;
+  };
+  std::vector<Tick> ticks_;
+  guint next_tick_id_ = 1;
+  GSource *tick_source_ = nullptr;
+  bool in_tick_ = false;
+  static gboolean on_tick (gpointer data);
 };
 
 } // namespace rtms
