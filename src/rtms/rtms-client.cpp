@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstring>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -1254,7 +1255,13 @@ IoContext::thread_main (gpointer data)
        * thread (blocked longer than that in poll) does not sleep */
       gint64 now = g_get_monotonic_time ();
       if (now - last_wake < wait_us) {
-        g_usleep ((gulong) (wait_us - (now - last_wake)));
+        /* an invoke from another thread (a pipeline starting, a detach)
+         * ends the sleep: the host's main thread never waits for it */
+        std::unique_lock<std::mutex> lk (self->throttle_lock_);
+        self->throttle_cond_.wait_for (lk,
+            std::chrono::microseconds (wait_us - (now - last_wake)),
+            [self] { return self->throttle_woken_; });
+        self->throttle_woken_ = false;
         now = g_get_monotonic_time ();
       }
       last_wake = now;
@@ -1412,8 +1419,21 @@ IoContext::invoke_sync (const std::function<void ()> &fn)
         c->cond.notify_one ();
         return G_SOURCE_REMOVE;
       }, &call, nullptr);
+  end_throttle ();
   std::unique_lock<std::mutex> lk (call.lock);
   call.cond.wait (lk, [&] { return call.done; });
+}
+
+void
+IoContext::end_throttle ()
+{
+  if (context_wait_ms () == 0)
+    return;
+  {
+    std::lock_guard<std::mutex> lk (throttle_lock_);
+    throttle_woken_ = true;
+  }
+  throttle_cond_.notify_one ();
 }
 
 void
@@ -1430,6 +1450,7 @@ IoContext::invoke_async (std::function<void ()> fn)
       });
   g_source_attach (s, context_);
   g_source_unref (s);
+  end_throttle ();
 }
 
 } // namespace rtms

@@ -69,8 +69,10 @@
 #include <glib.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -319,8 +321,8 @@ public:
    * time are handled in one wake-up. 0 = none. Process-wide, from
    * $ZOOMRTMS_CONTEXT_WAIT (ms, at most 100), default kDefaultContextWaitMs;
    * docs/benchmarks.md "Shared threads" has the measurements. Adds up to
-   * that much latency to everything on the I/O threads (packets, timers,
-   * invoke_sync()). */
+   * that much latency to the packets and timers of the I/O threads; an
+   * invoke_sync()/invoke_async() from another thread ends the sleep. */
   static guint context_wait_ms ();
   static constexpr guint kDefaultContextWaitMs = 0;
   /* Periodic work of many users on one timer: @fn (@data) runs every
@@ -357,6 +359,11 @@ private:
   GSource *tick_source_ = nullptr;
   bool in_tick_ = false;
   static gboolean on_tick (gpointer data);
+  /* the throttling sleep, ended early by invoke_sync/invoke_async */
+  void end_throttle ();
+  std::mutex throttle_lock_;
+  std::condition_variable throttle_cond_;
+  bool throttle_woken_ = false;
 };
 
 } // namespace rtms
