@@ -51,7 +51,8 @@
  * 4 bytes, the FNV-1a 32-bit hash of the same bytes. FNV-1a goes one byte
  * at a time and cost ~0.9 µs per 700-byte record, 3.8 % of the host's CPU
  * at 200 engagements; XXH3 (libxxhash, a Debian package) goes a vector at a
- * time, ~19× cheaper here (docs/benchmarks.md "Packet log checksum").
+ * time, ~22× cheaper for a 706-byte record (docs/benchmarks.md "Memory
+ * per engagement").
  * A reader takes the version from the header: a log written by an older
  * build (a crash across an upgrade) is still replayed.
  *
