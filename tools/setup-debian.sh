@@ -11,6 +11,8 @@ pkgs=(
   libgtest-dev libsndfile1-dev libopus-dev libsimdjson-dev
   # the packet log's record checksum (XXH3-64, issue 12)
   libxxhash-dev
+  # bench/packet-log-checksum compares it with zlib's crc32
+  zlib1g-dev
   pocketsphinx-testdata
   clang libclang-rt-14-dev
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox
