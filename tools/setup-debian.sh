@@ -9,6 +9,10 @@ pkgs=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-base-apps
   libgtest-dev libsndfile1-dev libopus-dev libsimdjson-dev
+  # the packet log's record checksum (XXH3-64, issue 12)
+  libxxhash-dev
+  # bench/packet-log-checksum compares it with zlib's crc32
+  zlib1g-dev
   pocketsphinx-testdata
   clang libclang-rt-14-dev
   sox libsox-fmt-all opus-tools ffmpeg gnuplot-nox

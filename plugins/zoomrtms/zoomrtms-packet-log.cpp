@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 namespace zoomrtms {
 
 namespace {
@@ -15,6 +17,34 @@ const char kMagic[8] = { 'Z', 'R', 'T', 'M', 'S', 'P', 'K', 'L' };
 const char kRecMagic[4] = { 'Z', 'R', 'E', 'C' };
 constexpr size_t kRecHead = 24;
 constexpr uint8_t kTypeAudio = 1;
+
+/* size of the record checksum that ends each record, per version */
+size_t
+trailer_size (uint16_t version)
+{
+  return version == 1 ? 4 : 8;
+}
+
+void
+le16 (uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t) v;
+  p[1] = (uint8_t) (v >> 8);
+}
+
+void
+le32 (uint8_t *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t) (v >> (8 * i));
+}
+
+void
+le64 (uint8_t *p, uint64_t v)
+{
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t) (v >> (8 * i));
+}
 
 void
 put16 (std::string &b, uint16_t v)
@@ -79,8 +109,14 @@ write_all (int fd, const char *data, size_t len, std::string *error)
 
 } // namespace
 
+uint64_t
+packet_log_checksum (const uint8_t *data, size_t len)
+{
+  return XXH3_64bits (data, len);
+}
+
 uint32_t
-packet_log_hash (const uint8_t *data, size_t len, uint32_t h)
+packet_log_hash_v1 (const uint8_t *data, size_t len, uint32_t h)
 {
   for (size_t i = 0; i < len; i++) {
     h ^= data[i];
@@ -137,21 +173,24 @@ PacketLogWriter::append (const std::string &key, const std::string &mode,
     return;
   size_t k = std::min (key.size (), kPacketLogMaxKey);
   size_t m = std::min (mode.size (), kPacketLogMaxMode);
+  /* one resize, the fixed fields written in place, one checksum call */
   size_t start = buf_.size ();
-  buf_.append (kRecMagic, sizeof kRecMagic);
-  buf_.push_back ((char) kTypeAudio);
-  buf_.push_back (0);
-  put16 (buf_, (uint16_t) k);
-  put16 (buf_, (uint16_t) m);
-  put16 (buf_, 0);
-  put32 (buf_, (uint32_t) bytes);
-  put64 (buf_, (uint64_t) timestamp_ms);
-  buf_.append (key.data (), k);
-  buf_.append (mode.data (), m);
-  buf_.append ((const char *) pcm, bytes);
-  uint32_t hash = packet_log_hash ((const uint8_t *) buf_.data () + start,
-      buf_.size () - start);
-  put32 (buf_, hash);
+  size_t body = kRecHead + k + m + bytes;
+  buf_.resize (start + body + 8);
+  uint8_t *p = (uint8_t *) &buf_[start];
+  memcpy (p, kRecMagic, sizeof kRecMagic);
+  p[4] = kTypeAudio;
+  p[5] = 0;
+  le16 (p + 6, (uint16_t) k);
+  le16 (p + 8, (uint16_t) m);
+  le16 (p + 10, 0);
+  le32 (p + 12, (uint32_t) bytes);
+  le64 (p + 16, (uint64_t) timestamp_ms);
+  memcpy (p + kRecHead, key.data (), k);
+  memcpy (p + kRecHead + k, mode.data (), m);
+  if (bytes)
+    memcpy (p + kRecHead + k + m, pcm, bytes);
+  le64 (p + body, packet_log_checksum (p, body));
   records_++;
 }
 
@@ -208,7 +247,7 @@ PacketLogReader::open (const std::string &path, std::string *error)
     return false;
   }
   uint16_t version = get16 (h + 8), hsize = get16 (h + 10);
-  if (version != kPacketLogVersion || hsize < kPacketLogHeaderSize) {
+  if ((version != 1 && version != 2) || hsize < kPacketLogHeaderSize) {
     *error = "unsupported packet log version " + std::to_string (version);
     return false;
   }
@@ -228,6 +267,7 @@ PacketLogReader::open (const std::string &path, std::string *error)
     return false;
   }
   offset_ = hsize;
+  version_ = version;
   return true;
 }
 
@@ -261,21 +301,25 @@ PacketLogReader::next (PacketLogRecord *r, std::string *error)
     const size_t max_pcm = 4u * header_.rate;
     if (k > kPacketLogMaxKey || m > kPacketLogMaxMode || p > max_pcm)
       return stop (Status::CORRUPT, "record lengths over the limits");
-    std::vector<uint8_t> body (k + m + p + 4);
-    if (fread (body.data (), 1, body.size (), f_) != body.size ())
+    const size_t body = kRecHead + k + m + p, trailer = trailer_size (version_);
+    rec_.resize (body + trailer);
+    memcpy (rec_.data (), h, sizeof h);
+    if (fread (rec_.data () + kRecHead, 1, rec_.size () - kRecHead, f_) !=
+        rec_.size () - kRecHead)
       return stop (Status::TORN, "incomplete record");
-    uint32_t hash = packet_log_hash (h, sizeof h);
-    hash = packet_log_hash (body.data (), k + m + p, hash);
-    if (hash != get32 (body.data () + k + m + p))
-      return stop (Status::CORRUPT, "record hash mismatch");
-    offset_ += sizeof h + body.size ();
+    const uint8_t *d = rec_.data ();
+    bool good = version_ == 1 ?
+        packet_log_hash_v1 (d, body) == get32 (d + body) :
+        packet_log_checksum (d, body) == get64 (d + body);
+    if (!good)
+      return stop (Status::CORRUPT, "record checksum mismatch");
+    offset_ += rec_.size ();
     if (type != kTypeAudio)
       continue;                 /* a later version's record: skipped */
-    r->key.assign ((const char *) body.data (), k);
-    r->mode.assign ((const char *) body.data () + k, m);
+    r->key.assign ((const char *) d + kRecHead, k);
+    r->mode.assign ((const char *) d + kRecHead + k, m);
     r->timestamp_ms = (int64_t) get64 (h + 16);
-    r->pcm.assign (body.begin () + (long) (k + m),
-        body.begin () + (long) (k + m + p));
+    r->pcm.assign (d + kRecHead + k + m, d + body);
     return Status::OK;
   }
 }

@@ -33,6 +33,24 @@ constexpr gsize MAX_CONTROL_PAYLOAD = 125;      /* RFC 6455 §5.5 */
 constexpr gsize MAX_HEADER = 14;                /* 2 + 8 + 4 (client) */
 constexpr gsize CONTROL_SLACK = 4096;           /* rtms-ws.h max_queued_bytes */
 constexpr int READS_PER_DISPATCH = 4;           /* fairness between sockets */
+/* a frame this small is built on the stack and written at once when the
+ * send queue is empty (every RTMS message we send) */
+constexpr gsize STACK_FRAME = 4096;
+
+/* The receive buffer of one thread, shared by every connection whose
+ * source runs there (rtms-ws.h "Receive path"; docs/websocket.md §2 "One
+ * receive buffer per thread"). A connection borrows it for one read and
+ * the parse of what that read brought, and copies out only the bytes of
+ * an incomplete frame. @busy: borrowed (a callback that iterates the
+ * context could start another connection's read: that read then uses a
+ * buffer of its own). */
+struct ThreadReadBuffer {
+  guint8 *data = nullptr;
+  gsize cap = 0;
+  bool busy = false;
+  ~ThreadReadBuffer () { g_free (data); }
+};
+thread_local ThreadReadBuffer t_read_buffer;
 
 /* RFC 6455 §7.4.1/§7.4.2 and the IANA registry: codes a peer may send. */
 bool
@@ -331,9 +349,18 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   bool handshaking = false;           /* reading the HTTP upgrade response */
   std::string accept_expected;
 
-  /* receive buffer: [rstart, rend) unparsed, capacity rcap */
+  /* the buffer being parsed (the thread's read buffer, or carry for a
+   * frame larger than a read): [rstart, rend) not parsed yet */
   guint8 *rbuf = nullptr;
-  gsize rcap = 0, rstart = 0, rend = 0;
+  gsize rstart = 0, rend = 0;
+  /* the bytes of an incomplete frame (or HTTP response head) between
+   * reads, [0, carry_len); capacity carry_cap. Empty and usually freed
+   * while nothing is half-received. */
+  guint8 *carry = nullptr;
+  gsize carry_len = 0, carry_cap = 0;
+  /* size of the incomplete frame in carry (header + payload) once its
+   * header is complete; 0 = not known yet (or nothing carried) */
+  gsize pending_need = 0;
 
   /* message being assembled from fragments (RFC 6455 §5.4) */
   bool in_message = false;
@@ -369,7 +396,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       g_object_unref (cancellable);
     if (uri)
       g_uri_unref (uri);
-    g_free (rbuf);
+    g_free (carry);
     g_free (frag);
     g_free (obuf);
     g_main_context_unref (ctx);
@@ -458,7 +485,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   }
 
   /* Drops the socket and every source; keeps the buffers (a callback up
-   * the stack may still point into rbuf). */
+   * the stack may still point into carry or frag). */
   void
   teardown ()
   {
@@ -514,8 +541,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     if (send_code && !close_sent && fd >= 0 &&
         (state == WsState::OPEN || state == WsState::CLOSING)) {
       info.sent_code = send_code;
-      queue_close (send_code, nullptr);
-      flush ();
+      send_close (send_code, nullptr);
     }
     g_debug ("rtms-ws %s: %s", origin.c_str (), msg.c_str ());
     finish ();
@@ -693,8 +719,6 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   start_upgrade ()
   {
     fd = g_socket_get_fd (g_socket_connection_get_socket (tcp));
-    rcap = cfg.read_buffer_bytes;
-    rbuf = (guint8 *) g_malloc (rcap);
     attach_io_source ();
 
     g_autoptr (SoupMessage) msg = soup_message_new_from_uri ("GET", uri);
@@ -734,8 +758,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       req += "User-Agent: " + cfg.user_agent + "\r\n";
     req += "\r\n";
     handshaking = true;
-    append_out (req.data (), req.size ());
-    flush ();
+    write_or_queue ((const guint8 *) req.data (), req.size ());
   }
 
   /* RFC 6455 §4.1 ("the client MUST validate the server's response"), the
@@ -844,22 +867,65 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     memcpy (reserve_out (n), data, n);
   }
 
-  void
-  queue_frame (guint8 opcode, const void *payload, gsize len)
+  /* Builds one masked frame (RFC 6455 §5.3: a new key per frame, the
+   * source libsoup uses) at @out (≥ MAX_HEADER + @len bytes). Returns its
+   * size. */
+  static gsize
+  build_frame (guint8 *out, guint8 opcode, const void *payload, gsize len)
   {
-    guint32 key = g_random_int ();  /* RFC 6455 §5.3, as libsoup does */
-    guint8 hdr[MAX_HEADER];
-    gsize hl = ws_write_client_header (hdr, opcode, len, key);
-    guint8 *p = reserve_out (hl + len);
-    memcpy (p, hdr, hl);
+    guint32 key = g_random_int ();
+    gsize hl = ws_write_client_header (out, opcode, len, key);
     if (len) {
-      memcpy (p + hl, payload, len);
-      ws_apply_mask (p + hl, len, key, 0);
+      memcpy (out + hl, payload, len);
+      ws_apply_mask (out + hl, len, key, 0);
     }
+    return hl + len;
   }
 
-  void
-  queue_close (gushort code, const char *reason)
+  /* Sends one frame: with an empty queue a small frame is built on the
+   * stack and written at once, and only what the socket does not take is
+   * queued; otherwise it goes behind the queue. Returns false if the
+   * connection ended (a write error). */
+  bool
+  send_frame (guint8 opcode, const void *payload, gsize len)
+  {
+    if (ostart == oend && len + MAX_HEADER <= STACK_FRAME) {
+      guint8 frame[STACK_FRAME];
+      return write_or_queue (frame, build_frame (frame, opcode, payload, len));
+    }
+    bool was_empty = ostart == oend;
+    gsize n = build_frame (reserve_out (len + MAX_HEADER), opcode, payload,
+        len);
+    oend -= len + MAX_HEADER - n;   /* the header may be shorter than 14 */
+    if (was_empty)
+      return flush ();
+    return true;   /* the writable source flushes in order */
+  }
+
+  /* Writes @n bytes at @data if nothing is queued, and queues what the
+   * socket does not take (or all of it behind a queue). Returns false if
+   * the connection ended. */
+  bool
+  write_or_queue (const guint8 *data, gsize n)
+  {
+    if (ostart < oend) {
+      append_out (data, n);
+      return true;
+    }
+    gssize w = write_some (data, n);
+    if (w < 0)
+      return false;
+    if ((gsize) w < n) {
+      append_out (data + w, n - (gsize) w);
+      set_out_interest (true);
+    }
+    return true;
+  }
+
+  /* Sends a close frame (RFC 6455 §5.5.1) with @code (0: none) and
+   * @reason. Returns false if the connection ended (a write error). */
+  bool
+  send_close (gushort code, const char *reason)
   {
     guint8 pl[MAX_CONTROL_PAYLOAD];
     gsize n = 0;
@@ -879,28 +945,31 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
         n += rl;
       }
     }
-    queue_frame (OP_CLOSE, pl, n);
     close_sent = true;
+    return send_frame (OP_CLOSE, pl, n);
   }
 
-  /* Writes what the socket takes. Returns false if the connection ended. */
-  bool
-  flush ()
+  /* Writes what the socket takes of @n bytes at @data: the count written
+   * (0 when it would block), or -1 if the connection ended (a write error;
+   * fail() was called). */
+  gssize
+  write_some (const guint8 *data, gsize n)
   {
-    while (ostart < oend) {
+    gsize done = 0;
+    while (done < n) {
       gssize w;
       if (tls_out) {
         g_autoptr (GError) err = nullptr;
         w = g_pollable_output_stream_write_nonblocking (tls_out,
-            obuf + ostart, oend - ostart, nullptr, &err);
+            data + done, n - done, nullptr, &err);
         if (w < 0) {
           if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             break;
           fail_gerror (err, "write to");
-          return false;
+          return -1;
         }
       } else {
-        w = ::send (fd, obuf + ostart, oend - ostart, MSG_NOSIGNAL);
+        w = ::send (fd, data + done, n - done, MSG_NOSIGNAL);
         if (w < 0) {
           if (errno == EINTR)
             continue;
@@ -909,13 +978,31 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
           int e = errno;
           fail (G_IO_ERROR, g_io_error_from_errno (e), 0,
               std::string ("write to ") + origin + ": " + g_strerror (e));
-          return false;
+          return -1;
         }
       }
+      done += (gsize) w;
+    }
+    return (gssize) done;
+  }
+
+  /* Writes what the socket takes of the queue. Returns false if the
+   * connection ended. A drained queue gives its storage back. */
+  bool
+  flush ()
+  {
+    if (ostart < oend) {
+      gssize w = write_some (obuf + ostart, oend - ostart);
+      if (w < 0)
+        return false;
       ostart += (gsize) w;
     }
-    if (ostart == oend)
+    if (ostart == oend) {
       ostart = oend = 0;
+      g_free (obuf);
+      obuf = nullptr;
+      ocap = 0;
+    }
     set_out_interest (ostart < oend);
     return true;
   }
@@ -931,12 +1018,9 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     gsize limit = cfg.max_queued_bytes + (control ? CONTROL_SLACK : 0);
     if ((oend - ostart) + len + MAX_HEADER > limit)
       return WsSendResult::QUEUE_FULL;
-    bool was_empty = ostart == oend;
-    queue_frame (opcode, data, len);
     if (!control)
       counters.sent_messages++;
-    if (was_empty)
-      flush ();   /* else the writable source flushes in order */
+    send_frame (opcode, data, len);
     return WsSendResult::OK;
   }
 
@@ -953,71 +1037,131 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       read_some ();
   }
 
-  /* Makes room for at least one byte after rend. */
+  /* Keeps the unparsed bytes [rstart, rend) of rbuf (an incomplete frame)
+   * in carry for the next read; frees carry once it is empty (a partial
+   * frame at the end of a read is rare when paced and once per 64 KiB
+   * read in a burst: one small malloc, against a buffer held by every
+   * idle connection). */
   void
-  make_room ()
+  keep_leftover ()
   {
-    if (rstart == rend) {
-      rstart = rend = 0;
-      if (rcap > cfg.read_buffer_bytes) {   /* shrink after a big frame */
-        rcap = cfg.read_buffer_bytes;
-        rbuf = (guint8 *) g_realloc (rbuf, rcap);
+    gsize left = rend - rstart;
+    if (rbuf == carry) {
+      if (rstart > 0 && left > 0)
+        memmove (carry, carry + rstart, left);
+    } else if (left > 0) {
+      if (left > carry_cap) {
+        carry_cap = left;
+        g_free (carry);
+        carry = (guint8 *) g_malloc (carry_cap);
       }
-    } else if (rstart > 0) {
-      memmove (rbuf, rbuf + rstart, rend - rstart);
-      rend -= rstart;
-      rstart = 0;
+      memcpy (carry, rbuf + rstart, left);
     }
-    if (rend == rcap) {   /* a partial frame fills the buffer: grow */
-      rcap *= 2;
-      rbuf = (guint8 *) g_realloc (rbuf, rcap);
+    carry_len = left;
+    if (left == 0)
+      pending_need = 0;
+    if (carry_len == 0 && carry) {
+      g_free (carry);
+      carry = nullptr;
+      carry_cap = 0;
     }
+    rbuf = nullptr;
+    rstart = rend = 0;
   }
 
+  /* Reads the socket until it would block (at most READS_PER_DISPATCH
+   * reads) and parses what came. Each read goes into the thread's read
+   * buffer behind the carried bytes of an incomplete frame, except while
+   * a frame larger than one read is incomplete: that one is read straight
+   * into carry, grown to the frame's size (≤ max_message_bytes + 14). */
   void
   read_some ()
   {
     for (int i = 0; i < READS_PER_DISPATCH; i++) {
       if (state == WsState::CLOSED)
         return;
-      make_room ();
-      gsize space = rcap - rend;
+      ThreadReadBuffer &shared = t_read_buffer;
+      guint8 *own = nullptr;      /* a read of our own while shared is busy */
+      guint8 *buf;
+      gsize space;
+      bool direct = pending_need > cfg.read_buffer_bytes;
+      if (direct) {
+        if (carry_cap < pending_need) {
+          carry_cap = pending_need;
+          carry = (guint8 *) g_realloc (carry, carry_cap);
+        }
+        buf = carry;
+        space = pending_need - carry_len;
+      } else {
+        gsize need = carry_len + cfg.read_buffer_bytes;
+        if (shared.busy) {
+          own = (guint8 *) g_malloc (need);
+          buf = own;
+        } else {
+          if (shared.cap < need) {
+            g_free (shared.data);
+            shared.data = (guint8 *) g_malloc (need);
+            shared.cap = need;
+          }
+          buf = shared.data;
+        }
+        space = cfg.read_buffer_bytes;
+      }
+      guint8 *at = buf + carry_len;   /* behind the carried bytes */
       gssize n;
       if (tls_in) {
         g_autoptr (GError) err = nullptr;
-        n = g_pollable_input_stream_read_nonblocking (tls_in, rbuf + rend,
-            space, nullptr, &err);
+        n = g_pollable_input_stream_read_nonblocking (tls_in, at, space,
+            nullptr, &err);
         if (n < 0) {
+          g_free (own);
           if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             return;
           fail_gerror (err, "read from");
           return;
         }
       } else {
-        n = recv (fd, rbuf + rend, space, 0);
+        n = recv (fd, at, space, 0);
         if (n < 0) {
-          if (errno == EINTR) {
+          int e = errno;
+          g_free (own);
+          if (e == EINTR) {
             i--;
             continue;
           }
-          if (errno == EAGAIN || errno == EWOULDBLOCK)
+          if (e == EAGAIN || e == EWOULDBLOCK)
             return;
-          int e = errno;
           fail (G_IO_ERROR, g_io_error_from_errno (e), 0,
               std::string ("read from ") + origin + ": " + g_strerror (e));
           return;
         }
       }
       if (n == 0) {
+        g_free (own);
         on_eof ();
         return;
       }
-      rend += (gsize) n;
       if (!handshaking) {
         counters.reads++;
         counters.bytes_read += (guint64) n;
       }
-      if (!parse ())
+      /* the carried bytes go in front of what was read */
+      if (!direct && carry_len > 0)
+        memcpy (buf, carry, carry_len);
+      rbuf = buf;
+      rstart = 0;
+      rend = carry_len + (gsize) n;
+      carry_len = 0;
+      pending_need = 0;
+      bool borrowed = buf == shared.data && !own;
+      if (borrowed)
+        shared.busy = true;
+      bool open = parse ();
+      keep_leftover ();
+      if (borrowed)
+        shared.busy = false;
+      g_free (own);
+      if (!open)
         return;
       /* A plain socket that did not fill the buffer is drained (the
        * level-triggered poll wakes us if more came). TLS may hold decrypted
@@ -1048,7 +1192,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       return;
     }
     info.code = WS_CLOSE_ABNORMAL;   /* RFC 6455 §7.1.5 */
-    bool mid = rend > rstart || skip_remaining > 0 || in_message;
+    bool mid = carry_len > 0 || skip_remaining > 0 || in_message;
     fail (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, 0,
         std::string ("connection closed by ") + origin +
         " without a close frame" + (mid ? " (in the middle of a frame)" : ""));
@@ -1212,17 +1356,8 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       }
 
       if (avail < hl + len) {
-        /* wait for the rest; make sure the buffer can hold the frame */
-        gsize need = hl + (gsize) len;
-        if (need > rcap) {
-          if (rstart > 0) {
-            memmove (rbuf, rbuf + rstart, avail);
-            rend = avail;
-            rstart = 0;
-          }
-          rcap = need;
-          rbuf = (guint8 *) g_realloc (rbuf, rcap);
-        }
+        /* wait for the rest (read_some() sizes the next read by it) */
+        pending_need = hl + (gsize) len;
         return true;
       }
       const guint8 *payload = p + hl;
@@ -1247,12 +1382,11 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
         in_message = false;
         gsize n = frag_len;
         frag_len = 0;
-        deliver (message_text, frag, n);
-        if (frag_cap > cfg.read_buffer_bytes && !in_message) {
-          g_free (frag);   /* keep no big buffer after a big message */
-          frag = nullptr;
-          frag_cap = 0;
-        }
+        guint8 *done = frag;
+        frag = nullptr;    /* an idle connection keeps no buffer */
+        frag_cap = 0;
+        deliver (message_text, done, n);
+        g_free (done);
       }
     }
     return false;
@@ -1269,12 +1403,8 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       if ((oend - ostart) + len + MAX_HEADER >
           cfg.max_queued_bytes + CONTROL_SLACK)
         return true;   /* the peer floods pings while we cannot write */
-      bool was_empty = ostart == oend;
-      queue_frame (OP_PONG, data, len);
       counters.pings++;
-      if (was_empty)
-        return flush ();
-      return true;
+      return send_frame (OP_PONG, data, len);
     }
     if (opcode == OP_PONG) {
       if (cb.on_pong)
@@ -1309,8 +1439,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     state = WsState::CLOSING;
     if (!close_sent) {
       /* echo the code (§5.5.1); none if there was none */
-      queue_close (code == WS_CLOSE_NO_STATUS ? 0 : code, nullptr);
-      if (!flush ())
+      if (!send_close (code == WS_CLOSE_NO_STATUS ? 0 : code, nullptr))
         return false;
     }
     /* the server closes TCP first (§7.1.1); wait for it, bounded */
@@ -1355,10 +1484,11 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     if (code == 0 || code == WS_CLOSE_NO_STATUS || code == WS_CLOSE_ABNORMAL ||
         code == 1015 || code < 1000 || code > 4999)
       code = WS_CLOSE_NORMAL;
-    queue_close (code, reason);
+    /* state and timer first: a write error inside send_close() ends the
+     * connection (finish() destroys the timer) */
     state = WsState::CLOSING;
     arm_close_timer ();
-    flush ();
+    send_close (code, reason);
   }
 };
 
@@ -1427,6 +1557,12 @@ gsize
 WsConnection::queued_bytes () const
 {
   return impl_->oend - impl_->ostart;
+}
+
+gsize
+WsConnection::held_bytes () const
+{
+  return impl_->carry_cap + impl_->frag_cap + impl_->ocap;
 }
 
 } // namespace rtms

@@ -15,17 +15,23 @@
  * Receive path: one GSource per connection for its whole lifetime (a unix-fd
  * source on the socket), or one shared epoll GSource per context (WsPoller,
  * WsConfig::poller); on each wake-up the socket is read in bulk (up to
- * WsConfig::read_buffer_bytes, 64 KiB by default) into one reusable buffer,
+ * WsConfig::read_buffer_bytes, 64 KiB by default) into ONE buffer per
+ * thread, shared by every connection whose source runs on that thread,
  * and every complete frame is parsed in place. A message that is a single
  * frame (the RTMS case, docs/protocol.md §4.7) is handed to on_message as a
  * pointer + length into that buffer: no allocation, no GSource, no GObject
- * signal per frame. Only fragmented messages are assembled, in a second
- * reusable buffer.
+ * signal per frame. A connection keeps only the bytes of an incomplete
+ * frame between reads (copied out; a frame larger than one read is read
+ * straight into a buffer of the frame's size, ≤ max_message_bytes + 14),
+ * and fragmented messages are assembled in a buffer freed once delivered:
+ * an idle connection holds no receive buffer (held_bytes(), and
+ * docs/websocket.md §2 for the measured memory).
  *
  * Send path: frames are masked (RFC 6455 §5.3) and written at once when
- * nothing is queued (one send per message in the common case); what the
- * socket does not take is queued, bounded by WsConfig::max_queued_bytes, and
- * flushed when the socket is writable.
+ * nothing is queued (one send per message in the common case; a frame of
+ * up to 4 KiB is built on the stack); what the socket does not take is
+ * queued, bounded by WsConfig::max_queued_bytes, flushed when the socket is
+ * writable, and the queue's storage is freed once it is drained.
  *
  * Limits: a message whose payload exceeds WsConfig::max_message_bytes is
  * skipped — its remaining payload bytes are discarded as they arrive, never
@@ -83,9 +89,11 @@ struct WsConfig {
   /* Largest message payload delivered, bytes (docs/protocol.md §4.7: 4 MiB).
    * Larger messages are skipped (see on_oversize). Must be > 0. */
   guint64 max_message_bytes = 4 * 1024 * 1024;
-  /* Size of one bulk read and the initial receive buffer, bytes (at least
-   * 4096). The buffer grows only to hold one frame bigger than it (≤
-   * max_message_bytes + 14) and shrinks back once that frame is consumed. */
+  /* Size of one bulk read, bytes (at least 4096). Reads go into the
+   * thread's shared buffer (at most 2 × the largest read_buffer_bytes of
+   * the thread's connections + 16 KiB); only a frame larger than this is
+   * read into a buffer of the connection's own, of the frame's size (≤
+   * max_message_bytes + 14), freed once that frame is consumed. */
   gsize read_buffer_bytes = 64 * 1024;
   /* Bound of the send queue (bytes of frames not yet taken by the socket).
    * send_text() refuses a message that would exceed it. Control frames
@@ -132,7 +140,8 @@ struct WsCallbacks {
   /* The upgrade succeeded; send_*() may be used from here on. */
   std::function<void ()> on_open;
   /* One complete message. @data is borrowed (valid only during the call; it
-   * points into the receive buffer), @len bytes, not NUL-terminated. Text
+   * points into the thread's receive buffer), @len bytes, not
+   * NUL-terminated. Text
    * messages are valid UTF-8 (RFC 6455 §8.1). */
   std::function<void (bool is_text, const char *data, gsize len)> on_message;
   /* A message was skipped because it exceeded max_message_bytes.
@@ -205,6 +214,11 @@ public:
   const WsCounters &counters () const;
   /* Bytes queued for sending and not yet taken by the socket. */
   gsize queued_bytes () const;
+  /* Bytes of buffer storage this connection holds now, allocated sizes:
+   * an incomplete frame's bytes, a fragmented message being assembled,
+   * the send queue. The thread's shared read buffer is not counted. 0
+   * for a connection with nothing half-received or queued. */
+  gsize held_bytes () const;
 
   struct Impl;
 

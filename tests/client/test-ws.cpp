@@ -1365,9 +1365,120 @@ TEST (WsRaw, SendQueueIsBoundedAndDeliversInOrder)
   ASSERT_TRUE (c.spin ([&] { return ws->queued_bytes () == 0; }))
       << ws->queued_bytes () << " queued, accepted " << accepted
       << ", server got " << got.size ();
+  EXPECT_EQ (ws->held_bytes (), 0u);   /* a drained queue frees its storage */
   ws->close ();
   ASSERT_TRUE (c.spin ([&] { return srv.done (); }));
   ASSERT_EQ ((int) got.size (), accepted);
   for (int i = 0; i < accepted; i++)
     ASSERT_EQ (got[i], std::to_string (i) + ":" + body) << i;
+}
+
+/* Memory (issue 12): reads go into the thread's shared buffer, and a
+ * connection keeps only the bytes of an incomplete frame between reads.
+ * An idle connection holds nothing; half a 1,000-byte frame holds at most
+ * that frame; a 100 KiB frame (more than one 64 KiB read) is read into a
+ * buffer of at most its size, given back once it is delivered. */
+TEST (WsRaw, IdleConnectionHoldsNoReceiveBuffer)
+{
+  Ctx c;
+  std::atomic<int> step{ 0 };
+  const std::string mid (1000, 'm'), big (100 * 1024, 'b');
+  const std::string mid_frame = server_frame (true, 1, mid);
+  const std::string big_frame = server_frame (true, 2, big);
+  RawServer srv ([&](RawServer &s) {
+        auto wait_step = [&] (int n) {
+          while (step < n && !s.stop_)
+            g_usleep (1000);
+        };
+        s.write (server_frame (true, 1, "one"));
+        wait_step (1);
+        s.write (mid_frame.substr (0, 500));
+        wait_step (2);
+        s.write (mid_frame.substr (500));
+        s.write (big_frame.substr (0, 60000));
+        wait_step (3);
+        s.write (big_frame.substr (60000) + server_frame (true, 1, "last"));
+        s.read_frame ();
+        s.close_socket ();
+      });
+  Seen seen;
+  auto ws = make_client (c, cfg_for (srv.url ()), &seen);
+  ws->connect ();
+  ASSERT_TRUE (c.spin ([&] { return seen.messages.size () >= 1; }));
+  EXPECT_EQ (ws->held_bytes (), 0u);
+  guint64 before = ws->counters ().bytes_read;
+  step = 1;
+  ASSERT_TRUE (c.spin ([&] { return ws->counters ().bytes_read >= before + 500; }));
+  EXPECT_EQ (seen.messages.size (), 1u);
+  EXPECT_GT (ws->held_bytes (), 0u);
+  EXPECT_LE (ws->held_bytes (), mid_frame.size ());
+  before = ws->counters ().bytes_read;
+  step = 2;
+  ASSERT_TRUE (c.spin ([&] {
+        return ws->counters ().bytes_read >= before + 500 + 60000; }));
+  ASSERT_EQ (seen.messages.size (), 2u);
+  EXPECT_EQ (text_of (seen, 1), mid);
+  EXPECT_GE (ws->held_bytes (), 60000u - 10);   /* the big frame so far */
+  EXPECT_LE (ws->held_bytes (), big_frame.size ());
+  step = 3;
+  ASSERT_TRUE (c.spin ([&] { return seen.messages.size () >= 4 || seen.closed; }));
+  ASSERT_EQ (seen.messages.size (), 4u);
+  EXPECT_FALSE (seen.messages[2].first);
+  EXPECT_EQ (text_of (seen, 2), big);
+  EXPECT_EQ (text_of (seen, 3), "last");
+  EXPECT_EQ (ws->held_bytes (), 0u);
+  ws->close ();
+  ASSERT_TRUE (c.spin ([&] { return seen.closed; }));
+}
+
+/* The shared read buffer is lent to one read at a time: a callback that
+ * iterates the context (so another connection's source dispatches and
+ * reads, GSources here, no WsPoller) must not overwrite the message it is
+ * looking at. */
+TEST (WsRaw, NestedIterationDoesNotReuseTheSharedReadBuffer)
+{
+  Ctx c;
+  std::atomic<bool> send_b{ false };
+  const std::string a_msg (2000, 'a'), b_msg (2000, 'b');
+  RawServer srv_a ([&](RawServer &s) {
+        s.write (server_frame (true, 1, a_msg));
+        s.read_frame ();
+      });
+  RawServer srv_b ([&](RawServer &s) {
+        while (!send_b && !s.stop_)
+          g_usleep (1000);
+        s.write (server_frame (true, 1, b_msg));
+        s.read_frame ();
+      });
+  Seen seen_b;
+  auto b = make_client (c, cfg_for (srv_b.url ()), &seen_b);
+  b->connect ();
+  ASSERT_TRUE (c.spin ([&] { return seen_b.opened; }));
+  bool a_intact = false, b_inside = false;
+  int a_messages = 0;
+  rtms::WsCallbacks cb;
+  cb.on_message = [&] (bool, const char *d, gsize n) {
+    a_messages++;
+    send_b = true;
+    /* B's message arrives and is read while A's is on the stack */
+    gint64 end = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+    while (seen_b.messages.empty () && g_get_monotonic_time () < end) {
+      if (!g_main_context_iteration (c.get (), FALSE))
+        g_usleep (500);
+    }
+    b_inside = !seen_b.messages.empty ();
+    a_intact = std::string (d, n) == a_msg;
+  };
+  cb.on_closed = [] (const WsCloseInfo &) {};
+  auto a = std::make_unique<WsConnection> (c.get (), cfg_for (srv_a.url ()),
+      cb);
+  a->connect ();
+  ASSERT_TRUE (c.spin ([&] { return a_messages >= 1; }));
+  EXPECT_TRUE (b_inside);
+  EXPECT_TRUE (a_intact);
+  ASSERT_EQ (seen_b.messages.size (), 1u);
+  EXPECT_EQ (text_of (seen_b, 0), b_msg);
+  a->close ();
+  b->close ();
+  c.spin_for (50);
 }

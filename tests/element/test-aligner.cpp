@@ -1159,6 +1159,9 @@ TEST (Aligner, ContinuationStartsAtTheOffsetWithExactSilence)
 
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "zoomrtms-packet-log.h"
 
 namespace {
@@ -1244,8 +1247,9 @@ TEST (PacketLog, RoundTripTornAndGarbledTails)
   EXPECT_EQ (end, PacketLogReader::Status::TORN);
   EXPECT_EQ (recs.size (), 9u);
   /* garbled: one PCM byte of the 6th record flipped */
-  size_t rec_size = 24 + 7 + 0 + 640 + 4;      /* "cust-ch", no mode */
-  size_t rec_size2 = 24 + 8 + 6 + 640 + 4;     /* "agent-ch", "callee" */
+  /* version 2: an 8-byte checksum ends each record */
+  size_t rec_size = 24 + 7 + 0 + 640 + 8;      /* "cust-ch", no mode */
+  size_t rec_size2 = 24 + 8 + 6 + 640 + 8;     /* "agent-ch", "callee" */
   size_t sixth = 32 + 3 * rec_size + 2 * rec_size2;  /* k = 5: agent */
   {
     FILE *f = fopen (path.c_str (), "r+b");
@@ -1266,6 +1270,122 @@ TEST (PacketLog, RoundTripTornAndGarbledTails)
   }
   PacketLogReader r;
   EXPECT_FALSE (r.open (path, &err));
+  unlink (path.c_str ());
+}
+
+/* Version 2's record checksum is XXH3-64 (seed 0) of the record's bytes,
+ * stored little-endian: the expected value was computed by xxhsum 0.8.1
+ * (`xxhsum -H3` over the 39 record bytes), not by our code. */
+TEST (PacketLog, Version2ChecksumIsXxh3)
+{
+  std::string path = temp_path ("v2.pkl");
+  PacketLogHeader h;
+  std::string err;
+  {
+    PacketLogWriter w;
+    ASSERT_TRUE (w.open (path, h, &err)) << err;
+    const uint8_t pcm[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    w.append ("cust-ch", "", kT0, pcm, sizeof pcm);
+    w.close ();
+  }
+  std::vector<uint8_t> b;
+  {
+    std::ifstream f (path, std::ios::binary);
+    b.assign ((std::istreambuf_iterator<char> (f)),
+        std::istreambuf_iterator<char> ());
+  }
+  ASSERT_EQ (b.size (), 32u + 24 + 7 + 8 + 8);
+  EXPECT_EQ (b[8] | (b[9] << 8), 2);              /* version */
+  uint64_t sum = 0;
+  for (int i = 7; i >= 0; i--)
+    sum = (sum << 8) | b[32 + 39 + i];
+  EXPECT_EQ (sum, UINT64_C (0x2637b4c76b261f5e));
+  EXPECT_EQ (packet_log_checksum (b.data () + 32, 39), sum);
+  PacketLogReader r;
+  ASSERT_TRUE (r.open (path, &err)) << err;
+  EXPECT_EQ (r.version (), 2u);
+  PacketLogRecord rec;
+  ASSERT_EQ (r.next (&rec, &err), PacketLogReader::Status::OK) << err;
+  EXPECT_EQ (rec.key, "cust-ch");
+  EXPECT_EQ (rec.pcm.size (), 8u);
+  EXPECT_EQ (r.next (&rec, &err), PacketLogReader::Status::END);
+  unlink (path.c_str ());
+}
+
+/* A version 1 log (FNV-1a record hash), written by main 594d61a's writer
+ * before the format changed: a log left by an older build (a crash across
+ * an upgrade) is still replayed; torn and garbled tails as in version 2. */
+TEST (PacketLog, ReadsVersion1Logs)
+{
+  static const uint8_t v1[] = {
+    0x5a, 0x52, 0x54, 0x4d, 0x53, 0x50, 0x4b, 0x4c, 0x01, 0x00, 0x20, 0x00,
+    0x80, 0x3e, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x14, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5a, 0x52, 0x45, 0x43,
+    0x01, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
+    0xe8, 0x56, 0x3d, 0xc0, 0x94, 0x01, 0x00, 0x00, 0x63, 0x75, 0x73, 0x74,
+    0x2d, 0x63, 0x68, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x3c,
+    0x66, 0x53, 0x0e, 0x5a, 0x52, 0x45, 0x43, 0x01, 0x00, 0x08, 0x00, 0x06,
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0xfc, 0x56, 0x3d, 0xc0, 0x94,
+    0x01, 0x00, 0x00, 0x61, 0x67, 0x65, 0x6e, 0x74, 0x2d, 0x63, 0x68, 0x63,
+    0x61, 0x6c, 0x6c, 0x65, 0x65, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
+    0x17, 0x6f, 0x28, 0x80, 0x97, 0x5a, 0x52, 0x45, 0x43, 0x01, 0x00, 0x07,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x10, 0x57, 0x3d,
+    0xc0, 0x94, 0x01, 0x00, 0x00, 0x63, 0x75, 0x73, 0x74, 0x2d, 0x63, 0x68,
+    0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0xad, 0x1c, 0xee, 0x2b,
+  };
+  std::string path = temp_path ("v1.pkl");
+  auto write = [&] (size_t len, int flip) {
+    std::vector<uint8_t> b (v1, v1 + len);
+    if (flip >= 0)
+      b[flip] ^= 0x01;
+    FILE *f = fopen (path.c_str (), "wb");
+    fwrite (b.data (), 1, b.size (), f);
+    fclose (f);
+  };
+  std::string err;
+  PacketLogReader::Status end;
+  write (sizeof v1, -1);
+  {
+    PacketLogReader r;
+    ASSERT_TRUE (r.open (path, &err)) << err;
+    EXPECT_EQ (r.version (), 1u);
+    EXPECT_EQ (r.header ().rate, 16000u);
+    EXPECT_EQ (r.header ().send_rate, 20u);
+  }
+  auto recs = read_all (path, &end, &err);
+  EXPECT_EQ (end, PacketLogReader::Status::END) << err;
+  ASSERT_EQ (recs.size (), 3u);
+  for (int k = 0; k < 3; k++) {
+    EXPECT_EQ (recs[k].key, k % 2 ? "agent-ch" : "cust-ch");
+    EXPECT_EQ (recs[k].mode, k % 2 ? "callee" : "");
+    EXPECT_EQ (recs[k].timestamp_ms, kT0 + 20 * k);
+    std::vector<uint8_t> pcm (8);
+    for (int i = 0; i < 8; i++)
+      pcm[i] = (uint8_t) (k * 16 + i);
+    EXPECT_EQ (recs[k].pcm, pcm);
+  }
+  /* torn: the last record cut short */
+  write (sizeof v1 - 3, -1);
+  recs = read_all (path, &end, &err);
+  EXPECT_EQ (end, PacketLogReader::Status::TORN);
+  EXPECT_EQ (recs.size (), 2u);
+  /* garbled: one PCM byte of the second record (offset 32 + 43 + 38) */
+  write (sizeof v1, 32 + 43 + 38 + 3);
+  recs = read_all (path, &end, &err);
+  EXPECT_EQ (end, PacketLogReader::Status::CORRUPT) << err;
+  EXPECT_EQ (recs.size (), 1u);
+  EXPECT_NE (err.find ("at byte 75"), std::string::npos) << err;
+  /* a version this reader does not know */
+  {
+    std::vector<uint8_t> b (v1, v1 + 32);
+    b[8] = 3;
+    FILE *f = fopen (path.c_str (), "wb");
+    fwrite (b.data (), 1, b.size (), f);
+    fclose (f);
+    PacketLogReader r;
+    EXPECT_FALSE (r.open (path, &err));
+    EXPECT_NE (err.find ("version 3"), std::string::npos) << err;
+  }
   unlink (path.c_str ());
 }
 
