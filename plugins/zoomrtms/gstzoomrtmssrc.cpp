@@ -2225,10 +2225,39 @@ arm_wake_timer (GstZoomRtmsSrc * self, gint64 at)
   g_source_attach (priv->wake_timer, priv->io->context ());
 }
 
+/* The EOS after an error, pushed from a thread of its own (error_eos_pool,
+ * one task per failed stream): after an ERROR a pipeline that was still
+ * going to PLAYING never gets there, and its sink, which prerolls on this
+ * EOS, holds it until the application stops the pipeline. On the I/O
+ * thread that wait would stall every stream of that thread, and an
+ * application waiting for that thread (a pipeline starting: invoke_sync)
+ * would never get to stop it (seen in the host: HostLifecycle.
+ * HostileEngagementIdsStayInsideOutputRoot deadlocked). */
+static GThreadPool *error_eos_pool = nullptr;
+
+static void
+push_error_eos (gpointer data, gpointer)
+{
+  auto self = GST_ZOOM_RTMS_SRC (data);
+  GST_PAD_STREAM_LOCK (self->srcpad);
+  bool flushing;
+  {
+    std::lock_guard < std::mutex > lk (self->priv->qlock);
+    flushing = self->priv->flushing;
+  }
+  if (!flushing) {
+    ensure_stream_start (self);
+    gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+  }
+  GST_PAD_STREAM_UNLOCK (self->srcpad);
+  gst_object_unref (self);
+}
+
 /* The end of the output, as GstBaseSrc's loop ends it: EOS pushed for
- * GST_FLOW_EOS, and for GST_FLOW_NOT_LINKED or a fatal flow return also an
- * "Internal data stream error" (GST_ELEMENT_FLOW_ERROR) first; FLUSHING
- * ends nothing (a state change is under way). Pad stream lock held. */
+ * GST_FLOW_EOS, and for GST_FLOW_NOT_LINKED or a fatal flow return an
+ * "Internal data stream error" (GST_ELEMENT_FLOW_ERROR) first, then EOS
+ * (from push_error_eos()); FLUSHING ends nothing (a state change is under
+ * way). Pad stream lock held. */
 static void
 end_output (GstZoomRtmsSrc * self, GstFlowReturn ret)
 {
@@ -2240,8 +2269,11 @@ end_output (GstZoomRtmsSrc * self, GstFlowReturn ret)
     std::lock_guard < std::mutex > lk (priv->qlock);
     priv->ended = true;
   }
-  if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS)
+  if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
     GST_ELEMENT_FLOW_ERROR (self, ret);
+    g_thread_pool_push (error_eos_pool, gst_object_ref (self), nullptr);
+    return;
+  }
   ensure_stream_start (self);
   gst_pad_push_event (self->srcpad, gst_event_new_eos ());
 }
@@ -3160,6 +3192,10 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
 
   GST_DEBUG_CATEGORY_INIT (gst_zoom_rtms_src_debug, "zoomrtmssrc", 0,
       "Zoom RTMS source");
+  /* threads made as needed, kept up to 15 s idle (g_thread_pool's
+   * default), never more than the failed streams not yet stopped */
+  error_eos_pool = g_thread_pool_new (push_error_eos, nullptr, -1, FALSE,
+      nullptr);
   zoomrtms_packet_meta_register ();
   unix_ts_caps = gst_caps_new_empty_simple ("timestamp/x-unix");
   GST_MINI_OBJECT_FLAG_SET (unix_ts_caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
