@@ -938,7 +938,7 @@ def median(v):
 
 
 def run_ok(r):
-    return (r["frames_lost"] == 0 and r["silence_inserted_samples"] == 0
+    return (r.get("sim_exit", 0) == 0 and r["frames_lost"] == 0 and r["silence_inserted_samples"] == 0
             and not r["engagements_missing"] and r["frames_sent"] > 0
             and r.get("samples_mismatched", 0) == 0
             and r.get("recordings_exact", 0) == r.get("recordings_compared", 0))
@@ -1086,7 +1086,7 @@ def plot_reference(res, png):
     script = f"""
 set terminal pngcairo size 900,520 font ",10"
 set output '{png}'
-set title 'zoomrtms-host against the reference receiver, same sim load (medians)'
+set title 'zoomrtms-host against the reference receiver{" and the Node receiver" if has_node else ""}, same sim load (medians)'
 set ylabel 'CPU per msg 14 (µs)'
 set y2label 'host p99 latency sim send -> sink (ms)'
 set ytics nomirror
@@ -1163,7 +1163,6 @@ def reference_main(args, build, ns, out, res):
                     continue
                 r["variant"] = name
                 r.pop("latency_histogram_ms", None)
-                runs.append(r)
                 res["runs"].append(r)
                 log(f"N={n} {rcv}: {r['host_cpu_us_per_message']} µs/msg, lost "
                     f"{r['frames_lost']}, exact {r.get('recordings_exact')}/"
@@ -1174,6 +1173,13 @@ def reference_main(args, build, ns, out, res):
                     f"{r['host_idle_threads']}->{r['host_peak_threads']}, p99 "
                     f"{r['latency_p99_ms']}")
                 ok = ok and run_ok(r)
+                if r["sim_exit"] != 0:
+                    # the load did not run as asked: its figures say nothing
+                    log(f"N={n} {name}: the sim exited with {r['sim_exit']} "
+                        f"after {r['sim_wall_s']} s (see {r['run_dir']}/sim.log); "
+                        "run left out of the medians")
+                    continue
+                runs.append(r)
         refs = [r for r in runs if r["receiver"] != "host"]
         for v in variants:
             s = reference_summary(

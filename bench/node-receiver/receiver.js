@@ -12,7 +12,8 @@
 // whole message with JSON.parse, decodes the base64 with Buffer.from and
 // hands the PCM to the channel's fs.WriteStream: one write call per packet
 // (docs/protocol.md §3.2-§3.9, §4.2-§4.4). It stops on msg 8 TERMINATED
-// (§3.8) or the *_rtms_stopped webhook (§2.2).
+// (§3.8) or the *_rtms_stopped webhook (§2.2), once the media socket has
+// delivered what was sent before (see ending()).
 //
 // Output, the same as bench/ref-receiver's so bench/run.py verifies both the
 // same way: DIR/<rtms_stream_id>/<channel_id>.wav (mono S16LE at the rate of
@@ -167,6 +168,28 @@ function onAudio(eng, content) {
 
 // ---- engagements ------------------------------------------------------------
 
+// The end of a stream (msg 8 TERMINATED or the stopped webhook) comes on
+// another connection than the media, so packets sent before it may still be
+// on their way: wait for the media socket to close (the server closes it once
+// the stream ended; every message before its close frame has been handled),
+// at most DRAIN_MS, then finalize.
+const DRAIN_MS = 5000;
+function ending(eng, how) {
+  if (eng.done || eng.ending)
+    return;
+  const media = eng.media;
+  if (!media || media.readyState === WebSocket.CLOSED) {
+    finalize(eng, how);
+    return;
+  }
+  eng.ending = true;
+  const timer = setTimeout(() => finalize(eng, how), DRAIN_MS);
+  media.once('close', () => {
+    clearTimeout(timer);
+    finalize(eng, how);
+  });
+}
+
 function finalize(eng, how) {
   if (eng.done)
     return eng.done;
@@ -283,7 +306,7 @@ function connectSignaling(eng, url) {
       }
       case 8:
         if (msg.state === 4)          // TERMINATED, §3.8
-          finalize(eng, 'msg8');
+          ending(eng, 'msg8');
         break;
       case 12:
         ws.send(JSON.stringify({ msg_type: 13, timestamp: msg.timestamp }));
@@ -305,7 +328,8 @@ function onStarted(payload) {
     return;                           // a duplicate start: a no-op
   const eng = {
     idKey, idValue: payload[idKey], streamId, dir: path.join(opts.out, streamId),
-    rate: 16000, channels: new Map(), packets: 0, sig: null, media: null, done: null,
+    rate: 16000, channels: new Map(), packets: 0, sig: null, media: null,
+    ending: false, done: null,
   };
   fs.mkdirSync(eng.dir, { recursive: true });
   engagements.set(streamId, eng);
@@ -352,7 +376,7 @@ app.post(['/', '/webhook'], (req, res) => {
   } else if (event === 'contact_center.voice_rtms_stopped' || event === 'meeting.rtms_stopped') {
     const eng = engagements.get(payload?.rtms_stream_id);
     if (eng)
-      finalize(eng, 'stopped-webhook');
+      ending(eng, 'stopped-webhook');
   }
 });
 
