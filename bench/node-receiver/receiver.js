@@ -17,8 +17,9 @@
 //
 // Output, the same as bench/ref-receiver's so bench/run.py verifies both the
 // same way: DIR/<rtms_stream_id>/<channel_id>.wav (mono S16LE at the rate of
-// the msg 4 echo; each packet placed at its timestamp, gaps written as zeros,
-// packets behind the write position dropped), then DIR/<rtms_stream_id>/done.json
+// the msg 4 echo; each packet placed at its timestamp counted from the
+// channel's first packet, gaps written as zeros, packets behind the write
+// position dropped), then DIR/<rtms_stream_id>/done.json
 // ({"rtms_stream_id", "packets", "how", "channels": {channel_id: {"packets",
 // "samples"}}}) once every WAV is closed and its header written.
 //
@@ -53,6 +54,7 @@ const MAX_WEBHOOK = '64kb';           // as bench/ref-receiver
 const WINDOW_S = 300;                 // webhook timestamp window, §2.5
 const RATES = [8000, 16000, 32000, 48000];   // msg 4 sample_rate enum, §4.2
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;       // ids that become file names
+const ZEROS = Buffer.alloc(64 * 1024);        // bytes of silence per gap write
 
 function usage(msg) {
   if (msg)
@@ -154,8 +156,9 @@ function onAudio(eng, content) {
   if (pos < ch.written)
     return;                           // duplicate or behind: dropped
   if (ch.stream) {
-    if (pos > ch.written)
-      ch.stream.write(Buffer.alloc((pos - ch.written) * 2));   // a gap, as zeros
+    // a gap, as zeros: chunks of one shared buffer (memory bounded whatever the jump)
+    for (let gap = (pos - ch.written) * 2; gap > 0; gap -= ZEROS.length)
+      ch.stream.write(gap >= ZEROS.length ? ZEROS : ZEROS.subarray(0, gap));
     ch.stream.write(samples * 2 === pcm.length ? pcm : pcm.subarray(0, samples * 2));
   } else {
     // at its position: a gap stays a hole, read back as zeros
