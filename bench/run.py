@@ -9,6 +9,8 @@ real speech looped), then records (docs/benchmarks.md explains the method):
   host CPU s (user+sys, /proc/PID/stat) and CPU ms per engagement-second,
   host peak RSS (VmHWM) and RSS per engagement above the idle baseline,
   host threads (peak, sampled from /proc/PID/status) and per engagement,
+  context switches per msg 14 (voluntary + nonvoluntary, summed over
+  /proc/PID/task/*/status in the CPU window),
   frames sent (sim --summary-json) vs frames received and written (each
   engagement.json): frames lost (must be 0), silence inserted (must be 0),
   latency sim send -> sink (the element's latency histograms, merged),
@@ -22,6 +24,8 @@ docs/benchmarks.md and docs/benchmarks.png (or with --update-docs).
   python3 bench/run.py                       # 100,250,500,750,1000 x 30 s
   python3 bench/run.py --quick               # 50,100 x 10 s
   python3 bench/run.py --engagements 5 --duration 5 --smoke   # meson test
+  python3 bench/run.py --reference --node --engagements 200 --duration 10 \
+      --runs 3 --no-docs   # host vs the reference and the Node receiver
 
 Exit status: 0 if every run lost no frame, inserted no silence and produced
 results; 1 otherwise (2 on usage or setup errors).
@@ -89,8 +93,25 @@ def proc_status(pid):
     return out
 
 
+def task_ctx_switches(pid, tid):
+    """(voluntary, nonvoluntary) context switches of thread @tid of @pid
+    (/proc/PID/task/TID/status), or None if it is gone."""
+    vol = nonvol = None
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    vol = int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    nonvol = int(line.split()[1])
+    except OSError:
+        return None
+    return (vol, nonvol) if vol is not None and nonvol is not None else None
+
+
 class Sampler(threading.Thread):
-    """Samples host and sim CPU, RSS and threads every @period s."""
+    """Samples host and sim CPU, RSS and threads every @period s, and the
+    context switches of every thread of the host (or receiver) process."""
 
     def __init__(self, host_pid, period=0.5):
         super().__init__(daemon=True)
@@ -103,6 +124,8 @@ class Sampler(threading.Thread):
         self._halt = threading.Event()
         self.t0 = time.monotonic()
         self.threads = {}  # tid -> [comm, cpu s], threads seen alive
+        self.ctx = {}  # tid -> (voluntary, nonvoluntary), last seen
+        self._ctx_lock = threading.Lock()
         self.n = 0
 
     def run(self):
@@ -120,6 +143,7 @@ class Sampler(threading.Thread):
         self.peak_rss_kb = max(self.peak_rss_kb, st.get("VmRSS", 0))
         if self.n % 4 == 0:
             self.sample_threads()
+        self.sample_ctx()
         self.n += 1
         self.samples.append({
             "t": round(time.monotonic() - self.t0, 3),
@@ -140,6 +164,38 @@ class Sampler(threading.Thread):
             comm = st[st.index("(") + 1:st.rindex(")")]
             fl = st[st.rindex(")") + 2:].split()
             self.threads[tid] = [comm, (int(fl[11]) + int(fl[12])) / CLK_TCK]
+
+    def sample_ctx(self):
+        """Reads every live thread's context switches. /proc/PID/status
+        counts only the main thread, so the process's figure is the sum over
+        /proc/PID/task/*; a thread that exits loses what it did after its
+        last sample (at most one period)."""
+        try:
+            tids = os.listdir(f"/proc/{self.host_pid}/task")
+        except OSError:
+            return
+        with self._ctx_lock:
+            for tid in tids:
+                c = task_ctx_switches(self.host_pid, tid)
+                if c is not None:
+                    self.ctx[tid] = c
+
+    def ctx_snapshot(self):
+        """A fresh sample of every thread's context switches: {tid: (v, nv)}."""
+        self.sample_ctx()
+        with self._ctx_lock:
+            return dict(self.ctx)
+
+    def ctx_since(self, base):
+        """(voluntary, nonvoluntary) switches of all threads since @base (a
+        ctx_snapshot()); threads born later count from 0."""
+        vol = nonvol = 0
+        with self._ctx_lock:
+            for tid, (v, nv) in self.ctx.items():
+                bv, bnv = base.get(tid, (0, 0))
+                vol += v - bv
+                nonvol += nv - bnv
+        return vol, nonvol
 
     def cpu_by_thread(self):
         """{comm: [threads, cpu s]} (a thread's CPU up to its last sample)."""
@@ -249,7 +305,9 @@ def machine_info():
 
 def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
     """One run of N engagements against @receiver: "host" (zoomrtms-host,
-    record-wav) or "ref" (bench/ref-receiver, the fixed point)."""
+    record-wav), "ref" (bench/ref-receiver, the fixed point) or "node"
+    (bench/node-receiver, the seed-style Node.js receiver; args.node_receiver
+    is its receiver.js, see ensure_node_receiver())."""
     run_dir = os.path.join(out_root, f"n{n}{tag}")
     shutil.rmtree(run_dir, ignore_errors=True)
     rec = os.path.join(run_dir, "recordings")
@@ -287,6 +345,9 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
     if receiver == "ref":
         cmd = [os.path.join(build, "bench", "ref-receiver"), "--out", rec,
                "--ready-file", ready]
+    elif receiver == "node":
+        cmd = [args.node_bin, args.node_receiver, "--out", rec,
+               "--ready-file", ready, "--write", args.node_write]
     else:
         cmd = [os.path.join(build, "src", "host", "zoomrtms-host"), "--config",
                conf, "--port", "0", "--ready-file", ready]
@@ -333,6 +394,7 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
                 stderr=open(os.path.join(run_dir, "perf.log"), "w"))
             time.sleep(2.0)
         cpu_start = proc_cpu_s(host.pid)
+        ctx_base = sampler.ctx_snapshot()
         t_start = time.monotonic()
         sim = subprocess.Popen(sim_cmd, cwd=run_dir, env=env, stdout=sim_log,
                                stderr=subprocess.STDOUT)
@@ -356,7 +418,7 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
         deadline = time.monotonic() + args.end_timeout
         states = {}
         while time.monotonic() < deadline:
-            states = (read_ref_engagements(rec) if receiver == "ref"
+            states = (read_ref_engagements(rec) if receiver != "host"
                       else read_engagements(rec))
             done = [e for e in states.values()
                     if e.get("state") in ("stopped", "failed")]
@@ -367,6 +429,7 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
         cpu_end = proc_cpu_s(host.pid)
         sampler.sample()
         sampler.stop()
+        ctx_vol, ctx_nonvol = sampler.ctx_since(ctx_base)
         final = proc_status(host.pid)
     finally:
         if sim and sim.poll() is None:
@@ -380,7 +443,7 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
                 host.kill()
                 host.wait()
         host_log.close()
-    states = (read_ref_engagements(rec) if receiver == "ref"
+    states = (read_ref_engagements(rec) if receiver != "host"
               else read_engagements(rec))
     with open(summary) as f:
         sim_sum = json.load(f)
@@ -389,6 +452,12 @@ def run_one(args, build, n, out_root, receiver="host", tag="", variant=None):
                 t_sim_end - t_start, t_all_done - t_sim_end, stagger,
                 receiver)
     r["receiver"] = receiver
+    # context switches in the same window as the CPU figure (all threads)
+    r["ctx_switches_voluntary"] = ctx_vol
+    r["ctx_switches_nonvoluntary"] = ctx_nonvol
+    sent = r["frames_sent"]
+    r["ctx_switches_per_message"] = (
+        round((ctx_vol + ctx_nonvol) / sent, 3) if sent else None)
     if args.verify:
         time.sleep(0.5)  # the sim's dump worker finished before it exited
         r.update(verify_recordings(rec, dump, receiver, sim_sum))
@@ -481,7 +550,8 @@ def verify_recordings(rec, dump, receiver, sim_sum):
     """Compares every recording sample for sample with the PCM the sim sent
     (its --dump-dir: per stream and role, zeros where nothing was sent).
     Host: recordings/*/audio.wav, stereo, customer left, agent right (the
-    record-wav pipeline). Reference: recordings/<rtms_stream_id>/<channel_id>.wav.
+    record-wav pipeline). Reference and Node receivers:
+    recordings/<rtms_stream_id>/<channel_id>.wav, mono.
     Silence after the end of what was sent, less than 1 s (the last output
     block padded, block-ms), is not a mismatch.
     Returns {"recordings_compared", "recordings_exact",
@@ -512,7 +582,7 @@ def verify_recordings(rec, dump, receiver, sim_sum):
                     a.frombytes(f.read())
             except OSError:
                 continue
-            want[c["role"]] = (c.get("channel_id"), a)
+            want[c["role"]] = (c.get("channel_id") or c.get("user_id"), a)
         compared += 1
         ok = True
         if receiver == "host":
@@ -618,7 +688,7 @@ def analyse(n, args, sim_sum, states, sampler, idle, idle_cpu, final,
     end_lag_max = end_lags[-1] / 1000.0 if end_lags else None
     kept_up = (not missing and not not_ok and lost == 0 and sim_rc == 0
                and end_lag_max is not None and end_lag_max <= args.keepup_s
-               and (receiver == "ref" or (p99 is not None and p99 <= 200)))
+               and (receiver != "host" or (p99 is not None and p99 <= 200)))
     r = {
         "engagements": n,
         "duration_s": args.duration,
@@ -868,87 +938,155 @@ def median(v):
 
 
 def run_ok(r):
-    return (r["frames_lost"] == 0 and r["silence_inserted_samples"] == 0
+    return (r.get("sim_exit", 0) == 0 and r["frames_lost"] == 0 and r["silence_inserted_samples"] == 0
             and not r["engagements_missing"] and r["frames_sent"] > 0
             and r.get("samples_mismatched", 0) == 0
             and r.get("recordings_exact", 0) == r.get("recordings_compared", 0))
 
 
+RECEIVER_NAMES = {
+    "ref": "reference receiver (C++, epoll)",
+    "node": "seed-style Node.js receiver (express + ws)",
+}
+
+
+def receiver_summary(rs):
+    """Medians and sums over the runs @rs of one receiver."""
+    return {
+        "runs": len(rs),
+        "us_per_msg": [r["host_cpu_us_per_message"] for r in rs],
+        "us_per_msg_median": median(r["host_cpu_us_per_message"] for r in rs),
+        "ctx_per_msg": [r.get("ctx_switches_per_message") for r in rs],
+        "ctx_per_msg_median": median(r.get("ctx_switches_per_message") for r in rs),
+        "rss_per_engagement_mib": median(r["host_rss_per_engagement_mib"] for r in rs),
+        "threads_per_engagement": median(r["host_threads_per_engagement"] for r in rs),
+        "peak_threads": max((r["host_peak_threads"] for r in rs), default=None),
+        "p99_ms": median(r["latency_p99_ms"] for r in rs),
+        "lost": sum(r["frames_lost"] for r in rs),
+        "frames_sent": sum(r["frames_sent"] for r in rs),
+        "recordings_exact": sum(r.get("recordings_exact", 0) for r in rs),
+        "recordings_compared": sum(r.get("recordings_compared", 0) for r in rs),
+        "samples_mismatched": sum(r.get("samples_mismatched", 0) for r in rs),
+        "kept_up": all(r["kept_up"] for r in rs),
+    }
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
 def reference_summary(n, label, runs):
-    """Medians per receiver and the host's ratios to the reference."""
+    """Medians per receiver and the host's ratios to the reference
+    ("ratio") and to the Node receiver ("ratio_node", when it ran);
+    "node_ratio" is the Node receiver's to the reference."""
     out = {"engagements": n, "label": label}
-    for rcv in ("host", "ref"):
+    for rcv in ("host", "ref", "node"):
         rs = [r for r in runs if r["receiver"] == rcv]
-        out[rcv] = {
-            "runs": len(rs),
-            "us_per_msg": [r["host_cpu_us_per_message"] for r in rs],
-            "us_per_msg_median": median(r["host_cpu_us_per_message"] for r in rs),
-            "rss_per_engagement_mib": median(r["host_rss_per_engagement_mib"] for r in rs),
-            "threads_per_engagement": median(r["host_threads_per_engagement"] for r in rs),
-            "peak_threads": max((r["host_peak_threads"] for r in rs), default=None),
-            "p99_ms": median(r["latency_p99_ms"] for r in rs),
-            "lost": sum(r["frames_lost"] for r in rs),
-            "frames_sent": sum(r["frames_sent"] for r in rs),
-            "recordings_exact": sum(r.get("recordings_exact", 0) for r in rs),
-            "recordings_compared": sum(r.get("recordings_compared", 0) for r in rs),
-            "samples_mismatched": sum(r.get("samples_mismatched", 0) for r in rs),
-            "kept_up": all(r["kept_up"] for r in rs),
-        }
+        if rs or rcv != "node":
+            out[rcv] = receiver_summary(rs)
     h, f = out["host"]["us_per_msg_median"], out["ref"]["us_per_msg_median"]
-    out["ratio"] = round(h / f, 2) if h and f else None
+    out["ratio"] = ratio(h, f)
+    if "node" in out:
+        nd = out["node"]["us_per_msg_median"]
+        out["ratio_node"] = ratio(h, nd)
+        out["node_ratio"] = ratio(nd, f)
     return out
 
 
 def reference_md(res):
+    """One row per host configuration, then one per fixed point (the
+    reference receiver, the Node receiver) of the same series."""
     m = res["machine"]
+    has_node = any("node" in s for s in res["reference"])
     lines = [REF_BEGIN, "",
              f"Run {res['date']} with `{res['command'].replace(SRC + '/', '')}` "
              f"(build: {res['buildtype']}).",
              "",
              f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, "
              f"GStreamer {m['gstreamer']}.", "",
-             "| N | configuration | host µs / msg (runs) | reference µs / msg (runs) "
-             "| **ratio** (medians) | host RSS MiB / eng | host threads / eng "
-             "| host p99 ms | lost (host / ref) | recordings bit-exact (host / ref) |",
-             "|" + "---|" * 10]
-    for s in res["reference"]:
-        h, f = s["host"], s["ref"]
+             "| N | receiver | µs / msg (runs) | **÷ reference** (medians) "
+             + ("| **÷ Node** (medians) " if has_node else "")
+             + "| ctx switches / msg | RSS MiB / eng | threads / eng "
+             "| p99 ms | lost | recordings bit-exact |",
+             "|" + "---|" * (10 + has_node)]
 
-        def runs(v):
-            return ", ".join(fmt(x, "{:.1f}") for x in v)
-        lines.append(
-            f"| {s['engagements']} | {s['label']} | {fmt(h['us_per_msg_median'], '{:.1f}')} "
-            f"({runs(h['us_per_msg'])}) | {fmt(f['us_per_msg_median'], '{:.1f}')} "
-            f"({runs(f['us_per_msg'])}) | **{fmt(s['ratio'], '{:.2f}')}×** "
-            f"| {fmt(h['rss_per_engagement_mib'], '{:.3f}')} "
-            f"| {fmt(h['threads_per_engagement'], '{:.2f}')} "
-            f"| {fmt(h['p99_ms'], '{:.0f}')} | {h['lost']} / {f['lost']} "
-            f"| {h['recordings_exact']}/{h['recordings_compared']} / "
-            f"{f['recordings_exact']}/{f['recordings_compared']} |")
-    lines += ["", "![host against the reference receiver](benchmarks-reference.png)",
+    def runs(v):
+        return ", ".join(fmt(x, "{:.1f}") for x in v)
+
+    def row(n, name, r, to_ref, to_node, p99=True):
+        cells = [str(n), name,
+                 f"{fmt(r['us_per_msg_median'], '{:.1f}')} ({runs(r['us_per_msg'])})",
+                 f"**{fmt(to_ref, '{:.2f}')}×**" if to_ref is not None else "–"]
+        if has_node:
+            cells.append(f"**{fmt(to_node, '{:.2f}')}×**" if to_node is not None else "–")
+        cells += [fmt(r.get("ctx_per_msg_median"), "{:.2f}"),
+                  fmt(r["rss_per_engagement_mib"], "{:.3f}"),
+                  fmt(r["threads_per_engagement"], "{:.2f}"),
+                  fmt(r["p99_ms"], "{:.0f}") if p99 else "–",
+                  str(r["lost"]),
+                  f"{r['recordings_exact']}/{r['recordings_compared']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    group = []
+
+    def flush_group():
+        if not group:
+            return
+        s = group[-1]
+        row(s["engagements"], RECEIVER_NAMES["ref"], s["ref"], 1.0 if
+            s["ref"]["us_per_msg_median"] else None, None, p99=False)
+        if "node" in s:
+            row(s["engagements"], RECEIVER_NAMES["node"], s["node"],
+                s.get("node_ratio"), 1.0 if s["node"]["us_per_msg_median"] else None,
+                p99=False)
+        group.clear()
+
+    def key(s):
+        return (s["engagements"], tuple(s["ref"]["us_per_msg"]),
+                tuple(s["node"]["us_per_msg"]) if "node" in s else ())
+
+    for s in res["reference"]:
+        if group and key(group[-1]) != key(s):
+            flush_group()
+        group.append(s)
+        row(s["engagements"], s["label"], s["host"], s["ratio"], s.get("ratio_node"))
+    flush_group()
+    lines += ["",
+              "µs / msg: CPU (user+sys, all threads) per msg 14 sent; ctx switches: "
+              "voluntary + nonvoluntary of all threads, same window; ÷: ratio of "
+              "the medians; p99: the host's packet-to-sink latency (the other "
+              "receivers do not measure it).",
+              "", "![host against the reference receiver](benchmarks-reference.png)",
               "", REF_END]
     return "\n".join(lines)
 
 
 def plot_reference(res, png):
     """Host µs / msg per configuration (boxes) against the reference
-    receiver's (line), and the host's p99 latency (points, right axis)."""
+    receiver's and the Node receiver's (lines), and the host's p99 latency
+    (points, right axis)."""
     rows = [s for s in res.get("reference", [])
             if s["host"]["us_per_msg_median"] is not None]
     if not shutil.which("gnuplot") or not rows:
         return False
+    has_node = any(s.get("node", {}).get("us_per_msg_median") for s in rows)
     dat = png + ".dat"
     with open(dat, "w") as f:
         for i, s in enumerate(rows):
             label = ("%s\\nN=%d" % (s["label"], s["engagements"])).replace('"', "'")
-            f.write('%d "%s" %s %s %s\n' % (
+            f.write('%d "%s" %s %s %s %s\n' % (
                 i, label, s["host"]["us_per_msg_median"],
                 s["ref"]["us_per_msg_median"] or "NaN",
-                s["host"]["p99_ms"] if s["host"]["p99_ms"] is not None else "NaN"))
+                s["host"]["p99_ms"] if s["host"]["p99_ms"] is not None else "NaN",
+                (s.get("node") or {}).get("us_per_msg_median") or "NaN"))
+    node_plot = (f""", \\
+     '{dat}' using 1:6 with linespoints lw 2 dt 1 pt 4 title 'Node receiver µs/msg', \\
+     '{dat}' using 1:($6 * 0.3) with lines lw 1 dt 5 title '0.3 × Node (target)'"""
+                 if has_node else "")
     script = f"""
 set terminal pngcairo size 900,520 font ",10"
 set output '{png}'
-set title 'zoomrtms-host against the reference receiver, same sim load (medians)'
+set title 'zoomrtms-host against the reference receiver{" and the Node receiver" if has_node else ""}, same sim load (medians)'
 set ylabel 'CPU per msg 14 (µs)'
 set y2label 'host p99 latency sim send -> sink (ms)'
 set ytics nomirror
@@ -966,7 +1104,7 @@ plot '{dat}' using 1:3:xtic(2) with boxes title 'host µs/msg', \\
      '{dat}' using 1:4 with linespoints lw 2 dt 2 pt 6 title 'reference µs/msg', \\
      '{dat}' using 1:($4 * 2) with lines lw 1 dt 3 title '2 × reference (target)', \\
      12 with lines lw 1 dt 4 title '12 µs (target)', \\
-     '{dat}' using 1:5 axes x1y2 with points pt 7 ps 1.5 title 'host p99 ms'
+     '{dat}' using 1:5 axes x1y2 with points pt 7 ps 1.5 title 'host p99 ms'{node_plot}
 """
     return run_gnuplot(script, dat)
 
@@ -991,7 +1129,8 @@ def update_ref_docs(res):
 
 
 def reference_main(args, build, ns, out, res):
-    """--reference: host and ref-receiver alternating, --runs each per N."""
+    """--reference: host and ref-receiver (and with --node the Node
+    receiver) alternating, --runs each per N."""
     variants = []
     for v in args.variant or []:
         parts = v.split("|", 3)
@@ -1010,9 +1149,10 @@ def reference_main(args, build, ns, out, res):
     for n in ns:
         runs = []
         for i in range(args.runs):
-            for vi, rcv in [(k, "host") for k in range(len(variants))] + [(None, "ref")]:
+            fixed = [(None, "ref")] + ([(None, "node")] if args.node else [])
+            for vi, rcv in [(k, "host") for k in range(len(variants))] + fixed:
                 v = variants[vi] if vi is not None else None
-                name = v["label"] if v else "reference"
+                name = v["label"] if v else RECEIVER_NAMES[rcv]
                 log(f"N={n} {name} run {i + 1}/{args.runs} ...")
                 try:
                     r = run_one(args, build, n, out, rcv,
@@ -1023,17 +1163,24 @@ def reference_main(args, build, ns, out, res):
                     continue
                 r["variant"] = name
                 r.pop("latency_histogram_ms", None)
-                runs.append(r)
                 res["runs"].append(r)
                 log(f"N={n} {rcv}: {r['host_cpu_us_per_message']} µs/msg, lost "
                     f"{r['frames_lost']}, exact {r.get('recordings_exact')}/"
                     f"{r.get('recordings_compared')}, mismatched samples "
-                    f"{r.get('samples_mismatched')}, RSS/eng "
+                    f"{r.get('samples_mismatched')}, ctx switches/msg "
+                    f"{r['ctx_switches_per_message']}, RSS/eng "
                     f"{r['host_rss_per_engagement_mib']}, threads "
                     f"{r['host_idle_threads']}->{r['host_peak_threads']}, p99 "
                     f"{r['latency_p99_ms']}")
                 ok = ok and run_ok(r)
-        refs = [r for r in runs if r["receiver"] == "ref"]
+                if r["sim_exit"] != 0:
+                    # the load did not run as asked: its figures say nothing
+                    log(f"N={n} {name}: the sim exited with {r['sim_exit']} "
+                        f"after {r['sim_wall_s']} s (see {r['run_dir']}/sim.log); "
+                        "run left out of the medians")
+                    continue
+                runs.append(r)
+        refs = [r for r in runs if r["receiver"] != "host"]
         for v in variants:
             s = reference_summary(
                 n, v["label"],
@@ -1042,12 +1189,57 @@ def reference_main(args, build, ns, out, res):
             log(f"N={n} {v['label']}: host {s['host']['us_per_msg_median']} "
                 f"µs/msg, reference {s['ref']['us_per_msg_median']} µs/msg, "
                 f"ratio {s['ratio']}")
+            if "node" in s:
+                log(f"N={n} {v['label']}: Node receiver "
+                    f"{s['node']['us_per_msg_median']} µs/msg "
+                    f"({s['node_ratio']}× the reference); host / Node = "
+                    f"{s['ratio_node']} (target ≤ 0.3)")
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(res, f, indent=1)
     print(reference_md(res))
     if args.update_docs and not args.no_docs and res["reference"]:
         update_ref_docs(res)
     return 0 if ok else 1
+
+
+NODE_FILES = ("package.json", "package-lock.json", "receiver.js")
+
+
+def ensure_node_receiver(build):
+    """Copies bench/node-receiver into BUILD/node-bench and runs `npm ci`
+    there when its node_modules is missing or was installed from another
+    package-lock.json (the registry is needed only then). Returns
+    (node binary, path of receiver.js); exits 2 without node or npm."""
+    import hashlib
+    node = shutil.which("node")
+    if node is None:
+        sys.exit("bench: --node needs Node.js >= 18 (apt-get install nodejs npm)")
+    src = os.path.join(SRC, "bench", "node-receiver")
+    dst = os.path.join(build, "node-bench")
+    os.makedirs(dst, exist_ok=True)
+    with open(os.path.join(src, "package-lock.json"), "rb") as f:
+        want = hashlib.sha256(f.read()).hexdigest()
+    stamp = os.path.join(dst, ".npm-ci-stamp")
+    try:
+        with open(stamp) as f:
+            have = f.read().strip()
+    except OSError:
+        have = None
+    for fn in NODE_FILES:
+        shutil.copy(os.path.join(src, fn), os.path.join(dst, fn))
+    if have != want or not os.path.isdir(os.path.join(dst, "node_modules")):
+        npm = shutil.which("npm")
+        if npm is None:
+            sys.exit("bench: --node needs npm to install express and ws "
+                     "(apt-get install npm)")
+        log("npm ci in", dst, "...")
+        p = subprocess.run([npm, "ci", "--omit=dev", "--no-audit", "--no-fund"],
+                           cwd=dst, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit("bench: npm ci failed in %s:\n%s" % (dst, p.stderr[-2000:]))
+        with open(stamp, "w") as f:
+            f.write(want + "\n")
+    return node, os.path.join(dst, "receiver.js")
 
 
 def buildtype(build):
@@ -1100,6 +1292,15 @@ def main():
                     help="for each N, alternate --runs runs of the host and "
                     "of bench/ref-receiver under the same load; report "
                     "medians and the host's cost as a ratio to the reference")
+    ap.add_argument("--node", action="store_true",
+                    help="with --reference (implied): also run the seed-style "
+                    "Node.js receiver (bench/node-receiver, express + ws) in "
+                    "every round and report the host's ratio to it; `npm ci` "
+                    "into BUILD/node-bench when needed")
+    ap.add_argument("--node-write", choices=("stream", "sync"), default="stream",
+                    help="the Node receiver's file writes: stream (the "
+                    "samples' fs.WriteStream, write() per packet; default) or "
+                    "sync (fs.writeSync per packet at its position)")
     ap.add_argument("--runs", type=int, default=3,
                     help="runs per receiver with --reference (3)")
     ap.add_argument("--no-verify", dest="verify", action="store_false",
@@ -1163,6 +1364,9 @@ def main():
     if not ns or min(ns) < 1:
         ap.error("--engagements: at least one N >= 1")
     build = find_build_dir(args.build_dir)
+    if args.node:
+        args.reference = True
+        args.node_bin, args.node_receiver = ensure_node_receiver(build)
     if args.out:
         out = os.path.abspath(args.out)
     elif args.smoke:
