@@ -1376,7 +1376,8 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
         frag_cap = std::max<gsize> (frag_len + (gsize) len, frag_cap * 2);
         frag = (guint8 *) g_realloc (frag, frag_cap);
       }
-      memcpy (frag + frag_len, payload, (gsize) len);
+      if (len > 0)              /* frag is NULL until a fragment has bytes */
+        memcpy (frag + frag_len, payload, (gsize) len);
       frag_len += (gsize) len;
       if (fin) {
         in_message = false;
