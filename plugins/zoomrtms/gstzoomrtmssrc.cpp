@@ -61,9 +61,9 @@
  * sync=true and a clock far ahead, a full queue, a disk that stalls) holds
  * up those streams as well; put a `queue` right after the source in such
  * pipelines, as with threadshare elements. $ZOOMRTMS_CONTEXT_WAIT (ms,
- * default 0) makes each I/O thread wake at most once per that many ms while
- * busy, handling what arrived meanwhile in one go (fewer wake-ups, larger
- * reads), at the price of up to that much more latency.
+ * default 0: off) makes each I/O thread wake at most once per that
+ * many ms while busy, handling what arrived meanwhile in one go (fewer
+ * wake-ups, larger reads), at the price of up to that much more latency.
  *
  * layout=packets (codec=l16) is for zoomrtmsdemux, one aligned stream per
  * participant (a meeting with data-opt=multi, a Contact Center engagement):
@@ -2783,8 +2783,8 @@ gst_zoom_rtms_src_src_event (GstPad * pad, GstObject * parent,
 }
 
 /* The latency query: live, min one output block (a packet, or block-ms)
- * plus $ZOOMRTMS_CONTEXT_WAIT, max the hold (output waits that long at most for a channel that is
- * behind, zoomrtms-aligner.h). The caps are fixed only after the media
+ * plus $ZOOMRTMS_CONTEXT_WAIT, max the hold (output waits that long at
+ * most for a channel that is behind, zoomrtms-aligner.h). The caps are fixed only after the media
  * handshake (msg 4): until then a caps query answers the template, and no
  * caps are pushed (they would fix caps downstream, e.g. in wavenc, that
  * the real ones could not replace). */
