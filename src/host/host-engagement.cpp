@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
 
@@ -94,12 +95,9 @@ Engagement::~Engagement ()
     g_source_remove (eos_timeout_id_);
   if (grace_timeout_id_)
     g_source_remove (grace_timeout_id_);
-  if (journal_tick_id_)
-    g_source_remove (journal_tick_id_);
+  journal_tick_stop ();
+  bus_watch_.reset ();
   if (pipeline_) {
-    GstBus *bus = gst_element_get_bus (pipeline_);
-    gst_bus_remove_watch (bus);
-    gst_object_unref (bus);
     gst_element_set_state (pipeline_, GST_STATE_NULL);
     gst_object_unref (pipeline_);
   }
@@ -197,27 +195,28 @@ Engagement::start (GError **error)
     return false;
   }
 
+  /* issue 12: one main-loop source for every pipeline's bus (host-bus.h) */
   GstBus *bus = gst_element_get_bus (pipeline_);
-  gst_bus_add_watch (bus, bus_cb, this);
+  bus_watch_ = std::make_unique<BusWatch> (bus, [this] (GstMessage *m) {
+        return bus_cb (nullptr, m, this) != G_SOURCE_REMOVE;
+      });
   gst_object_unref (bus);
 
   state_ = State::RUNNING;
   write_engagement_json ();
   journal_write (true);
   if (p_.journal)
-    journal_tick_id_ = g_timeout_add_seconds (1, journal_tick_cb, this);
+    journal_tick_start ();
   GstStateChangeReturn ret = gst_element_set_state (pipeline_, GST_STATE_PLAYING);
   if (ret == GST_STATE_CHANGE_FAILURE) {
-    /* the ERROR message (if any) is still on the bus: take it now */
-    GstBus *b = gst_element_get_bus (pipeline_);
+    /* the ERROR message (if any) is still queued: take it now */
     for (int n = 0; n < 16; n++) {
-      GstMessage *m = gst_bus_pop_filtered (b, GST_MESSAGE_ERROR);
+      GstMessage *m = bus_watch_->pop (GST_MESSAGE_ERROR);
       if (!m)
         break;
       note_error (m, !error_);
       gst_message_unref (m);
     }
-    gst_object_unref (b);
     errors_.push_back ("pipeline could not be set to PLAYING");
     g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
         "pipeline %s could not be set to PLAYING", p_.tmpl.name.c_str ());
@@ -901,11 +900,11 @@ Engagement::finish (bool got_eos)
   }
   gst_element_set_state (pipeline_, GST_STATE_NULL);
   GstBus *bus = gst_element_get_bus (pipeline_);
-  gst_bus_remove_watch (bus);
   /* NULL joined the streaming threads: what they posted after the first
-   * error (auto-flush is off) is on the bus now */
-  for (int n = 0; n < 64; n++) {
-    GstMessage *m = gst_bus_pop_filtered (bus, static_cast<GstMessageType> (
+   * error is queued in the watch now (not dispatched once bus_cb said
+   * stop) */
+  for (int n = 0; bus_watch_ && n < 64; n++) {
+    GstMessage *m = bus_watch_->pop (static_cast<GstMessageType> (
             GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
     if (!m)
       break;
@@ -915,6 +914,7 @@ Engagement::finish (bool got_eos)
       note_warning (m);
     gst_message_unref (m);
   }
+  bus_watch_.reset ();
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   /* unref after the current dispatch (we may be inside the bus watch) */
@@ -928,10 +928,7 @@ Engagement::finish (bool got_eos)
   /* the space set aside at start: engagement.json and transcript.txt fit
    * even when the disk filled up */
   dir_->release_reserve ();
-  if (journal_tick_id_) {
-    g_source_remove (journal_tick_id_);
-    journal_tick_id_ = 0;
-  }
+  journal_tick_stop ();
   if (!got_eos && dir_->repair_wavs ())
     /* wavenc rewrites its header only on EOS: sizes fixed from the file */
     repaired_ = true;
@@ -953,7 +950,9 @@ Engagement::finish (bool got_eos)
           break;
         }
     }
-    journal_write (true);
+    /* on disk before on_finished_: the next host, or the node that takes
+     * the engagement over, reads it as soon as it is released */
+    journal_write (true, true);
     detached_ = true;             /* no more journal writes from here */
     stop_source_ = "detach";
     write_transcript_txt ();
@@ -1032,8 +1031,15 @@ Engagement::finish_ended (const std::vector<gint64> &silence,
         k++;
       }
   }
-  if (p_.journal)
+  if (p_.journal && !p_.node_id.empty ())
+    /* cluster mode: gone from the shared journal before the fleet hears
+     * that it ended */
     p_.journal->remove (p_.rtms_stream_id);
+  else if (p_.journal)
+    /* our entry since its creation, unless continued from one a previous
+     * host left (then scanned for what a crash may have left) */
+    p_.journal->remove_async (p_.rtms_stream_id, jentry_.generation,
+        p_.resume.has_value ());
   write_transcript_txt ();
   write_engagement_json ();
   log_ended ();
@@ -1536,24 +1542,68 @@ Engagement::prepare_continuation (GError **error)
   if (!p_.node_id.empty ())
     jentry_.owners.push_back ({p_.node_id, g_get_real_time () / 1000});
   if (p_.journal && src_has (src_, "packet-log")) {
+    /* a stream that starts again: its old entry's removal unlinks the
+     * packet logs by name */
+    p_.journal->wait_removed (p_.rtms_stream_id);
     jentry_.packet_log = p_.journal->packet_log_path (p_.rtms_stream_id,
         jentry_.generation);
     g_object_set (src_, "packet-log", jentry_.packet_log.c_str (), nullptr);
-    /* older generations are no longer needed once ours replays them */
-    p_.journal->remove_packet_logs (p_.rtms_stream_id,
-        replay.empty () ? jentry_.packet_log : replay);
+    /* older generations are no longer needed once ours replays them; a
+     * new engagement has none (the element truncates its log: O_TRUNC),
+     * and a scan of the journal directory per start was O(engagements) */
+    if (p_.resume)
+      p_.journal->remove_packet_logs (p_.rtms_stream_id,
+          replay.empty () ? jentry_.packet_log : replay);
   }
   return true;
 }
 
 void
-Engagement::journal_write (bool durable)
+Engagement::journal_write (bool durable, bool sync)
 {
   if (!p_.journal || detached_)
     return;
   jentry_.server_urls = server_urls_;
   jentry_.event_ts = last_event_ts_;
-  p_.journal->write (jentry_, durable);
+  /* issue 12: on the journal's writer thread, no fsync here
+   * (host-journal.h "The writer thread") */
+  if (sync)
+    p_.journal->write (jentry_, durable);
+  else
+    p_.journal->submit (jentry_, durable);
+}
+
+/* issue 12: one timer for every engagement's journal tick (a timer per
+ * engagement was a GSource each main-loop iteration prepared and checked) */
+static std::set<Engagement *> ticking;
+static guint tick_source_id;
+
+void
+Engagement::journal_tick_start ()
+{
+  if (ticking_)
+    return;
+  ticking_ = true;
+  ticking.insert (this);
+  if (!tick_source_id)
+    tick_source_id = g_timeout_add_seconds (1, [] (gpointer) -> gboolean {
+          for (Engagement *e : ticking)
+            journal_tick_cb (e);
+          return G_SOURCE_CONTINUE;
+        }, nullptr);
+}
+
+void
+Engagement::journal_tick_stop ()
+{
+  if (!ticking_)
+    return;
+  ticking_ = false;
+  ticking.erase (this);
+  if (ticking.empty () && tick_source_id) {
+    g_source_remove (tick_source_id);
+    tick_source_id = 0;
+  }
 }
 
 gboolean

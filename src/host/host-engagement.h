@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include "host-bus.h"
 #include "host-engagement-dir.h"
 #include "host-journal.h"
 #include "host-log.h"
@@ -230,8 +231,13 @@ class Engagement {
   static void participant_pad_cb (GstElement *demux, GstPad *pad,
       gpointer self);
   bool prepare_continuation (GError **error);
-  void journal_write (bool durable);
+  /* the journal entry as it stands: submitted to the journal's writer
+   * thread, or with @sync written before this returns */
+  void journal_write (bool durable, bool sync = false);
   static gboolean journal_tick_cb (gpointer data);
+  /* the once-a-second journal update: one timer for all engagements */
+  void journal_tick_start ();
+  void journal_tick_stop ();
   void event_line (const char *type, const std::function<void (JsonBuilder *)> &fill);
   void write_engagement_json () const;
   void write_transcript_txt () const;
@@ -243,7 +249,9 @@ class Engagement {
   FinishedFn on_finished_;
   std::unique_ptr<EngagementDir> dir_;
   JournalEntry jentry_;
-  guint journal_tick_id_ = 0;
+  bool ticking_ = false;
+  /* its pipeline's bus messages on the main context (host-bus.h) */
+  std::unique_ptr<BusWatch> bus_watch_;
   bool detaching_ = false;
   bool detached_ = false;
   bool superseded_ = false;
