@@ -84,6 +84,13 @@ Engagement::Engagement (EngagementParams params, FinishedFn on_finished)
 
 Engagement::~Engagement ()
 {
+  if (end_job_) {
+    /* the host exits while the end files are written: let them be; no
+     * on_finished_ any more */
+    std::unique_lock<std::mutex> lk (end_job_->lock);
+    end_job_->cond.wait (lk, [this] { return end_job_->done; });
+    end_job_->self = nullptr;
+  }
   if (merge_thread_.joinable ()) {
     /* the host exits during a merge: let it end (bounded by its timeout);
      * its result is not applied (the journal entry stays: the next host
@@ -350,12 +357,17 @@ Engagement::note_stop_reason (int stop_reason, const char *source)
     return;
   stop_reason_ = stop_reason;
   stop_source_ = source;
-  if (!active ()) {
+  if (!active () && !end_job_) {
     /* the end line was logged without it */
     log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: stop reason %d %s (%s), "
         "after the end", p_.dir_name.c_str (), stop_reason,
         rtms::stop_reason_name (stop_reason), source);
-    write_engagement_json ();
+    /* on the end-writer thread, after the end files (issue 12) */
+    JsonNode *root = to_json (false);
+    run_on_end_writer ([root, dir = p_.dir, ctx = log_ctx_] () {
+          store_engagement_json (dir, root, ctx);
+          json_node_unref (root);
+        });
   }
 }
 
@@ -1040,11 +1052,79 @@ Engagement::finish_ended (const std::vector<gint64> &silence,
      * host left (then scanned for what a crash may have left) */
     p_.journal->remove_async (p_.rtms_stream_id, jentry_.generation,
         p_.resume.has_value ());
-  write_transcript_txt ();
-  write_engagement_json ();
-  log_ended ();
-  if (on_finished_)
-    on_finished_ (this);
+  /* issue 12: transcript.txt/.vtt/.srt and engagement.json on the
+   * end-writer thread (at 200 calls ending a second their file creations
+   * held the main thread); the log line and on_finished_ (after-call
+   * actions read these files) when they are written */
+  auto job = std::make_shared<EndJob> ();
+  job->self = this;
+  job->stop_reason = stop_reason_;
+  job->dir = p_.dir;
+  job->log_ctx = log_ctx_;
+  job->write_transcripts = transcript_writer ();
+  job->json = to_json (false);
+  end_job_ = job;
+  run_on_end_writer ([j = job] () {
+        j->write_transcripts ();
+        /* the transcripts now on disk join the outputs in "files", in the
+         * order to_json() lists them */
+        JsonObject *o = json_node_get_object (j->json);
+        JsonArray *files = json_object_get_array_member (o, "files");
+        for (const char *t : EngagementDir::kTranscriptFiles) {
+          bool listed = false;
+          for (guint k = 0; k < json_array_get_length (files); k++) {
+            JsonObject *f = json_array_get_object_element (files, k);
+            listed = listed || g_str_equal (json_object_get_string_member (f, "name"), t);
+          }
+          g_autofree gchar *p = g_build_filename (j->dir.c_str (), t, nullptr);
+          if (!listed && g_file_test (p, G_FILE_TEST_IS_REGULAR)) {
+            JsonObject *f = json_object_new ();
+            json_object_set_string_member (f, "name", t);
+            json_object_set_string_member (f, "kind", "transcript");
+            json_array_add_object_element (files, f);
+          }
+        }
+        store_engagement_json (j->dir, j->json, j->log_ctx);
+        {
+          std::lock_guard<std::mutex> lk (j->lock);
+          j->done = true;
+        }
+        j->cond.notify_all ();
+        g_idle_add_full (G_PRIORITY_DEFAULT, end_written_cb,
+            new std::shared_ptr<EndJob> (j), [] (gpointer p) {
+              delete static_cast<std::shared_ptr<EndJob> *> (p);
+            });
+      });
+}
+
+void
+Engagement::run_on_end_writer (std::function<void ()> fn)
+{
+  /* one thread, in order: a later engagement.json of the same engagement
+   * is written after an earlier one */
+  static GThreadPool *pool = g_thread_pool_new ([] (gpointer data, gpointer) {
+        std::unique_ptr<std::function<void ()>> f (
+            static_cast<std::function<void ()> *> (data));
+        (*f) ();
+      }, nullptr, 1, FALSE, nullptr);
+  g_thread_pool_push (pool, new std::function<void ()> (std::move (fn)), nullptr);
+}
+
+gboolean
+Engagement::end_written_cb (gpointer data)
+{
+  auto job = *static_cast<std::shared_ptr<EndJob> *> (data);
+  Engagement *self = job->self;
+  if (!self)
+    return G_SOURCE_REMOVE;
+  self->end_job_.reset ();
+  /* a stopped webhook came while the files were written */
+  if (self->stop_reason_ != job->stop_reason)
+    self->write_engagement_json ();
+  self->log_ended ();
+  if (self->on_finished_)
+    self->on_finished_ (self);
+  return G_SOURCE_REMOVE;
 }
 
 gint64
@@ -1059,6 +1139,12 @@ Engagement::audio_duration_ms () const
 void
 Engagement::write_transcript_txt () const
 {
+  transcript_writer () ();
+}
+
+std::function<void ()>
+Engagement::transcript_writer () const
+{
   gint64 audio_ms = audio_duration_ms ();
   if (audio_ms >= 0)
     audio_ms += base_offset_ms_;
@@ -1066,22 +1152,30 @@ Engagement::write_transcript_txt () const
       (detached_ ? " (detached: continued by the next host)" : "") + "\n" +
       "Duration: " + hhmmss (audio_ms >= 0 ? audio_ms : (stop_us_ - start_us_) / 1000) +
       (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n";
+  /* by value: the closure may run on the end-writer thread */
+  auto dir = std::make_shared<EngagementDir> (p_.dir, p_.dir_name);
   if (jentry_.generation > 1) {
     /* a continued recording: the earlier parts' sentences are only in
      * transcript.jsonl */
-    std::vector<EngagementDir::Line> lines = dir_->transcript_lines ();
-    footer += "Lines: " + std::to_string (lines.size ()) + "\n";
-    dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
-        iso8601_utc (jentry_.start_time * 1000), p_.tmpl.name, lines, footer,
-        audio_ms);
-    return;
+    return [dir, footer, audio_ms, id_key = p_.id_key, id_value = p_.id_value,
+        sid = p_.rtms_stream_id, started = iso8601_utc (jentry_.start_time * 1000),
+        pipeline = p_.tmpl.name] () {
+      std::vector<EngagementDir::Line> lines = dir->transcript_lines ();
+      std::string f = footer + "Lines: " + std::to_string (lines.size ()) + "\n";
+      dir->write_transcript (id_key, id_value, sid, started, pipeline, lines, f,
+          audio_ms);
+    };
   }
   std::vector<EngagementDir::Line> lines;
   for (const Sentence &s : sentences_)
     lines.push_back ({s.offset_ms, s.speaker, s.text, s.duration_ms});
   footer += "Lines: " + std::to_string (sentences_.size ()) + "\n";
-  dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
-      iso8601_utc (start_us_), p_.tmpl.name, lines, footer, audio_ms);
+  return [dir, footer, audio_ms, lines = std::move (lines), id_key = p_.id_key,
+      id_value = p_.id_value, sid = p_.rtms_stream_id,
+      started = iso8601_utc (start_us_), pipeline = p_.tmpl.name] () {
+    dir->write_transcript (id_key, id_value, sid, started, pipeline, lines, footer,
+        audio_ms);
+  };
 }
 
 JsonNode *
@@ -1288,7 +1382,14 @@ void
 Engagement::write_engagement_json () const
 {
   g_autoptr (JsonNode) root = to_json (false);
-  g_autofree gchar *path = g_build_filename (p_.dir.c_str (), "engagement.json",
+  store_engagement_json (p_.dir, root, log_ctx_);
+}
+
+void
+Engagement::store_engagement_json (const std::string &dir, JsonNode *root,
+    const LogContext &log_ctx)
+{
+  g_autofree gchar *path = g_build_filename (dir.c_str (), "engagement.json",
       nullptr);
   /* issue 13: the after-call queue's members (and a receipt) survive */
   AfterCall::preserve_members (path, json_node_get_object (root));
@@ -1320,8 +1421,9 @@ Engagement::write_engagement_json () const
       return;
     }
   }
-  log_line (G_LOG_LEVEL_WARNING, &log_ctx_, "engagement %s: engagement.json not "
-      "written: %s", p_.dir_name.c_str (), err->message);
+  g_autofree gchar *name = g_path_get_basename (dir.c_str ());
+  log_line (G_LOG_LEVEL_WARNING, &log_ctx, "engagement %s: engagement.json not "
+      "written: %s", name, err->message);
   g_error_free (err);
 }
 

@@ -26,6 +26,7 @@
 #include <json-glib/json-glib.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -240,7 +241,30 @@ class Engagement {
   void journal_tick_stop ();
   void event_line (const char *type, const std::function<void (JsonBuilder *)> &fill);
   void write_engagement_json () const;
+  /* engagement.json = @root in @dir (after-call members kept), any thread */
+  static void store_engagement_json (const std::string &dir, JsonNode *root,
+      const LogContext &log_ctx);
   void write_transcript_txt () const;
+  /* what write_transcript_txt() writes, as a closure for any thread */
+  std::function<void ()> transcript_writer () const;
+  /* the end files of an ended engagement, written on the end-writer thread
+   * (issue 12); end_written_cb() then logs and calls on_finished_ */
+  struct EndJob {
+    Engagement *self = nullptr;    /* nullptr: the engagement is gone */
+    int stop_reason = -1;          /* as written into engagement.json */
+    std::string dir;
+    LogContext log_ctx;
+    std::function<void ()> write_transcripts;
+    JsonNode *json = nullptr;
+    std::mutex lock;
+    std::condition_variable cond;
+    bool done = false;
+    ~EndJob () { if (json) json_node_unref (json); }
+  };
+  std::shared_ptr<EndJob> end_job_;
+  static gboolean end_written_cb (gpointer data);
+  /* runs @fn on the end-writer thread (one thread, in order) */
+  static void run_on_end_writer (std::function<void ()> fn);
   gint64 audio_duration_ms () const;  /* samples-out / rate, -1 unknown */
   std::string speaker_for (const std::string &channel,
       const std::string &speaker, const std::string &mode) const;
