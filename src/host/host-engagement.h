@@ -3,7 +3,11 @@
  * gstreamer-guide.md §3.3: the host owns the pipeline, finds `src` by name and
  * sets ids and credentials on it; a bus watch on the main context handles
  * ERROR / EOS / element messages; stop = EOS, wait for EOS on the bus with a
- * timeout, then NULL. Everything here runs on the main context.
+ * timeout, then NULL. Everything here runs on the main context, except
+ * file writes that nothing on the main context waits for (issue 12): the
+ * journal's writer thread (host-journal.h) and the end-writer thread
+ * (transcripts and engagement.json of an ended call, then the end is
+ * logged and on_finished_ called on the main context).
  *
  * Its files are owned by EngagementDir (host-engagement-dir.h); its
  * journal entry (host-journal.h) is written at start, when the RTMS
