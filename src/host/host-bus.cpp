@@ -143,7 +143,8 @@ sync_handler (GstBus *, GstMessage *msg, gpointer data)
     std::lock_guard<std::mutex> lk (d->lock);
     if (r->closed)
       return GST_BUS_PASS;
-    r->queue.push_back (gst_message_ref (msg));
+    /* GST_BUS_DROP: the message is ours to unref (GstBusSyncHandler) */
+    r->queue.push_back (msg);
     d->mark_ready (r, &wake);
   }
   if (wake)

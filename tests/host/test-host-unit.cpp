@@ -1079,6 +1079,16 @@ TEST (BusWatch, OrderStopAndPop)
     EXPECT_EQ (got2[i], i);
   }
   EXPECT_FALSE (off_main);
+  /* a dispatched message is released (the sync handler owns what it
+   * drops): only our own reference is left */
+  GstMessage *held = app (42);
+  gst_message_ref (held);
+  gst_bus_post (b2, held);
+  for (int n = 0; n < 1000 && got2.size () < 501; n++)
+    g_main_context_iteration (nullptr, TRUE);
+  ASSERT_EQ (got2.size (), 501u);
+  EXPECT_EQ (GST_MINI_OBJECT_REFCOUNT_VALUE (held), 1);
+  gst_message_unref (held);
   /* stop at the ERROR; what follows stays queued for pop() */
   got1.clear ();
   gst_bus_post (b1, app (1));
