@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
 
@@ -83,6 +84,13 @@ Engagement::Engagement (EngagementParams params, FinishedFn on_finished)
 
 Engagement::~Engagement ()
 {
+  if (end_job_) {
+    /* the host exits while the end files are written: let them be; no
+     * on_finished_ any more */
+    std::unique_lock<std::mutex> lk (end_job_->lock);
+    end_job_->cond.wait (lk, [this] { return end_job_->done; });
+    end_job_->self = nullptr;
+  }
   if (merge_thread_.joinable ()) {
     /* the host exits during a merge: let it end (bounded by its timeout);
      * its result is not applied (the journal entry stays: the next host
@@ -94,12 +102,9 @@ Engagement::~Engagement ()
     g_source_remove (eos_timeout_id_);
   if (grace_timeout_id_)
     g_source_remove (grace_timeout_id_);
-  if (journal_tick_id_)
-    g_source_remove (journal_tick_id_);
+  journal_tick_stop ();
+  bus_watch_.reset ();
   if (pipeline_) {
-    GstBus *bus = gst_element_get_bus (pipeline_);
-    gst_bus_remove_watch (bus);
-    gst_object_unref (bus);
     gst_element_set_state (pipeline_, GST_STATE_NULL);
     gst_object_unref (pipeline_);
   }
@@ -197,27 +202,28 @@ Engagement::start (GError **error)
     return false;
   }
 
+  /* issue 12: one main-loop source for every pipeline's bus (host-bus.h) */
   GstBus *bus = gst_element_get_bus (pipeline_);
-  gst_bus_add_watch (bus, bus_cb, this);
+  bus_watch_ = std::make_unique<BusWatch> (bus, [this] (GstMessage *m) {
+        return bus_cb (nullptr, m, this) != G_SOURCE_REMOVE;
+      });
   gst_object_unref (bus);
 
   state_ = State::RUNNING;
   write_engagement_json ();
   journal_write (true);
   if (p_.journal)
-    journal_tick_id_ = g_timeout_add_seconds (1, journal_tick_cb, this);
+    journal_tick_start ();
   GstStateChangeReturn ret = gst_element_set_state (pipeline_, GST_STATE_PLAYING);
   if (ret == GST_STATE_CHANGE_FAILURE) {
-    /* the ERROR message (if any) is still on the bus: take it now */
-    GstBus *b = gst_element_get_bus (pipeline_);
+    /* the ERROR message (if any) is still queued: take it now */
     for (int n = 0; n < 16; n++) {
-      GstMessage *m = gst_bus_pop_filtered (b, GST_MESSAGE_ERROR);
+      GstMessage *m = bus_watch_->pop (GST_MESSAGE_ERROR);
       if (!m)
         break;
       note_error (m, !error_);
       gst_message_unref (m);
     }
-    gst_object_unref (b);
     errors_.push_back ("pipeline could not be set to PLAYING");
     g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
         "pipeline %s could not be set to PLAYING", p_.tmpl.name.c_str ());
@@ -351,12 +357,17 @@ Engagement::note_stop_reason (int stop_reason, const char *source)
     return;
   stop_reason_ = stop_reason;
   stop_source_ = source;
-  if (!active ()) {
+  if (!active () && !end_job_) {
     /* the end line was logged without it */
     log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: stop reason %d %s (%s), "
         "after the end", p_.dir_name.c_str (), stop_reason,
         rtms::stop_reason_name (stop_reason), source);
-    write_engagement_json ();
+    /* on the end-writer thread, after the end files (issue 12) */
+    JsonNode *root = to_json (false);
+    run_on_end_writer ([root, dir = p_.dir, ctx = log_ctx_] () {
+          store_engagement_json (dir, root, ctx);
+          json_node_unref (root);
+        });
   }
 }
 
@@ -901,11 +912,11 @@ Engagement::finish (bool got_eos)
   }
   gst_element_set_state (pipeline_, GST_STATE_NULL);
   GstBus *bus = gst_element_get_bus (pipeline_);
-  gst_bus_remove_watch (bus);
   /* NULL joined the streaming threads: what they posted after the first
-   * error (auto-flush is off) is on the bus now */
-  for (int n = 0; n < 64; n++) {
-    GstMessage *m = gst_bus_pop_filtered (bus, static_cast<GstMessageType> (
+   * error is queued in the watch now (not dispatched once bus_cb said
+   * stop) */
+  for (int n = 0; bus_watch_ && n < 64; n++) {
+    GstMessage *m = bus_watch_->pop (static_cast<GstMessageType> (
             GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
     if (!m)
       break;
@@ -915,6 +926,7 @@ Engagement::finish (bool got_eos)
       note_warning (m);
     gst_message_unref (m);
   }
+  bus_watch_.reset ();
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   /* unref after the current dispatch (we may be inside the bus watch) */
@@ -928,10 +940,7 @@ Engagement::finish (bool got_eos)
   /* the space set aside at start: engagement.json and transcript.txt fit
    * even when the disk filled up */
   dir_->release_reserve ();
-  if (journal_tick_id_) {
-    g_source_remove (journal_tick_id_);
-    journal_tick_id_ = 0;
-  }
+  journal_tick_stop ();
   if (!got_eos && dir_->repair_wavs ())
     /* wavenc rewrites its header only on EOS: sizes fixed from the file */
     repaired_ = true;
@@ -953,7 +962,9 @@ Engagement::finish (bool got_eos)
           break;
         }
     }
-    journal_write (true);
+    /* on disk before on_finished_: the next host, or the node that takes
+     * the engagement over, reads it as soon as it is released */
+    journal_write (true, true);
     detached_ = true;             /* no more journal writes from here */
     stop_source_ = "detach";
     write_transcript_txt ();
@@ -1032,13 +1043,88 @@ Engagement::finish_ended (const std::vector<gint64> &silence,
         k++;
       }
   }
-  if (p_.journal)
+  if (p_.journal && !p_.node_id.empty ())
+    /* cluster mode: gone from the shared journal before the fleet hears
+     * that it ended */
     p_.journal->remove (p_.rtms_stream_id);
-  write_transcript_txt ();
-  write_engagement_json ();
-  log_ended ();
-  if (on_finished_)
-    on_finished_ (this);
+  else if (p_.journal)
+    /* our entry since its creation, unless continued from one a previous
+     * host left (then scanned for what a crash may have left) */
+    p_.journal->remove_async (p_.rtms_stream_id, jentry_.generation,
+        p_.resume.has_value ());
+  /* issue 12: transcript.txt/.vtt/.srt and engagement.json on the
+   * end-writer thread (at 200 calls ending a second their file creations
+   * held the main thread); the log line and on_finished_ (after-call
+   * actions read these files) when they are written */
+  auto job = std::make_shared<EndJob> ();
+  job->self = this;
+  job->stop_reason = stop_reason_;
+  job->dir = p_.dir;
+  job->log_ctx = log_ctx_;
+  job->write_transcripts = transcript_writer ();
+  job->json = to_json (false);
+  end_job_ = job;
+  run_on_end_writer ([j = job] () {
+        j->write_transcripts ();
+        /* the transcripts now on disk join the outputs in "files", in the
+         * order to_json() lists them */
+        JsonObject *o = json_node_get_object (j->json);
+        JsonArray *files = json_object_get_array_member (o, "files");
+        for (const char *t : EngagementDir::kTranscriptFiles) {
+          bool listed = false;
+          for (guint k = 0; k < json_array_get_length (files); k++) {
+            JsonObject *f = json_array_get_object_element (files, k);
+            listed = listed || g_str_equal (json_object_get_string_member (f, "name"), t);
+          }
+          g_autofree gchar *p = g_build_filename (j->dir.c_str (), t, nullptr);
+          if (!listed && g_file_test (p, G_FILE_TEST_IS_REGULAR)) {
+            JsonObject *f = json_object_new ();
+            json_object_set_string_member (f, "name", t);
+            json_object_set_string_member (f, "kind", "transcript");
+            json_array_add_object_element (files, f);
+          }
+        }
+        store_engagement_json (j->dir, j->json, j->log_ctx);
+        {
+          std::lock_guard<std::mutex> lk (j->lock);
+          j->done = true;
+        }
+        j->cond.notify_all ();
+        g_idle_add_full (G_PRIORITY_DEFAULT, end_written_cb,
+            new std::shared_ptr<EndJob> (j), [] (gpointer p) {
+              delete static_cast<std::shared_ptr<EndJob> *> (p);
+            });
+      });
+}
+
+void
+Engagement::run_on_end_writer (std::function<void ()> fn)
+{
+  /* one thread, in order: a later engagement.json of the same engagement
+   * is written after an earlier one */
+  static GThreadPool *pool = g_thread_pool_new ([] (gpointer data, gpointer) {
+        std::unique_ptr<std::function<void ()>> f (
+            static_cast<std::function<void ()> *> (data));
+        (*f) ();
+      }, nullptr, 1, FALSE, nullptr);
+  g_thread_pool_push (pool, new std::function<void ()> (std::move (fn)), nullptr);
+}
+
+gboolean
+Engagement::end_written_cb (gpointer data)
+{
+  auto job = *static_cast<std::shared_ptr<EndJob> *> (data);
+  Engagement *self = job->self;
+  if (!self)
+    return G_SOURCE_REMOVE;
+  self->end_job_.reset ();
+  /* a stopped webhook came while the files were written */
+  if (self->stop_reason_ != job->stop_reason)
+    self->write_engagement_json ();
+  self->log_ended ();
+  if (self->on_finished_)
+    self->on_finished_ (self);
+  return G_SOURCE_REMOVE;
 }
 
 gint64
@@ -1053,6 +1139,12 @@ Engagement::audio_duration_ms () const
 void
 Engagement::write_transcript_txt () const
 {
+  transcript_writer () ();
+}
+
+std::function<void ()>
+Engagement::transcript_writer () const
+{
   gint64 audio_ms = audio_duration_ms ();
   if (audio_ms >= 0)
     audio_ms += base_offset_ms_;
@@ -1060,22 +1152,30 @@ Engagement::write_transcript_txt () const
       (detached_ ? " (detached: continued by the next host)" : "") + "\n" +
       "Duration: " + hhmmss (audio_ms >= 0 ? audio_ms : (stop_us_ - start_us_) / 1000) +
       (audio_ms >= 0 ? " (audio)" : " (wall clock)") + "\n";
+  /* by value: the closure may run on the end-writer thread */
+  auto dir = std::make_shared<EngagementDir> (p_.dir, p_.dir_name);
   if (jentry_.generation > 1) {
     /* a continued recording: the earlier parts' sentences are only in
      * transcript.jsonl */
-    std::vector<EngagementDir::Line> lines = dir_->transcript_lines ();
-    footer += "Lines: " + std::to_string (lines.size ()) + "\n";
-    dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
-        iso8601_utc (jentry_.start_time * 1000), p_.tmpl.name, lines, footer,
-        audio_ms);
-    return;
+    return [dir, footer, audio_ms, id_key = p_.id_key, id_value = p_.id_value,
+        sid = p_.rtms_stream_id, started = iso8601_utc (jentry_.start_time * 1000),
+        pipeline = p_.tmpl.name] () {
+      std::vector<EngagementDir::Line> lines = dir->transcript_lines ();
+      std::string f = footer + "Lines: " + std::to_string (lines.size ()) + "\n";
+      dir->write_transcript (id_key, id_value, sid, started, pipeline, lines, f,
+          audio_ms);
+    };
   }
   std::vector<EngagementDir::Line> lines;
   for (const Sentence &s : sentences_)
     lines.push_back ({s.offset_ms, s.speaker, s.text, s.duration_ms});
   footer += "Lines: " + std::to_string (sentences_.size ()) + "\n";
-  dir_->write_transcript (p_.id_key, p_.id_value, p_.rtms_stream_id,
-      iso8601_utc (start_us_), p_.tmpl.name, lines, footer, audio_ms);
+  return [dir, footer, audio_ms, lines = std::move (lines), id_key = p_.id_key,
+      id_value = p_.id_value, sid = p_.rtms_stream_id,
+      started = iso8601_utc (start_us_), pipeline = p_.tmpl.name] () {
+    dir->write_transcript (id_key, id_value, sid, started, pipeline, lines, footer,
+        audio_ms);
+  };
 }
 
 JsonNode *
@@ -1282,7 +1382,14 @@ void
 Engagement::write_engagement_json () const
 {
   g_autoptr (JsonNode) root = to_json (false);
-  g_autofree gchar *path = g_build_filename (p_.dir.c_str (), "engagement.json",
+  store_engagement_json (p_.dir, root, log_ctx_);
+}
+
+void
+Engagement::store_engagement_json (const std::string &dir, JsonNode *root,
+    const LogContext &log_ctx)
+{
+  g_autofree gchar *path = g_build_filename (dir.c_str (), "engagement.json",
       nullptr);
   /* issue 13: the after-call queue's members (and a receipt) survive */
   AfterCall::preserve_members (path, json_node_get_object (root));
@@ -1314,8 +1421,9 @@ Engagement::write_engagement_json () const
       return;
     }
   }
-  log_line (G_LOG_LEVEL_WARNING, &log_ctx_, "engagement %s: engagement.json not "
-      "written: %s", p_.dir_name.c_str (), err->message);
+  g_autofree gchar *name = g_path_get_basename (dir.c_str ());
+  log_line (G_LOG_LEVEL_WARNING, &log_ctx, "engagement %s: engagement.json not "
+      "written: %s", name, err->message);
   g_error_free (err);
 }
 
@@ -1536,24 +1644,68 @@ Engagement::prepare_continuation (GError **error)
   if (!p_.node_id.empty ())
     jentry_.owners.push_back ({p_.node_id, g_get_real_time () / 1000});
   if (p_.journal && src_has (src_, "packet-log")) {
+    /* a stream that starts again: its old entry's removal unlinks the
+     * packet logs by name */
+    p_.journal->wait_removed (p_.rtms_stream_id);
     jentry_.packet_log = p_.journal->packet_log_path (p_.rtms_stream_id,
         jentry_.generation);
     g_object_set (src_, "packet-log", jentry_.packet_log.c_str (), nullptr);
-    /* older generations are no longer needed once ours replays them */
-    p_.journal->remove_packet_logs (p_.rtms_stream_id,
-        replay.empty () ? jentry_.packet_log : replay);
+    /* older generations are no longer needed once ours replays them; a
+     * new engagement has none (the element truncates its log: O_TRUNC),
+     * and a scan of the journal directory per start was O(engagements) */
+    if (p_.resume)
+      p_.journal->remove_packet_logs (p_.rtms_stream_id,
+          replay.empty () ? jentry_.packet_log : replay);
   }
   return true;
 }
 
 void
-Engagement::journal_write (bool durable)
+Engagement::journal_write (bool durable, bool sync)
 {
   if (!p_.journal || detached_)
     return;
   jentry_.server_urls = server_urls_;
   jentry_.event_ts = last_event_ts_;
-  p_.journal->write (jentry_, durable);
+  /* issue 12: on the journal's writer thread, no fsync here
+   * (host-journal.h "The writer thread") */
+  if (sync)
+    p_.journal->write (jentry_, durable);
+  else
+    p_.journal->submit (jentry_, durable);
+}
+
+/* issue 12: one timer for every engagement's journal tick (a timer per
+ * engagement was a GSource each main-loop iteration prepared and checked) */
+static std::set<Engagement *> ticking;
+static guint tick_source_id;
+
+void
+Engagement::journal_tick_start ()
+{
+  if (ticking_)
+    return;
+  ticking_ = true;
+  ticking.insert (this);
+  if (!tick_source_id)
+    tick_source_id = g_timeout_add_seconds (1, [] (gpointer) -> gboolean {
+          for (Engagement *e : ticking)
+            journal_tick_cb (e);
+          return G_SOURCE_CONTINUE;
+        }, nullptr);
+}
+
+void
+Engagement::journal_tick_stop ()
+{
+  if (!ticking_)
+    return;
+  ticking_ = false;
+  ticking.erase (this);
+  if (ticking.empty () && tick_source_id) {
+    g_source_remove (tick_source_id);
+    tick_source_id = 0;
+  }
 }
 
 gboolean

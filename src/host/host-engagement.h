@@ -3,7 +3,11 @@
  * gstreamer-guide.md §3.3: the host owns the pipeline, finds `src` by name and
  * sets ids and credentials on it; a bus watch on the main context handles
  * ERROR / EOS / element messages; stop = EOS, wait for EOS on the bus with a
- * timeout, then NULL. Everything here runs on the main context.
+ * timeout, then NULL. Everything here runs on the main context, except
+ * file writes that nothing on the main context waits for (issue 12): the
+ * journal's writer thread (host-journal.h) and the end-writer thread
+ * (transcripts and engagement.json of an ended call, then the end is
+ * logged and on_finished_ called on the main context).
  *
  * Its files are owned by EngagementDir (host-engagement-dir.h); its
  * journal entry (host-journal.h) is written at start, when the RTMS
@@ -13,6 +17,7 @@
  */
 #pragma once
 
+#include "host-bus.h"
 #include "host-engagement-dir.h"
 #include "host-journal.h"
 #include "host-log.h"
@@ -25,6 +30,7 @@
 #include <json-glib/json-glib.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -230,11 +236,39 @@ class Engagement {
   static void participant_pad_cb (GstElement *demux, GstPad *pad,
       gpointer self);
   bool prepare_continuation (GError **error);
-  void journal_write (bool durable);
+  /* the journal entry as it stands: submitted to the journal's writer
+   * thread, or with @sync written before this returns */
+  void journal_write (bool durable, bool sync = false);
   static gboolean journal_tick_cb (gpointer data);
+  /* the once-a-second journal update: one timer for all engagements */
+  void journal_tick_start ();
+  void journal_tick_stop ();
   void event_line (const char *type, const std::function<void (JsonBuilder *)> &fill);
   void write_engagement_json () const;
+  /* engagement.json = @root in @dir (after-call members kept), any thread */
+  static void store_engagement_json (const std::string &dir, JsonNode *root,
+      const LogContext &log_ctx);
   void write_transcript_txt () const;
+  /* what write_transcript_txt() writes, as a closure for any thread */
+  std::function<void ()> transcript_writer () const;
+  /* the end files of an ended engagement, written on the end-writer thread
+   * (issue 12); end_written_cb() then logs and calls on_finished_ */
+  struct EndJob {
+    Engagement *self = nullptr;    /* nullptr: the engagement is gone */
+    int stop_reason = -1;          /* as written into engagement.json */
+    std::string dir;
+    LogContext log_ctx;
+    std::function<void ()> write_transcripts;
+    JsonNode *json = nullptr;
+    std::mutex lock;
+    std::condition_variable cond;
+    bool done = false;
+    ~EndJob () { if (json) json_node_unref (json); }
+  };
+  std::shared_ptr<EndJob> end_job_;
+  static gboolean end_written_cb (gpointer data);
+  /* runs @fn on the end-writer thread (one thread, in order) */
+  static void run_on_end_writer (std::function<void ()> fn);
   gint64 audio_duration_ms () const;  /* samples-out / rate, -1 unknown */
   std::string speaker_for (const std::string &channel,
       const std::string &speaker, const std::string &mode) const;
@@ -243,7 +277,9 @@ class Engagement {
   FinishedFn on_finished_;
   std::unique_ptr<EngagementDir> dir_;
   JournalEntry jentry_;
-  guint journal_tick_id_ = 0;
+  bool ticking_ = false;
+  /* its pipeline's bus messages on the main context (host-bus.h) */
+  std::unique_ptr<BusWatch> bus_watch_;
   bool detaching_ = false;
   bool detached_ = false;
   bool superseded_ = false;

@@ -70,6 +70,26 @@
  * crash mid-write leaves one); remove() deletes them with the entry, the
  * copy and the swap file. None of these names end in ".json".
  *
+ * The writer thread (issue 12: 1,000 engagements started within 5 s). A
+ * running host submits its writes (submit(), remove_async()) to one
+ * writer thread, so that no fsync and no JSON text is made on the main
+ * thread: at 200 starts a second, each start's two durable writes (entry
+ * created, timeline known) blocked the main loop in fsync and inode
+ * allocation for 20–40 % of its time (docs/benchmarks.md "Starting 1,000
+ * engagements"). The writer takes every operation queued so far as one
+ * batch, in order: the files of each write (an fsync per durable file, as
+ * above), the unlinks of each removal, then ONE fsync of the directory for
+ * the batch (group commit). While an entry's write waits in the queue, a
+ * newer write of the same entry replaces it (durable if either was), so the
+ * queue holds at most one write per entry and memory stays bounded. So a
+ * state transition submitted is durable once the writer has committed its
+ * batch (milliseconds; a power cut before that loses it as if it had come
+ * that much later), and what acts on it waits for that: detach writes
+ * synchronously (write(): the next host or node reads the entry as soon as
+ * the engagement is released), load(), load_all(), flush() and the
+ * destructor wait until everything submitted before is on disk, and a
+ * write() or remove() is ordered after what was submitted before it.
+ *
  * In cluster mode the state directory is on the output root the fleet
  * shares, so the node that takes an engagement over reads its entry and
  * replays its packet log (docs/deploying.md).
@@ -79,7 +99,13 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace zhost {
@@ -140,7 +166,11 @@ std::vector<Owner> owners_from_json (JsonArray *a);
 class Journal {
  public:
   /* @dir: the state directory (created 0700 by open()). */
-  explicit Journal (std::string dir) : dir_ (std::move (dir)) {}
+  explicit Journal (std::string dir);
+  /* Waits until everything submitted is on disk, then ends the writer. */
+  ~Journal ();
+  Journal (const Journal &) = delete;
+  Journal &operator= (const Journal &) = delete;
 
   /** open:
    * Creates the state directory (mode 0700: the journal names calls).
@@ -153,12 +183,46 @@ class Journal {
    * over the entry. @durable (state transitions, see "Durability" above):
    * also the .durable copy, fsynced, file and directory; the periodic
    * position update passes false: the swap file exchanged, no fsync.
+   * Synchronous: on disk when it returns, after everything submitted
+   * before it (it waits for the writer thread, see "The writer thread").
    * Returns: false (logged) when a file cannot be written.
    */
   bool write (JournalEntry &e, bool durable);
 
-  /** remove: deletes the entry of @rtms_stream_id and its packet logs. */
+  /** submit:
+   * The same as write(), on the writer thread: sets e.updated to now and
+   * queues a copy of @e; returns at once. A copy of the same entry still
+   * queued is replaced (durable if either was). Errors are logged by the
+   * writer thread.
+   */
+  void submit (JournalEntry &e, bool durable);
+
+  /** remove: deletes the entry of @rtms_stream_id and its packet logs
+   * (every generation: a directory scan), then fsyncs the directory.
+   * Synchronous, after everything submitted before it. */
   void remove (const std::string &rtms_stream_id);
+
+  /** remove_async:
+   * remove() on the writer thread, for an entry this process wrote from its
+   * creation: its packet logs are generations 1..@generation
+   * (packet_log_path()), unlinked by name; only with @scan (an entry a
+   * previous host or another node wrote, which a crash may have left with
+   * temporary files or other generations) is the directory scanned as
+   * remove() does. A write of the entry still queued is dropped.
+   */
+  void remove_async (const std::string &rtms_stream_id, int generation, bool scan);
+
+  /** flush: waits until everything submitted is on disk (the directory
+   * fsynced). */
+  void flush () const;
+
+  /** wait_removed:
+   * Waits until a removal of @rtms_stream_id still queued (remove_async())
+   * is done; returns at once when there is none. For an engagement that
+   * starts again with the same rtms_stream_id: the old removal would
+   * otherwise unlink the packet log the new pipeline writes.
+   */
+  void wait_removed (const std::string &rtms_stream_id) const;
 
   /** load:
    * Reads the entry of @rtms_stream_id into @out; when the entry is
@@ -185,13 +249,32 @@ class Journal {
    * be empty).
    */
   void remove_packet_logs (const std::string &rtms_stream_id,
-      const std::string &keep = "");
+      const std::string &keep = "") const;
 
   const std::string &dir () const { return dir_; }
 
  private:
+  struct Op;
   std::string entry_path (const std::string &rtms_stream_id) const;
+  /* queues @op (coalescing a write with a queued one of the same entry) and
+   * starts the writer thread if needed; returns its sequence number */
+  guint64 enqueue (std::unique_ptr<Op> op) const;
+  /* waits until the writer has committed every op up to @seq */
+  void wait_done (guint64 seq) const;
+  void writer_main () const;
+  bool run_op (Op &op, bool *dir_dirty) const;
+  void remove_now (const std::string &rtms_stream_id, int generation, bool scan) const;
   std::string dir_;
+  /* the writer thread and its queue (all under lock_) */
+  mutable std::mutex lock_;
+  mutable std::condition_variable work_cond_, done_cond_;
+  mutable std::deque<std::unique_ptr<Op>> queue_;
+  mutable std::map<std::string, Op *> queued_write_;  /* rtms_stream_id → its queued write */
+  mutable std::map<std::string, guint64> queued_remove_; /* rtms_stream_id → seq of its removal */
+  mutable guint64 next_seq_ = 1;    /* of the next op */
+  mutable guint64 done_seq_ = 0;    /* every op up to it is on disk */
+  mutable bool stopping_ = false;
+  mutable std::thread writer_;
 };
 
 } // namespace zhost

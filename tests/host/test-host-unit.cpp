@@ -1,6 +1,7 @@
 /* Unit tests of zoomrtms-host: pipeline templates (whitelist, quoting,
  * hostile engagement ids, broken files), .env and config loading, WAV repair.
  */
+#include "host-bus.h"
 #include "host-common.h"
 #include "host-config.h"
 #include "host-engagement-dir.h"
@@ -17,7 +18,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace zhost;
@@ -928,6 +931,205 @@ TEST (Journal, DurableCopyAndPeriodicUpdate)
   while (const gchar *n = dd ? g_dir_read_name (dd) : nullptr)
     left.push_back (n);
   EXPECT_EQ (left, std::vector<std::string> {"stream-2.json.broken"});
+}
+
+/* issue 12: the journal's writer thread (host-journal.h "The writer
+ * thread"): what is submitted is on disk after flush(), the newest version
+ * of each entry wins, a state transition keeps its .durable copy even when
+ * a later update of the same entry replaced it in the queue, write() and
+ * remove() are ordered after what was submitted before them, and the
+ * removal of an entry this process wrote unlinks its own packet logs by
+ * name (other generations only with a scan). */
+TEST (Journal, WriterThreadOrderAndRemoval)
+{
+  TempDir d;
+  auto j = std::make_unique<Journal> (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j->open (&err));
+  auto entry = [&d] (const std::string &sid, guint64 samples) {
+    JournalEntry e;
+    e.rtms_stream_id = sid;
+    e.directory = d.path;
+    e.dir_name = "eng_" + sid;
+    e.samples = samples;
+    return e;
+  };
+  /* 200 entries, each a state transition then two updates */
+  for (int k = 0; k < 200; k++) {
+    JournalEntry e = entry ("s" + std::to_string (k), 1);
+    j->submit (e, true);
+    e.samples = 2;
+    j->submit (e, false);
+    e.samples = 3;
+    j->submit (e, false);
+  }
+  j->flush ();
+  auto all = j->load_all ();
+  ASSERT_EQ (all.size (), 200u);
+  for (const auto &e : all)
+    EXPECT_EQ (e.samples, 3u) << e.rtms_stream_id;
+  for (int k = 0; k < 200; k++) {
+    std::string copy;
+    std::string name = "s" + std::to_string (k) + ".json.durable";
+    ASSERT_TRUE (d.read (name.c_str (), &copy)) << name;
+    /* the transition itself, or (coalesced in the queue) a newer version */
+    EXPECT_EQ (copy.find ("\"samples\":0"), std::string::npos) << copy;
+  }
+  /* write() after submit(): the synchronous one is the last word */
+  JournalEntry a = entry ("s0", 7);
+  j->submit (a, false);
+  a.samples = 8;
+  ASSERT_TRUE (j->write (a, true));
+  JournalEntry r;
+  ASSERT_TRUE (j->load ("s0", &r));
+  EXPECT_EQ (r.samples, 8u);
+  /* remove_async of our own entry: generations 1..2 unlinked by name; a
+   * generation 3 we never wrote stays (no scan); a write queued before the
+   * removal does not bring the entry back */
+  for (int g = 1; g <= 3; g++) {
+    g_autofree gchar *n = g_path_get_basename (j->packet_log_path ("s1", g).c_str ());
+    d.write (n, "x");
+  }
+  JournalEntry b = entry ("s1", 9);
+  j->submit (b, true);
+  j->remove_async ("s1", 2, false);
+  j->wait_removed ("s1");
+  EXPECT_FALSE (g_file_test (j->packet_log_path ("s1", 1).c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (j->packet_log_path ("s1", 2).c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_TRUE (g_file_test (j->packet_log_path ("s1", 3).c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (j->load ("s1", &r));
+  EXPECT_FALSE (g_file_test (d.file ("s1.json.durable").c_str (), G_FILE_TEST_EXISTS));
+  /* with a scan (an entry a previous host left): every generation and a
+   * crash's temporary file */
+  d.write ("s2.json.tmp-XyZ789", "{");
+  j->remove_async ("s2", 1, true);
+  j->remove_async ("s1", 0, true);
+  j->flush ();
+  EXPECT_FALSE (g_file_test (j->packet_log_path ("s1", 3).c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("s2.json.tmp-XyZ789").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (j->load ("s2", &r));
+  /* the destructor waits for what was submitted */
+  JournalEntry c = entry ("s3", 11);
+  j->submit (c, false);
+  j.reset ();
+  Journal again (d.path);
+  ASSERT_TRUE (again.load ("s3", &r));
+  EXPECT_EQ (r.samples, 11u);
+  EXPECT_EQ (again.load_all ().size (), 198u);
+}
+
+/* issue 12: BusWatch (host-bus.h) keeps the meaning of a bus watch with one
+ * main-loop source for every bus: the messages of each bus reach its
+ * handler on the main context, in the order posted, from any thread; a
+ * handler that says stop gets nothing more and the later messages are
+ * queued for pop() (filtered as gst_bus_pop_filtered); after the BusWatch
+ * is gone its handler is never called. */
+TEST (BusWatch, OrderStopAndPop)
+{
+  g_autoptr (GstBus) b1 = gst_bus_new ();
+  g_autoptr (GstBus) b2 = gst_bus_new ();
+  GThread *main_thread = g_thread_self ();
+  std::vector<int> got1, got2;
+  bool off_main = false;
+  auto index_of = [] (GstMessage *m) {
+    const GstStructure *s = gst_message_get_structure (m);
+    gint i = -1;
+    if (s)
+      gst_structure_get_int (s, "i", &i);
+    return i;
+  };
+  auto w1 = std::make_unique<BusWatch> (b1, [&] (GstMessage *m) {
+        off_main = off_main || g_thread_self () != main_thread;
+        got1.push_back (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR ? -100 : index_of (m));
+        /* an ERROR stops the dispatch, as bus_cb's G_SOURCE_REMOVE */
+        return GST_MESSAGE_TYPE (m) != GST_MESSAGE_ERROR;
+      });
+  auto w2 = std::make_unique<BusWatch> (b2, [&] (GstMessage *m) {
+        off_main = off_main || g_thread_self () != main_thread;
+        got2.push_back (index_of (m));
+        return true;
+      });
+  auto app = [] (int i) {
+    return gst_message_new_application (nullptr,
+        gst_structure_new ("t", "i", G_TYPE_INT, i, nullptr));
+  };
+  auto error = [] (const char *text) {
+    GError *e = g_error_new_literal (GST_CORE_ERROR, GST_CORE_ERROR_FAILED, text);
+    GstMessage *m = gst_message_new_error (nullptr, e, text);
+    g_error_free (e);
+    return m;
+  };
+  /* 500 messages on each bus from two threads, more than one batch */
+  std::thread t1 ([&] {
+        for (int i = 0; i < 500; i++)
+          gst_bus_post (b1, app (i));
+      });
+  std::thread t2 ([&] {
+        for (int i = 0; i < 500; i++)
+          gst_bus_post (b2, app (i));
+      });
+  t1.join ();
+  t2.join ();
+  for (int n = 0; n < 100000 && (got1.size () < 500 || got2.size () < 500); n++)
+    g_main_context_iteration (nullptr, TRUE);
+  ASSERT_EQ (got1.size (), 500u);
+  ASSERT_EQ (got2.size (), 500u);
+  for (int i = 0; i < 500; i++) {
+    EXPECT_EQ (got1[i], i);
+    EXPECT_EQ (got2[i], i);
+  }
+  EXPECT_FALSE (off_main);
+  /* a dispatched message is released (the sync handler owns what it
+   * drops): only our own reference is left */
+  GstMessage *held = app (42);
+  gst_message_ref (held);
+  gst_bus_post (b2, held);
+  for (int n = 0; n < 1000 && got2.size () < 501; n++)
+    g_main_context_iteration (nullptr, TRUE);
+  ASSERT_EQ (got2.size (), 501u);
+  EXPECT_EQ (GST_MINI_OBJECT_REFCOUNT_VALUE (held), 1);
+  gst_message_unref (held);
+  /* stop at the ERROR; what follows stays queued for pop() */
+  got1.clear ();
+  gst_bus_post (b1, app (1));
+  gst_bus_post (b1, error ("first"));
+  gst_bus_post (b1, app (2));
+  gst_bus_post (b1, gst_message_new_warning (nullptr, nullptr, "w"));
+  gst_bus_post (b1, app (3));
+  gst_bus_post (b1, error ("second"));
+  for (int n = 0; n < 1000 && got1.size () < 2; n++)
+    g_main_context_iteration (nullptr, TRUE);
+  while (g_main_context_iteration (nullptr, FALSE))
+    ;
+  EXPECT_EQ (got1, (std::vector<int> {1, -100}));
+  GstMessageType ew = static_cast<GstMessageType> (GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+  GstMessage *m = w1->pop (ew);
+  ASSERT_NE (m, nullptr);
+  EXPECT_EQ (GST_MESSAGE_TYPE (m), GST_MESSAGE_WARNING);
+  gst_message_unref (m);
+  m = w1->pop (ew);
+  ASSERT_NE (m, nullptr);
+  EXPECT_EQ (GST_MESSAGE_TYPE (m), GST_MESSAGE_ERROR);
+  GError *e = nullptr;
+  gst_message_parse_error (m, &e, nullptr);
+  EXPECT_STREQ (e->message, "second");
+  g_error_free (e);
+  gst_message_unref (m);
+  EXPECT_EQ (w1->pop (ew), nullptr);
+  /* gone: no more calls; the bus keeps what is posted (no sync handler) */
+  got2.clear ();
+  gst_bus_post (b2, app (7));
+  w2.reset ();
+  while (g_main_context_iteration (nullptr, FALSE))
+    ;
+  EXPECT_TRUE (got2.empty ());
+  gst_bus_post (b2, app (8));
+  while (g_main_context_iteration (nullptr, FALSE))
+    ;
+  EXPECT_TRUE (got2.empty ());
+  g_autoptr (GstMessage) left = gst_bus_pop (b2);
+  ASSERT_NE (left, nullptr);
+  EXPECT_EQ (index_of (left), 8);
 }
 
 /* ---- WebVTT / SRT transcripts (host-subtitles.h, issue 14) ---- */
