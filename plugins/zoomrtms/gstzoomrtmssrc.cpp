@@ -570,6 +570,9 @@ struct GstZoomRtmsSrcPrivate {
    * guarded by lock */
   std::shared_ptr<rtms::IoContext> io;
   std::unique_ptr<rtms::Client> client;
+  /* between start() and stop(): the client exists or is being created
+   * on the I/O thread (guarded by lock) */
+  bool started = false;
   std::string stream_id;
   bool zcc = true;
   bool multi = false;               /* meeting data_opt multi */
@@ -2567,22 +2570,43 @@ start (GstZoomRtmsSrc * self)
       s.rtms_stream_id.c_str ());
   priv->io = rtms::IoContext::get ();
   auto io = priv->io;
-  io->invoke_sync ([&]() {
+  {
+    std::lock_guard < std::mutex > lk (priv->lock);
+    priv->started = true;
+  }
+  /* the client is made on its I/O thread without waiting for it: that
+   * thread may be busy (hundreds of streams), and the application's
+   * thread (the host's main loop, starting hundreds of calls) must not
+   * wait (docs/benchmarks.md "Starting 1,000 engagements"). Calls queued
+   * on one context run in order, so stop()'s invoke_sync comes after. */
+  guint flush_ms = s.packet_log_flush_ms;
+  auto shared_cfg = std::make_shared < rtms::ClientConfig > (std::move (cfg));
+  auto shared_cb = std::make_shared < rtms::ClientCallbacks > (std::move (cb));
+  gst_object_ref (self);
+  io->invoke_async ([self, io, flush_ms, shared_cfg, shared_cb]() {
+        auto priv = self->priv;
+        rtms::Client * client;
+        {
+          std::lock_guard < std::mutex > lk (priv->lock);
+          if (!priv->started) {
+            gst_object_unref (self);
+            return;             /* stopped before it ran */
+          }
+          priv->client = std::make_unique < rtms::Client > (io->context (),
+              std::move (*shared_cfg), std::move (*shared_cb));
+          client = priv->client.get ();
+        }
         {
           std::lock_guard < std::mutex > lk (priv->plog_lock);
           if (priv->plog.is_open ()) {
-            priv->plog_flush_us = (gint64) MAX (s.packet_log_flush_ms, 1u) *
-                1000;
+            priv->plog_flush_us = (gint64) MAX (flush_ms, 1u) * 1000;
             priv->plog_next_flush_us = g_get_monotonic_time () +
                 priv->plog_flush_us;
             priv->plog_tick = io->add_tick (packet_log_tick, self);
           }
         }
-        auto client = std::make_unique < rtms::Client > (io->context (),
-            std::move (cfg), std::move (cb));
         client->start ();
-        std::lock_guard < std::mutex > lk (priv->lock);
-        priv->client = std::move (client);
+        gst_object_unref (self);
       });
   return TRUE;
 }
@@ -2597,6 +2621,7 @@ stop (GstZoomRtmsSrc * self)
   std::unique_ptr < rtms::Client > client;
   {
     std::lock_guard < std::mutex > lk (priv->lock);
+    priv->started = false;
     client = std::move (priv->client);
   }
   if (client) {
@@ -2685,7 +2710,7 @@ do_detach (GstZoomRtmsSrc * self)
   std::shared_ptr < rtms::IoContext > io;
   {
     std::lock_guard < std::mutex > lk (priv->lock);
-    if (!priv->client)
+    if (!priv->started)
       return FALSE;
     io = priv->io;
   }
@@ -2745,7 +2770,7 @@ gst_zoom_rtms_src_send_event (GstElement * element, GstEvent * event)
     bool running;
     {
       std::lock_guard < std::mutex > lk (priv->lock);
-      running = priv->client != nullptr;
+      running = priv->started;
     }
     if (running) {
       {
