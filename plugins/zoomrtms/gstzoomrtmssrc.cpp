@@ -2584,25 +2584,25 @@ start (GstZoomRtmsSrc * self)
   auto shared_cb = std::make_shared < rtms::ClientCallbacks > (std::move (cb));
   gst_object_ref (self);
   io->invoke_async ([self, io, flush_ms, shared_cfg, shared_cb]() {
-        auto priv = self->priv;
+        auto p = self->priv;
         rtms::Client * client;
         {
-          std::lock_guard < std::mutex > lk (priv->lock);
-          if (!priv->started) {
+          std::lock_guard < std::mutex > lk (p->lock);
+          if (!p->started) {
             gst_object_unref (self);
             return;             /* stopped before it ran */
           }
-          priv->client = std::make_unique < rtms::Client > (io->context (),
+          p->client = std::make_unique < rtms::Client > (io->context (),
               std::move (*shared_cfg), std::move (*shared_cb));
-          client = priv->client.get ();
+          client = p->client.get ();
         }
         {
-          std::lock_guard < std::mutex > lk (priv->plog_lock);
-          if (priv->plog.is_open ()) {
-            priv->plog_flush_us = (gint64) MAX (flush_ms, 1u) * 1000;
-            priv->plog_next_flush_us = g_get_monotonic_time () +
-                priv->plog_flush_us;
-            priv->plog_tick = io->add_tick (packet_log_tick, self);
+          std::lock_guard < std::mutex > lk (p->plog_lock);
+          if (p->plog.is_open ()) {
+            p->plog_flush_us = (gint64) MAX (flush_ms, 1u) * 1000;
+            p->plog_next_flush_us = g_get_monotonic_time () +
+                p->plog_flush_us;
+            p->plog_tick = io->add_tick (packet_log_tick, self);
           }
         }
         client->start ();
