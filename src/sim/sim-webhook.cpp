@@ -11,13 +11,8 @@ namespace sim {
 
 WebhookSender::WebhookSender (const Options &opts) : opts_ (opts)
 {
-  /* Zoom delivers webhooks of different calls concurrently; libsoup 3's
-   * default of 2 connections per host queued the start burst of a 1,000
-   * engagement load behind 2 requests in flight (docs/benchmarks.md
-   * "Starting 1,000 engagements") */
   session_ = soup_session_new_with_options ("timeout", 10, "user-agent",
-      "Zoom Marketplace/1.0a (zoomrtms-sim)", "max-conns-per-host", 64,
-      "max-conns", 64, nullptr);
+      "Zoom Marketplace/1.0a (zoomrtms-sim)", nullptr);
 }
 
 WebhookSender::~WebhookSender ()
