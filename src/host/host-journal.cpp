@@ -46,24 +46,38 @@ interruptions_to_json (const std::vector<Interruption> &v, JsonBuilder *b)
   json_builder_end_array (b);
 }
 
+/* The objects of @a, an array of a journal entry read back (after a crash,
+ * or by another node of the fleet): at most kMaxListed of them, other
+ * elements skipped, each made by @from_object. */
+static constexpr guint kMaxListed = 1000;
+
+template <typename T, typename F>
+static std::vector<T>
+objects_from_json (JsonArray *a, F &&from_object)
+{
+  std::vector<T> v;
+  for (guint k = 0; a && k < json_array_get_length (a) && k < kMaxListed; k++) {
+    JsonNode *n = json_array_get_element (a, k);
+    if (JSON_NODE_HOLDS_OBJECT (n))
+      v.push_back (from_object (json_node_get_object (n)));
+  }
+  return v;
+}
+
 std::vector<Interruption>
 interruptions_from_json (JsonArray *a)
 {
-  std::vector<Interruption> v;
-  for (guint k = 0; a && k < json_array_get_length (a); k++) {
-    JsonNode *n = json_array_get_element (a, k);
-    if (!JSON_NODE_HOLDS_OBJECT (n))
-      continue;
-    JsonObject *o = json_node_get_object (n);
-    Interruption i;
-    i.cause = json_object_get_string_member_with_default (o, "cause", "");
-    i.start = json_object_get_int_member_with_default (o, "start", 0);
-    i.end = json_object_get_int_member_with_default (o, "end", 0);
-    i.silence_ms = json_object_get_int_member_with_default (o, "silence_ms", -1);
-    i.recovered = json_object_get_boolean_member_with_default (o, "recovered", TRUE);
-    v.push_back (i);
-  }
-  return v;
+  return objects_from_json<Interruption> (a, [] (JsonObject *o) {
+        Interruption i;
+        i.cause = json_object_get_string_member_with_default (o, "cause", "");
+        i.start = json_object_get_int_member_with_default (o, "start", 0);
+        i.end = json_object_get_int_member_with_default (o, "end", 0);
+        i.silence_ms = json_object_get_int_member_with_default (o,
+            "silence_ms", -1);
+        i.recovered = json_object_get_boolean_member_with_default (o,
+            "recovered", TRUE);
+        return i;
+      });
 }
 
 void
@@ -84,18 +98,12 @@ owners_to_json (const std::vector<Owner> &v, JsonBuilder *b)
 std::vector<Owner>
 owners_from_json (JsonArray *a)
 {
-  std::vector<Owner> v;
-  for (guint k = 0; a && k < json_array_get_length (a) && k < 1000; k++) {
-    JsonNode *n = json_array_get_element (a, k);
-    if (!JSON_NODE_HOLDS_OBJECT (n))
-      continue;
-    JsonObject *o = json_node_get_object (n);
-    Owner w;
-    w.node = json_object_get_string_member_with_default (o, "node", "");
-    w.since = json_object_get_int_member_with_default (o, "since", 0);
-    v.push_back (w);
-  }
-  return v;
+  return objects_from_json<Owner> (a, [] (JsonObject *o) {
+        Owner w;
+        w.node = json_object_get_string_member_with_default (o, "node", "");
+        w.since = json_object_get_int_member_with_default (o, "since", 0);
+        return w;
+      });
 }
 
 JsonNode *

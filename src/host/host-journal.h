@@ -156,7 +156,8 @@ struct JournalEntry {
   bool from_json (JsonObject *o);
 };
 
-/* Interruption list ↔ JSON array (also used for engagement.json). */
+/* Interruption list ↔ JSON array (also used for engagement.json). The
+ * readers take at most the first 1000 objects and skip other elements. */
 void interruptions_to_json (const std::vector<Interruption> &v, JsonBuilder *b);
 std::vector<Interruption> interruptions_from_json (JsonArray *a);
 /* Owner list ↔ JSON array (also used for engagement.json). */

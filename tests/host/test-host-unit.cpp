@@ -862,6 +862,27 @@ TEST (Journal, RoundTripAndRemove)
  * entry a power cut left empty or older than the copy is read from the copy
  * (load and load_all); remove() deletes entry, copy, swap file and the
  * temporary files a crash left mid-write. */
+/* A list read back from an entry (after a crash, by another node) is
+ * bounded: 1000 objects at most, non-objects skipped. */
+TEST (Journal, ListsReadBackAreBounded)
+{
+  g_autoptr (JsonArray) a = json_array_new ();
+  json_array_add_int_element (a, 7);
+  for (int k = 0; k < 1500; k++) {
+    JsonObject *o = json_object_new ();
+    json_object_set_string_member (o, "cause", "media");
+    json_object_set_string_member (o, "node", "h1");
+    json_array_add_object_element (a, o);
+  }
+  auto ints = interruptions_from_json (a);
+  ASSERT_EQ (ints.size (), 999u);       /* element 0 is not an object */
+  EXPECT_EQ (ints[0].cause, "media");
+  EXPECT_EQ (ints[0].silence_ms, -1);
+  EXPECT_EQ (owners_from_json (a).size (), 999u);
+  EXPECT_EQ (owners_from_json (a)[0].node, "h1");
+  EXPECT_TRUE (interruptions_from_json (nullptr).empty ());
+}
+
 TEST (Journal, DurableCopyAndPeriodicUpdate)
 {
   TempDir d;
