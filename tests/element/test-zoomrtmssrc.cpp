@@ -414,25 +414,38 @@ expect_stereo_equals_dump (const Sim &sim, const Capture &c)
 
 /* ---------------------------------------------------------- no server */
 
+/* @src fails READY→PAUSED with a RESOURCE/SETTINGS error whose message
+ * names @what (any message if nullptr); @src is back in NULL after. */
+static void
+expect_settings_error (GstElement *src, const char *what)
+{
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (src, bus);
+  EXPECT_EQ (gst_element_set_state (src, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  EXPECT_NE (m, nullptr);
+  if (m) {
+    g_autoptr (GError) err = nullptr;
+    gst_message_parse_error (m, &err, nullptr);
+    EXPECT_TRUE (g_error_matches (err, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS)) << err->message;
+    if (what) {
+      EXPECT_NE (strstr (err->message, what), nullptr) << err->message;
+    }
+    gst_message_unref (m);
+  }
+  gst_element_set_state (src, GST_STATE_NULL);
+  drop_bus (bus);
+}
+
 TEST (ZoomRtmsSrcNoServer, MissingSettingsFailsStart)
 {
   gst_init (nullptr, nullptr);
   GstElement *src = gst_element_factory_make ("zoomrtmssrc", nullptr);
   ASSERT_NE (src, nullptr) << "plugin not found (GST_PLUGIN_PATH_1_0)";
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (src, bus);
   /* no server-urls, no ids */
-  EXPECT_EQ (gst_element_set_state (src, GST_STATE_PAUSED),
-      GST_STATE_CHANGE_FAILURE);
-  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  ASSERT_NE (m, nullptr);
-  g_autoptr (GError) err = nullptr;
-  gst_message_parse_error (m, &err, nullptr);
-  EXPECT_TRUE (g_error_matches (err, GST_RESOURCE_ERROR,
-          GST_RESOURCE_ERROR_SETTINGS)) << err->message;
-  gst_message_unref (m);
-  gst_element_set_state (src, GST_STATE_NULL);
-  drop_bus (bus);
+  expect_settings_error (src, nullptr);
   gst_object_unref (src);
 }
 
@@ -453,20 +466,7 @@ TEST (ZoomRtmsSrcNoServer, ExactlyOneProductId)
   EXPECT_STREQ (sid, "s==");
   g_free (w);
   g_free (sid);
-  GstBus *bus = gst_bus_new ();
-  gst_element_set_bus (src, bus);
-  EXPECT_EQ (gst_element_set_state (src, GST_STATE_PAUSED),
-      GST_STATE_CHANGE_FAILURE);
-  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  ASSERT_NE (m, nullptr);
-  g_autoptr (GError) err = nullptr;
-  gst_message_parse_error (m, &err, nullptr);
-  EXPECT_TRUE (g_error_matches (err, GST_RESOURCE_ERROR,
-          GST_RESOURCE_ERROR_SETTINGS)) << err->message;
-  EXPECT_NE (strstr (err->message, "session-id"), nullptr) << err->message;
-  gst_message_unref (m);
-  gst_element_set_state (src, GST_STATE_NULL);
-  drop_bus (bus);
+  expect_settings_error (src, "session-id");
   GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS (src), "layout");
   ASSERT_NE (ps, nullptr);
   EXPECT_NE (g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (ps)->enum_class, "auto"),
