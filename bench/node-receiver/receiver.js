@@ -233,6 +233,24 @@ function finalize(eng, how) {
   return eng.done;
 }
 
+// Every message of one socket, parsed (unparsable ones skipped, as the
+// samples do); keep-alive requests (msg 12) are answered with msg 13 on the
+// same socket (docs/protocol.md §3.9), the rest go to @handle.
+function onMessages(ws, handle) {
+  ws.on('message', data => {
+    let msg;
+    try {
+      msg = JSON.parse(data.toString());
+    } catch {
+      return;
+    }
+    if (msg.msg_type === 12)
+      ws.send(JSON.stringify({ msg_type: 13, timestamp: msg.timestamp }));
+    else
+      handle(msg);
+  });
+}
+
 function connectMedia(eng, url) {
   const ws = new WebSocket(url, { maxPayload: MAX_MESSAGE });
   eng.media = ws;
@@ -245,13 +263,7 @@ function connectMedia(eng, url) {
       media_params: { audio: { content_type: 2, sample_rate: 1, channel: 1, codec: 1, data_opt: 1, send_rate: 20 } },
     }));
   });
-  ws.on('message', data => {
-    let msg;
-    try {
-      msg = JSON.parse(data.toString());
-    } catch {
-      return;
-    }
+  onMessages(ws, msg => {
     switch (msg.msg_type) {
       case 14:
         onAudio(eng, msg.content);
@@ -264,9 +276,6 @@ function connectMedia(eng, url) {
         if (RATES[msg.media_params?.audio?.sample_rate])
           eng.rate = RATES[msg.media_params.audio.sample_rate];
         eng.sig?.send(JSON.stringify({ msg_type: 7, rtms_stream_id: eng.streamId }));
-        break;
-      case 12:
-        ws.send(JSON.stringify({ msg_type: 13, timestamp: msg.timestamp }));
         break;
       default:
         break;
@@ -285,13 +294,7 @@ function connectSignaling(eng, url) {
       signature: signature(eng.idValue, eng.streamId),
     }));
   });
-  ws.on('message', data => {
-    let msg;
-    try {
-      msg = JSON.parse(data.toString());
-    } catch {
-      return;
-    }
+  onMessages(ws, msg => {
     switch (msg.msg_type) {
       case 2: {
         if (msg.status_code !== 0) {
@@ -310,9 +313,6 @@ function connectSignaling(eng, url) {
       case 8:
         if (msg.state === 4)          // TERMINATED, §3.8
           ending(eng, 'msg8');
-        break;
-      case 12:
-        ws.send(JSON.stringify({ msg_type: 13, timestamp: msg.timestamp }));
         break;
       default:
         break;
