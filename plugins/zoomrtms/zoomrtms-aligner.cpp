@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 
 namespace zoomrtms {
@@ -22,6 +23,13 @@ struct Aligner::Channel {
   bool have_first = false;
   int64_t first_pos = 0;         /* absolute sample of the first accepted one */
   int64_t progress = INT64_MIN;  /* absolute sample after the furthest data */
+  /* Watermark of contiguous data (Aligner::contiguous()): every slot in
+   * [max (fill_from, next_), fill_to) is filled; valid while fill_from <=
+   * next_ <= fill_to (the timeline moving back invalidates it), reset
+   * where the rings are cleared wholesale (resync, rebase). Kept by push()
+   * in O(1) for packets in order, so block_ready() does not scan. */
+  int64_t fill_from = 0, fill_to = INT64_MIN;
+  int side = 0;                  /* emit_block scratch: output side */
   /* timestamps accepted (the last `limit`), ascending, in a ring of a
    * power-of-two size allocated once: packets arrive in order, so an
    * insert is a push at the back and the oldest leaves at the front */
@@ -327,8 +335,33 @@ Aligner::t0_ms () const
   return have_base_ ? (base_ - shift_) * 1000 / config_.rate : INT64_MIN;
 }
 
+/* The end of the run of filled slots of @c from next_, looked at up to
+ * @limit (absolute): every slot in [next_, result) is filled (the result
+ * may pass @limit). Advances the channel's watermark, so each slot is
+ * looked at about once however often a block is asked about. */
+int64_t
+Aligner::contiguous (Channel &c, int64_t limit)
+{
+  if (c.fill_from > next_ || c.fill_to < next_)
+    c.fill_from = c.fill_to = next_;
+  const int64_t stop = std::min (limit, c.progress);
+  if (c.fill_to < stop) {
+    const size_t mask = cap_ - 1;
+    int64_t p = c.fill_to;
+    while (p < stop && c.filled[(uint64_t) p & mask])
+      p++;
+    c.fill_to = p;
+  }
+#ifdef ZOOMRTMS_ALIGNER_SELFCHECK
+  for (int64_t p = next_; p < std::min (c.fill_to, limit); p++)
+    if (!c.filled[(uint64_t) p & (cap_ - 1)])
+      abort ();                 /* the watermark claims an empty slot */
+#endif
+  return c.fill_to;
+}
+
 bool
-Aligner::block_ready () const
+Aligner::block_ready ()
 {
   if (channels_.empty () || holding ())
     return false;
@@ -340,15 +373,13 @@ Aligner::block_ready () const
     return true;
   if (emitted_blocks_ == 0 && maxp - end < startup_wait_)
     return false;               /* start-up: t0 may still move back */
-  const size_t mask = cap_ - 1;
   for (auto &c : channels_) {
     if (!c->active ())
       continue;
     if (!c->have_data || c->progress < end)
       return false;
-    for (int64_t p = next_; p < end; p++)
-      if (!c->filled[(uint64_t) p & mask])
-        return false;
+    if (contiguous (*c, end) < end)
+      return false;
   }
   return true;
 }
@@ -379,6 +410,15 @@ saturate (int32_t v)
   return (int16_t) std::clamp (v, (int32_t) INT16_MIN, (int32_t) INT16_MAX);
 }
 
+/* Saturating sum of @a and @b: exactly saturate (a + b), so a side of two
+ * channels summed into the output in place matches the sum of both then
+ * one saturation. */
+static inline int16_t
+add_sat (int16_t a, int16_t b)
+{
+  return saturate ((int32_t) a + (int32_t) b);
+}
+
 void
 Aligner::emit_block (int64_t limit)
 {
@@ -387,35 +427,29 @@ Aligner::emit_block (int64_t limit)
   const int64_t n = end - next_;  /* block_, or less for a continuation's
                                      first block or drain's last one */
   const size_t mask = cap_ - 1;
+  /* the channels with pending data in this block, and how many of them
+   * land on each side; a sample not received is 0 in buf (push writes
+   * only where it sets filled; both are cleared together) */
   bool any = false, gap_partial = false;
-  bool zeroed = false;
+  int per_side[2] = { 0, 0 };
   for (auto &c : channels_) {
     if (!c->have_data || c->progress <= next_ || c->buf.empty ())
       continue;                 /* nothing pending in this block */
-    if (!zeroed) {
-      acc_.assign ((size_t) n * ch, 0);
-      zeroed = true;
-    }
-    int side = ch == 2 ? side_of (*c) : 0;
-    uint64_t nfilled = 0;
-    int64_t stop = std::min (end, c->progress);
-    /* a sample not received is 0 in buf (push writes only where it sets
-     * filled; both are cleared together), so whole runs up to the ring's
-     * wrap are summed without a branch */
-    for (int64_t p = next_; p < stop;) {
-      const size_t i0 = (size_t) ((uint64_t) p & mask);
-      const size_t run = (size_t) std::min<int64_t> (stop - p,
-          (int64_t) (cap_ - i0));
-      int16_t *b = c->buf.data () + i0;
-      uint8_t *f = c->filled.data () + i0;
-      int32_t *a = acc_.data () + (size_t) (p - next_) * ch + side;
-      for (size_t k = 0; k < run; k++) {
-        a[k * ch] += b[k];
-        nfilled += f[k];
-      }
-      memset (b, 0, run * sizeof *b);
-      memset (f, 0, run);
-      p += (int64_t) run;
+    c->side = ch == 2 ? side_of (*c) : 0;
+    per_side[c->side]++;
+    const int64_t stop = std::min (end, c->progress);
+    uint64_t nfilled;
+    if (contiguous (*c, stop) >= stop) {
+      nfilled = (uint64_t) (stop - next_);      /* all of it (in order) */
+#ifdef ZOOMRTMS_ALIGNER_SELFCHECK
+      for (int64_t p = next_; p < stop; p++)
+        if (!c->filled[(uint64_t) p & mask])
+          abort ();
+#endif
+    } else {
+      nfilled = 0;
+      for (int64_t p = next_; p < stop; p++)
+        nfilled += c->filled[(uint64_t) p & mask];
     }
     if (nfilled)
       any = true;
@@ -425,12 +459,12 @@ Aligner::emit_block (int64_t limit)
   const int64_t position = next_ - base_ + shift_;
   if (!any && n != block_) {
     /* a partial gap block (a continuation's first): an ordinary block */
-    acc_.assign ((size_t) n * ch, 0);
     any = true;
     gap_partial = true;
   }
   if (!any) {
-    /* a gap block: extend the silence run at the back, if contiguous */
+    /* a gap block (every pending sample is 0: nothing to clear): extend
+     * the silence run at the back, if contiguous */
     if (ready_count_ > 0 && !discont_) {
       Ready &r = ready_back ();
       if (r.run > 0 && r.block.position + (int64_t) r.run * block_ ==
@@ -454,13 +488,78 @@ Aligner::emit_block (int64_t limit)
   }
   Ready &r = ready_push ();
   r.run = 0;
-  if (r.block.samples.capacity () < acc_.size () && !spare_.empty ()) {
+  const size_t total = (size_t) n * ch;
+  if (r.block.samples.capacity () < total && !spare_.empty ()) {
     r.block.samples.swap (spare_.back ());
     spare_.pop_back ();
   }
-  r.block.samples.resize (acc_.size ());
-  for (size_t i = 0; i < acc_.size (); i++)
-    r.block.samples[i] = saturate (acc_[i]);
+  r.block.samples.resize (total);
+  int16_t *out = r.block.samples.data ();
+  /* up to two channels per side are summed straight into the output (the
+   * ZCC case: one each; a sum of two saturated once is the same as in the
+   * accumulator); more on one side go through the 32-bit accumulator so
+   * that the whole sum is saturated once */
+  const bool direct = per_side[0] <= 2 && per_side[1] <= 2;
+  int32_t *acc = nullptr;
+  if (direct) {
+    memset (out, 0, total * sizeof *out);
+  } else {
+    acc_.resize (total);
+    acc = acc_.data ();
+    memset (acc, 0, total * sizeof *acc);
+  }
+  int written[2] = { 0, 0 };    /* channels already on each side (direct) */
+#ifdef ZOOMRTMS_ALIGNER_SELFCHECK
+  /* the reference: every channel into the accumulator, saturated once */
+  static thread_local std::vector<int32_t> ref;
+  ref.assign (total, 0);        /* allocates only to grow */
+#endif
+  for (auto &c : channels_) {
+    if (!c->have_data || c->progress <= next_ || c->buf.empty ())
+      continue;
+    const int side = c->side;
+    const bool first = written[side]++ == 0;
+    const int64_t stop = std::min (end, c->progress);
+    /* in runs up to the ring's wrap */
+    for (int64_t p = next_; p < stop;) {
+      const size_t i0 = (size_t) ((uint64_t) p & mask);
+      const size_t run = (size_t) std::min<int64_t> (stop - p,
+          (int64_t) (cap_ - i0));
+      int16_t *b = c->buf.data () + i0;
+      const size_t o = (size_t) (p - next_) * ch + side;
+#ifdef ZOOMRTMS_ALIGNER_SELFCHECK
+      for (size_t k = 0; k < run; k++)
+        ref[o + k * ch] += b[k];
+#endif
+      if (acc) {
+        int32_t *a = acc + o;
+        for (size_t k = 0; k < run; k++)
+          a[k * ch] += b[k];
+      } else if (ch == 1 && first) {
+        memcpy (out + o, b, run * sizeof *b);
+      } else if (first) {
+        int16_t *d = out + o;
+        for (size_t k = 0; k < run; k++)
+          d[k * ch] = b[k];
+      } else {
+        int16_t *d = out + o;
+        for (size_t k = 0; k < run; k++)
+          d[k * ch] = add_sat (d[k * ch], b[k]);
+      }
+      memset (b, 0, run * sizeof *b);
+      memset (c->filled.data () + i0, 0, run);
+      p += (int64_t) run;
+    }
+  }
+  if (acc) {
+    for (size_t i = 0; i < total; i++)
+      out[i] = saturate (acc[i]);
+  }
+#ifdef ZOOMRTMS_ALIGNER_SELFCHECK
+  for (size_t i = 0; i < total; i++)
+    if (out[i] != saturate (ref[i]))
+      abort ();                 /* the direct sum differs from the reference */
+#endif
   r.block.position = position;
   r.block.channels = ch;
   r.block.gap = gap_partial;
@@ -517,6 +616,7 @@ Aligner::resync (int64_t pos)
     std::fill (c->buf.begin (), c->buf.end (), 0);
     std::fill (c->filled.begin (), c->filled.end (), 0);
     c->progress = INT64_MIN;
+    c->fill_to = INT64_MIN;
   }
   int64_t target = block_floor (pos);
   if (target < next_) {
@@ -544,6 +644,7 @@ Aligner::rebase_empty (int64_t pos)
     c->have_first = false;
     c->emitted_filled = 0;
     c->progress = INT64_MIN;
+    c->fill_to = INT64_MIN;
   }
   base_ = next_ = pos;
   discont_ = true;
@@ -686,6 +787,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   if (c.buf.size () != cap_) {
     c.buf.assign (cap_, 0);
     c.filled.assign (cap_, 0);
+    c.fill_to = INT64_MIN;
   }
   const size_t mask = cap_ - 1;
   const int64_t wstart = std::max (pos, next_);   /* may have moved */
@@ -722,6 +824,12 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     }
     p += (int64_t) run;
   }
+  /* every slot of [wstart, end) is filled now: the watermark runs on when
+   * it reached wstart (packets in order), in O(1) */
+  if (c.fill_from > next_ || c.fill_to < next_)
+    c.fill_from = c.fill_to = next_;
+  if (c.fill_to >= wstart)
+    c.fill_to = std::max (c.fill_to, end);
   c.stats.frames++;
   c.have_data = true;
   c.last_ts = std::max (c.last_ts, timestamp_ms);

@@ -1491,3 +1491,148 @@ TEST (AlignerAlloc, NothingAllocatedPerPacketOrBlock)
     EXPECT_EQ (stats_of (st, agent).late, 0u);
   }
 }
+
+/* emit_block sums up to two channels per side straight into the output and
+ * more through the 32-bit accumulator: either way the whole sum of a side
+ * is saturated once. Three channels of 30000, 30000 and -30000 on one side
+ * make 30000 (saturating pairwise would make 2767), in mix and on the
+ * agent's side in stereo, whatever order the channels appeared in. */
+TEST (AlignerSum, ThreeChannelsOnOneSideSaturatedOnce)
+{
+  for (Layout layout : { Layout::MIX, Layout::STEREO }) {
+    Aligner a (config (layout));
+    a.set_participant_mode ("cust", "caller");
+    for (const char *k : { "agent1", "agent2", "agent3" })
+      a.set_participant_mode (k, "callee");
+    auto pc = constant_packet (-7);
+    auto plus = constant_packet (30000), minus = constant_packet (-30000);
+    for (int i = 0; i < 3; i++) {
+      int64_t ts = kT0 + i * kPacketMs;
+      a.push ("agent1", ts, plus.data (), plus.size ());
+      a.push ("cust", ts, pc.data (), pc.size ());
+      a.push ("agent2", ts, plus.data (), plus.size ());
+      a.push ("agent3", ts, minus.data (), minus.size ());
+    }
+    a.drain ();
+    Output o = take_all (a);
+    ASSERT_EQ (o.blocks.size (), 3u);
+    if (layout == Layout::MIX) {
+      for (auto s : o.samples)
+        ASSERT_EQ (s, 30000 - 7);
+    } else {
+      for (size_t i = 0; i < o.samples.size (); i += 2) {
+        ASSERT_EQ (o.samples[i], -7) << "left " << i / 2;
+        ASSERT_EQ (o.samples[i + 1], 30000) << "right " << i / 2;
+      }
+    }
+  }
+}
+
+/* Two channels on one side are saturated as one sum, both ways, and a side
+ * without a channel is silent. */
+TEST (AlignerSum, TwoChannelsOnOneSideSaturate)
+{
+  const int16_t cases[][3] = { { 30000, 10000, 32767 },
+    { -30000, -10000, -32768 }, { 32767, -32768, -1 }, { -5, 3, -2 } };
+  for (int i = 0; i < 4; i++) {
+    Aligner a (config (Layout::STEREO));
+    a.set_participant_mode ("a1", "callee");
+    a.set_participant_mode ("a2", "callee");
+    auto p1 = constant_packet (cases[i][0]), p2 = constant_packet (cases[i][1]);
+    a.push ("a1", kT0, p1.data (), p1.size ());
+    a.push ("a2", kT0, p2.data (), p2.size ());
+    a.drain ();
+    Output o = take_all (a);
+    ASSERT_EQ (o.samples.size (), 2u * kBlock);
+    for (int k = 0; k < kBlock; k++) {
+      ASSERT_EQ (o.samples[2 * k], 0) << "case " << i;
+      ASSERT_EQ (o.samples[2 * k + 1], cases[i][2]) << "case " << i;
+    }
+  }
+}
+
+/* A block is ready only once every sample of it is there: with a packet of
+ * one channel missing in the middle of a 100 ms block (the channel went on
+ * past the block), nothing is output until that packet arrives (within
+ * the hold), and then it is in place. block_ready() keeps a watermark of
+ * each channel's contiguous data instead of scanning the block: a packet
+ * after a hole must not move it past the hole. */
+TEST (AlignerSum, HoleInABlockWaitsForItsPacket)
+{
+  AlignerConfig c = config (Layout::STEREO);
+  c.block_ms = 100;
+  c.hold_ms = 1000;
+  c.startup_wait_ms = 0;
+  Aligner a (c);
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  for (int i = 0; i < 10; i++) {
+    push (a, "cust", 0, kT0 + i * kPacketMs);
+    if (i != 2)
+      push (a, "agent", 1, kT0 + i * kPacketMs);
+  }
+  /* both channels are past the first two blocks; the agent's packet 2
+   * (in block 0) is missing */
+  EXPECT_FALSE (a.has_ready ());
+  ASSERT_EQ (push (a, "agent", 1, kT0 + 2 * kPacketMs), PushResult::ACCEPTED);
+  Output o = take_all (a);
+  ASSERT_EQ (o.blocks.size (), 2u);
+  for (int64_t p = 0; p < 2 * 1600; p++) {
+    ASSERT_EQ (o.samples[2 * p], val (0, p)) << "left " << p;
+    ASSERT_EQ (o.samples[2 * p + 1], val (1, p)) << "right " << p;
+  }
+}
+
+/* A long stereo run through the rings' wrap (a short hold: 32768 slots,
+ * blocks of 1600 samples straddle the wrap), one channel with mutes
+ * (gaps), reordered pairs and duplicates, the other with a packet that
+ * comes back late within the hold: every output sample is the one
+ * expected, silence exactly where nothing was sent. */
+TEST (AlignerSum, RingWrapWithGapsAndReorderExact)
+{
+  for (int block_ms : { 20, 100 }) {
+    AlignerConfig c = config (Layout::STEREO);
+    c.block_ms = block_ms;
+    c.hold_ms = 200;
+    Aligner a (c);
+    a.set_participant_mode ("cust", "caller");
+    a.set_participant_mode ("agent", "callee");
+    const int n = 600;          /* 12 s: the ring wraps several times */
+    std::vector<bool> sent_agent (n, false);
+    auto send = [&](const char *key, int ch, int i) {
+      auto r = push (a, key, ch, kT0 + (int64_t) i * kPacketMs);
+      ASSERT_EQ (r, PushResult::ACCEPTED) << key << " " << i;
+      if (ch == 1)
+        sent_agent[i] = true;
+    };
+    Output o;
+    for (int i = 0; i < n; i++) {
+      send ("cust", 0, i);
+      if (i % 97 >= 40 && i % 97 < 43)
+        continue;               /* the agent muted: 60 ms */
+      if (i % 50 == 10)
+        continue;               /* sent after the next one, below */
+      send ("agent", 1, i);
+      if (i % 50 == 11) {
+        send ("agent", 1, i - 1);
+        EXPECT_EQ (push (a, "agent", 1, kT0 + (int64_t) i * kPacketMs),
+            PushResult::DUPLICATE);
+      }
+      Output part = take_all (a);
+      o.samples.insert (o.samples.end (), part.samples.begin (),
+          part.samples.end ());
+    }
+    a.drain ();
+    Output rest = take_all (a);
+    o.samples.insert (o.samples.end (), rest.samples.begin (),
+        rest.samples.end ());
+    ASSERT_EQ (o.samples.size (), 2u * n * kBlock) << block_ms;
+    ASSERT_LT ((size_t) a.capacity (), (size_t) n * kBlock) << "no wrap";
+    for (int64_t p = 0; p < (int64_t) n * kBlock; p++) {
+      ASSERT_EQ (o.samples[2 * p], val (0, p)) << "left " << p;
+      int16_t right = sent_agent[p / kBlock] ? val (1, p) : 0;
+      ASSERT_EQ (o.samples[2 * p + 1], right) << "right " << p << " block-ms "
+          << block_ms;
+    }
+  }
+}
