@@ -69,6 +69,8 @@ struct Aligner::Channel {
   bool
   seen (int64_t ts) const
   {
+    if (hist_count == 0 || ts > hist_at (hist_count - 1))
+      return false;             /* newer than all (in order): no search */
     size_t k = hist_lower (ts);
     return k < hist_count && hist_at (k) == ts;
   }
