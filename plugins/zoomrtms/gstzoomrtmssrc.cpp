@@ -317,6 +317,7 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -510,6 +511,9 @@ struct GstZoomRtmsSrcPrivate {
    * items point into it) */
   std::deque<std::string> keys;
   std::vector<gint64> keys_last_ts; /* newest timestamp per key */
+  /* per key: its entry in participants (nullptr until there is one), so
+   * the packet log's participant_mode costs no lookup per packet */
+  std::vector<const rtms::ParticipantInfo *> keys_info;
   bool flushing = false;            /* PAUSED→READY until the next start */
   /* the shared-thread model ("Threads" at the top of this file): pump()
    * runs on the client's I/O thread. playing: between PAUSED→PLAYING and
@@ -918,41 +922,28 @@ on_ready (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   push_item (self, std::move (it));
 }
 
+/* @priv: self's (passed in so that a packet does not read the element's
+ * instance, a cache line of its own, just for it) */
 static void
-on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
+on_audio (GstZoomRtmsSrc * self, GstZoomRtmsSrcPrivate * priv,
+    const rtms::AudioFrame & f)
 {
-  auto priv = self->priv;
-  {
-    /* write-ahead packet log: every packet accepted from the wire */
-    std::lock_guard < std::mutex > lk (priv->plog_lock);
-    if (priv->plog.is_open ()) {
-      auto pi = priv->participants.find (*f.channel_key);
-      static const std::string none;
-      priv->plog.append (*f.channel_key, pi != priv->participants.end ()?
-          pi->second.participant_mode : none, f.timestamp_ms, f.pcm, f.size);
-    }
+  if (priv->t0_ms.load (std::memory_order_relaxed) == G_MININT64) {
+    gint64 unset = G_MININT64;
+    priv->t0_ms.compare_exchange_strong (unset, f.timestamp_ms);
   }
-  gint64 unset = G_MININT64;
-  priv->t0_ms.compare_exchange_strong (unset, f.timestamp_ms);
   Item it;
   it.kind = Item::AUDIO;
   it.ts = f.timestamp_ms;
-  bool wake;
+  bool wake = false;
+  const rtms::ParticipantInfo *info;
   {
     std::lock_guard < std::mutex > lk (priv->qlock);
     /* counted under qlock: every packet counted before an application EOS
-     * (send_event takes qlock) is queued, and output before the EOS */
-    priv->frames_received++;
-    if (priv->app_eos) {
-      priv->frames_dropped++;   /* after the application EOS: not taken */
-      return;
-    }
-    if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
-      priv->anchor = current_running_time (self);
-    if (!priv->have_first_audio) {
-      priv->have_first_audio = true;
-      priv->first_audio = std::chrono::steady_clock::now ();
-    }
+     * (send_event takes qlock) is queued, and output before the EOS (only
+     * this thread writes it: no atomic increment needed) */
+    priv->frames_received.store (priv->frames_received.load
+        (std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     size_t ki = 0;
     for (; ki < priv->keys.size (); ki++)
       if (priv->keys[ki] == *f.channel_key)
@@ -960,6 +951,20 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
     if (ki == priv->keys.size ()) {
       priv->keys.push_back (*f.channel_key);
       priv->keys_last_ts.push_back (G_MININT64);
+      auto pi = priv->participants.find (*f.channel_key);
+      priv->keys_info.push_back (pi != priv->participants.end ()?
+          &pi->second : nullptr);
+    }
+    info = priv->keys_info[ki];
+    if (priv->app_eos) {
+      priv->frames_dropped++;   /* after the application EOS: not taken */
+      goto log;
+    }
+    if (!GST_CLOCK_TIME_IS_VALID (priv->anchor))
+      priv->anchor = current_running_time (self);
+    if (!priv->have_first_audio) {
+      priv->have_first_audio = true;
+      priv->first_audio = std::chrono::steady_clock::now ();
     }
     it.keyp = &priv->keys[ki];
     /* does this packet advance the oldest channel? */
@@ -990,6 +995,18 @@ on_audio (GstZoomRtmsSrc * self, const rtms::AudioFrame & f)
     }
     it.data.assign (f.pcm, f.pcm + f.size);
     wake = push_item_locked (self, std::move (it), completes);
+  }
+log:
+  {
+    /* write-ahead packet log: every packet accepted from the wire (also
+     * one not taken after an application EOS); the participant_mode known
+     * now (a pointer into participants: this thread only) */
+    std::lock_guard < std::mutex > lk (priv->plog_lock);
+    if (priv->plog.is_open ()) {
+      static const std::string none;
+      priv->plog.append (*f.channel_key, info ? info->participant_mode : none,
+          f.timestamp_ms, f.pcm, f.size);
+    }
   }
   if (wake)
     request_pump (self);
@@ -1052,6 +1069,11 @@ on_event (GstZoomRtmsSrc * self, const rtms::EventUpdate & e)
         known.participant_mode = pi.participant_mode;
       if (!pi.display_name.empty ())
         known.display_name = pi.display_name;
+      /* the packet log's lookup per key (on_audio) */
+      std::lock_guard < std::mutex > lk (priv->qlock);
+      for (size_t ki = 0; ki < priv->keys.size (); ki++)
+        if (priv->keys[ki] == pi.channel_id)
+          priv->keys_info[ki] = &known;
     }
     if (!pi.channel_id.empty () && !pi.participant_mode.empty ()) {
       Item it;
@@ -1622,9 +1644,13 @@ take_output_locked (GstZoomRtmsSrc * self, GstClockTime anchor)
     buf = gst_buffer_new_allocate (nullptr, n * 2, nullptr);
   GstMapInfo map;
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+  memcpy (map.data, b.samples.data (), n * 2);  /* S16LE already */
+#else
   auto out = reinterpret_cast < guint16 * >(map.data);
   for (gsize i = 0; i < n; i++)
     out[i] = GUINT16_TO_LE ((guint16) b.samples[i]);
+#endif
   gst_buffer_unmap (buf, &map);
   guint64 pos = (guint64) b.position, end = pos + b.frames ();
   /* PTS from running time 0 of this pipeline: a continuation's first
@@ -2423,6 +2449,7 @@ start (GstZoomRtmsSrc * self)
     priv->queued_audio = 0;
     priv->keys.clear ();
     priv->keys_last_ts.clear ();
+    priv->keys_info.clear ();
     priv->closed = false;
     priv->app_eos = false;
     priv->app_eos_draining = false;
@@ -2532,8 +2559,8 @@ start (GstZoomRtmsSrc * self)
   cb.on_ready =[self] (const rtms::AudioParams & p) {
     on_ready (self, p);
   };
-  cb.on_audio =[self] (const rtms::AudioFrame & f) {
-    on_audio (self, f);
+  cb.on_audio =[self, priv] (const rtms::AudioFrame & f) {
+    on_audio (self, priv, f);
   };
   cb.on_transcript =[self] (const rtms::TranscriptData & t) {
     on_transcript (self, t);

@@ -12,12 +12,16 @@
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 
+#include "zoomrtms-packet-log.h"
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <set>
 #include <string>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1403,6 +1407,57 @@ TEST_F (ZoomRtmsSrc, RoleTimeoutFallsBackToFirstSeenWithWarning)
     n += w.find ("participant roles") != std::string::npos;
   EXPECT_EQ (n, 1);
   gst_harness_teardown (h);
+}
+
+/* The packet log (packet-log) records each packet with the
+ * participant_mode known when it arrived: with the participant events
+ * 300 ms after the audio (sim --events-after-ms), each channel's first
+ * records have none, and from its first record with a mode on every one
+ * has it: caller for one channel, callee for the other. (The element keeps
+ * a pointer to each channel's participant entry instead of a lookup per
+ * packet; the events must reach channels already heard.) */
+TEST_F (ZoomRtmsSrc, PacketLogCarriesModesLearnedAfterTheAudio)
+{
+  Sim sim;
+  std::string why;
+  ASSERT_TRUE (sim.start ({ "--speed", "1", "--duration", "2",
+              "--events-after-ms", "300" }, &why)) << why;
+  std::string log = sim.dir + "/modes.pkl";
+  GstBus *bus;
+  GstHarness *h = new_harness (sim, "stereo", &bus);
+  g_object_set (h->element, "packet-log", log.c_str (), nullptr);
+  gst_harness_play (h);
+  Capture c;
+  capture_until_eos (h, &c);
+  ASSERT_TRUE (c.eos);
+  gst_harness_teardown (h);     /* stop(): the log is closed */
+  drop_bus (bus);
+  zoomrtms::PacketLogReader r;
+  ASSERT_TRUE (r.open (log, &why)) << why;
+  zoomrtms::PacketLogRecord rec;
+  std::map<std::string, std::string> mode;
+  std::map<std::string, size_t> without, with;
+  zoomrtms::PacketLogReader::Status st;
+  while ((st = r.next (&rec, &why)) == zoomrtms::PacketLogReader::Status::OK) {
+    std::string &m = mode[rec.key];
+    if (rec.mode.empty ()) {
+      EXPECT_EQ (m, "") << "channel " << rec.key << " lost its mode";
+      without[rec.key]++;
+    } else {
+      EXPECT_TRUE (m.empty () || m == rec.mode) << rec.key;
+      m = rec.mode;
+      with[rec.key]++;
+    }
+  }
+  EXPECT_EQ (st, zoomrtms::PacketLogReader::Status::END) << why;
+  ASSERT_EQ (mode.size (), 2u);
+  std::set<std::string> modes;
+  for (auto &kv : mode) {
+    modes.insert (kv.second);
+    EXPECT_GT (without[kv.first], 0u) << "audio before the events";
+    EXPECT_GT (with[kv.first], without[kv.first]) << kv.first;
+  }
+  EXPECT_EQ (modes, (std::set<std::string> { "caller", "callee" }));
 }
 
 /* ---- align-hold: audio that is behind is placed, not dropped ---- */
