@@ -16,6 +16,7 @@
 
 #include "rtms-auth.h"
 #include "rtms-json.h"
+#include "rtms-timers.h"
 #include "rtms-ws.h"
 
 #define G_LOG_DOMAIN_CLIENT "zoomrtms-client"
@@ -212,10 +213,13 @@ struct Client::Impl {
                   backoff */
   };
 
-  GSource *handshake_timer = nullptr;
-  GSource *watchdog = nullptr;
-  GSource *retry_timer = nullptr;
-  GSource *close_timer = nullptr;
+  /* on the context's shared timer source (rtms-timers.h): a client
+   * attaches no GSource of its own while it streams */
+  std::shared_ptr<TimerQueue> timers;
+  Timer handshake_timer;
+  Timer watchdog;
+  Timer retry_timer;
+  Timer close_timer;
   gint64 last_rx_us = 0;
   guint attempt = 0;
   gint64 outage_since_us = 0;   /* 0 = no outage in progress */
@@ -237,6 +241,7 @@ struct Client::Impl {
       cfg.subscribe_events = default_subscriptions (cfg.product);
     negotiated = cfg.audio;
     poller = poller_for (ctx);
+    timers = TimerQueue::for_context (ctx);
   }
 
   ~Impl ()
@@ -249,6 +254,7 @@ struct Client::Impl {
     stop_timer (&reaper);
     graveyard.clear ();         /* not inside a WsConnection callback here */
     poller.reset ();
+    timers.reset ();            /* after the Timers above were stopped */
     g_main_context_unref (ctx);
   }
 
@@ -264,13 +270,17 @@ struct Client::Impl {
     }
   }
 
-  GSource *
-  add_timer (guint ms, GSourceFunc fn)
+  static void
+  stop_timer (Timer *t)
   {
-    GSource *s = g_timeout_source_new (ms);
-    g_source_set_callback (s, fn, this, nullptr);
-    g_source_attach (s, ctx);
-    return s;
+    t->stop ();
+  }
+
+  /* Arms @t: @fn (this) in @ms ms (rtms-timers.h). */
+  void
+  start_timer (Timer *t, guint ms, Timer::Fn fn)
+  {
+    t->start (timers.get (), ms, fn, this);
   }
 
   /* Takes @sock out of use: its callbacks are ignored from now on, a close
@@ -521,7 +531,7 @@ struct Client::Impl {
       return;
     }
     stop_timer (&close_timer);
-    close_timer = add_timer (DRAIN_MS, on_close_timeout);
+    start_timer (&close_timer, DRAIN_MS, on_close_timeout);
   }
 
   bool
@@ -549,7 +559,8 @@ struct Client::Impl {
   {
     state = ClientState::CONNECTING_SIGNALING;
     stop_timer (&handshake_timer);
-    handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
+    start_timer (&handshake_timer, handshake_timeout_ms (),
+        on_handshake_timeout);
     if (outage_since_us != 0)
       n_attempts++;
     drop_ws (&sig);
@@ -606,7 +617,8 @@ struct Client::Impl {
     }
     state = ClientState::CONNECTING_MEDIA;
     stop_timer (&handshake_timer);
-    handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
+    start_timer (&handshake_timer, handshake_timeout_ms (),
+        on_handshake_timeout);
     if (outage_since_us != 0 && media_only_outage)
       n_attempts++;
     media.resize (plans.size ());
@@ -774,7 +786,7 @@ struct Client::Impl {
           drop_ws (&sig);
           stop_timer (&retry_timer);
           media_only_outage = false;
-          retry_timer = add_timer (delay, on_retry);
+          start_timer (&retry_timer, delay, on_retry);
           return;
         }
       }
@@ -908,9 +920,8 @@ struct Client::Impl {
     outage_since_us = 0;
     media_only_outage = false;
     ever_streamed = true;
-    if (!watchdog)
-      watchdog = add_timer (std::max<guint> (cfg.idle_timeout_ms / 4, 100),
-          on_watchdog);
+    if (!watchdog.armed ())
+      start_timer (&watchdog, watchdog_period_ms (), on_watchdog);
     if (cb.on_ready)
       cb.on_ready (negotiated);
   }
@@ -1057,64 +1068,66 @@ struct Client::Impl {
     state = media_only ? ClientState::CONNECTING_MEDIA :
         ClientState::CONNECTING_SIGNALING;
     stop_timer (&retry_timer);
-    retry_timer = add_timer (delay, on_retry);
+    start_timer (&retry_timer, delay, on_retry);
     if (count_attempt)
       attempt++;
   }
 
-  static gboolean
+  static void
   on_retry (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
-    g_source_unref (self->retry_timer);
-    self->retry_timer = nullptr;
     if (self->media_only_outage && self->sig)
       self->connect_media ();
     else
       self->connect_signaling ();
-    return G_SOURCE_REMOVE;
   }
 
-  static gboolean
+  static void
   on_handshake_timeout (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
-    g_source_unref (self->handshake_timer);
-    self->handshake_timer = nullptr;
     if (!self->ever_streamed)
       self->fail (ERROR_TIMEOUT, "handshake timed out after " +
           std::to_string (self->cfg.handshake_timeout_ms) + " ms");
     else
       self->connection_lost ("handshake timed out",
           self->state == ClientState::CONNECTING_MEDIA);
-    return G_SOURCE_REMOVE;
   }
 
-  /* §3.9: no message of any kind for idle_timeout_ms → re-handshake. */
-  static gboolean
+  /* The watchdog checks every idle_timeout_ms / 4 (at least 100 ms), from
+   * the first STREAMING on until the client ends. */
+  guint
+  watchdog_period_ms () const
+  {
+    return std::max<guint> (cfg.idle_timeout_ms / 4, 100);
+  }
+
+  /* §3.9: no message of any kind for idle_timeout_ms → re-handshake.
+   * Periodic: re-armed first (connection_lost () keeps it; finish () stops
+   * it). */
+  static void
   on_watchdog (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
+    self->start_timer (&self->watchdog, self->watchdog_period_ms (),
+        on_watchdog);
     if (self->state != ClientState::STREAMING)
-      return G_SOURCE_CONTINUE;
+      return;
     gint64 idle = g_get_monotonic_time () - self->last_rx_us;
     if (idle > (gint64) self->cfg.idle_timeout_ms * 1000)
       self->connection_lost ("no message for " + std::to_string (idle / 1000) +
           " ms (idle watchdog)", false);
-    return G_SOURCE_CONTINUE;
   }
 
-  static gboolean
+  static void
   on_close_timeout (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
-    g_source_unref (self->close_timer);
-    self->close_timer = nullptr;
     if (self->draining)
       self->finish_drained ();
     else
       self->finish (nullptr);
-    return G_SOURCE_REMOVE;
   }
 };
 
@@ -1150,7 +1163,7 @@ Client::close (bool send_close_req, guint wait_ms)
   req.rtms_stream_id = p->cfg.rtms_stream_id;
   if (send_close_req && Impl::send (p->sig, encode (req))) {
     p->n_close_requests++;
-    p->close_timer = p->add_timer (wait_ms, Impl::on_close_timeout);
+    p->start_timer (&p->close_timer, wait_ms, Impl::on_close_timeout);
     return;
   }
   p->finish (nullptr);
