@@ -3,6 +3,8 @@
 
 #include "rtms-ws.h"
 
+#include "rtms-timers.h"
+
 #include <libsoup/soup.h>
 
 #include <errno.h>
@@ -340,8 +342,10 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   int fd = -1;
   GSource *io_source = nullptr;       /* one per connection, for its lifetime */
   GIOCondition io_cond = (GIOCondition) 0;
-  GSource *connect_timer = nullptr;
-  GSource *close_timer = nullptr;
+  /* on the context's shared timer source (rtms-timers.h) */
+  std::shared_ptr<TimerQueue> timers;
+  Timer connect_timer;
+  Timer close_timer;
   GSource *idle_fail = nullptr;
 
   bool in_dispatch = false;           /* see attach_io_source() */
@@ -387,6 +391,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       cfg.read_buffer_bytes = 4096;
     if (cfg.max_message_bytes == 0)
       cfg.max_message_bytes = 1;
+    timers = TimerQueue::for_context (ctx);
   }
 
   ~Impl ()
@@ -475,13 +480,11 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     }
   }
 
-  GSource *
-  add_timer (guint ms, GSourceFunc fn)
+  /* Arms @t: @fn (this) in @ms ms. */
+  void
+  start_timer (Timer *t, guint ms, Timer::Fn fn)
   {
-    GSource *t = g_timeout_source_new (ms);
-    g_source_set_callback (t, fn, this, nullptr);
-    g_source_attach (t, ctx);
-    return t;
+    t->start (timers.get (), ms, fn, this);
   }
 
   /* Drops the socket and every source; keeps the buffers (a callback up
@@ -494,8 +497,8 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       cfg.poller->remove (fd, this);
       polled = false;
     }
-    destroy_source (&connect_timer);
-    destroy_source (&close_timer);
+    connect_timer.stop ();
+    close_timer.stop ();
     destroy_source (&idle_fail);
     if (cancellable)
       g_cancellable_cancel (cancellable);
@@ -601,13 +604,10 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     if (port <= 0)
       port = tls ? 443 : 80;
     if (cfg.connect_timeout_ms)
-      connect_timer = add_timer (cfg.connect_timeout_ms, [](gpointer d) {
+      start_timer (&connect_timer, cfg.connect_timeout_ms, [](gpointer d) {
             auto *self = static_cast<Impl *> (d);
-            g_source_unref (self->connect_timer);
-            self->connect_timer = nullptr;
             self->fail (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, 0,
                 "WebSocket connect to " + self->origin + " timed out");
-            return G_SOURCE_REMOVE;
           });
     g_autoptr (GSocketConnectable) addr = g_network_address_new (host,
         (guint16) port);
@@ -832,7 +832,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     rstart += head + 2;
     handshaking = false;
     state = WsState::OPEN;
-    destroy_source (&connect_timer);
+    connect_timer.stop ();
     if (cb.on_open)
       cb.on_open ();
     return state == WsState::OPEN || state == WsState::CLOSING;
@@ -1444,7 +1444,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
         return false;
     }
     /* the server closes TCP first (§7.1.1); wait for it, bounded */
-    if (!close_timer)
+    if (!close_timer.armed ())
       arm_close_timer ();
     return true;
   }
@@ -1452,16 +1452,13 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   void
   arm_close_timer ()
   {
-    close_timer = add_timer (cfg.close_timeout_ms, [](gpointer d) {
+    start_timer (&close_timer, cfg.close_timeout_ms, [](gpointer d) {
           auto *self = static_cast<Impl *> (d);
-          g_source_unref (self->close_timer);
-          self->close_timer = nullptr;
           if (!self->close_received) {
             self->info.code = WS_CLOSE_ABNORMAL;
             self->info.clean = false;
           }
           self->finish ();
-          return G_SOURCE_REMOVE;
         });
   }
 
