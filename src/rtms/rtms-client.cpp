@@ -680,7 +680,9 @@ struct Client::Impl {
   {
     if (finished)
       return;
-    last_rx_us = g_get_monotonic_time ();
+    /* the wake-up's time, not a clock read per message (rtms-ws.h
+     * receive_time_us (): ms early at most, for a watchdog of ≥ 100 ms) */
+    last_rx_us = s->ws->receive_time_us ();
     g_autoptr (GError) error = nullptr;
     if (!parse_message (data, (gssize) len, &rx, &error)) {
       skipped (error->message);

@@ -214,6 +214,7 @@ struct WsPoller::Impl {
       return G_SOURCE_CONTINUE;
     self->dispatching = true;
     self->removed.clear ();
+    const gint64 now = g_get_monotonic_time ();
     if (g_source_get_ready_time (source) != -1) {
       g_source_set_ready_time (source, -1);
       self->again_run.swap (self->again);
@@ -221,7 +222,7 @@ struct WsPoller::Impl {
       for (Handler *h : self->again_run)
         if (h && std::find (self->removed.begin (), self->removed.end (), h) ==
             self->removed.end ())
-          h->on_io (G_IO_IN);
+          h->on_io (G_IO_IN, now);
       self->again_run.clear ();
     }
     int n = epoll_wait (self->epfd, self->events, G_N_ELEMENTS (self->events),
@@ -237,7 +238,7 @@ struct WsPoller::Impl {
       if (e & EPOLLOUT) c |= G_IO_OUT;
       if (e & EPOLLHUP) c |= G_IO_HUP;
       if (e & EPOLLERR) c |= G_IO_ERR;
-      h->on_io ((GIOCondition) c);
+      h->on_io ((GIOCondition) c, now);
     }
     self->dispatching = false;
     return G_SOURCE_CONTINUE;
@@ -382,6 +383,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   bool close_sent = false;
   bool close_received = false;
   WsCloseInfo info;
+  gint64 rx_time_us = 0;              /* receive_time_us () */
 
   Impl (GMainContext *c, WsConfig config, WsCallbacks callbacks)
     : ctx (g_main_context_ref (c)), cfg (std::move (config)),
@@ -422,7 +424,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       rev = (GIOCondition) (rev | G_IO_IN);
     }
     s->impl->in_dispatch = true;
-    s->impl->on_io (rev);
+    s->impl->on_io (rev, g_get_monotonic_time ());
     s->impl->in_dispatch = false;
     return G_SOURCE_CONTINUE;
   }
@@ -1027,8 +1029,9 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   /* ---- reading ---------------------------------------------------- */
 
   void
-  on_io (GIOCondition rev) override
+  on_io (GIOCondition rev, gint64 now_us) override
   {
+    rx_time_us = now_us;
     if (rev & G_IO_OUT) {
       if (!flush ())
         return;
@@ -1549,6 +1552,12 @@ const WsCounters &
 WsConnection::counters () const
 {
   return impl_->counters;
+}
+
+gint64
+WsConnection::receive_time_us () const
+{
+  return impl_->rx_time_us;
 }
 
 gsize
