@@ -226,7 +226,6 @@ struct Client::Impl {
   bool media_only_outage = false;
 
   Message rx;                   /* reused: keeps string capacities */
-  std::vector<guint8> pcm;      /* reused decode buffer */
 
   Impl (GMainContext *c, ClientConfig config, ClientCallbacks callbacks)
       : ctx (g_main_context_ref (c)), cfg (std::move (config)),
@@ -812,6 +811,10 @@ struct Client::Impl {
       case Message::Kind::AUDIO:{
         g_autoptr (GError) error = nullptr;
         const auto &a = rx.audio;
+        /* one decode buffer per thread, not per client: it stays in the
+         * cache from one client's packet to the next (hundreds of clients
+         * per I/O thread), and an idle client holds none */
+        static thread_local std::vector<guint8> pcm;
         if (!decode_audio_payload (a.data_base64.data (), a.data_base64.size (),
                 &pcm, &error)) {
           skipped (error->message);

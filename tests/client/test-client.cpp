@@ -759,7 +759,7 @@ TEST (Client, DetachKeepsTheStreamForAnotherClient)
 
 /* The sources attached to @ctx: ids of one context are handed out in order
  * from 1, so every id below a new source's is looked up. */
-guint
+static guint
 count_sources (GMainContext *ctx)
 {
   GSource *probe = g_idle_source_new ();
