@@ -225,7 +225,13 @@ struct Client::Impl {
   gint64 outage_since_us = 0;   /* 0 = no outage in progress */
   bool media_only_outage = false;
 
-  Message rx;                   /* reused: keeps string capacities */
+  /* The message being handled: one per thread, not per client, reused
+   * (keeps its string capacities): parsing writes the base64 payload and
+   * ids into memory that stays in the cache from one client's packet to
+   * the next (hundreds of clients per I/O thread), and an idle client
+   * holds no payload-sized buffer. Used from on_message () down only;
+   * callbacks get references into it valid during the call. */
+  static inline thread_local Message rx;
 
   Impl (GMainContext *c, ClientConfig config, ClientCallbacks callbacks)
       : ctx (g_main_context_ref (c)), cfg (std::move (config)),
