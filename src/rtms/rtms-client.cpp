@@ -163,7 +163,15 @@ struct MediaConn {
   bool handshaken = false;
 };
 
-struct Client::Impl {
+struct alignas (64) Client::Impl {
+  /* What every msg 14 touches (on_message, handle_media), in the first
+   * cache line: the clients of an I/O thread take turns, so a client's
+   * state is out of the cache when its next packet comes. */
+  bool finished = false;
+  gint64 last_rx_us = 0;
+  std::atomic<guint64> n_frames { 0 };   /* read from other threads */
+  std::function<void (const AudioFrame &)> on_audio;  /* cb.on_audio */
+
   GMainContext *ctx;
   ClientConfig cfg;
   ClientCallbacks cb;
@@ -181,7 +189,6 @@ struct Client::Impl {
   std::atomic<ClientState> state { ClientState::IDLE };
   AudioParams negotiated;
   bool ever_streamed = false;
-  bool finished = false;
   bool closing = false;
   bool draining = false;
   guint duplicate_retries = 0;  /* DUPLICATE_SIGNAL_REQUEST on first connect */
@@ -189,7 +196,7 @@ struct Client::Impl {
   std::optional<ClientError> drain_error;
 
   /* counters read from other threads */
-  std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
+  std::atomic<guint64> n_transcripts { 0 }, n_events { 0 },
       n_keep_alives { 0 }, n_malformed { 0 }, n_oversize { 0 },
       n_reconnects { 0 }, n_close_requests { 0 }, n_attempts { 0 };
   gint64 outage_start_ms = 0;   /* epoch ms of the outage in progress */
@@ -220,7 +227,6 @@ struct Client::Impl {
   Timer watchdog;
   Timer retry_timer;
   Timer close_timer;
-  gint64 last_rx_us = 0;
   guint attempt = 0;
   gint64 outage_since_us = 0;   /* 0 = no outage in progress */
   bool media_only_outage = false;
@@ -245,6 +251,7 @@ struct Client::Impl {
     if (cfg.subscribe_events.empty ())
       cfg.subscribe_events = default_subscriptions (cfg.product);
     negotiated = cfg.audio;
+    on_audio = cb.on_audio;
     poller = poller_for (ctx);
     timers = TimerQueue::for_context (ctx);
   }
@@ -827,14 +834,14 @@ struct Client::Impl {
           return;
         }
         n_frames++;
-        if (cb.on_audio) {
+        if (on_audio) {
           AudioFrame f;
           f.channel_key = a.channel_id.empty () ? &a.user_id : &a.channel_id;
           f.packet = &a;
           f.timestamp_ms = a.timestamp;
           f.pcm = pcm.data ();
           f.size = pcm.size ();
-          cb.on_audio (f);
+          on_audio (f);
         }
         break;
       }
