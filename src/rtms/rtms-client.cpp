@@ -403,6 +403,10 @@ struct alignas (64) Client::Impl {
     wc.max_message_bytes = std::max<gsize> (1, std::min<gsize> (
             cfg.max_message_size, kMessageMaxBytes));
     wc.poller = poller;
+    /* what on_message reads first: the Sock, and the first cache line of
+     * this Impl (finished, last_rx_us, n_frames, on_audio) */
+    wc.hot_state[0] = s;
+    wc.hot_state[1] = this;
     /* in_callback marks @s as on the stack (drop_ws () then defers) */
     struct InCallback {
       Sock *s;
