@@ -1,6 +1,6 @@
 /* zoomrtms — the timers of the RTMS clients and WebSockets of one
- * GMainContext on one GSource (issue 12, docs/benchmarks.md "Client timers
- * on one source").
+ * GMainContext on one GSource (issue 12, docs/benchmarks.md "Client
+ * per-message path").
  *
  * GLib visits every source attached to a context on every wake-up of its
  * thread (ref, prepare, check, unref): a g_timeout_source per timer makes
