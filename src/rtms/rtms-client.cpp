@@ -16,6 +16,7 @@
 
 #include "rtms-auth.h"
 #include "rtms-json.h"
+#include "rtms-timers.h"
 #include "rtms-ws.h"
 
 #define G_LOG_DOMAIN_CLIENT "zoomrtms-client"
@@ -162,7 +163,15 @@ struct MediaConn {
   bool handshaken = false;
 };
 
-struct Client::Impl {
+struct alignas (64) Client::Impl {
+  /* What every msg 14 touches (on_message, handle_media), in the first
+   * cache line: the clients of an I/O thread take turns, so a client's
+   * state is out of the cache when its next packet comes. */
+  bool finished = false;
+  gint64 last_rx_us = 0;
+  std::atomic<guint64> n_frames { 0 };   /* read from other threads */
+  std::function<void (const AudioFrame &)> on_audio;  /* cb.on_audio */
+
   GMainContext *ctx;
   ClientConfig cfg;
   ClientCallbacks cb;
@@ -180,7 +189,6 @@ struct Client::Impl {
   std::atomic<ClientState> state { ClientState::IDLE };
   AudioParams negotiated;
   bool ever_streamed = false;
-  bool finished = false;
   bool closing = false;
   bool draining = false;
   guint duplicate_retries = 0;  /* DUPLICATE_SIGNAL_REQUEST on first connect */
@@ -188,7 +196,7 @@ struct Client::Impl {
   std::optional<ClientError> drain_error;
 
   /* counters read from other threads */
-  std::atomic<guint64> n_frames { 0 }, n_transcripts { 0 }, n_events { 0 },
+  std::atomic<guint64> n_transcripts { 0 }, n_events { 0 },
       n_keep_alives { 0 }, n_malformed { 0 }, n_oversize { 0 },
       n_reconnects { 0 }, n_close_requests { 0 }, n_attempts { 0 };
   gint64 outage_start_ms = 0;   /* epoch ms of the outage in progress */
@@ -212,17 +220,24 @@ struct Client::Impl {
                   backoff */
   };
 
-  GSource *handshake_timer = nullptr;
-  GSource *watchdog = nullptr;
-  GSource *retry_timer = nullptr;
-  GSource *close_timer = nullptr;
-  gint64 last_rx_us = 0;
+  /* on the context's shared timer source (rtms-timers.h): a client
+   * attaches no GSource of its own while it streams */
+  std::shared_ptr<TimerQueue> timers;
+  Timer handshake_timer;
+  Timer watchdog;
+  Timer retry_timer;
+  Timer close_timer;
   guint attempt = 0;
   gint64 outage_since_us = 0;   /* 0 = no outage in progress */
   bool media_only_outage = false;
 
-  Message rx;                   /* reused: keeps string capacities */
-  std::vector<guint8> pcm;      /* reused decode buffer */
+  /* The message being handled: one per thread, not per client, reused
+   * (keeps its string capacities): parsing writes the base64 payload and
+   * ids into memory that stays in the cache from one client's packet to
+   * the next (hundreds of clients per I/O thread), and an idle client
+   * holds no payload-sized buffer. Used from on_message () down only;
+   * callbacks get references into it valid during the call. */
+  static inline thread_local Message rx;
 
   Impl (GMainContext *c, ClientConfig config, ClientCallbacks callbacks)
       : ctx (g_main_context_ref (c)), cfg (std::move (config)),
@@ -236,7 +251,9 @@ struct Client::Impl {
     if (cfg.subscribe_events.empty ())
       cfg.subscribe_events = default_subscriptions (cfg.product);
     negotiated = cfg.audio;
+    on_audio = cb.on_audio;
     poller = poller_for (ctx);
+    timers = TimerQueue::for_context (ctx);
   }
 
   ~Impl ()
@@ -249,6 +266,7 @@ struct Client::Impl {
     stop_timer (&reaper);
     graveyard.clear ();         /* not inside a WsConnection callback here */
     poller.reset ();
+    timers.reset ();            /* after the Timers above were stopped */
     g_main_context_unref (ctx);
   }
 
@@ -264,13 +282,17 @@ struct Client::Impl {
     }
   }
 
-  GSource *
-  add_timer (guint ms, GSourceFunc fn)
+  static void
+  stop_timer (Timer *t)
   {
-    GSource *s = g_timeout_source_new (ms);
-    g_source_set_callback (s, fn, this, nullptr);
-    g_source_attach (s, ctx);
-    return s;
+    t->stop ();
+  }
+
+  /* Arms @t: @fn (this) in @ms ms (rtms-timers.h). */
+  void
+  start_timer (Timer *t, guint ms, Timer::Fn fn)
+  {
+    t->start (timers.get (), ms, fn, this);
   }
 
   /* Takes @sock out of use: its callbacks are ignored from now on, a close
@@ -381,6 +403,10 @@ struct Client::Impl {
     wc.max_message_bytes = std::max<gsize> (1, std::min<gsize> (
             cfg.max_message_size, kMessageMaxBytes));
     wc.poller = poller;
+    /* what on_message reads first: the Sock, and the first cache line of
+     * this Impl (finished, last_rx_us, n_frames, on_audio) */
+    wc.hot_state[0] = s;
+    wc.hot_state[1] = this;
     /* in_callback marks @s as on the stack (drop_ws () then defers) */
     struct InCallback {
       Sock *s;
@@ -521,7 +547,7 @@ struct Client::Impl {
       return;
     }
     stop_timer (&close_timer);
-    close_timer = add_timer (DRAIN_MS, on_close_timeout);
+    start_timer (&close_timer, DRAIN_MS, on_close_timeout);
   }
 
   bool
@@ -549,7 +575,8 @@ struct Client::Impl {
   {
     state = ClientState::CONNECTING_SIGNALING;
     stop_timer (&handshake_timer);
-    handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
+    start_timer (&handshake_timer, handshake_timeout_ms (),
+        on_handshake_timeout);
     if (outage_since_us != 0)
       n_attempts++;
     drop_ws (&sig);
@@ -606,7 +633,8 @@ struct Client::Impl {
     }
     state = ClientState::CONNECTING_MEDIA;
     stop_timer (&handshake_timer);
-    handshake_timer = add_timer (handshake_timeout_ms (), on_handshake_timeout);
+    start_timer (&handshake_timer, handshake_timeout_ms (),
+        on_handshake_timeout);
     if (outage_since_us != 0 && media_only_outage)
       n_attempts++;
     media.resize (plans.size ());
@@ -668,7 +696,9 @@ struct Client::Impl {
   {
     if (finished)
       return;
-    last_rx_us = g_get_monotonic_time ();
+    /* the wake-up's time, not a clock read per message (rtms-ws.h
+     * receive_time_us (): ms early at most, for a watchdog of ≥ 100 ms) */
+    last_rx_us = s->ws->receive_time_us ();
     g_autoptr (GError) error = nullptr;
     if (!parse_message (data, (gssize) len, &rx, &error)) {
       skipped (error->message);
@@ -774,7 +804,7 @@ struct Client::Impl {
           drop_ws (&sig);
           stop_timer (&retry_timer);
           media_only_outage = false;
-          retry_timer = add_timer (delay, on_retry);
+          start_timer (&retry_timer, delay, on_retry);
           return;
         }
       }
@@ -798,20 +828,24 @@ struct Client::Impl {
       case Message::Kind::AUDIO:{
         g_autoptr (GError) error = nullptr;
         const auto &a = rx.audio;
+        /* one decode buffer per thread, not per client: it stays in the
+         * cache from one client's packet to the next (hundreds of clients
+         * per I/O thread), and an idle client holds none */
+        static thread_local std::vector<guint8> pcm;
         if (!decode_audio_payload (a.data_base64.data (), a.data_base64.size (),
                 &pcm, &error)) {
           skipped (error->message);
           return;
         }
         n_frames++;
-        if (cb.on_audio) {
+        if (on_audio) {
           AudioFrame f;
           f.channel_key = a.channel_id.empty () ? &a.user_id : &a.channel_id;
           f.packet = &a;
           f.timestamp_ms = a.timestamp;
           f.pcm = pcm.data ();
           f.size = pcm.size ();
-          cb.on_audio (f);
+          on_audio (f);
         }
         break;
       }
@@ -908,9 +942,8 @@ struct Client::Impl {
     outage_since_us = 0;
     media_only_outage = false;
     ever_streamed = true;
-    if (!watchdog)
-      watchdog = add_timer (std::max<guint> (cfg.idle_timeout_ms / 4, 100),
-          on_watchdog);
+    if (!watchdog.armed ())
+      start_timer (&watchdog, watchdog_period_ms (), on_watchdog);
     if (cb.on_ready)
       cb.on_ready (negotiated);
   }
@@ -1057,64 +1090,66 @@ struct Client::Impl {
     state = media_only ? ClientState::CONNECTING_MEDIA :
         ClientState::CONNECTING_SIGNALING;
     stop_timer (&retry_timer);
-    retry_timer = add_timer (delay, on_retry);
+    start_timer (&retry_timer, delay, on_retry);
     if (count_attempt)
       attempt++;
   }
 
-  static gboolean
+  static void
   on_retry (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
-    g_source_unref (self->retry_timer);
-    self->retry_timer = nullptr;
     if (self->media_only_outage && self->sig)
       self->connect_media ();
     else
       self->connect_signaling ();
-    return G_SOURCE_REMOVE;
   }
 
-  static gboolean
+  static void
   on_handshake_timeout (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
-    g_source_unref (self->handshake_timer);
-    self->handshake_timer = nullptr;
     if (!self->ever_streamed)
       self->fail (ERROR_TIMEOUT, "handshake timed out after " +
           std::to_string (self->cfg.handshake_timeout_ms) + " ms");
     else
       self->connection_lost ("handshake timed out",
           self->state == ClientState::CONNECTING_MEDIA);
-    return G_SOURCE_REMOVE;
   }
 
-  /* §3.9: no message of any kind for idle_timeout_ms → re-handshake. */
-  static gboolean
+  /* The watchdog checks every idle_timeout_ms / 4 (at least 100 ms), from
+   * the first STREAMING on until the client ends. */
+  guint
+  watchdog_period_ms () const
+  {
+    return std::max<guint> (cfg.idle_timeout_ms / 4, 100);
+  }
+
+  /* §3.9: no message of any kind for idle_timeout_ms → re-handshake.
+   * Periodic: re-armed first (connection_lost () keeps it; finish () stops
+   * it). */
+  static void
   on_watchdog (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
+    self->start_timer (&self->watchdog, self->watchdog_period_ms (),
+        on_watchdog);
     if (self->state != ClientState::STREAMING)
-      return G_SOURCE_CONTINUE;
+      return;
     gint64 idle = g_get_monotonic_time () - self->last_rx_us;
     if (idle > (gint64) self->cfg.idle_timeout_ms * 1000)
       self->connection_lost ("no message for " + std::to_string (idle / 1000) +
           " ms (idle watchdog)", false);
-    return G_SOURCE_CONTINUE;
   }
 
-  static gboolean
+  static void
   on_close_timeout (gpointer data)
   {
     auto self = static_cast<Impl *> (data);
-    g_source_unref (self->close_timer);
-    self->close_timer = nullptr;
     if (self->draining)
       self->finish_drained ();
     else
       self->finish (nullptr);
-    return G_SOURCE_REMOVE;
   }
 };
 
@@ -1150,7 +1185,7 @@ Client::close (bool send_close_req, guint wait_ms)
   req.rtms_stream_id = p->cfg.rtms_stream_id;
   if (send_close_req && Impl::send (p->sig, encode (req))) {
     p->n_close_requests++;
-    p->close_timer = p->add_timer (wait_ms, Impl::on_close_timeout);
+    p->start_timer (&p->close_timer, wait_ms, Impl::on_close_timeout);
     return;
   }
   p->finish (nullptr);

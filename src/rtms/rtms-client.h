@@ -186,7 +186,9 @@ struct AudioFrame {
   const AudioData *packet;        /* the parsed message (user_name, …) */
   gint64 timestamp_ms;            /* RTMS epoch ms */
   const guint8 *pcm;              /* encoded bytes: S16LE for L16, one Opus
-                                     packet for Opus */
+                                     packet for Opus; valid during on_audio
+                                     only (the I/O thread's decode buffer,
+                                     reused by the next packet) */
   gsize size;                     /* bytes */
 };
 

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace rtms {
 struct Message;
@@ -39,6 +40,12 @@ JsonObject *parse_object (JsonParser *parser, const char *json, gssize len,
  * a valid msg 14 of the usual shape; false for anything else, which the
  * json-glib path then parses or rejects with the field named. */
 bool parse_audio_fast (const char *json, size_t len, rtms::Message *out);
+
+/* decode_audio_payload() (rtms-messages.h) with the SIMD path (AVX2 where
+ * the CPU has it, $ZOOMRTMS_BASE64_SIMD=0 turns it off) on or off: the two
+ * give the same bytes and the same errors (tests/unit, bench/base64-decode). */
+bool decode_audio_payload_with (const char *b64, gsize len,
+    std::vector<guint8> *out, GError **error, bool simd);
 
 /* Minimal compact JSON writer (keys in call order). */
 class JsonWriter

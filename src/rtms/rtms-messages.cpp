@@ -14,6 +14,10 @@
 #include <cstdio>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "rtms-json-private.h"
 #include "rtms-json.h"
 
@@ -1412,9 +1416,94 @@ base64_error (GError **error, const char *what, gsize pos)
 
 } // namespace
 
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RTMS_BASE64_AVX2 1
+
+/* AVX2: 32 characters → 24 bytes per step, the alphabet checked with two
+ * nibble lookups (the design of W. Muła and D. Lemire, "Faster Base64
+ * Encoding and Decoding using AVX2 Instructions", ACM TOW 2018). Decodes
+ * whole 32-character blocks from @in while at least 48 characters are
+ * left (so the 32-byte store stays inside @o's 24 + 8 bytes of room and the
+ * final, possibly padded, quantum is never in a block) and stops at the
+ * first block holding a character outside the alphabet: the scalar loop
+ * then decodes the rest and names the offending offset. Returns the number
+ * of characters decoded (a multiple of 32); @o receives 3/4 as many bytes. */
+__attribute__ ((target ("avx2"))) gsize
+decode_base64_avx2 (const unsigned char *in, gsize len, guint8 *o)
+{
+  /* per low nibble (lo) and high nibble (hi) of a character: a bit set in
+   * both means "not in the alphabet" */
+  const __m256i lut_lo = _mm256_setr_epi8 (
+      0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+      0x11, 0x11, 0x13, 0x1a, 0x1b, 0x1b, 0x1b, 0x1a,
+      0x15, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+      0x11, 0x11, 0x13, 0x1a, 0x1b, 0x1b, 0x1b, 0x1a);
+  const __m256i lut_hi = _mm256_setr_epi8 (
+      0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+      0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+      0x10, 0x10, 0x01, 0x02, 0x04, 0x08, 0x04, 0x08,
+      0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10);
+  /* what to add to a character to get its value, by high nibble ('/' by
+   * index 1: its compare mask of -1 is added to its high nibble 2) */
+  const __m256i lut_roll = _mm256_setr_epi8 (
+      0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i mask_2f = _mm256_set1_epi8 (0x2f);
+  /* 4 × 6 bits → 24 bits per 32-bit lane, then the 3 bytes of each lane
+   * in order, 12 per 128-bit half, the halves joined */
+  const __m256i merge_ab_bc = _mm256_set1_epi32 (0x01400140);
+  const __m256i merge_abcd = _mm256_set1_epi32 (0x00011000);
+  const __m256i pack = _mm256_setr_epi8 (
+      2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
+      2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  const __m256i join = _mm256_setr_epi32 (0, 1, 2, 4, 5, 6, -1, -1);
+  gsize done = 0;
+  while (len - done >= 48) {
+    __m256i str = _mm256_loadu_si256 ((const __m256i *) (in + done));
+    const __m256i hi_nibbles =
+        _mm256_and_si256 (_mm256_srli_epi32 (str, 4), mask_2f);
+    const __m256i lo_nibbles = _mm256_and_si256 (str, mask_2f);
+    const __m256i hi = _mm256_shuffle_epi8 (lut_hi, hi_nibbles);
+    const __m256i lo = _mm256_shuffle_epi8 (lut_lo, lo_nibbles);
+    if (!_mm256_testz_si256 (lo, hi))
+      break;
+    const __m256i eq_2f = _mm256_cmpeq_epi8 (str, mask_2f);
+    const __m256i roll = _mm256_shuffle_epi8 (lut_roll,
+        _mm256_add_epi8 (eq_2f, hi_nibbles));
+    str = _mm256_add_epi8 (str, roll);
+    str = _mm256_maddubs_epi16 (str, merge_ab_bc);
+    str = _mm256_madd_epi16 (str, merge_abcd);
+    str = _mm256_shuffle_epi8 (str, pack);
+    str = _mm256_permutevar8x32_epi32 (str, join);
+    _mm256_storeu_si256 ((__m256i *) (o + done / 4 * 3), str);
+    done += 32;
+  }
+  return done;
+}
+
 bool
-decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
-    GError **error)
+cpu_has_avx2 ()
+{
+  static const bool has = [] {
+    const char *v = g_getenv ("ZOOMRTMS_BASE64_SIMD");
+    if (v && !strcmp (v, "0"))
+      return false;
+    __builtin_cpu_init ();
+    return __builtin_cpu_supports ("avx2") != 0;
+  } ();
+  return has;
+}
+#endif
+
+} // namespace
+
+namespace detail {
+
+bool
+decode_audio_payload_with (const char *b64, gsize len,
+    std::vector<guint8> *out, GError **error, bool simd)
 {
   g_return_val_if_fail (out != nullptr, false);
   if (len == 0) {
@@ -1441,7 +1530,15 @@ decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
   guint8 *o = out->data ();
   const guint8 *t = b64_table.v;
 
-  for (gsize q = 0; q < full; q++) {
+  gsize q = 0;
+#ifdef RTMS_BASE64_AVX2
+  if (simd && cpu_has_avx2 ())
+    q = decode_base64_avx2 (in, len, o) / 4;
+  o += q * 3;
+#else
+  (void) simd;
+#endif
+  for (; q < full; q++) {
     const unsigned char *p = in + q * 4;
     guint8 a = t[p[0]], b = t[p[1]], c = t[p[2]], d = t[p[3]];
     if ((a | b | c | d) & 0x80) {
@@ -1476,6 +1573,15 @@ decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
       o[1] = guint8 (v >> 8);
   }
   return true;
+}
+
+} // namespace detail
+
+bool
+decode_audio_payload (const char *b64, gsize len, std::vector<guint8> *out,
+    GError **error)
+{
+  return detail::decode_audio_payload_with (b64, len, out, error, true);
 }
 
 gint64

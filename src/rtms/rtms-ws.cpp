@@ -3,6 +3,8 @@
 
 #include "rtms-ws.h"
 
+#include "rtms-timers.h"
+
 #include <libsoup/soup.h>
 
 #include <errno.h>
@@ -204,6 +206,20 @@ struct WsPoller::Impl {
     Impl *impl;
   };
 
+  /* Asks the CPU to load the memory of a ready handler (a
+   * WsConnection::Impl, the only Handler: 928 bytes, most of which a
+   * wake-up reads) before it is needed. With hundreds of sockets per I/O
+   * thread each served once per wake-up, that state is out of the cache
+   * every time; a prefetch never faults, so a handler removed meanwhile
+   * costs nothing (docs/benchmarks.md "Client per-message path"). */
+  static void
+  prefetch_handler (const void *h)
+  {
+    const char *p = static_cast<const char *> (h) - 64;
+    for (int k = 0; k < 17; k++)
+      __builtin_prefetch (p + 64 * k);
+  }
+
   static gboolean
   dispatch (GSource *source, GSourceFunc, gpointer)
   {
@@ -212,6 +228,7 @@ struct WsPoller::Impl {
       return G_SOURCE_CONTINUE;
     self->dispatching = true;
     self->removed.clear ();
+    const gint64 now = g_get_monotonic_time ();
     if (g_source_get_ready_time (source) != -1) {
       g_source_set_ready_time (source, -1);
       self->again_run.swap (self->again);
@@ -219,13 +236,18 @@ struct WsPoller::Impl {
       for (Handler *h : self->again_run)
         if (h && std::find (self->removed.begin (), self->removed.end (), h) ==
             self->removed.end ())
-          h->on_io (G_IO_IN);
+          h->on_io (G_IO_IN, now);
       self->again_run.clear ();
     }
     int n = epoll_wait (self->epfd, self->events, G_N_ELEMENTS (self->events),
         0);
+    if (n > 0)
+      prefetch_handler (self->events[0].data.ptr);
     for (int i = 0; i < n; i++) {
       auto *h = static_cast<Handler *> (self->events[i].data.ptr);
+      /* the next socket's state is fetched while this one is served */
+      if (i + 1 < n)
+        prefetch_handler (self->events[i + 1].data.ptr);
       if (!self->removed.empty () && std::find (self->removed.begin (),
               self->removed.end (), h) != self->removed.end ())
         continue;
@@ -235,7 +257,7 @@ struct WsPoller::Impl {
       if (e & EPOLLOUT) c |= G_IO_OUT;
       if (e & EPOLLHUP) c |= G_IO_HUP;
       if (e & EPOLLERR) c |= G_IO_ERR;
-      h->on_io ((GIOCondition) c);
+      h->on_io ((GIOCondition) c, now);
     }
     self->dispatching = false;
     return G_SOURCE_CONTINUE;
@@ -340,8 +362,10 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   int fd = -1;
   GSource *io_source = nullptr;       /* one per connection, for its lifetime */
   GIOCondition io_cond = (GIOCondition) 0;
-  GSource *connect_timer = nullptr;
-  GSource *close_timer = nullptr;
+  /* on the context's shared timer source (rtms-timers.h) */
+  std::shared_ptr<TimerQueue> timers;
+  Timer connect_timer;
+  Timer close_timer;
   GSource *idle_fail = nullptr;
 
   bool in_dispatch = false;           /* see attach_io_source() */
@@ -378,6 +402,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   bool close_sent = false;
   bool close_received = false;
   WsCloseInfo info;
+  gint64 rx_time_us = 0;              /* receive_time_us () */
 
   Impl (GMainContext *c, WsConfig config, WsCallbacks callbacks)
     : ctx (g_main_context_ref (c)), cfg (std::move (config)),
@@ -387,6 +412,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       cfg.read_buffer_bytes = 4096;
     if (cfg.max_message_bytes == 0)
       cfg.max_message_bytes = 1;
+    timers = TimerQueue::for_context (ctx);
   }
 
   ~Impl ()
@@ -417,7 +443,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       rev = (GIOCondition) (rev | G_IO_IN);
     }
     s->impl->in_dispatch = true;
-    s->impl->on_io (rev);
+    s->impl->on_io (rev, g_get_monotonic_time ());
     s->impl->in_dispatch = false;
     return G_SOURCE_CONTINUE;
   }
@@ -475,13 +501,11 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     }
   }
 
-  GSource *
-  add_timer (guint ms, GSourceFunc fn)
+  /* Arms @t: @fn (this) in @ms ms. */
+  void
+  start_timer (Timer *t, guint ms, Timer::Fn fn)
   {
-    GSource *t = g_timeout_source_new (ms);
-    g_source_set_callback (t, fn, this, nullptr);
-    g_source_attach (t, ctx);
-    return t;
+    t->start (timers.get (), ms, fn, this);
   }
 
   /* Drops the socket and every source; keeps the buffers (a callback up
@@ -494,8 +518,8 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
       cfg.poller->remove (fd, this);
       polled = false;
     }
-    destroy_source (&connect_timer);
-    destroy_source (&close_timer);
+    connect_timer.stop ();
+    close_timer.stop ();
     destroy_source (&idle_fail);
     if (cancellable)
       g_cancellable_cancel (cancellable);
@@ -601,13 +625,10 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     if (port <= 0)
       port = tls ? 443 : 80;
     if (cfg.connect_timeout_ms)
-      connect_timer = add_timer (cfg.connect_timeout_ms, [](gpointer d) {
+      start_timer (&connect_timer, cfg.connect_timeout_ms, [](gpointer d) {
             auto *self = static_cast<Impl *> (d);
-            g_source_unref (self->connect_timer);
-            self->connect_timer = nullptr;
             self->fail (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, 0,
                 "WebSocket connect to " + self->origin + " timed out");
-            return G_SOURCE_REMOVE;
           });
     g_autoptr (GSocketConnectable) addr = g_network_address_new (host,
         (guint16) port);
@@ -832,7 +853,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
     rstart += head + 2;
     handshaking = false;
     state = WsState::OPEN;
-    destroy_source (&connect_timer);
+    connect_timer.stop ();
     if (cb.on_open)
       cb.on_open ();
     return state == WsState::OPEN || state == WsState::CLOSING;
@@ -1027,8 +1048,12 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   /* ---- reading ---------------------------------------------------- */
 
   void
-  on_io (GIOCondition rev) override
+  on_io (GIOCondition rev, gint64 now_us) override
   {
+    rx_time_us = now_us;
+    for (const void *p : cfg.hot_state)
+      if (p)
+        __builtin_prefetch (p);
     if (rev & G_IO_OUT) {
       if (!flush ())
         return;
@@ -1444,7 +1469,7 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
         return false;
     }
     /* the server closes TCP first (§7.1.1); wait for it, bounded */
-    if (!close_timer)
+    if (!close_timer.armed ())
       arm_close_timer ();
     return true;
   }
@@ -1452,16 +1477,13 @@ struct WsConnection::Impl : public std::enable_shared_from_this<Impl>,
   void
   arm_close_timer ()
   {
-    close_timer = add_timer (cfg.close_timeout_ms, [](gpointer d) {
+    start_timer (&close_timer, cfg.close_timeout_ms, [](gpointer d) {
           auto *self = static_cast<Impl *> (d);
-          g_source_unref (self->close_timer);
-          self->close_timer = nullptr;
           if (!self->close_received) {
             self->info.code = WS_CLOSE_ABNORMAL;
             self->info.clean = false;
           }
           self->finish ();
-          return G_SOURCE_REMOVE;
         });
   }
 
@@ -1552,6 +1574,12 @@ const WsCounters &
 WsConnection::counters () const
 {
   return impl_->counters;
+}
+
+gint64
+WsConnection::receive_time_us () const
+{
+  return impl_->rx_time_us;
 }
 
 gsize

@@ -105,6 +105,13 @@ struct WsConfig {
    * for every connection of the context) instead of a GSource of its own.
    * Must have been made for the same GMainContext. See WsPoller. */
   std::shared_ptr<WsPoller> poller;
+  /* Optional: up to two addresses of the caller's state that on_message
+   * reads first (a cache line each). When the socket is ready they are
+   * prefetched before it is read, so their loads overlap the read
+   * syscall instead of stalling the callback (hundreds of connections
+   * per thread: a connection's state is out of the cache at each wake-up).
+   * Only a hint: never dereferenced by rtms-ws. */
+  const void *hot_state[2] = { nullptr, nullptr };
 };
 
 enum class WsState {
@@ -212,6 +219,13 @@ public:
 
   WsState state () const;
   const WsCounters &counters () const;
+  /* When the bytes of the message being delivered were read: µs on
+   * g_get_monotonic_time ()'s clock, taken once per wake-up of the socket's
+   * source (one clock read for every socket a WsPoller dispatch serves, not
+   * one per message), so it can be earlier than the message's read by the
+   * time that dispatch has run so far (ms at most). Meaningful inside
+   * on_message / on_oversize; 0 before the first read. */
+  gint64 receive_time_us () const;
   /* Bytes queued for sending and not yet taken by the socket. */
   gsize queued_bytes () const;
   /* Bytes of buffer storage this connection holds now, allocated sizes:
@@ -252,8 +266,10 @@ public:
    * remove(). add/modify return false with errno set if epoll_ctl fails
    * (then the caller falls back to a GSource of its own). remove() may be
    * called from inside a dispatch: @h gets no further event. */
+  /* @now_us: g_get_monotonic_time () read once at the start of the
+   * dispatch, the same for every handler it calls. */
   struct Handler {
-    virtual void on_io (GIOCondition revents) = 0;
+    virtual void on_io (GIOCondition revents, gint64 now_us) = 0;
   protected:
     virtual ~Handler () = default;
   };

@@ -757,6 +757,73 @@ TEST (Client, DetachKeepsTheStreamForAnotherClient)
   EXPECT_EQ (sent->integer ("signaling_handshakes"), 2);
 }
 
+/* The sources attached to @ctx: ids of one context are handed out in order
+ * from 1, so every id below a new source's is looked up. */
+static guint
+count_sources (GMainContext *ctx)
+{
+  GSource *probe = g_idle_source_new ();
+  guint last = g_source_attach (probe, ctx);
+  guint n = 0;
+  for (guint id = 1; id < last; id++)
+    if (g_main_context_find_source_by_id (ctx, id))
+      n++;
+  g_source_destroy (probe);
+  g_source_unref (probe);
+  return n;
+}
+
+/* A streaming client attaches no GSource of its own (issue 12: GLib visits
+ * every source of a context on every wake-up): its timers (the idle
+ * watchdog) are on the context's one timer source (rtms-timers.h) and its
+ * sockets in the context's one WsPoller. Three streaming clients on a
+ * context have as many sources as one. */
+TEST (Client, StreamingClientsAttachNoSourceOfTheirOwn)
+{
+  Sim sim (sim_args ({ "--speed", "1", "--duration", "8", "--engagements",
+          "3" }));
+  ASSERT_NE (sim.stream (2), nullptr);
+  GMainContext *ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  {
+    std::vector<std::unique_ptr<LiveClient>> clients;
+    auto stream = [&] (guint i) {
+      JsonObject *s = sim.stream (i);
+      return Stream { obj_str (s, "engagement_id"),
+        obj_str (s, "rtms_stream_id") };
+    };
+    clients.push_back (std::make_unique<LiveClient> (ctx,
+            sim.signaling_url (), stream (0)));
+    ASSERT_TRUE (iterate_until (ctx, [&] { return clients[0]->frames >= 5; },
+            20000));
+    guint one = count_sources (ctx);
+    for (guint i = 1; i < 3; i++)
+      clients.push_back (std::make_unique<LiveClient> (ctx,
+              sim.signaling_url (), stream (i)));
+    ASSERT_TRUE (iterate_until (ctx, [&] {
+          return clients[1]->frames >= 5 && clients[2]->frames >= 5;
+        }, 20000));
+    guint three = count_sources (ctx);
+    printf ("sources of the context: %u with 1 streaming client, %u with 3\n",
+        one, three);
+    EXPECT_EQ (three, one) << "sources with 1 streaming client: " << one
+        << ", with 3: " << three;
+    EXPECT_LE (one, 3u) << "the poller, the timer source (and GLib's own)";
+    for (auto &c : clients)
+      EXPECT_EQ (c->client->state (), rtms::ClientState::STREAMING);
+    for (auto &c : clients)
+      c->client->detach ();
+    ASSERT_TRUE (iterate_until (ctx, [&] {
+          for (auto &c : clients)
+            if (!c->cap.closed)
+              return false;
+          return true;
+        }, 10000));
+  }
+  g_main_context_pop_thread_default (ctx);
+  g_main_context_unref (ctx);
+}
+
 /* close (true) is still the stop: msg 21 sent and counted, the stream ends
  * with stop reason 20. */
 TEST (Client, CloseWithRequestSendsMsg21)

@@ -783,6 +783,49 @@ TEST (WsSoupPeer, SharedPollerManyConnectionsAndTls)
   ws.clear ();
 }
 
+/* WsConnection::receive_time_us (): inside on_message, the monotonic time
+ * of the wake-up that read the message (one clock read per dispatch), with
+ * a WsPoller and with a GSource of the connection's own: never 0, never
+ * after the callback's own clock reading, never before the message was
+ * sent, and not decreasing. */
+TEST (WsSoupPeer, ReceiveTimeIsTheWakeUpsClock)
+{
+  for (bool polled : { true, false }) {
+    SCOPED_TRACE (polled ? "WsPoller" : "own GSource");
+    Ctx c;
+    SoupPeer peer;
+    WsConfig cfg = cfg_for (peer.url ());
+    if (polled)
+      cfg.poller = std::make_shared<rtms::WsPoller> (c.get ());
+    struct Got {
+      gint64 rx, now;
+    };
+    std::vector<Got> got;
+    bool opened = false;
+    WsConnection *self = nullptr;
+    rtms::WsCallbacks cb;
+    cb.on_open = [&] { opened = true; };
+    cb.on_message = [&] (bool, const char *, gsize) {
+      got.push_back ({ self->receive_time_us (), g_get_monotonic_time () });
+    };
+    WsConnection ws (c.get (), cfg, cb);
+    self = &ws;
+    ws.connect ();
+    ASSERT_TRUE (c.spin ([&] { return opened; }));
+    gint64 sent = g_get_monotonic_time ();
+    for (int i = 0; i < 20; i++)
+      ASSERT_EQ (ws.send_text ("x", 1), WsSendResult::OK);
+    ASSERT_TRUE (c.spin ([&] { return got.size () >= 20; }));
+    for (size_t i = 0; i < got.size (); i++) {
+      EXPECT_GE (got[i].rx, sent) << i;
+      EXPECT_LE (got[i].rx, got[i].now) << i;
+      if (i > 0) {
+        EXPECT_GE (got[i].rx, got[i - 1].rx) << i;
+      }
+    }
+  }
+}
+
 /* A TLS server of another stack (OpenSSL) that records the SNI name the
  * client sent, answers the upgrade and sends one frame split across two
  * TLS records. */

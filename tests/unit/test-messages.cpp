@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "rtms-json-private.h"
 #include "test-util.h"
 
 using namespace rtms;
@@ -1159,6 +1160,71 @@ TEST (Base64, RejectsBadInput)
   EXPECT_FALSE (decode_audio_payload ("TW\0u", 4, &out, &err));
   EXPECT_TRUE (g_error_matches (err, RTMS_ERROR, ERROR_BASE64));
   g_clear_error (&err);
+}
+
+/* The SIMD path (AVX2 where the CPU has it, rtms-messages.cpp) against the
+ * scalar one and GLib's g_base64_decode: random payloads of every size up to
+ * 3 blocks past the SIMD threshold, then the same with one character
+ * replaced by each byte value outside the alphabet (NUL, '=', '-', '_',
+ * space, 0x80, 0xff, ...) at every offset class: same verdict, same bytes,
+ * same error text (so the same offset). */
+TEST (Base64, SimdPathMatchesScalarAndGLib)
+{
+  GRand *rand = g_rand_new_with_seed (12);
+  std::vector<guint8> simd, scalar, reused (4096, 0xa5);
+  for (gsize n = 0; n <= 200; n++) {
+    std::vector<guint8> in (n);
+    for (auto &b : in)
+      b = (guint8) g_rand_int_range (rand, 0, 256);
+    g_autofree gchar *b64 = g_base64_encode (in.data (), n);
+    gsize len = strlen (b64);
+    ASSERT_TRUE (detail::decode_audio_payload_with (b64, len, &simd, nullptr,
+            true));
+    ASSERT_TRUE (detail::decode_audio_payload_with (b64, len, &scalar,
+            nullptr, false));
+    ASSERT_EQ (simd, in) << "size " << n;
+    ASSERT_EQ (scalar, in) << "size " << n;
+    ASSERT_TRUE (detail::decode_audio_payload_with (b64, len, &reused,
+            nullptr, true));
+    ASSERT_EQ (reused, in) << "reused vector, size " << n;
+    std::string b (b64);
+    for (int trial = 0; trial < 8 && len > 0; trial++) {
+      std::string bad = b;
+      gsize at = (gsize) g_rand_int_range (rand, 0, (gint32) len);
+      int c;
+      do
+        c = g_rand_int_range (rand, 0, 256);
+      while (g_ascii_isalnum (c) || c == '+' || c == '/');
+      bad[at] = (char) c;
+      GError *e1 = nullptr, *e2 = nullptr;
+      bool ok1 = detail::decode_audio_payload_with (bad.data (), len, &simd,
+          &e1, true);
+      bool ok2 = detail::decode_audio_payload_with (bad.data (), len,
+          &scalar, &e2, false);
+      ASSERT_EQ (ok1, ok2) << bad;
+      if (ok1) {
+        /* '=' as the last character(s) is padding: still valid */
+        ASSERT_EQ (simd, scalar) << bad;
+        gsize glen = 0;
+        g_autofree guchar *g = g_base64_decode (bad.c_str (), &glen);
+        ASSERT_EQ (glen, simd.size ());
+        ASSERT_EQ (0, memcmp (g, simd.data (), glen));
+      } else {
+        ASSERT_TRUE (g_error_matches (e1, RTMS_ERROR, ERROR_BASE64));
+        ASSERT_STREQ (e1->message, e2->message) << bad;
+        g_autofree char *where = g_strdup_printf ("at offset %" G_GSIZE_FORMAT,
+            at);
+        /* the first bad character is the one put there (unless it is '='
+         * or comes after the padding, which then is the first) */
+        EXPECT_TRUE (strstr (e1->message, where) || c == '=' ||
+            b.find ('=') < at)
+            << e1->message << " (" << where << ")";
+      }
+      g_clear_error (&e1);
+      g_clear_error (&e2);
+    }
+  }
+  g_rand_free (rand);
 }
 
 TEST (Base64, ParsedAudioDecodes)
