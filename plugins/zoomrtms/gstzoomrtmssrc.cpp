@@ -611,6 +611,11 @@ struct GstZoomRtmsSrcPrivate {
   /* start-up hold for the ZCC roles (zoomrtms-aligner.h), ms; 0 = none */
   guint role_timeout = 0;
   bool hold_timed_out = false;
+  /* the role hold of channels that appear later (zoomrtms-aligner.h): when
+   * produce() first saw each pending channel (wall clock; its deadline is
+   * role_timeout later), and the aligner's overflows already reported */
+  std::map<std::string, std::chrono::steady_clock::time_point> role_waits;
+  guint64 role_overflows_seen = 0;
   /* the aligner's hold, ms, as negotiated (latency query) */
   guint align_hold = 0;
   /* packets the aligner dropped (late, out of range), posted as
@@ -1407,6 +1412,8 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   priv->next_stats_ms = s.stats_interval;
   priv->role_timeout = 0;
   priv->hold_timed_out = false;
+  priv->role_waits.clear ();
+  priv->role_overflows_seen = 0;
   priv->align_hold = s.align_hold;
   if (!opus && !priv->packets) {
     zoomrtms::AlignerConfig ac;
@@ -1929,6 +1936,52 @@ replay_step (GstZoomRtmsSrc * self, GstBuffer ** outbuf, GstFlowReturn * ret)
   return *outbuf != nullptr || !done;
 }
 
+/* The role hold of channels that appear after the start-up
+ * (zoomrtms-aligner.h): notes when each pending channel was first seen,
+ * releases those pending for role-timeout ms (their names appended to
+ * @timed_out), reports an overflow of the hold (@overflow, the channels
+ * still without a mode appended), and moves *@deadline to the earliest
+ * deadline left (*@wait set). produce(), slock held. */
+static void
+role_hold_check_locked (GstZoomRtmsSrc * self, bool *wait,
+    std::chrono::steady_clock::time_point * deadline, std::string * timed_out,
+    bool *overflow)
+{
+  auto priv = self->priv;
+  auto & a = *priv->aligner;
+  if (a.role_hold_overflows () != priv->role_overflows_seen) {
+    priv->role_overflows_seen = a.role_hold_overflows ();
+    *overflow = true;
+    for (const auto &c:a.stats ())
+      if (c.participant_mode.empty () && c.frames > 0)
+        *timed_out += (timed_out->empty ()? "" : ", ") + c.key;
+  }
+  if (a.roles_pending () == 0) {
+    priv->role_waits.clear ();
+    return;
+  }
+  auto now = std::chrono::steady_clock::now ();
+  for (const auto &k:a.pending_role_keys ())
+    priv->role_waits.emplace (k, now);
+  for (auto it = priv->role_waits.begin (); it != priv->role_waits.end ();) {
+    if (!a.role_pending (it->first)) {
+      it = priv->role_waits.erase (it);
+      continue;
+    }
+    auto at = it->second + std::chrono::milliseconds (priv->role_timeout);
+    if (now >= at) {
+      *timed_out += (timed_out->empty ()? "" : ", ") + it->first;
+      a.release_role (it->first);
+      it = priv->role_waits.erase (it);
+      continue;
+    }
+    if (!*wait || at < *deadline)
+      *deadline = at;
+    *wait = true;
+    ++it;
+  }
+}
+
 /* What produce() returns when it has no buffer now: pump() waits for the
  * next request_pump() or for *@wake_at. */
 #define PRODUCE_WAIT GST_FLOW_CUSTOM_SUCCESS
@@ -2043,11 +2096,16 @@ produce (GstZoomRtmsSrc * self, GstBuffer ** outbuf, gint64 * wake_at)
     /* ZCC stereo start-up hold (zoomrtms-aligner.h): it ends when the
      * roles are known, at drain, or role-timeout ms (wall clock) after the
      * first packet; the wait below ends at that deadline, so the timeout
-     * fires even when nothing else arrives. */
+     * fires even when nothing else arrives. The role hold of a channel
+     * that appears later (a failover's new channel_ids, a party joining
+     * mid-call) is the same rule, role-timeout ms after produce() first
+     * saw it pending. */
     bool hold_wait = false;
     std::chrono::steady_clock::time_point hold_deadline;
     std::string timed_out_channels;
     bool hold_overflow = false;
+    std::string late_role_channels;
+    bool role_overflow = false;
     {
       std::lock_guard < std::mutex > slk (priv->slock);
       if (priv->aligner && priv->role_timeout > 0 && priv->have_first_audio
@@ -2076,6 +2134,21 @@ produce (GstZoomRtmsSrc * self, GstBuffer ** outbuf, gint64 * wake_at)
           hold_wait = true;
         }
       }
+      if (priv->aligner && priv->role_timeout > 0)
+        role_hold_check_locked (self, &hold_wait, &hold_deadline,
+            &late_role_channels, &role_overflow);
+    }
+    if (!late_role_channels.empty ()) {
+      lk.unlock ();
+      GST_ELEMENT_WARNING (self, STREAM, FAILED,
+          ("No participant roles from Zoom within role-timeout for a channel "
+              "that appeared mid-stream; its side is guessed (right when "
+              "another channel is the customer)"),
+          ("%s no participant_mode for channel(s) %s", role_overflow ?
+              "with the held audio at its memory bound," : "after "
+              "role-timeout,", late_role_channels.c_str ()));
+      lk.lock ();
+      continue;
     }
     if (!timed_out_channels.empty ()) {
       lk.unlock ();
