@@ -14,7 +14,7 @@
  * in PLAYING, flush at PAUSED→READY; stream-start, caps, segment, EOS, the
  * flow-error rule). Other threads (state changes, an application EOS, a
  * detach) ask for a pump with IoContext::invoke_async; the ZCC role hold's
- * deadline is a timer on the I/O context. $ZOOMRTMS_CONTEXT_WAIT batches
+ * deadlines are a timer on the I/O context. $ZOOMRTMS_CONTEXT_WAIT batches
  * wake-ups (threadshare's context-wait; docs/benchmarks.md "Shared
  * threads" has the figures and the latency it adds).
  */
@@ -43,7 +43,9 @@
  * puts the customer (participant_mode "caller") left and the agent ("callee")
  * right; for a Contact Center engagement the output starts only once the
  * participant events told which channel is which, or after
- * #GstZoomRtmsSrc:role-timeout. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
+ * #GstZoomRtmsSrc:role-timeout, and the audio of a channel that appears
+ * later without a role (a failover's new channel_ids, a party joining)
+ * waits the same way. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
  * not filled: the timestamps jump, the next buffer is flagged DISCONT and a
  * warning is posted.
  *
@@ -61,7 +63,7 @@
  * sync=true and a clock far ahead, a full queue, a disk that stalls) holds
  * up those streams as well; put a `queue` right after the source in such
  * pipelines, as with threadshare elements. $ZOOMRTMS_CONTEXT_WAIT (ms,
- * default 0: off) makes each I/O thread wake at most once per that
+ * default 10; 0 = off) makes each I/O thread wake at most once per that
  * many ms while busy, handling what arrived meanwhile in one go (fewer
  * wake-ups, larger reads), at the price of up to that much more latency.
  *
@@ -3429,6 +3431,15 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * warning is posted, and a mode learned later applies from then on. A
    * remote end of stream ends the wait. 0 = no wait (the first-seen rule
    * from the start). Meetings and layout=mix never wait.
+   *
+   * A channel that appears after the start without a participant_mode (a
+   * failover to a server that gives the channels new channel_ids, whose
+   * media may be read before its participant events; a party joining
+   * mid-call) is held the same way: no output from its first packet on
+   * until its role is known, at most this many ms after it was first seen
+   * (then a warning, and its side by the same fallback: right when
+   * another channel is the customer). The audio before it is output as
+   * usual; nothing is dropped or counted late for the wait.
    */
   g_object_class_install_property (object_class, PROP_ROLE_TIMEOUT,
       g_param_spec_uint ("role-timeout", "Role timeout",
@@ -3436,8 +3447,9 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "ms (wall clock, after the first audio packet) until the "
           "participant events say which channel is the customer (caller) "
           "and which the agent (callee); then the first channel seen is the "
-          "customer, with a warning. 0 = no hold. Meetings and layout=mix "
-          "never hold", 0, 60000, DEFAULT_ROLE_TIMEOUT, rw_ready));
+          "customer, with a warning; the same for a channel that appears "
+          "later (ms after its first packet). 0 = no hold. Meetings and "
+          "layout=mix never hold", 0, 60000, DEFAULT_ROLE_TIMEOUT, rw_ready));
   /**
    * GstZoomRtmsSrc:align-hold:
    *
@@ -3460,8 +3472,8 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * Memory per engagement is bounded by (align-hold + send-rate + 1000 ms)
    * × rate × RTMS channels × 3 bytes, e.g. 5000 ms at 16 kHz with two
    * channels: 768 KiB (ring sizes are powers of two); the Contact Center
-   * start-up hold (#GstZoomRtmsSrc:role-timeout) adds up to 65 s of
-   * backlog.
+   * role hold (#GstZoomRtmsSrc:role-timeout, at the start or for a channel
+   * that appears later) adds up to 65 s of held audio.
    *
    * Default: 1000 ms (a 0.5 s stall of a sender is kept). Recording
    * pipelines use several seconds; live forwarding (RTP) keeps it low.

@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <vector>
 
+#include "rtms-client.h"           /* IoContext::kDefaultContextWaitMs */
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -49,7 +51,8 @@ GstClockTime
 context_wait ()
 {
   const char *v = g_getenv ("ZOOMRTMS_CONTEXT_WAIT");
-  return (v && *v ? g_ascii_strtoull (v, nullptr, 10) : 0) * GST_MSECOND;
+  return (v && *v ? g_ascii_strtoull (v, nullptr, 10) :
+      rtms::IoContext::kDefaultContextWaitMs) * GST_MSECOND;
 }
 
 std::vector<int16_t>
