@@ -87,10 +87,10 @@
  * byte per sample, of at most (hold + one block + one packet of at most 1 s)
  * × rate samples rounded up to a power of two — e.g. hold 5000 ms, 16 kHz:
  * 2^17 slots × 3 bytes = 384 KiB per channel; during the Contact Center
- * start-up hold below, at most (hold + max_startup_ms) × rate. Gaps are
- * emitted as silence runs (one entry, not one block each). Packets longer
- * than 1 s of audio are INVALID (send_rate is at most 1000 ms,
- * docs/protocol.md §4.2).
+ * start-up hold or a role hold below, at most (hold + max_startup_ms) ×
+ * rate. Gaps are emitted as silence runs (one entry, not one block each).
+ * Packets longer than 1 s of audio are INVALID (send_rate is at most
+ * 1000 ms, docs/protocol.md §4.2).
  *
  * Layouts: MIX = one channel, the saturated sum of every channel. STEREO =
  * two interleaved channels: left = the customer (participant_mode "caller",
