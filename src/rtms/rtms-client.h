@@ -320,8 +320,8 @@ public:
    * thread sleeps the rest, so the sockets' data and the timers of that
    * time are handled in one wake-up. 0 = none. Process-wide, from
    * $ZOOMRTMS_CONTEXT_WAIT (ms, at most 100), default kDefaultContextWaitMs
-   * (10: at 200 engagements ≈ 15 % less CPU per msg 14 and a third of the
-   * context switches of 0, for ≈ +4 ms p50 latency; docs/benchmarks.md
+   * (10: at 200 engagements 4–18 % less CPU per msg 14 and a third of the
+   * context switches of 0, for +2 to +7 ms p50 latency; docs/benchmarks.md
    * "The throttling wait"). Adds up to that much latency to the packets
    * and timers of the I/O threads; an invoke_sync()/invoke_async() from
    * another thread ends the sleep. */
