@@ -14,7 +14,7 @@
  * in PLAYING, flush at PAUSED→READY; stream-start, caps, segment, EOS, the
  * flow-error rule). Other threads (state changes, an application EOS, a
  * detach) ask for a pump with IoContext::invoke_async; the ZCC role hold's
- * deadline is a timer on the I/O context. $ZOOMRTMS_CONTEXT_WAIT batches
+ * deadlines are a timer on the I/O context. $ZOOMRTMS_CONTEXT_WAIT batches
  * wake-ups (threadshare's context-wait; docs/benchmarks.md "Shared
  * threads" has the figures and the latency it adds).
  */
@@ -43,7 +43,9 @@
  * puts the customer (participant_mode "caller") left and the agent ("callee")
  * right; for a Contact Center engagement the output starts only once the
  * participant events told which channel is which, or after
- * #GstZoomRtmsSrc:role-timeout. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
+ * #GstZoomRtmsSrc:role-timeout, and the audio of a channel that appears
+ * later without a role (a failover's new channel_ids, a party joining)
+ * waits the same way. A pause of every channel longer than #GstZoomRtmsSrc:max-gap-fill is
  * not filled: the timestamps jump, the next buffer is flagged DISCONT and a
  * warning is posted.
  *
@@ -61,7 +63,7 @@
  * sync=true and a clock far ahead, a full queue, a disk that stalls) holds
  * up those streams as well; put a `queue` right after the source in such
  * pipelines, as with threadshare elements. $ZOOMRTMS_CONTEXT_WAIT (ms,
- * default 0: off) makes each I/O thread wake at most once per that
+ * default 10; 0 = off) makes each I/O thread wake at most once per that
  * many ms while busy, handling what arrived meanwhile in one go (fewer
  * wake-ups, larger reads), at the price of up to that much more latency.
  *
@@ -615,6 +617,11 @@ struct GstZoomRtmsSrcPrivate {
   /* start-up hold for the ZCC roles (zoomrtms-aligner.h), ms; 0 = none */
   guint role_timeout = 0;
   bool hold_timed_out = false;
+  /* the role hold of channels that appear later (zoomrtms-aligner.h): when
+   * produce() first saw each pending channel (wall clock; its deadline is
+   * role_timeout later), and the aligner's overflows already reported */
+  std::map<std::string, std::chrono::steady_clock::time_point> role_waits;
+  guint64 role_overflows_seen = 0;
   /* the aligner's hold, ms, as negotiated (latency query) */
   guint align_hold = 0;
   /* packets the aligner dropped (late, out of range), posted as
@@ -1429,6 +1436,8 @@ negotiate_params (GstZoomRtmsSrc * self, const rtms::AudioParams & p)
   priv->next_stats_ms = s.stats_interval;
   priv->role_timeout = 0;
   priv->hold_timed_out = false;
+  priv->role_waits.clear ();
+  priv->role_overflows_seen = 0;
   priv->align_hold = s.align_hold;
   if (!opus && !priv->packets) {
     zoomrtms::AlignerConfig ac;
@@ -1955,6 +1964,52 @@ replay_step (GstZoomRtmsSrc * self, GstBuffer ** outbuf, GstFlowReturn * ret)
   return *outbuf != nullptr || !done;
 }
 
+/* The role hold of channels that appear after the start-up
+ * (zoomrtms-aligner.h): notes when each pending channel was first seen,
+ * releases those pending for role-timeout ms (their names appended to
+ * @timed_out), reports an overflow of the hold (@overflow, the channels
+ * still without a mode appended), and moves *@deadline to the earliest
+ * deadline left (*@wait set). produce(), slock held. */
+static void
+role_hold_check_locked (GstZoomRtmsSrc * self, bool *wait,
+    std::chrono::steady_clock::time_point * deadline, std::string * timed_out,
+    bool *overflow)
+{
+  auto priv = self->priv;
+  auto & a = *priv->aligner;
+  if (a.role_hold_overflows () != priv->role_overflows_seen) {
+    priv->role_overflows_seen = a.role_hold_overflows ();
+    *overflow = true;
+    for (const auto &c:a.stats ())
+      if (c.participant_mode.empty () && c.frames > 0)
+        *timed_out += (timed_out->empty ()? "" : ", ") + c.key;
+  }
+  if (a.roles_pending () == 0) {
+    priv->role_waits.clear ();
+    return;
+  }
+  auto now = std::chrono::steady_clock::now ();
+  for (const auto &k:a.pending_role_keys ())
+    priv->role_waits.emplace (k, now);
+  for (auto it = priv->role_waits.begin (); it != priv->role_waits.end ();) {
+    if (!a.role_pending (it->first)) {
+      it = priv->role_waits.erase (it);
+      continue;
+    }
+    auto at = it->second + std::chrono::milliseconds (priv->role_timeout);
+    if (now >= at) {
+      *timed_out += (timed_out->empty ()? "" : ", ") + it->first;
+      a.release_role (it->first);
+      it = priv->role_waits.erase (it);
+      continue;
+    }
+    if (!*wait || at < *deadline)
+      *deadline = at;
+    *wait = true;
+    ++it;
+  }
+}
+
 /* What produce() returns when it has no buffer now: pump() waits for the
  * next request_pump() or for *@wake_at. */
 #define PRODUCE_WAIT GST_FLOW_CUSTOM_SUCCESS
@@ -2069,11 +2124,16 @@ produce (GstZoomRtmsSrc * self, GstBuffer ** outbuf, gint64 * wake_at)
     /* ZCC stereo start-up hold (zoomrtms-aligner.h): it ends when the
      * roles are known, at drain, or role-timeout ms (wall clock) after the
      * first packet; the wait below ends at that deadline, so the timeout
-     * fires even when nothing else arrives. */
+     * fires even when nothing else arrives. The role hold of a channel
+     * that appears later (a failover's new channel_ids, a party joining
+     * mid-call) is the same rule, role-timeout ms after produce() first
+     * saw it pending. */
     bool hold_wait = false;
     std::chrono::steady_clock::time_point hold_deadline;
     std::string timed_out_channels;
     bool hold_overflow = false;
+    std::string late_role_channels;
+    bool role_overflow = false;
     {
       std::lock_guard < std::mutex > slk (priv->slock);
       if (priv->aligner && priv->role_timeout > 0 && priv->have_first_audio
@@ -2102,6 +2162,21 @@ produce (GstZoomRtmsSrc * self, GstBuffer ** outbuf, gint64 * wake_at)
           hold_wait = true;
         }
       }
+      if (priv->aligner && priv->role_timeout > 0)
+        role_hold_check_locked (self, &hold_wait, &hold_deadline,
+            &late_role_channels, &role_overflow);
+    }
+    if (!late_role_channels.empty ()) {
+      lk.unlock ();
+      GST_ELEMENT_WARNING (self, STREAM, FAILED,
+          ("No participant roles from Zoom within role-timeout for a channel "
+              "that appeared mid-stream; its side is guessed (right when "
+              "another channel is the customer)"),
+          ("%s no participant_mode for channel(s) %s", role_overflow ?
+              "with the held audio at its memory bound," : "after "
+              "role-timeout,", late_role_channels.c_str ()));
+      lk.lock ();
+      continue;
     }
     if (!timed_out_channels.empty ()) {
       lk.unlock ();
@@ -3383,6 +3458,15 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * warning is posted, and a mode learned later applies from then on. A
    * remote end of stream ends the wait. 0 = no wait (the first-seen rule
    * from the start). Meetings and layout=mix never wait.
+   *
+   * A channel that appears after the start without a participant_mode (a
+   * failover to a server that gives the channels new channel_ids, whose
+   * media may be read before its participant events; a party joining
+   * mid-call) is held the same way: no output from its first packet on
+   * until its role is known, at most this many ms after it was first seen
+   * (then a warning, and its side by the same fallback: right when
+   * another channel is the customer). The audio before it is output as
+   * usual; nothing is dropped or counted late for the wait.
    */
   g_object_class_install_property (object_class, PROP_ROLE_TIMEOUT,
       g_param_spec_uint ("role-timeout", "Role timeout",
@@ -3390,8 +3474,9 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
           "ms (wall clock, after the first audio packet) until the "
           "participant events say which channel is the customer (caller) "
           "and which the agent (callee); then the first channel seen is the "
-          "customer, with a warning. 0 = no hold. Meetings and layout=mix "
-          "never hold", 0, 60000, DEFAULT_ROLE_TIMEOUT, rw_ready));
+          "customer, with a warning; the same for a channel that appears "
+          "later (ms after its first packet). 0 = no hold. Meetings and "
+          "layout=mix never hold", 0, 60000, DEFAULT_ROLE_TIMEOUT, rw_ready));
   /**
    * GstZoomRtmsSrc:align-hold:
    *
@@ -3414,8 +3499,8 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * Memory per engagement is bounded by (align-hold + send-rate + 1000 ms)
    * × rate × RTMS channels × 3 bytes, e.g. 5000 ms at 16 kHz with two
    * channels: 768 KiB (ring sizes are powers of two); the Contact Center
-   * start-up hold (#GstZoomRtmsSrc:role-timeout) adds up to 65 s of
-   * backlog.
+   * role hold (#GstZoomRtmsSrc:role-timeout, at the start or for a channel
+   * that appears later) adds up to 65 s of held audio.
    *
    * Default: 1000 ms (a 0.5 s stall of a sender is kept). Recording
    * pipelines use several seconds; live forwarding (RTP) keeps it low.

@@ -37,6 +37,11 @@ struct Aligner::Channel {
   size_t hist_head = 0, hist_count = 0, hist_limit = 1;
   uint64_t emitted_filled = 0;   /* received samples emitted since first_pos */
   uint64_t silence_base = 0;     /* silence folded at resyncs */
+  /* the role hold (zoomrtms-aligner.h): its first packet came after the
+   * start-up without a participant mode; blocks from hold_from (absolute
+   * sample, its earliest audio held) on wait for the mode */
+  bool role_wait = false;
+  int64_t hold_from = INT64_MAX;
   ChannelStats stats;
 
   bool
@@ -200,7 +205,58 @@ Aligner::set_participant_mode (const std::string &key, const std::string &mode)
   Channel &c = channel (key);
   c.announced = true;
   c.mode = mode;
-  emit_ready ();                /* may end the start-up hold */
+  if (c.role_wait && !c.mode.empty ()) {
+    c.role_wait = false;        /* ends its role hold */
+    roles_pending_--;
+  }
+  emit_ready ();                /* may end the start-up or role hold */
+}
+
+bool
+Aligner::role_pending (const std::string &key) const
+{
+  auto it = by_key_.find (key);
+  return it != by_key_.end () && it->second->role_wait;
+}
+
+std::vector<std::string> Aligner::pending_role_keys () const
+{
+  std::vector<std::string> v;
+  for (auto &c : channels_)
+    if (c->role_wait)
+      v.push_back (c->key);
+  return v;
+}
+
+void
+Aligner::release_role (const std::string &key)
+{
+  auto it = by_key_.find (key);
+  if (it == by_key_.end () || !it->second->role_wait)
+    return;
+  it->second->role_wait = false;
+  roles_pending_--;
+  emit_ready ();
+}
+
+void
+Aligner::release_roles ()
+{
+  for (auto &c : channels_)
+    c->role_wait = false;
+  roles_pending_ = 0;
+}
+
+int64_t
+Aligner::role_hold_from () const
+{
+  int64_t m = INT64_MAX;
+  if (roles_pending_ == 0)
+    return m;
+  for (auto &c : channels_)
+    if (c->role_wait)
+      m = std::min (m, c->hold_from);
+  return m;
 }
 
 bool
@@ -257,7 +313,7 @@ int64_t
 Aligner::span_limit () const
 {
   int64_t lim = hold_ + block_ + max_packet_;
-  if (holding ())
+  if (roles_pending_ > 0 || holding ())
     lim += (int64_t) config_.max_startup_ms * config_.rate / 1000;
   return lim;
 }
@@ -368,6 +424,8 @@ Aligner::block_ready ()
   if (channels_.empty () || holding ())
     return false;
   int64_t end = block_end ();
+  if (roles_pending_ > 0 && end > role_hold_from ())
+    return false;               /* the role hold */
   int64_t maxp = max_progress ();
   if (maxp == INT64_MIN)
     return false;
@@ -619,6 +677,7 @@ Aligner::resync (int64_t pos)
     std::fill (c->filled.begin (), c->filled.end (), 0);
     c->progress = INT64_MIN;
     c->fill_to = INT64_MIN;
+    c->hold_from = INT64_MAX;   /* a role hold holds its next packets */
   }
   int64_t target = block_floor (pos);
   if (target < next_) {
@@ -771,12 +830,19 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   int64_t maxp_after = std::max (max_progress (), end);
   if (!holding () && (emitted_blocks_ > 0 || maxp_after - hold_ >= next_ +
           block_))
-    emit_until (std::min (block_floor (start), maxp_after - hold_));
+    emit_until (std::min ({ block_floor (start), maxp_after - hold_,
+                role_hold_from () }));
   if (!ensure_capacity (end - next_)) {
-    if (holding ()) {
-      /* the start-up hold would grow past its bound: it ends here */
-      hold_released_ = true;
-      hold_overflowed_ = true;
+    if (holding () || roles_pending_ > 0) {
+      /* the start-up hold or the role hold would grow past its bound: it
+       * ends here */
+      if (holding ()) {
+        hold_released_ = true;
+        hold_overflowed_ = true;
+      } else {
+        role_hold_overflows_++;
+      }
+      release_roles ();
       emit_until (std::min (block_floor (start), maxp_after - hold_));
     }
     if (!ensure_capacity (end - next_)) {
@@ -833,6 +899,16 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   if (c.fill_to >= wstart)
     c.fill_to = std::max (c.fill_to, end);
   c.stats.frames++;
+  if (!c.have_data && c.mode.empty () && config_.hold_for_modes &&
+      config_.layout == Layout::STEREO && !drained_ &&
+      (emitted_blocks_ > 0 || hold_released_)) {
+    /* a channel appearing after the start-up without a mode: the role
+     * hold (the start-up hold covers the ones before) */
+    c.role_wait = true;
+    roles_pending_++;
+  }
+  if (c.role_wait)
+    c.hold_from = std::min (c.hold_from, wstart);
   c.have_data = true;
   c.last_ts = std::max (c.last_ts, timestamp_ms);
   c.remember (timestamp_ms);
@@ -855,6 +931,8 @@ void
 Aligner::drain ()
 {
   hold_released_ = true;
+  drained_ = true;
+  release_roles ();
   int64_t maxp = max_progress ();
   if (maxp == INT64_MIN)
     return;

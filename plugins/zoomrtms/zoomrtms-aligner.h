@@ -87,10 +87,10 @@
  * byte per sample, of at most (hold + one block + one packet of at most 1 s)
  * × rate samples rounded up to a power of two — e.g. hold 5000 ms, 16 kHz:
  * 2^17 slots × 3 bytes = 384 KiB per channel; during the Contact Center
- * start-up hold below, at most (hold + max_startup_ms) × rate. Gaps are
- * emitted as silence runs (one entry, not one block each). Packets longer
- * than 1 s of audio are INVALID (send_rate is at most 1000 ms,
- * docs/protocol.md §4.2).
+ * start-up hold or a role hold below, at most (hold + max_startup_ms) ×
+ * rate. Gaps are emitted as silence runs (one entry, not one block each).
+ * Packets longer than 1 s of audio are INVALID (send_rate is at most
+ * 1000 ms, docs/protocol.md §4.2).
  *
  * CPU (per packet, on the element's I/O thread): a packet is copied into
  * its channel's ring once; whether a block is ready is O(1) for packets in
@@ -123,9 +123,25 @@
  * release_hold() (the caller's wall-clock timeout: the sides fall back to
  * the rule above), or on drain(), or when the held audio would span more
  * than max_startup_ms + the hold (the memory bound; then as on
- * release_hold()). It is a start-up rule only: a channel
- * appearing later without a mode goes by the rule above. The Aligner has no
- * clock; the timeout is the caller's.
+ * release_hold()). The Aligner has no clock; the timeout is the caller's.
+ *
+ * Role hold (the same rule for channels that appear later: after a
+ * failover to a server that gives the channels new channel_ids,
+ * docs/protocol.md §4.9, or a party joining mid-call): with
+ * hold_for_modes, a channel whose first accepted packet comes after the
+ * start-up (a block was emitted, or the start-up hold was released) and
+ * that has no participant_mode yet is role-pending. Its packets are
+ * placed on the timeline as usual (duplicates, late and silence counted
+ * as usual), but no block that holds any of its audio is emitted while it
+ * is pending; blocks before its first packet's position still are, by the
+ * usual rules. It ends for that channel when its mode is set (then its
+ * side is right from its first sample), on release_role() (the caller's
+ * wall-clock timeout: the side by the fallback rule above), on drain(),
+ * or when the held audio would span more than max_startup_ms + the hold
+ * (then for every pending channel, counted in role_hold_overflows()). A
+ * resync (max_gap_fill_ms) emits what is pending (fallback sides); a
+ * pending channel's later packets are held again. While any channel is
+ * pending the output of every channel waits, at most that long.
  */
 #pragma once
 
@@ -276,8 +292,21 @@ public:
   /* TRUE while the start-up hold keeps back audio that would otherwise be
    * emitted or waits for it: hold_for_modes, nothing emitted yet, not
    * released, at least one channel with audio, and an active channel
-   * (audio or announced) without a mode. */
+   * (audio or announced) without a mode. (Channels that appear later are
+   * the role hold's: roles_pending().) */
   bool holding () const;
+  /* The role hold (see the model): channels whose packets are held until
+   * their participant mode is known, how many, which. */
+  size_t roles_pending () const { return roles_pending_; }
+  bool role_pending (const std::string &key) const;
+  std::vector<std::string> pending_role_keys () const;
+  /* Ends channel @key's role hold (the caller's timeout): its held blocks
+   * are emitted, its side by the fallback rule. No-op if it is not
+   * pending. */
+  void release_role (const std::string &key);
+  /* Times the role hold ended because the held audio reached its bound
+   * (max_startup_ms + the hold), releasing every pending channel. */
+  uint64_t role_hold_overflows () const { return role_hold_overflows_; }
   /* TRUE once the start-up hold ended because the held audio reached its
    * bound (max_startup_ms + the hold), not by modes, release or drain. */
   bool startup_hold_overflowed () const { return hold_overflowed_; }
@@ -337,6 +366,10 @@ private:
   bool ensure_capacity (int64_t span);
   int64_t span_limit () const;
   int side_of (const Channel &c) const;
+  /* absolute sample of the earliest audio held by the role hold,
+   * INT64_MAX if none */
+  int64_t role_hold_from () const;
+  void release_roles ();
   int64_t max_progress () const;
   int64_t block_floor (int64_t pos) const;
   /* end (absolute) of the block that starts at next_: the next grid
@@ -366,6 +399,9 @@ private:
   bool hold_released_ = false;
   bool hold_overflowed_ = false;
   uint64_t startup_blocks_ = 0;
+  size_t roles_pending_ = 0;   /* channels with role_wait set */
+  uint64_t role_hold_overflows_ = 0;
+  bool drained_ = false;
   size_t cap_ = 0;             /* ring slots per channel, a power of two */
   std::vector<std::unique_ptr<Channel>> channels_; /* in order of appearance */
   std::map<std::string, Channel *> by_key_;

@@ -321,12 +321,14 @@ public:
    * iteration that woke up less than this long after the previous one, the
    * thread sleeps the rest, so the sockets' data and the timers of that
    * time are handled in one wake-up. 0 = none. Process-wide, from
-   * $ZOOMRTMS_CONTEXT_WAIT (ms, at most 100), default kDefaultContextWaitMs;
-   * docs/benchmarks.md "Shared threads" has the measurements. Adds up to
-   * that much latency to the packets and timers of the I/O threads; an
-   * invoke_sync()/invoke_async() from another thread ends the sleep. */
+   * $ZOOMRTMS_CONTEXT_WAIT (ms, at most 100), default kDefaultContextWaitMs
+   * (10: at 200 engagements 4–18 % less CPU per msg 14 and a third of the
+   * context switches of 0, for +2 to +7 ms p50 latency; docs/benchmarks.md
+   * "The throttling wait"). Adds up to that much latency to the packets
+   * and timers of the I/O threads; an invoke_sync()/invoke_async() from
+   * another thread ends the sleep. */
   static guint context_wait_ms ();
-  static constexpr guint kDefaultContextWaitMs = 0;
+  static constexpr guint kDefaultContextWaitMs = 10;
   /* Periodic work of many users on one timer: @fn (@data) runs every
    * kTickMs (plus the throttling wait) on this I/O thread until
    * remove_tick (). One GSource per context instead of one per user: GLib

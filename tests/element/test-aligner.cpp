@@ -3,6 +3,7 @@
  * reordered packets, resync, mix and stereo layouts. No GStreamer. */
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -601,9 +602,11 @@ TEST (AlignerHold, ReleaseHoldFallsBackToFirstSeen)
     bad += o.samples[2 * i + 1] != val (0, (int64_t) i);
   }
   EXPECT_EQ (bad, 0u);
-  /* released for good: a new channel without a mode does not hold again */
+  /* released for good: a new channel without a mode does not hold the
+   * start-up again; it is the role hold's (AlignerRoleHold below) */
   push (a, "third", 2, kT0 + 100 * kPacketMs);
   EXPECT_FALSE (a.holding ());
+  EXPECT_EQ (a.roles_pending (), 1u);
 }
 
 TEST (AlignerHold, DrainReleasesAndKeepsEverySample)
@@ -1097,6 +1100,182 @@ TEST (AlignerHold, StartupHoldEndsAtItsMemoryBound)
     EXPECT_EQ (s.frames, 200u) << s.key;
   }
   EXPECT_LE (a.capacity (), 65536u);
+}
+
+/* ---- the role hold: channels that appear after the start-up ---------- */
+
+namespace {
+
+/* A call whose roles were known from the start: customer ("cust", ch 0)
+ * and agent ("agent", ch 1) send packets [0, @n). */
+void
+push_known_call (Aligner &a, int n)
+{
+  a.set_participant_mode ("cust", "caller");
+  a.set_participant_mode ("agent", "callee");
+  for (int k = 0; k < n; k++) {
+    push (a, "agent", 1, kT0 + k * kPacketMs);
+    push (a, "cust", 0, kT0 + k * kPacketMs);
+  }
+}
+
+/* A failover to a server that gives the channels new channel_ids
+ * ("cust2", "agent2"): they continue the same voices (same ch) at packets
+ * [from, to), the agent's first, before any participant event. */
+void
+push_new_server (Aligner &a, int from, int to)
+{
+  for (int k = from; k < to; k++) {
+    push (a, "agent2", 1, kT0 + k * kPacketMs);
+    push (a, "cust2", 0, kT0 + k * kPacketMs);
+  }
+}
+
+} // namespace
+
+/* Finding (issue 12, $ZOOMRTMS_CONTEXT_WAIT): after a failover the new
+ * server's media came before its participant events, and the new channels
+ * were placed by a guess (both right: a channel already was the caller).
+ * Now their audio is held until their roles are known, then placed at its
+ * timestamps: both sides right from the first sample, nothing late. */
+TEST (AlignerRoleHold, NewChannelsHeldUntilTheirModes)
+{
+  Aligner a (hold_config ());
+  push_known_call (a, 20);
+  EXPECT_FALSE (a.holding ());
+  push_new_server (a, 20, 120);    /* 2 s burst, roles unknown */
+  EXPECT_EQ (a.roles_pending (), 2u);
+  EXPECT_TRUE (a.role_pending ("cust2"));
+  EXPECT_FALSE (a.role_pending ("cust"));
+  EXPECT_EQ (a.pending_role_keys ().size (), 2u);
+  /* the first server's blocks went out; nothing of the new channels */
+  Output o = take_all (a);
+  EXPECT_EQ (a.emitted_end (), (int64_t) 20 * kBlock);
+  EXPECT_EQ (o.blocks.size (), 20u);
+  a.set_participant_mode ("agent2", "callee");
+  EXPECT_EQ (a.roles_pending (), 1u);
+  EXPECT_FALSE (a.has_ready ());
+  a.set_participant_mode ("cust2", "caller");
+  EXPECT_EQ (a.roles_pending (), 0u);
+  EXPECT_TRUE (a.has_ready ());
+  a.drain ();
+  Output rest = take_all (a);
+  o.samples.insert (o.samples.end (), rest.samples.begin (),
+      rest.samples.end ());
+  expect_sides_from_zero (o, (size_t) 120 * kBlock);
+  EXPECT_EQ (o.samples.size (), (size_t) 2 * 120 * kBlock);
+  for (auto &s : a.stats ()) {
+    EXPECT_EQ (s.late, 0u) << s.key;
+    EXPECT_EQ (s.late_samples, 0u) << s.key;
+    EXPECT_EQ (s.silence_samples, 0u) << s.key;
+  }
+  EXPECT_EQ (stats_of (a.stats (), "cust2").frames, 100u);
+}
+
+/* A party joining mid-call without a role yet (its packets first in each
+ * pass): the blocks before its first packet still go out by the usual
+ * rules, the ones from it on wait; its mode then places it. */
+TEST (AlignerRoleHold, BlocksBeforeTheNewChannelStillGoOut)
+{
+  Aligner a (hold_config ());
+  push_known_call (a, 30);
+  for (int k = 30; k < 60; k++) {
+    push (a, "third", 2, kT0 + k * kPacketMs);
+    push (a, "agent", 1, kT0 + k * kPacketMs);
+    push (a, "cust", 0, kT0 + k * kPacketMs);
+  }
+  EXPECT_EQ (a.roles_pending (), 1u);
+  Output o = take_all (a);
+  EXPECT_EQ (a.emitted_end (), (int64_t) 30 * kBlock);
+  a.set_participant_mode ("third", "callee");
+  Output rest = take_all (a);
+  EXPECT_EQ (a.emitted_end (), (int64_t) 60 * kBlock);
+  o.samples.insert (o.samples.end (), rest.samples.begin (),
+      rest.samples.end ());
+  ASSERT_EQ (o.samples.size (), (size_t) 2 * 60 * kBlock);
+  size_t bad = 0;
+  for (size_t i = 0; i < (size_t) 60 * kBlock; i++) {
+    int right = val (1, (int64_t) i) + (i >= (size_t) 30 * kBlock ?
+        val (2, (int64_t) i) : 0);
+    bad += o.samples[2 * i] != val (0, (int64_t) i);
+    bad += o.samples[2 * i + 1] != std::clamp (right, -32768, 32767);
+  }
+  EXPECT_EQ (bad, 0u);
+  EXPECT_EQ (stats_of (a.stats (), "third").late, 0u);
+}
+
+/* The role never comes: the caller's timeout (release_role) places the
+ * channel by the fallback rule (right: another channel is the caller);
+ * nothing is lost or late. */
+TEST (AlignerRoleHold, ReleaseRoleFallsBack)
+{
+  Aligner a (hold_config ());
+  push_known_call (a, 20);
+  for (int k = 20; k < 80; k++)
+    push (a, "new", 0, kT0 + k * kPacketMs);
+  EXPECT_EQ (a.roles_pending (), 1u);
+  a.release_role ("nobody");
+  EXPECT_EQ (a.roles_pending (), 1u);
+  a.release_role ("new");
+  EXPECT_EQ (a.roles_pending (), 0u);
+  a.drain ();
+  Output o = take_all (a);
+  ASSERT_EQ (o.samples.size (), (size_t) 2 * 80 * kBlock);
+  size_t bad = 0;
+  for (size_t i = (size_t) 20 * kBlock; i < (size_t) 80 * kBlock; i++) {
+    bad += o.samples[2 * i] != 0;
+    bad += o.samples[2 * i + 1] != val (0, (int64_t) i);
+  }
+  EXPECT_EQ (bad, 0u);
+  EXPECT_EQ (stats_of (a.stats (), "new").late, 0u);
+  /* a mode learned afterwards applies from then on; no new hold */
+  a.set_participant_mode ("new", "caller");
+  EXPECT_EQ (a.roles_pending (), 0u);
+}
+
+/* The held audio reaches its bound (max_startup_ms + the hold): the hold
+ * ends by itself for every pending channel, counted; nothing is lost. */
+TEST (AlignerRoleHold, EndsAtItsMemoryBound)
+{
+  AlignerConfig c = hold_config ();
+  c.max_startup_ms = 1000;
+  Aligner a (c);
+  push_known_call (a, 20);
+  push_new_server (a, 20, 70);     /* 1 s held */
+  EXPECT_EQ (a.roles_pending (), 2u);
+  EXPECT_EQ (a.role_hold_overflows (), 0u);
+  push_new_server (a, 70, 250);    /* past 1 s + 200 ms + 1 s */
+  EXPECT_EQ (a.roles_pending (), 0u);
+  EXPECT_EQ (a.role_hold_overflows (), 1u);
+  a.drain ();
+  Output o = take_all (a);
+  EXPECT_EQ (o.samples.size (), (size_t) 2 * 250 * kBlock);
+  for (auto &s : a.stats ())
+    EXPECT_EQ (s.late, 0u) << s.key;
+  EXPECT_LE (a.capacity (), 65536u);
+}
+
+/* No role hold where the side does not matter or no roles come: mono
+ * output, a meeting (no hold_for_modes); and none after drain (EOS). */
+TEST (AlignerRoleHold, MixMeetingAndDrainNeverHold)
+{
+  for (Layout l : { Layout::MIX, Layout::STEREO }) {
+    Aligner a (l == Layout::MIX ? hold_config (Layout::MIX) :
+        config (Layout::STEREO));
+    push_known_call (a, 20);
+    push_new_server (a, 20, 40);
+    EXPECT_EQ (a.roles_pending (), 0u);
+    EXPECT_EQ (a.emitted_end (), (int64_t) 30 * kBlock);
+  }
+  Aligner a (hold_config ());
+  push_known_call (a, 20);
+  push_new_server (a, 20, 40);
+  EXPECT_EQ (a.roles_pending (), 2u);
+  a.drain ();
+  EXPECT_EQ (a.roles_pending (), 0u);
+  EXPECT_EQ (take_all (a).samples.size (), (size_t) 2 * 40 * kBlock);
+  push (a, "late-comer", 0, kT0 + 40 * kPacketMs);
+  EXPECT_EQ (a.roles_pending (), 0u);
 }
 
 /* ---- continuing a recording (issue 9: timeline-origin/offset) ---------- */
