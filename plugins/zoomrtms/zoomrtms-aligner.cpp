@@ -479,9 +479,39 @@ add_sat (int16_t a, int16_t b)
   return saturate ((int32_t) a + (int32_t) b);
 }
 
+/* Emits @k whole gap blocks from next_ (on the grid, nothing pending in
+ * them) in O(1): the silence run at the back grows when it is contiguous,
+ * else one new Ready entry holds all @k. */
+void
+Aligner::emit_gaps (uint64_t k)
+{
+  const int64_t position = next_ - base_ + shift_;
+  const int64_t len = (int64_t) k * block_;
+  if (ready_count_ > 0 && !discont_) {
+    Ready &r = ready_back ();
+    if (r.run > 0 && r.block.position + (int64_t) r.run * block_ ==
+        position) {
+      r.run += k;
+      next_ += len;
+      emitted_blocks_ += k;
+      return;
+    }
+  }
+  Ready &r = ready_push ();
+  r.block.position = position;
+  r.block.channels = channels ();
+  r.block.gap = true;
+  r.block.discont = discont_;
+  r.run = k;
+  discont_ = false;
+  next_ += len;
+  emitted_blocks_ += k;
+}
+
 void
 Aligner::emit_block (int64_t limit)
 {
+  emit_steps_++;
   const int ch = channels ();
   const int64_t end = std::min (block_end (), limit);
   const int64_t n = end - next_;  /* block_, or less for a continuation's
@@ -523,27 +553,8 @@ Aligner::emit_block (int64_t limit)
     gap_partial = true;
   }
   if (!any) {
-    /* a gap block (every pending sample is 0: nothing to clear): extend
-     * the silence run at the back, if contiguous */
-    if (ready_count_ > 0 && !discont_) {
-      Ready &r = ready_back ();
-      if (r.run > 0 && r.block.position + (int64_t) r.run * block_ ==
-          position) {
-        r.run++;
-        next_ += block_;
-        emitted_blocks_++;
-        return;
-      }
-    }
-    Ready &r = ready_push ();
-    r.block.position = position;
-    r.block.channels = ch;
-    r.block.gap = true;
-    r.block.discont = discont_;
-    r.run = 1;
-    discont_ = false;
-    next_ += block_;
-    emitted_blocks_++;
+    /* a gap block (every pending sample is 0: nothing to clear) */
+    emit_gaps (1);
     return;
   }
   Ready &r = ready_push ();
@@ -635,10 +646,31 @@ Aligner::emit_until (int64_t limit)
 {
   bool first = emitted_blocks_ == 0;
   uint64_t before = emitted_blocks_;
-  while (block_end () <= limit)
+  while (block_end () <= limit) {
+    if (next_ == block_floor (next_) && !pending_at_next ()) {
+      /* nothing pending from next_ on (a gap of every channel, up to a
+       * packet that is not written yet): every whole block up to @limit
+       * is a gap block, emitted as one run, so the cost of a gap does not
+       * grow with its length */
+      emit_steps_++;
+      emit_gaps ((uint64_t) ((limit - next_) / block_));
+      break;
+    }
     emit_block ();
+  }
   if (first && emitted_blocks_ > before)
     startup_blocks_ = emitted_blocks_ - before;
+}
+
+/* TRUE if some channel has received samples at or after next_ (not yet
+ * emitted); emit_block() skips the others. */
+bool
+Aligner::pending_at_next () const
+{
+  for (auto &c : channels_)
+    if (c->have_data && c->progress > next_ && !c->buf.empty ())
+      return true;
+  return false;
 }
 
 /* Folds each channel's gap accounting before a jump of the timeline. */
@@ -804,6 +836,21 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
     if (pos - ref > max_gap_) {
       resync (pos);
       result = PushResult::RESYNC;
+    }
+  } else if (result == PushResult::ACCEPTED && progress == INT64_MIN &&
+      emitted_blocks_ == 0 && pos - next_ > (max_gap_ > 0 ? max_gap_ :
+          (int64_t) config_.max_jump_ms * config_.rate / 1000)) {
+    /* the first audio, more than max_gap_fill_ms (0: max_jump_ms) after a
+     * t0 that no audio set (the FIRST_PACKET_TIMESTAMP event, a
+     * continuation's start position): that span is not filled either
+     * (silence bounded by max_gap_fill_ms, work by the packet). t0 from
+     * the event becomes this packet's (it may still move back), a
+     * continuation's timeline jumps (its origin is fixed) */
+    if (fixed_) {
+      resync (pos);
+      result = PushResult::RESYNC;
+    } else {
+      base_ = next_ = pos;
     }
   }
 

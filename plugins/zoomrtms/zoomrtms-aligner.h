@@ -11,11 +11,12 @@
  *    meeting mixed audio).
  *  - Its position on the timeline is (timestamp − t0) × rate / 1000 samples,
  *    t0 = the first packet's timestamp, or the FIRST_PACKET_TIMESTAMP event
- *    (msg 6 event 1, §3.6.1) when that came first. Until the first block is
- *    emitted t0 moves back to the earliest timestamp seen, so two channels
- *    whose first packets arrive in either order align (as far as the memory
- *    bound below allows: a first packet more than the hold + 1 s before the
- *    most advanced audio is late). Arrival order and
+ *    (msg 6 event 1, §3.6.1) when that came first (and the first packet is
+ *    at most max_gap_fill_ms after it: see the gaps below). Until the
+ *    first block is emitted t0 moves back to the earliest timestamp seen,
+ *    so two channels whose first packets arrive in either order align (as
+ *    far as the memory bound below allows: a first packet more than the
+ *    hold + 1 s before the most advanced audio is late). Arrival order and
  *    sample counts never decide a position.
  *  - Output is cut into blocks of block_ms (default: one packet duration,
  *    packet_ms, the negotiated send_rate), aligned on t0. Larger blocks
@@ -56,7 +57,11 @@
  *    pending data is flushed, the timeline jumps to the packet's block (the
  *    block positions jump too, so the element's PTS follow stream time) and
  *    the next block is flagged discont. max_gap_fill_ms = 0 fills any gap
- *    (up to max_jump_ms, below).
+ *    (up to max_jump_ms, below). The same holds for the first packet after
+ *    a t0 that no audio set: more than max_gap_fill_ms (0: max_jump_ms)
+ *    after the FIRST_PACKET_TIMESTAMP event, t0 becomes that packet's; after
+ *    a continuation's start position, its timeline jumps (RESYNC). So no
+ *    timestamp, not even the first, makes hours of silence.
  *  - Timestamps far from the stream's timeline are refused, never allocated:
  *    a timestamp outside [0, kMaxTimestampMs], or more than max_jump_ms
  *    (default 1 h) before or after the newest accepted timestamp, is
@@ -93,14 +98,16 @@
  * 1000 ms, docs/protocol.md §4.2).
  *
  * CPU (per packet, on the element's I/O thread): a packet is copied into
- * its channel's ring once; whether a block is ready is O(1) for packets in
- * order (a watermark of each channel's contiguous data, not a scan of the
- * block); a block is summed straight into its output storage when each
- * side has at most two channels (ZCC stereo: one each), through a 32-bit
- * accumulator otherwise, the whole sum of a side saturated once either
- * way. Built with ZOOMRTMS_ALIGNER_SELFCHECK (the unit tests and the fuzz
- * regression run) these fast paths are checked against the plain
- * computation, aborting on a difference.
+ * its channel's ring once; a gap before it is queued as one silence run in
+ * O(1), whatever its length (emit_steps() counts); whether a block is
+ * ready is O(1) for packets in order (a watermark of each channel's
+ * contiguous data, not a scan of the block); a block is summed straight
+ * into its output storage when each side has at most two channels (ZCC
+ * stereo: one each), through a 32-bit accumulator otherwise, the whole sum
+ * of a side saturated once either way. Built with
+ * ZOOMRTMS_ALIGNER_SELFCHECK (the unit tests and the fuzz regression run)
+ * these fast paths are checked against the plain computation, aborting on
+ * a difference.
  *
  * Layouts: MIX = one channel, the saturated sum of every channel. STEREO =
  * two interleaved channels: left = the customer (participant_mode "caller",
@@ -195,10 +202,12 @@ struct AlignerConfig {
    * FIRST_PACKET_TIMESTAMP event is ignored); INT64_MIN = t0 from the first
    * packet, as above. start_position (samples at rate, >= 0; only with a
    * fixed origin) is the timeline position of the first output sample: the
-   * output starts there, with exact silence up to the first packet; audio
-   * before it was already recorded and is dropped as a duplicate (counted
-   * in ChannelStats::duplicates, never as late). Blocks stay on t0's grid:
-   * the first block runs from start_position to the next boundary. */
+   * output starts there, with exact silence up to the first packet (if
+   * that is at most max_gap_fill_ms later; else the timeline jumps to it,
+   * as at any longer gap); audio before it was already recorded and is
+   * dropped as a duplicate (counted in ChannelStats::duplicates, never as
+   * late). Blocks stay on t0's grid: the first block runs from
+   * start_position to the next boundary. */
   int64_t origin_ms = INT64_MIN;
   int64_t start_position = 0;
 };
@@ -336,6 +345,10 @@ public:
   int64_t t0_ms () const;
   bool started () const { return have_base_; }
   uint64_t resyncs () const { return resyncs_; }
+  /* Work counter (tests): steps of the block emitter so far, one per
+   * block with audio and one per run of gap blocks emitted at once (a gap
+   * up to a packet costs one step, not one per block of it). */
+  uint64_t emit_steps () const { return emit_steps_; }
   /* Ring slots per channel now (memory: × 3 bytes × channels). */
   size_t capacity () const { return cap_; }
   std::vector<ChannelStats> stats () const;
@@ -361,6 +374,8 @@ private:
    * (absolute), whichever comes first */
   void emit_block (int64_t limit = INT64_MAX);
   void emit_until (int64_t limit);
+  void emit_gaps (uint64_t k);
+  bool pending_at_next () const;
   void resync (int64_t pos);
   void rebase_empty (int64_t pos);
   bool ensure_capacity (int64_t span);
@@ -396,6 +411,7 @@ private:
   uint64_t emitted_blocks_ = 0;
   bool discont_ = true;
   uint64_t resyncs_ = 0;
+  uint64_t emit_steps_ = 0;
   bool hold_released_ = false;
   bool hold_overflowed_ = false;
   uint64_t startup_blocks_ = 0;

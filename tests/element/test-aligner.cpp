@@ -486,6 +486,119 @@ TEST (Aligner, FirstPacketTimestampEvent)
     ASSERT_EQ (o.samples[p], val (0, p));
 }
 
+/* Pops at most @max blocks into @o; returns the number popped. A bound, so
+ * that a test of bounded output fails (instead of running for hours) when
+ * the Aligner queues millions of blocks. */
+static size_t
+take_at_most (Aligner &a, size_t max, Output *o)
+{
+  AlignedBlock b;
+  size_t n = 0;
+  while (n < max && a.pop (&b)) {
+    o->samples.insert (o->samples.end (), b.samples.begin (), b.samples.end ());
+    o->blocks.push_back (b);
+    n++;
+  }
+  return n;
+}
+
+/* A first packet 10 h after the FIRST_PACKET_TIMESTAMP event (a wrong or
+ * hostile event, or a stream that starts late): that span is a gap longer
+ * than max_gap_fill_ms (60 s) and is not filled; t0 becomes the packet's.
+ * Before the fix the Aligner queued 10 h of silence (1.8 million blocks)
+ * from the event's t0, one emitter step per block: the fuzz target's
+ * timeouts (tests/fuzz/corpus/aligner/slow-first-packet-far-after-event). */
+TEST (Aligner, FirstPacketFarAfterTheFirstPacketTimestampEvent)
+{
+  Aligner a (config (Layout::MIX));
+  const int64_t t1 = kT0 + 10LL * 3600 * 1000;
+  a.set_first_packet_timestamp (kT0);
+  for (int i = 0; i < 10; i++)
+    EXPECT_EQ (push (a, "0", 0, t1 + i * kPacketMs), PushResult::ACCEPTED);
+  a.drain ();
+  EXPECT_LE (a.emit_steps (), 10u);
+  Output o;
+  EXPECT_EQ (take_at_most (a, 1000, &o), 10u);
+  EXPECT_FALSE (a.has_ready ());
+  ASSERT_FALSE (o.blocks.empty ());
+  EXPECT_EQ (a.t0_ms (), t1);
+  EXPECT_EQ (o.blocks[0].position, 0);
+  EXPECT_TRUE (o.blocks[0].discont);
+  EXPECT_FALSE (o.blocks[0].gap);
+  const int64_t p1 = (t1 - kT0) * kRate / 1000;
+  for (int64_t p = 0; p < (int64_t) o.samples.size (); p++)
+    ASSERT_EQ (o.samples[(size_t) p], val (0, p1 + p)) << p;
+  EXPECT_EQ (a.resyncs (), 0u);
+}
+
+/* The same for a continuation (fixed origin, start position): its first
+ * packet 10 h after the start position jumps the timeline (a resync:
+ * positions follow the timestamps, discont) instead of 10 h of silence. */
+TEST (Aligner, ContinuationFirstPacketFarAfterTheStartJumps)
+{
+  AlignerConfig c = config (Layout::MIX);
+  c.origin_ms = kT0;
+  c.start_position = 100 * kBlock;
+  Aligner a (c);
+  const int64_t t1 = kT0 + 10LL * 3600 * 1000;
+  EXPECT_EQ (push (a, "A", 0, t1), PushResult::RESYNC);
+  for (int i = 1; i < 10; i++)
+    EXPECT_EQ (push (a, "A", 0, t1 + i * kPacketMs), PushResult::ACCEPTED);
+  a.drain ();
+  Output o;
+  EXPECT_EQ (take_at_most (a, 1000, &o), 10u);
+  EXPECT_FALSE (a.has_ready ());
+  ASSERT_FALSE (o.blocks.empty ());
+  EXPECT_EQ (a.t0_ms (), kT0);
+  const int64_t p1 = (t1 - kT0) * kRate / 1000;
+  EXPECT_EQ (o.blocks[0].position, p1);
+  EXPECT_TRUE (o.blocks[0].discont);
+  EXPECT_FALSE (o.blocks[0].gap);
+  for (int64_t p = 0; p < (int64_t) o.samples.size (); p++)
+    ASSERT_EQ (o.samples[(size_t) p], val (0, p1 + p)) << p;
+  EXPECT_EQ (a.resyncs (), 1u);
+  /* within max_gap_fill_ms of the start, the span is still exact silence
+   * (ContinuationStartsAtTheOffsetWithExactSilence) */
+}
+
+/* A gap that is filled (max_gap_fill_ms = 0: any gap up to max_jump_ms,
+ * here 50 min; and 59 s under the default 60 s) costs the emitter one step
+ * for the whole silence run, not one per block (150,000 and 2,950 blocks):
+ * the run is one Ready entry, popped block by block with the right
+ * positions. */
+TEST (Aligner, FilledGapIsOneEmitterStep)
+{
+  struct Case {
+    unsigned max_gap_ms;
+    int64_t gap_ms;
+  } cases[] = { { 0, 50LL * 60 * 1000 }, { 60000, 59000 } };
+  for (const Case &k : cases) {
+    SCOPED_TRACE (k.gap_ms);
+    Aligner a (config (Layout::MIX, k.max_gap_ms));
+    for (int i = 0; i < 20; i++)
+      push (a, "0", 0, kT0 + i * kPacketMs);
+    const int64_t t1 = kT0 + 20 * kPacketMs + k.gap_ms;
+    const uint64_t before = a.emit_steps ();
+    EXPECT_EQ (push (a, "0", 0, t1), PushResult::ACCEPTED);
+    /* the held blocks with audio before the gap (the hold: 10 packets),
+     * then one run of gap blocks */
+    EXPECT_LE (a.emit_steps () - before, 12u);
+    for (int i = 1; i < 20; i++)
+      push (a, "0", 0, t1 + i * kPacketMs);
+    a.drain ();
+    const int64_t blocks = (t1 - kT0) / kPacketMs + 20;
+    Output o;
+    EXPECT_EQ ((int64_t) take_at_most (a, (size_t) blocks + 10, &o), blocks);
+    int64_t gaps = 0;
+    for (size_t i = 0; i < o.blocks.size (); i++) {
+      ASSERT_EQ (o.blocks[i].position, (int64_t) i * kBlock);
+      gaps += o.blocks[i].gap;
+    }
+    EXPECT_EQ (gaps, k.gap_ms / kPacketMs);
+    EXPECT_EQ (a.resyncs (), 0u);
+  }
+}
+
 TEST (Aligner, InvalidPayload)
 {
   Aligner a (config (Layout::MIX));
