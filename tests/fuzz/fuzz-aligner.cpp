@@ -22,8 +22,11 @@
  *  - bounded output: the samples emitted never exceed what the accepted
  *    packets can justify — each accepted packet at most its own samples plus
  *    a gap of max_gap_fill_ms plus two blocks (the packet's block and the
- *    alignment), plus the skew window; a packet cannot make the Aligner
- *    produce (or buffer) hours of silence;
+ *    alignment), plus the skew window, plus what t0 moving back (an
+ *    earlier packet or set_first_packet_timestamp before the first
+ *    block) adds in front; a packet cannot make the Aligner produce (or
+ *    buffer) hours of silence, not even the first one after a t0 from
+ *    set_first_packet_timestamp (or a continuation's origin);
  *  - counters add up: per channel frames + duplicates + late = the pushes
  *    that returned ACCEPTED/RESYNC, DUPLICATE, LATE on that channel;
  *    resyncs() = the pushes that returned RESYNC.
@@ -168,7 +171,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         pcm.resize (bytes);
         for (size_t i = 0; i < bytes; i++)
           pcm[i] = (uint8_t) (i * 37 + op);
+        const int64_t t0_before = a.t0_ms ();
         PushResult r = a.push (key, ts, bytes ? pcm.data () : nullptr, bytes);
+        /* before the first block t0 moves back to an earlier packet (up to
+         * the hold, or the start-up hold's max_startup_ms): the span it
+         * adds in front is justified like set_first_packet_timestamp's */
+        if (t0_before != INT64_MIN && a.t0_ms () < t0_before)
+          st.budget += (t0_before - a.t0_ms ()) * cfg.rate / 1000 + 2 * block;
         Counts &c = counts[key];
         switch (r) {
           case PushResult::RESYNC:
