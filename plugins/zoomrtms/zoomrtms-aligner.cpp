@@ -673,6 +673,37 @@ Aligner::pending_at_next () const
   return false;
 }
 
+/* Clears @c's ring slots not emitted yet, [next_, progress): only those
+ * can be set (emitted slots are cleared by emit_block()), so the cost is
+ * the pending audio's, not the ring's (up to hold + max_startup_ms). */
+void
+Aligner::clear_pending (Channel &c)
+{
+  if (c.buf.empty ())
+    return;
+  const size_t mask = cap_ - 1;
+  const int64_t stop = c.have_data ?
+      std::min (c.progress, next_ + (int64_t) cap_) : next_;
+  for (int64_t p = next_; p < stop;) {
+    const size_t i0 = (size_t) ((uint64_t) p & mask);
+    const size_t run = (size_t) std::min<int64_t> (stop - p,
+        (int64_t) (cap_ - i0));
+    memset (c.buf.data () + i0, 0, run * sizeof (int16_t));
+    memset (c.filled.data () + i0, 0, run);
+    ring_slots_cleared_ += run;
+    p += (int64_t) run;
+  }
+#ifdef ZOOMRTMS_ALIGNER_SELFCHECK
+  /* the whole ring is clean now (small rings always, large ones every 16th
+   * time, so that the check does not bring back the cost it checks) */
+  static thread_local unsigned calls;
+  if (cap_ <= 65536 || (calls++ & 15) == 0)
+    for (size_t i = 0; i < cap_; i++)
+      if (c.filled[i] || c.buf[i])
+        abort ();               /* a set slot outside [next_, progress) */
+#endif
+}
+
 /* Folds each channel's gap accounting before a jump of the timeline. */
 void
 Aligner::fold_silence ()
@@ -703,10 +734,11 @@ Aligner::resync (int64_t pos)
   if (first && emitted_blocks_ > before)
     startup_blocks_ = emitted_blocks_ - before;
   fold_silence ();
-  /* the channels stay active (waited for up to the hold): nothing pending */
+  /* the channels stay active (waited for up to the hold): nothing pending
+   * (the blocks above cleared every slot they emitted, so this clears
+   * nothing: O(1), not O(the ring) per resync) */
   for (auto &c : channels_) {
-    std::fill (c->buf.begin (), c->buf.end (), 0);
-    std::fill (c->filled.begin (), c->filled.end (), 0);
+    clear_pending (*c);
     c->progress = INT64_MIN;
     c->fill_to = INT64_MIN;
     c->hold_from = INT64_MAX;   /* a role hold holds its next packets */
@@ -727,8 +759,7 @@ void
 Aligner::rebase_empty (int64_t pos)
 {
   for (auto &c : channels_) {
-    std::fill (c->buf.begin (), c->buf.end (), 0);
-    std::fill (c->filled.begin (), c->filled.end (), 0);
+    clear_pending (*c);
     if (c->have_data) {
       c->stats.out_of_range += c->stats.frames;
       c->stats.frames = 0;

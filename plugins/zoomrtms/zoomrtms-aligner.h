@@ -99,7 +99,9 @@
  *
  * CPU (per packet, on the element's I/O thread): a packet is copied into
  * its channel's ring once; a gap before it is queued as one silence run in
- * O(1), whatever its length (emit_steps() counts); whether a block is
+ * O(1), whatever its length (emit_steps() counts); a resync or re-anchor
+ * clears only the slots still pending, never whole rings (their size is
+ * the hold's: ring_slots_cleared() counts); whether a block is
  * ready is O(1) for packets in order (a watermark of each channel's
  * contiguous data, not a scan of the block); a block is summed straight
  * into its output storage when each side has at most two channels (ZCC
@@ -349,6 +351,9 @@ public:
    * block with audio and one per run of gap blocks emitted at once (a gap
    * up to a packet costs one step, not one per block of it). */
   uint64_t emit_steps () const { return emit_steps_; }
+  /* Work counter (tests): ring slots cleared by resyncs and re-anchors,
+   * the pending audio's (not the whole rings', whose size is the hold's). */
+  uint64_t ring_slots_cleared () const { return ring_slots_cleared_; }
   /* Ring slots per channel now (memory: × 3 bytes × channels). */
   size_t capacity () const { return cap_; }
   std::vector<ChannelStats> stats () const;
@@ -376,6 +381,7 @@ private:
   void emit_until (int64_t limit);
   void emit_gaps (uint64_t k);
   bool pending_at_next () const;
+  void clear_pending (Channel &c);
   void resync (int64_t pos);
   void rebase_empty (int64_t pos);
   bool ensure_capacity (int64_t span);
@@ -412,6 +418,7 @@ private:
   bool discont_ = true;
   uint64_t resyncs_ = 0;
   uint64_t emit_steps_ = 0;
+  uint64_t ring_slots_cleared_ = 0;
   bool hold_released_ = false;
   bool hold_overflowed_ = false;
   uint64_t startup_blocks_ = 0;

@@ -599,6 +599,42 @@ TEST (Aligner, FilledGapIsOneEmitterStep)
   }
 }
 
+/* A resync costs what is pending, not the rings: with a 60 s hold the
+ * rings have grown to 2^20 slots (a packet 50 s ahead of the other), then
+ * 50 packets each 70 s after the last (every one a resync, max gap 60 s).
+ * Before the fix each resync cleared every ring whole (2^20 slots × 2
+ * channels, 100 M slots in all: the fuzz target's "dense stream, large
+ * hold" slowness); now nothing is left to clear after the flush. */
+TEST (Aligner, ResyncDoesNotClearTheWholeRings)
+{
+  AlignerConfig c = config (Layout::STEREO);
+  c.hold_ms = 60000;
+  Aligner a (c);
+  push (a, "A", 0, kT0);
+  push (a, "B", 1, kT0);
+  push (a, "A", 0, kT0 + 50000);
+  ASSERT_GE (a.capacity (), (size_t) 1 << 20);
+  int64_t t = kT0 + 50000;
+  for (int i = 0; i < 50; i++) {
+    t += 70000;
+    ASSERT_EQ (push (a, i % 2 ? "B" : "A", i % 2, t), PushResult::RESYNC);
+  }
+  EXPECT_EQ (a.resyncs (), 50u);
+  EXPECT_LT (a.ring_slots_cleared (), (uint64_t) a.capacity ());
+  a.drain ();
+  Output o = take_all (a);
+  /* every packet's audio is out, after the jumps at its timestamp */
+  int64_t data_blocks = 0;
+  for (auto &b : o.blocks)
+    data_blocks += !b.gap;
+  EXPECT_EQ (data_blocks, 52);
+  const AlignedBlock &last = o.blocks.back ();
+  EXPECT_EQ (last.position, (t - kT0) * kRate / 1000);
+  EXPECT_TRUE (last.discont);
+  for (size_t i = 0; i < last.frames (); i++)
+    ASSERT_EQ (last.samples[2 * i + 1], val (1, last.position + (int64_t) i));
+}
+
 TEST (Aligner, InvalidPayload)
 {
   Aligner a (config (Layout::MIX));
