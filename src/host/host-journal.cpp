@@ -484,12 +484,15 @@ write_slots (const std::string &dir, const std::string &path, const std::string 
     off_t at = cur && cur->offset == 0 ? static_cast<off_t> (slot_size) : 0;
     e = pwrite_all (fd, rec, at);
   }
-  /* a new file: its size and blocks too (fsync); in place: the data */
-  if (!e && (created ? fsync (fd) : fdatasync (fd)) != 0)
+  /* a new file (or one without a valid record: a crash right after its
+   * creation may have left its name not on disk yet): its size, blocks and
+   * name too (fsync, the caller's directory fsync); in place: the data */
+  bool fresh = created || !cur;
+  if (!e && (fresh ? fsync (fd) : fdatasync (fd)) != 0)
     e = errno;
   if (::close (fd) != 0 && !e)
     e = errno;
-  if (created)
+  if (fresh)
     *dir_dirty = true;
   if (e) {
     g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s", g_strerror (e));
