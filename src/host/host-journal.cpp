@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>      /* renameat2 */
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <set>
 
@@ -600,7 +601,8 @@ write_entry (const std::string &dir, const std::string &path, const JournalEntry
   return true;
 }
 
-Journal::Journal (std::string dir) : dir_ (std::move (dir))
+Journal::Journal (std::string dir, int group_commit_ms)
+    : dir_ (std::move (dir)), group_commit_ms_ (MAX (group_commit_ms, 0))
 {
 }
 
@@ -627,8 +629,13 @@ Journal::write (JournalEntry &e, bool durable)
   bool dir_dirty = false;
   if (!write_entry (dir_, path, e, durable, &dir_dirty))
     return false;
-  int err;
-  if (dir_dirty && (err = fsync_dir (dir_)) != 0) {
+  int err = 0;
+  if (dir_dirty) {
+    err = fsync_dir (dir_);
+    std::lock_guard<std::mutex> lk (lock_);
+    dir_syncs_++;
+  }
+  if (err != 0) {
     g_warning ("journal: cannot write the entry of %s: fsync of %s: %s",
         e.dir_name.c_str (), dir_.c_str (), g_strerror (err));
     return false;
@@ -694,7 +701,20 @@ void
 Journal::wait_done (guint64 seq) const
 {
   std::unique_lock<std::mutex> lk (lock_);
+  if (done_seq_ >= seq)
+    return;
+  /* someone waits: the writer commits now, without the group commit's wait */
+  waiters_++;
+  work_cond_.notify_all ();
   done_cond_.wait (lk, [&] { return done_seq_ >= seq; });
+  waiters_--;
+}
+
+guint64
+Journal::directory_syncs () const
+{
+  std::lock_guard<std::mutex> lk (lock_);
+  return dir_syncs_;
 }
 
 void
@@ -745,33 +765,66 @@ Journal::writer_main () const
   /* named for per-thread CPU figures (bench/run.py) */
   pthread_setname_np (pthread_self (), "zoomrtms-jrnl");
   std::unique_lock<std::mutex> lk (lock_);
+  /* group commit: a batch that created or removed a name owes an fsync of
+   * the directory; it is made when someone waits for it, when the writer
+   * stops, or group_commit_ms_ after the first such batch, for every batch
+   * up to then ("The writer thread") */
+  bool dir_owed = false;
+  std::chrono::steady_clock::time_point deadline;
+  guint64 owed_last = 0;          /* the last op that waits for it */
   for (;;) {
-    work_cond_.wait (lk, [this] { return stopping_ || !queue_.empty (); });
-    if (queue_.empty ())
-      break;
-    /* everything queued so far is one batch, committed by one fsync of
-     * the directory */
-    std::deque<std::unique_ptr<Op>> batch;
-    batch.swap (queue_);
-    queued_write_.clear ();
-    guint64 last = batch.back ()->seq;
-    lk.unlock ();
-    bool dir_dirty = false;
-    for (auto &op : batch)
-      run_op (*op, &dir_dirty);
-    int err;
-    if (dir_dirty && (err = fsync_dir (dir_)) != 0)
-      g_warning ("journal: fsync of %s: %s", dir_.c_str (), g_strerror (err));
-    lk.lock ();
-    for (auto &op : batch) {
-      auto r = op->kind == Op::Kind::REMOVE ?
-          queued_remove_.find (op->rtms_stream_id) : queued_remove_.end ();
-      if (r != queued_remove_.end () && r->second == op->seq)
-        queued_remove_.erase (r);
+    if (dir_owed)
+      work_cond_.wait_until (lk, deadline, [this] {
+            return stopping_ || !queue_.empty () || waiters_ > 0;
+          });
+    else
+      work_cond_.wait (lk, [this] { return stopping_ || !queue_.empty (); });
+    if (!queue_.empty ()) {
+      /* everything queued so far is one batch */
+      std::deque<std::unique_ptr<Op>> batch;
+      batch.swap (queue_);
+      queued_write_.clear ();
+      guint64 last = batch.back ()->seq;
+      lk.unlock ();
+      bool dir_dirty = false;
+      for (auto &op : batch)
+        run_op (*op, &dir_dirty);
+      lk.lock ();
+      /* the unlinks are done: a stream starting again may write its packet
+       * log (wait_removed()) */
+      for (auto &op : batch) {
+        auto r = op->kind == Op::Kind::REMOVE ?
+            queued_remove_.find (op->rtms_stream_id) : queued_remove_.end ();
+        if (r != queued_remove_.end () && r->second == op->seq)
+          queued_remove_.erase (r);
+      }
+      batch.clear ();
+      if (dir_dirty && !dir_owed) {
+        dir_owed = true;
+        deadline = std::chrono::steady_clock::now () +
+            std::chrono::milliseconds (group_commit_ms_);
+      }
+      if (dir_owed) {
+        owed_last = last;
+      } else {
+        done_seq_ = last;
+        done_cond_.notify_all ();
+      }
     }
-    batch.clear ();
-    done_seq_ = last;
-    done_cond_.notify_all ();
+    if (dir_owed && (waiters_ > 0 || stopping_ ||
+            std::chrono::steady_clock::now () >= deadline)) {
+      lk.unlock ();
+      int err = fsync_dir (dir_);
+      if (err)
+        g_warning ("journal: fsync of %s: %s", dir_.c_str (), g_strerror (err));
+      lk.lock ();
+      dir_syncs_++;
+      dir_owed = false;
+      done_seq_ = owed_last;
+      done_cond_.notify_all ();
+    }
+    if (stopping_ && queue_.empty () && !dir_owed)
+      break;
   }
 }
 
@@ -834,6 +887,8 @@ Journal::remove (const std::string &rtms_stream_id)
   flush ();
   remove_now (rtms_stream_id, 0, true);
   fsync_dir (dir_);
+  std::lock_guard<std::mutex> lk (lock_);
+  dir_syncs_++;
 }
 
 /* Reads the entry file @p into @out. */

@@ -1064,6 +1064,60 @@ TEST (Journal, WriterThreadOrderAndRemoval)
   EXPECT_EQ (again.load_all ().size (), 198u);
 }
 
+/* The writer's group commit (host-journal.h "The writer thread"): batches
+ * that create or remove names share one fsync of the directory, made when
+ * the group commit's wait ends or at once when a thread waits (flush());
+ * the files themselves are written at once. */
+TEST (Journal, GroupCommitSharesDirectoryFsync)
+{
+  TempDir d;
+  /* a wait no test machine reaches: the fsync comes from the flush */
+  Journal j (d.path, 60 * 1000);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  for (int k = 0; k < 5; k++) {
+    JournalEntry e;
+    e.rtms_stream_id = "g" + std::to_string (k);
+    e.directory = d.path;
+    e.dir_name = "eng_g" + std::to_string (k);
+    j.submit (e, true);
+    /* each its own batch: written at once, the directory's fsync owed */
+    std::string name = e.rtms_stream_id + ".json";
+    for (int t = 0; t < 5000 && !g_file_test (d.file (name.c_str ()).c_str (),
+            G_FILE_TEST_EXISTS); t++)
+      g_usleep (1000);
+    ASSERT_TRUE (g_file_test (d.file (name.c_str ()).c_str (), G_FILE_TEST_EXISTS)) << k;
+  }
+  j.remove_async ("g0", 1, false);
+  for (int t = 0; t < 5000 && g_file_test (d.file ("g0.json").c_str (),
+          G_FILE_TEST_EXISTS); t++)
+    g_usleep (1000);
+  EXPECT_FALSE (g_file_test (d.file ("g0.json").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_EQ (j.directory_syncs (), 0u);
+  j.flush ();
+  EXPECT_EQ (j.directory_syncs (), 1u);
+  /* periodic updates create no name: nothing owed */
+  JournalEntry e;
+  ASSERT_TRUE (j.load ("g1", &e));
+  e.samples = 7;
+  j.submit (e, false);
+  j.flush ();
+  EXPECT_EQ (j.directory_syncs (), 1u);
+  /* with no wait, every batch that created a name has its own fsync */
+  TempDir d2;
+  Journal now (d2.path, 0);
+  ASSERT_TRUE (now.open (&err));
+  for (int k = 0; k < 3; k++) {
+    JournalEntry f;
+    f.rtms_stream_id = "n" + std::to_string (k);
+    f.directory = d2.path;
+    f.dir_name = "eng_n" + std::to_string (k);
+    now.submit (f, true);
+    now.flush ();
+  }
+  EXPECT_EQ (now.directory_syncs (), 3u);
+}
+
 /* The durable copy's records (host-journal.h "The durable copy"): a record
  * reads back exactly; a bad checksum, another version, a record out of its
  * slot or out of the file, a header at an offset that is not 0 or the slot
