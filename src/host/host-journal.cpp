@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <set>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
 
@@ -956,16 +955,9 @@ Journal::load_all ()
   std::vector<JournalEntry> v;
   g_autoptr (GDir) d = g_dir_open (dir_.c_str (), 0, nullptr);
   std::vector<std::string> names;
-  std::set<std::string> entries;
-  std::vector<std::string> copies;
-  while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
-    if (g_str_has_suffix (n, ".json")) {
+  while (const gchar *n = d ? g_dir_read_name (d) : nullptr)
+    if (g_str_has_suffix (n, ".json"))
       names.push_back (n);
-      entries.insert (n);
-    } else if (g_str_has_suffix (n, ".json.slots")) {
-      copies.push_back (std::string (n, strlen (n) - strlen (kSlotsSuffix)));
-    }
-  }
   for (const auto &n : names) {
     g_autofree gchar *p = g_build_filename (dir_.c_str (), n.c_str (), nullptr);
     GError *err = nullptr;
@@ -992,16 +984,8 @@ Journal::load_all ()
     }
     v.push_back (std::move (e));
   }
-  /* a copy without its entry (the entry was moved aside as .broken by an
-   * earlier start): the copy is the entry */
-  for (const auto &n : copies) {
-    if (entries.count (n))
-      continue;
-    g_autofree gchar *p = g_build_filename (dir_.c_str (), n.c_str (), nullptr);
-    JournalEntry c;
-    if (load_copy (p, &c) && sanitize_engagement_id (c.rtms_stream_id) + ".json" == n)
-      v.push_back (std::move (c));
-  }
+  /* a copy without its entry is not an engagement: remove_now() unlinks
+   * the entry first, so a crash in the middle of a removal leaves one */
   return v;
 }
 

@@ -305,8 +305,8 @@ class Journal {
   /** load_all:
    * Returns: every readable entry; unreadable files are logged and moved
    * aside as NAME.broken (never deleted: they may be needed by hand), and
-   * their durable copy, if readable, is returned in their place (also for
-   * a copy whose entry is gone, moved aside by an earlier start).
+   * their durable copy, if readable, is returned in their place. A copy
+   * without its entry is not listed (a removal unlinks the entry first).
    */
   std::vector<JournalEntry> load_all ();
 
