@@ -901,11 +901,14 @@ load_entry_file (const std::string &p, JournalEntry *out, GError **error)
 }
 
 /* Reads the copy of the last state transition of the entry @p: the newest
- * valid slot of @p.slots that is an entry; else (an entry an earlier
- * version wrote) the file @p.durable. */
+ * valid slot of @p.slots that is an entry, or the file @p.durable (an entry
+ * an earlier version wrote), whichever was updated last (a fleet of mixed
+ * versions may have written both). */
 static bool
 load_copy (const std::string &p, JournalEntry *out)
 {
+  JournalEntry old;
+  bool have_old = load_entry_file (p + kDurableSuffix, &old, nullptr);
   int fd = ::open ((p + kSlotsSuffix).c_str (), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd >= 0) {
     std::string bytes;
@@ -923,12 +926,14 @@ load_copy (const std::string &p, JournalEntry *out)
           file_json_limits (), nullptr);
       JournalEntry c;
       if (root && JSON_NODE_HOLDS_OBJECT (root) && c.from_json (json_node_get_object (root))) {
-        *out = std::move (c);
+        *out = have_old && old.updated > c.updated ? std::move (old) : std::move (c);
         return true;
       }
     }
   }
-  return load_entry_file (p + kDurableSuffix, out, nullptr);
+  if (have_old)
+    *out = std::move (old);
+  return have_old;
 }
 
 bool

@@ -89,9 +89,10 @@
  * bigger than the file's slots goes into a new file (temporary file,
  * fsynced, renamed over the copy, directory fsynced). Hosts before this
  * format kept the copy as NAME.json.durable, a hard link of the entry of
- * the last transition: it is still read when there is no valid slot
- * (the entry of an older host), and never written in place (the swap file
- * is replaced when its inode has another name).
+ * the last transition: it is still read (an entry of an older host; in a
+ * fleet of mixed versions the newer of the two by "updated" is the copy),
+ * and never written in place (the swap file is replaced when its inode has
+ * another name).
  * Temporary files are NAME.json.tmp-XXXXXX (a crash mid-write leaves one);
  * remove() deletes them with the entry, the copy, the swap file and an
  * older version's NAME.json.durable(.new). None of these names end in

@@ -1335,6 +1335,16 @@ TEST (Journal, OldFormatReadBack)
   d.write ("old.json", old_text);
   ASSERT_TRUE (j.load ("old", &r));
   EXPECT_EQ (r.samples, 200u);
+  /* a host of the earlier version wrote a later transition (a fleet of
+   * mixed versions): its .durable copy is the newer one */
+  std::string later = old_text;
+  later.replace (later.find ("\"updated\":1000"), 14, "\"updated\":99999999999999");
+  later.replace (later.find ("\"samples\":100"), 13, "\"samples\":900");
+  ASSERT_EQ (unlink (d.file ("old.json.durable").c_str ()), 0);
+  d.write ("old.json.durable", later);
+  d.write ("old.json", "");
+  ASSERT_TRUE (j.load ("old", &r));
+  EXPECT_EQ (r.samples, 900u);
   j.remove ("old");
   EXPECT_FALSE (g_file_test (d.file ("old.json.durable").c_str (), G_FILE_TEST_EXISTS));
   EXPECT_FALSE (g_file_test (d.file ("old.json.slots").c_str (), G_FILE_TEST_EXISTS));
