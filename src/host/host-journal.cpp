@@ -297,13 +297,15 @@ journal_slot_size_for (gsize text_len)
   return MAX (kSlotAlign, (need + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
 }
 
-/* Parses an unsigned decimal of @s[*at..] up to a space or newline @end;
- * at most 19 digits. */
+/* Parses an unsigned decimal of @s[*at..] up to the character @end: at most
+ * 19 digits, no leading zero (one form per number, as written). */
 static bool
 parse_dec (const std::string &s, gsize *at, char end, guint64 *out)
 {
   guint64 v = 0;
   gsize k = *at, digits = 0;
+  if (k + 1 < s.size () && s[k] == '0' && g_ascii_isdigit (s[k + 1]))
+    return false;
   while (k < s.size () && g_ascii_isdigit (s[k]) && digits < 19) {
     v = v * 10 + static_cast<guint64> (s[k] - '0');
     k++;
