@@ -20,7 +20,7 @@
 # as crash-<what> (tests/fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(messages json webhook base64 template aligner aligner-bounded)
+targets=(messages json webhook base64 template aligner aligner-bounded packetlog journal)
 if [ $# -lt 1 ]; then
   echo "usage: bash tools/fuzz.sh TARGET|all [SECONDS] [libFuzzer args...]"
   echo "targets: ${targets[*]}"

@@ -3467,6 +3467,13 @@ gst_zoom_rtms_src_class_init (GstZoomRtmsSrcClass * klass)
    * (then a warning, and its side by the same fallback: right when
    * another channel is the customer). The audio before it is output as
    * usual; nothing is dropped or counted late for the wait.
+   *
+   * For live pipelines (RTP, level): during such a wait no channel is
+   * output, so the output can lag up to this many ms more than the latency
+   * query reports, then catch up in a burst; a server that keeps sending
+   * new channel_ids without participant events keeps it that far behind.
+   * Recordings lose nothing. Set it lower (or 0) where latency matters
+   * more than the sides of the first seconds after a failover.
    */
   g_object_class_install_property (object_class, PROP_ROLE_TIMEOUT,
       g_param_spec_uint ("role-timeout", "Role timeout",

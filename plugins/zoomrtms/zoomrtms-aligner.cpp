@@ -42,6 +42,8 @@ struct Aligner::Channel {
    * sample, its earliest audio held) on wait for the mode */
   bool role_wait = false;
   int64_t hold_from = INT64_MAX;
+  bool appeared = false;         /* a packet of it was accepted, ever (a
+                                    re-anchor clears have_data, not this) */
   ChannelStats stats;
 
   bool
@@ -769,6 +771,7 @@ Aligner::rebase_empty (int64_t pos)
     c->emitted_filled = 0;
     c->progress = INT64_MIN;
     c->fill_to = INT64_MIN;
+    c->hold_from = INT64_MAX;   /* a role hold holds from its next packet */
   }
   base_ = next_ = pos;
   discont_ = true;
@@ -977,8 +980,8 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   if (c.fill_to >= wstart)
     c.fill_to = std::max (c.fill_to, end);
   c.stats.frames++;
-  if (!c.have_data && c.mode.empty () && config_.hold_for_modes &&
-      config_.layout == Layout::STEREO && !drained_ &&
+  if (!c.appeared && c.mode.empty () &&
+      config_.hold_for_modes && config_.layout == Layout::STEREO && !drained_ &&
       (emitted_blocks_ > 0 || hold_released_)) {
     /* a channel appearing after the start-up without a mode: the role
      * hold (the start-up hold covers the ones before) */
@@ -987,6 +990,7 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
   }
   if (c.role_wait)
     c.hold_from = std::min (c.hold_from, wstart);
+  c.appeared = true;
   c.have_data = true;
   c.last_ts = std::max (c.last_ts, timestamp_ms);
   c.remember (timestamp_ms);

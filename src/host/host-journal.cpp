@@ -12,13 +12,19 @@
 
 #include <cerrno>
 #include <cstdio>      /* renameat2 */
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #define GST_CAT_DEFAULT zoomrtms_host_debug
 
 namespace zhost {
 
-/* the copy of the entry at its last state transition (see host-journal.h) */
+/* the copy of the entry at its last state transition, two slots rewritten
+ * in place (see host-journal.h "The durable copy") */
+static const char kSlotsSuffix[] = ".slots";
+/* the copy as hosts before the slots wrote it: a hard link of the entry of
+ * the last state transition (read back, never written) */
 static const char kDurableSuffix[] = ".durable";
 /* + 6 random characters: a write in progress (left behind by a crash) */
 static const char kTmpSuffix[] = ".tmp-";
@@ -245,14 +251,150 @@ fsync_dir (const std::string &dir)
   return e;
 }
 
-/* Writes all of @txt at offset 0 of @fd. Returns: 0 or the errno. */
+/* ---- the durable copy: two slots in one file (host-journal.h) ---- */
+
+static const char kSlotMagic[] = "zoomrtms-journal-slot ";
+static constexpr gsize kSlotAlign = 4096;
+/* an entry's text is at most what its reader accepts (file_json_limits()) */
+static gsize
+max_slot_text ()
+{
+  return file_json_limits ().max_bytes;
+}
+
+/* The header of a slot without its checksum: "zoomrtms-journal-slot 1 S SEQ LEN " */
+static std::string
+slot_header_prefix (gsize slot_size, guint64 seq, gsize len)
+{
+  return std::string (kSlotMagic) + "1 " + std::to_string (slot_size) + " " +
+      std::to_string (seq) + " " + std::to_string (len) + " ";
+}
+
+/* SHA-256 (hex) of @prefix followed by @len bytes of @body */
+static std::string
+slot_checksum (const std::string &prefix, const char *body, gsize len)
+{
+  g_autoptr (GChecksum) c = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (c, reinterpret_cast<const guchar *> (prefix.data ()),
+      static_cast<gssize> (prefix.size ()));
+  g_checksum_update (c, reinterpret_cast<const guchar *> (body),
+      static_cast<gssize> (len));
+  return g_checksum_get_string (c);
+}
+
+std::string
+journal_slot_encode (gsize slot_size, guint64 seq, const std::string &text)
+{
+  std::string prefix = slot_header_prefix (slot_size, seq, text.size ());
+  return prefix + slot_checksum (prefix, text.data (), text.size ()) + "\n" + text;
+}
+
+gsize
+journal_slot_size_for (gsize text_len)
+{
+  /* room to grow (interruptions, owners are appended): twice the record */
+  gsize need = 2 * (text_len + 128);
+  return MAX (kSlotAlign, (need + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
+}
+
+/* Parses an unsigned decimal of @s[*at..] up to the character @end: at most
+ * 19 digits, no leading zero (one form per number, as written). */
+static bool
+parse_dec (const std::string &s, gsize *at, char end, guint64 *out)
+{
+  guint64 v = 0;
+  gsize k = *at, digits = 0;
+  if (k + 1 < s.size () && s[k] == '0' && g_ascii_isdigit (s[k + 1]))
+    return false;
+  while (k < s.size () && g_ascii_isdigit (s[k]) && digits < 19) {
+    v = v * 10 + static_cast<guint64> (s[k] - '0');
+    k++;
+    digits++;
+  }
+  if (digits == 0 || k >= s.size () || s[k] != end)
+    return false;
+  *at = k + 1;
+  *out = v;
+  return true;
+}
+
+std::vector<JournalSlot>
+journal_slots_parse (const std::string &bytes)
+{
+  std::vector<JournalSlot> v;
+  const gsize magic_len = sizeof kSlotMagic - 1;
+  /* a slot starts at 0 or at its slot size, a multiple of kSlotAlign: every
+   * such offset is tried (the header of slot 0 may be the torn one) */
+  for (gsize o = 0; o < bytes.size () && v.size () < 2; o += kSlotAlign) {
+    if (bytes.compare (o, magic_len, kSlotMagic) != 0)
+      continue;
+    gsize at = o + magic_len;
+    guint64 version, slot_size, seq, len;
+    if (!parse_dec (bytes, &at, ' ', &version) || version != 1 ||
+        !parse_dec (bytes, &at, ' ', &slot_size) || !parse_dec (bytes, &at, ' ', &seq) ||
+        !parse_dec (bytes, &at, ' ', &len))
+      continue;
+    if (slot_size < kSlotAlign || slot_size % kSlotAlign != 0 ||
+        len > max_slot_text () || (o != 0 && o != slot_size))
+      continue;
+    gsize hex_at = at, body = at + 64 + 1;
+    if (body > bytes.size () || bytes[body - 1] != '\n' ||
+        body - o + len > slot_size || len > bytes.size () - body)
+      continue;
+    std::string prefix = bytes.substr (o, hex_at - o);
+    if (bytes.compare (hex_at, 64, slot_checksum (prefix, bytes.data () + body, len)) != 0)
+      continue;
+    JournalSlot s;
+    s.offset = o;
+    s.slot_size = slot_size;
+    s.seq = seq;
+    s.text = bytes.substr (body, len);
+    v.push_back (std::move (s));
+  }
+  return v;
+}
+
+/* Reads at most two slots' worth of @fd from offset 0 into @out.
+ * Returns: 0 or the errno. */
 static int
-pwrite_all (int fd, const std::string &txt)
+read_slots_fd (int fd, std::string *out)
+{
+  const gsize cap = 2 * journal_slot_size_for (max_slot_text ());
+  out->clear ();
+  char chunk[16384];
+  while (out->size () < cap) {
+    ssize_t n = ::pread (fd, chunk, MIN (sizeof chunk, cap - out->size ()),
+        static_cast<off_t> (out->size ()));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno;
+    if (n == 0)
+      break;
+    out->append (chunk, static_cast<gsize> (n));
+  }
+  return 0;
+}
+
+/* The newest valid slot of @slots, or nullptr. */
+static const JournalSlot *
+newest_slot (const std::vector<JournalSlot> &slots)
+{
+  const JournalSlot *best = nullptr;
+  for (const auto &s : slots)
+    if (!best || s.seq > best->seq)
+      best = &s;
+  return best;
+}
+
+/* Writes all of @txt at @offset of @fd. Returns: 0 or the errno. */
+static int
+pwrite_all (int fd, const std::string &txt, off_t offset = 0)
 {
   gsize done = 0;
   while (done < txt.size ()) {
     ssize_t n = ::pwrite (fd, txt.data () + done, txt.size () - done,
-        static_cast<off_t> (done));
+        offset + static_cast<off_t> (done));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -262,60 +404,121 @@ pwrite_all (int fd, const std::string &txt)
   return 0;
 }
 
-/* A state transition: @txt to the entry @path and to its copy
- * @path.durable, on disk when this returns: a temporary file in the same
- * directory (O_EXCL, mode 0600), fsynced, linked as @path.durable.new and
- * renamed over the copy, renamed over the entry; then an fsync of the
- * directory. One inode, one file fsync. */
-static bool
-write_durable (const std::string &dir, const std::string &path, const std::string &txt,
-    GError **error)
+/* A new slots file for @path (@txt in slot 0, sequence @seq) replacing
+ * whatever is there atomically: a temporary file (O_EXCL, 0600), fsynced,
+ * renamed over @path.slots. The caller fsyncs the directory. */
+static int
+replace_slots_file (const std::string &path, guint64 seq, const std::string &txt)
 {
   std::string tmpl = path + kTmpSuffix + "XXXXXX";
   std::vector<gchar> tmp (tmpl.begin (), tmpl.end ());
   tmp.push_back ('\0');
-  int fd = g_mkstemp_full (tmp.data (), O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    int e = errno;
-    g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot create a file in %s: %s",
-        dir.c_str (), g_strerror (e));
-    return false;
-  }
-  int e = pwrite_all (fd, txt);
+  int fd = g_mkstemp_full (tmp.data (), O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno;
+  int e = pwrite_all (fd, journal_slot_encode (journal_slot_size_for (txt.size ()), seq,
+          txt));
   if (!e && fsync (fd) != 0)
     e = errno;
   if (::close (fd) != 0 && !e)
     e = errno;
-  std::string copy = path + kDurableSuffix, copy_new = copy + ".new";
-  if (!e) {
-    ::unlink (copy_new.c_str ());
-    if (::link (tmp.data (), copy_new.c_str ()) != 0 ||
-        ::rename (copy_new.c_str (), copy.c_str ()) != 0)
-      e = errno;
-  }
-  if (!e && ::rename (tmp.data (), path.c_str ()) != 0)
+  if (!e && ::rename (tmp.data (), (path + kSlotsSuffix).c_str ()) != 0)
     e = errno;
-  if (e) {
+  if (e)
     ::unlink (tmp.data ());
+  return e;
+}
+
+/* A state transition's copy: @txt into the slots file @path.slots, on disk
+ * when this returns. The file's older (or unreadable) slot is rewritten in
+ * place with the next sequence number and fdatasync()ed: no inode, no
+ * rename, and a torn write leaves the other slot, the previous transition,
+ * readable. A new file (no slots file yet: created with O_EXCL and fsynced)
+ * and a record too big for the file's slots (a new file renamed over it)
+ * change the directory: *@dir_dirty is set and the caller fsyncs it. */
+static bool
+write_slots (const std::string &dir, const std::string &path, const std::string &txt,
+    bool *dir_dirty, GError **error)
+{
+  std::string slots_path = path + kSlotsSuffix;
+  int e = 0;
+  if (txt.size () > max_slot_text ()) {
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "the entry is %" G_GSIZE_FORMAT
+        " bytes, more than %" G_GSIZE_FORMAT, txt.size (), max_slot_text ());
+    return false;
+  }
+  int fd = ::open (slots_path.c_str (), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  bool created = false;
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open (slots_path.c_str (), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+        0600);
+    created = fd >= 0;
+  }
+  if (fd < 0) {
+    e = errno;
+    g_set_error (error, ZHOST_ERROR, ERROR_IO, "cannot open a file in %s: %s",
+        dir.c_str (), g_strerror (e));
+    return false;
+  }
+  std::string bytes;
+  std::vector<JournalSlot> slots;
+  if (!created && (e = read_slots_fd (fd, &bytes)) == 0)
+    slots = journal_slots_parse (bytes);
+  const JournalSlot *cur = newest_slot (slots);
+  gsize slot_size = cur ? cur->slot_size : journal_slot_size_for (txt.size ());
+  guint64 seq = cur ? cur->seq + 1 : 1;
+  std::string rec;
+  if (!e)
+    rec = journal_slot_encode (slot_size, seq, txt);
+  if (!e && rec.size () > slot_size) {
+    /* outgrown: a new file with bigger slots, atomically */
+    ::close (fd);
+    e = replace_slots_file (path, seq, txt);
+    *dir_dirty = true;
+    if (e) {
+      g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s", g_strerror (e));
+      return false;
+    }
+    return true;
+  }
+  if (!e) {
+    /* the slot not holding the newest valid record */
+    off_t at = cur && cur->offset == 0 ? static_cast<off_t> (slot_size) : 0;
+    e = pwrite_all (fd, rec, at);
+  }
+  /* a new file (or one without a valid record: a crash right after its
+   * creation may have left its name not on disk yet): its size, blocks and
+   * name too (fsync, the caller's directory fsync); in place: the data */
+  bool fresh = created || !cur;
+  if (!e && (fresh ? fsync (fd) : fdatasync (fd)) != 0)
+    e = errno;
+  if (::close (fd) != 0 && !e)
+    e = errno;
+  if (fresh)
+    *dir_dirty = true;
+  if (e) {
     g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s", g_strerror (e));
     return false;
   }
-  /* the renames are on disk only once the directory is: the caller fsyncs
-   * it (once per batch on the writer thread) */
   return true;
 }
 
-/* The periodic update, atomic and cheap: @txt goes into the swap file
- * @path.swap (the entry's previous inode, rewritten in place unless it is
- * also the .durable copy), which is then exchanged with the entry (renameat2 RENAME_EXCHANGE): a reader finds the
- * old entry or the new one, and no inode is created or freed. (A new
+/* The entry itself, atomic and cheap: @txt goes into the swap file
+ * @path.swap (the entry's previous inode, rewritten in place), which is
+ * then exchanged with the entry (renameat2 RENAME_EXCHANGE): a reader finds
+ * the old entry or the new one, and no inode is created or freed. (A new
  * temporary file every second was the cost: ext4's inode allocation and its
- * flush of the renamed-over file, more than the fsync.) Where the file
- * system has no exchange (NFS), a plain rename (the swap file is then
- * created again next time). No fsync. */
+ * flush of the renamed-over file, more than the fsync.) The file is cut
+ * (ftruncate) only when the text got shorter. An inode with another name
+ * (the .durable copy hosts before the slots file linked to the entry) is
+ * never rewritten in place: a new swap file instead. Where the file system
+ * has no exchange (NFS), a plain rename (the swap file is then created
+ * again next time). No fsync. Sets *@dir_dirty when it created the entry
+ * (no entry before: its name is on disk once the caller fsyncs the
+ * directory). */
 static bool
 write_swapped (const std::string &dir, const std::string &path, const std::string &txt,
-    GError **error)
+    bool *dir_dirty, GError **error)
 {
   std::string swap = path + kSwapSuffix;
   int fd = ::open (swap.c_str (), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -326,9 +529,10 @@ write_swapped (const std::string &dir, const std::string &path, const std::strin
     return false;
   }
   GStatBuf st;
-  if (fstat (fd, &st) == 0 && st.st_nlink > 1) {
-    /* the entry of the last state transition, which is also the .durable
-     * copy: never rewritten in place, a new swap file instead */
+  bool have_st = fstat (fd, &st) == 0;
+  if (have_st && st.st_nlink > 1) {
+    /* an entry of an earlier version, which is also its .durable copy:
+     * never rewritten in place, a new swap file instead */
     ::close (fd);
     ::unlink (swap.c_str ());
     fd = ::open (swap.c_str (), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -338,18 +542,24 @@ write_swapped (const std::string &dir, const std::string &path, const std::strin
           dir.c_str (), g_strerror (e));
       return false;
     }
+    have_st = fstat (fd, &st) == 0;
   }
   int e = pwrite_all (fd, txt);
-  if (!e && ftruncate (fd, static_cast<off_t> (txt.size ())) != 0)
+  if (!e && (!have_st || st.st_size > static_cast<off_t> (txt.size ())) &&
+      ftruncate (fd, static_cast<off_t> (txt.size ())) != 0)
     e = errno;
   if (::close (fd) != 0 && !e)
     e = errno;
   if (!e && renameat2 (AT_FDCWD, swap.c_str (), AT_FDCWD, path.c_str (),
           RENAME_EXCHANGE) != 0) {
     e = errno;
-    /* no entry yet (ENOENT), or no exchange here: a plain rename */
-    if (::rename (swap.c_str (), path.c_str ()) == 0)
+    /* no entry yet (ENOENT: the name is created, on disk with the caller's
+     * directory fsync), or no exchange here: a plain rename */
+    if (::rename (swap.c_str (), path.c_str ()) == 0) {
+      if (e == ENOENT)
+        *dir_dirty = true;
       e = 0;
+    }
   }
   if (e) {
     g_set_error (error, ZHOST_ERROR, ERROR_IO, "%s", g_strerror (e));
@@ -369,19 +579,20 @@ struct Journal::Op {
   bool scan = false;            /* REMOVE */
 };
 
-/* @e to its entry file (and with @durable its copy, fsynced; the caller
- * fsyncs the directory). */
+/* @e to its entry file and, with @durable, first to its copy (the slots
+ * file, on disk when this returns); sets *@dir_dirty when a name was
+ * created (the caller fsyncs the directory). */
 static bool
 write_entry (const std::string &dir, const std::string &path, const JournalEntry &e,
-    bool durable)
+    bool durable, bool *dir_dirty)
 {
   g_autoptr (JsonNode) root = e.to_json ();
   std::string txt = json_to_compact (root) + "\n";
   GError *err = nullptr;
   /* durable: the copy first, so that a durable entry always has one at
    * least as new as its last state transition */
-  bool ok = durable ? write_durable (dir, path, txt, &err) :
-      write_swapped (dir, path, txt, &err);
+  bool ok = (!durable || write_slots (dir, path, txt, dir_dirty, &err)) &&
+      write_swapped (dir, path, txt, dir_dirty, &err);
   if (!ok) {
     g_warning ("journal: cannot write the entry of %s: %s", e.dir_name.c_str (),
         err->message);
@@ -391,7 +602,8 @@ write_entry (const std::string &dir, const std::string &path, const JournalEntry
   return true;
 }
 
-Journal::Journal (std::string dir) : dir_ (std::move (dir))
+Journal::Journal (std::string dir, int group_commit_ms)
+    : dir_ (std::move (dir)), group_commit_ms_ (MAX (group_commit_ms, 0))
 {
 }
 
@@ -415,10 +627,16 @@ Journal::write (JournalEntry &e, bool durable)
    * main thread submits) */
   flush ();
   std::string path = entry_path (e.rtms_stream_id);
-  if (!write_entry (dir_, path, e, durable))
+  bool dir_dirty = false;
+  if (!write_entry (dir_, path, e, durable, &dir_dirty))
     return false;
-  int err;
-  if (durable && (err = fsync_dir (dir_)) != 0) {
+  int err = 0;
+  if (dir_dirty) {
+    err = fsync_dir (dir_);
+    std::lock_guard<std::mutex> lk (lock_);
+    dir_syncs_++;
+  }
+  if (err != 0) {
     g_warning ("journal: cannot write the entry of %s: fsync of %s: %s",
         e.dir_name.c_str (), dir_.c_str (), g_strerror (err));
     return false;
@@ -484,7 +702,20 @@ void
 Journal::wait_done (guint64 seq) const
 {
   std::unique_lock<std::mutex> lk (lock_);
+  if (done_seq_ >= seq)
+    return;
+  /* someone waits: the writer commits now, without the group commit's wait */
+  waiters_++;
+  work_cond_.notify_all ();
   done_cond_.wait (lk, [&] { return done_seq_ >= seq; });
+  waiters_--;
+}
+
+guint64
+Journal::directory_syncs () const
+{
+  std::lock_guard<std::mutex> lk (lock_);
+  return dir_syncs_;
 }
 
 void
@@ -517,9 +748,8 @@ Journal::run_op (Op &op, bool *dir_dirty) const
 {
   switch (op.kind) {
     case Op::Kind::WRITE:
-      if (op.durable)
-        *dir_dirty = true;
-      return write_entry (dir_, entry_path (op.rtms_stream_id), op.entry, op.durable);
+      return write_entry (dir_, entry_path (op.rtms_stream_id), op.entry, op.durable,
+          dir_dirty);
     case Op::Kind::REMOVE:
       remove_now (op.rtms_stream_id, op.generation, op.scan);
       *dir_dirty = true;
@@ -536,33 +766,66 @@ Journal::writer_main () const
   /* named for per-thread CPU figures (bench/run.py) */
   pthread_setname_np (pthread_self (), "zoomrtms-jrnl");
   std::unique_lock<std::mutex> lk (lock_);
+  /* group commit: a batch that created or removed a name owes an fsync of
+   * the directory; it is made when someone waits for it, when the writer
+   * stops, or group_commit_ms_ after the first such batch, for every batch
+   * up to then ("The writer thread") */
+  bool dir_owed = false;
+  std::chrono::steady_clock::time_point deadline;
+  guint64 owed_last = 0;          /* the last op that waits for it */
   for (;;) {
-    work_cond_.wait (lk, [this] { return stopping_ || !queue_.empty (); });
-    if (queue_.empty ())
-      break;
-    /* everything queued so far is one batch, committed by one fsync of
-     * the directory */
-    std::deque<std::unique_ptr<Op>> batch;
-    batch.swap (queue_);
-    queued_write_.clear ();
-    guint64 last = batch.back ()->seq;
-    lk.unlock ();
-    bool dir_dirty = false;
-    for (auto &op : batch)
-      run_op (*op, &dir_dirty);
-    int err;
-    if (dir_dirty && (err = fsync_dir (dir_)) != 0)
-      g_warning ("journal: fsync of %s: %s", dir_.c_str (), g_strerror (err));
-    lk.lock ();
-    for (auto &op : batch) {
-      auto r = op->kind == Op::Kind::REMOVE ?
-          queued_remove_.find (op->rtms_stream_id) : queued_remove_.end ();
-      if (r != queued_remove_.end () && r->second == op->seq)
-        queued_remove_.erase (r);
+    if (dir_owed)
+      work_cond_.wait_until (lk, deadline, [this] {
+            return stopping_ || !queue_.empty () || waiters_ > 0;
+          });
+    else
+      work_cond_.wait (lk, [this] { return stopping_ || !queue_.empty (); });
+    if (!queue_.empty ()) {
+      /* everything queued so far is one batch */
+      std::deque<std::unique_ptr<Op>> batch;
+      batch.swap (queue_);
+      queued_write_.clear ();
+      guint64 last = batch.back ()->seq;
+      lk.unlock ();
+      bool dir_dirty = false;
+      for (auto &op : batch)
+        run_op (*op, &dir_dirty);
+      lk.lock ();
+      /* the unlinks are done: a stream starting again may write its packet
+       * log (wait_removed()) */
+      for (auto &op : batch) {
+        auto r = op->kind == Op::Kind::REMOVE ?
+            queued_remove_.find (op->rtms_stream_id) : queued_remove_.end ();
+        if (r != queued_remove_.end () && r->second == op->seq)
+          queued_remove_.erase (r);
+      }
+      batch.clear ();
+      if (dir_dirty && !dir_owed) {
+        dir_owed = true;
+        deadline = std::chrono::steady_clock::now () +
+            std::chrono::milliseconds (group_commit_ms_);
+      }
+      if (dir_owed) {
+        owed_last = last;
+      } else {
+        done_seq_ = last;
+        done_cond_.notify_all ();
+      }
     }
-    batch.clear ();
-    done_seq_ = last;
-    done_cond_.notify_all ();
+    if (dir_owed && (waiters_ > 0 || stopping_ ||
+            std::chrono::steady_clock::now () >= deadline)) {
+      lk.unlock ();
+      int err = fsync_dir (dir_);
+      if (err)
+        g_warning ("journal: fsync of %s: %s", dir_.c_str (), g_strerror (err));
+      lk.lock ();
+      dir_syncs_++;
+      dir_owed = false;
+      done_seq_ = owed_last;
+      done_cond_.notify_all ();
+    }
+    if (stopping_ && queue_.empty () && !dir_owed)
+      break;
   }
 }
 
@@ -593,19 +856,21 @@ void
 Journal::remove_now (const std::string &rtms_stream_id, int generation, bool scan) const
 {
   std::string p = entry_path (rtms_stream_id);
-  ::g_remove (p.c_str ());
-  ::g_remove ((p + kDurableSuffix).c_str ());
-  ::g_remove ((p + kSwapSuffix).c_str ());
-  ::g_remove ((p + kDurableSuffix + ".new").c_str ());
+  ::unlink (p.c_str ());
+  ::unlink ((p + kSlotsSuffix).c_str ());
+  ::unlink ((p + kSwapSuffix).c_str ());
   if (!scan) {
-    /* our own entry: our temporary files were renamed or unlinked, our
-     * packet logs are generations 1..@generation (a scan of a directory of
-     * 4 files per live engagement cost 0.4 ms per removal at 1,000) */
+    /* our own entry: no file of an earlier version (.durable), our
+     * temporary files were renamed or unlinked, our packet logs are
+     * generations 1..@generation (a scan of a directory of 4 files per
+     * live engagement cost 0.4 ms per removal at 1,000) */
     for (int g = 1; g <= generation; g++)
       ::g_remove (packet_log_path (rtms_stream_id, g).c_str ());
     return;
   }
-  /* temporary files a crash left mid-write */
+  /* an earlier version's copy; temporary files a crash left mid-write */
+  ::unlink ((p + kDurableSuffix).c_str ());
+  ::unlink ((p + kDurableSuffix + ".new").c_str ());
   g_autofree gchar *base = g_path_get_basename (p.c_str ());
   std::string tmp_prefix = std::string (base) + kTmpSuffix;
   g_autoptr (GDir) d = g_dir_open (dir_.c_str (), 0, nullptr);
@@ -623,6 +888,8 @@ Journal::remove (const std::string &rtms_stream_id)
   flush ();
   remove_now (rtms_stream_id, 0, true);
   fsync_dir (dir_);
+  std::lock_guard<std::mutex> lk (lock_);
+  dir_syncs_++;
 }
 
 /* Reads the entry file @p into @out. */
@@ -635,6 +902,42 @@ load_entry_file (const std::string &p, JournalEntry *out, GError **error)
       out->from_json (json_node_get_object (root));
 }
 
+/* Reads the copy of the last state transition of the entry @p: the newest
+ * valid slot of @p.slots that is an entry, or the file @p.durable (an entry
+ * an earlier version wrote), whichever was updated last (a fleet of mixed
+ * versions may have written both). */
+static bool
+load_copy (const std::string &p, JournalEntry *out)
+{
+  JournalEntry old;
+  bool have_old = load_entry_file (p + kDurableSuffix, &old, nullptr);
+  int fd = ::open ((p + kSlotsSuffix).c_str (), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    std::string bytes;
+    int e = read_slots_fd (fd, &bytes);
+    ::close (fd);
+    std::vector<JournalSlot> slots;
+    if (!e)
+      slots = journal_slots_parse (bytes);
+    std::sort (slots.begin (), slots.end (), [] (const JournalSlot &a, const JournalSlot &b) {
+          return a.seq > b.seq;
+        });
+    for (const auto &s : slots) {
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      JsonNode *root = rtms::json_load (parser, s.text.data (), s.text.size (),
+          file_json_limits (), nullptr);
+      JournalEntry c;
+      if (root && JSON_NODE_HOLDS_OBJECT (root) && c.from_json (json_node_get_object (root))) {
+        *out = have_old && old.updated > c.updated ? std::move (old) : std::move (c);
+        return true;
+      }
+    }
+  }
+  if (have_old)
+    *out = std::move (old);
+  return have_old;
+}
+
 bool
 Journal::load (const std::string &rtms_stream_id, JournalEntry *out) const
 {
@@ -642,8 +945,7 @@ Journal::load (const std::string &rtms_stream_id, JournalEntry *out) const
   std::string p = entry_path (rtms_stream_id);
   JournalEntry e, c;
   bool have_e = load_entry_file (p, &e, nullptr) && e.rtms_stream_id == rtms_stream_id;
-  bool have_c = load_entry_file (p + kDurableSuffix, &c, nullptr) &&
-      c.rtms_stream_id == rtms_stream_id;
+  bool have_c = load_copy (p, &c) && c.rtms_stream_id == rtms_stream_id;
   /* a periodic write a power cut lost: the entry is unreadable or older
    * than the copy of the last state transition */
   if (have_c && (!have_e || c.updated > e.updated))
@@ -668,9 +970,8 @@ Journal::load_all ()
     GError *err = nullptr;
     JournalEntry e;
     if (!load_entry_file (p, &e, &err)) {
-      std::string durable = std::string (p) + kDurableSuffix;
       JournalEntry c;
-      bool have_copy = load_entry_file (durable, &c, nullptr) &&
+      bool have_copy = load_copy (p, &c) &&
           sanitize_engagement_id (c.rtms_stream_id) + ".json" == n;
       g_warning ("journal: %s is not a journal entry (%s), moved aside as "
           ".broken%s", log_safe (n).c_str (), err ? err->message : "missing members",
@@ -684,12 +985,14 @@ Journal::load_all ()
     } else {
       /* older than the copy of the last state transition: the copy */
       JournalEntry c;
-      if (load_entry_file (std::string (p) + kDurableSuffix, &c, nullptr) &&
-          c.rtms_stream_id == e.rtms_stream_id && c.updated > e.updated)
+      if (load_copy (p, &c) && c.rtms_stream_id == e.rtms_stream_id &&
+          c.updated > e.updated)
         e = std::move (c);
     }
     v.push_back (std::move (e));
   }
+  /* a copy without its entry is not an engagement: remove_now() unlinks
+   * the entry first, so a crash in the middle of a removal leaves one */
   return v;
 }
 

@@ -190,8 +190,10 @@ TEST (TimerQueue, LastUserDroppedInACallback)
   bool ran = false;
   p->fn = [&] {
     ran = true;
+    /* p.reset () destroys this lambda: nothing it captured is read after */
+    std::shared_ptr<TimerQueue> &queue = q;
     p.reset ();                 /* ~Timer: already disarmed */
-    q.reset ();                 /* the queue's last user */
+    queue.reset ();             /* the queue's last user */
   };
   p->start (q.get (), 5);
   c.run_until ([&] { return ran; });

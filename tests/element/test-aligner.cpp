@@ -1964,3 +1964,32 @@ TEST (AlignerSum, RingWrapWithGapsAndReorderExact)
     }
   }
 }
+
+/* Review finding (issue 12): the start-up hold released before any block,
+ * a new channel without a mode held, then a re-anchor of the still empty
+ * timeline. The held channel's position on the old timeline must not hold
+ * the new one's output, and its next packet must not count it pending
+ * twice (roles_pending() stayed 1 after its mode came). */
+TEST (AlignerRoleHold, ReanchorBeforeTheFirstBlockKeepsTheCount)
+{
+  AlignerConfig c = hold_config ();
+  c.reanchor_packets = 10;
+  Aligner a (c);
+  push (a, "cust", 0, kT0);
+  a.release_hold ();
+  EXPECT_EQ (a.emitted_end (), 0);
+  push (a, "late", 1, kT0);
+  ASSERT_EQ (a.roles_pending (), 1u);
+  const int64_t far = kT0 + 40LL * 86400000;
+  for (int k = 0; k < 60; k++)
+    push (a, "cust", 0, far + k * kPacketMs);
+  EXPECT_EQ (a.resyncs (), 1u);
+  take_all (a);
+  EXPECT_GT (a.emitted_end (), 0) << "output held by a position on the "
+      "timeline before the re-anchor";
+  push (a, "late", 1, far + 60 * kPacketMs);
+  EXPECT_EQ (a.roles_pending (), a.pending_role_keys ().size ());
+  a.set_participant_mode ("late", "callee");
+  EXPECT_EQ (a.roles_pending (), 0u);
+  EXPECT_TRUE (a.pending_role_keys ().empty ());
+}

@@ -260,4 +260,43 @@ s = cfg(rate=3, pkt=3, skew=0)
 for k in range(20):
     s += push(k & 3, 0, (k * 37) % 256 - 128, 4095)
 put("aligner", "jitter-big-packets", s + DRAIN)
+# ---------------------------------------------------------------- journal
+# src/host/host-journal.h "The durable copy": byte 0 even = a raw file,
+# odd = round trip (two texts, sequence numbers, filler, cut/flip).
+import hashlib
+
+
+def slot_record(size, seq, text):
+    prefix = b"zoomrtms-journal-slot 1 %d %d %d " % (size, seq, len(text))
+    return prefix + hashlib.sha256(prefix + text).hexdigest().encode() + b"\n" + text
+
+
+ENTRY = (b'{"version":1,"state":"live","id_key":"engagement_id","id_value":"E1",'
+         b'"rtms_stream_id":"S1","directory":"/rec/E1","dir_name":"E1","samples":16000,'
+         b'"updated":1764540000000,"interruptions":[],"owners":[]}\n')
+r0 = slot_record(4096, 1, ENTRY)
+r1 = slot_record(4096, 2, ENTRY.replace(b"16000", b"32000"))
+two = r0 + bytes(4096 - len(r0)) + r1
+put("journal", "raw-two-slots", b"\x00" + two)
+put("journal", "raw-one-slot", b"\x00" + r0)
+put("journal", "raw-torn-second", b"\x00" + two[:-7])
+put("journal", "raw-flipped-first", b"\x00" + two[:40] + b"X" + two[41:])
+put("journal", "raw-slot0-at-8192", b"\x00" + r0 + bytes(8192 - len(r0)) + r1)
+put("journal", "raw-huge-len", b"\x00" + b"zoomrtms-journal-slot 1 4096 1 99999999999999999999 " + b"0" * 64 + b"\n")
+put("journal", "raw-legacy-json", b"\x00" + ENTRY)
+put("journal", "raw-empty", b"\x00")
+
+
+def rt(a, b, sa, sb, filler, how, at, flip=1):
+    return (b"\x01" + bytes([len(a)]) + a + bytes([len(b)]) + b + struct.pack("<QQ", sa, sb)
+            + bytes([filler, how]) + struct.pack("<I", at) + bytes([flip]))
+
+
+short = b'{"samples":1}\n'
+put("journal", "roundtrip-intact", rt(short, short.replace(b"1", b"2"), 1, 2, 0, 0, 0))
+put("journal", "roundtrip-cut-in-second", rt(short, short, 5, 6, 0, 1, 4100))
+put("journal", "roundtrip-cut-in-first", rt(short, short, 5, 6, 0x20, 1, 30))
+put("journal", "roundtrip-flip-first", rt(short, b"", 9, 10, 0x7a, 2, 3))
+put("journal", "roundtrip-flip-second", rt(b"", short, 9, 10, 0, 2, 4096 + 70))
+
 print("corpus written to", CORPUS)

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,30 @@ struct TempDir {
     return true;
   }
 };
+
+/* The newest record of the durable copy file @name in @d (host-journal.h
+ * "The durable copy"), "" when there is none. */
+std::string
+newest_copy (const TempDir &d, const char *name)
+{
+  std::string bytes;
+  if (!d.read (name, &bytes))
+    return "";
+  const JournalSlot *best = nullptr;
+  auto slots = journal_slots_parse (bytes);
+  for (const auto &s : slots)
+    if (!best || s.seq > best->seq)
+      best = &s;
+  return best ? best->text : "";
+}
+
+/* The inode of @name in @d, 0 when it does not exist. */
+guint64
+inode_of (const TempDir &d, const char *name)
+{
+  GStatBuf st;
+  return g_stat (d.file (name).c_str (), &st) == 0 ? static_cast<guint64> (st.st_ino) : 0;
+}
 
 bool
 have_zoomrtmssrc ()
@@ -857,8 +882,8 @@ TEST (Journal, RoundTripAndRemove)
 }
 
 /* The journal's durability rule (host-journal.h "Durability"): a durable
- * write (state transition) also stores the .durable copy; the periodic
- * update rewrites only the entry, exchanging it with the swap file; an
+ * write (state transition) also stores the durable copy (NAME.json.slots);
+ * the periodic update rewrites only the entry, exchanging it with the swap file; an
  * entry a power cut left empty or older than the copy is read from the copy
  * (load and load_all); remove() deletes entry, copy, swap file and the
  * temporary files a crash left mid-write. */
@@ -895,8 +920,7 @@ TEST (Journal, DurableCopyAndPeriodicUpdate)
   e.dir_name = "eng_2";
   e.samples = 16000;
   ASSERT_TRUE (j.write (e, true));
-  std::string copy;
-  ASSERT_TRUE (d.read ("stream-2.json.durable", &copy));
+  std::string copy = newest_copy (d, "stream-2.json.slots");
   std::string entry;
   ASSERT_TRUE (d.read ("stream-2.json", &entry));
   EXPECT_EQ (copy, entry);
@@ -906,7 +930,7 @@ TEST (Journal, DurableCopyAndPeriodicUpdate)
   JournalEntry r;
   ASSERT_TRUE (j.load ("stream-2", &r));
   EXPECT_EQ (r.samples, 48000u);
-  ASSERT_TRUE (d.read ("stream-2.json.durable", &copy));
+  copy = newest_copy (d, "stream-2.json.slots");
   EXPECT_NE (copy.find ("\"samples\":16000"), std::string::npos) << copy;
   /* in place: the previous entry is now the swap file */
   std::string swapped;
@@ -944,7 +968,8 @@ TEST (Journal, DurableCopyAndPeriodicUpdate)
   j.remove ("stream-2");
   EXPECT_FALSE (j.load ("stream-2", &r));
   EXPECT_FALSE (g_file_test (d.file ("stream-2.json").c_str (), G_FILE_TEST_EXISTS));
-  EXPECT_FALSE (g_file_test (d.file ("stream-2.json.durable").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("stream-2.json.slots").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("stream-2.json.swap").c_str (), G_FILE_TEST_EXISTS));
   EXPECT_FALSE (g_file_test (d.file ("stream-2.json.tmp-AbC123").c_str (), G_FILE_TEST_EXISTS));
   /* what is left: the broken file, kept for a human */
   std::vector<std::string> left;
@@ -956,7 +981,7 @@ TEST (Journal, DurableCopyAndPeriodicUpdate)
 
 /* issue 12: the journal's writer thread (host-journal.h "The writer
  * thread"): what is submitted is on disk after flush(), the newest version
- * of each entry wins, a state transition keeps its .durable copy even when
+ * of each entry wins, a state transition keeps its durable copy even when
  * a later update of the same entry replaced it in the queue, write() and
  * remove() are ordered after what was submitted before them, and the
  * removal of an entry this process wrote unlinks its own packet logs by
@@ -990,9 +1015,9 @@ TEST (Journal, WriterThreadOrderAndRemoval)
   for (const auto &e : all)
     EXPECT_EQ (e.samples, 3u) << e.rtms_stream_id;
   for (int k = 0; k < 200; k++) {
-    std::string copy;
-    std::string name = "s" + std::to_string (k) + ".json.durable";
-    ASSERT_TRUE (d.read (name.c_str (), &copy)) << name;
+    std::string name = "s" + std::to_string (k) + ".json.slots";
+    std::string copy = newest_copy (d, name.c_str ());
+    ASSERT_FALSE (copy.empty ()) << name;
     /* the transition itself, or (coalesced in the queue) a newer version */
     EXPECT_EQ (copy.find ("\"samples\":0"), std::string::npos) << copy;
   }
@@ -1019,7 +1044,7 @@ TEST (Journal, WriterThreadOrderAndRemoval)
   EXPECT_FALSE (g_file_test (j->packet_log_path ("s1", 2).c_str (), G_FILE_TEST_EXISTS));
   EXPECT_TRUE (g_file_test (j->packet_log_path ("s1", 3).c_str (), G_FILE_TEST_EXISTS));
   EXPECT_FALSE (j->load ("s1", &r));
-  EXPECT_FALSE (g_file_test (d.file ("s1.json.durable").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("s1.json.slots").c_str (), G_FILE_TEST_EXISTS));
   /* with a scan (an entry a previous host left): every generation and a
    * crash's temporary file */
   d.write ("s2.json.tmp-XyZ789", "{");
@@ -1037,6 +1062,312 @@ TEST (Journal, WriterThreadOrderAndRemoval)
   ASSERT_TRUE (again.load ("s3", &r));
   EXPECT_EQ (r.samples, 11u);
   EXPECT_EQ (again.load_all ().size (), 198u);
+}
+
+/* The writer's group commit (host-journal.h "The writer thread"): batches
+ * that create or remove names share one fsync of the directory, made when
+ * the group commit's wait ends or at once when a thread waits (flush());
+ * the files themselves are written at once. */
+TEST (Journal, GroupCommitSharesDirectoryFsync)
+{
+  TempDir d;
+  /* a wait no test machine reaches: the fsync comes from the flush */
+  Journal j (d.path, 60 * 1000);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  for (int k = 0; k < 5; k++) {
+    JournalEntry e;
+    e.rtms_stream_id = "g" + std::to_string (k);
+    e.directory = d.path;
+    e.dir_name = "eng_g" + std::to_string (k);
+    j.submit (e, true);
+    /* each its own batch: written at once, the directory's fsync owed */
+    std::string name = e.rtms_stream_id + ".json";
+    for (int t = 0; t < 5000 && !g_file_test (d.file (name.c_str ()).c_str (),
+            G_FILE_TEST_EXISTS); t++)
+      g_usleep (1000);
+    ASSERT_TRUE (g_file_test (d.file (name.c_str ()).c_str (), G_FILE_TEST_EXISTS)) << k;
+  }
+  j.remove_async ("g0", 1, false);
+  for (int t = 0; t < 5000 && g_file_test (d.file ("g0.json").c_str (),
+          G_FILE_TEST_EXISTS); t++)
+    g_usleep (1000);
+  EXPECT_FALSE (g_file_test (d.file ("g0.json").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_EQ (j.directory_syncs (), 0u);
+  j.flush ();
+  EXPECT_EQ (j.directory_syncs (), 1u);
+  /* periodic updates create no name: nothing owed */
+  JournalEntry e;
+  ASSERT_TRUE (j.load ("g1", &e));
+  e.samples = 7;
+  j.submit (e, false);
+  j.flush ();
+  EXPECT_EQ (j.directory_syncs (), 1u);
+  /* with no wait, every batch that created a name has its own fsync */
+  TempDir d2;
+  Journal now (d2.path, 0);
+  ASSERT_TRUE (now.open (&err));
+  for (int k = 0; k < 3; k++) {
+    JournalEntry f;
+    f.rtms_stream_id = "n" + std::to_string (k);
+    f.directory = d2.path;
+    f.dir_name = "eng_n" + std::to_string (k);
+    now.submit (f, true);
+    now.flush ();
+  }
+  EXPECT_EQ (now.directory_syncs (), 3u);
+}
+
+/* The durable copy's records (host-journal.h "The durable copy"): a record
+ * reads back exactly; a bad checksum, another version, a record out of its
+ * slot or out of the file, a header at an offset that is not 0 or the slot
+ * size are not records. */
+TEST (Journal, SlotRecordsParse)
+{
+  const std::string a = "{\"rtms_stream_id\":\"a\"}\n", b = "{\"x\":2}\n";
+  std::string r0 = journal_slot_encode (4096, 7, a);
+  std::string r1 = journal_slot_encode (4096, 8, b);
+  std::string file = r0 + std::string (4096 - r0.size (), '\0') + r1;
+  auto v = journal_slots_parse (file);
+  ASSERT_EQ (v.size (), 2u);
+  EXPECT_EQ (v[0].offset, 0u);
+  EXPECT_EQ (v[0].seq, 7u);
+  EXPECT_EQ (v[0].slot_size, 4096u);
+  EXPECT_EQ (v[0].text, a);
+  EXPECT_EQ (v[1].offset, 4096u);
+  EXPECT_EQ (v[1].seq, 8u);
+  EXPECT_EQ (v[1].text, b);
+  /* one byte of the text changed: that record is gone, the other stays */
+  std::string bad = file;
+  bad[r0.size () - 3] ^= 1;
+  v = journal_slots_parse (bad);
+  ASSERT_EQ (v.size (), 1u);
+  EXPECT_EQ (v[0].seq, 8u);
+  /* the sequence number changed: the checksum covers the header */
+  bad = file;
+  bad[bad.find (" 7 ")] = ' ';
+  bad[bad.find (" 7 ") + 1] = '9';
+  v = journal_slots_parse (bad);
+  ASSERT_EQ (v.size (), 1u);
+  EXPECT_EQ (v[0].seq, 8u);
+  /* cut inside the second record; a second slot at the wrong offset */
+  EXPECT_EQ (journal_slots_parse (file.substr (0, file.size () - 1)).size (), 1u);
+  std::string far = r0 + std::string (8192 - r0.size (), '\0') + r1;
+  EXPECT_EQ (journal_slots_parse (far).size (), 1u);
+  /* a record that does not fit its slot; another version; no record */
+  EXPECT_TRUE (journal_slots_parse (journal_slot_encode (4096, 1,
+      std::string (5000, ' '))).empty ());
+  std::string v2 = r0;
+  v2.replace (v2.find (" 1 "), 3, " 2 ");
+  EXPECT_TRUE (journal_slots_parse (v2).empty ());
+  EXPECT_TRUE (journal_slots_parse ("").empty ());
+  EXPECT_TRUE (journal_slots_parse ("{\"version\":1}").empty ());
+  EXPECT_EQ (journal_slot_size_for (100), 4096u);
+  EXPECT_EQ (journal_slot_size_for (3000), 8192u);
+}
+
+/* A power cut in the middle of a state transition's write: whatever part
+ * of the rewritten slot reached the disk (any prefix, or any suffix, of
+ * the record), the copy reads back as the new transition or the previous
+ * one, never nothing; and the next transition is written into the torn
+ * slot, never over the valid previous one. */
+TEST (Journal, DurableCopyTornWrite)
+{
+  TempDir d;
+  Journal j (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  JournalEntry e;
+  e.rtms_stream_id = "torn";
+  e.directory = d.path;
+  e.dir_name = "eng_torn";
+  e.samples = 1;
+  ASSERT_TRUE (j.write (e, true));
+  e.samples = 2;
+  ASSERT_TRUE (j.write (e, true));
+  std::string before, after;
+  ASSERT_TRUE (d.read ("torn.json.slots", &before));
+  e.samples = 3;
+  ASSERT_TRUE (j.write (e, true));
+  ASSERT_TRUE (d.read ("torn.json.slots", &after));
+  ASSERT_EQ (before.size (), after.size ());   /* slot 0 rewritten in place */
+  auto v = journal_slots_parse (after);
+  ASSERT_EQ (v.size (), 2u);
+  gsize from = 0, to = 0;    /* the bytes the third write changed */
+  while (from < after.size () && before[from] == after[from])
+    from++;
+  to = after.size ();
+  while (to > from && before[to - 1] == after[to - 1])
+    to--;
+  ASSERT_LT (from, to);
+  int olds = 0, news = 0;
+  for (gsize cut = from; cut <= to; cut += 5) {
+    for (int suffix = 0; suffix < 2; suffix++) {
+      /* prefix: the first bytes of the write reached the disk; suffix:
+       * the last ones (sectors written out of order) */
+      std::string torn = suffix ? before.substr (0, cut) + after.substr (cut) :
+          after.substr (0, cut) + before.substr (cut);
+      d.write ("torn.json.slots", torn);
+      d.write ("torn.json", "");       /* the entry lost too */
+      JournalEntry r;
+      ASSERT_TRUE (j.load ("torn", &r)) << cut << " " << suffix;
+      ASSERT_TRUE (r.samples == 2 || r.samples == 3) << r.samples;
+      (r.samples == 3 ? news : olds)++;
+    }
+  }
+  EXPECT_GT (olds, 0);
+  EXPECT_GT (news, 0);
+  /* a torn slot 0 (sequence 3): the next write goes into it again */
+  d.write ("torn.json.slots", after.substr (0, from + 1) + before.substr (from + 1));
+  e.samples = 4;
+  ASSERT_TRUE (j.write (e, true));
+  std::string now;
+  ASSERT_TRUE (d.read ("torn.json.slots", &now));
+  v = journal_slots_parse (now);
+  ASSERT_EQ (v.size (), 2u);
+  EXPECT_EQ (v[1].seq, 2u);              /* the previous transition kept */
+  EXPECT_NE (v[1].text.find ("\"samples\":2,"), std::string::npos);
+  EXPECT_EQ (v[0].seq, 3u);
+  EXPECT_NE (v[0].text.find ("\"samples\":4,"), std::string::npos);
+  JournalEntry r;
+  ASSERT_TRUE (j.load ("torn", &r));
+  EXPECT_EQ (r.samples, 4u);
+  j.remove ("torn");
+}
+
+/* The journal's files are made once per entry: state transitions and
+ * periodic updates reuse two inodes for the entry (exchanged) and one for
+ * the durable copy (rewritten in place), however many writes. A record
+ * that outgrows the copy's slots goes into a new copy file, read back. */
+TEST (Journal, NoInodePerWrite)
+{
+  TempDir d;
+  Journal j (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  JournalEntry e;
+  e.rtms_stream_id = "ino";
+  e.directory = d.path;
+  e.dir_name = "eng_ino";
+  ASSERT_TRUE (j.write (e, true));
+  ASSERT_TRUE (j.write (e, false));
+  std::set<guint64> entry_inodes = {inode_of (d, "ino.json"), inode_of (d, "ino.json.swap")};
+  guint64 copy_inode = inode_of (d, "ino.json.slots");
+  ASSERT_EQ (entry_inodes.size (), 2u);
+  ASSERT_NE (copy_inode, 0u);
+  for (int k = 0; k < 12; k++) {
+    e.samples = static_cast<guint64> (12 - k) * 16000;   /* 6 digits, then 5 */
+    ASSERT_TRUE (j.write (e, k % 3 == 0));
+    EXPECT_TRUE (entry_inodes.count (inode_of (d, "ino.json"))) << k;
+    EXPECT_TRUE (entry_inodes.count (inode_of (d, "ino.json.swap"))) << k;
+    EXPECT_EQ (inode_of (d, "ino.json.slots"), copy_inode) << k;
+    /* the entry's text exactly: a shorter one cuts the file */
+    std::string entry;
+    ASSERT_TRUE (d.read ("ino.json", &entry));
+    EXPECT_EQ (entry.back (), '\n');
+    EXPECT_EQ (entry.find ('\n'), entry.size () - 1);
+  }
+  /* outgrown: 200 interruptions do not fit in 4096-byte slots */
+  for (int k = 0; k < 200; k++)
+    e.interruptions.push_back ({"media", k, k + 1, 20, true});
+  ASSERT_TRUE (j.write (e, true));
+  EXPECT_NE (inode_of (d, "ino.json.slots"), copy_inode);
+  std::string bytes;
+  ASSERT_TRUE (d.read ("ino.json.slots", &bytes));
+  auto v = journal_slots_parse (bytes);
+  ASSERT_EQ (v.size (), 1u);
+  EXPECT_GT (v[0].slot_size, 4096u);
+  d.write ("ino.json", "");
+  JournalEntry r;
+  ASSERT_TRUE (j.load ("ino", &r));
+  EXPECT_EQ (r.interruptions.size (), 200u);
+  /* and the next transition goes into the new file's second slot */
+  e.samples = 5;
+  ASSERT_TRUE (j.write (e, true));
+  ASSERT_TRUE (d.read ("ino.json.slots", &bytes));
+  EXPECT_EQ (journal_slots_parse (bytes).size (), 2u);
+  j.remove ("ino");
+  EXPECT_FALSE (g_file_test (d.file ("ino.json.slots").c_str (), G_FILE_TEST_EXISTS));
+}
+
+/* An entry written by a host before the slots file: NAME.json with its
+ * copy NAME.json.durable, one inode (a hard link). It reads back (the copy
+ * when the entry is unreadable or older); a new host continuing it writes
+ * its own copy and never rewrites the old copy's inode in place; remove()
+ * deletes the old copy too. */
+TEST (Journal, OldFormatReadBack)
+{
+  TempDir d;
+  Journal j (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  const std::string old_text = "{\"version\":1,\"state\":\"live\",\"rtms_stream_id\":\"old\","
+      "\"directory\":\"" + d.path + "\",\"dir_name\":\"eng_old\",\"samples\":100,"
+      "\"updated\":1000,\"server_urls\":\"wss://example/old\"}\n";
+  d.write ("old.json.durable", old_text);
+  ASSERT_EQ (link (d.file ("old.json.durable").c_str (), d.file ("old.json").c_str ()), 0);
+  JournalEntry r;
+  ASSERT_TRUE (j.load ("old", &r));
+  EXPECT_EQ (r.samples, 100u);
+  EXPECT_EQ (r.server_urls, "wss://example/old");
+  /* the entry left empty by a power cut: the old copy */
+  d.write ("old.json", "");
+  ASSERT_TRUE (j.load ("old", &r));
+  EXPECT_EQ (r.samples, 100u);
+  auto all = j.load_all ();
+  ASSERT_EQ (all.size (), 1u);
+  EXPECT_EQ (all[0].samples, 100u);
+  ASSERT_EQ (unlink (d.file ("old.json.broken").c_str ()), 0);
+  /* continued by this version: the old copy's inode is the entry again */
+  ASSERT_EQ (link (d.file ("old.json.durable").c_str (), d.file ("old.json").c_str ()), 0);
+  r.samples = 200;
+  ASSERT_TRUE (j.write (r, true));
+  for (int k = 0; k < 4; k++) {
+    r.samples = 300 + static_cast<guint64> (k);
+    ASSERT_TRUE (j.write (r, false));
+  }
+  std::string still;
+  ASSERT_TRUE (d.read ("old.json.durable", &still));
+  EXPECT_EQ (still, old_text);
+  ASSERT_TRUE (j.load ("old", &r));
+  EXPECT_EQ (r.samples, 303u);
+  /* an older entry than the new copy: the new copy, not the old one */
+  d.write ("old.json", old_text);
+  ASSERT_TRUE (j.load ("old", &r));
+  EXPECT_EQ (r.samples, 200u);
+  /* a host of the earlier version wrote a later transition (a fleet of
+   * mixed versions): its .durable copy is the newer one */
+  std::string later = old_text;
+  later.replace (later.find ("\"updated\":1000"), 14, "\"updated\":99999999999999");
+  later.replace (later.find ("\"samples\":100"), 13, "\"samples\":900");
+  ASSERT_EQ (unlink (d.file ("old.json.durable").c_str ()), 0);
+  d.write ("old.json.durable", later);
+  d.write ("old.json", "");
+  ASSERT_TRUE (j.load ("old", &r));
+  EXPECT_EQ (r.samples, 900u);
+  j.remove ("old");
+  EXPECT_FALSE (g_file_test (d.file ("old.json.durable").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("old.json.slots").c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_FALSE (g_file_test (d.file ("old.json").c_str (), G_FILE_TEST_EXISTS));
+}
+
+/* A copy without its entry is what a crash in the middle of a removal
+ * leaves (the entry is unlinked first): not an engagement to rejoin. */
+TEST (Journal, CopyWithoutEntryIsNotListed)
+{
+  TempDir d;
+  Journal j (d.path);
+  GError *err = nullptr;
+  ASSERT_TRUE (j.open (&err));
+  JournalEntry e;
+  e.rtms_stream_id = "lone";
+  e.directory = d.path;
+  e.dir_name = "eng_lone";
+  ASSERT_TRUE (j.write (e, true));
+  ASSERT_EQ (unlink (d.file ("lone.json").c_str ()), 0);
+  EXPECT_TRUE (j.load_all ().empty ());
+  j.remove ("lone");
+  EXPECT_FALSE (g_file_test (d.file ("lone.json.slots").c_str (), G_FILE_TEST_EXISTS));
 }
 
 /* issue 12: BusWatch (host-bus.h) keeps the meaning of a bus watch with one
