@@ -28,7 +28,9 @@
  *    buffer) hours of silence, not even the first one after a t0 from
  *    set_first_packet_timestamp (or a continuation's origin);
  *  - counters add up: per channel frames + duplicates + late = the pushes
- *    that returned ACCEPTED/RESYNC, DUPLICATE, LATE on that channel;
+ *    that returned ACCEPTED/RESYNC, DUPLICATE, LATE on that channel (the
+ *    accepted ones before a re-anchor that came before the first block
+ *    move to out_of_range);
  *    resyncs() = the pushes that returned RESYNC.
  * max_gap_fill_ms = 0 ("fill any gap") is not fuzzed: unbounded silence is
  * what that setting asks for.
@@ -172,7 +174,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         for (size_t i = 0; i < bytes; i++)
           pcm[i] = (uint8_t) (i * 37 + op);
         const int64_t t0_before = a.t0_ms ();
+        const bool none_out = !st.have_prev && !a.has_ready ();
         PushResult r = a.push (key, ts, bytes ? pcm.data () : nullptr, bytes);
+        if (r == PushResult::RESYNC && none_out && !a.has_ready ()) {
+          /* a re-anchor before the first block: the packets accepted so
+           * far were discarded and count as out_of_range now (a resync by
+           * max_gap_fill_ms emits what is pending instead) */
+          for (auto &kc : counts) {
+            kc.second.out_of_range += kc.second.accepted;
+            kc.second.accepted = 0;
+          }
+        }
         /* before the first block t0 moves back to an earlier packet (up to
          * the hold, or the start-up hold's max_startup_ms): the span it
          * adds in front is justified like set_first_packet_timestamp's */
