@@ -42,6 +42,7 @@
  * corpus files listed in tests/fuzz/known-failing.txt); the regression runs
  * without it.
  */
+#include <algorithm>
 #include <cinttypes>
 #include <climits>
 #include <map>
@@ -218,7 +219,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         /* msg 6 event 1 up to 127 packets before the last timestamp: t0
          * may move back that far */
         int64_t back = (int64_t) (uint8_t) (in.u8 () & 127) * cfg.packet_ms;
+        const int64_t t0_before = a.t0_ms ();
         a.set_first_packet_timestamp ((int64_t) ((uint64_t) ts - (uint64_t) back));
+        /* the last timestamp may be a refused one, far from t0: t0 may
+         * move back by more than `back` (up to the hold, or the start-up
+         * hold's bound) */
+        if (t0_before != INT64_MIN && a.t0_ms () < t0_before)
+          back = std::max (back, t0_before - a.t0_ms ());
         if (bounded_start && !have_first_ts) {
           first_ts = ts;
           have_first_ts = true;
