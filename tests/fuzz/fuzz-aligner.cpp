@@ -177,10 +177,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         const int64_t t0_before = a.t0_ms ();
         const bool none_out = !st.have_prev && !a.has_ready ();
         PushResult r = a.push (key, ts, bytes ? pcm.data () : nullptr, bytes);
-        if (r == PushResult::RESYNC && none_out && !a.has_ready ()) {
+        uint64_t frames_now = 0;
+        if (r == PushResult::RESYNC && none_out)
+          for (const auto &s : a.stats ())
+            frames_now += s.frames;
+        if (r == PushResult::RESYNC && none_out && frames_now == 1) {
           /* a re-anchor before the first block: the packets accepted so
-           * far were discarded and count as out_of_range now (a resync by
-           * max_gap_fill_ms emits what is pending instead) */
+           * far were discarded and count as out_of_range now, only this
+           * one is a frame (a resync by max_gap_fill_ms emits what is
+           * pending instead, and keeps the counts) */
           for (auto &kc : counts) {
             kc.second.out_of_range += kc.second.accepted;
             kc.second.accepted = 0;
