@@ -16,6 +16,7 @@
 
 #include "rtms-client.h"
 #include "sim-test-util.h"
+#include "count-sources.h"
 
 using simtest::Sim;
 using simtest::obj_str;
@@ -757,21 +758,6 @@ TEST (Client, DetachKeepsTheStreamForAnotherClient)
   EXPECT_EQ (sent->integer ("signaling_handshakes"), 2);
 }
 
-/* The sources attached to @ctx: ids of one context are handed out in order
- * from 1, so every id below a new source's is looked up. */
-static guint
-count_sources (GMainContext *ctx)
-{
-  GSource *probe = g_idle_source_new ();
-  guint last = g_source_attach (probe, ctx);
-  guint n = 0;
-  for (guint id = 1; id < last; id++)
-    if (g_main_context_find_source_by_id (ctx, id))
-      n++;
-  g_source_destroy (probe);
-  g_source_unref (probe);
-  return n;
-}
 
 /* A streaming client attaches no GSource of its own (issue 12: GLib visits
  * every source of a context on every wake-up): its timers (the idle

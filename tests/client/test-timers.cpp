@@ -11,27 +11,13 @@
 #include <vector>
 
 #include "rtms-timers.h"
+#include "count-sources.h"
 
 using rtms::Timer;
 using rtms::TimerQueue;
 
 namespace {
 
-/* The sources attached to @ctx: ids of one context are handed out in order
- * from 1, so every id below a new source's is looked up. */
-guint
-count_sources (GMainContext *ctx)
-{
-  GSource *probe = g_idle_source_new ();
-  guint last = g_source_attach (probe, ctx);
-  guint n = 0;
-  for (guint id = 1; id < last; id++)
-    if (g_main_context_find_source_by_id (ctx, id))
-      n++;
-  g_source_destroy (probe);
-  g_source_unref (probe);
-  return n;
-}
 
 struct Ctx {
   GMainContext *ctx = g_main_context_new ();
