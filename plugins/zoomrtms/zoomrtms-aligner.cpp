@@ -872,14 +872,17 @@ Aligner::push (const std::string &key, int64_t timestamp_ms,
       result = PushResult::RESYNC;
     }
   } else if (result == PushResult::ACCEPTED && progress == INT64_MIN &&
-      emitted_blocks_ == 0 && pos - next_ > (max_gap_ > 0 ? max_gap_ :
-          (int64_t) config_.max_jump_ms * config_.rate / 1000)) {
-    /* the first audio, more than max_gap_fill_ms (0: max_jump_ms) after a
-     * t0 that no audio set (the FIRST_PACKET_TIMESTAMP event, a
-     * continuation's start position): that span is not filled either
-     * (silence bounded by max_gap_fill_ms, work by the packet). t0 from
-     * the event becomes this packet's (it may still move back), a
-     * continuation's timeline jumps (its origin is fixed) */
+      emitted_blocks_ == 0 && pos - next_ > (max_gap_ > 0 && !fixed_ ?
+          max_gap_ : (int64_t) config_.max_jump_ms * config_.rate / 1000)) {
+    /* the first audio, far after a t0 that no audio set: more than
+     * max_gap_fill_ms (0: max_jump_ms) after the FIRST_PACKET_TIMESTAMP
+     * event, or more than max_jump_ms after a continuation's start
+     * position. That span is not filled (silence and work bounded). t0
+     * from the event becomes this packet's (it may still move back); a
+     * continuation's timeline jumps (its origin is fixed). Up to
+     * max_jump_ms, a continuation's downtime is exact silence: the host
+     * counts the samples in its files as timeline positions (README
+     * "crash recovery"), so a restart must not jump there. */
     if (fixed_) {
       resync (pos);
       result = PushResult::RESYNC;

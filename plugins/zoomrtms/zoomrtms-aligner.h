@@ -59,9 +59,12 @@
  *    the next block is flagged discont. max_gap_fill_ms = 0 fills any gap
  *    (up to max_jump_ms, below). The same holds for the first packet after
  *    a t0 that no audio set: more than max_gap_fill_ms (0: max_jump_ms)
- *    after the FIRST_PACKET_TIMESTAMP event, t0 becomes that packet's; after
- *    a continuation's start position, its timeline jumps (RESYNC). So no
- *    timestamp, not even the first, makes hours of silence.
+ *    after the FIRST_PACKET_TIMESTAMP event, t0 becomes that packet's; more
+ *    than max_jump_ms after a continuation's start position, its timeline
+ *    jumps (RESYNC). A continuation's downtime up to max_jump_ms is exact
+ *    silence: the host counts the samples in its files as timeline
+ *    positions. So no timestamp, not even the first, makes more than
+ *    max_jump_ms of silence, and a filled gap is one silence run (O(1)).
  *  - Timestamps far from the stream's timeline are refused, never allocated:
  *    a timestamp outside [0, kMaxTimestampMs], or more than max_jump_ms
  *    (default 1 h) before or after the newest accepted timestamp, is

@@ -557,8 +557,39 @@ TEST (Aligner, ContinuationFirstPacketFarAfterTheStartJumps)
   for (int64_t p = 0; p < (int64_t) o.samples.size (); p++)
     ASSERT_EQ (o.samples[(size_t) p], val (0, p1 + p)) << p;
   EXPECT_EQ (a.resyncs (), 1u);
-  /* within max_gap_fill_ms of the start, the span is still exact silence
-   * (ContinuationStartsAtTheOffsetWithExactSilence) */
+  /* within max_jump_ms of the start, the span is still exact silence
+   * (ContinuationStartsAtTheOffsetWithExactSilence,
+   * ContinuationDowntimeLongerThanMaxGapIsSilence) */
+}
+
+/* Review finding: a restart whose first packet comes 5 min after the
+ * continuation's start (more than max_gap_fill_ms, a slow rejoin) is exact
+ * silence up to it, not a jump: the host counts the samples in its files as
+ * timeline positions, and the next restart continues from there. */
+TEST (Aligner, ContinuationDowntimeLongerThanMaxGapIsSilence)
+{
+  AlignerConfig c = config (Layout::MIX);
+  c.origin_ms = kT0;
+  c.start_position = 100 * kBlock;
+  Aligner a (c);
+  const int64_t t1 = kT0 + 100 * kPacketMs + 5LL * 60 * 1000;
+  EXPECT_EQ (push (a, "A", 0, t1), PushResult::ACCEPTED);
+  for (int i = 1; i < 10; i++)
+    EXPECT_EQ (push (a, "A", 0, t1 + i * kPacketMs), PushResult::ACCEPTED);
+  a.drain ();
+  int64_t expect = 100 * kBlock;
+  size_t blocks = 0;
+  while (a.has_ready ()) {
+    AlignedBlock b;
+    ASSERT_TRUE (a.pop (&b));
+    ASSERT_EQ (b.position, expect);
+    EXPECT_EQ (b.discont, blocks == 0);   /* the stream's first block only */
+    expect += (int64_t) b.frames ();
+    blocks++;
+  }
+  EXPECT_EQ (expect, (t1 - kT0) * kRate / 1000 + 10 * kBlock);
+  EXPECT_EQ (a.resyncs (), 0u);
+  EXPECT_GT (blocks, 15000u);
 }
 
 /* A gap that is filled (max_gap_fill_ms = 0: any gap up to max_jump_ms,
