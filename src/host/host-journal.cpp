@@ -297,6 +297,9 @@ journal_slot_size_for (gsize text_len)
   return MAX (kSlotAlign, (need + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
 }
 
+/* Above any count of writes; its successor has at most 19 digits */
+static const guint64 kMaxSlotSeq = G_GUINT64_CONSTANT (1000000000000000000);
+
 /* Parses an unsigned decimal of @s[*at..] up to the character @end: at most
  * 19 digits, no leading zero (one form per number, as written). */
 static bool
@@ -334,8 +337,13 @@ journal_slots_parse (const std::string &bytes)
         !parse_dec (bytes, &at, ' ', &slot_size) || !parse_dec (bytes, &at, ' ', &seq) ||
         !parse_dec (bytes, &at, ' ', &len))
       continue;
+    /* a slot no larger than the largest record needs (the reader reads two
+     * of those; a larger one would send every later write past what is
+     * read back), and a sequence number whose successor still parses */
     if (slot_size < kSlotAlign || slot_size % kSlotAlign != 0 ||
-        len > max_slot_text () || (o != 0 && o != slot_size))
+        slot_size > journal_slot_size_for (max_slot_text ()) ||
+        seq >= kMaxSlotSeq || len > max_slot_text () ||
+        (o != 0 && o != slot_size))
       continue;
     gsize hex_at = at, body = at + 64 + 1;
     if (body > bytes.size () || bytes[body - 1] != '\n' ||

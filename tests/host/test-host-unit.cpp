@@ -1122,6 +1122,22 @@ TEST (Journal, GroupCommitSharesDirectoryFsync)
  * reads back exactly; a bad checksum, another version, a record out of its
  * slot or out of the file, a header at an offset that is not 0 or the slot
  * size are not records. */
+/* Review finding: a record with a valid checksum but a slot size larger
+ * than any record needs (the reader reads two of the largest) or a
+ * sequence number whose successor would not parse is not a valid record:
+ * otherwise every later write went where it is never read back, and the
+ * stale record stayed the newest. */
+TEST (Journal, SlotRecordsOutOfBoundsAreInvalid)
+{
+  const std::string a = "{\"rtms_stream_id\":\"a\"}\n";
+  const gsize largest = journal_slot_size_for (1 << 30);
+  EXPECT_EQ (journal_slots_parse (journal_slot_encode (4096, 1, a)).size (), 1u);
+  std::string huge = journal_slot_encode (64 * largest, 1, a);
+  EXPECT_TRUE (journal_slots_parse (huge).empty ());
+  std::string last = journal_slot_encode (4096, G_GUINT64_CONSTANT (9999999999999999999), a);
+  EXPECT_TRUE (journal_slots_parse (last).empty ());
+}
+
 TEST (Journal, SlotRecordsParse)
 {
   const std::string a = "{\"rtms_stream_id\":\"a\"}\n", b = "{\"x\":2}\n";
