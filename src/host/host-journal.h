@@ -48,7 +48,8 @@
  *     place, fdatasync, no new inode), then the entry as the periodic
  *     update does: once write() returns, the copy is on disk. When a write
  *     creates a name (the entry's first write creates NAME.json and the
- *     copy), the directory is fsynced too.
+ *     copy), the directory is fsynced too: at once for write(), within
+ *     100 ms for submit() (group commit, "The writer thread").
  *   - removal (the engagement finished): the unlinks, then an fsync of the
  *     directory, so that a power cut does not bring a finished engagement
  *     back for the next host to rejoin.
