@@ -1582,12 +1582,20 @@ AfterCall::apply_to_engagement_json (const std::string &dir)
     copy = it->second;
   }
   std::string path = dir + "/engagement.json";
+  std::lock_guard<std::mutex> g (engagement_json_mutex (dir));
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonNode *root = read_json_file (parser, path);
   if (!root)
     return;
   job_into_object (copy, json_node_get_object (root));
   write_json_file (path, root, copy.kind == "erase");
+}
+
+std::mutex &
+AfterCall::engagement_json_mutex (const std::string &dir)
+{
+  static std::mutex stripes[64];
+  return stripes[std::hash<std::string> () (dir) % G_N_ELEMENTS (stripes)];
 }
 
 void

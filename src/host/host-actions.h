@@ -147,6 +147,18 @@ class AfterCall {
    */
   static void preserve_members (const std::string &path, JsonObject *obj);
 
+  /** engagement_json_mutex:
+   * Held across every read-modify-write of an engagement.json that may
+   * overlap another: the Engagement's writes on the end-writer thread
+   * (preserve_members() and the write) and the queue's on the main
+   * context (apply_to_engagement_json()). Without it one writer's copy
+   * replaced the other's members: a revocation's receipt kept the stop
+   * reason of the stream (21) instead of the webhook's (8).
+   * Returns: one of 64 mutexes, chosen by @dir (the engagement directory),
+   * so writers of different engagements rarely wait for each other.
+   */
+  static std::mutex &engagement_json_mutex (const std::string &dir);
+
   /** sweep_retention: one retention pass (see above). Returns: directories
    * queued for erasure. */
   int sweep_retention ();

@@ -1392,6 +1392,7 @@ Engagement::store_engagement_json (const std::string &dir, JsonNode *root,
   g_autofree gchar *path = g_build_filename (dir.c_str (), "engagement.json",
       nullptr);
   /* issue 13: the after-call queue's members (and a receipt) survive */
+  std::lock_guard<std::mutex> g (AfterCall::engagement_json_mutex (dir));
   AfterCall::preserve_members (path, json_node_get_object (root));
   std::string txt = json_to_compact (root, true) + "\n";
   GError *err = nullptr;

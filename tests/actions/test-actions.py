@@ -541,8 +541,11 @@ class Revocation(Base):
                             "--rtms-stream-id", sid, "--stop-reason", "8"],
                            env=dict(E, **CREDS), capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
-        wait_for(lambda: engagement_json(d1).get("erasure", {}).get("completed"), 60,
-                 "the revocation")
+        # the webhook's stop reason and the erasure are written by two
+        # threads, in either order; neither may lose the other's
+        wait_for(lambda: engagement_json(d1).get("erasure", {}).get("completed") and
+                 (engagement_json(d1).get("stop_reason") or {}).get("code") == 8, 60,
+                 "the revocation and its stop reason")
         e = self.assert_receipt(d1, "revoked", "stream-revoked", s3, remote=True)
         self.assertEqual({x["name"]: x["sha256"] for x in e["deleted"] if x["where"] == "local"},
                          before)
