@@ -601,6 +601,11 @@ write_entry (const std::string &dir, const std::string &path, const JournalEntry
    * least as new as its last state transition */
   bool ok = (!durable || write_slots (dir, path, txt, dir_dirty, &err)) &&
       write_swapped (dir, path, txt, dir_dirty, &err);
+  /* the slots now hold a newer transition than an earlier version's copy:
+   * it goes, so that it is never preferred by a clock that ran ahead on
+   * the host that wrote it (a fleet of mixed versions) */
+  if (ok && durable && ::unlink ((path + kDurableSuffix).c_str ()) == 0)
+    *dir_dirty = true;
   if (!ok) {
     g_warning ("journal: cannot write the entry of %s: %s", e.dir_name.c_str (),
         err->message);

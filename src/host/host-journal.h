@@ -92,8 +92,8 @@
  * format kept the copy as NAME.json.durable, a hard link of the entry of
  * the last transition: it is still read (an entry of an older host; in a
  * fleet of mixed versions the newer of the two by "updated" is the copy),
- * and never written in place (the swap file is replaced when its inode has
- * another name).
+ * never written in place (the swap file is replaced when its inode has
+ * another name), and unlinked by this version's next durable write.
  * Temporary files are NAME.json.tmp-XXXXXX (a crash mid-write leaves one);
  * remove() deletes them with the entry, the copy, the swap file and an
  * older version's NAME.json.durable(.new). None of these names end in

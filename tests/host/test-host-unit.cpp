@@ -1334,17 +1334,22 @@ TEST (Journal, OldFormatReadBack)
   ASSERT_EQ (all.size (), 1u);
   EXPECT_EQ (all[0].samples, 100u);
   ASSERT_EQ (unlink (d.file ("old.json.broken").c_str ()), 0);
-  /* continued by this version: the old copy's inode is the entry again */
+  /* continued by this version: the old copy's inode is the entry again
+   * (a third name, "inode", to read that inode afterwards) */
   ASSERT_EQ (link (d.file ("old.json.durable").c_str (), d.file ("old.json").c_str ()), 0);
+  ASSERT_EQ (link (d.file ("old.json.durable").c_str (), d.file ("inode").c_str ()), 0);
   r.samples = 200;
   ASSERT_TRUE (j.write (r, true));
+  /* the first durable write retires the old copy */
+  EXPECT_FALSE (g_file_test (d.file ("old.json.durable").c_str (), G_FILE_TEST_EXISTS));
   for (int k = 0; k < 4; k++) {
     r.samples = 300 + static_cast<guint64> (k);
     ASSERT_TRUE (j.write (r, false));
   }
   std::string still;
-  ASSERT_TRUE (d.read ("old.json.durable", &still));
+  ASSERT_TRUE (d.read ("inode", &still));
   EXPECT_EQ (still, old_text);
+  ASSERT_EQ (unlink (d.file ("inode").c_str ()), 0);
   ASSERT_TRUE (j.load ("old", &r));
   EXPECT_EQ (r.samples, 303u);
   /* an older entry than the new copy: the new copy, not the old one */
@@ -1356,7 +1361,6 @@ TEST (Journal, OldFormatReadBack)
   std::string later = old_text;
   later.replace (later.find ("\"updated\":1000"), 14, "\"updated\":99999999999999");
   later.replace (later.find ("\"samples\":100"), 13, "\"samples\":900");
-  ASSERT_EQ (unlink (d.file ("old.json.durable").c_str ()), 0);
   d.write ("old.json.durable", later);
   d.write ("old.json", "");
   ASSERT_TRUE (j.load ("old", &r));
