@@ -297,13 +297,29 @@ Engagement::event_line (const char *type,
   dir_->append (EngagementDir::Log::EVENTS, json_to_compact (root));
 }
 
-void
-Engagement::stop (const char *source, int stop_reason)
+bool
+Engagement::take_stop_reason (int stop_reason, const char *source)
 {
+  if (stop_reason == rtms::STOP_RECEIVER_REQUEST_CLOSE && !stop_source_.empty ()) {
+    /* docs/protocol.md §2.7: 20 is Zoom's answer to our own msg 21, which a
+     * stop that already has a source asked for: it names no cause of its
+     * own, so it never replaces a code or the source it follows */
+    if (stop_reason_ >= 0)
+      return false;
+    stop_reason_ = stop_reason;
+    return true;
+  }
   if (stop_reason >= 0)
     stop_reason_ = stop_reason;
   if (stop_source_.empty () || stop_reason >= 0)
     stop_source_ = source;
+  return stop_reason >= 0;
+}
+
+void
+Engagement::stop (const char *source, int stop_reason)
+{
+  take_stop_reason (stop_reason, source);
   if (state_ != State::RUNNING && state_ != State::STARTING)
     return;
   state_ = State::STOPPING;
@@ -324,9 +340,7 @@ Engagement::stop_after_grace (const char *source, int stop_reason)
     stop (source, stop_reason);
     return;
   }
-  if (stop_reason >= 0)
-    stop_reason_ = stop_reason;
-  stop_source_ = source;
+  take_stop_reason (stop_reason, source);
   if (grace_timeout_id_)
     return;
   grace_source_ = source;
@@ -353,10 +367,9 @@ Engagement::force_stop (const char *why)
 void
 Engagement::note_stop_reason (int stop_reason, const char *source)
 {
-  if (stop_reason < 0 || stop_reason_ == stop_reason)
+  if (stop_reason < 0 || stop_reason_ == stop_reason ||
+      !take_stop_reason (stop_reason, source))
     return;
-  stop_reason_ = stop_reason;
-  stop_source_ = source;
   if (!active () && !end_job_) {
     /* the end line was logged without it */
     log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: stop reason %d %s (%s), "

@@ -307,6 +307,10 @@ class Engagement {
   /* stop reason */
   int stop_reason_ = -1;
   std::string stop_source_;
+  /* Records @stop_reason (< 0: none) from @source in stop_reason_ and
+   * stop_source_; a 20 RECEIVER_REQUEST_CLOSE after a stop with a source
+   * only fills a missing code. Returns: whether the code changed. */
+  bool take_stop_reason (int stop_reason, const char *source);
   int remote_reason_ = -1;
   std::vector<std::string> errors_;
   /* the ERROR that ended the engagement: source (element path), domain,

@@ -627,8 +627,13 @@ class Revocation(Base):
         wait_for(lambda: engagement_json(d2).get("erasure", {}).get("completed"), 60,
                  "the purge")
         self.assert_receipt(d2, "purged", "operator", s3, remote=False)
-        self.assertEqual(engagement_json(d2)["stop_reason"]["source"], "api")
         sim.wait(120)
+        # Zoom's answer to our msg 21 (stop reason 20, and the sim's stopped
+        # webhook after it) fills in the code; the stop stays the operator's
+        wait_for(lambda: (engagement_json(d2).get("stop_reason") or {}).get("code") == 20,
+                 30, "stop reason 20")
+        self.assertEqual(engagement_json(d2)["stop_reason"]["source"], "api")
+        self.assert_receipt(d2, "purged", "operator", s3, remote=False)
 
 
 class HookTimeout(Base):
