@@ -168,6 +168,8 @@ TEST (Client, ZccCallPcmEqualsWhatTheSimSentPerChannel)
   EXPECT_EQ (cap.negotiated.sample_rate, rtms::SR_16K);
   EXPECT_EQ (cap.stream_state_terminated, 1);
   EXPECT_GE (cap.events, 3);    /* event 1 + participant events 8 and 10 */
+  /* the dump is complete once the sim has exited */
+  ASSERT_EQ (dsim.wait_exit (10000), 0);
 
   for (guint i = 0; i < 2; i++) {
     JsonObject *ch = json_array_get_object_element (channels, i);
@@ -185,7 +187,6 @@ TEST (Client, ZccCallPcmEqualsWhatTheSimSentPerChannel)
       ASSERT_EQ (ts[k] - ts[k - 1], 20) << role << " packet " << k;
   }
   EXPECT_EQ (cap.counters.malformed, 0u);
-  EXPECT_EQ (dsim.wait_exit (10000), 0);
 }
 
 TEST (Client, AnswersKeepAlivesWhileIdle)

@@ -923,20 +923,21 @@ TEST (WsConnect, RefusedBadUrlAndTimeout)
 {
   Ctx c;
   {
-    /* a port nobody listens on */
+    /* a port nobody listens on: bound, never listening, so that no test
+     * running beside this one can take it meanwhile */
     int s = socket (AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    bind (s, (sockaddr *) &a, sizeof a);
+    ASSERT_EQ (bind (s, (sockaddr *) &a, sizeof a), 0);
     socklen_t l = sizeof a;
     getsockname (s, (sockaddr *) &a, &l);
-    ::close (s);
     Seen seen;
     auto ws = make_client (c, cfg_for ("ws://127.0.0.1:" +
             std::to_string (ntohs (a.sin_port)) + "/"), &seen);
     ws->connect ();
     ASSERT_TRUE (c.spin ([&] { return seen.closed; }));
+    ::close (s);
     EXPECT_EQ (seen.info.error_domain, G_IO_ERROR);
     EXPECT_EQ (seen.info.error_code, G_IO_ERROR_CONNECTION_REFUSED);
   }

@@ -518,10 +518,14 @@ TEST (HostOps, TlsErrorDetailRecorded)
   EXPECT_STREQ (json_object_get_string_member (e, "domain"), "gst-resource-error-quark");
   EXPECT_TRUE (contains (json_object_get_string_member (e, "debug"),
           "Unacceptable TLS certificate"));
+  /* the end line is logged once the end files are written, after the
+   * engagement.json state waited for above */
+  EXPECT_TRUE (spin_until ([&] {
+        return contains (h.proc ().log (), "): call failed, stop reason");
+      }, 10000)) << h.proc ().log ();
   std::string log = h.proc ().log ();
   EXPECT_TRUE (contains (log, "pipeline error: ")) << log;
   EXPECT_TRUE (contains (log, "Unacceptable TLS certificate")) << log;
-  EXPECT_TRUE (contains (log, "): call failed, stop reason")) << log;
   expect_clean_exit (h.proc ());
 }
 
