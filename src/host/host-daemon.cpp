@@ -176,6 +176,10 @@ Daemon::resume_journal ()
         finished_.push_back (std::move (again->second));
         active_.erase (again);
       }
+      /* a pipeline that failed at PLAYING finished itself (its parts are
+       * being merged on its own thread: never twice) */
+      if (raw->finishing ())
+        continue;
       /* the parts are not lost: finalize them as a lost interruption */
       Engagement::finalize_unrejoined (e, journal_.get (),
           tmpl ? ogg_opus_encoder_settings (tmpl->text) : "");

@@ -904,6 +904,7 @@ Engagement::finish (bool got_eos)
 {
   if (!pipeline_)
     return;
+  finishing_ = true;
   if (eos_timeout_id_) {
     g_source_remove (eos_timeout_id_);
     eos_timeout_id_ = 0;

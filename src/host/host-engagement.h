@@ -171,6 +171,9 @@ class Engagement {
   bool active () const { return state_ == State::STARTING ||
       state_ == State::RUNNING || state_ == State::STOPPING; }
   const EngagementParams &params () const { return p_; }
+  /* finish() ran: the files are finalized (a continuation's parts merged),
+   * the journal entry removed and on_finished called by the Engagement */
+  bool finishing () const { return finishing_; }
   const std::string &server_urls () const { return server_urls_; }
   gint64 last_event_ts () const { return last_event_ts_; }
   void set_last_event_ts (gint64 ts) { last_event_ts_ = ts; }
@@ -283,6 +286,7 @@ class Engagement {
   bool detaching_ = false;
   bool detached_ = false;
   bool superseded_ = false;
+  bool finishing_ = false;
   guint64 timeline_offset_ = 0;        /* samples the earlier parts hold */
   gint64 base_offset_ms_ = 0;          /* their length, for transcript offsets */
   std::string merge_error_;
