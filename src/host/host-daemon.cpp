@@ -124,6 +124,24 @@ product_from_name (const std::string &n)
   return rtms::Product::CONTACT_CENTER;
 }
 
+/* Whether the engagement of the journal entry @e ended: its engagement.json
+ * has a final state (stopped, failed, recovered, erased), not one of a live
+ * or detached recording. An unreadable or missing file is not an end. */
+static bool
+engagement_ended (const JournalEntry &e)
+{
+  EngagementDir dir (e.directory, e.dir_name);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *obj = dir.read_engagement_json (parser);
+  if (!obj)
+    return false;
+  const gchar *st = json_object_get_string_member_with_default (obj, "state", "");
+  for (const char *live : {"", "starting", "running", "stopping", "detached"})
+    if (g_str_equal (st, live))
+      return false;
+  return true;
+}
+
 void
 Daemon::resume_journal ()
 {
@@ -132,6 +150,14 @@ Daemon::resume_journal ()
   std::set<std::string> resumed_dirs;
   std::vector<JournalEntry> to_resume;
   for (auto &e : entries) {
+    if (engagement_ended (e)) {
+      /* its end was written, then the host died before the journal's
+       * writer removed the entry: never rejoined, never finalized again */
+      g_message ("journal: engagement %s had ended; its entry is removed",
+          e.dir_name.c_str ());
+      journal_->remove (e.rtms_stream_id);
+      continue;
+    }
     /* Zoom's grace runs from the moment the sockets closed: the detach, or
      * (a crash) at most a second after the last journal update */
     gint64 since = e.detached > 0 ? e.detached : e.updated;

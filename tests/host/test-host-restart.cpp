@@ -362,6 +362,48 @@ TEST (HostRestart, OutsideTheWindowRecoveredAndReason19Recorded)
   expect_clean_exit (h2.proc ());
 }
 
+/* A journal entry whose engagement had ended (its engagement.json final:
+ * the host died after writing the end and before its journal writer removed
+ * the entry) is removed at start: never rejoined, its files untouched (on
+ * the old code the next host rejoined the ended stream and rewrote them). */
+TEST (HostRestart, EntryOfAnEndedEngagementIsNotRejoined)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  SimStream s;
+  std::string dir;
+  {
+    Host h (tmp);
+    ASSERT_GT (h.port (), 0);
+    auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "30"});
+    ASSERT_TRUE (one_stream (tmp, &s));
+    dir = h.out () + "/" + s.engagement_id;
+    ASSERT_TRUE (spin_until ([&] { return file_size (dir + "/audio.wav") > 64000; },
+        20000));
+    h.proc ().send_signal (SIGKILL);
+    ASSERT_TRUE (h.proc ().wait (5000));
+    sim->send_signal (SIGTERM);
+    sim->wait (10000);
+  }
+  ASSERT_EQ (journal_entries (tmp / "out/.state").size (), 1u);
+  /* the end as the killed host would have written it */
+  std::string ejt = read_file (dir + "/engagement.json");
+  size_t at = ejt.find ("\"state\" : \"running\"");
+  ASSERT_NE (at, std::string::npos) << ejt;
+  ejt.replace (at, strlen ("\"state\" : \"running\""), "\"state\" : \"stopped\"");
+  ASSERT_TRUE (g_file_set_contents ((dir + "/engagement.json").c_str (), ejt.data (),
+      static_cast<gssize> (ejt.size ()), nullptr));
+  std::string wav = read_file (dir + "/audio.wav");
+  Host h2 (tmp, {}, "host2");
+  ASSERT_GT (h2.port (), 0) << h2.proc ().log ();
+  EXPECT_TRUE (journal_entries (h2.out () + "/.state").empty ());
+  EXPECT_NE (h2.proc ().log ().find ("had ended; its entry is removed"), std::string::npos)
+      << h2.proc ().log ();
+  EXPECT_EQ (read_file (dir + "/engagement.json"), ejt);
+  EXPECT_TRUE (read_file (dir + "/audio.wav") == wav);
+  expect_clean_exit (h2.proc ());
+}
+
 /* docs/protocol.md §2.6, §4.9: duplicated and late interrupted webhooks
  * carrying the server_urls in use are handled once per event_ts and never
  * start a failover (on the old code each copy was a failover: the healthy
