@@ -167,6 +167,24 @@ expect_one_file_no_leftovers (const std::string &dir, const std::string &out)
     EXPECT_FALSE (g_str_has_suffix (f.c_str (), ".plog")) << f;
 }
 
+/* A host records a call (30 s at speed 1) for ~2 s and is SIGKILLed, the
+ * sim stopped: its journal entry and files are left. *@dir: the call's. */
+void
+record_then_kill_host (TempDir &tmp, SimStream *s, std::string *dir)
+{
+  Host h (tmp);
+  ASSERT_GT (h.port (), 0);
+  auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "30"});
+  ASSERT_TRUE (one_stream (tmp, s));
+  *dir = h.out () + "/" + s->engagement_id;
+  ASSERT_TRUE (spin_until ([&] { return file_size (*dir + "/audio.wav") > 64000; },
+      20000));
+  h.proc ().send_signal (SIGKILL);
+  ASSERT_TRUE (h.proc ().wait (5000));
+  sim->send_signal (SIGTERM);
+  sim->wait (10000);
+}
+
 } // namespace
 
 /* SIGTERM mid-call, a new host 0.5 s later: one WAV equal to what the sim
@@ -322,19 +340,7 @@ TEST (HostRestart, OutsideTheWindowRecoveredAndReason19Recorded)
   TempDir tmp;
   SimStream s;
   std::string dir;
-  {
-    Host h (tmp);
-    ASSERT_GT (h.port (), 0);
-    auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "30"});
-    ASSERT_TRUE (one_stream (tmp, &s));
-    dir = h.out () + "/" + s.engagement_id;
-    ASSERT_TRUE (spin_until ([&] { return file_size (dir + "/audio.wav") > 64000; },
-        20000));
-    h.proc ().send_signal (SIGKILL);
-    ASSERT_TRUE (h.proc ().wait (5000));
-    sim->send_signal (SIGTERM);
-    sim->wait (10000);
-  }
+  ASSERT_NO_FATAL_FAILURE (record_then_kill_host (tmp, &s, &dir));
   /* rejoin-window-s=0: every entry is outside it */
   g_file_set_contents ((tmp / "w0.conf").c_str (), "[host]\nrejoin-window-s=0\n", -1,
       nullptr);
@@ -372,19 +378,7 @@ TEST (HostRestart, EntryOfAnEndedEngagementIsNotRejoined)
   TempDir tmp;
   SimStream s;
   std::string dir;
-  {
-    Host h (tmp);
-    ASSERT_GT (h.port (), 0);
-    auto sim = run_sim (tmp, h, {"--speed", "1", "--duration", "30"});
-    ASSERT_TRUE (one_stream (tmp, &s));
-    dir = h.out () + "/" + s.engagement_id;
-    ASSERT_TRUE (spin_until ([&] { return file_size (dir + "/audio.wav") > 64000; },
-        20000));
-    h.proc ().send_signal (SIGKILL);
-    ASSERT_TRUE (h.proc ().wait (5000));
-    sim->send_signal (SIGTERM);
-    sim->wait (10000);
-  }
+  ASSERT_NO_FATAL_FAILURE (record_then_kill_host (tmp, &s, &dir));
   ASSERT_EQ (journal_entries (tmp / "out/.state").size (), 1u);
   /* the end as the killed host would have written it */
   std::string ejt = read_file (dir + "/engagement.json");
