@@ -156,8 +156,12 @@ Daemon::take_over (const std::string &sid)
       finished_.push_back (std::move (again->second));
       active_.erase (again);
     }
-    Engagement::finalize_unrejoined (e, journal_.get (), ogg_opus_encoder_settings (tmpl->text));
-    lost_[sid] = e.directory;
+    /* a pipeline that failed at PLAYING finished itself (never merged twice) */
+    if (!raw->finishing ()) {
+      Engagement::finalize_unrejoined (e, journal_.get (),
+          ogg_opus_encoder_settings (tmpl->text));
+      lost_[sid] = e.directory;
+    }
     return false;
   }
   g_message ("cluster: continuing engagement %s (left %" G_GINT64_FORMAT " ms ago by %s)",

@@ -126,9 +126,13 @@ product_from_name (const std::string &n)
 
 /* Whether the engagement of the journal entry @e ended: its engagement.json
  * has a final state (stopped, failed, recovered, erased), not one of a live
- * or detached recording. An unreadable or missing file is not an end. */
+ * or detached recording, and no part of a continuation is left to merge
+ * (a continuation that failed at start is "failed" before the caller
+ * finalizes its parts). An unreadable or missing file is not an end.
+ * *@stop_reason: the code recorded (-1: none); *@after_call: whether the
+ * after-call actions saw it (an "actions" or "erasure" member). */
 static bool
-engagement_ended (const JournalEntry &e)
+engagement_ended (const JournalEntry &e, int *stop_reason, bool *after_call)
 {
   EngagementDir dir (e.directory, e.dir_name);
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -139,6 +143,16 @@ engagement_ended (const JournalEntry &e)
   for (const char *live : {"", "starting", "running", "stopping", "detached"})
     if (g_str_equal (st, live))
       return false;
+  for (const auto &o : e.outputs)
+    if (e.parts > 0 && g_file_test (dir.file (EngagementDir::part_name (o, e.parts)).c_str (),
+            G_FILE_TEST_EXISTS))
+      return false;
+  JsonNode *sr = json_object_get_member (obj, "stop_reason");
+  *stop_reason = sr && JSON_NODE_HOLDS_OBJECT (sr) ?
+      static_cast<int> (json_object_get_int_member_with_default (json_node_get_object (sr),
+          "code", -1)) : -1;
+  *after_call = json_object_has_member (obj, "actions") ||
+      json_object_has_member (obj, "erasure");
   return true;
 }
 
@@ -150,12 +164,18 @@ Daemon::resume_journal ()
   std::set<std::string> resumed_dirs;
   std::vector<JournalEntry> to_resume;
   for (auto &e : entries) {
-    if (engagement_ended (e)) {
+    int code = -1;
+    bool after_call = false;
+    if (engagement_ended (e, &code, &after_call)) {
       /* its end was written, then the host died before the journal's
-       * writer removed the entry: never rejoined, never finalized again */
+       * writer removed the entry: never rejoined, never finalized again;
+       * the after-call actions (a revocation's erasure) if it died before
+       * they were queued */
       g_message ("journal: engagement %s had ended; its entry is removed",
           e.dir_name.c_str ());
       journal_->remove (e.rtms_stream_id);
+      if (!after_call)
+        after_call_ended (e.directory, code);
       continue;
     }
     /* Zoom's grace runs from the moment the sockets closed: the detach, or

@@ -227,6 +227,24 @@ Engagement::start (GError **error)
     errors_.push_back ("pipeline could not be set to PLAYING");
     g_set_error (error, ZHOST_ERROR, ERROR_TEMPLATE,
         "pipeline %s could not be set to PLAYING", p_.tmpl.name.c_str ());
+    if (p_.resume && !jentry_.interruptions.empty () &&
+        g_str_has_prefix (jentry_.interruptions.back ().cause.c_str (), "host-")) {
+      /* the continuation never ran: the host's downtime is lost, as for an
+       * entry not rejoined (finalize_unrejoined()) */
+      Interruption &i = jentry_.interruptions.back ();
+      i.recovered = false;
+      i.end = -1;
+      event_line ("interruption", [&] (JsonBuilder *b) {
+            json_builder_set_member_name (b, "cause");
+            json_builder_add_string_value (b, i.cause.c_str ());
+            json_builder_set_member_name (b, "start");
+            json_builder_add_int_value (b, i.start);
+            json_builder_set_member_name (b, "recovered");
+            json_builder_add_boolean_value (b, FALSE);
+            json_builder_set_member_name (b, "why");
+            json_builder_add_string_value (b, "the pipeline could not be set to PLAYING");
+          });
+    }
     state_ = State::FAILED;
     finish (false);
     return false;
@@ -374,7 +392,7 @@ Engagement::note_stop_reason (int stop_reason, const char *source)
     /* the end line was logged without it */
     log_line (G_LOG_LEVEL_MESSAGE, &log_ctx_, "engagement %s: stop reason %d %s (%s), "
         "after the end", p_.dir_name.c_str (), stop_reason,
-        rtms::stop_reason_name (stop_reason), source);
+        rtms::stop_reason_name (stop_reason), stop_source_.c_str ());
     /* on the end-writer thread, after the end files (issue 12) */
     JsonNode *root = to_json (false);
     run_on_end_writer ([root, dir = p_.dir, ctx = log_ctx_] () {

@@ -370,8 +370,9 @@ TEST (HostRestart, OutsideTheWindowRecoveredAndReason19Recorded)
 
 /* A journal entry whose engagement had ended (its engagement.json final:
  * the host died after writing the end and before its journal writer removed
- * the entry) is removed at start: never rejoined, its files untouched (on
- * the old code the next host rejoined the ended stream and rewrote them). */
+ * the entry) is removed at start: never rejoined, its audio untouched (on
+ * the old code the next host rejoined the ended stream and rewrote its
+ * files), its after-call actions run. */
 TEST (HostRestart, EntryOfAnEndedEngagementIsNotRejoined)
 {
   REQUIRE_BINARIES ();
@@ -388,13 +389,70 @@ TEST (HostRestart, EntryOfAnEndedEngagementIsNotRejoined)
   ASSERT_TRUE (g_file_set_contents ((dir + "/engagement.json").c_str (), ejt.data (),
       static_cast<gssize> (ejt.size ()), nullptr));
   std::string wav = read_file (dir + "/audio.wav");
-  Host h2 (tmp, {}, "host2");
+  /* it died before the after-call actions were queued: they run now */
+  std::string manifest = tmp / "manifest.json";
+  std::string conf = "[actions]\nexec=/bin/sh -c 'cat > " + manifest + "'\n";
+  g_file_set_contents ((tmp / "hook.conf").c_str (), conf.c_str (), -1, nullptr);
+  Host h2 (tmp, {"--config", tmp / "hook.conf"}, "host2");
   ASSERT_GT (h2.port (), 0) << h2.proc ().log ();
   EXPECT_TRUE (journal_entries (h2.out () + "/.state").empty ());
   EXPECT_NE (h2.proc ().log ().find ("had ended; its entry is removed"), std::string::npos)
       << h2.proc ().log ();
-  EXPECT_EQ (read_file (dir + "/engagement.json"), ejt);
+  EXPECT_TRUE (spin_until ([&] {
+        return read_file (manifest).find (s.engagement_id) != std::string::npos;
+      }, 20000)) << h2.proc ().log ();
+  std::unique_ptr<JsonDoc> ej (engagement_json (dir));
+  ASSERT_NE (ej->obj (), nullptr);
+  EXPECT_STREQ (json_object_get_string_member (ej->obj (), "state"), "stopped");
   EXPECT_TRUE (read_file (dir + "/audio.wav") == wav);
+  expect_clean_exit (h2.proc ());
+}
+
+/* A rejoin whose pipeline cannot be set to PLAYING (here its file sink
+ * cannot open its file) finishes by itself: the earlier parts merged once
+ * into the output, the host's downtime recorded as lost, the journal entry
+ * removed (on the old code the daemon merged the same parts a second time,
+ * on another thread, and the downtime read "recovered"). */
+TEST (HostRestart, RejoinFailingAtPlayingFinishesOnce)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  SimStream s;
+  std::string dir;
+  ASSERT_NO_FATAL_FAILURE (record_then_kill_host (tmp, &s, &dir));
+  std::string wav = read_file (dir + "/audio.wav");
+  ASSERT_GT (wav.size (), 64000u);
+  /* the same template name, a sink that fails in READY -> PAUSED */
+  ASSERT_EQ (g_mkdir_with_parents ((tmp / "pipes").c_str (), 0700), 0);
+  std::string text = "zoomrtmssrc name=src layout=auto align-hold=5000 block-ms=100 ! "
+      "tee name=t t. ! queue ! wavenc ! filesink location=${OUTPUT_DIR}/audio.wav "
+      "t. ! queue ! filesink location=${OUTPUT_DIR}/no/such/dir/audio.raw\n";
+  ASSERT_TRUE (g_file_set_contents ((tmp / "pipes/record-wav.pipeline").c_str (),
+      text.c_str (), -1, nullptr));
+  Host h2 (tmp, {"--pipeline-dir", tmp / "pipes"}, "host2");
+  ASSERT_GT (h2.port (), 0) << h2.proc ().log ();
+  ASSERT_TRUE (spin_until ([&] {
+        std::unique_ptr<JsonDoc> j (engagement_json (dir));
+        return j->obj () && g_str_equal (json_object_get_string_member_with_default (
+            j->obj (), "state", ""), "failed") &&
+            journal_entries (h2.out () + "/.state").empty ();
+      }, 20000)) << h2.proc ().log () << read_file (dir + "/engagement.json");
+  EXPECT_NE (h2.proc ().log ().find ("could not be rejoined"), std::string::npos)
+      << h2.proc ().log ();
+  /* one merge: the output is the part, and no part is left */
+  ASSERT_TRUE (spin_until ([&] { return !g_file_test ((dir + "/audio.part1.wav").c_str (),
+      G_FILE_TEST_EXISTS); }, 20000));
+  Wav w = read_wav (dir + "/audio.wav");
+  EXPECT_EQ (w.data_size, w.file_size - w.data_offset);
+  EXPECT_GE (w.data_size + 44, wav.size () - 44);
+  std::string ejt = read_file (dir + "/engagement.json");
+  EXPECT_NE (ejt.find ("\"cause\" : \"host-crash\""), std::string::npos) << ejt;
+  EXPECT_NE (ejt.find ("\"recovered\" : false"), std::string::npos) << ejt;
+  EXPECT_EQ (ejt.find ("\"recovered\" : true"), std::string::npos) << ejt;
+  /* finalized once, by the Engagement: no "not rejoined" finalization */
+  std::string events = read_file (dir + "/events.jsonl");
+  EXPECT_NE (events.find ("could not be set to PLAYING"), std::string::npos) << events;
+  EXPECT_EQ (events.find ("not rejoined"), std::string::npos) << events;
   expect_clean_exit (h2.proc ());
 }
 
