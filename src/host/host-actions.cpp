@@ -755,6 +755,7 @@ AfterCall::adopt ()
   const char *how = shared_->alive && worker_.joinable () ?
       "adopted from a node that stopped" : "taken up again";
   std::vector<std::string> jobs, requests;
+  std::set<std::string> locks;
   {
     g_autoptr (GDir) d = g_dir_open (queue_dir_.c_str (), 0, nullptr);
     while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
@@ -764,8 +765,12 @@ AfterCall::adopt ()
         jobs.push_back (strip_suffix (n, ".json"));
       else if (g_str_has_suffix (n, ".erase"))
         requests.push_back (strip_suffix (n, ".erase"));
+      else if (g_str_has_suffix (n, ".lock") && !g_str_equal (n, "retention.lock"))
+        locks.insert (strip_suffix (n, ".lock"));
     }
   }
+  for (const auto &name : jobs)
+    locks.erase (name);
   int loaded = 0;
   {
     std::lock_guard<std::mutex> g (shared_->m);
@@ -783,6 +788,19 @@ AfterCall::adopt ()
     if (loaded) {
       update_pending_gauge_locked ();
       shared_->cv.notify_all ();
+    }
+    /* a lock file without a job (its node died between removing the queue
+     * file and the lock file): removed once nobody holds it */
+    for (const auto &name : locks) {
+      bool busy;
+      if (shared_->lock_fds.count (name) || !take_lock_locked (name, &busy))
+        continue;
+      if (!g_file_test ((queue_dir_ + "/" + name + ".json").c_str (), G_FILE_TEST_EXISTS))
+        release_lock_locked (name);
+      else if (load_job_locked (name, how))
+        loaded++;     /* queued meanwhile by a node that then died */
+      else
+        release_lock_locked (name);
     }
   }
   for (const auto &name : requests) {

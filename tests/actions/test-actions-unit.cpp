@@ -248,6 +248,13 @@ TEST (AfterCallFleet, AJobRunsOnOneNodeAndIsAdoptedOnlyOnceItStops)
   EXPECT_EQ (b.pending_tasks (), 1u);
   EXPECT_EQ (b.adopt (), 0);
   EXPECT_NE (f.read ("call-1.json").find ("\"upload\""), std::string::npos);
+  /* a lock file whose node died before removing it (no job behind it) goes;
+   * the held one stays */
+  std::string stray = f.queue + "/call-9.lock";
+  ASSERT_TRUE (g_file_set_contents (stray.c_str (), "", 0, nullptr));
+  EXPECT_EQ (b.adopt (), 0);
+  EXPECT_FALSE (g_file_test (stray.c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_TRUE (g_file_test ((f.queue + "/call-1.lock").c_str (), G_FILE_TEST_EXISTS));
 }
 
 TEST (AfterCallFleet, OneRetentionSweeperAndEachDirectoryErasedOnce)
