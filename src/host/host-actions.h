@@ -47,7 +47,8 @@
  * <directory name>.lock in the queue directory — a file never renamed, unlike
  * the queue file that every persist replaces. It takes the lock to queue a
  * job, to load one at start, or to adopt one; it removes the lock file (while
- * still holding it) and closes it once the job is done. A lock taken on a
+ * still holding it) and closes it once the job is done (one open file per
+ * pending job of this node). A lock taken on a
  * file that was unlinked meanwhile (fstat's inode ≠ stat's) is dropped and
  * taken again. The kernel releases a dead process's locks (NFS: when its
  * lease expires), so every node scans the queue at start and every
