@@ -10,7 +10,10 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -215,6 +218,9 @@ struct AfterCall::Shared {
   std::atomic<bool> cancel {false};    /* aborts the running request */
   std::string running_dir;
   bool alive = true;                   /* main context only */
+  /* the locks this node holds: fd of <queue dir>/<directory name>.lock, by
+   * directory name (host-actions.h, "Ownership") */
+  std::map<std::string, int> lock_fds;
 };
 
 static gint64
@@ -590,6 +596,8 @@ AfterCall::~AfterCall ()
 {
   if (retention_id_)
     g_source_remove (retention_id_);
+  if (adopt_id_)
+    g_source_remove (adopt_id_);
   {
     std::lock_guard<std::mutex> g (shared_->m);
     shared_->quit = true;
@@ -599,6 +607,12 @@ AfterCall::~AfterCall ()
   shared_->cv.notify_all ();
   if (worker_.joinable ())
     worker_.join ();
+  /* pending jobs stay queued: their locks go with us, another node (or the
+   * next start) adopts them */
+  std::lock_guard<std::mutex> g (shared_->m);
+  for (const auto &kv : shared_->lock_fds)
+    close (kv.second);
+  shared_->lock_fds.clear ();
 }
 
 bool
@@ -611,37 +625,7 @@ AfterCall::start (GError **error)
         queue_dir_.c_str (), g_strerror (e));
     return false;
   }
-  int loaded = 0;
-  {
-    std::lock_guard<std::mutex> g (shared_->m);
-    g_autoptr (GDir) d = g_dir_open (queue_dir_.c_str (), 0, nullptr);
-    while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
-      if (!g_str_has_suffix (n, ".json"))
-        continue;
-      std::string p = queue_dir_ + "/" + n;
-      g_autoptr (JsonParser) parser = json_parser_new ();
-      JsonNode *root = read_json_file (parser, p);
-      Job j;
-      if (!root || !job_from_json (json_node_get_object (root), &j)) {
-        g_warning ("action queue: %s is not a job, moved aside as .broken",
-            log_safe (n).c_str ());
-        g_rename (p.c_str (), (p + ".broken").c_str ());
-        continue;
-      }
-      for (auto &t : j.tasks)
-        if (t.state == "running") {
-          /* the host died while it ran: again (an upload restarts, its
-           * multipart upload is aborted first) */
-          t.state = "pending";
-          t.next_attempt = 0;
-        }
-      g_message ("action queue: %s %s of %s (%zu task(s)) taken up again",
-          j.kind.c_str (), j.state.c_str (), j.dir_name.c_str (), j.tasks.size ());
-      shared_->jobs[j.dir] = std::move (j);
-      loaded++;
-    }
-    update_pending_gauge_locked ();
-  }
+  int loaded = adopt ();
   g_message ("after-call actions: %s%s%s; queue in %s (%d job(s) loaded)",
       cfg_.exec_argv.empty () ? "no exec hook" : "exec hook",
       cfg_.upload_enabled () ? ", upload to object storage" : ", no upload",
@@ -655,7 +639,188 @@ AfterCall::start (GError **error)
     retention_id_ = g_timeout_add_seconds (static_cast<guint> (cfg_.retention_interval_s),
         retention_cb, this);
   }
+  adopt_id_ = g_timeout_add_seconds (kAdoptIntervalS, adopt_cb, this);
   return true;
+}
+
+gboolean
+AfterCall::adopt_cb (gpointer data)
+{
+  static_cast<AfterCall *> (data)->adopt ();
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- ownership (host-actions.h) --------------------------------------- */
+
+/* LOCK_EX|LOCK_NB on @path, a file never renamed: the fd, or -1 (*busy: held
+ * by another open file description — another node, or another AfterCall).
+ * A lock won on a file its previous holder unlinked meanwhile (its inode is
+ * no longer the path's) is worth nothing: dropped, the path opened again. */
+static int
+lock_path (const std::string &path, bool *busy)
+{
+  *busy = false;
+  for (int attempt = 0; attempt < 5; attempt++) {
+    int fd = open (path.c_str (), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      g_warning ("action queue: cannot open %s: %s", path.c_str (), g_strerror (errno));
+      return -1;
+    }
+    if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+      close (fd);
+      if (e == EWOULDBLOCK || e == EINTR) {
+        *busy = true;
+        return -1;
+      }
+      g_warning ("action queue: cannot lock %s: %s", path.c_str (), g_strerror (e));
+      return -1;
+    }
+    struct stat held, named;
+    if (fstat (fd, &held) == 0 && stat (path.c_str (), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+      return fd;
+    close (fd);
+  }
+  /* unlinked under us every time: some other node keeps taking it */
+  *busy = true;
+  return -1;
+}
+
+bool
+AfterCall::take_lock_locked (const std::string &dir_name, bool *busy)
+{
+  *busy = false;
+  if (shared_->lock_fds.count (dir_name))
+    return true;
+  int fd = lock_path (queue_dir_ + "/" + dir_name + ".lock", busy);
+  if (fd < 0)
+    return false;
+  shared_->lock_fds[dir_name] = fd;
+  return true;
+}
+
+void
+AfterCall::release_lock_locked (const std::string &dir_name)
+{
+  auto it = shared_->lock_fds.find (dir_name);
+  if (it == shared_->lock_fds.end ())
+    return;
+  /* unlinked while still held: whoever opened it meanwhile finds another
+   * inode at the path once it gets the lock, and tries again */
+  g_remove ((queue_dir_ + "/" + dir_name + ".lock").c_str ());
+  close (it->second);
+  shared_->lock_fds.erase (it);
+}
+
+/* With the lock of @dir_name held: its queue file, if any, into the jobs
+ * (@how: the log's words). Returns: whether a job was loaded. */
+bool
+AfterCall::load_job_locked (const std::string &dir_name, const char *how)
+{
+  std::string p = queue_dir_ + "/" + dir_name + ".json";
+  if (!g_file_test (p.c_str (), G_FILE_TEST_EXISTS))
+    return false;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root = read_json_file (parser, p);
+  Job j;
+  if (!root || !job_from_json (json_node_get_object (root), &j) || j.dir_name != dir_name) {
+    g_warning ("action queue: %s.json is not a job, moved aside as .broken",
+        log_safe (dir_name).c_str ());
+    g_rename (p.c_str (), (p + ".broken").c_str ());
+    return false;
+  }
+  for (auto &t : j.tasks)
+    if (t.state == "running") {
+      /* its node died while it ran: again (an upload restarts, its
+       * multipart upload is aborted first) */
+      t.state = "pending";
+      t.next_attempt = 0;
+    }
+  g_message ("action queue: %s %s of %s (%zu task(s)) %s",
+      j.kind.c_str (), j.state.c_str (), j.dir_name.c_str (), j.tasks.size (), how);
+  shared_->jobs[j.dir] = std::move (j);
+  return true;
+}
+
+static std::string
+strip_suffix (const char *name, const char *suffix)
+{
+  return std::string (name, strlen (name) - strlen (suffix));
+}
+
+int
+AfterCall::adopt ()
+{
+  const char *how = shared_->alive && worker_.joinable () ?
+      "adopted from a node that stopped" : "taken up again";
+  std::vector<std::string> jobs, requests;
+  std::set<std::string> locks;
+  {
+    g_autoptr (GDir) d = g_dir_open (queue_dir_.c_str (), 0, nullptr);
+    while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
+      if (n[0] == '.')
+        continue;
+      if (g_str_has_suffix (n, ".json"))
+        jobs.push_back (strip_suffix (n, ".json"));
+      else if (g_str_has_suffix (n, ".erase"))
+        requests.push_back (strip_suffix (n, ".erase"));
+      else if (g_str_has_suffix (n, ".lock") && !g_str_equal (n, "retention.lock"))
+        locks.insert (strip_suffix (n, ".lock"));
+    }
+  }
+  for (const auto &name : jobs)
+    locks.erase (name);
+  int loaded = 0;
+  {
+    std::lock_guard<std::mutex> g (shared_->m);
+    for (const auto &name : jobs) {
+      if (shared_->lock_fds.count (name))
+        continue;       /* ours */
+      bool busy;
+      if (!take_lock_locked (name, &busy))
+        continue;       /* another live node's */
+      if (load_job_locked (name, how))
+        loaded++;
+      else
+        release_lock_locked (name);   /* finished meanwhile, or broken */
+    }
+    if (loaded) {
+      update_pending_gauge_locked ();
+      shared_->cv.notify_all ();
+    }
+    /* a lock file without a job (its node died between removing the queue
+     * file and the lock file): removed once nobody holds it */
+    for (const auto &name : locks) {
+      bool busy;
+      if (shared_->lock_fds.count (name) || !take_lock_locked (name, &busy))
+        continue;
+      if (!g_file_test ((queue_dir_ + "/" + name + ".json").c_str (), G_FILE_TEST_EXISTS))
+        release_lock_locked (name);
+      else if (load_job_locked (name, how))
+        loaded++;     /* queued meanwhile by a node that then died */
+      else
+        release_lock_locked (name);
+    }
+  }
+  for (const auto &name : requests) {
+    std::string p = queue_dir_ + "/" + name + ".erase";
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonNode *root = read_json_file (parser, p);
+    JsonObject *o = root ? json_node_get_object (root) : nullptr;
+    std::string dir = o ? mstr (o, "directory") : "";
+    std::string reason = o ? mstr (o, "reason") : "";
+    g_autofree gchar *base = g_path_get_basename (dir.c_str ());
+    if (!o || dir.empty () || name != base || (reason != "stream-revoked" &&
+            reason != "operator")) {
+      g_warning ("action queue: %s.erase is not an erasure request, moved aside as "
+          ".broken", log_safe (name).c_str ());
+      g_rename (p.c_str (), (p + ".broken").c_str ());
+      continue;
+    }
+    erase_job (dir, reason, true);
+  }
+  return loaded;
 }
 
 gboolean
@@ -693,8 +858,10 @@ AfterCall::persist_locked (const Job &job)
 {
   std::string path = queue_dir_ + "/" + job.dir_name + ".json";
   if (job.state != "pending") {
-    /* done: the record stays in engagement.json, the queue forgets it */
+    /* done: the record stays in engagement.json, the queue forgets it,
+     * then the lock goes (another node finds no queue file behind it) */
     g_remove (path.c_str ());
+    release_lock_locked (job.dir_name);
     return;
   }
   g_autoptr (JsonNode) root = job_to_json (job, true);
@@ -720,9 +887,22 @@ AfterCall::engagement_ended (const std::string &dir, int stop_reason)
   std::lock_guard<std::mutex> g (shared_->m);
   if (shared_->jobs.count (dir))
     return;
+  g_autofree gchar *base = g_path_get_basename (dir.c_str ());
+  bool busy;
+  if (!take_lock_locked (base, &busy)) {
+    if (busy)
+      g_message ("engagement %s: its after-call job is held by another node of the "
+          "fleet: not queued here", base);
+    return;
+  }
+  /* a job a stopped node left for it: that one goes on */
+  if (load_job_locked (base, "adopted from a node that stopped")) {
+    update_pending_gauge_locked ();
+    shared_->cv.notify_all ();
+    return;
+  }
   Job j;
   j.dir = dir;
-  g_autofree gchar *base = g_path_get_basename (dir.c_str ());
   j.dir_name = base;
   j.created = now_ms ();
   persist_locked (j);
@@ -731,18 +911,61 @@ AfterCall::engagement_ended (const std::string &dir, int stop_reason)
   shared_->cv.notify_all ();
 }
 
-void
-AfterCall::erase (const std::string &dir, const std::string &reason)
+bool
+AfterCall::erase_job (const std::string &dir, const std::string &reason, bool requested)
 {
   g_autofree gchar *base = g_path_get_basename (dir.c_str ());
+  std::string request = queue_dir_ + "/" + base + ".erase";
   {
     std::lock_guard<std::mutex> g (shared_->m);
+    /* an erasure is idempotent; a revocation after a purge keeps the first
+     * (a revocation after retention still erases the bucket) */
+    auto same = [&] (const Job &x) {
+      return x.kind == "erase" && (x.reason != "retention" || reason == "retention");
+    };
     auto it = shared_->jobs.find (dir);
-    if (it != shared_->jobs.end () && it->second.kind == "erase" &&
-        (it->second.reason != "retention" || reason == "retention")) {
-      /* an erasure is idempotent; a revocation after a purge keeps the
-       * first (a revocation after retention still erases the bucket) */
-      return;
+    if (it != shared_->jobs.end () && same (it->second)) {
+      if (requested)
+        g_remove (request.c_str ());
+      return true;
+    }
+    bool busy;
+    if (!shared_->lock_fds.count (base)) {
+      if (!take_lock_locked (base, &busy)) {
+        if (busy && reason != "retention" && !requested) {
+          /* its holder carries it out at its next scan (or any node, once
+           * the lock is free) */
+          g_autoptr (JsonBuilder) b = json_builder_new ();
+          json_builder_begin_object (b);
+          add_int (b, "version", 1);
+          add_str (b, "directory", dir);
+          add_str (b, "reason", reason);
+          add_int (b, "requested", now_ms ());
+          json_builder_end_object (b);
+          g_autoptr (JsonNode) root = json_builder_get_root (b);
+          write_json_file (request, root, true);
+          g_message ("engagement %s: its after-call job is held by another node of the "
+              "fleet: erasure (%s) requested from it (within %d s)", base, reason.c_str (),
+              kAdoptIntervalS);
+        } else if (busy && reason == "retention") {
+          g_message ("retention: %s skipped: its after-call job is held by another node",
+              base);
+        }
+        return false;
+      }
+      /* a job a stopped node left for it: cancelled below, its uploads
+       * aborted */
+      if (load_job_locked (base, "adopted from a node that stopped"))
+        it = shared_->jobs.find (dir);
+      if (it != shared_->jobs.end () && same (it->second)) {
+        if (it->second.state != "pending")
+          release_lock_locked (base);
+        if (requested)
+          g_remove (request.c_str ());
+        update_pending_gauge_locked ();
+        shared_->cv.notify_all ();
+        return true;
+      }
     }
     Job j;
     if (it != shared_->jobs.end ()) {
@@ -790,11 +1013,15 @@ AfterCall::erase (const std::string &dir, const std::string &reason)
     persist_locked (j);
     shared_->jobs[dir] = j;
     update_pending_gauge_locked ();
+    if (requested)
+      g_remove (request.c_str ());
   }
   count ("zoomrtms_erasures_total", reason.c_str ());
-  g_message ("engagement %s: erasure queued (%s)", base, reason.c_str ());
+  g_message ("engagement %s: erasure queued (%s%s)", base, reason.c_str (),
+      requested ? ", requested by another node" : "");
   shared_->cv.notify_all ();
   post (dir);
+  return true;
 }
 
 /* ---- worker ----------------------------------------------------------- */
@@ -1636,6 +1863,20 @@ AfterCall::sweep_retention ()
 {
   if (!cfg_.retention_enabled ())
     return 0;
+  /* one sweeper at a time in a fleet (a shared output root): never
+   * unlinked, so no inode check is needed; released when this pass ends */
+  bool sweeping;
+  int lock_fd = lock_path (queue_dir_ + "/retention.lock", &sweeping);
+  if (lock_fd < 0) {
+    if (sweeping)
+      g_message ("retention: another node of the fleet is sweeping the output root: "
+          "this round skipped");
+    return 0;
+  }
+  struct CloseFd {
+    int fd;
+    ~CloseFd () { close (fd); }
+  } close_lock {lock_fd};
   struct Cand {
     std::string dir;
     gint64 ended_ms;
@@ -1716,11 +1957,13 @@ AfterCall::sweep_retention ()
     bool over = cfg_.max_bytes > 0 && total - freed > cfg_.max_bytes;
     if (!old && !over)
       break;      /* oldest first: the rest are newer and fit */
+    /* false: another node holds its job (it is not finished there) */
+    if (!erase_job (c.dir, "retention", false))
+      continue;
     g_autofree gchar *base = g_path_get_basename (c.dir.c_str ());
     g_message ("retention: erasing %s (ended %s, %" G_GUINT64_FORMAT " bytes; %s)",
         base, iso_ms (c.ended_ms).c_str (), c.bytes,
         old ? "older than max-age-days" : "over max-bytes");
-    erase (c.dir, "retention");
     freed += c.bytes;
     n++;
   }

@@ -41,6 +41,25 @@
  * them into engagement.json ("actions") — the only writer of that file
  * stays the main context.
  *
+ * Ownership (a fleet shares <state-dir>/actions: issue 10, the output root's
+ * .state): a node runs a job only while it holds an exclusive advisory lock
+ * (flock LOCK_EX|LOCK_NB, fd O_CLOEXEC so no hook inherits it) on
+ * <directory name>.lock in the queue directory — a file never renamed, unlike
+ * the queue file that every persist replaces. It takes the lock to queue a
+ * job, to load one at start, or to adopt one; it removes the lock file (while
+ * still holding it) and closes it once the job is done (one open file per
+ * pending job of this node). A lock taken on a
+ * file that was unlinked meanwhile (fstat's inode ≠ stat's) is dropped and
+ * taken again. The kernel releases a dead process's locks (NFS: when its
+ * lease expires), so every node scans the queue at start and every
+ * kAdoptIntervalS and adopts the jobs whose lock it can take: a job of a node
+ * that stopped or died is taken up by another live one within that time.
+ * An erasure asked of a node for a directory whose job another node holds
+ * (a revocation webhook or a purge that reached it) is written as a request,
+ * <directory name>.erase, that the holder (or, once the lock is free, any
+ * node) carries out at its next scan. Retention: one sweeper at a time
+ * (retention.lock, LOCK_NB: a node that cannot take it skips that round).
+ *
  * Erasure — reason "stream-revoked" (stop reason 8, docs/protocol.md §2.7,
  * from the stream or the stopped webhook), "operator" (DELETE
  * /engagements/{id}?purge=true) or "retention": pending actions of the
@@ -107,8 +126,9 @@ class AfterCall {
   AfterCall &operator= (const AfterCall &) = delete;
 
   /** start:
-   * Creates the queue directory (0700), loads the queued jobs, starts the
-   * worker thread and the retention timer (a first sweep at once).
+   * Creates the queue directory (0700), loads the queued jobs no other live
+   * node holds (adopt()), starts the worker thread, the adoption timer and
+   * the retention timer (a first sweep at once).
    * Returns: false with ZHOST_ERROR_IO when the queue directory cannot be
    * created (the host then runs without actions, logged as an error).
    */
@@ -119,15 +139,22 @@ class AfterCall {
    * files are final (Engagement finished and not detached, or recovered
    * after a crash). @stop_reason 8 (STREAM_REVOKED) or an earlier
    * request_purge() erases it; else its on-finish actions are queued (none
-   * configured: nothing happens). Idempotent per directory.
+   * configured: nothing happens). Idempotent per directory; nothing is
+   * queued (a log line says so) while another node holds its job.
    */
   void engagement_ended (const std::string &dir, int stop_reason);
 
   /** erase:
    * Queues the erasure of @dir (reason "stream-revoked", "operator",
-   * "retention"), cancelling its pending actions. Idempotent.
+   * "retention"), cancelling its pending actions. Idempotent. When another
+   * node holds the job of @dir, nothing is queued here: the erasure is
+   * requested from it (<directory name>.erase, carried out at its next
+   * adoption scan; retention just skips @dir).
    */
-  void erase (const std::string &dir, const std::string &reason);
+  void erase (const std::string &dir, const std::string &reason)
+  {
+    erase_job (dir, reason, false);
+  }
 
   /** request_purge: erase @dir with reason "operator" once it has ended. */
   void request_purge (const std::string &dir) { purge_after_end_.insert (dir); }
@@ -159,9 +186,24 @@ class AfterCall {
    */
   static std::mutex &engagement_json_mutex (const std::string &dir);
 
-  /** sweep_retention: one retention pass (see above). Returns: directories
-   * queued for erasure. */
+  /** sweep_retention: one retention pass (see above); none while another
+   * node (or AfterCall) holds <queue_dir>/retention.lock. Returns:
+   * directories queued for erasure. */
   int sweep_retention ();
+
+  /** adopt:
+   * One scan of the queue directory (main context; start() runs one, then
+   * every kAdoptIntervalS): loads every queue file whose lock this node can
+   * take (a job of a node that stopped or died; a task it was running is
+   * pending again), logging one line per job, then carries out the erasure
+   * requests (<directory name>.erase) of the jobs it holds or can lock.
+   * Returns: jobs loaded.
+   */
+  int adopt ();
+
+  /* seconds between two adoption scans: a job left by a node that died is
+   * taken up within this time (plus the NFS lease, on NFS) */
+  static const int kAdoptIntervalS = 30;
 
   /** pending_tasks: tasks pending or running (all engagements). */
   gsize pending_tasks () const;
@@ -178,6 +220,11 @@ class AfterCall {
   bool run_step (Job &snapshot, gsize task_index, Task *result,
       std::vector<Deleted> *deleted, std::string *log);
   void persist_locked (const Job &job);
+  bool take_lock_locked (const std::string &dir_name, bool *busy);
+  void release_lock_locked (const std::string &dir_name);
+  bool load_job_locked (const std::string &dir_name, const char *how);
+  bool erase_job (const std::string &dir, const std::string &reason, bool requested);
+  static gboolean adopt_cb (gpointer data);
   void post (const std::string &dir);
   static gboolean posted_cb (gpointer data);
   void apply_to_engagement_json (const std::string &dir);
@@ -190,7 +237,7 @@ class AfterCall {
   std::set<std::string> purge_after_end_;
   std::shared_ptr<Shared> shared_;
   std::thread worker_;
-  guint retention_id_ = 0;
+  guint retention_id_ = 0, adopt_id_ = 0;
 };
 
 /** hook_env_hidden:

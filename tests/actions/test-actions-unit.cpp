@@ -1,12 +1,21 @@
 /* tests/actions: unit tests of the after-call configuration, the S3 client's
- * URLs and XML reading, and the receipt members a late engagement.json
- * rewrite must keep (src/host/host-actions.h, host-s3.h). */
+ * URLs and XML reading, the receipt members a late engagement.json rewrite
+ * must keep, and a queue directory shared by the nodes of a fleet: one owner
+ * per job, adoption, one retention sweeper (src/host/host-actions.h,
+ * host-s3.h). */
 #include "host-actions.h"
 #include "host-common.h"
 #include "host-s3.h"
 
 #include <glib/gstdio.h>
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
 
 using namespace zhost;
 
@@ -155,4 +164,140 @@ TEST (AfterCall, LateRewriteKeepsTheReceipt)
   EXPECT_TRUE (json_object_has_member (o2, "actions"));
   g_remove (path.c_str ());
   g_rmdir (dir);
+}
+
+/* A fleet shares the queue directory (<output root>/.state/actions). Two
+ * AfterCall on one directory stand for two nodes: an flock() lock belongs to
+ * the open file, so they exclude each other as two processes would. */
+struct FleetDirs {
+  std::string tmp, root, queue;
+  FleetDirs ()
+  {
+    g_autofree gchar *t = g_dir_make_tmp ("actions-fleet-XXXXXX", nullptr);
+    tmp = t;
+    root = tmp + "/out";
+    queue = root + "/.state/actions";
+    g_mkdir_with_parents (queue.c_str (), 0700);
+  }
+  ~FleetDirs ()
+  {
+    g_autofree gchar *q = g_shell_quote (tmp.c_str ());
+    std::string cmd = std::string ("rm -rf ") + q;
+    g_spawn_command_line_sync (cmd.c_str (), nullptr, nullptr, nullptr, nullptr);
+  }
+  /* a finished engagement, ended on @stop_time */
+  std::string engagement (const char *name, const char *stop_time)
+  {
+    std::string d = root + "/" + name;
+    g_mkdir_with_parents (d.c_str (), 0750);
+    std::string ej = std::string ("{\"state\":\"stopped\",\"stop_time\":\"") + stop_time +
+        "\",\"display_names\":{}}";
+    g_file_set_contents ((d + "/engagement.json").c_str (), ej.c_str (), -1, nullptr);
+    g_file_set_contents ((d + "/audio.wav").c_str (), "RIFF....", -1, nullptr);
+    return d;
+  }
+  std::string read (const std::string &name) const
+  {
+    g_autofree gchar *text = nullptr;
+    if (!g_file_get_contents ((queue + "/" + name).c_str (), &text, nullptr, nullptr))
+      return "";
+    return text;
+  }
+};
+
+static bool
+wait_until (const std::function<bool ()> &f, int timeout_s = 60)
+{
+  gint64 end = g_get_monotonic_time () + timeout_s * G_USEC_PER_SEC;
+  while (!f ()) {
+    if (g_get_monotonic_time () > end)
+      return false;
+    g_usleep (20000);
+  }
+  return true;
+}
+
+TEST (AfterCallFleet, AJobRunsOnOneNodeAndIsAdoptedOnlyOnceItStops)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-1", "2026-01-01T00:00:00Z");
+  ActionsConfig c;
+  /* nobody listens on port 1: the upload stays pending (a retry in 60 s) */
+  c.endpoint = "http://127.0.0.1:1";
+  c.bucket = "b";
+  c.access_key = c.secret_key = "unit";
+  c.retry_min_s = c.retry_max_s = 60;
+  auto a = std::make_unique<AfterCall> (c, f.queue, f.root, nullptr);
+  ASSERT_TRUE (a->start (nullptr));
+  a->engagement_ended (d, -1);
+  ASSERT_TRUE (wait_until ([&] () { return a->pending_tasks () == 1; }));
+  ASSERT_NE (f.read ("call-1.json"), "");
+  /* a second node starts: the job is a's, not loaded here */
+  AfterCall b (c, f.queue, f.root, nullptr);
+  ASSERT_TRUE (b.start (nullptr));
+  EXPECT_EQ (b.pending_tasks (), 0u);
+  /* nor queued a second time */
+  b.engagement_ended (d, -1);
+  EXPECT_EQ (b.pending_tasks (), 0u);
+  EXPECT_EQ (b.adopt (), 0);
+  EXPECT_EQ (b.pending_tasks (), 0u);
+  /* a stops (its process would die: the same, its locks closed): b's next
+   * scan adopts the job, with its task pending again */
+  a.reset ();
+  EXPECT_EQ (b.adopt (), 1);
+  EXPECT_EQ (b.pending_tasks (), 1u);
+  EXPECT_EQ (b.adopt (), 0);
+  EXPECT_NE (f.read ("call-1.json").find ("\"upload\""), std::string::npos);
+  /* a lock file whose node died before removing it (no job behind it) goes;
+   * the held one stays */
+  std::string stray = f.queue + "/call-9.lock";
+  ASSERT_TRUE (g_file_set_contents (stray.c_str (), "", 0, nullptr));
+  EXPECT_EQ (b.adopt (), 0);
+  EXPECT_FALSE (g_file_test (stray.c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_TRUE (g_file_test ((f.queue + "/call-1.lock").c_str (), G_FILE_TEST_EXISTS));
+}
+
+TEST (AfterCallFleet, OneRetentionSweeperAndEachDirectoryErasedOnce)
+{
+  FleetDirs f;
+  f.engagement ("old", "2020-01-01T00:00:00Z");
+  ActionsConfig c;
+  c.max_age_days = 1;
+  /* not started: no worker, so an erasure queued stays pending */
+  AfterCall a (c, f.queue, f.root, nullptr), b (c, f.queue, f.root, nullptr);
+  std::string lock = f.queue + "/retention.lock";
+  int fd = open (lock.c_str (), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE (fd, 0);
+  ASSERT_EQ (flock (fd, LOCK_EX | LOCK_NB), 0);
+  /* another sweeper holds retention.lock: this round is skipped */
+  EXPECT_EQ (a.sweep_retention (), 0);
+  EXPECT_EQ (f.read ("old.json"), "");
+  close (fd);
+  EXPECT_EQ (a.sweep_retention (), 1);
+  EXPECT_NE (f.read ("old.json").find ("\"retention\""), std::string::npos);
+  /* engagement.json still says "stopped" (a's erasure has not run): b
+   * leaves the directory to a */
+  EXPECT_EQ (b.sweep_retention (), 0);
+  EXPECT_EQ (b.pending_tasks (), 0u);
+}
+
+TEST (AfterCallFleet, ARevocationReachingAnotherNodeIsCarriedOutByTheHolder)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-2", "2020-01-01T00:00:00Z");
+  ActionsConfig c;
+  c.max_age_days = 1;
+  AfterCall a (c, f.queue, f.root, nullptr), b (c, f.queue, f.root, nullptr);
+  ASSERT_EQ (a.sweep_retention (), 1);      /* a holds the job of call-2 */
+  /* a revocation webhook reaches b: written as a request, not queued */
+  b.erase (d, "stream-revoked");
+  EXPECT_NE (f.read ("call-2.erase").find ("stream-revoked"), std::string::npos);
+  EXPECT_NE (f.read ("call-2.json").find ("\"retention\""), std::string::npos);
+  /* b's own scan cannot take the lock: the request waits */
+  b.adopt ();
+  EXPECT_NE (f.read ("call-2.erase"), "");
+  /* a's scan carries it out (the bucket too, unlike retention) */
+  EXPECT_EQ (a.adopt (), 0);
+  EXPECT_EQ (f.read ("call-2.erase"), "");
+  EXPECT_NE (f.read ("call-2.json").find ("\"stream-revoked\""), std::string::npos);
 }

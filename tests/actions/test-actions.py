@@ -24,6 +24,10 @@ fetched back with the curl command line's own SigV4, not our client).
                                 actions; a hanging hook is killed after
                                 exec-timeout-s, its output kept; a hook writing
                                 50 MB finishes, 16 KiB kept, nothing on disk
+    test-actions.py SharedQueue two hosts on one output root (a fleet's shared
+                                queue): each job's hook runs once, on one
+                                node; the other adopts the pending uploads of
+                                a SIGKILLed node and completes them
     test-actions.py Retention   aged engagements swept at start, oldest first,
                                 by max-age-days and max-bytes; symlinks in the
                                 output root (directory, engagement.json) never
@@ -156,13 +160,14 @@ class S3:
 
 
 class Host:
-    def __init__(self, work, config, extra_env=None):
+    def __init__(self, work, config, extra_env=None, name="host"):
         self.work = work
+        self.name = name
         self.out = os.path.join(work, "recordings")
-        self.ready = os.path.join(work, "ready.json")
+        self.ready = os.path.join(work, "ready.json" if name == "host" else name + "-ready.json")
         if os.path.exists(self.ready):
             os.remove(self.ready)
-        path = os.path.join(work, "host.conf")
+        path = os.path.join(work, name + ".conf")
         with open(path, "w") as f:
             f.write(config)
         argv = [HOST, "--port", "0", "--ready-file", self.ready, "--output-root", self.out,
@@ -170,7 +175,7 @@ class Host:
         env = {k: v for k, v in E.items() if not k.startswith(("ZOOM", "AWS_"))}
         env.update(CREDS)
         env.update(extra_env or {})
-        self.log = open(os.path.join(work, "host.log"), "a+")
+        self.log = open(os.path.join(work, name + ".log"), "a+")
         self.p = subprocess.Popen(argv, cwd=work, env=env, stdout=self.log,
                                   stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.ready) or self.p.poll() is not None, 60,
@@ -692,6 +697,70 @@ class HookTimeout(Base):
         self.assertIn("past the first 16384 dropped", h.read_log())
 
 
+class SharedQueue(Base):
+    """Two hosts on one output root share its state directory and so the
+    queue (<output root>/.state/actions), as the nodes of a fleet do."""
+
+    def test_each_job_runs_on_one_node_and_is_adopted_when_it_dies(self):
+        s3 = self.store(start=False)          # down: the uploads stay pending
+        out = os.path.join(self.work, "recordings")
+        runs = os.path.join(self.work, "hook-runs.txt")
+        # three recordings a killed host left "running": host a recovers them
+        # at start and queues their actions; the hook (3 s each, one after
+        # the other) appends one line per run
+        names = ["call-%d" % i for i in range(3)]
+        dirs = [fake_engagement(out, n, "running", iso_days_ago(0), wav_seconds=1) for n in names]
+        cfg = upload_config(s3.port, "exec=/bin/sh -c 'echo \"$ZOOMRTMS_ENGAGEMENT_DIR\" "
+                            ">> %s; sleep 3'" % runs)
+        a = self.host(cfg, name="a")
+        # host b starts on the same output root while a's hooks run: none of
+        # a's jobs is loaded there
+        b = self.host(cfg, name="b")
+        text = b.metrics()
+        self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0, b.read_log())
+        self.assertNotIn("taken up again", b.read_log())
+
+        def hooks_done():
+            for d in dirs:
+                a_ = engagement_json(d).get("actions") or {}
+                if not [t for t in a_.get("tasks", []) if t["type"] == "exec" and
+                        t["state"] == "done"]:
+                    return False
+            return True
+        wait_for(hooks_done, 90, "the three hooks")
+        with open(runs) as f:
+            self.assertEqual(sorted(os.path.basename(x) for x in f.read().split()),
+                             names, "a hook ran twice")
+        text = b.metrics()
+        self.assertEqual(metric(text, "zoomrtms_exec_hooks_total", {"result": "ok"}), 0)
+        self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0)
+        self.assertGreater(metric(a.metrics(), "zoomrtms_actions_pending"), 0)
+        # a dies with the uploads pending: b adopts them within its scan
+        # interval (30 s), and completes them once the store is back
+        a.kill()
+        self.hosts.remove(a)
+        killed = time.time()
+        wait_for(lambda: b.read_log().count("adopted from a node that stopped") == 3, 90,
+                 "b to adopt a's three jobs")
+        print("[ FIGURE ] jobs of a SIGKILLed node adopted after %.1f s" % (time.time() - killed))
+        self.assertGreater(metric(b.metrics(), "zoomrtms_actions_pending"), 0)
+        s3.start()
+        for d in dirs:
+            self.wait_actions(d, timeout=90)
+            self.assert_uploaded(s3, d)
+        # the hooks were done before the kill: not run again
+        with open(runs) as f:
+            self.assertEqual(sorted(os.path.basename(x) for x in f.read().split()),
+                             names, "a hook ran twice")
+        text = b.metrics()
+        self.assertEqual(metric(text, "zoomrtms_uploads_total", {"result": "ok"}),
+                         sum(len(data_files(d)) for d in dirs))
+        self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0)
+        # nothing left in the queue: no job, no lock
+        q = os.path.join(out, ".state", "actions")
+        self.assertEqual([n for n in os.listdir(q) if n != "retention.lock"], [])
+
+
 class Retention(Base):
     def test_aged_engagements_swept_oldest_first(self):
         out = os.path.join(self.work, "recordings")
@@ -756,4 +825,4 @@ class Retention(Base):
 
 if __name__ == "__main__":
     sys.exit(run_tests(globals(), ["Upload", "StoreDown", "Crash", "Revocation",
-                                  "HookTimeout", "Retention"]))
+                                  "HookTimeout", "SharedQueue", "Retention"]))

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""tests/cluster (meson suite 'cluster'): the after-call queue of a fleet
+(issue 13 in fleet mode, src/host/host-actions.h "Ownership").
+
+Hosts in fleet mode (a real redis-server on loopback, fleet_harness.py) share
+the output root and so the queue directory (<output root>/.state/actions).
+6 calls on 2 hosts of capacity 3; an exec hook, 4 s, appends "start DIR PID"
+and "end DIR" lines to a file. While the hooks run, the host running one is
+SIGKILLed (its hook's process group too: the run never ends) and a third host
+starts: every engagement's hook ends exactly once — the killed node's jobs
+run again on one node, the live node's jobs on it alone.
+
+    test-fleet-queue.py [TestClass...]
+"""
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleet_harness as fh  # noqa: E402
+
+
+def parent_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class FleetQueue(unittest.TestCase):
+    def setUp(self):
+        if not shutil.which("redis-server"):
+            self.fail("redis-server not found (tools/setup-debian.sh installs it)")
+        self.tmp = tempfile.mkdtemp(prefix="zoomrtms-fleetqueue-")
+        self.fleet = None
+
+    def tearDown(self):
+        if self.fleet:
+            self.fleet.close()
+        if os.environ.get("KEEP_TMP"):
+            print("kept", self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def logs(self):
+        return "\n".join("---- %s\n%s" % (n, self.fleet.log(n)[-4000:])
+                         for n in self.fleet.hosts)
+
+    def runs(self):
+        try:
+            with open(self.runs_file) as f:
+                return [line.split() for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def test_each_hook_ends_once_across_a_kill_and_a_new_node(self):
+        self.fleet = fh.Fleet(self.tmp, hosts=0, capacity=3, lease_ms=3000)
+        self.runs_file = os.path.join(self.tmp, "hook-runs.txt")
+        with open(self.fleet.conf, "a") as f:
+            f.write("[actions]\nexec=/bin/sh -c 'echo start \"$ZOOMRTMS_ENGAGEMENT_DIR\" $$ "
+                    ">> %s; sleep 4; echo end \"$ZOOMRTMS_ENGAGEMENT_DIR\" >> %s'\n"
+                    "exec-timeout-s=60\n" % (self.runs_file, self.runs_file))
+        self.fleet.start_host("h0")
+        self.fleet.start_host("h1")
+        streams = self.fleet.run_sim(6, 3, ["--speed", "1"])
+        self.assertEqual(len(streams), 6)
+        self.assertEqual(self.fleet.sim.wait(120), 0, self.logs())
+        # a hook of h0 runs (its other jobs wait: one worker per node)
+        h0 = self.fleet.hosts["h0"].pid
+
+        def h0_hook():
+            for r in self.runs():
+                if r[0] == "start" and parent_of(int(r[2])) == h0:
+                    return int(r[2])
+            return None
+        hook = fh.wait_for(h0_hook, 90)
+        self.assertTrue(hook, "no hook of h0 ran\n" + self.logs())
+        self.fleet.kill("h0", signal.SIGKILL)
+        self.fleet.hosts["h0"].wait(10)
+        os.killpg(hook, signal.SIGKILL)
+        # a new node starts while h1's hooks still run
+        self.fleet.start_host("h2")
+        dirs = [d for ds in fh.engagement_dirs(self.fleet.out).values() for d in ds]
+        self.assertEqual(len(dirs), 6)
+
+        def all_done():
+            for d in dirs:
+                with open(os.path.join(d, "engagement.json")) as f:
+                    a = json.load(f).get("actions") or {}
+                if a.get("state") != "done":
+                    return False
+            return True
+        ok = fh.wait_for(all_done, 120, step=0.5)
+        self.assertTrue(ok, json.dumps(self.runs()) + self.logs())
+        ends = {}
+        for r in self.runs():
+            if r[0] == "end":
+                ends[os.path.basename(r[1])] = ends.get(os.path.basename(r[1]), 0) + 1
+        self.assertEqual(ends, {os.path.basename(d): 1 for d in dirs},
+                         json.dumps(self.runs()) + self.logs())
+        # h0's jobs were taken up by h2 at its start or adopted by h1's scan
+        logs = self.fleet.log("h1") + self.fleet.log("h2")
+        taken = logs.count("taken up again") + logs.count("adopted from a node that stopped")
+        starts = sum(1 for r in self.runs() if r[0] == "start")
+        print("[ FIGURE ] hook runs started %d, ended %d; jobs of the killed node taken "
+              "up %d" % (starts, sum(ends.values()), taken))
+        self.assertGreaterEqual(taken, 1, self.logs())
+        self.assertLessEqual(taken, 3, self.logs())
+        # the queue is empty: no job, no lock
+        q = os.path.join(self.fleet.out, ".state", "actions")
+        self.assertEqual([n for n in os.listdir(q) if n != "retention.lock"], [])
+
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or None
+    loader = unittest.TestLoader()
+    mod = sys.modules[__name__]
+    suite = loader.loadTestsFromNames(names, mod) if names else loader.loadTestsFromModule(mod)
+    r = unittest.TextTestRunner(verbosity=2).run(suite)
+    sys.exit(0 if r.wasSuccessful() else 1)
