@@ -124,6 +124,36 @@ product_from_name (const std::string &n)
   return rtms::Product::CONTACT_CENTER;
 }
 
+/* Whether the state of the engagement.json object @obj is a final one
+ * (stopped, failed, recovered, erased), not one of a live or detached
+ * recording. */
+static bool
+ended_state (JsonObject *obj)
+{
+  const gchar *st = json_object_get_string_member_with_default (obj, "state", "");
+  for (const char *live : {"", "starting", "running", "stopping", "detached"})
+    if (g_str_equal (st, live))
+      return false;
+  return true;
+}
+
+/* Sets "stop_reason" of the engagement.json object @obj: @reason (< 0:
+ * none) given by a webhook. */
+static void
+set_webhook_stop_reason (JsonObject *obj, int reason)
+{
+  JsonObject *sr = json_object_new ();
+  if (reason >= 0) {
+    json_object_set_int_member (sr, "code", reason);
+    json_object_set_string_member (sr, "name", rtms::stop_reason_name (reason));
+  } else {
+    json_object_set_null_member (sr, "code");
+    json_object_set_null_member (sr, "name");
+  }
+  json_object_set_string_member (sr, "source", "webhook");
+  json_object_set_object_member (obj, "stop_reason", sr);
+}
+
 /* Whether the engagement of the journal entry @e ended: its engagement.json
  * has a final state (stopped, failed, recovered, erased), not one of a live
  * or detached recording, and no part of a continuation is left to merge
@@ -139,10 +169,8 @@ engagement_ended (const JournalEntry &e, int *stop_reason, bool *after_call)
   JsonObject *obj = dir.read_engagement_json (parser);
   if (!obj)
     return false;
-  const gchar *st = json_object_get_string_member_with_default (obj, "state", "");
-  for (const char *live : {"", "starting", "running", "stopping", "detached"})
-    if (g_str_equal (st, live))
-      return false;
+  if (!ended_state (obj))
+    return false;
   for (const auto &o : e.outputs)
     if (e.parts > 0 && g_file_test (dir.file (EngagementDir::part_name (o, e.parts)).c_str (),
             G_FILE_TEST_EXISTS))
@@ -769,16 +797,7 @@ Daemon::on_stopped (const rtms::Webhook &wh)
     EngagementDir dir (lost->second, name);
     g_autoptr (JsonParser) parser = json_parser_new ();
     if (JsonObject *obj = dir.read_engagement_json (parser)) {
-      JsonObject *sr = json_object_new ();
-      if (reason >= 0) {
-        json_object_set_int_member (sr, "code", reason);
-        json_object_set_string_member (sr, "name", rtms::stop_reason_name (reason));
-      } else {
-        json_object_set_null_member (sr, "code");
-        json_object_set_null_member (sr, "name");
-      }
-      json_object_set_string_member (sr, "source", "webhook");
-      json_object_set_object_member (obj, "stop_reason", sr);
+      set_webhook_stop_reason (obj, reason);
       dir.write_engagement_json (json_parser_get_root (parser));
     }
     if (reason == 8)
@@ -789,7 +808,37 @@ Daemon::on_stopped (const rtms::Webhook &wh)
     lost_.erase (lost);
     return;
   }
+  if (reason == 8 && erase_ended_on_disk (wh))
+    return;
   g_message ("%s for an unknown stream: nothing to do", log_safe (wh.event).c_str ());
+}
+
+bool
+Daemon::erase_ended_on_disk (const rtms::Webhook &wh)
+{
+  /* the directories named after the id (allocate_name(): the id sanitized,
+   * then "-2", "-3", …; a bounded look, some may have been erased) */
+  std::string base = sanitize_engagement_id (wh.id_value);
+  for (int n = 1; !wh.id_value.empty () && n <= kRevocationLookup; n++) {
+    std::string name = n == 1 ? base : base + "-" + std::to_string (n);
+    g_autofree gchar *path = g_build_filename (cfg_.output_root.c_str (), name.c_str (),
+        nullptr);
+    if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+      continue;
+    EngagementDir dir (path, name);
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *obj = dir.read_engagement_json (parser);
+    if (!obj || wh.rtms_stream_id != json_object_get_string_member_with_default (obj,
+            "rtms_stream_id", "") || !ended_state (obj))
+      continue;
+    set_webhook_stop_reason (obj, 8);
+    dir.write_engagement_json (json_parser_get_root (parser));
+    g_message ("%s for stream %s (stop_reason 8), which ended before: erasing its "
+        "recording", log_safe (wh.event).c_str (), name.c_str ());
+    after_call_ended (path, 8);
+    return true;
+  }
+  return false;
 }
 
 void

@@ -189,6 +189,14 @@ class Daemon {
   /* issue 13: on-finish actions, their queue, erasure, retention */
   std::unique_ptr<AfterCall> after_;
   void after_call_ended (const std::string &dir, int stop_reason);
+  /* A stopped webhook with stop reason 8 (STREAM_REVOKED, docs/protocol.md
+   * §2.7) for a stream this process does not know: a call that ended before
+   * this host started, or that another node of a fleet recorded. Looks at
+   * the directories named after its id (at most kRevocationLookup) for an
+   * engagement.json of that rtms_stream_id in a final state; records the
+   * stop reason and erases it. Returns: whether one was found. */
+  bool erase_ended_on_disk (const rtms::Webhook &wh);
+  static const int kRevocationLookup = 64;
   /* DELETE /engagements/{id}?purge=true (@e NULL: not in memory) */
   void purge (SoupServerMessage *msg, Engagement *e, const std::string &id);
   guint64 refused_ = 0;             /* starts refused by max-engagements */

@@ -456,6 +456,53 @@ TEST (HostRestart, RejoinFailingAtPlayingFinishesOnce)
   expect_clean_exit (h2.proc ());
 }
 
+/* docs/protocol.md §2.7: a stopped webhook with stop reason 8 for a call
+ * that ended before this host process started is still a revocation: the
+ * call is found on disk by its id and erased (on the old code: "unknown
+ * stream: nothing to do", the recording kept). */
+TEST (HostRestart, RevocationAfterARestartErasesTheEndedCall)
+{
+  REQUIRE_BINARIES ();
+  TempDir tmp;
+  std::vector<SimStream> streams;
+  std::string dir;
+  {
+    Host h (tmp);
+    ASSERT_GT (h.port (), 0);
+    ASSERT_NO_FATAL_FAILURE (play_calls (tmp, h, {"--speed", "0", "--duration", "3"}, 1,
+        &streams));
+    dir = h.out () + "/" + streams[0].engagement_id;
+    ASSERT_GT (file_size (dir + "/audio.wav"), 44);
+    expect_clean_exit (h.proc ());
+  }
+  Host h2 (tmp, {}, "host2");
+  ASSERT_GT (h2.port (), 0) << h2.proc ().log ();
+  auto stop = [&] (const std::string &rtms_stream_id) {
+    return "{\"event\":\"contact_center.voice_rtms_stopped\",\"event_ts\":" +
+        std::to_string (g_get_real_time () / 1000) + ",\"payload\":{\"engagement_id\":\"" +
+        streams[0].engagement_id + "\",\"rtms_stream_id\":\"" + rtms_stream_id +
+        "\",\"stop_reason\":8}}";
+  };
+  /* another stream of the same id: nothing erased */
+  EXPECT_EQ (post_webhook (h2, stop ("0123456789abcdef0123456789abcdef")).status, 200u);
+  ASSERT_TRUE (spin_until ([&] {
+        return h2.proc ().log ().find ("for an unknown stream") != std::string::npos;
+      }, 10000)) << h2.proc ().log ();
+  EXPECT_GT (file_size (dir + "/audio.wav"), 44);
+  EXPECT_EQ (post_webhook (h2, stop (streams[0].rtms_stream_id)).status, 200u);
+  ASSERT_TRUE (spin_until ([&] {
+        std::unique_ptr<JsonDoc> j (engagement_json (dir));
+        return j->obj () && g_str_equal (json_object_get_string_member_with_default (
+            j->obj (), "state", ""), "revoked") &&
+            read_file (dir + "/engagement.json").find ("\"completed\" : \"") !=
+            std::string::npos;
+      }, 20000)) << h2.proc ().log () << read_file (dir + "/engagement.json");
+  EXPECT_FALSE (g_file_test ((dir + "/audio.wav").c_str (), G_FILE_TEST_EXISTS));
+  std::string ejt = read_file (dir + "/engagement.json");
+  EXPECT_NE (ejt.find ("STREAM_REVOKED"), std::string::npos) << ejt;
+  expect_clean_exit (h2.proc ());
+}
+
 /* docs/protocol.md §2.6, §4.9: duplicated and late interrupted webhooks
  * carrying the server_urls in use are handled once per event_ts and never
  * start a failover (on the old code each copy was a failover: the healthy
