@@ -126,6 +126,22 @@ set_string_prop (GstElement *el, const char *name, const std::string &value)
   g_object_set (el, name, value.c_str (), nullptr);
 }
 
+/* The members of an events.jsonl "interruption" line for a host's downtime
+ * that no continuation recovered: cause, start (epoch ms), recovered false,
+ * @why. */
+static void
+lost_interruption_members (JsonBuilder *b, const Interruption &i, const char *why)
+{
+  json_builder_set_member_name (b, "cause");
+  json_builder_add_string_value (b, i.cause.c_str ());
+  json_builder_set_member_name (b, "start");
+  json_builder_add_int_value (b, i.start);
+  json_builder_set_member_name (b, "recovered");
+  json_builder_add_boolean_value (b, FALSE);
+  json_builder_set_member_name (b, "why");
+  json_builder_add_string_value (b, why);
+}
+
 bool
 Engagement::start (GError **error)
 {
@@ -235,14 +251,7 @@ Engagement::start (GError **error)
       i.recovered = false;
       i.end = -1;
       event_line ("interruption", [&] (JsonBuilder *b) {
-            json_builder_set_member_name (b, "cause");
-            json_builder_add_string_value (b, i.cause.c_str ());
-            json_builder_set_member_name (b, "start");
-            json_builder_add_int_value (b, i.start);
-            json_builder_set_member_name (b, "recovered");
-            json_builder_add_boolean_value (b, FALSE);
-            json_builder_set_member_name (b, "why");
-            json_builder_add_string_value (b, "the pipeline could not be set to PLAYING");
+            lost_interruption_members (b, i, "the pipeline could not be set to PLAYING");
           });
     }
     state_ = State::FAILED;
@@ -1943,14 +1952,7 @@ Engagement::finalize_unrejoined (const JournalEntry &e, Journal *journal,
   json_builder_add_string_value (ev, "interruption");
   json_builder_set_member_name (ev, "received");
   json_builder_add_string_value (ev, iso8601_utc (g_get_real_time ()).c_str ());
-  json_builder_set_member_name (ev, "cause");
-  json_builder_add_string_value (ev, lost.cause.c_str ());
-  json_builder_set_member_name (ev, "start");
-  json_builder_add_int_value (ev, lost.start);
-  json_builder_set_member_name (ev, "recovered");
-  json_builder_add_boolean_value (ev, FALSE);
-  json_builder_set_member_name (ev, "why");
-  json_builder_add_string_value (ev, "not rejoined within Zoom's grace window");
+  lost_interruption_members (ev, lost, "not rejoined within Zoom's grace window");
   json_builder_end_object (ev);
   g_autoptr (JsonNode) evr = json_builder_get_root (ev);
   dir.append (EngagementDir::Log::EVENTS, json_to_compact (evr));
