@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,6 +209,12 @@ struct AfterCall::Job {
   int cancelled = 0;
   std::vector<Task> tasks;
   std::vector<Deleted> deleted;
+  /* erase: the host name of the node a revocation or purge reached, when it
+   * came through a <directory name>.erase request */
+  std::string requested_by;
+  /* not persisted: queued or run without its lock (the lock could not be
+   * taken for another reason than another holder) */
+  bool lockless = false;
 };
 
 struct AfterCall::Shared {
@@ -221,6 +228,7 @@ struct AfterCall::Shared {
   /* the locks this node holds: fd of <queue dir>/<directory name>.lock, by
    * directory name (host-actions.h, "Ownership") */
   std::map<std::string, int> lock_fds;
+  bool cap_logged = false;             /* kMaxLocksHeld reached, logged */
 };
 
 static gint64
@@ -334,6 +342,8 @@ job_to_json (const AfterCall::Job &j, bool persist)
   add_str (b, "kind", j.kind);
   if (!j.reason.empty ())
     add_str (b, "reason", j.reason);
+  if (persist && !j.requested_by.empty ())
+    add_str (b, "requested_by", j.requested_by);
   add_str (b, "state", j.state);
   add_int (b, "cancelled_tasks", j.cancelled);
   json_builder_set_member_name (b, "tasks");
@@ -369,6 +379,7 @@ job_from_json (JsonObject *o, AfterCall::Job *j)
   if (j->kind != "finish" && j->kind != "erase")
     return false;
   j->reason = mstr (o, "reason");
+  j->requested_by = mstr (o, "requested_by");
   j->state = mstr (o, "state");
   j->created = json_object_get_int_member_with_default (o, "created", 0);
   j->completed = json_object_get_int_member_with_default (o, "completed", 0);
@@ -625,6 +636,17 @@ AfterCall::start (GError **error)
         queue_dir_.c_str (), g_strerror (e));
     return false;
   }
+  /* whoever can write it can plant jobs and erasure requests */
+  GStatBuf qs;
+  if (g_lstat (queue_dir_.c_str (), &qs) != 0 || !S_ISDIR (qs.st_mode))
+    g_warning ("action queue %s: not a directory of its own (a symlink?): whoever "
+        "controls its target can plant jobs and erasure requests", queue_dir_.c_str ());
+  else if (qs.st_uid != geteuid () || (qs.st_mode & (S_IWGRP | S_IWOTH)))
+    g_warning ("action queue %s: owned by uid %u, mode %03o, this host runs as uid %u: "
+        "only the host's user may write it (chmod 0700), anyone else who can write it "
+        "can plant jobs and erasure requests", queue_dir_.c_str (),
+        static_cast<unsigned> (qs.st_uid), static_cast<unsigned> (qs.st_mode & 0777),
+        static_cast<unsigned> (geteuid ()));
   int loaded = adopt ();
   g_message ("after-call actions: %s%s%s; queue in %s (%d job(s) loaded)",
       cfg_.exec_argv.empty () ? "no exec hook" : "exec hook",
@@ -653,9 +675,10 @@ AfterCall::adopt_cb (gpointer data)
 /* ---- ownership (host-actions.h) --------------------------------------- */
 
 /* LOCK_EX|LOCK_NB on @path, a file never renamed: the fd, or -1 (*busy: held
- * by another open file description — another node, or another AfterCall).
- * A lock won on a file its previous holder unlinked meanwhile (its inode is
- * no longer the path's) is worth nothing: dropped, the path opened again. */
+ * by another open file description — another node, or another AfterCall;
+ * !*busy: an error, logged as a warning). A lock won on a file its previous
+ * holder unlinked meanwhile (its inode is no longer the path's) is worth
+ * nothing: dropped, the path opened again. */
 static int
 lock_path (const std::string &path, bool *busy)
 {
@@ -663,7 +686,8 @@ lock_path (const std::string &path, bool *busy)
   for (int attempt = 0; attempt < 5; attempt++) {
     int fd = open (path.c_str (), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-      g_warning ("action queue: cannot open %s: %s", path.c_str (), g_strerror (errno));
+      g_warning ("action queue: cannot open the lock %s: %s", log_safe (path).c_str (),
+          g_strerror (errno));
       return -1;
     }
     if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
@@ -673,7 +697,8 @@ lock_path (const std::string &path, bool *busy)
         *busy = true;
         return -1;
       }
-      g_warning ("action queue: cannot lock %s: %s", path.c_str (), g_strerror (e));
+      g_warning ("action queue: cannot lock %s: %s", log_safe (path).c_str (),
+          g_strerror (e));
       return -1;
     }
     struct stat held, named;
@@ -685,6 +710,44 @@ lock_path (const std::string &path, bool *busy)
   /* unlinked under us every time: some other node keeps taking it */
   *busy = true;
   return -1;
+}
+
+/* Whether some open file (another node, or this one) holds the lock at
+ * @path; never creates it. */
+static bool
+lock_is_held (const std::string &path)
+{
+  int fd = open (path.c_str (), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return false;
+  bool held = flock (fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close (fd);
+  return held;
+}
+
+/* A lock just taken whose job is not kept: the lock file goes (still held:
+ * whoever opened it meanwhile finds another inode once it gets the lock). */
+static void
+drop_lock_fd (const std::string &path, int fd)
+{
+  g_remove (path.c_str ());
+  close (fd);
+}
+
+/* A directory name of the queue (a job, a request): one path component, no
+ * dot first (sanitize_engagement_id() gives [A-Za-z0-9_-] only). */
+static bool
+valid_dir_name (const std::string &name)
+{
+  return !name.empty () && name[0] != '.' && name.find ('/') == std::string::npos &&
+      name.size () <= 255;
+}
+
+std::string
+AfterCall::dir_for (const std::string &dir_name) const
+{
+  g_autofree gchar *p = g_build_filename (output_root_.c_str (), dir_name.c_str (), nullptr);
+  return p;
 }
 
 bool
@@ -706,30 +769,76 @@ AfterCall::release_lock_locked (const std::string &dir_name)
   auto it = shared_->lock_fds.find (dir_name);
   if (it == shared_->lock_fds.end ())
     return;
-  /* unlinked while still held: whoever opened it meanwhile finds another
-   * inode at the path once it gets the lock, and tries again */
-  g_remove ((queue_dir_ + "/" + dir_name + ".lock").c_str ());
-  close (it->second);
+  drop_lock_fd (queue_dir_ + "/" + dir_name + ".lock", it->second);
   shared_->lock_fds.erase (it);
+  if (shared_->lock_fds.size () < kMaxLocksHeld / 2)
+    shared_->cap_logged = false;
 }
 
-/* With the lock of @dir_name held: its queue file, if any, into the jobs
- * (@how: the log's words). Returns: whether a job was loaded. */
-bool
-AfterCall::load_job_locked (const std::string &dir_name, const char *how)
+/* Past kMaxLocksHeld, the lock of @dir_name's job (pending, its queue file
+ * written) is closed, the lock file kept: the worker takes it again before a
+ * step of the job (host-actions.h, "Ownership"). */
+void
+AfterCall::park_over_cap_locked (const std::string &dir_name)
+{
+  if (shared_->lock_fds.size () <= kMaxLocksHeld)
+    return;
+  auto it = shared_->lock_fds.find (dir_name);
+  if (it == shared_->lock_fds.end ())
+    return;
+  close (it->second);
+  shared_->lock_fds.erase (it);
+  if (!shared_->cap_logged) {
+    shared_->cap_logged = true;
+    g_message ("action queue: %" G_GSIZE_FORMAT " job locks held (the most one node "
+        "keeps open): further jobs wait without theirs, taken again when they run",
+        kMaxLocksHeld);
+  }
+}
+
+gsize
+AfterCall::locks_held () const
+{
+  std::lock_guard<std::mutex> g (shared_->m);
+  return shared_->lock_fds.size ();
+}
+
+/* <queue dir>/<@dir_name>.json into @j, without shared state (no mutex
+ * needed). Its directory is <output root>/<@dir_name> whatever the file says.
+ * Returns: 1 a job, 0 no file, -1 not a job (moved aside as .broken). */
+int
+AfterCall::read_job_file (const std::string &dir_name, Job *j) const
 {
   std::string p = queue_dir_ + "/" + dir_name + ".json";
-  if (!g_file_test (p.c_str (), G_FILE_TEST_EXISTS))
-    return false;
+  GStatBuf sb;
+  if (g_lstat (p.c_str (), &sb) != 0)
+    return 0;
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonNode *root = read_json_file (parser, p);
-  Job j;
-  if (!root || !job_from_json (json_node_get_object (root), &j) || j.dir_name != dir_name) {
+  /* a regular file only (a FIFO would block the scan) */
+  JsonNode *root = S_ISREG (sb.st_mode) ? read_json_file (parser, p) : nullptr;
+  if (!valid_dir_name (dir_name) || !root || !job_from_json (json_node_get_object (root), j) ||
+      j->dir_name != dir_name) {
     g_warning ("action queue: %s.json is not a job, moved aside as .broken",
         log_safe (dir_name).c_str ());
     g_rename (p.c_str (), (p + ".broken").c_str ());
-    return false;
+    return -1;
   }
+  std::string dir = dir_for (dir_name);
+  if (j->dir != dir)
+    g_message ("action queue: %s.json names the directory %s: %s used (the output "
+        "root as this node sees it)", log_safe (dir_name).c_str (),
+        log_safe (j->dir).c_str (), log_safe (dir).c_str ());
+  j->dir = dir;
+  return 1;
+}
+
+/* With the lock of @j's directory held (or lockless): @j into the jobs. A
+ * finished one (its node ended before writing its final view into
+ * engagement.json, or a hand-made file) is posted: the main context writes
+ * its view, then removes its queue file and releases its lock. */
+void
+AfterCall::insert_job_locked (Job &&j, const char *how)
+{
   for (auto &t : j.tasks)
     if (t.state == "running") {
       /* its node died while it ran: again (an upload restarts, its
@@ -738,8 +847,23 @@ AfterCall::load_job_locked (const std::string &dir_name, const char *how)
       t.next_attempt = 0;
     }
   g_message ("action queue: %s %s of %s (%zu task(s)) %s",
-      j.kind.c_str (), j.state.c_str (), j.dir_name.c_str (), j.tasks.size (), how);
-  shared_->jobs[j.dir] = std::move (j);
+      j.kind.c_str (), j.state.c_str (), log_safe (j.dir_name).c_str (), j.tasks.size (), how);
+  std::string dir = j.dir;
+  bool done = j.state != "pending";
+  shared_->jobs[dir] = std::move (j);
+  if (done)
+    post (dir);
+}
+
+/* With the lock of @dir_name held: its queue file, if any, into the jobs
+ * (@how: the log's words). Returns: whether a job was loaded. */
+bool
+AfterCall::load_job_locked (const std::string &dir_name, const char *how)
+{
+  Job j;
+  if (read_job_file (dir_name, &j) <= 0)
+    return false;
+  insert_job_locked (std::move (j), how);
   return true;
 }
 
@@ -759,66 +883,91 @@ AfterCall::adopt ()
   {
     g_autoptr (GDir) d = g_dir_open (queue_dir_.c_str (), 0, nullptr);
     while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
-      if (n[0] == '.')
-        continue;
+      /* sanitized directory names have no '.': not sweep.retention.lock */
+      std::string name;
       if (g_str_has_suffix (n, ".json"))
-        jobs.push_back (strip_suffix (n, ".json"));
+        jobs.push_back (name = strip_suffix (n, ".json"));
       else if (g_str_has_suffix (n, ".erase"))
-        requests.push_back (strip_suffix (n, ".erase"));
-      else if (g_str_has_suffix (n, ".lock") && !g_str_equal (n, "retention.lock"))
-        locks.insert (strip_suffix (n, ".lock"));
+        requests.push_back (name = strip_suffix (n, ".erase"));
+      else if (g_str_has_suffix (n, ".lock") && !strchr (strip_suffix (n, ".lock").c_str (), '.'))
+        locks.insert (name = strip_suffix (n, ".lock"));
     }
   }
   for (const auto &name : jobs)
     locks.erase (name);
-  int loaded = 0;
+  /* the scan's files are opened, locked and parsed without the mutex (the
+   * worker and the main context never wait for it); only the maps are
+   * touched under it */
+  std::set<std::string> ours;
+  gsize held = 0;
   {
     std::lock_guard<std::mutex> g (shared_->m);
-    for (const auto &name : jobs) {
-      if (shared_->lock_fds.count (name))
-        continue;       /* ours */
-      bool busy;
-      if (!take_lock_locked (name, &busy))
-        continue;       /* another live node's */
-      if (load_job_locked (name, how))
-        loaded++;
-      else
-        release_lock_locked (name);   /* finished meanwhile, or broken */
+    for (const auto &kv : shared_->lock_fds)
+      ours.insert (kv.first);
+    for (const auto &kv : shared_->jobs)
+      if (kv.second.state == "pending")
+        ours.insert (kv.second.dir_name);    /* waits for a lock slot here */
+    held = shared_->lock_fds.size ();
+  }
+  int loaded = 0;
+  auto take_up = [&] (const std::string &name) {
+    if (ours.count (name) || !valid_dir_name (name) || held >= kMaxLocksHeld)
+      return;
+    std::string lock = queue_dir_ + "/" + name + ".lock";
+    bool busy;
+    int fd = lock_path (lock, &busy);
+    if (fd < 0)
+      return;       /* another live node's */
+    Job j;
+    if (read_job_file (name, &j) <= 0) {
+      /* finished meanwhile, or broken, or a lock file without a job (its
+       * node died between removing the queue file and the lock file) */
+      drop_lock_fd (lock, fd);
+      return;
     }
-    if (loaded) {
-      update_pending_gauge_locked ();
-      shared_->cv.notify_all ();
-    }
-    /* a lock file without a job (its node died between removing the queue
-     * file and the lock file): removed once nobody holds it */
-    for (const auto &name : locks) {
-      bool busy;
-      if (shared_->lock_fds.count (name) || !take_lock_locked (name, &busy))
-        continue;
-      if (!g_file_test ((queue_dir_ + "/" + name + ".json").c_str (), G_FILE_TEST_EXISTS))
-        release_lock_locked (name);
-      else if (load_job_locked (name, how))
-        loaded++;     /* queued meanwhile by a node that then died */
-      else
-        release_lock_locked (name);
-    }
+    std::lock_guard<std::mutex> g (shared_->m);
+    shared_->lock_fds[name] = fd;
+    insert_job_locked (std::move (j), how);
+    held++;
+    loaded++;
+  };
+  for (const auto &name : jobs)
+    take_up (name);
+  /* a lock file without a job: removed once nobody holds it, unless just
+   * created (a node between taking the lock of a new job and writing its
+   * queue file) */
+  for (const auto &name : locks) {
+    GStatBuf sb;
+    if (g_lstat ((queue_dir_ + "/" + name + ".lock").c_str (), &sb) == 0 &&
+        sb.st_mtime > time (nullptr) - kAdoptIntervalS && sb.st_mtime <= time (nullptr))
+      continue;
+    take_up (name);
+  }
+  if (loaded) {
+    std::lock_guard<std::mutex> g (shared_->m);
+    update_pending_gauge_locked ();
+    shared_->cv.notify_all ();
   }
   for (const auto &name : requests) {
     std::string p = queue_dir_ + "/" + name + ".erase";
     g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonNode *root = read_json_file (parser, p);
+    GStatBuf sb;
+    JsonNode *root = g_lstat (p.c_str (), &sb) == 0 && S_ISREG (sb.st_mode) ?
+        read_json_file (parser, p) : nullptr;
     JsonObject *o = root ? json_node_get_object (root) : nullptr;
-    std::string dir = o ? mstr (o, "directory") : "";
     std::string reason = o ? mstr (o, "reason") : "";
-    g_autofree gchar *base = g_path_get_basename (dir.c_str ());
-    if (!o || dir.empty () || name != base || (reason != "stream-revoked" &&
-            reason != "operator")) {
+    /* the directory is the output root's <name>: the request's "directory"
+     * is not trusted (nor valid on a node mounting the root elsewhere) */
+    if (!o || !valid_dir_name (name) || (reason != "stream-revoked" && reason != "operator")) {
       g_warning ("action queue: %s.erase is not an erasure request, moved aside as "
           ".broken", log_safe (name).c_str ());
       g_rename (p.c_str (), (p + ".broken").c_str ());
       continue;
     }
-    erase_job (dir, reason, true);
+    gint64 requested = json_object_get_int_member_with_default (o, "requested", 0);
+    std::string by = mstr (o, "requested_by");
+    erase_job (dir_for (name), reason, true, requested > 0 ? requested : 0,
+        by.empty () ? std::string ("another node") : log_safe (by, 64));
   }
   return loaded;
 }
@@ -856,16 +1005,29 @@ AfterCall::pending_tasks () const
 void
 AfterCall::persist_locked (const Job &job)
 {
+  /* a finished job's file stays until its final view is in engagement.json
+   * (finish_if_done(), on the main context): a node dying in between leaves
+   * it to the next scan, which writes that view */
   std::string path = queue_dir_ + "/" + job.dir_name + ".json";
-  if (job.state != "pending") {
-    /* done: the record stays in engagement.json, the queue forgets it,
-     * then the lock goes (another node finds no queue file behind it) */
-    g_remove (path.c_str ());
-    release_lock_locked (job.dir_name);
-    return;
-  }
   g_autoptr (JsonNode) root = job_to_json (job, true);
   write_json_file (path, root, true);
+}
+
+void
+AfterCall::finish_if_done (const std::string &dir)
+{
+  std::lock_guard<std::mutex> g (shared_->m);
+  auto it = shared_->jobs.find (dir);
+  if (it == shared_->jobs.end () || it->second.state == "pending")
+    return;
+  const std::string &name = it->second.dir_name;
+  if (!shared_->lock_fds.count (name) && !it->second.lockless)
+    return;       /* done before (or another node's now) */
+  /* the queue forgets it, then the lock goes (another node finds no queue
+   * file behind it) */
+  g_remove ((queue_dir_ + "/" + name + ".json").c_str ());
+  release_lock_locked (name);
+  it->second.lockless = false;
 }
 
 void
@@ -888,15 +1050,20 @@ AfterCall::engagement_ended (const std::string &dir, int stop_reason)
   if (shared_->jobs.count (dir))
     return;
   g_autofree gchar *base = g_path_get_basename (dir.c_str ());
-  bool busy;
+  bool busy, lockless = false;
   if (!take_lock_locked (base, &busy)) {
-    if (busy)
+    if (busy) {
       g_message ("engagement %s: its after-call job is held by another node of the "
           "fleet: not queued here", base);
-    return;
-  }
-  /* a job a stopped node left for it: that one goes on */
-  if (load_job_locked (base, "adopted from a node that stopped")) {
+      return;
+    }
+    /* not another holder: an error (logged); never dropped for it */
+    g_warning ("engagement %s: after-call actions queued without the queue lock "
+        "(another node of a fleet may run them too)", base);
+    lockless = true;
+  } else if (load_job_locked (base, "adopted from a node that stopped")) {
+    /* a job a stopped node left for it: that one goes on */
+    park_over_cap_locked (base);
     update_pending_gauge_locked ();
     shared_->cv.notify_all ();
     return;
@@ -905,14 +1072,17 @@ AfterCall::engagement_ended (const std::string &dir, int stop_reason)
   j.dir = dir;
   j.dir_name = base;
   j.created = now_ms ();
+  j.lockless = lockless;
   persist_locked (j);
   shared_->jobs[dir] = j;
+  park_over_cap_locked (base);
   g_message ("engagement %s: after-call actions queued", base);
   shared_->cv.notify_all ();
 }
 
 bool
-AfterCall::erase_job (const std::string &dir, const std::string &reason, bool requested)
+AfterCall::erase_job (const std::string &dir, const std::string &reason, bool requested,
+    gint64 requested_ms, const std::string &requested_by)
 {
   g_autofree gchar *base = g_path_get_basename (dir.c_str ());
   std::string request = queue_dir_ + "/" + base + ".erase";
@@ -929,10 +1099,22 @@ AfterCall::erase_job (const std::string &dir, const std::string &reason, bool re
         g_remove (request.c_str ());
       return true;
     }
-    bool busy;
     if (!shared_->lock_fds.count (base)) {
-      if (!take_lock_locked (base, &busy)) {
-        if (busy && reason != "retention" && !requested) {
+      bool busy;
+      if (take_lock_locked (base, &busy)) {
+        /* a job a stopped node left for it: cancelled below, its uploads
+         * aborted */
+        if (load_job_locked (base, "adopted from a node that stopped"))
+          it = shared_->jobs.find (dir);
+      } else if (busy) {
+        /* another node's: a copy of it here (waiting for a lock slot) is
+         * stale */
+        if (it != shared_->jobs.end () && it->second.state == "pending" &&
+            shared_->running_dir != dir) {
+          shared_->jobs.erase (it);
+          update_pending_gauge_locked ();
+        }
+        if (reason != "retention" && !requested) {
           /* its holder carries it out at its next scan (or any node, once
            * the lock is free) */
           g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -941,30 +1123,48 @@ AfterCall::erase_job (const std::string &dir, const std::string &reason, bool re
           add_str (b, "directory", dir);
           add_str (b, "reason", reason);
           add_int (b, "requested", now_ms ());
+          add_str (b, "requested_by", g_get_host_name ());
           json_builder_end_object (b);
           g_autoptr (JsonNode) root = json_builder_get_root (b);
           write_json_file (request, root, true);
           g_message ("engagement %s: its after-call job is held by another node of the "
               "fleet: erasure (%s) requested from it (within %d s)", base, reason.c_str (),
               kAdoptIntervalS);
-        } else if (busy && reason == "retention") {
+        } else if (reason == "retention") {
           g_message ("retention: %s skipped: its after-call job is held by another node",
               base);
         }
+        /* requested: the request file stays for a later scan */
         return false;
+      } else {
+        /* not another holder: an error (logged); an erasure is never
+         * dropped for it */
+        g_warning ("engagement %s: erasure (%s) queued without the queue lock", base,
+            reason.c_str ());
       }
-      /* a job a stopped node left for it: cancelled below, its uploads
-       * aborted */
-      if (load_job_locked (base, "adopted from a node that stopped"))
-        it = shared_->jobs.find (dir);
+      /* a finished job kept here from before (its lock released) is not
+       * the base: another node may have erased (or run) it since;
+       * engagement.json is the truth */
+      if (it != shared_->jobs.end () && it->second.state != "pending" &&
+          !it->second.lockless)
+        it = shared_->jobs.end ();
       if (it != shared_->jobs.end () && same (it->second)) {
-        if (it->second.state != "pending")
-          release_lock_locked (base);
         if (requested)
           g_remove (request.c_str ());
+        park_over_cap_locked (base);
         update_pending_gauge_locked ();
         shared_->cv.notify_all ();
         return true;
+      }
+      if (reason == "retention" && it != shared_->jobs.end () &&
+          it->second.kind == "finish" && it->second.state == "pending") {
+        /* its actions were pending on a node that stopped: they run here,
+         * retention waits for them */
+        park_over_cap_locked (base);
+        update_pending_gauge_locked ();
+        shared_->cv.notify_all ();
+        g_message ("retention: %s skipped: its after-call actions are pending", base);
+        return false;
       }
     }
     Job j;
@@ -981,7 +1181,8 @@ AfterCall::erase_job (const std::string &dir, const std::string &reason, bool re
     } else {
       j.dir = dir;
       j.dir_name = base;
-      /* erased before (a previous host process): the receipt grows */
+      /* erased before (a previous host process, or another node): the
+       * receipt grows */
       g_autoptr (JsonParser) parser = json_parser_new ();
       JsonNode *root = read_json_file (parser, dir + "/engagement.json");
       JsonObject *o = root ? json_node_get_object (root) : nullptr;
@@ -1008,10 +1209,14 @@ AfterCall::erase_job (const std::string &dir, const std::string &reason, bool re
     j.reason = reason;
     j.state = "pending";
     j.prepared = false;
-    j.created = now_ms ();
+    /* when it was asked for (a request waited for a scan) */
+    j.created = requested_ms > 0 ? MIN (requested_ms, now_ms ()) : now_ms ();
     j.completed = 0;
+    j.requested_by = requested ? requested_by : std::string ();
+    j.lockless = !shared_->lock_fds.count (base);
     persist_locked (j);
     shared_->jobs[dir] = j;
+    park_over_cap_locked (base);
     update_pending_gauge_locked ();
     if (requested)
       g_remove (request.c_str ());
@@ -1094,6 +1299,32 @@ AfterCall::worker_main ()
       continue;
     }
     std::string dir = pick->dir;
+    if (!sh.lock_fds.count (pick->dir_name) && !pick->lockless) {
+      /* a job that waited without its lock (kMaxLocksHeld): the lock first,
+       * then its queue file again — another node may have adopted it */
+      std::string name = pick->dir_name;
+      bool busy;
+      if (take_lock_locked (name, &busy)) {
+        Job j;
+        if (read_job_file (name, &j) > 0) {
+          insert_job_locked (std::move (j), "taken up again (its lock was free)");
+        } else {
+          g_message ("action queue: %s was finished by another node of the fleet",
+              log_safe (name).c_str ());
+          sh.jobs.erase (dir);
+          release_lock_locked (name);
+        }
+      } else if (busy) {
+        g_message ("action queue: %s was adopted by another node of the fleet: "
+            "not run here", log_safe (name).c_str ());
+        sh.jobs.erase (dir);
+      } else {
+        /* an error (logged): run without it rather than never */
+        pick->lockless = true;
+      }
+      update_pending_gauge_locked ();
+      continue;
+    }
     if (idx != G_MAXSIZE) {
       pick->tasks[idx].state = "running";
       pick->tasks[idx].attempts++;
@@ -1151,15 +1382,20 @@ AfterCall::worker_main ()
       }
     }
     persist_locked (j);
+    if (j.state == "pending")
+      park_over_cap_locked (j.dir_name);
     update_pending_gauge_locked ();
-    /* bounded memory: forget the oldest finished jobs */
+    /* bounded memory: forget the oldest finished jobs (not one whose final
+     * view the main context has still to write: it holds its lock) */
     gsize done = 0;
     for (const auto &kv : sh.jobs)
-      done += kv.second.state != "pending";
+      done += kv.second.state != "pending" && !sh.lock_fds.count (kv.second.dir_name) &&
+          !kv.second.lockless;
     while (done > kMaxDoneJobs) {
       auto oldest = sh.jobs.end ();
       for (auto k = sh.jobs.begin (); k != sh.jobs.end (); ++k)
-        if (k->second.state != "pending" && (oldest == sh.jobs.end () ||
+        if (k->second.state != "pending" && !sh.lock_fds.count (k->second.dir_name) &&
+            !k->second.lockless && (oldest == sh.jobs.end () ||
                 k->second.completed < oldest->second.completed))
           oldest = k;
       if (oldest == sh.jobs.end ())
@@ -1247,9 +1483,18 @@ run_exec (const ActionsConfig &c, const std::string &queue_dir, const AfterCall:
     if (hook_env_hidden (name))
       g_subprocess_launcher_unsetenv (l, name.c_str ());
   }
-  /* its own process group: a timeout kills what it started too */
-  g_subprocess_launcher_set_child_setup (l, [] (gpointer) { setpgid (0, 0); },
-      nullptr, nullptr);
+  /* its own process group: a timeout kills what it started too; killed when
+   * the thread that starts it (the worker, which lives as long as the host)
+   * ends, so a host killed with SIGKILL leaves no hook running beside the
+   * one its adopter starts again (at least once, not twice at a time) */
+  static pid_t host_pid;
+  host_pid = getpid ();
+  g_subprocess_launcher_set_child_setup (l, [] (gpointer) {
+    setpgid (0, 0);
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid () != host_pid)
+      _exit (127);      /* the host died before prctl() */
+  }, nullptr, nullptr);
   g_subprocess_launcher_setenv (l, "ZOOMRTMS_ENGAGEMENT_DIR", j.dir.c_str (), TRUE);
   std::vector<const gchar *> argv;
   for (const auto &a : c.exec_argv)
@@ -1766,8 +2011,13 @@ gboolean
 AfterCall::posted_cb (gpointer data)
 {
   auto *p = static_cast<PostData *> (data);
-  if (p->sh->alive)
+  if (p->sh->alive) {
     p->self->apply_to_engagement_json (p->dir);
+    /* a finished job's lock goes only once its view is written: until then
+     * no other node writes engagement.json, and a crash leaves the queue
+     * file for the next scan */
+    p->self->finish_if_done (p->dir);
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -1788,6 +2038,8 @@ job_into_object (const AfterCall::Job &j, JsonObject *obj)
       json_object_set_null_member (e, "completed");
     json_object_set_boolean_member (e, "remote_pending", j.state == "pending" && j.prepared);
     json_object_set_int_member (e, "cancelled_tasks", j.cancelled);
+    if (!j.requested_by.empty ())
+      json_object_set_string_member (e, "requested_by", j.requested_by.c_str ());
     json_object_set_object_member (obj, "erasure", e);
     json_object_set_member (obj, "deleted", json_node_copy (
         json_object_get_member (v, "deleted")));
@@ -1866,7 +2118,7 @@ AfterCall::sweep_retention ()
   /* one sweeper at a time in a fleet (a shared output root): never
    * unlinked, so no inode check is needed; released when this pass ends */
   bool sweeping;
-  int lock_fd = lock_path (queue_dir_ + "/retention.lock", &sweeping);
+  int lock_fd = lock_path (queue_dir_ + "/sweep.retention.lock", &sweeping);
   if (lock_fd < 0) {
     if (sweeping)
       g_message ("retention: another node of the fleet is sweeping the output root: "
@@ -1915,10 +2167,14 @@ AfterCall::sweep_retention ()
         !g_str_equal (st, "recovered"))
       continue;
     /* actions pending elsewhere: another node of a fleet (shared output
-     * root) whose job is not in this queue */
+     * root) holds its job's lock, or its queue file waits for a node to
+     * adopt it; engagement.json's "pending" alone may be stale (a node that
+     * died before writing the end) */
     JsonNode *an = json_object_get_member (o, "actions");
     if (an && JSON_NODE_HOLDS_OBJECT (an) && g_str_equal (json_object_get_string_member_with_default (
-            json_node_get_object (an), "state", ""), "pending"))
+            json_node_get_object (an), "state", ""), "pending") &&
+        (g_file_test ((queue_dir_ + "/" + n + ".json").c_str (), G_FILE_TEST_EXISTS) ||
+            lock_is_held (queue_dir_ + "/" + n + ".lock")))
       continue;
     gint64 ended = 0;
     const gchar *stop = json_object_has_member (o, "stop_time") &&

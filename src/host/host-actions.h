@@ -13,7 +13,10 @@
  *                 its environment; killed after exec-timeout-s, with the
  *                 processes it started (its own process group);
  *                 exit status and the first 16 KiB of its output recorded.
- *                 Run once (again only if the host died while it ran).
+ *                 Run at least once: again if its host died while it ran
+ *                 (the hook is killed with the worker thread that started it,
+ *                 PR_SET_PDEATHSIG; in a fleet the adopting node runs it
+ *                 again, so a hook must tolerate a second run).
  *   upload        each file to `<prefix>/<directory name>/<file>` (host-s3.h):
  *                 PutObject below multipart-threshold-bytes, else a
  *                 multipart upload in part-size-bytes parts; then verified:
@@ -46,9 +49,20 @@
  * (flock LOCK_EX|LOCK_NB, fd O_CLOEXEC so no hook inherits it) on
  * <directory name>.lock in the queue directory — a file never renamed, unlike
  * the queue file that every persist replaces. It takes the lock to queue a
- * job, to load one at start, or to adopt one; it removes the lock file (while
- * still holding it) and closes it once the job is done (one open file per
- * pending job of this node). A lock taken on a
+ * job, to load one at start, or to adopt one; it removes the queue file,
+ * then the lock file (while still holding it) and closes it once the job is
+ * done and its final view is in engagement.json. A node holds at most
+ * kMaxLocksHeld locks (open files): a job past that is queued under its lock,
+ * which is then closed (the lock file stays), and the worker takes the lock
+ * again (reloading the queue file) before it runs a step of it — unless
+ * another node adopted it meanwhile: then it is dropped here. A lock that
+ * cannot be taken for another reason than another holder (EMFILE, ELOOP from
+ * a symlink, ENOLCK on NFS) is logged as a warning and the job queued (and
+ * run) without it: an after-call job, above all an erasure, is never dropped.
+ * The directory of a job or of an erasure request is always
+ * <output root>/<directory name> (never the path written in the file: the
+ * nodes of a fleet may mount the output root at different paths, and a
+ * request must not name a directory outside it). A lock taken on a
  * file that was unlinked meanwhile (fstat's inode ≠ stat's) is dropped and
  * taken again. The kernel releases a dead process's locks (NFS: when its
  * lease expires), so every node scans the queue at start and every
@@ -58,7 +72,11 @@
  * (a revocation webhook or a purge that reached it) is written as a request,
  * <directory name>.erase, that the holder (or, once the lock is free, any
  * node) carries out at its next scan. Retention: one sweeper at a time
- * (retention.lock, LOCK_NB: a node that cannot take it skips that round).
+ * (sweep.retention.lock — a name no engagement directory can take, as
+ * sanitized ids never contain '.'; LOCK_NB: a node that cannot take it skips
+ * that round); it skips a directory whose job lock is held or whose queue
+ * file exists (a job pending on some node), not one whose engagement.json
+ * still says "pending" with neither (its node died before writing the end).
  *
  * Erasure — reason "stream-revoked" (stop reason 8, docs/protocol.md §2.7,
  * from the stream or the stopped webhook), "operator" (DELETE
@@ -69,7 +87,9 @@
  * `<prefix>/<directory name>/` (ListObjectsV2 + DeleteObject, retried while
  * the store is down). engagement.json becomes the receipt: "state"
  * "revoked" | "purged" | "expired", "erasure" {"reason", "requested",
- * "completed", "remote_pending", "cancelled_tasks"}, "deleted"
+ * "completed", "remote_pending", "cancelled_tasks", and "requested_by" (the
+ * host name of the fleet node the revocation or purge reached, when it was
+ * handed over by a <directory name>.erase request)}, "deleted"
  * [{"name", "bytes", "sha256", "where" ("local" or "s3://bucket/key"),
  * "when"}], and "display_names" emptied (names are personal data).
  * Retention erases local files only: the bucket's lifecycle rules govern
@@ -140,7 +160,9 @@ class AfterCall {
    * after a crash). @stop_reason 8 (STREAM_REVOKED) or an earlier
    * request_purge() erases it; else its on-finish actions are queued (none
    * configured: nothing happens). Idempotent per directory; nothing is
-   * queued (a log line says so) while another node holds its job.
+   * queued (a log line says so) while another node holds its job; a lock
+   * that cannot be taken for another reason queues it without the lock
+   * (a warning).
    */
   void engagement_ended (const std::string &dir, int stop_reason);
 
@@ -149,7 +171,8 @@ class AfterCall {
    * "retention"), cancelling its pending actions. Idempotent. When another
    * node holds the job of @dir, nothing is queued here: the erasure is
    * requested from it (<directory name>.erase, carried out at its next
-   * adoption scan; retention just skips @dir).
+   * adoption scan; retention just skips @dir). Never dropped for a lock
+   * error: then queued here without the lock.
    */
   void erase (const std::string &dir, const std::string &reason)
   {
@@ -187,7 +210,7 @@ class AfterCall {
   static std::mutex &engagement_json_mutex (const std::string &dir);
 
   /** sweep_retention: one retention pass (see above); none while another
-   * node (or AfterCall) holds <queue_dir>/retention.lock. Returns:
+   * node (or AfterCall) holds <queue_dir>/sweep.retention.lock. Returns:
    * directories queued for erasure. */
   int sweep_retention ();
 
@@ -204,6 +227,16 @@ class AfterCall {
   /* seconds between two adoption scans: a job left by a node that died is
    * taken up within this time (plus the NFS lease, on NFS) */
   static const int kAdoptIntervalS = 30;
+
+  /* job locks (open files) one node holds at most (plus the one the worker
+   * takes for the step it runs): each pending job holds one, and a store down
+   * for a day leaves thousands pending, while the HTTP connection budget
+   * (host-http.h default_max_connections(), from RLIMIT_NOFILE) does not
+   * count them; past these a job waits without its lock (see "Ownership") */
+  static constexpr gsize kMaxLocksHeld = 256;
+
+  /** locks_held: job locks (open files) this node holds. */
+  gsize locks_held () const;
 
   /** pending_tasks: tasks pending or running (all engagements). */
   gsize pending_tasks () const;
@@ -223,7 +256,13 @@ class AfterCall {
   bool take_lock_locked (const std::string &dir_name, bool *busy);
   void release_lock_locked (const std::string &dir_name);
   bool load_job_locked (const std::string &dir_name, const char *how);
-  bool erase_job (const std::string &dir, const std::string &reason, bool requested);
+  int read_job_file (const std::string &dir_name, Job *j) const;
+  void insert_job_locked (Job &&j, const char *how);
+  void park_over_cap_locked (const std::string &dir_name);
+  void finish_if_done (const std::string &dir);
+  std::string dir_for (const std::string &dir_name) const;
+  bool erase_job (const std::string &dir, const std::string &reason, bool requested,
+      gint64 requested_ms = 0, const std::string &requested_by = std::string ());
   static gboolean adopt_cb (gpointer data);
   void post (const std::string &dir);
   static gboolean posted_cb (gpointer data);

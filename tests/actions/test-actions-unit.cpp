@@ -12,9 +12,16 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
+#include <future>
+#include <map>
+#include <mutex>
 #include <memory>
 
 using namespace zhost;
@@ -252,6 +259,11 @@ TEST (AfterCallFleet, AJobRunsOnOneNodeAndIsAdoptedOnlyOnceItStops)
    * the held one stays */
   std::string stray = f.queue + "/call-9.lock";
   ASSERT_TRUE (g_file_set_contents (stray.c_str (), "", 0, nullptr));
+  /* a fresh one may be a node's between its lock and its queue file */
+  EXPECT_EQ (b.adopt (), 0);
+  EXPECT_TRUE (g_file_test (stray.c_str (), G_FILE_TEST_EXISTS));
+  struct utimbuf old = {time (nullptr) - 3600, time (nullptr) - 3600};
+  ASSERT_EQ (utime (stray.c_str (), &old), 0);
   EXPECT_EQ (b.adopt (), 0);
   EXPECT_FALSE (g_file_test (stray.c_str (), G_FILE_TEST_EXISTS));
   EXPECT_TRUE (g_file_test ((f.queue + "/call-1.lock").c_str (), G_FILE_TEST_EXISTS));
@@ -265,7 +277,7 @@ TEST (AfterCallFleet, OneRetentionSweeperAndEachDirectoryErasedOnce)
   c.max_age_days = 1;
   /* not started: no worker, so an erasure queued stays pending */
   AfterCall a (c, f.queue, f.root, nullptr), b (c, f.queue, f.root, nullptr);
-  std::string lock = f.queue + "/retention.lock";
+  std::string lock = f.queue + "/sweep.retention.lock";
   int fd = open (lock.c_str (), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   ASSERT_GE (fd, 0);
   ASSERT_EQ (flock (fd, LOCK_EX | LOCK_NB), 0);
@@ -300,4 +312,424 @@ TEST (AfterCallFleet, ARevocationReachingAnotherNodeIsCarriedOutByTheHolder)
   EXPECT_EQ (a.adopt (), 0);
   EXPECT_EQ (f.read ("call-2.erase"), "");
   EXPECT_NE (f.read ("call-2.json").find ("\"stream-revoked\""), std::string::npos);
+}
+
+/* ---- review fixes of the fleet queue ----------------------------------- */
+
+/* the host's log lines (g_message, g_warning), kept; @on_log called with
+ * each from the thread that logs it */
+static std::mutex g_log_m;
+static std::vector<std::string> g_logged;
+static std::function<void (const std::string &)> g_on_log;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n, gpointer)
+{
+  std::string msg;
+  for (gsize i = 0; i < n; i++)
+    if (g_strcmp0 (fields[i].key, "MESSAGE") == 0)
+      msg = fields[i].length < 0 ? static_cast<const char *> (fields[i].value) :
+          std::string (static_cast<const char *> (fields[i].value),
+              static_cast<size_t> (fields[i].length));
+  std::function<void (const std::string &)> cb;
+  {
+    std::lock_guard<std::mutex> g (g_log_m);
+    g_logged.push_back (msg);
+    cb = g_on_log;
+  }
+  if (cb)
+    cb (msg);
+  return g_log_writer_default (level, fields, n, nullptr);
+}
+
+static void
+capture_logs ()
+{
+  static std::once_flag once;
+  std::call_once (once, [] () { g_log_set_writer_func (capture_writer, nullptr, nullptr); });
+  std::lock_guard<std::mutex> g (g_log_m);
+  g_logged.clear ();
+}
+
+static bool
+logged (const std::string &part)
+{
+  std::lock_guard<std::mutex> g (g_log_m);
+  for (const auto &m : g_logged)
+    if (m.find (part) != std::string::npos)
+      return true;
+  return false;
+}
+
+/* runs what the queue posted to the main context (engagement.json views,
+ * the release of finished jobs' locks) */
+static void
+pump ()
+{
+  while (g_main_context_iteration (nullptr, FALSE))
+    ;
+}
+
+static bool
+wait_pumping (const std::function<bool ()> &f, int timeout_s = 120)
+{
+  return wait_until ([&] () { pump (); return f (); }, timeout_s);
+}
+
+static bool
+exists (const std::string &p)
+{
+  return g_file_test (p.c_str (), G_FILE_TEST_EXISTS);
+}
+
+static JsonObject *
+load_object (JsonParser *p, const std::string &path)
+{
+  if (!json_parser_load_from_file (p, path.c_str (), nullptr))
+    return nullptr;
+  JsonNode *r = json_parser_get_root (p);
+  return r && JSON_NODE_HOLDS_OBJECT (r) ? json_node_get_object (r) : nullptr;
+}
+
+static std::string
+member_path (JsonObject *o, const char *a, const char *b)
+{
+  JsonNode *n = o && json_object_has_member (o, a) ? json_object_get_member (o, a) : nullptr;
+  if (!n || !JSON_NODE_HOLDS_OBJECT (n))
+    return "";
+  return json_object_get_string_member_with_default (json_node_get_object (n), b, "");
+}
+
+static ActionsConfig
+exec_config (const std::string &cmd)
+{
+  ActionsConfig c;
+  gchar **argv = nullptr;
+  g_shell_parse_argv (cmd.c_str (), nullptr, &argv, nullptr);
+  c.exec_argv.assign (argv, argv + g_strv_length (argv));
+  g_strfreev (argv);
+  return c;
+}
+
+/* #1: a lock that cannot be taken for another reason than another holder
+ * (here ELOOP: a symlink planted as the lock) no longer drops the job: the
+ * actions are queued and the erasure carried out, without the lock. */
+TEST (AfterCallFleet, ALockErrorQueuesTheJobAnywayAndTheErasureRuns)
+{
+  FleetDirs f;
+  capture_logs ();
+  std::string d3 = f.engagement ("call-3", "2026-01-01T00:00:00Z");
+  std::string d4 = f.engagement ("call-4", "2026-01-01T00:00:00Z");
+  for (const char *n : {"call-3", "call-4"})
+    ASSERT_EQ (symlink ((f.tmp + "/nowhere").c_str (), (f.queue + "/" + n + ".lock").c_str ()),
+        0);
+  AfterCall a (exec_config ("/bin/true"), f.queue, f.root, nullptr);
+  a.engagement_ended (d3, -1);
+  EXPECT_NE (f.read ("call-3.json").find ("\"finish\""), std::string::npos);
+  EXPECT_TRUE (logged ("queued without the queue lock"));
+  a.engagement_ended (d4, 8);      /* a revocation */
+  EXPECT_NE (f.read ("call-4.json").find ("\"stream-revoked\""), std::string::npos);
+  EXPECT_EQ (a.locks_held (), 0u);
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () {
+    return !exists (d4 + "/audio.wav") && f.read ("call-4.json").empty () &&
+        f.read ("call-3.json").empty ();
+  })) << f.read ("call-3.json") << f.read ("call-4.json");
+  g_autoptr (JsonParser) p = json_parser_new ();
+  JsonObject *o = load_object (p, d4 + "/engagement.json");
+  ASSERT_TRUE (o);
+  EXPECT_STREQ (json_object_get_string_member (o, "state"), "revoked");
+  g_autoptr (JsonParser) q = json_parser_new ();
+  EXPECT_EQ (member_path (load_object (q, d3 + "/engagement.json"), "actions", "state"), "done");
+  /* the planted symlinks are left alone, their target never created */
+  EXPECT_FALSE (exists (f.tmp + "/nowhere"));
+}
+
+/* #2: a node holds at most kMaxLocksHeld job locks (open files); a job past
+ * them waits without its lock — another node may adopt it, and then the
+ * first node never runs it. */
+TEST (AfterCallFleet, LocksHeldAreCappedAndAJobAdoptedMeanwhileIsNotRunTwice)
+{
+  FleetDirs f;
+  std::string runs = f.tmp + "/runs.txt";
+  g_autofree gchar *q = g_shell_quote (runs.c_str ());
+  ActionsConfig c = exec_config (std::string ("/bin/sh -c 'echo \"$ZOOMRTMS_ENGAGEMENT_DIR\" >> ") +
+      q + "'");
+  const gsize extra = 20, n = AfterCall::kMaxLocksHeld + extra;
+  std::vector<std::string> dirs;
+  for (gsize i = 0; i < n; i++) {
+    std::string name = "call-" + std::to_string (1000 + i);
+    dirs.push_back (f.engagement (name.c_str (), "2026-01-01T00:00:00Z"));
+  }
+  AfterCall a (c, f.queue, f.root, nullptr);
+  for (const auto &d : dirs)
+    a.engagement_ended (d, -1);
+  EXPECT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld);
+  for (gsize i = 0; i < n; i++)
+    ASSERT_NE (f.read ("call-" + std::to_string (1000 + i) + ".json"), "") << i;
+  /* the jobs past the cap have their lock free: another node adopts them */
+  AfterCall b (c, f.queue, f.root, nullptr);
+  EXPECT_EQ (b.adopt (), static_cast<int> (extra));
+  EXPECT_EQ (b.locks_held (), extra);
+  /* a runs its own jobs, and drops the ones b took */
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () { return a.locks_held () == 0; }));
+  g_autofree gchar *text = nullptr;
+  ASSERT_TRUE (g_file_get_contents (runs.c_str (), &text, nullptr, nullptr));
+  std::map<std::string, int> ran;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (gchar **l = lines; *l; l++)
+    if (**l)
+      ran[*l]++;
+  EXPECT_EQ (ran.size (), AfterCall::kMaxLocksHeld);
+  for (gsize i = 0; i < n; i++)
+    EXPECT_EQ (ran.count (dirs[i]) ? ran[dirs[i]] : 0, i < AfterCall::kMaxLocksHeld ? 1 : 0)
+        << dirs[i];
+  /* b's jobs are still queued, under b's locks */
+  for (gsize i = AfterCall::kMaxLocksHeld; i < n; i++)
+    EXPECT_NE (f.read ("call-" + std::to_string (1000 + i) + ".json"), "") << i;
+  EXPECT_EQ (b.locks_held (), extra);
+}
+
+/* #3: the directory of an erasure request or of a queue file is the output
+ * root's <name>, never the path the file names (a directory elsewhere that
+ * the host's user can write, or the root as another node mounts it). */
+TEST (AfterCallFleet, ARequestOrAQueueFileCannotNameADirectoryOutsideTheRoot)
+{
+  FleetDirs f;
+  std::string d5 = f.engagement ("call-5", "2026-01-01T00:00:00Z");
+  std::string out5 = f.tmp + "/elsewhere/call-5", out6 = f.tmp + "/elsewhere/call-6";
+  for (const auto &d : {out5, out6}) {
+    g_mkdir_with_parents (d.c_str (), 0750);
+    ASSERT_TRUE (g_file_set_contents ((d + "/keep.txt").c_str (), "mine", -1, nullptr));
+  }
+  std::string req = "{\"version\":1,\"directory\":\"" + out5 +
+      "\",\"reason\":\"stream-revoked\",\"requested\":1}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-5.erase").c_str (), req.c_str (), -1,
+      nullptr));
+  std::string job = "{\"version\":1,\"directory\":\"" + out6 + "\",\"dir_name\":\"call-6\","
+      "\"created\":1,\"kind\":\"erase\",\"reason\":\"operator\",\"state\":\"pending\","
+      "\"tasks\":[],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-6.json").c_str (), job.c_str (), -1,
+      nullptr));
+  /* a relative directory, and a FIFO that would block the scan */
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-7.erase").c_str (),
+      "{\"version\":1,\"directory\":\"call-7\",\"reason\":\"operator\"}", -1, nullptr));
+  ASSERT_EQ (mkfifo ((f.queue + "/call-8.json").c_str (), 0600), 0);
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () {
+    return a.locks_held () == 0 && f.read ("call-5.json").empty () &&
+        f.read ("call-6.json").empty () && f.read ("call-7.json").empty ();
+  }));
+  EXPECT_TRUE (exists (out5 + "/keep.txt"));
+  EXPECT_TRUE (exists (out6 + "/keep.txt"));
+  /* the root's call-5 is the one erased */
+  EXPECT_FALSE (exists (d5 + "/audio.wav"));
+  g_autoptr (JsonParser) p = json_parser_new ();
+  EXPECT_STREQ (json_object_get_string_member (load_object (p, d5 + "/engagement.json"),
+      "state"), "revoked");
+  EXPECT_TRUE (exists (f.queue + "/call-8.json.broken"));
+}
+
+/* #3: a queue directory others can write is reported at start. */
+TEST (AfterCallFleet, AQueueDirectoryOthersCanWriteIsAWarning)
+{
+  FleetDirs f;
+  capture_logs ();
+  ASSERT_EQ (chmod (f.queue.c_str (), 0777), 0);
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  ASSERT_TRUE (a.start (nullptr));
+  EXPECT_TRUE (logged ("only the host's user may write it"));
+  capture_logs ();
+  ASSERT_EQ (chmod (f.queue.c_str (), 0700), 0);
+  AfterCall b (ActionsConfig (), f.queue, f.root, nullptr);
+  ASSERT_TRUE (b.start (nullptr));
+  EXPECT_FALSE (logged ("only the host's user may write it"));
+}
+
+/* #8: the receipt keeps when the erasure was asked for and that another
+ * node relayed it. */
+TEST (AfterCallFleet, ARelayedErasureKeepsWhoAskedAndWhen)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-9", "2026-01-01T00:00:00Z");
+  ActionsConfig c;
+  c.max_age_days = 1;
+  auto a = std::make_unique<AfterCall> (c, f.queue, f.root, nullptr);
+  AfterCall b (c, f.queue, f.root, nullptr);
+  /* a holds the job (a retention erasure, not started: it stays pending) */
+  ASSERT_EQ (a->sweep_retention (), 1);
+  gint64 before = g_get_real_time () / 1000;
+  b.erase (d, "operator");
+  std::string req = f.read ("call-9.erase");
+  ASSERT_NE (req, "");
+  EXPECT_NE (req.find ("\"requested_by\""), std::string::npos) << req;
+  EXPECT_NE (req.find (std::string ("\"") + g_get_host_name () + "\""), std::string::npos) << req;
+  /* a stops before its scan; b carries the request out later */
+  a.reset ();
+  g_usleep (1100 * 1000);
+  ASSERT_TRUE (b.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () { return b.locks_held () == 0 && f.read ("call-9.json").empty (); }));
+  g_autoptr (JsonParser) p = json_parser_new ();
+  JsonObject *o = load_object (p, d + "/engagement.json");
+  ASSERT_TRUE (o);
+  EXPECT_STREQ (json_object_get_string_member (o, "state"), "purged");
+  EXPECT_EQ (member_path (o, "erasure", "requested_by"), g_get_host_name ());
+  /* requested = when b was asked, not when the scan carried it out */
+  g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (
+      member_path (o, "erasure", "requested").c_str (), nullptr);
+  ASSERT_TRUE (t);
+  gint64 ms = g_date_time_to_unix (t) * 1000 + g_date_time_get_microsecond (t) / 1000;
+  EXPECT_GE (ms, before);
+  EXPECT_LT (ms, before + 1000);
+}
+
+/* #4: a finished job kept in memory is not the base of a later erasure: the
+ * receipt another node wrote meanwhile grows, it is not replaced. */
+TEST (AfterCallFleet, AnOldFinishedJobDoesNotReplaceAnotherNodesReceipt)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-10", "2026-01-01T00:00:00Z");
+  AfterCall a (exec_config ("/bin/true"), f.queue, f.root, nullptr);
+  ASSERT_TRUE (a.start (nullptr));
+  a.engagement_ended (d, -1);
+  ASSERT_TRUE (wait_pumping ([&] () { return a.locks_held () == 0; }));
+  /* another node erased it meanwhile (its receipt in engagement.json) */
+  g_remove ((d + "/audio.wav").c_str ());
+  const char *receipt = "{\"state\":\"purged\",\"display_names\":{},"
+      "\"erasure\":{\"reason\":\"operator\"},\"deleted\":[{\"name\":\"audio.wav\","
+      "\"bytes\":8,\"sha256\":\"ab\",\"where\":\"local\",\"when\":\"2026-01-02T00:00:00Z\"}]}";
+  ASSERT_TRUE (g_file_set_contents ((d + "/engagement.json").c_str (), receipt, -1, nullptr));
+  /* then a revocation reaches this node */
+  a.erase (d, "stream-revoked");
+  ASSERT_TRUE (wait_pumping ([&] () { return a.locks_held () == 0 && f.read ("call-10.json").empty (); }));
+  g_autoptr (JsonParser) p = json_parser_new ();
+  JsonObject *o = load_object (p, d + "/engagement.json");
+  ASSERT_TRUE (o);
+  EXPECT_STREQ (json_object_get_string_member (o, "state"), "revoked");
+  JsonArray *del = json_object_get_array_member (o, "deleted");
+  ASSERT_EQ (json_array_get_length (del), 1u);
+  EXPECT_STREQ (json_object_get_string_member (json_array_get_object_element (del, 0), "name"),
+      "audio.wav");
+}
+
+/* #5: a finished job keeps its lock (and queue file) until its final view is
+ * in engagement.json; retention skips a directory whose job lock is held, not
+ * one whose engagement.json says "pending" with no queue file and a free
+ * lock. */
+TEST (AfterCallFleet, TheLockGoesAfterTheFinalViewAndRetentionTrustsTheLock)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-11", "2026-01-01T00:00:00Z");
+  AfterCall a (exec_config ("/bin/true"), f.queue, f.root, nullptr);
+  ASSERT_TRUE (a.start (nullptr));
+  a.engagement_ended (d, -1);
+  /* the main context does not run: the job is done, its view unwritten */
+  ASSERT_TRUE (wait_until ([&] () {
+    return f.read ("call-11.json").find ("\"done\"") != std::string::npos ||
+        !exists (f.queue + "/call-11.lock");
+  }));
+  EXPECT_TRUE (exists (f.queue + "/call-11.lock"));
+  EXPECT_EQ (a.locks_held (), 1u);
+  pump ();
+  g_autoptr (JsonParser) p = json_parser_new ();
+  EXPECT_EQ (member_path (load_object (p, d + "/engagement.json"), "actions", "state"), "done");
+  EXPECT_FALSE (exists (f.queue + "/call-11.lock"));
+  EXPECT_EQ (f.read ("call-11.json"), "");
+
+  ActionsConfig c;
+  c.max_age_days = 1;
+  FleetDirs g;
+  const char *pending = "{\"state\":\"stopped\",\"stop_time\":\"2020-01-01T00:00:00Z\","
+      "\"actions\":{\"state\":\"pending\"}}";
+  std::string stale = g.engagement ("stale", "2020-01-01T00:00:00Z");
+  std::string held = g.engagement ("held", "2020-01-01T00:00:00Z");
+  for (const auto &dd : {stale, held})
+    ASSERT_TRUE (g_file_set_contents ((dd + "/engagement.json").c_str (), pending, -1, nullptr));
+  int fd = open ((g.queue + "/held.lock").c_str (), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE (fd, 0);
+  ASSERT_EQ (flock (fd, LOCK_EX | LOCK_NB), 0);
+  AfterCall r (c, g.queue, g.root, nullptr);
+  EXPECT_EQ (r.sweep_retention (), 1);
+  EXPECT_NE (g.read ("stale.json").find ("\"retention\""), std::string::npos);
+  EXPECT_EQ (g.read ("held.json"), "");
+  close (fd);
+}
+
+/* #6: an engagement directory named "retention" has its own lock, not the
+ * sweeper's. */
+TEST (AfterCallFleet, ADirectoryNamedRetentionDoesNotStopTheSweeper)
+{
+  FleetDirs f;
+  std::string r = f.engagement ("retention", "2026-01-01T00:00:00Z");
+  f.engagement ("old", "2020-01-01T00:00:00Z");
+  ActionsConfig c = exec_config ("/bin/true");
+  c.max_age_days = 1;
+  AfterCall a (c, f.queue, f.root, nullptr);     /* not started: its job stays */
+  a.engagement_ended (r, -1);
+  ASSERT_EQ (a.locks_held (), 1u);
+  AfterCall b (c, f.queue, f.root, nullptr);
+  EXPECT_EQ (b.sweep_retention (), 1);
+  EXPECT_NE (f.read ("old.json").find ("\"retention\""), std::string::npos);
+  /* nor does the scan take the sweeper's lock for a job's */
+  EXPECT_EQ (b.adopt (), 0);
+}
+
+/* #7: the adoption scan opens, locks and parses without the queue's mutex:
+ * while it reads a queue file, pending_tasks() (the worker, the main
+ * context) does not wait for it. */
+TEST (AfterCallFleet, TheScanParsesWithoutTheQueuesMutex)
+{
+  FleetDirs f;
+  capture_logs ();
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-12.json").c_str (), "not json", -1,
+      nullptr));
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  std::atomic<int> answered {-1};
+  std::future<gsize> fut;     /* outlives the scan: joined once it ended */
+  {
+    std::lock_guard<std::mutex> g (g_log_m);
+    /* called on the scan's thread while it handles the broken file */
+    g_on_log = [&] (const std::string &m) {
+      if (m.find ("call-12.json is not a job") == std::string::npos)
+        return;
+      fut = std::async (std::launch::async, [&] () { return a.pending_tasks (); });
+      answered = fut.wait_for (std::chrono::seconds (20)) == std::future_status::ready;
+    };
+  }
+  a.adopt ();
+  {
+    std::lock_guard<std::mutex> g (g_log_m);
+    g_on_log = nullptr;
+  }
+  ASSERT_TRUE (fut.valid ());
+  fut.wait ();
+  EXPECT_EQ (answered.load (), 1);
+  EXPECT_TRUE (exists (f.queue + "/call-12.json.broken"));
+}
+
+/* #10: a queue file of a finished job (a hand-made one, or a node that died
+ * before writing the final view) is taken up, its view written, and its
+ * lock released. */
+TEST (AfterCallFleet, AFinishedQueueFileIsReleased)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-13", "2026-01-01T00:00:00Z");
+  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-13\","
+      "\"created\":1,\"completed\":2,\"prepared\":true,\"kind\":\"finish\",\"state\":\"done\","
+      "\"tasks\":[{\"type\":\"exec\",\"state\":\"done\",\"exit_status\":0}],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-13.json").c_str (), job.c_str (), -1,
+      nullptr));
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  EXPECT_EQ (a.adopt (), 1);
+  pump ();
+  EXPECT_EQ (a.locks_held (), 0u);
+  EXPECT_FALSE (exists (f.queue + "/call-13.lock"));
+  EXPECT_EQ (f.read ("call-13.json"), "");
+  g_autoptr (JsonParser) p = json_parser_new ();
+  EXPECT_EQ (member_path (load_object (p, d + "/engagement.json"), "actions", "state"), "done");
+  /* another node can take the directory's job up again */
+  AfterCall b (exec_config ("/bin/true"), f.queue, f.root, nullptr);
+  EXPECT_EQ (b.adopt (), 0);
 }

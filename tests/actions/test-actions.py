@@ -36,6 +36,7 @@ fetched back with the curl command line's own SigV4, not our client).
 Exit status 0 passed, 1 failed, 77 (skipped) without node or s3rver
 (tools/test.sh installs it).
 """
+import fcntl
 import glob
 import hashlib
 import http.client
@@ -758,7 +759,7 @@ class SharedQueue(Base):
         self.assertEqual(metric(text, "zoomrtms_actions_pending"), 0)
         # nothing left in the queue: no job, no lock
         q = os.path.join(out, ".state", "actions")
-        self.assertEqual([n for n in os.listdir(q) if n != "retention.lock"], [])
+        self.assertEqual([n for n in os.listdir(q) if n != "sweep.retention.lock"], [])
 
 
 class Retention(Base):
@@ -776,13 +777,25 @@ class Retention(Base):
         live = fake_engagement(out, "live", "detached", iso_days_ago(30),
                                extra_files={"audio.wav": kb})
         # its after-call actions still pending on another node of a fleet
-        # (shared output root): not this node's queue, not erased either
+        # (shared output root), which holds the job's lock: not this node's
+        # queue, not erased either
         busy = fake_engagement(out, "busy", "stopped", iso_days_ago(20),
                                extra_files={"audio.wav": kb})
-        e = engagement_json(busy)
-        e["actions"] = {"state": "pending", "tasks": [{"type": "upload", "state": "pending"}]}
-        with open(os.path.join(busy, "engagement.json"), "w") as f:
-            json.dump(e, f)
+        # "pending" in engagement.json, but no queue file and a free lock: a
+        # node that died before writing the end; swept (by age)
+        stale = fake_engagement(out, "stale", "stopped", iso_days_ago(15),
+                                extra_files={"audio.wav": kb})
+        for d in (busy, stale):
+            e = engagement_json(d)
+            e["actions"] = {"state": "pending",
+                            "tasks": [{"type": "upload", "state": "pending"}]}
+            with open(os.path.join(d, "engagement.json"), "w") as f:
+                json.dump(e, f)
+        q = os.path.join(out, ".state", "actions")
+        os.makedirs(q, mode=0o700)
+        lock = os.open(os.path.join(q, "busy.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        self.addCleanup(os.close, lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         # symlinks in the output root are not the host's: a symlinked
         # engagement directory and a symlinked engagement.json (both aged
         # enough, their targets outside the root) are never swept
@@ -799,9 +812,10 @@ class Retention(Base):
             f.write(kb)
         os.symlink(os.path.join(far2, "engagement.json"),
                    os.path.join(linked_json, "engagement.json"))
-        # max-age 7 days takes "old"; 250 kB for the rest takes "mid" too
+        # max-age 7 days takes "stale" and "old"; 250 kB for the rest takes
+        # "mid" too
         h = self.host("[retention]\nmax-age-days=7\nmax-bytes=250000\n")
-        for d, why in ((old, "age"), (mid, "size")):
+        for d, why in ((stale, "age"), (old, "age"), (mid, "size")):
             wait_for(lambda: engagement_json(d).get("erasure", {}).get("completed"), 30,
                      "the sweep of " + d)
             self.assertEqual(data_files(d), [])
@@ -818,8 +832,8 @@ class Retention(Base):
         self.assertTrue(os.path.islink(os.path.join(out, "linked-dir")))
         self.assertTrue(os.path.islink(os.path.join(linked_json, "engagement.json")))
         text = h.metrics()
-        self.assertEqual(metric(text, "zoomrtms_erasures_total", {"reason": "retention"}), 2)
-        self.assertEqual(metric(text, "zoomrtms_erased_files_total", {"where": "local"}), 3)
+        self.assertEqual(metric(text, "zoomrtms_erasures_total", {"reason": "retention"}), 3)
+        self.assertEqual(metric(text, "zoomrtms_erased_files_total", {"where": "local"}), 4)
         self.assertIn("retention: erasing old", h.read_log())
 
 
