@@ -6,6 +6,7 @@
 #include "host-s3.h"
 
 #include "rtms-json.h"
+#include "rtms-messages.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -229,6 +230,10 @@ struct AfterCall::Shared {
    * directory name (host-actions.h, "Ownership") */
   std::map<std::string, int> lock_fds;
   bool cap_logged = false;             /* kMaxLocksHeld reached, logged */
+  /* directory names of the jobs whose last persist failed (ENOSPC, EIO…):
+   * never parked (their lock is the only trace of them), written again at
+   * their next step */
+  std::set<std::string> unsaved;
 };
 
 static gint64
@@ -568,11 +573,16 @@ dir_files (const std::string &dir)
   return v;
 }
 
+/* @io_error (optional): set when the file could not be opened or read (EIO,
+ * EMFILE…: it may be whole, only unreadable now), as opposed to not being a
+ * JSON object */
 static JsonNode *
-read_json_file (JsonParser *parser, const std::string &path)
+read_json_file (JsonParser *parser, const std::string &path, bool *io_error = nullptr)
 {
   GError *err = nullptr;
   JsonNode *root = rtms::json_load_file (parser, path.c_str (), file_json_limits (), &err);
+  if (io_error)
+    *io_error = err && g_error_matches (err, RTMS_ERROR, rtms::ERROR_IO);
   g_clear_error (&err);
   return root && JSON_NODE_HOLDS_OBJECT (root) ? root : nullptr;
 }
@@ -680,11 +690,22 @@ AfterCall::adopt_cb (gpointer data)
  * holder unlinked meanwhile (its inode is no longer the path's) is worth
  * nothing: dropped, the path opened again. */
 static int
-lock_path (const std::string &path, bool *busy)
+lock_path (const std::string &path, bool *busy, bool *created = nullptr)
 {
   *busy = false;
   for (int attempt = 0; attempt < 5; attempt++) {
-    int fd = open (path.c_str (), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* whether the lock file had to be created (@created): a job's finisher
+     * removes it, a park keeps it */
+    bool made = false;
+    int fd = open (path.c_str (), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+      fd = open (path.c_str (), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+      made = fd >= 0;
+      if (fd < 0 && errno == EEXIST)
+        continue;     /* created meanwhile: opened again */
+    }
+    if (created)
+      *created = made;
     if (fd < 0) {
       g_warning ("action queue: cannot open the lock %s: %s", log_safe (path).c_str (),
           g_strerror (errno));
@@ -713,7 +734,10 @@ lock_path (const std::string &path, bool *busy)
 }
 
 /* Whether some open file (another node, or this one) holds the lock at
- * @path; never creates it. */
+ * @path; never creates it. NFS: flock() is emulated with POSIX (fcntl)
+ * locks there, and closing ANY descriptor of a file drops every POSIX lock
+ * the process holds on it — the probe's close() would release this node's
+ * own lock of that job: callers skip names this process holds (lock_fds). */
 static bool
 lock_is_held (const std::string &path)
 {
@@ -734,13 +758,15 @@ drop_lock_fd (const std::string &path, int fd)
   close (fd);
 }
 
-/* A directory name of the queue (a job, a request): one path component, no
- * dot first (sanitize_engagement_id() gives [A-Za-z0-9_-] only). */
+/* A directory name of the queue (a job, a request): one path component
+ * without '.' (sanitize_engagement_id() gives [A-Za-z0-9_-] only, the
+ * engagement directory adds "-2", "-3"…; sweep.retention.lock and the
+ * .broken files stay apart). */
 static bool
 valid_dir_name (const std::string &name)
 {
-  return !name.empty () && name[0] != '.' && name.find ('/') == std::string::npos &&
-      name.size () <= 255;
+  return !name.empty () && name.find ('.') == std::string::npos &&
+      name.find ('/') == std::string::npos && name.size () <= 255;
 }
 
 std::string
@@ -751,12 +777,14 @@ AfterCall::dir_for (const std::string &dir_name) const
 }
 
 bool
-AfterCall::take_lock_locked (const std::string &dir_name, bool *busy)
+AfterCall::take_lock_locked (const std::string &dir_name, bool *busy, bool *created)
 {
   *busy = false;
+  if (created)
+    *created = false;
   if (shared_->lock_fds.count (dir_name))
     return true;
-  int fd = lock_path (queue_dir_ + "/" + dir_name + ".lock", busy);
+  int fd = lock_path (queue_dir_ + "/" + dir_name + ".lock", busy, created);
   if (fd < 0)
     return false;
   shared_->lock_fds[dir_name] = fd;
@@ -781,8 +809,8 @@ AfterCall::release_lock_locked (const std::string &dir_name)
 void
 AfterCall::park_over_cap_locked (const std::string &dir_name)
 {
-  if (shared_->lock_fds.size () <= kMaxLocksHeld)
-    return;
+  if (shared_->lock_fds.size () <= kMaxLocksHeld || shared_->unsaved.count (dir_name))
+    return;     /* a job not on disk keeps its lock */
   auto it = shared_->lock_fds.find (dir_name);
   if (it == shared_->lock_fds.end ())
     return;
@@ -805,17 +833,29 @@ AfterCall::locks_held () const
 
 /* <queue dir>/<@dir_name>.json into @j, without shared state (no mutex
  * needed). Its directory is <output root>/<@dir_name> whatever the file says.
- * Returns: 1 a job, 0 no file, -1 not a job (moved aside as .broken). */
+ * Returns: 1 a job, 0 no file (ENOENT), -1 not a job (moved aside as
+ * .broken), -2 unreadable now (an I/O error: EIO, EMFILE…; left as it is). */
 int
 AfterCall::read_job_file (const std::string &dir_name, Job *j) const
 {
   std::string p = queue_dir_ + "/" + dir_name + ".json";
   GStatBuf sb;
-  if (g_lstat (p.c_str (), &sb) != 0)
-    return 0;
+  if (g_lstat (p.c_str (), &sb) != 0) {
+    if (errno == ENOENT)
+      return 0;
+    g_warning ("action queue: cannot read %s.json: %s", log_safe (dir_name).c_str (),
+        g_strerror (errno));
+    return -2;
+  }
   g_autoptr (JsonParser) parser = json_parser_new ();
   /* a regular file only (a FIFO would block the scan) */
-  JsonNode *root = S_ISREG (sb.st_mode) ? read_json_file (parser, p) : nullptr;
+  bool io_error = false;
+  JsonNode *root = S_ISREG (sb.st_mode) ? read_json_file (parser, p, &io_error) : nullptr;
+  if (io_error) {
+    g_warning ("action queue: cannot read %s.json now: left as it is",
+        log_safe (dir_name).c_str ());
+    return -2;
+  }
   if (!valid_dir_name (dir_name) || !root || !job_from_json (json_node_get_object (root), j) ||
       j->dir_name != dir_name) {
     g_warning ("action queue: %s.json is not a job, moved aside as .broken",
@@ -899,7 +939,6 @@ AfterCall::adopt ()
    * worker and the main context never wait for it); only the maps are
    * touched under it */
   std::set<std::string> ours;
-  gsize held = 0;
   {
     std::lock_guard<std::mutex> g (shared_->m);
     for (const auto &kv : shared_->lock_fds)
@@ -907,11 +946,12 @@ AfterCall::adopt ()
     for (const auto &kv : shared_->jobs)
       if (kv.second.state == "pending")
         ours.insert (kv.second.dir_name);    /* waits for a lock slot here */
-    held = shared_->lock_fds.size ();
   }
   int loaded = 0;
+  /* past kMaxLocksHeld a job is still locked, read and loaded (pending
+   * tasks are counted, an erasure keeps its priority), then parked */
   auto take_up = [&] (const std::string &name) {
-    if (ours.count (name) || !valid_dir_name (name) || held >= kMaxLocksHeld)
+    if (ours.count (name) || !valid_dir_name (name))
       return;
     std::string lock = queue_dir_ + "/" + name + ".lock";
     bool busy;
@@ -919,7 +959,12 @@ AfterCall::adopt ()
     if (fd < 0)
       return;       /* another live node's */
     Job j;
-    if (read_job_file (name, &j) <= 0) {
+    int r = read_job_file (name, &j);
+    if (r == -2) {
+      close (fd);   /* unreadable now: the next scan tries again */
+      return;
+    }
+    if (r <= 0) {
       /* finished meanwhile, or broken, or a lock file without a job (its
        * node died between removing the queue file and the lock file) */
       drop_lock_fd (lock, fd);
@@ -927,8 +972,10 @@ AfterCall::adopt ()
     }
     std::lock_guard<std::mutex> g (shared_->m);
     shared_->lock_fds[name] = fd;
+    bool pending = j.state == "pending";
     insert_job_locked (std::move (j), how);
-    held++;
+    if (pending)
+      park_over_cap_locked (name);
     loaded++;
   };
   for (const auto &name : jobs)
@@ -1002,7 +1049,7 @@ AfterCall::pending_tasks () const
   return n;
 }
 
-void
+bool
 AfterCall::persist_locked (const Job &job)
 {
   /* a finished job's file stays until its final view is in engagement.json
@@ -1010,7 +1057,14 @@ AfterCall::persist_locked (const Job &job)
    * it to the next scan, which writes that view */
   std::string path = queue_dir_ + "/" + job.dir_name + ".json";
   g_autoptr (JsonNode) root = job_to_json (job, true);
-  write_json_file (path, root, true);
+  if (!write_json_file (path, root, true)) {
+    /* (logged) kept in memory, under its lock: written again at its next
+     * step */
+    shared_->unsaved.insert (job.dir_name);
+    return false;
+  }
+  shared_->unsaved.erase (job.dir_name);
+  return true;
 }
 
 void
@@ -1026,6 +1080,7 @@ AfterCall::finish_if_done (const std::string &dir)
   /* the queue forgets it, then the lock goes (another node finds no queue
    * file behind it) */
   g_remove ((queue_dir_ + "/" + name + ".json").c_str ());
+  shared_->unsaved.erase (name);
   release_lock_locked (name);
   it->second.lockless = false;
 }
@@ -1061,6 +1116,16 @@ AfterCall::engagement_ended (const std::string &dir, int stop_reason)
     g_warning ("engagement %s: after-call actions queued without the queue lock "
         "(another node of a fleet may run them too)", base);
     lockless = true;
+    /* a queue file a stopped node left is not overwritten: that job goes
+     * on (the worker tries for its lock before each step) */
+    Job left;
+    if (read_job_file (base, &left) > 0) {
+      left.lockless = true;
+      insert_job_locked (std::move (left), "adopted from a node that stopped");
+      update_pending_gauge_locked ();
+      shared_->cv.notify_all ();
+      return;
+    }
   } else if (load_job_locked (base, "adopted from a node that stopped")) {
     /* a job a stopped node left for it: that one goes on */
     park_over_cap_locked (base);
@@ -1100,11 +1165,12 @@ AfterCall::erase_job (const std::string &dir, const std::string &reason, bool re
       return true;
     }
     if (!shared_->lock_fds.count (base)) {
-      bool busy;
+      bool busy, loaded = false;
       if (take_lock_locked (base, &busy)) {
         /* a job a stopped node left for it: cancelled below, its uploads
-         * aborted */
-        if (load_job_locked (base, "adopted from a node that stopped"))
+         * aborted (a finished one, whose node died before writing its
+         * final view, is the base too: its "deleted" are kept) */
+        if ((loaded = load_job_locked (base, "adopted from a node that stopped")))
           it = shared_->jobs.find (dir);
       } else if (busy) {
         /* another node's: a copy of it here (waiting for a lock slot) is
@@ -1145,7 +1211,7 @@ AfterCall::erase_job (const std::string &dir, const std::string &reason, bool re
       /* a finished job kept here from before (its lock released) is not
        * the base: another node may have erased (or run) it since;
        * engagement.json is the truth */
-      if (it != shared_->jobs.end () && it->second.state != "pending" &&
+      if (!loaded && it != shared_->jobs.end () && it->second.state != "pending" &&
           !it->second.lockless)
         it = shared_->jobs.end ();
       if (it != shared_->jobs.end () && same (it->second)) {
@@ -1299,32 +1365,61 @@ AfterCall::worker_main ()
       continue;
     }
     std::string dir = pick->dir;
-    if (!sh.lock_fds.count (pick->dir_name) && !pick->lockless) {
-      /* a job that waited without its lock (kMaxLocksHeld): the lock first,
-       * then its queue file again — another node may have adopted it */
+    if (!sh.lock_fds.count (pick->dir_name)) {
+      /* a job that waited without its lock (kMaxLocksHeld), or queued
+       * without it (a lock error): the lock first, then its queue file
+       * again — another node may have adopted (or finished) it */
       std::string name = pick->dir_name;
-      bool busy;
-      if (take_lock_locked (name, &busy)) {
+      bool busy, created;
+      if (take_lock_locked (name, &busy, &created)) {
         Job j;
-        if (read_job_file (name, &j) > 0) {
+        int r = read_job_file (name, &j);
+        GStatBuf sb;
+        if (r > 0) {
+          j.lockless = false;
           insert_job_locked (std::move (j), "taken up again (its lock was free)");
-        } else {
+        } else if (r == 0 && created && !sh.unsaved.count (name) &&
+            g_lstat ((queue_dir_ + "/" + name + ".json").c_str (), &sb) != 0 &&
+            errno == ENOENT) {
+          /* both files gone: a finisher removes them (a park keeps the lock
+           * file; a job never written, or written without its lock, has no
+           * such proof) */
           g_message ("action queue: %s was finished by another node of the fleet",
               log_safe (name).c_str ());
           sh.jobs.erase (dir);
           release_lock_locked (name);
+          update_pending_gauge_locked ();
+          continue;
+        } else {
+          /* gone without that proof, broken or unreadable now: this copy
+           * goes on, written again */
+          pick->lockless = false;
+          persist_locked (*pick);
+        }
+        auto it = sh.jobs.find (dir);
+        if (it != sh.jobs.end () && it->second.state == "pending") {
+          /* not runnable now (a retry later): the lock waits no slot */
+          bool now_runnable = !it->second.prepared;
+          for (const auto &t : it->second.tasks)
+            now_runnable = now_runnable || (runnable (it->second, t) &&
+                t.next_attempt <= now_ms ());
+          if (!now_runnable)
+            park_over_cap_locked (name);
         }
       } else if (busy) {
         g_message ("action queue: %s was adopted by another node of the fleet: "
             "not run here", log_safe (name).c_str ());
         sh.jobs.erase (dir);
-      } else {
+      } else if (!pick->lockless) {
         /* an error (logged): run without it rather than never */
         pick->lockless = true;
+      } else {
+        goto run;     /* still no lock: run without it */
       }
       update_pending_gauge_locked ();
       continue;
     }
+  run:
     if (idx != G_MAXSIZE) {
       pick->tasks[idx].state = "running";
       pick->tasks[idx].attempts++;
@@ -2137,12 +2232,15 @@ AfterCall::sweep_retention ()
   std::vector<Cand> cands;
   guint64 total = 0;
   g_autoptr (GDir) d = g_dir_open (output_root_.c_str (), 0, nullptr);
-  std::set<std::string> busy;
+  std::set<std::string> busy, locked;
   {
     std::lock_guard<std::mutex> g (shared_->m);
     for (const auto &kv : shared_->jobs)
       if (kv.second.state == "pending")
         busy.insert (kv.first);
+    /* held here: never probed (lock_is_held(), NFS) */
+    for (const auto &kv : shared_->lock_fds)
+      locked.insert (kv.first);
   }
   while (const gchar *n = d ? g_dir_read_name (d) : nullptr) {
     if (n[0] == '.')
@@ -2174,7 +2272,7 @@ AfterCall::sweep_retention ()
     if (an && JSON_NODE_HOLDS_OBJECT (an) && g_str_equal (json_object_get_string_member_with_default (
             json_node_get_object (an), "state", ""), "pending") &&
         (g_file_test ((queue_dir_ + "/" + n + ".json").c_str (), G_FILE_TEST_EXISTS) ||
-            lock_is_held (queue_dir_ + "/" + n + ".lock")))
+            locked.count (n) || lock_is_held (queue_dir_ + "/" + n + ".lock")))
       continue;
     gint64 ended = 0;
     const gchar *stop = json_object_has_member (o, "stop_time") &&

@@ -52,13 +52,23 @@
  * job, to load one at start, or to adopt one; it removes the queue file,
  * then the lock file (while still holding it) and closes it once the job is
  * done and its final view is in engagement.json. A node holds at most
- * kMaxLocksHeld locks (open files): a job past that is queued under its lock,
- * which is then closed (the lock file stays), and the worker takes the lock
- * again (reloading the queue file) before it runs a step of it — unless
- * another node adopted it meanwhile: then it is dropped here. A lock that
- * cannot be taken for another reason than another holder (EMFILE, ELOOP from
- * a symlink, ENOLCK on NFS) is logged as a warning and the job queued (and
- * run) without it: an after-call job, above all an erasure, is never dropped.
+ * kMaxLocksHeld locks (open files): a job past that is queued (or loaded at
+ * start) under its lock, which is then closed ("parked"; the lock file
+ * stays), and the worker takes the lock again (reloading the queue file)
+ * before it runs a step of it — unless another node adopted it meanwhile:
+ * then it is dropped here; dropped too when both its queue file and its lock
+ * file are gone (lstat ENOENT, the lock file created anew: another node
+ * finished it). A queue file unreadable now (EIO, EMFILE), broken, or gone
+ * without that proof leaves the job to this node's copy, written again. A
+ * reloaded job not runnable yet (a retry later) is parked again. A job whose
+ * queue file could not be written (ENOSPC, EIO) is never parked: it keeps
+ * its lock (even past the cap) and is written again at its next step. A lock
+ * that cannot be taken for another reason than another holder (EMFILE, ELOOP
+ * from a symlink, ENOLCK on NFS) is logged as a warning and the job queued
+ * (and run) without it — never over a queue file a stopped node left, which
+ * is taken up instead: an after-call job, above all an erasure, is never
+ * dropped; the worker tries for that lock again before each step (and drops
+ * the job once another node holds it).
  * The directory of a job or of an erasure request is always
  * <output root>/<directory name> (never the path written in the file: the
  * nodes of a fleet may mount the output root at different paths, and a
@@ -252,8 +262,8 @@ class AfterCall {
   void worker_main ();
   bool run_step (Job &snapshot, gsize task_index, Task *result,
       std::vector<Deleted> *deleted, std::string *log);
-  void persist_locked (const Job &job);
-  bool take_lock_locked (const std::string &dir_name, bool *busy);
+  bool persist_locked (const Job &job);
+  bool take_lock_locked (const std::string &dir_name, bool *busy, bool *created = nullptr);
   void release_lock_locked (const std::string &dir_name);
   bool load_job_locked (const std::string &dir_name, const char *how);
   int read_job_file (const std::string &dir_name, Job *j) const;

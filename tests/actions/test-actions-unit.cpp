@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utime.h>
@@ -732,4 +733,248 @@ TEST (AfterCallFleet, AFinishedQueueFileIsReleased)
   /* another node can take the directory's job up again */
   AfterCall b (exec_config ("/bin/true"), f.queue, f.root, nullptr);
   EXPECT_EQ (b.adopt (), 0);
+}
+
+/* the lines of @path (the exec hook's record of the directories it ran for),
+ * counted */
+static std::map<std::string, int>
+ran_for (const std::string &path)
+{
+  std::map<std::string, int> ran;
+  g_autofree gchar *text = nullptr;
+  if (!g_file_get_contents (path.c_str (), &text, nullptr, nullptr))
+    return ran;
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (gchar **l = lines; *l; l++)
+    if (**l)
+      ran[*l]++;
+  return ran;
+}
+
+static ActionsConfig
+recording_config (const std::string &runs)
+{
+  g_autofree gchar *q = g_shell_quote (runs.c_str ());
+  return exec_config (std::string ("/bin/sh -c 'echo \"$ZOOMRTMS_ENGAGEMENT_DIR\" >> ") + q +
+      "'");
+}
+
+/* fqfix2 #1a: a job whose queue file could not be written (ENOSPC, EIO; here
+ * the path is a non-empty directory) is never parked past the cap: its lock
+ * is the only trace of it. Parked, the worker found no queue file and dropped
+ * it as "finished by another node". */
+TEST (AfterCallFleet, AJobWhosePersistFailedIsNotParkedNorDropped)
+{
+  FleetDirs f;
+  std::string runs = f.tmp + "/runs.txt";
+  ActionsConfig c = recording_config (runs);
+  const gsize n = AfterCall::kMaxLocksHeld;
+  std::vector<std::string> dirs;
+  for (gsize i = 0; i < n; i++)
+    dirs.push_back (f.engagement (("call-" + std::to_string (2000 + i)).c_str (),
+        "2026-01-01T00:00:00Z"));
+  std::string x = f.engagement ("call-x", "2026-01-01T00:00:00Z");
+  for (const char *p : {"/call-x.json", "/call-x.json.broken"}) {
+    std::string sub = f.queue + p;
+    g_mkdir_with_parents (sub.c_str (), 0700);
+    ASSERT_TRUE (g_file_set_contents ((sub + "/keep").c_str (), "x", -1, nullptr));
+  }
+  AfterCall a (c, f.queue, f.root, nullptr);
+  for (const auto &d : dirs)
+    a.engagement_ended (d, -1);
+  ASSERT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld);
+  a.engagement_ended (x, -1);
+  EXPECT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld + 1);
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () { return a.locks_held () == 0; }));
+  auto ran = ran_for (runs);
+  EXPECT_EQ (ran.count (x) ? ran[x] : 0, 1);
+  EXPECT_EQ (ran.size (), n + 1);
+}
+
+/* fqfix2 #1b: a queue file that cannot be read now (an I/O error: here
+ * EMFILE) is a job still: left as it is, taken up at the next scan — not
+ * moved aside as .broken. */
+TEST (AfterCallFleet, AnUnreadableQueueFileIsNotBroken)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-20", "2026-01-01T00:00:00Z");
+  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-20\","
+      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-20.json").c_str (), job.c_str (), -1,
+      nullptr));
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  /* one descriptor left: the scan's directory, then the job's lock; the
+   * queue file's open fails with EMFILE */
+  struct rlimit old;
+  ASSERT_EQ (getrlimit (RLIMIT_NOFILE, &old), 0);
+  int lowest = dup (0);
+  ASSERT_GE (lowest, 0);
+  close (lowest);
+  struct rlimit one = old;
+  one.rlim_cur = static_cast<rlim_t> (lowest) + 1;
+  ASSERT_EQ (setrlimit (RLIMIT_NOFILE, &one), 0);
+  int loaded = a.adopt ();
+  ASSERT_EQ (setrlimit (RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ (loaded, 0);
+  EXPECT_FALSE (exists (f.queue + "/call-20.json.broken"));
+  EXPECT_EQ (f.read ("call-20.json"), job);
+  EXPECT_EQ (a.locks_held (), 0u);
+  EXPECT_EQ (a.adopt (), 1);
+  EXPECT_EQ (a.locks_held (), 1u);
+}
+
+/* fqfix2 #2: at a restart with more than kMaxLocksHeld jobs queued every job
+ * is loaded (the ones past the cap parked), and each runs once. */
+TEST (AfterCallFleet, ARestartLoadsEveryJobPastTheCap)
+{
+  FleetDirs f;
+  std::string runs = f.tmp + "/runs.txt";
+  ActionsConfig c = recording_config (runs);
+  const gsize n = AfterCall::kMaxLocksHeld + 10;
+  std::vector<std::string> dirs;
+  for (gsize i = 0; i < n; i++)
+    dirs.push_back (f.engagement (("call-" + std::to_string (3000 + i)).c_str (),
+        "2026-01-01T00:00:00Z"));
+  {
+    AfterCall a (c, f.queue, f.root, nullptr);   /* stops before running them */
+    for (const auto &d : dirs)
+      a.engagement_ended (d, -1);
+  }
+  AfterCall b (c, f.queue, f.root, nullptr);
+  EXPECT_EQ (b.adopt (), static_cast<int> (n));
+  EXPECT_EQ (b.locks_held (), AfterCall::kMaxLocksHeld);
+  ASSERT_TRUE (b.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () { return b.locks_held () == 0 && b.pending_tasks () == 0 &&
+      ran_for (runs).size () == n; }));
+  for (auto &kv : ran_for (runs))
+    EXPECT_EQ (kv.second, 1) << kv.first;
+}
+
+/* fqfix2 #3: a job queued without its lock (a lock error) tries for it again
+ * before each step: once another node holds it, it is not run here. And a
+ * queue file a stopped node left is not overwritten by the lock-less job. */
+TEST (AfterCallFleet, ALocklessJobTriesForItsLockAgain)
+{
+  FleetDirs f;
+  capture_logs ();
+  std::string runs = f.tmp + "/runs.txt";
+  ActionsConfig c = recording_config (runs);
+  std::string d = f.engagement ("call-21", "2026-01-01T00:00:00Z");
+  std::string lock = f.queue + "/call-21.lock";
+  ASSERT_EQ (symlink ((f.tmp + "/nowhere").c_str (), lock.c_str ()), 0);
+  AfterCall a (c, f.queue, f.root, nullptr);
+  a.engagement_ended (d, -1);
+  ASSERT_NE (f.read ("call-21.json"), "");
+  EXPECT_EQ (a.locks_held (), 0u);
+  /* the lock works again: another node adopts the job */
+  ASSERT_EQ (g_remove (lock.c_str ()), 0);
+  AfterCall b (c, f.queue, f.root, nullptr);
+  ASSERT_EQ (b.adopt (), 1);
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () {
+    return logged ("call-21 was adopted by another node");
+  }, 30));
+  EXPECT_EQ (ran_for (runs).count (d), 0u);
+
+  std::string e = f.engagement ("call-22", "2026-01-01T00:00:00Z");
+  ASSERT_EQ (symlink ((f.tmp + "/nowhere").c_str (), (f.queue + "/call-22.lock").c_str ()), 0);
+  std::string job = "{\"version\":1,\"directory\":\"" + e + "\",\"dir_name\":\"call-22\","
+      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-22.json").c_str (), job.c_str (), -1,
+      nullptr));
+  AfterCall s (c, f.queue, f.root, nullptr);     /* not started */
+  s.engagement_ended (e, -1);
+  EXPECT_EQ (f.read ("call-22.json"), job);
+}
+
+/* fqfix2 #4: an erasure that finds a FINISHED erasure its node left (dead
+ * before writing the final view) builds on it: its "deleted" stay in the
+ * receipt. */
+TEST (AfterCallFleet, AFinishedErasureLeftBehindKeepsItsDeletedFiles)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("call-23", "2026-01-01T00:00:00Z");
+  g_remove ((d + "/audio.wav").c_str ());
+  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-23\","
+      "\"created\":1,\"completed\":2,\"prepared\":true,\"kind\":\"erase\",\"reason\":"
+      "\"retention\",\"state\":\"done\",\"tasks\":[],\"deleted\":[{\"name\":\"audio.wav\","
+      "\"bytes\":8,\"sha256\":\"ab\",\"where\":\"local\",\"when\":1767312000000}]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-23.json").c_str (), job.c_str (), -1,
+      nullptr));
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  a.erase (d, "stream-revoked");
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_pumping ([&] () {
+    return a.locks_held () == 0 && f.read ("call-23.json").empty ();
+  }));
+  g_autoptr (JsonParser) p = json_parser_new ();
+  JsonObject *o = load_object (p, d + "/engagement.json");
+  ASSERT_TRUE (o);
+  EXPECT_STREQ (json_object_get_string_member (o, "state"), "revoked");
+  JsonArray *del = json_object_has_member (o, "deleted") ?
+      json_object_get_array_member (o, "deleted") : nullptr;
+  ASSERT_TRUE (del);
+  ASSERT_EQ (json_array_get_length (del), 1u);
+  EXPECT_STREQ (json_object_get_string_member (json_array_get_object_element (del, 0), "name"),
+      "audio.wav");
+}
+
+/* fqfix2 #6: a parked job whose reloaded queue file is not runnable now (a
+ * retry later, written by the node that ran it meanwhile) is parked again,
+ * its lock not kept past the cap. */
+TEST (AfterCallFleet, AReloadedJobNotRunnableYetIsParkedAgain)
+{
+  FleetDirs f;
+  std::string runs = f.tmp + "/runs.txt";
+  ActionsConfig c = recording_config (runs);
+  AfterCall a (c, f.queue, f.root, nullptr);
+  for (gsize i = 0; i < AfterCall::kMaxLocksHeld; i++)
+    a.engagement_ended (f.engagement (("call-" + std::to_string (4000 + i)).c_str (),
+        "2026-01-01T00:00:00Z"), -1);
+  ASSERT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld);
+  /* the oldest job: loaded past the cap (parked), not prepared */
+  std::string d = f.engagement ("call-y", "2026-01-01T00:00:00Z");
+  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-y\","
+      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-y.json").c_str (), job.c_str (), -1,
+      nullptr));
+  ASSERT_EQ (a.adopt (), 1);
+  ASSERT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld);
+  /* meanwhile its queue file says: prepared, the hook retried in a day */
+  gint64 later = g_get_real_time () / 1000 + 86400 * 1000;
+  std::string retry = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-y\","
+      "\"created\":1,\"prepared\":true,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":"
+      "[{\"type\":\"exec\",\"state\":\"pending\",\"attempts\":1,\"next_attempt\":" +
+      std::to_string (later) + "}],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-y.json").c_str (), retry.c_str (), -1,
+      nullptr));
+  capture_logs ();
+  /* the main context does not run: finished jobs keep their locks */
+  ASSERT_TRUE (a.start (nullptr));
+  ASSERT_TRUE (wait_until ([&] () { return logged ("of call-y (1 task(s)) taken up again"); }));
+  /* its lock is free again (no flock by the test before: it would be busy) */
+  ASSERT_TRUE (wait_until ([&] () {
+    int fd = open ((f.queue + "/call-y.lock").c_str (), O_RDWR | O_CLOEXEC);
+    bool free_ = fd >= 0 && flock (fd, LOCK_EX | LOCK_NB) == 0;
+    if (fd >= 0)
+      close (fd);
+    return free_;
+  }, 20));
+  EXPECT_EQ (ran_for (runs).count (d), 0u);
+}
+
+/* fqfix2 #7: a queue name with a '.' is no engagement directory (sanitized
+ * names have none): not loaded. */
+TEST (AfterCallFleet, AQueueNameWithADotIsNotAJob)
+{
+  FleetDirs f;
+  std::string d = f.engagement ("x.y", "2026-01-01T00:00:00Z");
+  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"x.y\","
+      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
+  ASSERT_TRUE (g_file_set_contents ((f.queue + "/x.y.json").c_str (), job.c_str (), -1,
+      nullptr));
+  AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
+  EXPECT_EQ (a.adopt (), 0);
+  EXPECT_EQ (a.locks_held (), 0u);
 }
