@@ -16,7 +16,12 @@
  *                 Run at least once: again if its host died while it ran
  *                 (the hook is killed with the worker thread that started it,
  *                 PR_SET_PDEATHSIG; in a fleet the adopting node runs it
- *                 again, so a hook must tolerate a second run).
+ *                 again, so a hook must tolerate a second run). Not twice
+ *                 at a time only under systemd's KillMode=control-group (the
+ *                 shipped unit's default), which kills the whole cgroup with
+ *                 the host: PR_SET_PDEATHSIG reaches the hook's own process,
+ *                 not the processes it started (they keep running in its
+ *                 orphaned process group).
  *   upload        each file to `<prefix>/<directory name>/<file>` (host-s3.h):
  *                 PutObject below multipart-threshold-bytes, else a
  *                 multipart upload in part-size-bytes parts; then verified:
