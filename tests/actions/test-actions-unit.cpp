@@ -204,6 +204,17 @@ struct FleetDirs {
     g_file_set_contents ((d + "/audio.wav").c_str (), "RIFF....", -1, nullptr);
     return d;
   }
+  /* a hand-made queue file: a pending "finish" job of @dir named @name,
+   * created 1 (the oldest); returns its text */
+  std::string queue_job (const std::string &name, const std::string &dir)
+  {
+    std::string job = "{\"version\":1,\"directory\":\"" + dir + "\",\"dir_name\":\"" + name +
+        "\",\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],"
+        "\"deleted\":[]}";
+    EXPECT_TRUE (g_file_set_contents ((queue + "/" + name + ".json").c_str (), job.c_str (), -1,
+        nullptr));
+    return job;
+  }
   std::string read (const std::string &name) const
   {
     g_autofree gchar *text = nullptr;
@@ -799,10 +810,7 @@ TEST (AfterCallFleet, AnUnreadableQueueFileIsNotBroken)
 {
   FleetDirs f;
   std::string d = f.engagement ("call-20", "2026-01-01T00:00:00Z");
-  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-20\","
-      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
-  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-20.json").c_str (), job.c_str (), -1,
-      nullptr));
+  std::string job = f.queue_job ("call-20", d);
   AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
   /* one descriptor left: the scan's directory, then the job's lock; the
    * queue file's open fails with EMFILE */
@@ -879,10 +887,7 @@ TEST (AfterCallFleet, ALocklessJobTriesForItsLockAgain)
 
   std::string e = f.engagement ("call-22", "2026-01-01T00:00:00Z");
   ASSERT_EQ (symlink ((f.tmp + "/nowhere").c_str (), (f.queue + "/call-22.lock").c_str ()), 0);
-  std::string job = "{\"version\":1,\"directory\":\"" + e + "\",\"dir_name\":\"call-22\","
-      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
-  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-22.json").c_str (), job.c_str (), -1,
-      nullptr));
+  std::string job = f.queue_job ("call-22", e);
   AfterCall s (c, f.queue, f.root, nullptr);     /* not started */
   s.engagement_ended (e, -1);
   EXPECT_EQ (f.read ("call-22.json"), job);
@@ -935,10 +940,7 @@ TEST (AfterCallFleet, AReloadedJobNotRunnableYetIsParkedAgain)
   ASSERT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld);
   /* the oldest job: loaded past the cap (parked), not prepared */
   std::string d = f.engagement ("call-y", "2026-01-01T00:00:00Z");
-  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"call-y\","
-      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
-  ASSERT_TRUE (g_file_set_contents ((f.queue + "/call-y.json").c_str (), job.c_str (), -1,
-      nullptr));
+  std::string job = f.queue_job ("call-y", d);
   ASSERT_EQ (a.adopt (), 1);
   ASSERT_EQ (a.locks_held (), AfterCall::kMaxLocksHeld);
   /* meanwhile its queue file says: prepared, the hook retried in a day */
@@ -970,10 +972,7 @@ TEST (AfterCallFleet, AQueueNameWithADotIsNotAJob)
 {
   FleetDirs f;
   std::string d = f.engagement ("x.y", "2026-01-01T00:00:00Z");
-  std::string job = "{\"version\":1,\"directory\":\"" + d + "\",\"dir_name\":\"x.y\","
-      "\"created\":1,\"kind\":\"finish\",\"state\":\"pending\",\"tasks\":[],\"deleted\":[]}";
-  ASSERT_TRUE (g_file_set_contents ((f.queue + "/x.y.json").c_str (), job.c_str (), -1,
-      nullptr));
+  std::string job = f.queue_job ("x.y", d);
   AfterCall a (ActionsConfig (), f.queue, f.root, nullptr);
   EXPECT_EQ (a.adopt (), 0);
   EXPECT_EQ (a.locks_held (), 0u);

@@ -5,13 +5,16 @@ and bench/fleet.py. Everything listens on 127.0.0.1 only.
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import unittest
 import urllib.request
 import wave
 
@@ -292,3 +295,45 @@ def compare(wav_path, dump_dir):
                 differ[ch] += 1
     return {"differ": differ, "expected_frames": max(len(cu), len(ag)),
             "frames": frames}
+
+
+class FleetTestCase(unittest.TestCase):
+    """A test with a fleet (self.fleet, started by the test) in its own
+    temporary directory (self.tmp, kept with KEEP_TMP=1). A subclass sets
+    tmp_prefix, and may override clean_up() (runs after the fleet closed)."""
+    tmp_prefix = "zoomrtms-fleet-"
+
+    def setUp(self):
+        if not shutil.which("redis-server"):
+            self.fail("redis-server not found (tools/setup-debian.sh installs it)")
+        self.tmp = tempfile.mkdtemp(prefix=self.tmp_prefix)
+        self.fleet = None
+
+    def clean_up(self):
+        pass
+
+    def tearDown(self):
+        if self.fleet:
+            self.fleet.close()
+        self.clean_up()
+        if os.environ.get("KEEP_TMP"):
+            print("kept", self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def logs(self):
+        """the end of each host's log and of the sim's (for failure messages)"""
+        return "\n".join("---- %s\n%s" % (n, self.fleet.log(n)[-4000:])
+                         for n in self.fleet.hosts) + \
+            "\n---- sim\n" + self.fleet.log("sim")[-3000:]
+
+
+def main(module_name):
+    """runs the tests of @module_name (those named on the command line, else
+    all) and exits with their result"""
+    names = sys.argv[1:] or None
+    loader = unittest.TestLoader()
+    mod = sys.modules[module_name]
+    suite = loader.loadTestsFromNames(names, mod) if names else loader.loadTestsFromModule(mod)
+    r = unittest.TextTestRunner(verbosity=2).run(suite)
+    sys.exit(0 if r.wasSuccessful() else 1)

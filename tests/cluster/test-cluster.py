@@ -12,13 +12,10 @@ where nothing was sent). No timed assertions: figures are printed.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet_harness as fh  # noqa: E402
@@ -27,25 +24,8 @@ RATE = 16000
 MAX_LOST = RATE  # ≤ 1 s of delivered audio lost per channel
 
 
-class FleetCase(unittest.TestCase):
-    def setUp(self):
-        if not shutil.which("redis-server"):
-            self.fail("redis-server not found (tools/setup-debian.sh installs it)")
-        self.tmp = tempfile.mkdtemp(prefix="zoomrtms-cluster-")
-        self.fleet = None
-
-    def tearDown(self):
-        if self.fleet:
-            self.fleet.close()
-        if os.environ.get("KEEP_TMP"):
-            print("kept", self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def logs(self):
-        return "\n".join("---- %s\n%s" % (n, self.fleet.log(n)[-4000:])
-                         for n in self.fleet.hosts) + \
-            "\n---- sim\n" + self.fleet.log("sim")[-3000:]
+class FleetCase(fh.FleetTestCase):
+    tmp_prefix = "zoomrtms-cluster-"
 
     def check_recordings(self, streams, label):
         dirs = fh.engagement_dirs(self.fleet.out)
@@ -267,9 +247,4 @@ class Capacity(FleetCase):
 
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or None
-    loader = unittest.TestLoader()
-    mod = sys.modules[__name__]
-    suite = loader.loadTestsFromNames(names, mod) if names else loader.loadTestsFromModule(mod)
-    r = unittest.TextTestRunner(verbosity=2).run(suite)
-    sys.exit(0 if r.wasSuccessful() else 1)
+    fh.main(__name__)

@@ -17,12 +17,9 @@ hook runs at least once.
 """
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet_harness as fh  # noqa: E402
@@ -36,16 +33,10 @@ def parent_of(pid):
         return None
 
 
-class FleetQueue(unittest.TestCase):
-    def setUp(self):
-        if not shutil.which("redis-server"):
-            self.fail("redis-server not found (tools/setup-debian.sh installs it)")
-        self.tmp = tempfile.mkdtemp(prefix="zoomrtms-fleetqueue-")
-        self.fleet = None
+class FleetQueue(fh.FleetTestCase):
+    tmp_prefix = "zoomrtms-fleetqueue-"
 
-    def tearDown(self):
-        if self.fleet:
-            self.fleet.close()
+    def clean_up(self):
         # nothing of the hooks outlives the test (each is its own process
         # group: the sh, and the sleep it started)
         for r in self.runs():
@@ -57,14 +48,6 @@ class FleetQueue(unittest.TestCase):
                     os.killpg(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-        if os.environ.get("KEEP_TMP"):
-            print("kept", self.tmp)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def logs(self):
-        return "\n".join("---- %s\n%s" % (n, self.fleet.log(n)[-4000:])
-                         for n in self.fleet.hosts)
 
     def runs(self):
         try:
@@ -158,9 +141,4 @@ class FleetQueue(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or None
-    loader = unittest.TestLoader()
-    mod = sys.modules[__name__]
-    suite = loader.loadTestsFromNames(names, mod) if names else loader.loadTestsFromModule(mod)
-    r = unittest.TextTestRunner(verbosity=2).run(suite)
-    sys.exit(0 if r.wasSuccessful() else 1)
+    fh.main(__name__)
