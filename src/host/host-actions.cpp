@@ -1382,8 +1382,8 @@ AfterCall::worker_main ()
             g_lstat ((queue_dir_ + "/" + name + ".json").c_str (), &sb) != 0 &&
             errno == ENOENT) {
           /* both files gone: a finisher removes them (a park keeps the lock
-           * file; a job never written, or written without its lock, has no
-           * such proof) */
+           * file; a job whose queue file was never written has no such
+           * proof) */
           g_message ("action queue: %s was finished by another node of the fleet",
               log_safe (name).c_str ());
           sh.jobs.erase (dir);
